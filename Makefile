@@ -1,0 +1,40 @@
+# Two entry points (see README): `make demo` and `make test`. Both set everything up first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+# torch is pinned here, installed before the package: an unpinned `torch` resolved from
+# scratch can pull a multi-gigabyte CUDA build. The package itself does not require torch.
+TORCH_SPEC ?= torch==2.13.0
+PYTEST_WORKERS ?= 2
+
+.PHONY: setup demo test lint format clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $@
+
+demo: setup
+	@echo "== nnlint examples/ (source rules) =="
+	$(BIN)/nnlint examples/ --statistics --exit-zero
+	@echo "== pytest --nnhealth examples/ (health verdicts) =="
+	$(BIN)/pytest --nnhealth examples/ -p no:cacheprovider
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest -n $(PYTEST_WORKERS) tests/
+
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .nnlint_cache

@@ -1,0 +1,42 @@
+"""pytest-nnhealth: health checks for PyTorch training dynamics.
+
+Importing this package never imports torch (an installed pytest plugin loads in every
+pytest run); the API below is resolved lazily on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from nnlint import __version__
+
+if TYPE_CHECKING:
+    from pytest_nnhealth.check import check
+    from pytest_nnhealth.records import HealthFinding, HealthReport, LayerStats
+    from pytest_nnhealth.thresholds import Thresholds
+
+__all__ = [
+    "HealthFinding",
+    "HealthReport",
+    "LayerStats",
+    "Thresholds",
+    "__version__",
+    "check",
+]
+
+_LAZY = {
+    "check": "pytest_nnhealth.check",
+    "HealthFinding": "pytest_nnhealth.records",
+    "HealthReport": "pytest_nnhealth.records",
+    "LayerStats": "pytest_nnhealth.records",
+    "Thresholds": "pytest_nnhealth.thresholds",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'pytest_nnhealth' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module_name), name)

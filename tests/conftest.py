@@ -1,0 +1,12 @@
+"""Shared test set-up.
+
+torch is imported once here: pytester's in-process runs delete modules imported during a
+run, and torch cannot be imported a second time in one process.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+if importlib.util.find_spec("torch") is not None:
+    import torch  # noqa: F401

@@ -68,10 +68,15 @@ class HealthFinding:
 
 @dataclass
 class Histogram:
-    """Counts per step over fixed bin ``edges`` (len(edges) == bins + 1)."""
+    """Counts per step over fixed bin ``edges`` (len(edges) == bins + 1).
+
+    ``counts[i]`` was measured at step ``steps[i]`` (histograms are taken on sampled
+    steps only; an empty ``steps`` means one row per step from step 0).
+    """
 
     edges: list[float]
     counts: list[list[float]] = field(default_factory=list)
+    steps: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -137,7 +142,9 @@ class HealthReport:
     def from_dict(cls, data: dict[str, Any]) -> HealthReport:
         return cls(
             model=data["model"],
-            findings=[HealthFinding.from_dict(item) for item in data.get("findings", [])],
+            findings=[
+                HealthFinding.from_dict(item) for item in data.get("findings", [])
+            ],
             layers={
                 name: LayerStats.from_dict(item)
                 for name, item in data.get("layers", {}).items()

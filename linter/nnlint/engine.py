@@ -8,52 +8,79 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
 
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
+from nnlint.engine_rules import is_engine_rule
 from nnlint.findings import Finding
 from nnlint.names import ImportMap
+from nnlint.prefilter import prune as prune_source
 from nnlint.rules import Rule, RuleContext
 from nnlint.rules.base import Report
+from nnlint.rules.nnl001_syntax_error import SyntaxErrorInFile
+from nnlint.walk import iter_children
 
 Handler = Callable[[cst.CSTNode], object]
 
 
-class _BatchedWalker(cst.CSTVisitor):
-    """Dispatches each node to the matching ``visit_``/``leave_`` methods of all rules."""
+class _BatchedWalker:
+    """Dispatches each node to the matching ``visit_``/``leave_`` methods of all rules.
+
+    Walks with :func:`nnlint.walk.iter_children` (libcst's own ``visit`` rebuilds every
+    node and costs more than parsing); iterative, so deeply nested code cannot overflow
+    the interpreter stack.
+    """
 
     def __init__(self, rules: Sequence[Rule], context: RuleContext) -> None:
-        super().__init__()
         self.context = context
         self.visits: dict[str, list[Handler]] = {}
         self.leaves: dict[str, list[Handler]] = {}
         for rule in rules:
-            for attribute in dir(type(rule)):
-                if attribute.startswith("visit_") and attribute != "visit_":
-                    table = self.visits
-                elif attribute.startswith("leave_") and attribute != "leave_":
-                    table = self.leaves
-                else:
-                    continue
-                if getattr(type(rule), attribute) is getattr(cst.CSTVisitor, attribute, None):
-                    continue  # the do-nothing default inherited from CSTVisitor
+            for attribute in _handler_names(type(rule)):
+                table = self.visits if attribute.startswith("visit_") else self.leaves
                 table.setdefault(attribute[6:], []).append(getattr(rule, attribute))
 
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        self.context.ancestors.append(node)
-        kind = type(node).__name__
-        if kind in ("Import", "ImportFrom"):
-            # Imports inside functions still bind names for what follows them.
-            self.context.imports.add_import(node)  # type: ignore[arg-type]
-        for handler in self.visits.get(kind, ()):
-            handler(node)
-        return True
+    def walk(self, module: cst.Module) -> None:
+        ancestors = self.context.ancestors
+        visits, leaves = self.visits, self.leaves
+        imports = self.context.imports
+        # (node, entered): a node is pushed once to enter and once more to leave.
+        stack: list[tuple[cst.CSTNode, bool]] = [(module, False)]
+        while stack:
+            node, entered = stack.pop()
+            kind = type(node).__name__
+            if entered:
+                for handler in leaves.get(kind, ()):
+                    handler(node)
+                ancestors.pop()
+                continue
+            ancestors.append(node)
+            if kind == "Import" or kind == "ImportFrom":
+                # Imports inside functions still bind names for what follows them.
+                imports.add_import(node)  # type: ignore[arg-type]
+            for handler in visits.get(kind, ()):
+                handler(node)
+            stack.append((node, True))
+            children = list(iter_children(node))
+            stack.extend((child, False) for child in reversed(children))
 
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        for handler in self.leaves.get(type(original_node).__name__, ()):
-            handler(original_node)
-        self.context.ancestors.pop()
+
+@cache
+def _handler_names(rule: type[Rule]) -> tuple[str, ...]:
+    """``visit_X``/``leave_X`` methods the rule defines (not CSTVisitor's no-op defaults).
+
+    Cached per class: ``dir()`` over a visitor lists hundreds of inherited names.
+    """
+    names = []
+    for attribute in dir(rule):
+        if not attribute.startswith(("visit_", "leave_")) or attribute in ("visit_", "leave_"):
+            continue
+        if getattr(rule, attribute) is getattr(cst.CSTVisitor, attribute, None):
+            continue
+        names.append(attribute)
+    return tuple(names)
 
 
 @dataclass
@@ -74,9 +101,10 @@ def should_parse(source: str, rules: Iterable[type[Rule]]) -> bool:
 
 
 def lint_module(module: cst.Module, path: str, rules: Sequence[type[Rule]]) -> list[Finding]:
+    rules = [rule for rule in rules if not is_engine_rule(rule)]
     context = RuleContext(path=path, module=module, imports=ImportMap.from_module(module))
     instances = [rule(context) for rule in rules]
-    module.visit(_BatchedWalker(instances, context))
+    _BatchedWalker(instances, context).walk(module)
     reported = [(rule, report) for rule in instances for report in rule.reports]
     if not reported:
         return []
@@ -111,9 +139,81 @@ def _to_findings(
 
 def lint_source(source: str, path: str, rules: Sequence[type[Rule]]) -> list[Finding]:
     """Findings of ``rules`` on ``source``. Raises ``cst.ParserSyntaxError`` on bad syntax."""
+    rules = [rule for rule in rules if not is_engine_rule(rule)]
     if not should_parse(source, rules):
         return []
     return lint_module(cst.parse_module(source), path, rules)
+
+
+def check_source(
+    source: str, path: str, rules: Sequence[type[Rule]], *, prune: bool = False
+) -> tuple[list[Finding], cst.Module | None]:
+    """Like :func:`lint_source`, but a file that does not parse gives one NNL001 finding.
+
+    Also returns the parsed module for fixes (None when the file was not parsed, or only
+    partly: ``prune=True`` parses just the top-level statements that a selected rule's
+    triggers occur in, see :mod:`nnlint.prefilter`). Files that no walking rule triggers
+    on are not parsed, unless NNL001 is the only thing asked for (``--select NNL001``
+    is a syntax check).
+    """
+    syntax_only = SyntaxErrorInFile in rules
+    rules = [rule for rule in rules if not is_engine_rule(rule)]
+    if not should_parse(source, rules) and (rules or not syntax_only):
+        return [], None
+    if prune and rules and all(rule.TRIGGERS for rule in rules):
+        findings = _lint_pruned(source, path, rules)
+        if findings is not None:
+            return findings, None
+    try:
+        module = cst.parse_module(source)
+    except (cst.ParserSyntaxError, RecursionError, ValueError) as error:
+        return [syntax_error_finding(source, path, error)], None
+    return lint_module(module, path, rules), module
+
+
+def _lint_pruned(source: str, path: str, rules: Sequence[type[Rule]]) -> list[Finding] | None:
+    """Findings from the pruned text, or None when it does not parse (full parse then)."""
+    pruned = prune_source(source, [trigger for rule in rules for trigger in rule.TRIGGERS])
+    if pruned is None:
+        return []
+    try:
+        module = cst.parse_module(pruned)
+    except (cst.ParserSyntaxError, RecursionError, ValueError):
+        return None
+    return lint_module(module, path, rules)
+
+
+def syntax_error_finding(source: str, path: str, error: Exception) -> Finding:
+    """NNL001 at the position and with the message of Python's own parser.
+
+    libcst's positions point at the start of the failing statement; ``compile`` is
+    only run here, on the rare file that failed, and says exactly where and why.
+    """
+    line, column, message = 1, 1, str(error).splitlines()[0] if str(error) else "error"
+    try:
+        compile(source, path, "exec", flags=0x400, dont_inherit=True)  # PyCF_ONLY_AST
+    except SyntaxError as python_error:
+        line = python_error.lineno or 1
+        column = max(python_error.offset or 1, 1)
+        message = python_error.msg
+    except (ValueError, RecursionError, MemoryError) as python_error:
+        message = str(python_error)
+    else:
+        if isinstance(error, cst.ParserSyntaxError):
+            line, column = error.raw_line, error.raw_column + 1
+            message = f"not supported by the parser: {error.message}"
+    rule = SyntaxErrorInFile
+    return Finding(
+        path=path,
+        line=line,
+        column=column,
+        end_line=line,
+        end_column=column,
+        code=rule.CODE,
+        name=rule.NAME,
+        message=f"syntax error: {message}",
+        severity=rule.SEVERITY,
+    )
 
 
 class _Replacer(cst.CSTTransformer):

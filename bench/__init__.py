@@ -1,0 +1,1 @@
+"""Benchmarks and the calibration zoo for pytest-nnhealth (not part of the package)."""

@@ -1,0 +1,204 @@
+"""Public Python API: lint files and trees. Used by the CLI and the pytest plugin.
+
+Every function here returns findings with suppression comments and the configuration
+already applied; bad files become findings (NNL001 syntax error, NNL002 undecodable
+file), never exceptions. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from nnlint.cache import CACHE_DIR_NAME, FindingCache, entry_key
+from nnlint.config import LintConfig
+from nnlint.discovery import MissingPath, discover
+from nnlint.findings import Finding, Fix
+from nnlint.noqa import Suppressions, apply_suppressions, parse_suppressions, unused_codes
+from nnlint.rules import Rule, all_rules
+from nnlint.rules.nnl002_undecodable_file import UndecodableFile
+from nnlint.rules.nnl003_unused_noqa import UnusedNoqa
+from nnlint.sourcefile import UndecodableSource, decode
+
+__all__ = [
+    "InternalError",
+    "LintConfig",
+    "MissingPath",
+    "lint_file",
+    "lint_paths",
+    "lint_text",
+    "selected_rules",
+]
+
+
+class InternalError(RuntimeError):
+    """A rule or the engine failed on a file (a bug in nnlint, not in the user's code)."""
+
+
+def selected_rules(config: LintConfig, path: str) -> list[type[Rule]]:
+    """Source rules (engine-level ones included) that apply to ``path``."""
+    return [rule for rule in all_rules() if config.applies(rule.CODE, path)]
+
+
+def lint_text(data: bytes | str, path: str, config: LintConfig) -> list[Finding]:
+    """Findings for one file's content (no cache). ``bytes`` are decoded like Python."""
+    return analyse(data, path, config).findings
+
+
+@dataclass
+class Analysis:
+    """What one lint pass over a file produced (the module only when it was parsed)."""
+
+    findings: list[Finding]
+    text: str | None = None
+    suppressions: Suppressions | None = None
+
+
+def analyse(data: bytes | str, path: str, config: LintConfig) -> Analysis:
+    from nnlint.engine import check_source  # libcst import only when something is parsed
+
+    rules = selected_rules(config, path)
+    if isinstance(data, bytes):
+        try:
+            text = decode(data).text
+        except UndecodableSource as error:
+            return Analysis(_undecodable(path, error, config))
+    else:
+        text = data
+    try:
+        findings, _ = check_source(text, path, rules, prune=True)
+    except Exception as error:  # noqa: BLE001 - a rule bug must name the file it hit
+        raise InternalError(f"while linting {path}: {type(error).__name__}: {error}") from error
+    findings = [f for f in findings if config.applies(f.code, path)]
+    suppressions = parse_suppressions(text)
+    kept = apply_suppressions(findings, suppressions)
+    if config.applies(UnusedNoqa.CODE, path):
+        kept += _unused_noqa(path, suppressions, rules, config)
+    kept.sort(key=lambda finding: finding.sort_key)
+    return Analysis(kept, text, suppressions)
+
+
+def _undecodable(path: str, error: UndecodableSource, config: LintConfig) -> list[Finding]:
+    if not config.applies(UndecodableFile.CODE, path):
+        return []
+    rule = UndecodableFile
+    message = f"{rule.MESSAGE}: {error}"
+    line, column = error.line, error.column
+    return [
+        Finding(path, line, column, line, column + 1, rule.CODE, rule.NAME, message, "error")
+    ]
+
+
+def _unused_noqa(
+    path: str, suppressions: Suppressions, rules: Sequence[type[Rule]], config: LintConfig
+) -> list[Finding]:
+    ran = [rule.CODE for rule in rules]
+    known = {rule.CODE for rule in all_rules()}
+
+    def is_checked(code: str) -> bool:
+        if any(ran_code.startswith(code) for ran_code in ran):
+            return True
+        # An unknown source code (typo, removed rule) is unused too; graph codes are not
+        # checked without --fx.
+        return not code.startswith("NNL6") and not any(k.startswith(code) for k in known)
+
+    rule = UnusedNoqa
+    findings = []
+    for directive in suppressions.directives():
+        unused = unused_codes(directive, is_checked)
+        if unused:
+            message = f"{rule.MESSAGE}: {', '.join(unused)}"
+            line, column, end = directive.line, directive.column, directive.end_column
+            findings.append(
+                Finding(path, line, column, line, end, rule.CODE, rule.NAME, message, "warning")
+            )
+    return findings
+
+
+def _light(finding: Finding) -> Finding:
+    """The finding without its libcst nodes (cheap to pickle and to cache)."""
+    if finding.fix is None or not finding.fix.replacements:
+        return finding
+    return replace(finding, fix=Fix(finding.fix.description, finding.fix.safe))
+
+
+def cache_directory(config: LintConfig) -> Path:
+    override = os.environ.get("NNLINT_CACHE_DIR")
+    if override:
+        return Path(override)
+    root = config.root or Path.cwd()
+    if os.access(root, os.W_OK):
+        return root / CACHE_DIR_NAME
+    # A read-only checkout: keep the cache in the user's cache directory instead.
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "nnlint" / entry_key(b"", str(root.resolve()), "root")[:16]
+
+
+def lint_file(path: Path, config: LintConfig, *, cache: bool = True) -> list[Finding]:
+    """Findings for one file, suppression comments applied, cached unless ``cache=False``.
+
+    Raises :class:`MissingPath` when the file does not exist.
+    """
+    store = FindingCache(cache_directory(config)) if cache else None
+    return _lint_one(Path(path), config, store, config.fingerprint())
+
+
+def _lint_one(
+    path: Path, config: LintConfig, store: FindingCache | None, fingerprint: str
+) -> list[Finding]:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise MissingPath(f"{path}: no such file or directory") from None
+    name = str(path)
+    key = entry_key(data, name, fingerprint) if store is not None else ""
+    if store is not None:
+        cached = store.get(key)
+        if cached is not None:
+            return cached
+    findings = [_light(finding) for finding in lint_text(data, name, config)]
+    if store is not None:
+        store.put(key, findings)
+    return findings
+
+
+def lint_paths(
+    paths: Iterable[Path | str],
+    config: LintConfig,
+    *,
+    cache: bool = True,
+    jobs: int | None = None,
+) -> list[Finding]:
+    """Findings for every Python file under ``paths``, sorted by path and position.
+
+    Cached files are answered in this process; the rest are linted in a process pool
+    when there are enough of them (``jobs=1`` forces serial work). Raises
+    :class:`MissingPath` for a path that does not exist.
+    """
+    from nnlint.pool import lint_many
+
+    files = discover(paths)
+    store = FindingCache(cache_directory(config)) if cache else None
+    fingerprint = config.fingerprint()
+    findings: list[Finding] = []
+    misses: list[tuple[Path, str]] = []
+    for file in files:
+        data = file.read_bytes()
+        key = entry_key(data, str(file), fingerprint) if store is not None else ""
+        cached = store.get(key) if store is not None else None
+        if cached is None:
+            misses.append((file, key))
+        else:
+            findings.extend(cached)
+    for (file, key), result in zip(misses, lint_many([m[0] for m in misses], config, jobs)):
+        findings.extend(result)
+        if store is not None:
+            store.put(key, result)
+    return sorted(findings, key=lambda finding: finding.sort_key)
+
+
+def lint_uncached(files: Sequence[Path], config: LintConfig) -> list[list[Finding]]:
+    """Serial worker body (also what each pool process runs on its chunk)."""
+    return [_lint_one(file, config, None, "") for file in files]

@@ -1,0 +1,242 @@
+"""``[tool.nnlint]`` configuration: which codes run, and where they are ignored.
+
+Selection follows ruff: selectors are codes or code prefixes (``NNL1``, ``NNL101``,
+``ALL``). Each layer (the config file, then the command line) either replaces the
+selection (``select``) or adjusts it (``extend-select``, ``ignore``); within one layer a
+more specific selector wins over a less specific one, and later layers win over earlier.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import re
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePath
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+SELECTOR = re.compile(r"^(ALL|N|NN|NNL[0-9]{0,3})$")
+DEFAULT_SELECT: tuple[str, ...] = ("NNL",)
+KNOWN_KEYS = frozenset({"select", "ignore", "extend-select", "per-file-ignores", "fx"})
+
+
+class ConfigError(ValueError):
+    """A configuration or selector the user wrote is invalid (usage error, exit 2)."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """One layer of rule selection (``select=None`` keeps the previous layer's set)."""
+
+    select: tuple[str, ...] | None = None
+    extend_select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LintConfig:
+    """Everything that decides what nnlint reports for a file.
+
+    ``per_file_ignores`` maps glob patterns (relative to ``root``; patterns without a
+    ``/`` also match the file name) to selectors. ``fx`` is the ``[tool.nnlint.fx]``
+    table, passed to graph mode untouched. ``overrides`` are later selection layers
+    (the command line).
+    """
+
+    select: tuple[str, ...] = DEFAULT_SELECT
+    ignore: tuple[str, ...] = ()
+    extend_select: tuple[str, ...] = ()
+    per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    fx: Mapping[str, Any] = field(default_factory=dict)
+    root: Path | None = None
+    overrides: tuple[Selection, ...] = ()
+
+    def __post_init__(self) -> None:
+        for layer in self.layers():
+            for selector in (*(layer.select or ()), *layer.extend_select, *layer.ignore):
+                check_selector(selector)
+        for _, selectors in self.per_file_ignores:
+            for selector in selectors:
+                check_selector(selector)
+
+    def layers(self) -> tuple[Selection, ...]:
+        base = Selection(self.select, self.extend_select, self.ignore)
+        return (base, *self.overrides)
+
+    def with_overrides(
+        self,
+        select: Iterable[str] | None = None,
+        extend_select: Iterable[str] = (),
+        ignore: Iterable[str] = (),
+    ) -> LintConfig:
+        """A copy with one more selection layer (what the command line asked for)."""
+        layer = Selection(
+            None if select is None else _upper(select), _upper(extend_select), _upper(ignore)
+        )
+        if layer == Selection():
+            return self
+        return replace(self, overrides=(*self.overrides, layer))
+
+    def is_enabled(self, code: str) -> bool:
+        enabled = False
+        for layer in self.layers():
+            enabled = _layer_decision(layer, code, enabled)
+        return enabled
+
+    def is_ignored_for(self, code: str, path: str) -> bool:
+        """Whether ``per-file-ignores`` switches ``code`` off for ``path``."""
+        if not self.per_file_ignores:
+            return False
+        relative = self._relative(path)
+        name = PurePath(path).name
+        for pattern, selectors in self.per_file_ignores:
+            if not any(_matches(selector, code) for selector in selectors):
+                continue
+            if fnmatch.fnmatchcase(relative, pattern) or (
+                "/" not in pattern and fnmatch.fnmatchcase(name, pattern)
+            ):
+                return True
+        return False
+
+    def applies(self, code: str, path: str) -> bool:
+        return self.is_enabled(code) and not self.is_ignored_for(code, path)
+
+    def fingerprint(self) -> str:
+        """Stable digest of everything that changes findings (used by the cache)."""
+        payload = {
+            "layers": [
+                [layer.select, layer.extend_select, layer.ignore] for layer in self.layers()
+            ],
+            "per_file_ignores": self.per_file_ignores,
+            "root": str(self.root) if self.root else None,
+        }
+        text = json.dumps(payload, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+    def _relative(self, path: str) -> str:
+        pure = Path(path)
+        if self.root is not None and pure.is_absolute():
+            try:
+                return pure.relative_to(self.root).as_posix()
+            except ValueError:
+                return pure.as_posix()
+        return pure.as_posix()
+
+
+def _matches(selector: str, code: str) -> bool:
+    return selector == "ALL" or code.startswith(selector)
+
+
+def _specificity(selectors: Iterable[str], code: str) -> int:
+    """Length of the longest selector matching ``code`` (-1 when none; ALL counts 0)."""
+    best = -1
+    for selector in selectors:
+        if _matches(selector, code):
+            best = max(best, 0 if selector == "ALL" else len(selector))
+    return best
+
+
+def _layer_decision(layer: Selection, code: str, enabled: bool) -> bool:
+    chosen = _specificity((*(layer.select or ()), *layer.extend_select), code)
+    if layer.select is not None:
+        enabled = chosen >= 0
+    elif chosen >= 0:
+        enabled = True
+    ignored = _specificity(layer.ignore, code)
+    if ignored >= 0 and ignored >= chosen:
+        enabled = False
+    return enabled
+
+
+def check_selector(selector: str) -> None:
+    if not isinstance(selector, str) or not SELECTOR.match(selector):
+        raise ConfigError(
+            f"invalid rule selector {selector!r}: expected a code or prefix such as "
+            "'NNL101', 'NNL1', 'NNL' or 'ALL'"
+        )
+
+
+def _upper(selectors: Iterable[str]) -> tuple[str, ...]:
+    return tuple(selector.strip().upper() for selector in selectors if selector.strip())
+
+
+def find_pyproject(start: Path) -> Path | None:
+    """The nearest ``pyproject.toml`` in ``start`` or its parents."""
+    start = start.resolve()
+    directory = start if start.is_dir() else start.parent
+    for candidate in (directory, *directory.parents):
+        path = candidate / "pyproject.toml"
+        if path.is_file():
+            return path
+    return None
+
+
+def load_config(start: Path) -> LintConfig:
+    """Configuration from the nearest ``pyproject.toml`` upward from ``start``.
+
+    Without a ``pyproject.toml`` (or without ``[tool.nnlint]``) the defaults apply. The
+    project root (``root``) is the directory holding the pyproject file, else None.
+    Raises :class:`ConfigError` for unreadable TOML, unknown keys or wrong types.
+    """
+    pyproject = find_pyproject(start)
+    if pyproject is None:
+        return LintConfig()
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"cannot read {pyproject}: {error}") from None
+    table = data.get("tool", {}).get("nnlint", {})
+    return config_from_table(table, root=pyproject.parent, source=str(pyproject))
+
+
+def config_from_table(
+    table: Mapping[str, Any], *, root: Path | None = None, source: str = "[tool.nnlint]"
+) -> LintConfig:
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{source}: [tool.nnlint] must be a table")
+    unknown = sorted(set(table) - KNOWN_KEYS)
+    if unknown:
+        known = ", ".join(sorted(KNOWN_KEYS))
+        raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)} (known: {known})")
+    fx = table.get("fx", {})
+    if not isinstance(fx, Mapping):
+        raise ConfigError(f"{source}: 'fx' must be a table, got {type(fx).__name__}")
+    return LintConfig(
+        select=_code_list(table, "select", source, DEFAULT_SELECT),
+        ignore=_code_list(table, "ignore", source, ()),
+        extend_select=_code_list(table, "extend-select", source, ()),
+        per_file_ignores=_per_file_ignores(table.get("per-file-ignores", {}), source),
+        fx=dict(fx),
+        root=root,
+    )
+
+
+def _code_list(
+    table: Mapping[str, Any], key: str, source: str, default: tuple[str, ...]
+) -> tuple[str, ...]:
+    value = table.get(key, default)
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{source}: '{key}' must be a list of rule codes, got {value!r}")
+    try:
+        for selector in _upper(value):
+            check_selector(selector)
+    except ConfigError as error:
+        raise ConfigError(f"{source}: '{key}': {error}") from None
+    return _upper(value)
+
+
+def _per_file_ignores(value: Any, source: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{source}: 'per-file-ignores' must be a table of glob = [codes]")
+    return tuple(
+        (pattern, _code_list(value, pattern, f"{source}: per-file-ignores", ()))
+        for pattern in value
+    )

@@ -1,0 +1,207 @@
+"""A read-only view over a traced graph that rules query instead of raw fx nodes.
+
+Symbolic tracing (``torch.fx``, leaf ``nn`` modules kept as ``call_module`` nodes) and the
+``torch.export`` fallback (ATen ops, modules known from ``nn_module_stack``) spell the
+same operation differently; :func:`op_kind` gives both one canonical name (``"softmax"``,
+``"add"``, ``"linear"``, ...), so every rule works on either graph.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import fx, nn
+
+from nnlint.fx.locations import Position, position, user_frame
+
+_TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__))
+# Name spellings (aten packets, torch functions, tensor methods) -> canonical kind.
+_ALIASES = {
+    "native_layer_norm": "layer_norm",
+    "native_batch_norm": "batch_norm",
+    "_native_batch_norm_legit": "batch_norm",
+    "_native_batch_norm_legit_functional": "batch_norm",
+    "_native_batch_norm_legit_no_training": "batch_norm",
+    "conv1d": "conv",
+    "conv2d": "conv",
+    "conv3d": "conv",
+    "convolution": "conv",
+    "_softmax": "softmax",
+    "_log_softmax": "log_softmax",
+    "special_softmax": "softmax",
+    "iadd": "add",
+    "imul": "mul",
+    "__add__": "add",
+    "__radd__": "add",
+    "__mul__": "mul",
+    "__rmul__": "mul",
+    "_unsafe_view": "view",
+}
+_INPLACE_OPERATORS = {operator.iadd, operator.imul, operator.isub}
+_MODULE_KINDS: tuple[tuple[type[nn.Module], str], ...] = (
+    (nn.Linear, "linear"),
+    (nn.modules.conv._ConvNd, "conv"),
+    (nn.modules.batchnorm._BatchNorm, "batch_norm"),
+    (nn.LayerNorm, "layer_norm"),
+    (nn.GroupNorm, "group_norm"),
+    (nn.Softmax, "softmax"),
+    (nn.LogSoftmax, "log_softmax"),
+    (nn.Sigmoid, "sigmoid"),
+    (nn.ReLU, "relu"),
+    (nn.Dropout, "dropout"),
+    (nn.Identity, "identity"),
+    (nn.Flatten, "flatten"),
+    (nn.Embedding, "embedding"),
+)
+# Ops that forward a tensor without computing on its values (for "directly followed by"
+# and "at the graph's tail" questions).
+PASS_THROUGH = frozenset(
+    {"view", "reshape", "flatten", "squeeze", "unsqueeze", "contiguous", "permute",
+     "transpose", "identity", "dropout", "clone", "to", "float", "getitem", "alias",
+     "expand", "detach_copy", "type_as", "t"}
+)  # fmt: skip
+WEIGHT_LAYERS = frozenset({"linear", "conv"})
+
+
+def canonical(name: str) -> tuple[str, bool]:
+    """``(kind, inplace)`` for an op spelled ``name`` (``add_`` -> ``("add", True)``)."""
+    name = name.split("::")[-1].split(".")[0]
+    inplace = name in ("iadd", "imul", "isub") or (
+        name.endswith("_") and not name.endswith("__")
+    )
+    if name in _ALIASES:
+        return _ALIASES[name], inplace
+    base = name.rstrip("_") if inplace else name
+    return _ALIASES.get(base, base.lstrip("_") or base), inplace
+
+
+@dataclass
+class ShapeFailure:
+    """Shape propagation stopped at ``node`` with ``error`` (e.g. an add that fails)."""
+
+    node: fx.Node
+    error: str
+
+
+@dataclass
+class GraphView:
+    gm: fx.GraphModule
+    model: nn.Module
+    exported: bool = False
+    # export: placeholder name -> parameter/buffer qualified name
+    lifted: dict[str, str] = field(default_factory=dict)
+    loss: str | None = None
+    failure: ShapeFailure | None = None
+
+    @property
+    def nodes(self) -> list[fx.Node]:
+        return list(self.gm.graph.nodes)
+
+    @property
+    def output(self) -> fx.Node:
+        return next(n for n in reversed(self.gm.graph.nodes) if n.op == "output")
+
+    def module_of(self, node: fx.Node) -> tuple[str, nn.Module] | None:
+        """The ``nn.Module`` (qualified name, instance) this node is a call of."""
+        if node.op == "call_module":
+            return str(node.target), self.model.get_submodule(str(node.target))
+        if self.exported and node.op == "call_function":
+            stack = node.meta.get("nn_module_stack") or {}
+            if stack:
+                path = list(stack.values())[-1][0]
+                try:
+                    return path, self.model.get_submodule(path)
+                except AttributeError:
+                    return None
+        return None
+
+    def kind(self, node: fx.Node) -> tuple[str | None, bool]:
+        """Canonical ``(kind, inplace)`` of ``node``; kind None for unknown ops."""
+        if node.op == "call_module":
+            module = self.model.get_submodule(str(node.target))
+            inplace = bool(getattr(module, "inplace", False))
+            for cls, kind in _MODULE_KINDS:
+                if isinstance(module, cls):
+                    return kind, inplace
+            return f"module:{type(module).__name__}", inplace
+        if node.op == "call_method":
+            return canonical(str(node.target))
+        if node.op == "call_function":
+            target = node.target
+            if target is getattr and len(node.args) > 1:  # ``x.data`` while tracing
+                return str(node.args[1]), False
+            if target in _INPLACE_OPERATORS:
+                return canonical(target.__name__)[0], True  # type: ignore[union-attr]
+            name = getattr(target, "__name__", None) or str(target)
+            kind, inplace = canonical(name)
+            return kind, inplace or node.kwargs.get("inplace") is True
+        return node.op, False
+
+    def op(self, node: fx.Node) -> str | None:
+        return self.kind(node)[0]
+
+    def shape(self, node: Any) -> tuple[int, ...] | None:
+        if not isinstance(node, fx.Node):
+            return None
+        value = node.meta.get("val")
+        if isinstance(value, torch.Tensor):
+            return tuple(int(s) for s in value.shape)
+        return None
+
+    def tensor_inputs(self, node: fx.Node) -> list[fx.Node]:
+        return [a for a in node.all_input_nodes if self.shape(a) is not None] or list(
+            node.all_input_nodes
+        )
+
+    def parameter_users(self) -> dict[str, list[fx.Node]]:
+        """Parameter qualified name -> the nodes that consume it directly."""
+        users: dict[str, list[fx.Node]] = {}
+        for node in self.gm.graph.nodes:
+            for name in self._parameters_read(node):
+                users.setdefault(name, []).append(node)
+        return users
+
+    @functools.cached_property
+    def _parameter_names(self) -> frozenset[str]:
+        named = self.model.named_parameters(remove_duplicate=False)
+        return frozenset(name for name, _ in named)
+
+    def _parameters_read(self, node: fx.Node) -> Iterator[str]:
+        if node.op == "call_module":
+            module = self.model.get_submodule(str(node.target))
+            for name, _ in module.named_parameters(prefix=str(node.target)):
+                yield name
+        elif node.op == "get_attr" and str(node.target) in self._parameter_names:
+            yield str(node.target)
+        elif node.op == "placeholder" and node.name in self.lifted:
+            yield self.lifted[node.name]
+
+    def position(self, node: fx.Node, hint: str | None = None) -> Position | None:
+        """Where the user wrote the code that created ``node``."""
+        trace = node.meta.get("stack_trace") or getattr(node, "stack_trace", None)
+        found = user_frame(trace, [_TORCH_DIR])
+        if found is None:
+            return None
+        if hint is None and node.op == "call_module":
+            hint = f"{str(node.target).rsplit('.', 1)[-1]}("
+        return position(found[0], found[1], hint)
+
+    def reaches_output(self) -> set[fx.Node]:
+        """Nodes with a path to the output that no ``detach`` cuts (gradient flows)."""
+        alive: set[fx.Node] = set()
+        work = [self.output]
+        while work:
+            node = work.pop()
+            if node in alive:
+                continue
+            alive.add(node)
+            if self.op(node) in ("detach", "data"):
+                continue  # gradient stops here: its inputs do not train through it
+            work.extend(node.all_input_nodes)
+        return alive

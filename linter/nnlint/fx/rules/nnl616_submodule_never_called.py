@@ -1,0 +1,191 @@
+from __future__ import annotations
+
+import inspect
+import re
+from typing import Any
+
+from nnlint.fx.rules.base import GraphInvalid, GraphRule
+
+
+class SubmoduleNeverCalled(GraphRule):
+    """
+    ## What it does
+    Reports registered submodules with trainable parameters that the traced `forward`
+    never uses (none of their parameters is read, so tied weights count as used), and
+    whose attribute is not referenced anywhere in the class outside `__init__` (a head
+    used only in `predict()` or a branch behind a config flag is not flagged).
+
+    ## Why is this bad?
+    A layer built and never called is usually a wiring mistake: `self.norm` created but
+    `forward` forgot to apply it, or a block list appended to the wrong container. Its
+    parameters still count in the model size, the optimizer and the checkpoint, and the
+    model silently trains without it.
+
+    ## Example
+    ```python
+    class Encoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proj = nn.Linear(16, 16)
+            self.norm = nn.LayerNorm(16)  # never applied
+
+        def forward(self, x):
+            return self.proj(x)
+    ```
+
+    ## Use instead
+    ```python
+        def forward(self, x):
+            return self.norm(self.proj(x))
+    ```
+
+    ## Fix safety
+    There is no automatic fix.
+
+    ## References
+    - [torch.nn.Module.named_modules](https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.named_modules)
+    """
+
+    CODE = "NNL616"
+    NAME = "submodule-never-called"
+    MESSAGE = "submodule with parameters is never called in forward"
+    SEVERITY = "warning"
+    _NET = (
+        "import torch\nfrom torch import nn\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.proj = nn.Linear(4, 4)\n"
+        "        self.norm = nn.LayerNorm(4)\n\n"
+        "    def forward(self, x):\n"
+        "        return {body}\n\n"
+        "{extra}"
+        "model = Net()\nexample_inputs = (torch.randn(3, 4),)\n"
+    )
+    VALID = [
+        _NET.format(body="self.norm(self.proj(x))", extra=""),
+        _NET.format(
+            body="self.proj(x)",
+            extra="    def predict(self, x):\n        return self.norm(self(x))\n\n",
+        ),
+        # Weight tying: the unused module's parameter is read through another name.
+        "import torch\nimport torch.nn.functional as F\nfrom torch import nn\n\n"
+        "class LM(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.embed = nn.Embedding(10, 4)\n"
+        "        self.lm_head = nn.Linear(4, 10, bias=False)\n"
+        "        self.lm_head.weight = self.embed.weight\n\n"
+        "    def forward(self, idx):\n"
+        "        return F.linear(self.embed(idx), self.embed.weight)\n\n"
+        "model = LM()\nexample_inputs = (torch.zeros(2, 3, dtype=torch.long),)\n",
+    ]
+    INVALID = [
+        GraphInvalid(_NET.format(body="self.proj(x)", extra=""), line=8),
+        GraphInvalid(
+            "import torch\nfrom torch import nn\n\n"
+            "class Net(nn.Module):\n"
+            "    def __init__(self):\n"
+            "        super().__init__()\n"
+            "        self.blocks = nn.Sequential(nn.Linear(4, 4), nn.ReLU())\n"
+            "        self.extra = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4))\n\n"
+            "    def forward(self, x):\n"
+            "        return self.blocks(x)\n\n"
+            "model = Net()\nexample_inputs = (torch.randn(3, 4),)\n",
+            line=8,
+        ),
+        GraphInvalid(
+            "import torch\nfrom torch import nn\n\n"
+            "class Block(nn.Module):\n"
+            "    def __init__(self):\n"
+            "        super().__init__()\n"
+            "        self.fc = nn.Linear(4, 4)\n"
+            "        self.gate = nn.Linear(4, 4)\n\n"
+            "    def forward(self, x):\n"
+            "        return self.fc(x)\n\n"
+            "class Net(nn.Module):\n"
+            "    def __init__(self):\n"
+            "        super().__init__()\n"
+            "        self.block = Block()\n\n"
+            "    def forward(self, x):\n"
+            "        return self.block(x)\n\n"
+            "model = Net()\nexample_inputs = (torch.randn(3, 4),)\n",
+            line=8,
+        ),
+    ]
+
+    def run(self, graph: Any) -> None:
+        model = graph.model
+        used = {id(model.get_parameter(name)) for name in graph.parameter_users()}
+        unused: list[str] = []
+        for name, module in model.named_modules():
+            params = [p for p in module.parameters() if p.requires_grad]
+            if not name or not params or any(id(p) in used for p in params):
+                continue
+            if any(name.startswith(f"{outer}.") for outer in unused):
+                continue  # reported through its unused parent
+            parent, attribute = _user_owner(model, name)
+            if _referenced_outside_init(type(parent), attribute):
+                continue
+            unused.append(name)
+            where = _assignment(type(parent), attribute)
+            self.report(
+                None,
+                f"`{name}` ({type(module).__name__}) has trainable parameters but "
+                "`forward` never calls it",
+                location=where or graph_location(parent),
+            )
+
+
+def _user_owner(model: Any, name: str) -> tuple[Any, str]:
+    """The nearest ancestor of ``name`` defined outside torch (``nn.Sequential`` has no
+    user source), and the attribute of it that leads to ``name``."""
+    parts = name.split(".")
+    for depth in range(len(parts) - 1, -1, -1):
+        owner = model.get_submodule(".".join(parts[:depth]))
+        if not type(owner).__module__.startswith("torch.") or depth == 0:
+            return owner, parts[depth]
+    return model, parts[0]
+
+
+def _class_source(cls: type) -> tuple[str, str, int] | None:
+    try:
+        lines, start = inspect.getsourcelines(cls)
+        return inspect.getsourcefile(cls) or "", "".join(lines), start
+    except (OSError, TypeError):
+        return None
+
+
+def _referenced_outside_init(cls: type, attribute: str) -> bool:
+    """``self.<attribute>`` appears in a method other than ``__init__`` (its MRO too)."""
+    pattern = re.compile(rf"self\.{re.escape(attribute)}\b")
+    for klass in cls.__mro__:
+        if klass.__module__.startswith("torch."):
+            break
+        for method_name, method in vars(klass).items():
+            if method_name == "__init__" or not inspect.isfunction(method):
+                continue
+            try:
+                if pattern.search(inspect.getsource(method)):
+                    return True
+            except (OSError, TypeError):
+                continue
+    return False
+
+
+def _assignment(cls: type, attribute: str) -> tuple[str, int] | None:
+    """Where ``self.<attribute> = ...`` is written in the class body."""
+    found = _class_source(cls)
+    if found is None:
+        return None
+    path, text, start = found
+    pattern = re.compile(rf"self\.{re.escape(attribute)}\s*(:[^=]*)?=[^=]")
+    for offset, line in enumerate(text.splitlines()):
+        if pattern.search(line):
+            return path, start + offset
+    return path, start
+
+
+def graph_location(module: Any) -> tuple[str, int] | None:
+    found = _class_source(type(module))
+    return (found[0], found[2]) if found else None

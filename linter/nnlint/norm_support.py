@@ -1,0 +1,514 @@
+"""Shared analysis for the normalisation rules (NNL4xx): module kinds, "A feeds B".
+
+Two places in PyTorch source say "the output of module A goes straight into module B":
+
+* a container, where adjacent elements run in order: ``nn.Sequential(a, b)``, a list
+  literal ``[a, b]`` (``layers += [...]``, ``nn.Sequential(*[...])``), an
+  ``OrderedDict([("a", a), ("b", b)])`` or ``super().__init__(a, b)`` in a Sequential
+  subclass;
+* a ``forward``-like method, as a nested call ``self.b(self.a(x))`` or as two
+  consecutive statements ``h = self.a(x)`` / ``h = self.b(h)``.
+
+Module kinds come from the constructor call a ``self.<attr>`` was assigned (anywhere in
+the class); an attribute assigned two different kinds, or anything that is not a plain
+constructor call, has no kind and never links. Everything here is read-only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+Resolve = Callable[[cst.BaseExpression], "str | None"]
+
+
+def _nn(*names: str) -> frozenset[str]:
+    return frozenset(f"torch.nn.{name}" for name in names)
+
+
+CONV = _nn(
+    *(
+        f"{kind}{dims}d"
+        for kind in ("Conv", "ConvTranspose", "LazyConv")
+        for dims in "123"
+    ),
+    *(f"LazyConvTranspose{dims}d" for dims in "123"),
+)
+LINEAR = _nn("Linear", "LazyLinear")
+BATCH_NORM = _nn(
+    *(f"{kind}{dims}d" for kind in ("BatchNorm", "LazyBatchNorm") for dims in "123"),
+    "SyncBatchNorm",
+)
+LAYER_NORM = _nn("LayerNorm", "RMSNorm")
+# AlphaDropout keeps mean and variance (it is built for SELU nets), so it is left out.
+DROPOUT = _nn("Dropout", "Dropout1d", "Dropout2d", "Dropout3d") | frozenset(
+    f"torch.nn.functional.{name}"
+    for name in ("dropout", "dropout1d", "dropout2d", "dropout3d")
+)
+# Shape-preserving, element-wise modules and functions: the layout of their input passes
+# through unchanged.
+ELEMENTWISE = (
+    _nn(
+        "ReLU",
+        "ReLU6",
+        "GELU",
+        "SiLU",
+        "LeakyReLU",
+        "ELU",
+        "SELU",
+        "CELU",
+        "Mish",
+        "Tanh",
+        "Sigmoid",
+        "Hardswish",
+        "Hardsigmoid",
+        "Hardtanh",
+        "Softplus",
+        "PReLU",
+        "Identity",
+    )
+    | DROPOUT
+    | frozenset(
+        f"torch.nn.functional.{name}"
+        for name in (
+            "relu",
+            "relu6",
+            "gelu",
+            "silu",
+            "leaky_relu",
+            "elu",
+            "mish",
+            "hardswish",
+        )
+    )
+)
+
+
+def is_self_attr(node: cst.BaseExpression) -> str | None:
+    """``X`` for ``self.X``, else None."""
+    if (
+        isinstance(node, cst.Attribute)
+        and isinstance(node.value, cst.Name)
+        and node.value.value == "self"
+    ):
+        return node.attr.value
+    return None
+
+
+def first_arg(call: cst.Call) -> cst.BaseExpression | None:
+    if call.args and call.args[0].keyword is None and not call.args[0].star:
+        return call.args[0].value
+    return None
+
+
+def keyword(call: cst.Call, name: str) -> cst.Arg | None:
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == name:
+            return arg
+    return None
+
+
+def argument(call: cst.Call, position: int, name: str) -> cst.BaseExpression | None:
+    """The value passed for parameter ``name`` (at ``position`` when positional)."""
+    found = keyword(call, name)
+    if found is not None:
+        return found.value
+    positional = [arg for arg in call.args if arg.keyword is None and not arg.star]
+    return positional[position].value if position < len(positional) else None
+
+
+def has_star_args(call: cst.Call) -> bool:
+    return any(arg.star for arg in call.args)
+
+
+def source_text(node: cst.CSTNode) -> str:
+    return cst.Module(body=[]).code_for_node(node)
+
+
+@dataclass
+class Member:
+    """What ``self.<name>`` was assigned: constructor kind and call, if unambiguous."""
+
+    kind: str | None
+    ctor: cst.Call | None
+
+
+@dataclass
+class ClassTable:
+    """``self.<attr>`` facts for one class body (nested classes excluded)."""
+
+    members: dict[str, Member] = field(default_factory=dict)
+    # Every load of ``self.<attr>``, and those that are the callee of a call.
+    loads: dict[str, int] = field(default_factory=dict)
+    calls: dict[str, int] = field(default_factory=dict)
+    # Attributes whose ``.bias`` is read or written somewhere in the class.
+    bias_used: set[str] = field(default_factory=set)
+
+    def kind(self, name: str) -> str | None:
+        member = self.members.get(name)
+        return member.kind if member else None
+
+
+class _TableBuilder(cst.CSTVisitor):
+    def __init__(self, resolve: Resolve, table: ClassTable) -> None:
+        super().__init__()
+        self.resolve_name = resolve
+        self.table = table
+        self.targets: set[int] = set()
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False  # a nested class has its own ``self``
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        for target in node.targets:
+            self._assigned(target.target, node.value)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        if node.value is not None:
+            self._assigned(node.target, node.value)
+
+    def _assigned(self, target: cst.BaseExpression, value: cst.BaseExpression) -> None:
+        name = is_self_attr(target)
+        if name is None:
+            return
+        self.targets.add(id(target))
+        kind = self.resolve_name(value.func) if isinstance(value, cst.Call) else None
+        ctor = value if isinstance(value, cst.Call) and kind else None
+        previous = self.table.members.get(name)
+        if previous is not None and previous.kind != kind:
+            kind, ctor = None, None
+        self.table.members[name] = Member(kind, ctor)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        name = is_self_attr(node.func)
+        if name is not None:
+            self.table.calls[name] = self.table.calls.get(name, 0) + 1
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        inner = is_self_attr(node.value)
+        if inner is not None and node.attr.value == "bias":
+            self.table.bias_used.add(inner)
+        name = is_self_attr(node)
+        if name is not None and id(node) not in self.targets:
+            self.table.loads[name] = self.table.loads.get(name, 0) + 1
+
+
+def class_table(node: cst.ClassDef, resolve: Resolve) -> ClassTable:
+    table = ClassTable()
+    node.body.visit(_TableBuilder(resolve, table))
+    return table
+
+
+def methods(node: cst.ClassDef) -> Iterator[cst.FunctionDef]:
+    """Methods defined directly in the class body, ``__init__`` excluded."""
+    if not isinstance(node.body, cst.IndentedBlock):
+        return
+    for statement in node.body.body:
+        if (
+            isinstance(statement, cst.FunctionDef)
+            and statement.name.value != "__init__"
+        ):
+            yield statement
+
+
+@dataclass(frozen=True)
+class Link:
+    """Module (or function) A's output goes straight into B.
+
+    ``producer``/``consumer`` are the expressions as written (a call site in a forward
+    chain, an element in a container); ``*_ctor`` are the constructor calls, when known.
+    ``exclusive`` says A's output is used nowhere else (so A's bias only reaches B).
+    """
+
+    producer: cst.BaseExpression
+    consumer: cst.BaseExpression
+    producer_kind: str
+    consumer_kind: str
+    producer_ctor: cst.Call | None
+    consumer_ctor: cst.Call | None
+    producer_attr: str | None = None
+    exclusive: bool = True
+
+
+class _MethodIndex(cst.CSTVisitor):
+    """Calls, statement suites and Name occurrences (document order) of one method."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[cst.Call] = []
+        self.suites: list[tuple[cst.BaseStatement, ...]] = []
+        self.names: list[cst.Name] = []
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self.calls.append(node)
+
+    def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
+        self.suites.append(tuple(node.body))
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.names.append(node)
+
+
+def _callee(
+    call: cst.Call, table: ClassTable, resolve: Resolve
+) -> tuple[str | None, cst.Call | None, str | None]:
+    """(kind, constructor, self attribute) of what ``call`` calls."""
+    attr = is_self_attr(call.func)
+    if attr is not None:
+        member = table.members.get(attr)
+        if member is None:
+            return None, None, None
+        return member.kind, member.ctor, attr
+    return resolve(call.func), None, None
+
+
+def _only_value(statement: cst.BaseStatement) -> cst.BaseSmallStatement | None:
+    if isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1:
+        return statement.body[0]
+    return None
+
+
+def _assigns_name(statement: cst.BaseStatement) -> tuple[str, cst.Call] | None:
+    """``(v, call)`` for ``v = call(...)``."""
+    small = _only_value(statement)
+    if (
+        isinstance(small, cst.Assign)
+        and len(small.targets) == 1
+        and isinstance(small.targets[0].target, cst.Name)
+        and isinstance(small.value, cst.Call)
+    ):
+        return small.targets[0].target.value, small.value
+    return None
+
+
+def _rebinds(statement: cst.BaseStatement, name: str) -> bool:
+    small = _only_value(statement)
+    return isinstance(small, cst.Assign) and any(
+        isinstance(target.target, cst.Name) and target.target.value == name
+        for target in small.targets
+    )
+
+
+class ForwardChains:
+    """Links found in the non-``__init__`` methods of one class."""
+
+    def __init__(self, node: cst.ClassDef, table: ClassTable, resolve: Resolve) -> None:
+        self.table = table
+        self.resolve = resolve
+        self.indexes: list[_MethodIndex] = []
+        for method in methods(node):
+            index = _MethodIndex()
+            method.body.visit(index)
+            self.indexes.append(index)
+
+    def links(self, through: frozenset[str] = frozenset()) -> Iterator[Link]:
+        """Every A -> B link; calls whose kind is in ``through`` are looked through."""
+        for index in self.indexes:
+            yield from self._nested(index, through)
+            yield from self._consecutive(index, through)
+
+    def _link(
+        self, producer: cst.Call, consumer: cst.Call, exclusive: bool
+    ) -> Link | None:
+        p_kind, p_ctor, p_attr = _callee(producer, self.table, self.resolve)
+        c_kind, c_ctor, _ = _callee(consumer, self.table, self.resolve)
+        if p_kind is None or c_kind is None:
+            return None
+        return Link(
+            producer, consumer, p_kind, c_kind, p_ctor, c_ctor, p_attr, exclusive
+        )
+
+    def _nested(self, index: _MethodIndex, through: frozenset[str]) -> Iterator[Link]:
+        for call in index.calls:
+            inner = first_arg(call)
+            while isinstance(inner, cst.Call) and self._kind(inner) in through:
+                inner = first_arg(inner)
+            if isinstance(inner, cst.Call):
+                link = self._link(inner, call, exclusive=True)
+                if link is not None:
+                    yield link
+
+    def _consecutive(
+        self, index: _MethodIndex, through: frozenset[str]
+    ) -> Iterator[Link]:
+        for suite in index.suites:
+            for position, statement in enumerate(suite):
+                small = _only_value(statement)
+                value = getattr(small, "value", None)
+                if not isinstance(value, cst.Call) or not isinstance(
+                    first_arg(value), cst.Name
+                ):
+                    continue
+                found = self._producer_before(suite, position, value, through)
+                if found is not None:
+                    producer, name = found
+                    exclusive = _rebinds(statement, name) or not _used_after(
+                        index, first_arg(value), name
+                    )
+                    link = self._link(producer, value, exclusive)
+                    if link is not None:
+                        yield link
+
+    def _producer_before(
+        self,
+        suite: tuple[cst.BaseStatement, ...],
+        position: int,
+        consumer: cst.Call,
+        through: frozenset[str],
+    ) -> tuple[cst.Call, str] | None:
+        wanted = first_arg(consumer)
+        while position > 0 and isinstance(wanted, cst.Name):
+            assigned = _assigns_name(suite[position - 1])
+            if assigned is None or assigned[0] != wanted.value:
+                return None
+            if self._kind(assigned[1]) not in through:
+                return assigned[1], assigned[0]
+            position, wanted = position - 1, first_arg(assigned[1])
+        return None
+
+    def _kind(self, call: cst.Call) -> str | None:
+        return _callee(call, self.table, self.resolve)[0]
+
+
+def _used_after(index: _MethodIndex, use: cst.BaseExpression | None, name: str) -> bool:
+    seen = False
+    for node in index.names:
+        if node is use:
+            seen = True
+        elif seen and node.value == name:
+            return True
+    return False
+
+
+def _pair_value(element: cst.BaseExpression) -> cst.BaseExpression | None:
+    """``m`` for an ``("name", m)`` pair of an ``OrderedDict([...])`` list."""
+    if (
+        isinstance(element, cst.Tuple)
+        and len(element.elements) == 2
+        and isinstance(element.elements[0].value, cst.SimpleString)
+    ):
+        return element.elements[1].value
+    return None
+
+
+def container_elements(node: cst.Call | cst.List) -> list[cst.BaseExpression | None]:
+    """Elements in run order; None marks a gap (a starred element breaks adjacency)."""
+    if isinstance(node, cst.List):
+        values = [
+            None if isinstance(element, cst.StarredElement) else element.value
+            for element in node.elements
+        ]
+        pairs = [_pair_value(value) for value in values if value is not None]
+        if (
+            values
+            and all(pair is not None for pair in pairs)
+            and len(pairs) == len(values)
+        ):
+            return list(pairs)
+        return values
+    return [None if arg.star else arg.value for arg in node.args if arg.keyword is None]
+
+
+class _NameUses(cst.CSTVisitor):
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+        self.count = 0
+        self.values: list[cst.BaseExpression] = []
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if node.value == self.name:
+            self.count += 1
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        for target in node.targets:
+            if isinstance(target.target, cst.Name) and target.target.value == self.name:
+                self.values.append(node.value)
+
+
+def bound_call(scope: cst.CSTNode | None, name: str) -> tuple[cst.Call | None, bool]:
+    """The constructor call a local ``name`` is bound to in ``scope`` (the enclosing
+    function), and whether the name is used exactly once besides that binding."""
+    if scope is None:
+        return None, False
+    uses = _NameUses(name)
+    scope.visit(uses)
+    if len(uses.values) != 1 or not isinstance(uses.values[0], cst.Call):
+        return None, False
+    return uses.values[0], uses.count == 2
+
+
+def container_links(
+    node: cst.Call | cst.List, resolve: Resolve, scope: cst.CSTNode | None
+) -> Iterator[Link]:
+    """Adjacent pairs of a container whose elements both have a known kind."""
+    resolved = [
+        _element(element, resolve, scope) for element in container_elements(node)
+    ]
+    for first, second in zip(resolved, resolved[1:], strict=False):
+        if first is None or second is None:
+            continue
+        yield Link(
+            producer=first[0],
+            consumer=second[0],
+            producer_kind=first[1],
+            consumer_kind=second[1],
+            producer_ctor=first[2],
+            consumer_ctor=second[2],
+            exclusive=first[3],
+        )
+
+
+def _element(
+    element: cst.BaseExpression | None, resolve: Resolve, scope: cst.CSTNode | None
+) -> tuple[cst.BaseExpression, str, cst.Call, bool] | None:
+    if isinstance(element, cst.Call):
+        kind = resolve(element.func)
+        return (element, kind, element, True) if kind else None
+    if isinstance(element, cst.Name) and scope is not None:
+        call, exclusive = bound_call(scope, element.value)
+        kind = resolve(call.func) if call is not None else None
+        return (element, kind, call, exclusive) if kind and call is not None else None
+    return None
+
+
+def enclosing(
+    ancestors: list[cst.CSTNode], kind: type[cst.CSTNode]
+) -> cst.CSTNode | None:
+    for node in reversed(ancestors[:-1]):
+        if isinstance(node, kind):
+            return node
+    return None
+
+
+def is_sequential_init(
+    call: cst.Call, ancestors: list[cst.CSTNode], resolve: Resolve
+) -> bool:
+    """``super().__init__(...)`` inside a subclass of ``nn.Sequential``."""
+    func = call.func
+    if not (
+        isinstance(func, cst.Attribute)
+        and func.attr.value == "__init__"
+        and isinstance(func.value, cst.Call)
+        and isinstance(func.value.func, cst.Name)
+        and func.value.func.value == "super"
+    ):
+        return False
+    owner = enclosing(ancestors, cst.ClassDef)
+    return isinstance(owner, cst.ClassDef) and any(
+        resolve(base.value) == "torch.nn.Sequential" for base in owner.bases
+    )
+
+
+def is_container(
+    node: cst.CSTNode, ancestors: list[cst.CSTNode], resolve: Resolve
+) -> bool:
+    """A list literal, ``nn.Sequential(...)`` or ``super().__init__`` of a subclass."""
+    if isinstance(node, cst.List):
+        return True
+    return isinstance(node, cst.Call) and (
+        resolve(node.func) == "torch.nn.Sequential"
+        or is_sequential_init(node, ancestors, resolve)
+    )

@@ -1,0 +1,96 @@
+"""Shared base of the loss-wiring rules (NNL101-NNL107): one data-flow pass, many rules.
+
+Not a rule itself (no ``CODE``), so the registry skips it. Each rule names the
+(loss, tensor kind) pairs it is about and how its fix is built; the pairing of loss
+calls with what reaches their input comes from :mod:`nnlint.dataflow`, computed once
+per file.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import libcst as cst
+
+from nnlint.dataflow import Analysis, Kind, Loss, LossUse, Tensor, analyse
+from nnlint.rules.base import Rule
+
+Replacements = dict[cst.CSTNode, Any]
+
+_SNIPPET_LIMIT = 60
+_CACHE_KEY = "nnlint.dataflow"
+
+
+class LossWiringRule(Rule):
+    """Reports each operation whose output reaches one of ``PAIRS``' losses."""
+
+    PAIRS: ClassVar[tuple[tuple[Loss, Kind], ...]] = ()
+
+    def visit_Module(self, node: cst.Module) -> None:
+        analysis = self.analysis(node)
+        seen: set[int] = set()
+        for loss, kind in self.PAIRS:
+            for use, tensor in analysis.tensor_uses(loss, kind):
+                reported = self.reported_node(use, tensor)
+                if id(reported) in seen:
+                    continue  # one finding per operation, however many losses it feeds
+                seen.add(id(reported))
+                self.report(
+                    reported,
+                    self.message(use),
+                    replacements=self.fix(use, tensor, analysis),
+                )
+
+    def analysis(self, module: cst.Module) -> Analysis:
+        """The file's data-flow analysis, shared by all rules of the walk: on the
+        context's ``cache`` dict when the engine provides one, else by tree identity."""
+        shared = getattr(self.context, "cache", None)
+        if not isinstance(shared, dict):
+            return analyse(module)
+        if _CACHE_KEY not in shared:
+            shared[_CACHE_KEY] = analyse(module)
+        found: Analysis = shared[_CACHE_KEY]
+        return found
+
+    def reported_node(self, use: LossUse, tensor: Tensor) -> cst.CSTNode:
+        """The operation that made the tensor (the softmax call, the Softmax slot)."""
+        return tensor.origin.node
+
+    def message(self, use: LossUse) -> str:
+        return f"{self.MESSAGE} (it reaches `{self.snippet(use.call)}`)"
+
+    def fix(
+        self, use: LossUse, tensor: Tensor, analysis: Analysis
+    ) -> Replacements | None:
+        return None
+
+    def snippet(self, node: cst.CSTNode) -> str:
+        text = " ".join(self.context.module.code_for_node(node).split())
+        if len(text) > _SNIPPET_LIMIT:
+            text = text[: _SNIPPET_LIMIT - 3] + "..."
+        return text
+
+
+def removal(tensor: Tensor) -> Replacements | None:
+    """Replacements deleting the operation that produced ``tensor``, if it can be."""
+    return dict(tensor.origin.remove) or None
+
+
+def renamed(node: cst.Attribute | None, names: dict[str, str]) -> Replacements | None:
+    """``F.softmax`` -> ``F.log_softmax``: new attribute name, same spelling."""
+    if node is None or node.attr.value not in names:
+        return None
+    return {node.attr: cst.Name(names[node.attr.value])}
+
+
+def integer_value(node: cst.BaseExpression | None) -> int | None:
+    """The value of an integer literal (``1``, ``-1``), else None."""
+    if isinstance(node, cst.Integer):
+        return node.evaluated_value
+    if (
+        isinstance(node, cst.UnaryOperation)
+        and isinstance(node.operator, cst.Minus)
+        and isinstance(node.expression, cst.Integer)
+    ):
+        return -node.expression.evaluated_value
+    return None

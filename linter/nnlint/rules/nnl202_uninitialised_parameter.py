@@ -1,0 +1,307 @@
+"""NNL202: a parameter created from uninitialised memory and never initialised."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import libcst as cst
+
+from nnlint.module_model import module_class, self_attr, self_name, walk
+from nnlint.rules.base import Invalid, Rule
+
+_UNINITIALISED = frozenset(
+    ["torch.empty", "torch.empty_like", "torch.Tensor"]
+    + [f"torch.{kind}Tensor" for kind in ("Float", "Double", "Half", "BFloat16")]
+    + [f"torch.cuda.{kind}Tensor" for kind in ("Float", "Double", "Half", "BFloat16")]
+)
+_DATA = (cst.List, cst.Tuple, cst.ListComp, cst.SimpleString)
+_STRINGS = (cst.SimpleString, cst.ConcatenatedString)
+
+
+class UninitialisedParameter(Rule):
+    """## What it does
+    Finds parameters created from uninitialised memory,
+    `nn.Parameter(torch.empty(...))`, `nn.Parameter(torch.Tensor(n, m))` or
+    `nn.Parameter(torch.FloatTensor(n, m))` (also through `register_parameter`), that
+    nothing in the file initialises.
+
+    Anything in the file that could initialise the attribute counts, wherever it is and
+    whatever object it is reached through (so `_init_weights(self, module)` applied
+    with `self.apply(...)` or timm's `named_apply` counts, as does `reset_parameters`
+    or any method called from `__init__`): the attribute passed to a function whose
+    name ends in `_` or mentions `init` (`nn.init.normal_(self.w)`, timm's
+    `trunc_normal_(self.pos_embed)`), an in-place method on it (`.uniform_()`,
+    `.data.copy_(...)`, `.fill_(...)`), an assignment to it, its `.data` or an element
+    of it, or its name as a string (`getattr(m, "w")`). A file that initialises
+    parameters in a loop over `.parameters()`/`.named_parameters()` is not checked.
+
+    ## Why is this bad?
+    `torch.empty` returns whatever the allocator had: often zeros, sometimes huge
+    values, NaN or Inf, and different from run to run. Training starts from an
+    arbitrary, unreproducible point and may diverge at the first step.
+
+    ## Example
+    ```python
+    self.weight = nn.Parameter(torch.empty(d_out, d_in))
+    ```
+
+    ## Use instead
+    ```python
+    self.weight = nn.Parameter(torch.empty(d_out, d_in))
+    nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+    ```
+
+    ## Fix safety
+    There is no automatic fix: choose the initialisation for the layer.
+
+    ## References
+    - [torch.empty](https://pytorch.org/docs/stable/generated/torch.empty.html)
+    - [torch.nn.init](https://pytorch.org/docs/stable/nn.init.html)
+    """
+
+    CODE = "NNL202"
+    NAME = "uninitialised-parameter"
+    MESSAGE = "parameter created from uninitialised memory and never initialised"
+    SEVERITY = "error"
+    TRIGGERS = ("Tensor(", "empty")
+    VALID = [
+        # reset_parameters called from __init__ (the torch.nn.Linear pattern).
+        "import math\n"
+        "import torch\n"
+        "from torch import nn\n"
+        "class MyLinear(nn.Module):\n"
+        "    def __init__(self, d_in, d_out):\n"
+        "        super().__init__()\n"
+        "        self.weight = nn.Parameter(torch.empty(d_out, d_in))\n"
+        "        self.bias = nn.Parameter(torch.Tensor(d_out))\n"
+        "        self.reset_parameters()\n"
+        "    def reset_parameters(self):\n"
+        "        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))\n"
+        "        self.bias.data.uniform_(-0.1, 0.1)\n",
+        # timm: trunc_normal_ in a method, _init_weights applied by name.
+        "import torch\n"
+        "import torch.nn as nn\n"
+        "class ViT(nn.Module):\n"
+        "    def __init__(self, n, d):\n"
+        "        super().__init__()\n"
+        "        self.pos_embed = nn.Parameter(torch.empty(1, n, d))\n"
+        "        self.cls_token = nn.Parameter(torch.empty(1, 1, d))\n"
+        "        self.apply(_init_weights)\n"
+        "        self.init_weights()\n"
+        "    def init_weights(self):\n"
+        "        trunc_normal_(self.pos_embed, std=0.02)\n"
+        "def _init_weights(module):\n"
+        "    if isinstance(module, ViT):\n"
+        "        module.cls_token.data.normal_(std=1e-6)\n",
+        # transformers: _init_weights of the pretrained-model class.
+        "import torch\n"
+        "from torch import nn\n"
+        "class LayerScale(nn.Module):\n"
+        "    def __init__(self, d):\n"
+        "        super().__init__()\n"
+        "        self.lambda1 = nn.Parameter(torch.empty(d))\n"
+        "class PreTrained(nn.Module):\n"
+        "    def _init_weights(self, module):\n"
+        "        if isinstance(module, LayerScale):\n"
+        "            module.lambda1.data.fill_(1e-5)\n",
+        # Built from data, initialised in a chain, or initialised generically.
+        "import torch\n"
+        "from torch import nn\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self, n):\n"
+        "        super().__init__()\n"
+        "        self.a = nn.Parameter(torch.Tensor([1.0, 2.0]))\n"
+        "        self.b = nn.Parameter(torch.empty(n).uniform_(-1, 1))\n"
+        "        self.c = nn.Parameter(torch.empty(n, n))\n"
+        "        for p in self.parameters():\n"
+        "            nn.init.normal_(p)\n",
+    ]
+    INVALID = [
+        Invalid(
+            "import torch\n"
+            "import torch.nn.functional as F\n"
+            "from torch import nn\n"
+            "class MyLinear(nn.Module):\n"
+            "    def __init__(self, d_in, d_out):\n"
+            "        super().__init__()\n"
+            "        self.weight = nn.Parameter(torch.Tensor(d_out, d_in))\n"
+            "    def forward(self, x):\n"
+            "        return F.linear(x, self.weight)\n",
+            line=7,
+            column=36,
+        ),
+        Invalid(
+            "from torch import empty, nn\n"
+            "class Scale(nn.Module):\n"
+            "    def __init__(self, dim):\n"
+            "        super().__init__()\n"
+            "        self.gamma = nn.Parameter(empty(dim))\n"
+            "    def forward(self, x):\n"
+            "        return x * self.gamma\n",
+            line=5,
+            column=35,
+        ),
+        Invalid(
+            "import torch\n"
+            "import torch.nn as tnn\n"
+            "class Net(tnn.Module):\n"
+            "    def __init__(self, n):\n"
+            "        super().__init__()\n"
+            "        self.register_parameter(\n"
+            "            'o', tnn.Parameter(torch.FloatTensor(n))\n"
+            "        )\n",
+            line=7,
+            column=32,
+        ),
+        Invalid(
+            "import torch\n"
+            "from torch.nn import Module, Parameter, init\n"
+            "class Net(Module):\n"
+            "    def __init__(self, n):\n"
+            "        super().__init__()\n"
+            "        self.u = Parameter(torch.empty(n, n))\n"
+            "        self.v = Parameter(torch.empty(n, n))\n"
+            "        init.orthogonal_(self.u)\n",
+            line=7,
+            column=28,
+        ),
+    ]
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._initialised: set[str] | None = None
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        owner = module_class(self, node)
+        if owner is None:
+            return
+        for name, method in owner.methods.items():
+            if name.startswith("forward"):
+                continue
+            for attr, created in self._uninitialised(method):
+                if attr not in self._initialised_names():
+                    self.report(
+                        created,
+                        f"`self.{attr}` is created from uninitialised memory and"
+                        " nothing in this file initialises it",
+                    )
+
+    def _uninitialised(self, method: cst.FunctionDef) -> Iterator[tuple[str, cst.Call]]:
+        me = self_name(method)
+        for node in walk(method):
+            if isinstance(node, cst.Assign) and len(node.targets) == 1:
+                attr = self_attr(node.targets[0].target, me)
+                created = self._created(node.value)
+                if attr is not None and created is not None:
+                    yield attr, created
+            elif isinstance(node, cst.Call) and _called(node) == "register_parameter":
+                args = [a.value for a in node.args]
+                if len(args) == 2 and isinstance(args[0], cst.SimpleString):
+                    created = self._created(args[1])
+                    if created is not None:
+                        yield args[0].evaluated_value, created  # type: ignore[misc]
+
+    def _created(self, value: cst.BaseExpression) -> cst.Call | None:
+        """The uninitialised tensor inside ``nn.Parameter(...)``, if it is one."""
+        if not (
+            isinstance(value, cst.Call)
+            and self.qualified_name(value.func) == "torch.nn.Parameter"
+            and value.args
+        ):
+            return None
+        inner = value.args[0].value
+        if not isinstance(inner, cst.Call) or not inner.args:
+            return None
+        if self.qualified_name(inner.func) not in _UNINITIALISED:
+            return None
+        sizes = [a.value for a in inner.args if a.keyword is None]
+        if any(
+            isinstance(s, _DATA) or (isinstance(s, cst.Integer) and s.value == "0")
+            for s in sizes
+        ):
+            return None  # built from data, or an empty placeholder
+        return inner
+
+    def _initialised_names(self) -> set[str]:
+        if self._initialised is None:
+            self._initialised = _initialised_names(
+                self.context.module, lambda value: self._created(value) is not None
+            )
+        return self._initialised
+
+
+def _called(call: cst.Call) -> str:
+    func = call.func
+    if isinstance(func, cst.Attribute):
+        return func.attr.value
+    return func.value if isinstance(func, cst.Name) else ""
+
+
+def _initialiser(name: str) -> bool:
+    return name.endswith("_") or "init" in name.lower()
+
+
+def _attribute_names(node: cst.BaseExpression) -> Iterator[str]:
+    """``w`` for ``x.w``, ``x.w.data``, ``x.w[0]``, ``x.w.data[0]``."""
+    while True:
+        if isinstance(node, cst.Subscript):
+            node = node.value
+        elif isinstance(node, cst.Attribute):
+            if node.attr.value != "data":
+                yield node.attr.value
+                return
+            node = node.value
+        else:
+            return
+
+
+def _initialised_names(
+    module: cst.Module, uninitialised: Callable[[cst.BaseExpression], bool]
+) -> set[str]:
+    """Every attribute name something in the file may initialise."""
+    names: set[str] = set()
+    naming: set[cst.CSTNode] = set()  # the name strings of register_parameter calls
+    for node in walk(module):
+        if isinstance(node, cst.Call):
+            called = _called(node)
+            if called == "register_parameter" and node.args:
+                naming.add(node.args[0].value)
+            if isinstance(node.func, cst.Attribute) and called.endswith("_"):
+                names.update(_attribute_names(node.func.value))
+            if _initialiser(called):
+                for argument in node.args:
+                    names.update(_attribute_names(argument.value))
+        elif isinstance(node, cst.Assign) and not uninitialised(node.value):
+            for target in node.targets:
+                names.update(_attribute_names(target.target))
+        elif isinstance(node, cst.AugAssign | cst.AnnAssign):
+            names.update(_attribute_names(node.target))
+        elif isinstance(node, _STRINGS) and node not in naming:
+            value = node.evaluated_value
+            if isinstance(value, str):
+                names.update(value.split("."))
+        elif isinstance(node, cst.For) and _loops_over_parameters(node):
+            names.add("*")
+    return names if "*" not in names else _Everything()
+
+
+def _loops_over_parameters(loop: cst.For) -> bool:
+    if not (
+        isinstance(loop.iter, cst.Call)
+        and _called(loop.iter)
+        in (
+            "parameters",
+            "named_parameters",
+        )
+    ):
+        return False
+    return any(
+        isinstance(n, cst.Call) and _initialiser(_called(n)) for n in walk(loop.body)
+    )
+
+
+class _Everything(set[str]):
+    """A set that contains every name: the file initialises parameters generically."""
+
+    def __contains__(self, item: object) -> bool:
+        return True

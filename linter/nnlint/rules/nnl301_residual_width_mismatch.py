@@ -1,0 +1,332 @@
+"""NNL301: a residual add whose two sides have different widths or resolutions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import libcst as cst
+
+from nnlint.module_model import PASSTHROUGH, Add, ClassModel, Layer, module_class, walk
+from nnlint.rules.base import Invalid, Rule
+
+_CONV = {f"torch.nn.Conv{d}d" for d in (1, 2, 3)}
+_CONV_T = {f"torch.nn.ConvTranspose{d}d" for d in (1, 2, 3)}
+_POOL = {f"torch.nn.{kind}Pool{d}d" for kind in ("Max", "Avg") for d in (1, 2, 3)}
+
+
+@dataclass
+class _Shape:
+    """What a chain of layers does: the width it expects and produces (constructor
+    argument expressions) and whether it changes the spatial size."""
+
+    width_in: cst.BaseExpression | None = None
+    width_out: cst.BaseExpression | None = None
+    spatial: str = "same"  # "same", "down", "up" or "unknown"
+
+    def resize(self, effect: str) -> None:
+        if effect == "same" or self.spatial == effect:
+            return
+        self.spatial = effect if self.spatial == "same" else "unknown"
+
+
+def _ints(expr: cst.BaseExpression | None) -> tuple[int, ...] | None:
+    if isinstance(expr, cst.Integer):
+        return (int(expr.value, 0),)
+    if isinstance(expr, cst.Tuple):
+        values = [_ints(e.value) for e in expr.elements]
+        if all(v is not None and len(v) == 1 for v in values):
+            return tuple(v[0] for v in values if v)
+    return None
+
+
+def _conv_effect(layer: Layer) -> str:
+    stride = _ints(layer.arg(3, "stride")) or (1,)
+    if layer.arg(3, "stride") is not None and _ints(layer.arg(3, "stride")) is None:
+        return "unknown"
+    if any(s > 1 for s in stride):
+        return "up" if layer.kind in _CONV_T else "down"
+    padding_expr = layer.arg(4, "padding")
+    if isinstance(padding_expr, cst.SimpleString) and "same" in padding_expr.value:
+        return "same"
+    kernel = _ints(layer.arg(2, "kernel_size"))
+    padding = _ints(padding_expr) if padding_expr is not None else (0,)
+    dilation = _ints(layer.arg(5, "dilation")) if layer.arg(5, "dilation") else (1,)
+    if kernel is None or padding is None or dilation is None or layer.kind in _CONV_T:
+        return "unknown"
+    preserved = all(
+        (k - 1) * d == 2 * p
+        for k, p, d in zip(
+            kernel, padding * len(kernel), dilation * len(kernel), strict=False
+        )
+    )
+    return "same" if preserved else "down"
+
+
+def _pool_effect(layer: Layer) -> str:
+    stride_expr = layer.arg(1, "stride") or layer.arg(0, "kernel_size")
+    stride = _ints(stride_expr)
+    if stride is None:
+        return "unknown"
+    return "down" if any(s > 1 for s in stride) else "same"
+
+
+def _apply(shape: _Shape, layer: Layer) -> bool:
+    """Push ``layer`` through ``shape``; False if its effect cannot be known."""
+    kind = layer.kind
+    if layer.elements is not None:
+        return all(_apply(shape, element) for element in layer.elements)
+    if kind in PASSTHROUGH:
+        return True
+    if kind == "torch.nn.Linear":
+        width_in, width_out = layer.arg(0, "in_features"), layer.arg(1, "out_features")
+    elif kind in _CONV | _CONV_T:
+        width_in, width_out = layer.arg(0, "in_channels"), layer.arg(1, "out_channels")
+        shape.resize(_conv_effect(layer))
+    elif kind in _POOL:
+        shape.resize(_pool_effect(layer))
+        return True
+    else:
+        return False
+    if width_in is None or width_out is None:
+        return False
+    shape.width_in = shape.width_in or width_in
+    shape.width_out = width_out
+    return True
+
+
+def _shape(steps: tuple[str, ...], owner: ClassModel) -> _Shape | None:
+    shape = _Shape()
+    for step in steps:
+        layer = owner.layer(step)
+        if layer is None or not _apply(shape, layer):
+            return None
+    return shape
+
+
+class ResidualWidthMismatch(Rule):
+    """## What it does
+    Finds residual additions in `forward` whose two operands come from the same tensor
+    through different layer chains that provably change its width or resolution,
+    judged from the layers' constructor arguments in `__init__`:
+
+    - `self.fc = nn.Linear(d_in, d_out)` and `x + self.fc(x)`: the branch is `d_out`
+      wide, the skip `d_in` wide;
+    - `nn.Conv2d(c, c, 3, stride=2, padding=1)` on the branch, the un-strided input on
+      the skip; a `3x3` convolution without padding also shrinks the branch.
+
+    Widths are compared only when they are integer literals or two distinct
+    parameters of `__init__` that `__init__` neither reassigns nor compares; anything
+    the rule cannot follow (helper functions, custom blocks, `if`-guarded adds, a
+    projection such as `identity = self.downsample(x)` it cannot size) is not reported.
+
+    ## Why is this bad?
+    The addition only works when the constructor is called with the two widths equal
+    (or when broadcasting hides the mismatch): the model breaks, or silently computes
+    something else, for other configurations.
+
+    ## Example
+    ```python
+    class Block(nn.Module):
+        def __init__(self, d_in, d_out):
+            super().__init__()
+            self.fc = nn.Linear(d_in, d_out)
+
+        def forward(self, x):
+            return x + self.fc(x)
+    ```
+
+    ## Use instead
+    ```python
+    class Block(nn.Module):
+        def __init__(self, d_in, d_out):
+            super().__init__()
+            self.fc = nn.Linear(d_in, d_out)
+            self.proj = nn.Linear(d_in, d_out) if d_in != d_out else nn.Identity()
+
+        def forward(self, x):
+            return self.proj(x) + self.fc(x)
+    ```
+
+    ## Fix safety
+    There is no automatic fix: the projection to add is a design decision.
+
+    ## References
+    - [He et al., Deep Residual Learning (projection shortcuts)](https://arxiv.org/abs/1512.03385)
+    """
+
+    CODE = "NNL301"
+    NAME = "residual-width-mismatch"
+    MESSAGE = "the two sides of this residual add have different shapes"
+    SEVERITY = "error"
+    TRIGGERS = ("Linear", "Conv", "Pool")
+    VALID = [
+        # A downsample projection on the skip matches the strided, widened branch.
+        "import torch.nn as nn\n"
+        "class Down(nn.Module):\n"
+        "    def __init__(self, c_in, c_out):\n"
+        "        super().__init__()\n"
+        "        self.conv = nn.Conv2d(c_in, c_out, 3, stride=2, padding=1)\n"
+        "        self.bn = nn.BatchNorm2d(c_out)\n"
+        "        self.downsample = nn.Sequential(\n"
+        "            nn.Conv2d(c_in, c_out, 1, stride=2), nn.BatchNorm2d(c_out)\n"
+        "        )\n"
+        "    def forward(self, x):\n"
+        "        identity = self.downsample(x)\n"
+        "        out = self.bn(self.conv(x))\n"
+        "        return out + identity\n",
+        # Same name on both sides; padding keeps the resolution.
+        "from torch import nn\n"
+        "class Block(nn.Module):\n"
+        "    def __init__(self, dim):\n"
+        "        super().__init__()\n"
+        "        self.fc = nn.Linear(dim, dim)\n"
+        "        self.conv = nn.Conv1d(dim, dim, 3, padding=1)\n"
+        "    def forward(self, x):\n"
+        "        x = x + self.fc(x)\n"
+        "        return x + self.conv(x)\n",
+        # The add only runs when the widths agree.
+        "from torch import nn\n"
+        "class InvertedResidual(nn.Module):\n"
+        "    def __init__(self, inp, oup, stride):\n"
+        "        super().__init__()\n"
+        "        self.use_res = stride == 1 and inp == oup\n"
+        "        self.conv = nn.Conv2d(inp, oup, 3, stride, 1)\n"
+        "    def forward(self, x):\n"
+        "        if self.use_res:\n"
+        "            return x + self.conv(x)\n"
+        "        return self.conv(x)\n",
+        # Widths tied in __init__, or layers the rule cannot size.
+        "from torch import nn\n"
+        "class Mlp(nn.Module):\n"
+        "    def __init__(self, in_features, out_features=None):\n"
+        "        super().__init__()\n"
+        "        out_features = out_features or in_features\n"
+        "        self.fc = nn.Linear(in_features, out_features)\n"
+        "        self.conv = conv3x3(in_features, out_features)\n"
+        "    def forward(self, x):\n"
+        "        return x + self.fc(x) + self.conv(x)\n",
+    ]
+    INVALID = [
+        Invalid(
+            "import torch.nn as nn\n"
+            "class Block(nn.Module):\n"
+            "    def __init__(self, d_in, d_out):\n"
+            "        super().__init__()\n"
+            "        self.fc = nn.Linear(d_in, d_out)\n"
+            "    def forward(self, x):\n"
+            "        return x + self.fc(x)\n",
+            line=7,
+            column=16,
+        ),
+        Invalid(
+            "from torch import nn\n"
+            "class Block(nn.Module):\n"
+            "    def __init__(self, c):\n"
+            "        super().__init__()\n"
+            "        self.conv = nn.Conv2d(c, c, 3, stride=2, padding=1)\n"
+            "        self.act = nn.ReLU()\n"
+            "    def forward(self, x):\n"
+            "        out = self.act(self.conv(x))\n"
+            "        return out + x\n",
+            line=9,
+            column=16,
+        ),
+        Invalid(
+            "from torch.nn import BatchNorm2d, Conv2d, Module\n"
+            "class Bottleneck(Module):\n"
+            "    def __init__(self, in_ch, mid, out_ch):\n"
+            "        super().__init__()\n"
+            "        self.conv1 = Conv2d(in_ch, mid, 1)\n"
+            "        self.bn1 = BatchNorm2d(mid)\n"
+            "        self.conv2 = Conv2d(mid, out_ch, kernel_size=1)\n"
+            "    def forward(self, x):\n"
+            "        identity = x\n"
+            "        out = self.bn1(self.conv1(x))\n"
+            "        out = self.conv2(out)\n"
+            "        out += identity\n"
+            "        return out\n",
+            line=12,
+            column=9,
+        ),
+        Invalid(
+            "import torch.nn as tnn\n"
+            "class Head(tnn.Module):\n"
+            "    def __init__(self):\n"
+            "        super().__init__()\n"
+            "        self.mlp = tnn.Sequential(\n"
+            "            tnn.Linear(128, 256), tnn.GELU(), tnn.Linear(256, 512)\n"
+            "        )\n"
+            "    def forward(self, feats):\n"
+            "        return self.mlp(feats) + feats\n",
+            line=9,
+            column=16,
+        ),
+        Invalid(
+            "from torch import nn\n"
+            "class Smooth(nn.Module):\n"
+            "    def __init__(self, c):\n"
+            "        super().__init__()\n"
+            "        self.conv = nn.Conv2d(c, c, kernel_size=3)\n"
+            "    def forward(self, x):\n"
+            "        return x + self.conv(x)\n",
+            line=7,
+            column=16,
+        ),
+    ]
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        owner = module_class(self, node)
+        if owner is None:
+            return
+        for function in owner.forward_methods():
+            for add in owner.flow(function, self.qualified_name).adds:
+                if not add.guarded:
+                    self._check(add, owner)
+
+    def _check(self, add: Add, owner: ClassModel) -> None:
+        skip, branch = add.flows
+        if skip is None or branch is None or skip.root != branch.root:
+            return
+        first, second = _shape(skip.steps, owner), _shape(branch.steps, owner)
+        if first is None or second is None:
+            return
+        width_in = first.width_in or second.width_in
+        left, right = first.width_out or width_in, second.width_out or width_in
+        if left is not None and right is not None and _different(left, right, owner):
+            code = cst.Module([]).code_for_node
+            self.report(
+                add.node,
+                f"residual add of a `{code(left)}`-wide and a `{code(right)}`-wide"
+                " tensor (constructor arguments): they differ unless equal",
+            )
+        elif {first.spatial, second.spatial} in (
+            {"same", "down"},
+            {"same", "up"},
+        ):
+            self.report(
+                add.node,
+                "residual add of a strided (resized) branch and an un-resized skip: "
+                "project the skip (e.g. a strided 1x1 conv) or drop the stride",
+            )
+
+
+def _different(
+    left: cst.BaseExpression, right: cst.BaseExpression, owner: ClassModel
+) -> bool:
+    """True only when the two widths cannot be equal as the class is written."""
+    if isinstance(left, cst.Integer) and isinstance(right, cst.Integer):
+        return int(left.value, 0) != int(right.value, 0)
+    if not (isinstance(left, cst.Name) and isinstance(right, cst.Name)):
+        return False
+    names = {left.value, right.value}
+    if len(names) != 2 or not names <= set(owner.init_params):
+        return False
+    init = owner.methods["__init__"]
+    for node in walk(init):
+        if isinstance(node, cst.Comparison | cst.AssignTarget | cst.AugAssign):
+            mentioned = {n.value for n in walk(node) if isinstance(n, cst.Name)}
+            if isinstance(node, cst.Comparison) and names <= mentioned:
+                return False  # the author relates the two widths
+            if not isinstance(node, cst.Comparison) and names & mentioned:
+                return False  # rebound, e.g. ``d_out = d_out or d_in``
+    return True

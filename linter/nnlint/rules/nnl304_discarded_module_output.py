@@ -1,0 +1,244 @@
+"""NNL304: a module or functional op whose output is thrown away inside ``forward``."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from nnlint.module_model import ClassModel, module_class, self_attr, self_name, walk
+from nnlint.rules.base import Invalid, Rule
+
+# Tensor methods that only return a new tensor (their in-place twins end in ``_``).
+_PURE_METHODS = frozenset(
+    "relu sigmoid tanh softmax log_softmax clamp clip view reshape permute transpose "
+    "contiguous flatten unsqueeze squeeze".split()
+)
+# Modules called for their hooks: an ``nn.Identity`` "tap" whose output is unused.
+_HOOK_POINTS = frozenset({"torch.nn.Identity"})
+
+
+class DiscardedModuleOutput(Rule):
+    """## What it does
+    Finds expression statements inside a `forward*` method of an `nn.Module` that
+    compute something and drop the result:
+
+    - a call of a submodule built from `torch.nn` in `__init__` (`self.norm(x)`),
+    - a `torch.nn.functional` / `torch` function (`F.relu(h)`, `torch.tanh(h)`),
+    - a tensor method that returns a new tensor (`h.relu()`, `x.view(b, -1)`).
+
+    A submodule call in a class that mentions hooks (`register_forward_hook`, timm's
+    `FeatureHooks`) is not reported either: it runs for the hooks' side effects.
+
+    In-place operations (`x.relu_()`, `F.relu(x, inplace=True)`, functions ending in
+    `_`, `out=` arguments) are not reported: they work through their side effect.
+    Nor is a call of an `nn.Identity` submodule, a common "tap" for forward hooks.
+
+    ## Why is this bad?
+    PyTorch operations return new tensors; `self.norm(x)` on its own line leaves `x`
+    unchanged. The layer's parameters get no gradient and the model silently runs
+    without the normalisation, activation or dropout the author meant to apply.
+
+    ## Example
+    ```python
+    def forward(self, x):
+        h = self.fc1(x)
+        F.relu(h)
+        self.dropout(h)
+        return self.fc2(h)
+    ```
+
+    ## Use instead
+    ```python
+    def forward(self, x):
+        h = F.relu(self.fc1(x))
+        h = self.dropout(h)
+        return self.fc2(h)
+    ```
+
+    ## Fix safety
+    There is no automatic fix: which name should receive the result is a guess.
+
+    ## References
+    - [Tensor views and in-place operations](https://pytorch.org/docs/stable/tensor_view.html)
+    """
+
+    CODE = "NNL304"
+    NAME = "discarded-module-output"
+    MESSAGE = "the result of this call is discarded: it has no effect on the output"
+    SEVERITY = "error"
+    TRIGGERS = ("forward",)
+    VALID = [
+        "import torch.nn as nn\n"
+        "import torch.nn.functional as F\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.norm = nn.LayerNorm(8)\n"
+        "    def forward(self, x):\n"
+        "        x = self.norm(x)\n"
+        "        x.relu_()\n"
+        "        F.relu(x, inplace=True)\n"
+        "        return x\n",
+        # Calls kept for their side effects: hooks on an Identity tap, logging, asserts.
+        "from torch import nn\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.tap = nn.Identity()\n"
+        "        self.fc = nn.Linear(8, 8)\n"
+        "    def forward(self, x):\n"
+        "        self.tap(x)\n"
+        "        print(x.shape)\n"
+        "        self.log(x)\n"
+        "        return self.fc(x)\n",
+        # Outside forward it is not this rule's business.
+        "import torch\n"
+        "from torch import nn\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.fc = nn.Linear(8, 8)\n"
+        "        self.fc(torch.zeros(1, 8))\n",
+        # Blocks run for the features their forward hooks collect.
+        "from torch import nn\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.blocks = nn.Sequential(nn.Linear(4, 4), nn.ReLU())\n"
+        "        self.feature_hooks = FeatureHooks(self.blocks)\n"
+        "    def forward(self, x):\n"
+        "        self.blocks(x)\n"
+        "        return self.feature_hooks.get_output(x.device)\n",
+        # torch.add with out= writes its result.
+        "import torch\n"
+        "from torch import nn\n"
+        "class Net(nn.Module):\n"
+        "    def forward(self, x, buf):\n"
+        "        torch.add(x, 1, out=buf)\n"
+        "        return buf\n",
+    ]
+    INVALID = [
+        Invalid(
+            "import torch.nn as nn\n"
+            "class Net(nn.Module):\n"
+            "    def __init__(self):\n"
+            "        super().__init__()\n"
+            "        self.fc = nn.Linear(8, 8)\n"
+            "        self.norm = nn.LayerNorm(8)\n"
+            "    def forward(self, x):\n"
+            "        h = self.fc(x)\n"
+            "        self.norm(h)\n"
+            "        return h\n",
+            line=9,
+            column=9,
+        ),
+        Invalid(
+            "import torch.nn.functional as F\n"
+            "from torch import nn\n"
+            "class Net(nn.Module):\n"
+            "    def __init__(self):\n"
+            "        super().__init__()\n"
+            "        self.fc = nn.Linear(8, 8)\n"
+            "    def forward(self, x):\n"
+            "        h = self.fc(x)\n"
+            "        if self.training:\n"
+            "            F.dropout(h, 0.1)\n"
+            "        return h\n",
+            line=10,
+            column=13,
+        ),
+        Invalid(
+            "from torch import nn\n"
+            "class Net(nn.Module):\n"
+            "    def forward_features(self, x):\n"
+            "        x.relu()\n"
+            "        return x\n",
+            line=4,
+            column=9,
+        ),
+        Invalid(
+            "import torch\n"
+            "from torch.nn import Module, Sequential, Linear, GELU\n"
+            "class Net(Module):\n"
+            "    def __init__(self):\n"
+            "        super().__init__()\n"
+            "        self.mlp = Sequential(Linear(4, 4), GELU())\n"
+            "    def forward(self, x):\n"
+            "        self.mlp(x)\n"
+            "        torch.sigmoid(x)\n"
+            "        return x\n",
+            line=8,
+            column=9,
+        ),
+    ]
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        owner = module_class(self, node)
+        if owner is None:
+            return
+        for function in owner.forward_methods():
+            for statement in _expression_statements(function.body):
+                if isinstance(statement.value, cst.Call):
+                    self._check(statement.value, owner, self_name(function))
+
+    def _check(self, call: cst.Call, owner: ClassModel, me: str | None) -> None:
+        attr = self_attr(call.func, me)
+        if attr is not None:
+            layers = owner.layers.get(attr, [])
+            kinds = {layer.kind for layer in layers}
+            if (
+                layers
+                and len(layers) == len(owner.assigned.get(attr, []))
+                and all(k is not None and k.startswith("torch.nn.") for k in kinds)
+                and not kinds & _HOOK_POINTS
+                and not _uses_hooks(owner)
+            ):
+                self.report(call, f"the output of `self.{attr}(...)` is discarded")
+            return
+        if any(
+            a.keyword is not None and a.keyword.value in ("inplace", "out")
+            for a in call.args
+        ):
+            return
+        qualified = self.qualified_name(call.func)
+        if qualified is not None:
+            if _is_pure_torch_function(qualified):
+                self.report(call, f"the result of `{qualified}(...)` is discarded")
+            return
+        if (
+            isinstance(call.func, cst.Attribute)
+            and call.func.attr.value in _PURE_METHODS
+        ):
+            method = call.func.attr.value
+            self.report(
+                call, f"the result of `.{method}()` is discarded (it is not in-place)"
+            )
+
+
+def _uses_hooks(owner: ClassModel) -> bool:
+    """Submodules run for their forward hooks (timm's ``FeatureHooks``) on purpose."""
+    return any(
+        isinstance(node, cst.Name) and "hook" in node.value.lower()
+        for node in walk(owner.node)
+    )
+
+
+def _is_pure_torch_function(qualified: str) -> bool:
+    head, _, last = qualified.rpartition(".")
+    if last.endswith("_") or last.startswith("_"):
+        return False
+    if head == "torch.nn.functional":
+        return True
+    return head == "torch" and last in _PURE_METHODS | {"matmul", "cat", "stack", "exp"}
+
+
+def _expression_statements(block: cst.CSTNode) -> list[cst.Expr]:
+    found: list[cst.Expr] = []
+    for child in block.children:
+        if isinstance(child, cst.SimpleStatementLine):
+            found.extend(s for s in child.body if isinstance(s, cst.Expr))
+        elif isinstance(child, cst.BaseCompoundStatement | cst.BaseSuite):
+            if not isinstance(child, cst.FunctionDef | cst.ClassDef):
+                found.extend(_expression_statements(child))
+        elif isinstance(child, cst.Else | cst.ExceptHandler | cst.Finally):
+            found.extend(_expression_statements(child))
+    return found

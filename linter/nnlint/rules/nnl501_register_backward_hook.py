@@ -1,0 +1,162 @@
+"""NNL501: the deprecated ``Module.register_backward_hook``."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from nnlint.rules.base import Invalid, Rule, RuleContext
+
+_METHOD = "register_backward_hook"
+_GLOBAL = (
+    "torch.nn.register_module_backward_hook"  # canonical for torch.nn.modules.module
+)
+_REPLACEMENT = {
+    _METHOD: "register_full_backward_hook",
+    "register_module_backward_hook": "register_module_full_backward_hook",
+}
+
+
+class _DefinesMethod(cst.CSTVisitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found = False
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        if node.name.value == _METHOD:
+            self.found = True
+
+
+class RegisterBackwardHook(Rule):
+    """
+    ## What it does
+    Flags calls to `.register_backward_hook(...)` (on any object: it is the
+    `nn.Module` API) and to the global
+    `torch.nn.modules.module.register_module_backward_hook(...)`. A file that defines
+    its own `register_backward_hook` function or method is skipped, since its calls
+    may be to that.
+
+    ## Why is this bad?
+    The old backward hook is deprecated because it is wrong for most modules: it is
+    attached to the *last autograd operation* inside the module, so `grad_input` is
+    the gradient with respect to that operation's inputs, not the module's. For any
+    module doing more than one operation (a `Linear` with bias, a block, an
+    attention layer) the hook sees partial or mislabelled gradients, silently.
+    `register_full_backward_hook` reports the gradients with respect to the module's
+    actual inputs and outputs.
+
+    ## Example
+    ```python
+    handle = model.encoder.register_backward_hook(log_gradients)
+    ```
+
+    ## Use instead
+    ```python
+    handle = model.encoder.register_full_backward_hook(log_gradients)
+    ```
+
+    ## Fix safety
+    The fix renames the call. It is unsafe because the hook then receives
+    different tensors (the module's true input gradients, possibly `None` for
+    inputs that do not require grad), and full hooks forbid in-place changes of the
+    module's inputs or outputs in forward; a hook written around the old behaviour
+    may need adjusting. The global form is only fixed when called as an attribute
+    (`module.register_module_backward_hook`): a bare imported name would need its
+    import changed too.
+
+    ## References
+    - [torch.nn.Module.register_full_backward_hook](https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.register_full_backward_hook)
+    - [torch.nn.modules.module.register_module_full_backward_hook](https://pytorch.org/docs/stable/generated/torch.nn.modules.module.register_module_full_backward_hook.html)
+    """
+
+    CODE = "NNL501"
+    NAME = "register-backward-hook"
+    MESSAGE = (
+        "`register_backward_hook` is deprecated and gives wrong gradients for modules "
+        "with several operations; use `register_full_backward_hook`"
+    )
+    SEVERITY = "error"
+    FIX_TITLE = "Use `register_full_backward_hook`"
+    FIX_IS_SAFE = False
+    TRIGGERS = ("register_backward_hook", "register_module_backward_hook")
+
+    VALID = [
+        "handle = model.register_full_backward_hook(hook)\n",
+        # A plain function of the user's own with the same name, called by name.
+        "def register_backward_hook(registry, fn):\n"
+        "    registry.append(fn)\n"
+        "register_backward_hook(hooks, print)\n",
+        # A class that defines its own method of that name.
+        "class Events:\n"
+        "    def register_backward_hook(self, fn):\n"
+        "        self.fns.append(fn)\n"
+        "events = Events()\n"
+        "events.register_backward_hook(print)\n",
+        # Tensor hooks are a different, current API.
+        "import torch\n"
+        "x = torch.ones(2, requires_grad=True)\n"
+        "x.register_hook(lambda grad: grad * 2)\n",
+    ]
+    INVALID = [
+        Invalid(
+            "handle = model.register_backward_hook(hook)\n",
+            line=1,
+            column=16,
+            fixed="handle = model.register_full_backward_hook(hook)\n",
+        ),
+        Invalid(
+            "from torch import nn\n"
+            "net = nn.Sequential(nn.Linear(2, 2))\n"
+            "for layer in net:\n"
+            "    layer.register_backward_hook(\n"
+            "        lambda module, grad_in, grad_out: None\n"
+            "    )\n",
+            line=4,
+            column=11,
+            fixed="from torch import nn\n"
+            "net = nn.Sequential(nn.Linear(2, 2))\n"
+            "for layer in net:\n"
+            "    layer.register_full_backward_hook(\n"
+            "        lambda module, grad_in, grad_out: None\n"
+            "    )\n",
+        ),
+        Invalid(
+            "import torch.nn.modules.module as mm\n"
+            "mm.register_module_backward_hook(trace)\n",
+            line=2,
+            column=4,
+            fixed="import torch.nn.modules.module as mm\n"
+            "mm.register_module_full_backward_hook(trace)\n",
+        ),
+        Invalid(
+            "from torch.nn.modules.module import register_module_backward_hook\n"
+            "register_module_backward_hook(trace)\n",
+            line=2,
+            column=1,
+        ),
+    ]
+
+    def __init__(self, context: RuleContext) -> None:
+        super().__init__(context)
+        self._shadowed: bool | None = None
+
+    def _user_defines_method(self) -> bool:
+        if self._shadowed is None:
+            finder = _DefinesMethod()
+            self.context.module.visit(finder)
+            self._shadowed = finder.found
+        return self._shadowed
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if isinstance(func, cst.Attribute) and func.attr.value == _METHOD:
+            if not self._user_defines_method():
+                self._flag(func.attr)
+        elif self.qualified_name(func) == _GLOBAL:
+            target = func.attr if isinstance(func, cst.Attribute) else func
+            self._flag(target, fixable=isinstance(func, cst.Attribute))
+
+    def _flag(self, name: cst.BaseExpression, fixable: bool = True) -> None:
+        if not isinstance(name, cst.Name):
+            return
+        new = cst.Name(_REPLACEMENT[name.value])
+        self.report(name, replacements={name: new} if fixable else None)

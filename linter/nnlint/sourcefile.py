@@ -1,0 +1,63 @@
+"""Reading and writing user source files without changing their encoding or newlines."""
+
+from __future__ import annotations
+
+import io
+import tokenize
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class UndecodableSource(ValueError):
+    """The bytes are not text in the encoding the file declares (or UTF-8).
+
+    ``line``/``column`` (1-based; the column counts bytes) locate the first bad byte.
+    """
+
+    def __init__(self, message: str, line: int = 1, column: int = 1) -> None:
+        super().__init__(message)
+        self.line = line
+        self.column = column
+
+
+@dataclass(frozen=True)
+class SourceText:
+    text: str
+    encoding: str  # ``utf-8-sig`` when the file starts with a byte-order mark
+
+
+def decode(data: bytes) -> SourceText:
+    """Decode like the interpreter does: BOM, then a PEP 263 coding cookie, then UTF-8.
+
+    Newlines are kept as they are (``\\r\\n`` stays ``\\r\\n``), so fixes can be written
+    back byte-for-byte outside the edited spans.
+    """
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as error:
+        encoding = "utf-8"  # an unknown cookie, or non-UTF-8 bytes in the first lines
+        if "unknown encoding" in str(error):
+            raise UndecodableSource(str(error)) from None
+    try:
+        return SourceText(data.decode(encoding), encoding)
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+        byte = data[error.start : error.start + 1].hex()
+        message = (
+            f"byte 0x{byte} is not valid {encoding}; save the file as UTF-8 or declare "
+            "its encoding with a '# -*- coding: ... -*-' line"
+        )
+        raise UndecodableSource(message, line, column) from None
+
+
+def encode(source: SourceText, text: str) -> bytes:
+    return text.encode(source.encoding)
+
+
+def read_source(path: Path) -> SourceText:
+    return decode(path.read_bytes())
+
+
+def write_source(path: Path, source: SourceText, text: str) -> None:
+    path.write_bytes(encode(source, text))

@@ -1,0 +1,283 @@
+"""``check()``: the public entry point of the dynamic half.
+
+Validates arguments with clear errors, runs the seeds (majority vote for ``seeds > 1``),
+restores the caller's state whatever happens, and adds graph findings from
+``nnlint.fx`` when that is available.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pytest_nnhealth.torch_required import require_torch
+
+require_torch()
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from pytest_nnhealth import batches as batch_forms  # noqa: E402
+from pytest_nnhealth.caller_state import FlagsState, ModelState, RngState  # noqa: E402
+from pytest_nnhealth.graph import graph_findings  # noqa: E402
+from pytest_nnhealth.judge import judge  # noqa: E402
+from pytest_nnhealth.optimizers import OptimizerSpec  # noqa: E402
+from pytest_nnhealth.records import HealthFinding, HealthReport  # noqa: E402
+from pytest_nnhealth.runner import (  # noqa: E402
+    RunResult,
+    RunSpec,
+    first_nonfinite_step,
+    locate_nonfinite,
+    run,
+    work_copy,
+)
+from pytest_nnhealth.thresholds import Thresholds  # noqa: E402
+
+# 25 steps: a divergence can first appear after ~20 steps, state symptoms need a window
+# of
+# 3 trailing steps after the step-0 transients, and tiny CI models run 25 steps in well
+# under a second. Raise it for slow-to-show problems; lower it for big models.
+DEFAULT_STEPS = 25
+
+__all__ = ["DEFAULT_STEPS", "check"]
+
+
+def check(
+    model: nn.Module,
+    batch: Any,
+    *,
+    loss_fn: Callable[[Any, Any], torch.Tensor] | None = None,
+    optimizer: OptimizerSpec = None,
+    steps: int = DEFAULT_STEPS,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    thresholds: Thresholds | Mapping[str, Any] | None = None,
+    step_fn: Callable[[nn.Module, Any], torch.Tensor] | None = None,
+    seeds: int = 1,
+    graph: bool = True,
+) -> HealthReport:
+    """Train a copy of ``model`` for ``steps`` seeded steps and judge its dynamics.
+
+    See docs/check.md for every argument. The caller's model, optimizer, RNG states,
+    train/eval mode and ``requires_grad`` flags are unchanged afterwards, also when a
+    step raises (the exception propagates with a note saying where it happened).
+    """
+    started = time.perf_counter()
+    limits = _validate(model, loss_fn, step_fn, steps, seed, seeds, thresholds)
+    run_device = _device(model, device)
+    rng = RngState.capture(cuda_used=run_device.type == "cuda")
+    try:
+        report = _check(
+            model,
+            batch,
+            loss_fn,
+            optimizer,
+            steps,
+            seed,
+            run_device,
+            limits,
+            step_fn,
+            seeds,
+            graph,
+        )
+    finally:
+        rng.restore()
+    report.meta["timings"]["total_s"] = time.perf_counter() - started
+    return report
+
+
+def _check(
+    model: nn.Module,
+    batch: Any,
+    loss_fn: Any,
+    optimizer: OptimizerSpec,
+    steps: int,
+    seed: int,
+    run_device: torch.device,
+    limits: Thresholds,
+    step_fn: Any,
+    seeds: int,
+    graph: bool,
+) -> HealthReport:
+    batches = [
+        batch_forms.to_device(b, run_device)
+        for b in batch_forms.materialise(batch, steps, step_fn is not None)
+    ]
+    results = [
+        _guarded_run(
+            model,
+            RunSpec(
+                batches,
+                loss_fn,
+                step_fn,
+                optimizer,
+                steps,
+                seed + i,
+                run_device,
+                window=limits.window,
+            ),
+        )
+        for i in range(seeds)
+    ]
+    findings, votes = _vote([judge(result, limits) for result in results])
+    report = _report(
+        model, results[0], findings, limits, steps, seed, seeds, run_device
+    )
+    if seeds > 1:
+        report.meta["votes"] = votes
+    if graph:
+        extra, status = graph_findings(model, batches[0], loss_fn, step_fn)
+        report.findings.extend(f for f in extra if f.check not in limits.ignore)
+        report.meta["graph"] = status
+    else:
+        report.meta["graph"] = "disabled (graph=False)"
+    return report
+
+
+def _guarded_run(model: nn.Module, spec: RunSpec) -> RunResult:
+    """Run on a deep copy; fall back to training in place under a snapshot."""
+    flags = FlagsState.capture(model)
+    snapshot: ModelState | None = None
+    try:
+        try:
+            work, memo = work_copy(model, spec.device)
+            in_place = False
+        except Exception as error:  # noqa: BLE001 - any deepcopy failure means "cannot copy"
+            _check_in_place_device(model, spec.device, error)
+            snapshot = ModelState.capture(model)
+            work, memo, in_place = model, {}, True
+        result = run(work, memo, spec)
+        bad_step = first_nonfinite_step(result)
+        if bad_step is not None:
+            # Replay on a fresh copy (or the restored original) with the locator.
+            if snapshot is not None:
+                snapshot.restore()
+            else:
+                work, memo = work_copy(model, spec.device)
+            result.extras["nonfinite"] = locate_nonfinite(work, memo, spec, bad_step)
+        result.meta["copy"] = (
+            "in place (model cannot be deep-copied)" if in_place else "deepcopy"
+        )
+        return result
+    finally:
+        if snapshot is not None:
+            snapshot.restore()
+        flags.restore()
+
+
+def _check_in_place_device(
+    model: nn.Module, device: torch.device, error: Exception
+) -> None:
+    current = _model_device(model)
+    if current != device:
+        raise ValueError(
+            "check(): the model cannot be deep-copied "
+            f"({type(error).__name__}: {error}), "
+            f"so it is trained in place under a snapshot; that needs device={current} "
+            f"(the model's device), not {device}"
+        ) from error
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    for tensor in list(model.parameters()) + list(model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+def _device(model: nn.Module, device: str | torch.device | None) -> torch.device:
+    if device is None:
+        return _model_device(model)
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"check(): invalid device {device!r}: {error}") from error
+
+
+def _validate(
+    model: Any,
+    loss_fn: Any,
+    step_fn: Any,
+    steps: Any,
+    seed: Any,
+    seeds: Any,
+    thresholds: Thresholds | Mapping[str, Any] | None,
+) -> Thresholds:
+    if not isinstance(model, nn.Module):
+        raise TypeError(
+            f"check(): model must be a torch.nn.Module, got {type(model).__name__}"
+        )
+    if loss_fn is None and step_fn is None:
+        raise TypeError("check(): pass loss_fn=(output, target) -> loss, or step_fn=")
+    for name, value in (("loss_fn", loss_fn), ("step_fn", step_fn)):
+        if value is not None and not callable(value):
+            raise TypeError(
+                f"check(): {name} must be callable, got {type(value).__name__}"
+            )
+    for name, value, low in (
+        ("steps", steps, 1),
+        ("seeds", seeds, 1),
+        ("seed", seed, 0),
+    ):
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ValueError(f"check(): {name} must be an int >= {low}, got {value!r}")
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ValueError("check(): the model has no trainable parameters")
+    if thresholds is None:
+        return Thresholds()
+    if isinstance(thresholds, Thresholds):
+        return thresholds
+    if isinstance(thresholds, Mapping):
+        return Thresholds.from_mapping(thresholds)
+    raise TypeError(
+        "check(): thresholds must be a Thresholds or a mapping, got "
+        f"{type(thresholds).__name__}"
+    )
+
+
+def _vote(
+    per_seed: list[list[HealthFinding]],
+) -> tuple[list[HealthFinding], dict[str, int]]:
+    """Keep a (symptom, module) only if more than half of the seeds show it; the finding
+    kept is the first seed's that has it."""
+    counts: dict[tuple[str, str], int] = {}
+    first: dict[tuple[str, str], HealthFinding] = {}
+    for findings in per_seed:
+        for key in {(f.check, f.module) for f in findings}:
+            counts[key] = counts.get(key, 0) + 1
+        for f in findings:
+            first.setdefault((f.check, f.module), f)
+    keep = [f for key, f in first.items() if 2 * counts[key] > len(per_seed)]
+    votes = {f"{check}@{module}": n for (check, module), n in counts.items()}
+    return keep, votes
+
+
+def _report(
+    model: nn.Module,
+    result: RunResult,
+    findings: list[HealthFinding],
+    limits: Thresholds,
+    steps: int,
+    seed: int,
+    seeds: int,
+    device: torch.device,
+) -> HealthReport:
+    meta = dict(result.meta)
+    meta.update(
+        {
+            "device": str(device),
+            "model_class": type(model).__name__,
+            "order": result.order,
+        }
+    )
+    meta["timings"] = dict(meta.get("timings", {}))
+    return HealthReport(
+        model=type(model).__name__,
+        findings=findings,
+        layers=result.layers,
+        losses=result.losses,
+        steps=steps,
+        seeds=[seed + i for i in range(seeds)],
+        thresholds=limits.to_dict(),
+        meta=meta,
+    )

@@ -1,0 +1,1 @@
+"""Probes: one measured quantity per module; see ``base.Probe`` for the life cycle."""

@@ -1,0 +1,69 @@
+"""Dead units: the fraction of a ReLU-family layer's units whose output is <= 0 for more
+than 95% of the batch, on the statistics steps.
+
+What a "unit" is depends on the output layout: ``(N, F)`` -> feature over the batch;
+``(N, T, F)`` -> feature over batch and positions (channels-last sequences; a ``Conv1d``
+output ``(N, C, L)`` is read the same way, a known approximation); ``(N, C, H, W...)``
+-> channel over batch and space. Only modules (``nn.ReLU``, ``nn.ReLU6``) can be hooked;
+``F.relu`` inside a forward is invisible here. Counting uses ``sign`` and a float sum
+(boolean reductions are ~5x slower on CPU).
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from typing import Any
+
+import torch
+from torch import nn
+
+from pytest_nnhealth.probes.activations import unit_dims
+from pytest_nnhealth.probes.base import Probe, Series, StepValues
+
+RELU_FAMILY: tuple[type[nn.Module], ...] = (nn.ReLU, nn.ReLU6)
+DEAD_BATCH_FRACTION = 0.95
+
+
+def units_matrix(output: torch.Tensor) -> torch.Tensor | None:
+    """Rows = samples, columns = units (see the module docstring); copies for >= 4-d."""
+    if output.dim() < 2:
+        return None
+    if output.dim() == 2:
+        return output
+    if output.dim() == 3:
+        return output.reshape(-1, output.shape[-1])
+    return output.movedim(1, -1).reshape(-1, output.shape[1])
+
+
+def dead_fraction(output: torch.Tensor) -> torch.Tensor | None:
+    dims = unit_dims(output)
+    if dims is None or output.numel() == 0:
+        return None
+    x = output.detach()
+    active = torch.sign(x).clamp_min(0).sum(dim=dims, dtype=torch.float32)
+    samples = x.numel() / (x.shape[-1] if x.dim() <= 3 else x.shape[1])
+    return (active < (1 - DEAD_BATCH_FRACTION) * samples).float().mean()
+
+
+class DeadUnitProbe(Probe):
+    def __init__(self) -> None:
+        self.values = StepValues()
+
+    def attach_step(self, stack: ExitStack) -> None:
+        if not self.ctx.stat_step:
+            return
+        for name, module in self.ctx.model.named_modules():
+            if isinstance(module, RELU_FAMILY):
+                stack.enter_context(module.register_forward_hook(self._hook(name)))
+
+    def _hook(self, name: str) -> Any:
+        def hook(module: nn.Module, inputs: Any, output: Any) -> None:
+            if isinstance(output, torch.Tensor):
+                value = dead_fraction(output)
+                if value is not None:
+                    self.values.add("dead_fraction", name, self.ctx.step, value)
+
+        return hook
+
+    def series(self) -> Series:
+        return self.values.to_series(self.ctx.steps)

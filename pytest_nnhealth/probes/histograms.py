@@ -1,0 +1,80 @@
+"""Histograms of log10 |x| of leaf-module outputs (``act_hist``) and of each
+parameter-owning module's gradients (``grad_hist``), on the deep-statistics steps.
+
+Fixed bins: 24 bins of half a decade from 1e-8 to 1e4; values outside are clamped into
+the end bins, so exact zeros count in the first bin. Each tensor contributes a strided
+sample of at most 4096 values (the shape of the distribution is what matters), so one
+small ``histc`` per tensor per sampled step.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from typing import Any
+
+import torch
+from torch import nn
+
+from pytest_nnhealth.probes.base import Probe, tensor_leaves
+from pytest_nnhealth.records import Histogram
+
+LOW, HIGH, BINS = -8.0, 4.0, 24
+MAX_VALUES = 4096
+EDGES = [LOW + i * (HIGH - LOW) / BINS for i in range(BINS + 1)]
+
+
+def log_histogram(tensors: list[torch.Tensor]) -> torch.Tensor:
+    counts = torch.zeros(BINS, device=tensors[0].device)
+    for tensor in tensors:
+        logs = torch.log10(tensor.detach().abs().float().clamp_min(1e-30)).clamp(
+            LOW, HIGH
+        )
+        counts += torch.histc(logs, bins=BINS, min=LOW, max=HIGH).to(counts.device)
+    return counts
+
+
+class HistogramProbe(Probe):
+    def __init__(self) -> None:
+        # (quantity, module) -> [(step, counts)]
+        self._counts: dict[tuple[str, str], list[tuple[int, torch.Tensor]]] = {}
+
+    def attach_step(self, stack: ExitStack) -> None:
+        if not self.ctx.deep_step:
+            return
+        for name, module in self.ctx.model.named_modules():
+            if name and not any(True for _ in module.children()):
+                stack.enter_context(module.register_forward_hook(self._hook(name)))
+
+    def _hook(self, name: str) -> Any:
+        def hook(module: nn.Module, inputs: Any, output: Any) -> None:
+            leaves = [t for t in tensor_leaves(output) if not t.is_complex()]
+            if leaves and all(t.numel() for t in leaves):
+                self._add("act_hist", name, log_histogram(leaves))
+
+        return hook
+
+    def _add(self, quantity: str, name: str, counts: torch.Tensor) -> None:
+        rows = self._counts.setdefault((quantity, name), [])
+        if rows and rows[-1][0] == self.ctx.step:
+            rows[-1] = (self.ctx.step, rows[-1][1] + counts)  # module called twice
+        else:
+            rows.append((self.ctx.step, counts))
+
+    def after_backward(self) -> None:
+        if not self.ctx.deep_step:
+            return
+        for pm in self.ctx.param_modules:
+            grads = [
+                p.grad for p in pm.params if p.grad is not None and not p.grad.is_sparse
+            ]
+            if grads:
+                self._add("grad_hist", pm.name, log_histogram(grads))
+
+    def extras(self) -> dict[str, Any]:
+        result: dict[str, dict[str, Histogram]] = {}
+        for (quantity, name), rows in self._counts.items():
+            counts = torch.stack([row for _, row in rows]).cpu().tolist()
+            steps = [step for step, _ in rows]
+            histogram = Histogram(edges=list(EDGES), counts=counts, steps=steps)
+            result.setdefault(name, {})[quantity] = histogram
+        return {"histograms": result}

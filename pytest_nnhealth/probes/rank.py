@@ -1,0 +1,75 @@
+"""Rank of hidden outputs on the deep-statistics steps: ``sigma_1 / sum(sigma)`` and the
+effective rank ``exp(entropy(sigma / sum(sigma)))`` of the (samples x units) matrix.
+
+An SVD per module per step costs ~4.5x a bare step, so this runs only on the three
+deep-statistics steps, on leaf modules whose output has at least 4 units, with at most
+256 rows (evenly strided) per matrix.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from typing import Any
+
+import torch
+from torch import nn
+
+from pytest_nnhealth.probes.base import (
+    Probe,
+    Series,
+    StepValues,
+    tensor_leaves,
+)
+from pytest_nnhealth.probes.dead_units import units_matrix
+
+MIN_UNITS = 4
+MAX_ROWS = 256
+
+
+def spectrum_stats(output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    output = output.detach()
+    if output.dim() >= 4 and output.shape[0] > 8:
+        output = output[:: output.shape[0] // 8]  # avoid copying a whole conv output
+    matrix = units_matrix(output)
+    if matrix is None or matrix.shape[1] < MIN_UNITS or matrix.shape[0] < MIN_UNITS:
+        return None
+    stride = max(1, matrix.shape[0] // MAX_ROWS)
+    rows = matrix[::stride].float()
+    # One synchronisation, on deep-statistics steps only: the SVD fails on NaN/Inf (reported by
+    # the non-finite probe anyway).
+    if not bool(torch.isfinite(rows).all()):
+        return None
+    sigma = torch.linalg.svdvals(rows)
+    total = sigma.sum()
+    if not torch.isfinite(total) or total <= 0:
+        return None
+    p = sigma / total
+    entropy = -(p * torch.log(p.clamp_min(1e-30))).sum()
+    return p[0], torch.exp(entropy)
+
+
+class RankProbe(Probe):
+    def __init__(self) -> None:
+        self.values = StepValues()
+
+    def attach_step(self, stack: ExitStack) -> None:
+        if not self.ctx.deep_step:
+            return
+        for name, module in self.ctx.model.named_modules():
+            if name and not any(True for _ in module.children()):
+                stack.enter_context(module.register_forward_hook(self._hook(name)))
+
+    def _hook(self, name: str) -> Any:
+        def hook(module: nn.Module, inputs: Any, output: Any) -> None:
+            first = next(tensor_leaves(output), None)
+            if first is None or first.is_complex():
+                return
+            stats = spectrum_stats(first)
+            if stats is not None:
+                self.values.add("top_sv_fraction", name, self.ctx.step, stats[0])
+                self.values.add("rank", name, self.ctx.step, stats[1])
+
+        return hook
+
+    def series(self) -> Series:
+        return self.values.to_series(self.ctx.steps)

@@ -1,0 +1,1 @@
+"""Renderers and records for the session: pure functions of ``runs`` records."""

@@ -1,0 +1,162 @@
+"""Graph mode in a child process: import errors, crashes and hangs become one finding
+each (never a traceback), and the remaining files are still analysed."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from nnlint.fx import run_graph_mode
+from nnlint.fx.subprocess_runner import candidate_files, entry_selected, settings
+
+pytest.importorskip("torch")
+
+GOOD = """\
+import torch
+from torch import nn
+
+
+class Classifier(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+        self.example_input_array = torch.zeros(2, 8)
+        print("constructed")  # user output must not corrupt the protocol
+
+    def forward(self, x):
+        bias = torch.zeros(2, 1)
+        return self.fc(x) * bias.view(-1)
+"""
+
+
+def _write(directory: Path, name: str, text: str) -> Path:
+    path = directory / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def test_failures_become_findings_and_other_files_still_run(tmp_path: Path) -> None:
+    _write(tmp_path, "a_good.py", GOOD)
+    _write(
+        tmp_path,
+        "b_import_error.py",
+        "import torch\nimport not_a_real_module_xyz\nexample_input_array = None\n",
+    )
+    _write(tmp_path, "c_crash.py", "import os\nexample_input_array = 1\nos._exit(3)\n")
+    _write(
+        tmp_path,
+        "d_hang.py",
+        "import time\nexample_input_array = 1\ntime.sleep(600)\n",
+    )
+    _write(tmp_path, "e_good_again.py", GOOD)
+    _write(tmp_path, "f_not_a_candidate.py", "raise SystemExit('never imported')\n")
+    found = run_graph_mode([str(tmp_path)], {"fx": {"timeout": 4}, "root": tmp_path})
+    by_file = {(Path(f.path).name, f.code, f.line) for f in found}
+    assert by_file == {
+        ("a_good.py", "NNL611", 14),
+        ("b_import_error.py", "NNL601", 2),
+        ("c_crash.py", "NNL602", 1),
+        ("d_hang.py", "NNL603", 1),
+        ("e_good_again.py", "NNL611", 14),
+    }
+    messages = {Path(f.path).name: f.message for f in found}
+    assert "not_a_real_module_xyz" in messages["b_import_error.py"]
+    assert "exited with status 3" in messages["c_crash.py"]
+    assert "within 4 s" in messages["d_hang.py"]
+    assert all("Traceback" not in f.message for f in found)
+
+
+def test_configured_models(tmp_path: Path) -> None:
+    package = tmp_path / "pkg"
+    package.mkdir()
+    _write(package, "__init__.py", "")
+    _write(
+        package,
+        "models.py",
+        """\
+        import torch
+        from torch import nn
+
+
+        class Net(nn.Module):
+            def __init__(self, width=4):
+                super().__init__()
+                self.fc = nn.Linear(8, width)
+                self.act = nn.Softmax(dim=-1)
+
+            def forward(self, x):
+                return self.act(self.fc(x))
+
+
+        def make():
+            return Net(), (torch.zeros(3, 8), torch.zeros(3, dtype=torch.long)), nn.CrossEntropyLoss()
+
+
+        def broken():
+            raise RuntimeError("factory exploded")
+        """,
+    )
+    pyproject = _write(
+        tmp_path,
+        "pyproject.toml",
+        """\
+        [tool.nnlint.fx]
+        models = [
+            "pkg.models:make",
+            {factory = "pkg.models:Net", shapes = [[2, 8]], loss = "torch.nn.CrossEntropyLoss"},
+            "pkg.models:broken",
+            "pkg.missing:make",
+            {factory = "pkg.models:Net", colour = "red"},
+        ]
+        """,
+    )
+    import tomllib
+
+    fx = tomllib.loads(pyproject.read_text())["tool"]["nnlint"]["fx"]
+    found = run_graph_mode([str(tmp_path)], {"fx": fx, "root": tmp_path})
+    summary = sorted((Path(f.path).name, f.line, f.code) for f in found)
+    assert summary == [
+        ("models.py", 12, "NNL610"),
+        ("models.py", 20, "NNL604"),
+        ("pyproject.toml", 6, "NNL601"),
+        ("pyproject.toml", 7, "NNL604"),
+    ]
+    assert any("factory exploded" in f.message for f in found)
+    assert any("colour" in f.message for f in found)
+
+
+def test_candidate_files_need_the_marker(tmp_path: Path) -> None:
+    _write(tmp_path, "yes.py", "example_input_array = 1\n")
+    _write(tmp_path, "no.py", "x = 1\n")
+    hidden = tmp_path / ".venv"
+    hidden.mkdir()
+    _write(hidden, "also.py", "example_input_array = 1\n")
+    assert [p.name for p in candidate_files([tmp_path])] == ["yes.py"]
+
+
+def test_entries_run_only_for_linted_paths(tmp_path: Path) -> None:
+    (tmp_path / "pkg").mkdir()
+    _write(tmp_path / "pkg", "models.py", "")
+    _write(tmp_path, "other.py", "")
+    entry = {"factory": "pkg.models:make"}
+    assert entry_selected(entry, [tmp_path], tmp_path, {})
+    assert entry_selected(entry, [tmp_path / "pkg" / "models.py"], tmp_path, {})
+    assert not entry_selected(entry, [tmp_path / "other.py"], tmp_path, {})
+
+
+def test_settings_accept_lint_config_and_mappings(tmp_path: Path) -> None:
+    from nnlint.config import LintConfig
+
+    assert settings(LintConfig(fx={"timeout": 5}, root=tmp_path)) == (
+        {"timeout": 5},
+        tmp_path.resolve(),
+    )
+    assert settings({"timeout": 7})[0] == {"timeout": 7}
+
+
+def test_bad_timeout_is_a_clear_error(tmp_path: Path) -> None:
+    _write(tmp_path, "m.py", "example_input_array = 1\n")
+    with pytest.raises(ValueError, match="timeout must be a positive number"):
+        run_graph_mode([str(tmp_path)], {"fx": {"timeout": "soon"}, "root": tmp_path})

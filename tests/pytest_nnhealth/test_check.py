@@ -1,0 +1,268 @@
+"""check() end to end: a healthy model passes; each symptom has a broken model."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+F = torch.nn.functional
+
+from pytest_nnhealth.check import check  # noqa: E402
+
+STEPS = 12
+
+
+def data(n: int = 64, d: int = 10, classes: int = 3):
+    g = torch.Generator().manual_seed(1)
+    return torch.randn(n, d, generator=g), torch.randint(0, classes, (n,), generator=g)
+
+
+def mlp(act: type[nn.Module] = nn.ReLU, width: int = 32) -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Linear(10, width), act(), nn.Linear(width, width), act(), nn.Linear(width, 3)
+    )
+
+
+def run(model: nn.Module, **kwargs):
+    kwargs.setdefault("loss_fn", F.cross_entropy)
+    kwargs.setdefault("steps", STEPS)
+    kwargs.setdefault("graph", False)
+    return check(model, data(), **kwargs)
+
+
+def checks(report) -> set[tuple[str, str]]:
+    return {(f.check, f.module) for f in report.findings}
+
+
+def test_healthy_mlp_passes_and_records_series():
+    report = run(mlp())
+    assert report.healthy, report.findings
+    assert report.findings == []
+    assert report.steps == STEPS and len(report.losses) == STEPS
+    assert report.losses[-1] < report.losses[0]
+    assert list(report.layers) == ["0", "1", "2", "3", "4"]
+    linear = report.layers["0"]
+    assert linear.type == "Linear"
+    for key in ("act_mean", "act_std", "grad_norm", "update_ratio"):
+        assert len(linear.series[key]) == STEPS
+        assert all(v is not None for v in linear.series[key])
+    assert len(report.layers["1"].series["dead_fraction"]) == STEPS
+    rank = report.layers["2"].series["rank"]
+    assert [i for i, v in enumerate(rank) if v is not None] == [
+        0,
+        STEPS // 2,
+        STEPS - 1,
+    ]
+    hist = report.layers["0"].histograms["act_hist"]
+    assert hist.steps == [0, STEPS // 2, STEPS - 1]
+    assert len(hist.edges) == len(hist.counts[0]) + 1
+    assert sum(hist.counts[0]) == 64 * 32
+    assert report.meta["optimizer"].startswith("Adam(lr=0.001")
+    assert report.meta["device"] == "cpu" and report.meta["copy"] == "deepcopy"
+
+
+def test_dying_relu_negative_bias_is_dead_units_on_that_relu():
+    model = mlp()
+    nn.init.constant_(model[2].bias, -5.0)
+    report = run(model)
+    dead = report.by_check("dead_units")
+    assert [(f.module, f.step) for f in dead] == [("3", 0)]
+    assert dead[0].value == pytest.approx(1.0)
+    assert dead[0].message.startswith(
+        "dead_units in `3` (ReLU): 1.00 of units dead from"
+    )
+    assert "healthy < 0.40" in dead[0].message
+    assert not report.healthy
+
+
+def test_nan_born_in_a_module_names_it_and_the_step():
+    class LogShift(nn.Module):
+        def forward(self, x):
+            return torch.log(x - 100.0)
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(10, 16), nn.ReLU(), LogShift(), nn.Linear(16, 3))
+    report = run(model)
+    found = report.by_check("nonfinite")
+    assert [(f.module, f.step) for f in found] == [("2", 0)]
+    assert "LogShift" in found[0].message and "forward" in found[0].message
+    assert report.by_check("loss_divergence") == []  # NaN from step 0: one finding
+
+
+def test_nan_after_some_steps_is_reported_at_that_step():
+    class Late(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.calls = 0
+
+        def forward(self, x):
+            self.calls += 1
+            return x / 0.0 if self.calls == 4 else x
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(10, 16), Late(), nn.Linear(16, 3))
+    found = run(model).by_check("nonfinite")
+    assert [(f.module, f.step) for f in found] == [("1", 3)]
+
+
+def test_nan_born_in_backward_names_the_module():
+    class SqrtAtZero(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = nn.Parameter(torch.zeros(16))
+
+        def forward(self, x):
+            return x + torch.sqrt(self.scale)  # d sqrt(s)/ds at 0 is inf
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(10, 16), SqrtAtZero(), nn.Linear(16, 3))
+    found = run(model).by_check("nonfinite")
+    assert [(f.module, f.step) for f in found] == [("1", 0)]
+    assert "backward" in found[0].message
+
+
+def test_detached_branch_is_params_without_grad():
+    class Detached(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Linear(10, 3)
+            self.b = nn.Linear(10, 3)
+
+        def forward(self, x):
+            return self.a(x) + self.b(x).detach()
+
+    torch.manual_seed(0)
+    found = run(Detached()).by_check("params_without_grad")
+    assert [f.module for f in found] == ["b"]
+    assert "weight, bias" in found[0].message
+
+
+def test_list_held_linear_is_unregistered_params():
+    class ListHeld(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inp = nn.Linear(10, 16)
+            self.blocks = [nn.Linear(16, 16)]
+            self.out = nn.Linear(16, 3)
+
+        def forward(self, x):
+            return self.out(torch.relu(self.blocks[0](self.inp(x))))
+
+    torch.manual_seed(0)
+    found = run(ListHeld()).by_check("unregistered_params")
+    assert [(f.module, f.step) for f in found] == [("blocks[0]", None)]
+    assert "nn.ModuleList" in found[0].message
+
+
+def test_zero_gradients_on_every_step():
+    class Gated(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Linear(10, 3)
+            self.b = nn.Linear(10, 3)
+
+        def forward(self, x):
+            return self.a(x) + 0.0 * self.b(x)
+
+    torch.manual_seed(0)
+    found = run(Gated()).by_check("zero_gradients")
+    assert [f.module for f in found] == ["b"]
+
+
+def test_zero_initialised_output_layer_is_healthy():
+    model = mlp()
+    nn.init.zeros_(model[4].weight)
+    nn.init.zeros_(model[4].bias)
+    report = run(model)
+    assert report.healthy, [f.message for f in report.findings]
+
+
+def test_lr_ten_is_divergence_and_update_ratio_high():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 1))
+    x, _ = data()
+    report = check(
+        model,
+        (x, x.sum(dim=1, keepdim=True)),
+        loss_fn=F.mse_loss,
+        steps=STEPS,
+        optimizer=lambda params: torch.optim.SGD(params, lr=10.0),
+        graph=False,
+    )
+    divergence = report.by_check("loss_divergence")
+    assert len(divergence) == 1 and divergence[0].step is not None
+    assert divergence[0].step <= 3
+    high = report.by_check("update_ratio_high")
+    assert {f.module for f in high} == {"0", "2"}
+    assert all(f.value > 1.0 and f.step == 0 for f in high)
+    assert report.meta["optimizer"] == "SGD(lr=10.0)"
+
+
+def test_lr_ten_on_a_classifier_is_update_ratio_high():
+    report = run(mlp(), optimizer=lambda params: torch.optim.SGD(params, lr=10.0))
+    assert {f.module for f in report.by_check("update_ratio_high")} == {"0", "2", "4"}
+
+
+def test_tanh_saturation_on_the_saturated_layer():
+    model = mlp(nn.Tanh)
+    with torch.no_grad():
+        model[2].weight.mul_(20.0)
+    found = run(model).by_check("saturation")
+    assert [f.module for f in found] == ["3"]
+    assert found[0].value > 0.5
+
+
+def test_tiny_lr_is_no_learning():
+    report = run(mlp(), optimizer=lambda params: torch.optim.SGD(params, lr=1e-9))
+    assert [f.module for f in report.by_check("no_learning")] == [""]
+    assert report.by_check("update_ratio_low")
+
+
+def test_vanishing_signal_in_deep_small_init_net():
+    torch.manual_seed(0)
+    layers: list[nn.Module] = []
+    for i in range(8):
+        layers += [nn.Linear(32 if i else 10, 32), nn.Tanh()]
+    model = nn.Sequential(*layers, nn.Linear(32, 3))
+    for layer in model:
+        if isinstance(layer, nn.Linear):
+            nn.init.normal_(layer.weight, std=0.01)
+    report = run(model)
+    assert report.by_check("vanishing_activations")
+    assert report.by_check("vanishing_gradients")[0].module == "0"
+
+
+def test_exploding_signal_in_deep_large_init_net():
+    torch.manual_seed(0)
+    layers: list[nn.Module] = []
+    for i in range(8):
+        layers += [nn.Linear(32 if i else 10, 32), nn.ReLU()]
+    model = nn.Sequential(*layers, nn.Linear(32, 3))
+    for layer in model:
+        if isinstance(layer, nn.Linear):
+            nn.init.normal_(layer.weight, std=1.0)
+    found = run(model).by_check("exploding_activations")
+    assert len(found) == 1 and found[0].step == 0 and found[0].value > 1e3
+
+
+def test_collapsed_representation_is_rank_collapse():
+    class Collapse(nn.Module):
+        def forward(self, x):
+            return x.mean(dim=0, keepdim=True).expand_as(x)
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(10, 32), Collapse(), nn.ReLU(), nn.Linear(32, 3))
+    found = run(model).by_check("rank_collapse")
+    assert [f.module for f in found] == ["1"]
+
+
+def test_thresholds_override_and_ignore():
+    model = mlp()
+    nn.init.constant_(model[2].bias, -5.0)
+    report = run(model, thresholds={"ignore": ["dead_units", "zero_gradients"]})
+    assert not report.by_check("dead_units") and not report.by_check("zero_gradients")
+    assert report.thresholds["ignore"] == ["dead_units", "zero_gradients"]
+    healthy = run(mlp(), thresholds={"dead_fraction_max": 0.0})
+    assert healthy.by_check("dead_units")  # some units are always dead

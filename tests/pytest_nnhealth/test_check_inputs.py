@@ -1,0 +1,298 @@
+"""check(): batch and output forms, layer types, optimizers, seeds, graph findings,
+argument validation."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import pytest
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+F = torch.nn.functional
+
+from pytest_nnhealth.check import check  # noqa: E402
+from pytest_nnhealth.records import HealthReport  # noqa: E402
+
+
+def xy(n: int = 32, d: int = 8):
+    g = torch.Generator().manual_seed(2)
+    return torch.randn(n, d, generator=g), torch.randint(0, 3, (n,), generator=g)
+
+
+def small() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+
+
+def test_tuple_inputs_and_tuple_outputs():
+    class TwoInTwoOut(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Linear(8, 3)
+            self.b = nn.Linear(8, 3)
+
+        def forward(self, x, z):
+            return self.a(x), self.b(z)
+
+    x, y = xy()
+    torch.manual_seed(0)
+    report = check(
+        TwoInTwoOut(),
+        ((x, x * 2), y),
+        steps=4,
+        graph=False,
+        loss_fn=lambda out, target: F.cross_entropy(out[0] + out[1], target),
+    )
+    assert report.healthy, report.findings
+    assert set(report.layers) == {"a", "b"}
+
+
+def test_dict_inputs_and_dict_outputs():
+    class DictNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(8, 3)
+
+        def forward(self, features, scale=1.0):
+            return {"logits": self.lin(features) * scale, "aux": features.mean()}
+
+    x, y = xy()
+    torch.manual_seed(0)
+    report = check(
+        DictNet(),
+        ({"features": x, "scale": 2.0}, y),
+        steps=4,
+        graph=False,
+        loss_fn=lambda out, target: F.cross_entropy(out["logits"], target),
+    )
+    assert report.healthy, report.findings
+    assert len(report.layers["lin"].series["act_std"]) == 4
+
+
+def test_iterable_of_batches_cycles():
+    x, y = xy()
+    batches = [(x[:16], y[:16]), (x[16:], y[16:])]
+    report = check(small(), batches, loss_fn=F.cross_entropy, steps=5, graph=False)
+    assert len(report.losses) == 5
+    assert report.losses[0] != report.losses[1]  # different batches
+    generator = iter(batches)
+    assert len(check(small(), generator, loss_fn=F.cross_entropy, steps=3).losses) == 3
+
+
+def test_step_fn_for_unusual_models():
+    x, y = xy()
+    seen = []
+
+    def step_fn(model, batch):
+        seen.append(batch["tag"])
+        return F.cross_entropy(model(batch["x"]), batch["y"])
+
+    report = check(small(), {"x": x, "y": y, "tag": 1}, step_fn=step_fn, steps=3)
+    assert seen == [1, 1, 1, 1]  # 3 steps + the held-batch loss
+    assert report.healthy
+
+
+def test_frozen_parameters_are_not_reported():
+    model = small()
+    model[0].requires_grad_(False)
+    report = check(model, xy(), loss_fn=F.cross_entropy, steps=6, graph=False)
+    assert report.healthy, report.findings
+    assert "update_ratio" not in report.layers["0"].series
+    assert "update_ratio" in report.layers["2"].series
+
+
+def test_batchnorm_dropout_embedding_layers():
+    class Mixed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(20, 8)
+            self.body = nn.Sequential(
+                nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.1)
+            )
+            self.head = nn.Linear(16, 3)
+
+        def forward(self, tokens):
+            return self.head(self.body(self.emb(tokens).mean(dim=1)))
+
+    torch.manual_seed(0)
+    tokens = torch.randint(0, 20, (32, 5))
+    report = check(Mixed(), (tokens, xy()[1]), loss_fn=F.cross_entropy, steps=8)
+    assert report.healthy, [f.message for f in report.findings]
+    assert "emb" in report.layers and "body.1" in report.layers
+
+
+def test_multihead_attention_and_transformer_encoder_layer():
+    class Encoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attn = nn.MultiheadAttention(16, 2, batch_first=True)
+            self.layer = nn.TransformerEncoderLayer(16, 2, 32, batch_first=True)
+            self.head = nn.Linear(16, 3)
+
+        def forward(self, x):
+            attended, _ = self.attn(x, x, x)
+            return self.head(self.layer(attended).mean(dim=1))
+
+    torch.manual_seed(0)
+    x = torch.randn(16, 6, 16)
+    report = check(Encoder(), (x, xy(16)[1]), loss_fn=F.cross_entropy, steps=6)
+    assert report.healthy, [f.message for f in report.findings]
+    assert "layer.self_attn" in report.layers
+    assert report.layers["attn"].series["act_std"][0] is not None
+
+
+def test_optimizer_factory_and_instance():
+    model = small()
+    instance = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    report = check(model, xy(), loss_fn=F.cross_entropy, optimizer=instance, steps=4)
+    assert report.meta["optimizer"] == "SGD(lr=0.05, momentum=0.9)"
+    report = check(
+        model,
+        xy(),
+        loss_fn=F.cross_entropy,
+        steps=4,
+        optimizer=lambda params: torch.optim.AdamW(params, lr=3e-3),
+    )
+    assert report.meta["optimizer"].startswith("AdamW(lr=0.003")
+
+
+def test_same_seed_same_findings_and_values():
+    model = small()
+    nn.init.constant_(model[0].bias, -3.0)
+    first = check(model, xy(), loss_fn=F.cross_entropy, steps=6, seed=7, graph=False)
+    second = check(model, xy(), loss_fn=F.cross_entropy, steps=6, seed=7, graph=False)
+    assert first.findings == second.findings
+    assert first.losses == second.losses
+    assert first.layers["0"].series == second.layers["0"].series
+
+
+def test_seeds_majority_vote(monkeypatch):
+    from pytest_nnhealth import check as check_module
+    from pytest_nnhealth.records import HealthFinding
+
+    def fake_judge(result, limits):
+        seed_marker = result.meta["seed"]
+        found = [HealthFinding("dead_units", "a", 0.9, "< 0.40", 1, "m", "h")]
+        if seed_marker == 0:
+            found.append(HealthFinding("saturation", "b", 0.9, "< 0.40", 1, "m", "h"))
+        return found
+
+    original_run = check_module.run
+
+    def tagged_run(model, memo, spec):
+        result = original_run(model, memo, spec)
+        result.meta["seed"] = spec.seed
+        return result
+
+    monkeypatch.setattr(check_module, "judge", fake_judge)
+    monkeypatch.setattr(check_module, "run", tagged_run)
+    report = check(small(), xy(), loss_fn=F.cross_entropy, steps=2, seeds=3)
+    assert [(f.check, f.module) for f in report.findings] == [("dead_units", "a")]
+    assert report.seeds == [0, 1, 2]
+    assert report.meta["votes"] == {"dead_units@a": 3, "saturation@b": 1}
+
+
+def test_seeds_three_real_run():
+    model = small()
+    nn.init.constant_(model[0].bias, -5.0)
+    report = check(model, xy(), loss_fn=F.cross_entropy, steps=5, seeds=3)
+    assert report.meta["votes"]["dead_units@1"] == 3
+    assert [f.module for f in report.by_check("dead_units")] == ["1"]
+
+
+def test_json_round_trip_of_a_real_report():
+    report = check(small(), xy(), loss_fn=F.cross_entropy, steps=4)
+    again = HealthReport.from_json(report.to_json())
+    assert again.to_dict() == report.to_dict()
+    assert again.layers["0"].histograms["act_hist"].steps == [0, 2, 3]
+
+
+def _fake_fx(monkeypatch, analyze):
+    import nnlint
+
+    module = types.ModuleType("nnlint.fx")
+    if analyze is not None:
+        module.analyze_model = analyze  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "nnlint.fx", module)
+    monkeypatch.setattr(nnlint, "fx", module, raising=False)
+
+
+def test_graph_findings_are_added(monkeypatch):
+    from nnlint.findings import Finding
+
+    calls = []
+
+    def analyze(model, example_inputs, loss_fn=None):
+        calls.append((type(model).__name__, example_inputs[0].shape, loss_fn))
+        return [
+            Finding(
+                "m.py", 3, 1, 3, 9, "NNL601", "softmax-at-graph-tail", "msg", "warning"
+            )
+        ]
+
+    _fake_fx(monkeypatch, analyze)
+    model = small()
+    report = check(model, xy(), loss_fn=F.cross_entropy, steps=2)
+    assert calls == [("Sequential", (32, 8), F.cross_entropy)]
+    [found] = report.by_check("nnlint:NNL601")
+    assert (found.module, found.severity, found.message) == ("m.py:3", "warning", "msg")
+    assert report.healthy  # a warning does not fail the check
+    assert report.meta["graph"] == "ran: 1 finding(s)"
+
+
+def test_graph_failure_never_breaks_check(monkeypatch):
+    def analyze(model, example_inputs, loss_fn=None):
+        raise RuntimeError("cannot trace")
+
+    _fake_fx(monkeypatch, analyze)
+    report = check(small(), xy(), loss_fn=F.cross_entropy, steps=2)
+    assert report.meta["graph"] == "failed: RuntimeError: cannot trace"
+    _fake_fx(monkeypatch, None)
+    report = check(small(), xy(), loss_fn=F.cross_entropy, steps=2)
+    assert report.meta["graph"] == "skipped: nnlint.fx has no analyze_model"
+    report = check(small(), xy(), loss_fn=F.cross_entropy, steps=2, graph=False)
+    assert report.meta["graph"] == "disabled (graph=False)"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"model": "nope"}, TypeError, "model must be a torch.nn.Module"),
+        ({"loss_fn": None}, TypeError, "pass loss_fn="),
+        ({"loss_fn": 3}, TypeError, "loss_fn must be callable"),
+        ({"steps": 0}, ValueError, "steps must be an int >= 1"),
+        ({"seeds": 1.5}, ValueError, "seeds must be an int >= 1"),
+        ({"thresholds": {"bogus": 1}}, ValueError, "unknown key 'bogus'"),
+        ({"thresholds": 3}, TypeError, "thresholds must be a Thresholds"),
+        ({"batch": 5}, TypeError, r"batch must be \(inputs, target\)"),
+        ({"batch": []}, ValueError, "iterable of batches is empty"),
+        ({"batch": [1, 2, 3]}, TypeError, "batch #0 of the iterable is a int"),
+        ({"optimizer": 3}, TypeError, "optimizer must be None"),
+        ({"optimizer": lambda p: 3}, TypeError, "factory must return"),
+        ({"device": "nonsense"}, ValueError, "invalid device"),
+        ({"loss_fn": lambda out, y: out}, TypeError, "loss must be a scalar tensor"),
+    ],
+)
+def test_bad_arguments_give_clear_errors(kwargs, error, match):
+    arguments = {"model": small(), "batch": xy(), "loss_fn": F.cross_entropy}
+    arguments.update(kwargs)
+    model, batch = arguments.pop("model"), arguments.pop("batch")
+    with pytest.raises(error, match=match):
+        check(model, batch, steps=arguments.pop("steps", 2), **arguments)
+
+
+def test_all_frozen_model_is_a_clear_error():
+    model = small().requires_grad_(False)
+    with pytest.raises(ValueError, match="no trainable parameters"):
+        check(model, xy(), loss_fn=F.cross_entropy)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_run_matches_cpu_findings():
+    model = small()
+    nn.init.constant_(model[0].bias, -5.0)
+    cpu = check(model, xy(), loss_fn=F.cross_entropy, steps=5)
+    cuda = check(model, xy(), loss_fn=F.cross_entropy, steps=5, device="cuda")
+    assert {f.check for f in cpu.findings} == {f.check for f in cuda.findings}

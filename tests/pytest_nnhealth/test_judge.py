@@ -1,0 +1,146 @@
+"""The judge on synthetic measurements: windows, first steps, messages."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+pytest.importorskip("torch")
+
+from pytest_nnhealth.judge import first_bad, judge, trailing_run  # noqa: E402
+from pytest_nnhealth.records import LayerStats  # noqa: E402
+from pytest_nnhealth.runner import RunResult  # noqa: E402
+from pytest_nnhealth.thresholds import Thresholds  # noqa: E402
+
+
+def result(series: dict[str, tuple[str, dict]], losses=None, held=None, **extras):
+    layers = {
+        name: LayerStats(name, kind, values) for name, (kind, values) in series.items()
+    }
+    losses = losses or [1.0, 0.9, 0.8, 0.7, 0.6, 0.5]
+    return RunResult(
+        layers=layers,
+        losses=losses,
+        held_loss=held or (losses[0], losses[-1]),
+        order=list(series),
+        leaves=list(series),
+        param_modules=[n for n, (_, v) in series.items() if "grad_norm" in v],
+        extras=extras,
+    )
+
+
+def test_trailing_run_needs_the_whole_window():
+    bad = lambda v: v > 0.4  # noqa: E731
+    assert trailing_run([0.9, 0.9, 0.9, 0.1, 0.1], bad, 3) is None  # recovered
+    assert trailing_run([0.1, 0.9, 0.1, 0.9, 0.9], bad, 3) is None  # not 3 in a row
+    assert trailing_run([0.1, 0.5, 0.8, 0.9, 0.81], bad, 3) == (1, 0.81)
+    assert trailing_run([None, 0.9, None, 0.9], bad, 3) == (1, 0.9)  # sampled steps
+    assert trailing_run([None, None], bad, 3) is None
+
+
+def test_first_bad_reports_first_step_and_worst_value():
+    assert first_bad([0.1, 0.6, 2.0, 0.7], lambda v: v > 0.5) == (1, 2.0)
+    assert first_bad([0.1, None], lambda v: v > 0.5) is None
+
+
+def test_dead_units_message_matches_the_design_example():
+    dead = [0.1, 0.81, 0.81, 0.81, 0.81, 0.81]
+    [found] = judge(result({"net.4": ("ReLU", {"dead_fraction": dead})}), Thresholds())
+    assert found.message == (
+        "dead_units in `net.4` (ReLU): 0.81 of units dead from step 1, healthy < 0.40; "
+        "learning rate too high or negative bias init; lower lr, use LeakyReLU/GELU, "
+        "or add normalisation"
+    )
+    assert (found.check, found.module, found.value, found.step) == (
+        "dead_units",
+        "net.4",
+        0.81,
+        1,
+    )
+    assert found.limit == "< 0.40"
+
+
+def test_zero_init_output_layer_recovers_within_the_window():
+    grads = {
+        "first": ("Linear", {"grad_norm": [0.0, 1e-5, 0.01, 0.05, 0.1, 0.1]}),
+        "last": ("Linear", {"grad_norm": [1.0] * 6}),
+    }
+    assert judge(result(grads), Thresholds()) == []
+    grads["first"][1]["grad_norm"][-3:] = [0.0, 0.0, 0.0]
+    [found] = judge(result(grads), Thresholds())
+    assert (found.check, found.module, found.step) == (
+        "vanishing_gradients",
+        "first",
+        3,
+    )
+
+
+def test_update_ratio_high_is_judged_on_the_worst_single_step():
+    ratios = {"a": ("Linear", {"update_ratio": [0.01, 0.02, 3.0, 0.01, 0.01, 0.01]})}
+    [found] = judge(result(ratios), Thresholds())
+    assert (found.check, found.step, found.value) == ("update_ratio_high", 2, 3.0)
+
+
+def test_zero_initialised_module_update_ratio_settles_first():
+    settling = [None, 1.0, 0.5, 0.33, 0.25, 0.2, 0.17, 0.14, 0.12, 0.11]
+    losses = [1.0 - 0.05 * i for i in range(10)]
+    assert (
+        judge(
+            result({"a": ("Linear", {"update_ratio": settling})}, losses), Thresholds()
+        )
+        == []
+    )
+
+
+def test_divergence_and_no_learning():
+    grows = [1.0, 1.5, 4.0, 12.0, 30.0, float("inf")]
+    limits = Thresholds(loss_divergence_factor=10.0)
+    found = judge(result({}, losses=grows, held=(1.0, 30.0)), limits)
+    assert [(f.check, f.step) for f in found] == [
+        ("nonfinite", 5),
+        ("loss_divergence", 3),
+    ]
+    flat = [1.0] * 6
+    [found] = judge(result({}, losses=flat, held=(1.0, 0.999)), Thresholds())
+    assert found.check == "no_learning" and found.step is None
+    assert found.value == pytest.approx(0.001)
+    assert "held-batch loss 1.00 -> 1.00 (drop 0.10%)" in found.message
+
+
+def test_plumbing_grouped_per_module_and_not_doubled_by_low_updates():
+    series = {"b": ("Linear", {"update_ratio": [0.0] * 6})}
+    extras = {
+        "zero_gradients": [("b", "weight"), ("b", "bias")],
+        "params_without_grad": [],
+        "unregistered": [("blocks[0]", "Linear")],
+    }
+    found = judge(result(series, **extras), Thresholds())
+    assert [(f.check, f.module) for f in found] == [
+        ("zero_gradients", "b"),
+        ("unregistered_params", "blocks[0]"),
+    ]
+    assert "weight, bias" in found[0].message
+
+
+def test_nonfinite_event_from_the_probe():
+    extras = {"nonfinite": {"step": 2, "module": "act", "phase": "backward"}}
+    losses = [1.0, 0.9, 0.8, math.nan, math.nan, math.nan]
+    found = judge(result({"act": ("Tanh", {})}, losses, **extras), Thresholds())
+    assert found[0].message.startswith(
+        "nonfinite in `act` (Tanh): first NaN/Inf in backward (inputs finite) from step 2"
+    )
+
+
+def test_rank_collapse_reports_only_where_it_starts():
+    top = [0.95, None, 0.97]
+    series = {name: ("Linear", {"top_sv_fraction": top}) for name in ("a", "b", "c")}
+    series["out"] = ("Linear", {"top_sv_fraction": top})
+    [found] = judge(result(series), Thresholds())
+    assert (found.check, found.module) == ("rank_collapse", "a")
+    assert "(and 2 later layer(s))" in found.message
+
+
+def test_ignore_drops_symptoms():
+    dead = {"r": ("ReLU", {"dead_fraction": [1.0] * 6})}
+    assert judge(result(dead), Thresholds(ignore=("dead_units",))) == []

@@ -1,0 +1,161 @@
+"""Probes measure exactly what their docs say, and keep no activation alive."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+import pytest
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+F = torch.nn.functional
+
+from pytest_nnhealth.check import check  # noqa: E402
+from pytest_nnhealth.probes.activations import output_moments  # noqa: E402
+from pytest_nnhealth.probes.dead_units import dead_fraction, units_matrix  # noqa: E402
+from pytest_nnhealth.probes.histograms import EDGES, log_histogram  # noqa: E402
+from pytest_nnhealth.probes.plumbing import locate  # noqa: E402
+from pytest_nnhealth.probes.rank import spectrum_stats  # noqa: E402
+from pytest_nnhealth.probes.saturation import (  # noqa: E402
+    TANH_CUTOFF,
+    saturated_fraction,
+)
+
+
+def test_units_matrix_layouts():
+    assert units_matrix(torch.zeros(8, 5)).shape == (8, 5)
+    assert units_matrix(torch.zeros(8, 3, 5)).shape == (24, 5)  # (N, T, F)
+    assert units_matrix(torch.zeros(8, 5, 2, 3)).shape == (48, 5)  # (N, C, H, W)
+    assert units_matrix(torch.zeros(5)) is None
+
+
+def test_dead_fraction_counts_units_dead_on_95_percent_of_the_batch():
+    out = torch.ones(40, 4)
+    out[:, 0] = 0.0  # dead everywhere
+    out[:39, 1] = 0.0  # dead on 97.5% of the batch: dead
+    out[:37, 2] = 0.0  # 92.5%: alive
+    assert dead_fraction(out).item() == pytest.approx(0.5)
+
+
+def test_saturation_cutoffs():
+    x = torch.tensor([0.0, 1.0, 1.9, -2.0, 3.0, 4.0])
+    assert TANH_CUTOFF == pytest.approx(1.8184, abs=1e-4)  # DESIGN rounds to 1.8183
+    assert saturated_fraction(nn.Tanh(), x).item() == pytest.approx(4 / 6)
+    assert saturated_fraction(nn.Sigmoid(), x).item() == pytest.approx(1 / 6)
+    assert saturated_fraction(nn.Hardtanh(), x).item() == pytest.approx(4 / 6)
+    assert saturated_fraction(nn.ReLU(), x) is None
+
+
+def test_output_moments_over_tuple_leaves_match_concatenation():
+    a, b = torch.randn(10, 3), torch.randn(4) * 3 + 1
+    mean, std = output_moments(
+        (a, {"b": b, "n": 3, "i": torch.ones(2, dtype=torch.long)})
+    )
+    both = torch.cat([a.flatten(), b])
+    assert mean.item() == pytest.approx(both.mean().item(), abs=1e-5)
+    assert std.item() == pytest.approx(both.std(correction=0).item(), abs=1e-5)
+    assert output_moments((3, "x")) is None
+
+
+def test_spectrum_of_rank_one_and_identity():
+    rank_one = torch.ones(16, 1) @ torch.randn(1, 8)
+    top, effective = spectrum_stats(rank_one)
+    assert top.item() == pytest.approx(1.0, abs=1e-4)
+    assert effective.item() == pytest.approx(1.0, abs=1e-3)
+    top, effective = spectrum_stats(torch.eye(8))
+    assert top.item() == pytest.approx(1 / 8)
+    assert effective.item() == pytest.approx(8.0, rel=1e-4)
+    assert spectrum_stats(torch.zeros(8, 8)) is None
+    assert spectrum_stats(torch.full((8, 8), float("nan"))) is None
+
+
+def test_log_histogram_bins():
+    counts = log_histogram([torch.tensor([0.0, 1e-9, 1.0, -1.0, 1e9])])
+    assert counts.sum().item() == 5
+    assert counts[0].item() == 2  # zero and 1e-9 clamp into the first bin
+    assert counts[-1].item() == 1  # 1e9 clamps into the last bin
+    one = EDGES.index(0.0)
+    assert counts[one].item() == 2  # |1| and |-1|: log10 = 0 starts a bin
+
+
+def test_locate_finds_list_and_dict_holders():
+    class Holder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = nn.Module()
+            self.inner.blocks = [nn.Linear(1, 1), nn.Linear(1, 1)]
+            self.heads = {"a": nn.Linear(1, 1)}
+
+    holder = Holder()
+    assert locate(holder, holder.inner.blocks[1]) == "inner.blocks[1]"
+    assert locate(holder, holder.heads["a"]) == "heads['a']"
+    assert locate(holder, nn.Linear(1, 1)) == "<unregistered Linear>"
+
+
+def test_no_activation_or_gradient_outlives_its_step():
+    refs: list[weakref.ref] = []
+
+    class Spy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(8, 8)
+
+        def forward(self, x):
+            out = self.lin(x)
+            refs.append(weakref.ref(out))
+            return out
+
+    torch.manual_seed(0)
+    model = nn.Sequential(Spy(), nn.ReLU(), nn.Linear(8, 2))
+    check(
+        model,
+        (torch.randn(16, 8), torch.randint(0, 2, (16,))),
+        loss_fn=F.cross_entropy,
+        steps=6,
+        graph=False,
+    )
+    gc.collect()
+    assert len(refs) == 7  # six steps + the held-batch loss
+    assert [r() for r in refs] == [None] * 7
+
+
+def test_probe_memory_does_not_grow_with_tensors_per_step():
+    """What probes keep per step is scalars (series), never tensors of activation size."""
+    from pytest_nnhealth import runner
+
+    kept: list = []
+    original = runner._collect
+
+    def spy(model, ctx, probes, *args):
+        kept.extend(probes)
+        return original(model, ctx, probes, *args)
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 64), nn.ReLU(), nn.Linear(64, 2))
+    batch = (torch.randn(32, 8), torch.randint(0, 2, (32,)))
+    try:
+        runner._collect = spy
+        check(model, batch, loss_fn=F.cross_entropy, steps=5, graph=False)
+    finally:
+        runner._collect = original
+    big = []
+    for probe in kept:
+        for value in vars(probe).values():
+            for tensor in _tensors(value):
+                if tensor.numel() > 64 * 2 + 64 + 8 * 64 + 64:  # > a parameter tensor
+                    big.append((type(probe).__name__, tensor.shape))
+    assert big == []
+
+
+def _tensors(value, depth=0):
+    if depth > 4:
+        return
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _tensors(item, depth + 1)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _tensors(item, depth + 1)

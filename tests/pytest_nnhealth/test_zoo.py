@@ -1,0 +1,104 @@
+"""The calibration zoo as a CI test (seed 0): healthy models raise no error finding;
+broken models show their expected symptoms, naming the expected module where the case
+gives one. ``bench/calibrate.py`` runs the same cases over more seeds and publishes the
+rates in docs/calibration.md."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+# `bench/` is a top-level directory of the repository, not an installed package.
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.calibration_stats import in_module  # noqa: E402
+from bench.zoo import CASES  # noqa: E402
+from pytest_nnhealth.check import check  # noqa: E402
+
+# Cases the current implementation misses, with the precise reason (strict: the day one
+# starts passing, the marker must go).
+KNOWN_MISSES: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():  # type: ignore[no-untyped-def]
+    # The zoo's models are tiny: with several intra-op threads, thread hand-offs cost
+    # ~10x the arithmetic (70 s of CPU for this file instead of ~7 s on 2 cores).
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _params() -> list[object]:
+    params = []
+    for case in CASES:
+        marks = []
+        if case.name in KNOWN_MISSES:
+            marks.append(pytest.mark.xfail(strict=True, reason=KNOWN_MISSES[case.name]))
+        params.append(pytest.param(case, id=case.name, marks=marks))
+    return params
+
+
+def _run(case):  # type: ignore[no-untyped-def]
+    model, batch, loss_fn, optimizer = case.build(0)
+    return check(model, batch, loss_fn=loss_fn, optimizer=optimizer, seed=0)
+
+
+@pytest.mark.parametrize("case", _params())
+def test_zoo_case(case) -> None:  # type: ignore[no-untyped-def]
+    report = _run(case)
+    errors = [f for f in report.findings if f.severity == "error"]
+    if case.healthy:
+        assert errors == [], f"false alarm on healthy {case.name}: {errors}"
+        return
+    found = {finding.check for finding in report.findings}
+    assert case.expected <= found, (
+        f"{case.name}: expected {sorted(case.expected)}, found {sorted(found)}"
+    )
+    assert not report.healthy, f"{case.name}: findings but no error: {report.findings}"
+    if case.expected_module is not None:
+        named = [f.module for f in report.findings if f.check in case.expected]
+        assert any(in_module(module, case.expected_module) for module in named), (
+            f"{case.name}: expected module {case.expected_module!r}, got {named}"
+        )
+
+
+def test_zoo_covers_the_issue() -> None:
+    """At least 25 cases, healthy and broken, covering every listed symptom."""
+    names = {case.name for case in CASES}
+    assert len(CASES) >= 25
+    assert len(names) == len(CASES)
+    assert sum(case.healthy for case in CASES) >= 10
+    expected = set().union(*(case.expected for case in CASES))
+    assert {
+        "dead_units",
+        "saturation",
+        "vanishing_activations",
+        "exploding_activations",
+        "zero_gradients",
+        "nonfinite",
+        "params_without_grad",
+        "unregistered_params",
+        "update_ratio_high",
+        "update_ratio_low",
+        "loss_divergence",
+    } <= expected
+    for case in CASES:
+        assert case.healthy == (not case.expected), case.name
+
+
+def test_zoo_build_is_deterministic_per_seed() -> None:
+    for case in CASES[:3]:
+        first, second = case.build(1), case.build(1)
+        for a, b in zip(
+            first[0].state_dict().values(), second[0].state_dict().values(), strict=True
+        ):
+            assert torch.equal(a, b)
+        assert torch.equal(first[1][0], second[1][0])

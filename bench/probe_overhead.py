@@ -168,13 +168,29 @@ def _release_free_memory() -> None:
         pass
 
 
+def steady_allocator() -> None:
+    """Make RSS track live memory: serve every allocation >= 64 KiB by its own mmap
+    (returned to the OS on free) instead of glibc's adaptive threshold, which otherwise
+    moves after the first large frees and makes peaks depend on allocation history."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 64 * 1024)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 128 * 1024)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
 def peak_growth_mb(
     fn: Callable[[nn.Module, RunSpec], None],
     model: nn.Module,
     spec: RunSpec,
     repeats: int = 3,
 ) -> float:
-    """Median growth of peak RSS over the RSS before the call, in MB."""
+    """Median growth of peak RSS over the RSS before the call, in MB (after one
+    unmeasured call, so first-use costs are not counted)."""
+    fn(model, spec)
     growth = []
     for _ in range(repeats):
         _release_free_memory()
@@ -253,13 +269,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
+    steady_allocator()
     rows = [measure(name, make, args.repeats) for name, make in WORKLOADS.items()]
     table = render(rows, "")
     print(table.strip())
+    from bench.overhead_text import verdicts
+
+    print("\n".join(verdicts(rows)))
     if args.write:
         from bench.overhead_text import section
 
-        write_section(ROOT / "docs" / "performance.md", section(table, args))
+        write_section(ROOT / "docs" / "performance.md", section(table, rows, args))
         print("updated docs/performance.md")
     return 0
 

@@ -4,7 +4,8 @@ Two judging rules (docs/health/index.md): "state" quantities fire only when out 
 on each of the last ``window`` measured steps (a zero-initialised output layer has zero
 upstream gradients at step 0 and recovers), and the step reported is where that final
 out-of-range run began; "event" quantities (non-finite values, update ratio too high,
-divergence) fire on the worst single step, reporting the first anomalous one.
+divergence) fire on the worst single step, reporting the first anomalous one. The depth
+ratio is a property of the initialisation and is judged at step 0.
 """
 
 from __future__ import annotations
@@ -245,28 +246,37 @@ def _depth(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     if len(leaves) < 3:
         return []
     first, hidden = leaves[0], leaves[1:-1]  # the last leaf is the output layer
-    ratio = _ratios(stds[hidden[-1]], stds[first])
+    # Judged at init (step 0), as signal propagation is: training can pull a badly
+    # initialised net back into range within the run, the init is still wrong.
+    at_init = _ratios(stds[hidden[-1]], stds[first])[0]
+    if at_init is None:
+        return []
     low, high = limits.depth_ratio_min, limits.depth_ratio_max
     for check, bad in (
         ("vanishing_activations", lambda v: v < low),
         ("exploding_activations", lambda v: v > high),
     ):
-        hit = trailing_run(ratio, bad, limits.window)
-        if hit is None:
+        if not bad(at_init):
             continue
-        step = hit[0]
         # Name the first hidden output whose ratio is already out of range.
         culprit = next(
             (
                 n
                 for n in hidden
-                if (r := _ratios(stds[n], stds[first])[step]) is not None and bad(r)
+                if (r := _ratios(stds[n], stds[first])[0]) is not None and bad(r)
             ),
             hidden[-1],
         )
         limit = f"in [{low:g}, {high:g}]"
-        return [finding(check, culprit, _kind(result, culprit), hit[1], limit, step)]
+        kind = _kind(result, culprit)
+        return [
+            finding(check, culprit, kind, at_init, limit, 0, at_init_detail(at_init))
+        ]
     return []
+
+
+def at_init_detail(value: float) -> str:
+    return f"{_num(value)} {HINTS['vanishing_activations'][0]} at init"
 
 
 def _gradients(result: RunResult, limits: Thresholds) -> list[HealthFinding]:

@@ -94,7 +94,10 @@ def load_factory(target: str) -> Callable[[], Any]:
     for part in attribute.split("."):
         factory = getattr(factory, part, None)
         if factory is None:
-            raise ModelLoadError(f"{module_name!r} has no attribute {attribute!r}")
+            raise ModelLoadError(
+                f"model factory {target!r}: {module_name!r} has no attribute "
+                f"{attribute!r}"
+            )
     if not callable(factory):
         raise ModelLoadError(f"model factory {target!r} is not callable")
     return factory
@@ -105,14 +108,17 @@ def unpack(result: Any, target: str) -> tuple[Any, Any, dict[str, Any]]:
     if isinstance(result, dict):
         missing = [key for key in ("model", "batch") if key not in result]
         if missing:
-            raise ModelLoadError(f"{target} returned a dict without {missing}")
+            raise ModelLoadError(
+                f"model factory {target} returned a dict without {missing}"
+            )
         rest = {key: v for key, v in result.items() if key not in ("model", "batch")}
         return result["model"], result["batch"], rest
     if isinstance(result, tuple | list) and len(result) == 3:
         model, batch, loss_fn = result
         return model, batch, {"loss_fn": loss_fn}
     raise ModelLoadError(
-        f"{target} must return (model, batch, loss_fn) or a dict with 'model' and "
+        f"model factory {target} must return (model, batch, loss_fn) or a dict with "
+        "'model' and "
         f"'batch', got {type(result).__name__}"
     )
 
@@ -159,7 +165,9 @@ class ModelHealthItem(pytest.Item):
             model, batch, keywords = unpack(factory(), self.spec.target)
         except Exception as error:
             message = (
-                error.args[0] if isinstance(error, ModelLoadError) else repr(error)
+                str(error)
+                if isinstance(error, ModelLoadError)
+                else f"{type(error).__name__}: {error}"
             )
             record(
                 self, None, settings, origin="config", model=self.name, error=message
@@ -179,7 +187,9 @@ class ModelHealthItem(pytest.Item):
         self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
     ) -> Any:
         error = excinfo.value
-        if isinstance(error, ModelLoadError | AssertionError):
+        if isinstance(error, ModelLoadError):
+            return str(error)
+        if isinstance(error, AssertionError):
             return f"{self.spec.target}: {error}"
         # The factory or check() raised: show the user's frames, not the plugin's.
         entries = [entry for entry in excinfo.traceback if not _is_internal(entry.path)]

@@ -1,7 +1,9 @@
 """The end-of-session health table: a pure function of the session's records.
 
 One row per checked model: verdict, number of measured layers, where it was checked,
-and its worst symptoms (errors first, then the symptoms hitting most layers). The
+and its worst symptoms (errors first, in the order of the symptom vocabulary, which
+puts the most fundamental problems first: non-finite values before dead units before
+zero gradients). The
 plugin writes the lines through pytest's terminal writer; tests render at a fixed width.
 """
 
@@ -90,7 +92,7 @@ def _group_rank(group: list[HealthFinding]) -> tuple[int, int, int, str]:
     check = group[0].check
     severity = min(_SEVERITY_ORDER[finding.severity] for finding in group)
     order = SYMPTOMS.index(check) if check in SYMPTOMS else len(SYMPTOMS)
-    return (severity, -len(group), order, check)
+    return (severity, order, -len(group), check)
 
 
 def _describe(group: list[HealthFinding]) -> str:
@@ -109,7 +111,12 @@ def _totals(runs: Sequence[ModelRun]) -> str:
     for run in runs:
         counts[run.verdict] = counts.get(run.verdict, 0) + 1
     order = ("healthy", "warnings", "unhealthy", "drifted", "error")
-    parts = [f"{counts[verdict]} {verdict}" for verdict in order if verdict in counts]
+    parts = [
+        f"{counts[verdict]} {verdict}"
+        + ("s" if verdict == "error" and counts[verdict] > 1 else "")
+        for verdict in order
+        if verdict in counts
+    ]
     noun = "model" if len(runs) == 1 else "models"
     return f"{len(runs)} {noun} checked: {', '.join(parts)}"
 

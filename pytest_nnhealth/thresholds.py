@@ -67,16 +67,15 @@ class Thresholds:
     update_ratio_min: float = 3e-6
 
     # Loss above this multiple of the step-0 loss (or non-finite) is a divergence.
-    # Calibration (docs/calibration.md): no healthy zoo run ever exceeded its step-0 loss
-    # (worst 1.0x); a divergence that starts after ~15 steps reaches only 3.5x-18x by
-    # step 24, so 10x missed it on 4/5 seeds.
+    # Calibration (docs/calibration.md): no healthy zoo run ever exceeded its step-0
+    # loss (worst 1.0x); a divergence that starts after ~15 steps reaches only
+    # 3.5x-18x by step 24, so 10x missed it on 4/5 seeds.
     loss_divergence_factor: float = 3.0
     # The held batch's loss must fall by at least this fraction over the run.
     min_loss_drop: float = 0.01
 
     # sigma_1 / sum(sigma) of a hidden output (sampled steps): above this, the rows of
-    # the
-    # output lie on (almost) one direction.
+    # the output lie on (almost) one direction.
     rank_top_fraction_max: float = 0.9
 
     # Symptoms not to report (names from the symptom vocabulary, or "nnlint:<CODE>").

@@ -14,7 +14,8 @@ abstract interpreter over the libcst tree, without importing anything:
   the file yields what its ``forward`` returns (``model.predict(x)``: what ``predict``
   returns);
 * every call of a loss records a :class:`LossUse` with the value reaching its *input*
-  (never its target, so distillation onto softmax targets is fine).
+  (never its target, so distillation onto softmax targets is fine); a loss applied to a
+  function's parameter is checked again at each call site of that function in the file.
 
 Names are matched after import resolution (``F`` -> ``torch.nn.functional``); a user's
 own ``softmax`` helper is followed into its body instead of being taken for torch's.
@@ -180,13 +181,24 @@ class Instance:
 
 
 @dataclass(frozen=True)
+class Param:
+    """A parameter of the function being walked, so that a helper such as
+    ``def loss_fn(out, y): return F.cross_entropy(out, y)`` is checked at each call
+    site. ``index`` is the position among positional parameters (-1: keyword-only)."""
+
+    function: cst.FunctionDef
+    index: int
+    name: str
+
+
+@dataclass(frozen=True)
 class Returned:
     """A nested function: calling it gives ``value``."""
 
     value: Value
 
 
-Value = Tensor | Items | ModuleObject | LossObject | Instance | Returned | None
+Value = Tensor | Items | ModuleObject | LossObject | Instance | Param | Returned | None
 
 
 @dataclass(frozen=True)
@@ -318,12 +330,37 @@ def _bound_by_import(node: cst.Import | cst.ImportFrom) -> list[str]:
     return bound
 
 
+def _argument_value(
+    call: cst.Call, values: list[Value], index: int, name: str
+) -> Value:
+    """The value passed for parameter ``name`` (positional ``index``) at a call site."""
+    for arg, value in zip(call.args, values, strict=True):
+        if arg.keyword is not None and arg.keyword.value == name:
+            return value
+    positional = []
+    for arg, value in zip(call.args, values, strict=True):
+        if arg.star:
+            return None  # ``*args``: positions are unknown from here on
+        if arg.keyword is None:
+            positional.append(value)
+    return positional[index] if 0 <= index < len(positional) else None
+
+
+def _decorators(node: cst.FunctionDef) -> set[str]:
+    return {
+        decorator.decorator.value
+        for decorator in node.decorators
+        if isinstance(decorator.decorator, cst.Name)
+    }
+
+
 _ROLES: dict[type, str] = {}
 
 
 def _role(kind: type) -> str:
-    """ "expression", "statement" (not descended into: walked as statements) or
-    "other" (arguments, slices, comprehension clauses...), cached per node type."""
+    """How :meth:`_Walker.children` treats a node type, cached per type: an
+    expression (evaluated), a statement (walked elsewhere, skipped here) or other
+    (arguments, slices, comprehension clauses: descended into)."""
     role = _ROLES.get(kind)
     if role is None:
         if issubclass(kind, cst.BaseExpression):
@@ -355,6 +392,9 @@ def _literal_key(node: cst.BaseSlice) -> int | str | None:
         evaluated = value.evaluated_value
         return evaluated if isinstance(evaluated, str) else None
     return None
+
+
+_Site = tuple[cst.Call, list[Value], "_Scope"]
 
 
 @dataclass
@@ -393,6 +433,8 @@ class _Walker:
         self.globals: dict[str, Value] = {}
         self.summaries: dict[cst.FunctionDef, Value] = {}
         self.running: set[cst.FunctionDef] = set()
+        # Losses inside a function whose input is one of its parameters.
+        self.param_losses: dict[cst.FunctionDef, list[tuple[Param, LossUse]]] = {}
         self.record = False
         self.analysis = Analysis()
 
@@ -437,8 +479,10 @@ class _Walker:
     ) -> Value:
         scope = _Scope(node, owner, dict(env or {}))
         params = node.params
-        for param in (*params.posonly_params, *params.params, *params.kwonly_params):
-            scope.env[param.name.value] = None
+        for index, param in enumerate((*params.posonly_params, *params.params)):
+            scope.env[param.name.value] = Param(node, index, param.name.value)
+        for param in params.kwonly_params:
+            scope.env[param.name.value] = Param(node, -1, param.name.value)
         for star in (params.star_arg, params.star_kwarg):
             if isinstance(star, cst.Param):
                 scope.env[star.name.value] = None
@@ -468,7 +512,9 @@ class _Walker:
                 return found
         return None
 
-    def method_result(self, cls: str, name: str) -> tuple[bool, Value]:
+    def method_result(
+        self, cls: str, name: str, site: _Site | None = None, via_class: bool = False
+    ) -> tuple[bool, Value]:
         def pick(info: _ClassInfo) -> tuple[cst.FunctionDef, str] | None:
             method = info.methods.get(name)
             return None if method is None else (method, cls)
@@ -476,7 +522,38 @@ class _Walker:
         found = self._find(cls, pick)
         if found is None:
             return False, None
-        return True, self.summary(found[0], cls)
+        return True, self.invoke(found[0], cls, site, via_class)
+
+    def invoke(
+        self,
+        node: cst.FunctionDef,
+        owner: str | None,
+        site: _Site | None,
+        via_class: bool = False,
+    ) -> Value:
+        """Call a function defined in the file: its summary, and its parameter losses
+        checked against the arguments given at this call site."""
+        result = self.summary(node, owner)
+        if site is None or not self.param_losses.get(node):
+            return result
+        call, values, scope = site
+        # Does the call site fill the first parameter (``self``/``cls``) implicitly?
+        decorators = _decorators(node)
+        if via_class:
+            bound = "classmethod" in decorators
+        else:
+            bound = owner is not None and "staticmethod" not in decorators
+        for param, use in list(self.param_losses[node]):  # recursion may extend it
+            index = param.index - 1 if bound and param.index >= 0 else param.index
+            given = _argument_value(call, values, index, param.name)
+            if isinstance(given, Tensor):
+                self.analysis.uses.append(replace(use, value=given, single_use=False))
+            elif isinstance(given, Param) and given.function is scope.node:
+                # Passed on from the caller's own parameter: check the caller's callers.
+                entries = self.param_losses.setdefault(given.function, [])
+                if (given, use) not in entries:
+                    entries.append((given, use))
+        return result
 
     def attribute(self, cls: str, name: str) -> Value:
         return self._find(cls, lambda info: info.attrs.get(name))
@@ -743,12 +820,15 @@ class _Walker:
         if isinstance(func, cst.Name):
             name = func.value
             if name == "self" and scope.owner is not None:
-                return self.method_result(scope.owner, "forward")[1]
+                site = (node, values, scope)
+                return self.method_result(scope.owner, "forward", site)[1]
             if name not in scope.env and name not in self.globals:
                 if name in self.classes:
                     return Instance(name)
                 if name in self.functions:
-                    return self.summary(self.functions[name], None)
+                    return self.invoke(
+                        self.functions[name], None, (node, values, scope)
+                    )
                 return None
         return self.call_value(node, self.expr(func, scope), values, scope)
 
@@ -762,7 +842,7 @@ class _Walker:
             attribute = named_by if isinstance(named_by, cst.Attribute) else None
             return self.record_loss(callee.loss, node, attribute, values, scope)
         if isinstance(callee, Instance):
-            return self.method_result(callee.cls, "forward")[1]
+            return self.method_result(callee.cls, "forward", (node, values, scope))[1]
         if isinstance(callee, Returned):
             return callee.value
         return None
@@ -773,7 +853,9 @@ class _Walker:
         method = func.attr.value
         receiver = func.value
         if isinstance(receiver, cst.Name) and receiver.value == "self" and scope.owner:
-            found, result = self.method_result(scope.owner, method)
+            found, result = self.method_result(
+                scope.owner, method, (node, values, scope)
+            )
             if found:
                 return result
             return self.call_value(
@@ -781,13 +863,21 @@ class _Walker:
             )
         if self._is_super(receiver) and scope.owner:
             for base in self.classes[scope.owner].bases:
-                found, result = self.method_result(base, method)
+                found, result = self.method_result(base, method, (node, values, scope))
                 if found:
                     return result
             return None
+        if isinstance(receiver, cst.Name) and receiver.value in self.classes:
+            if receiver.value not in scope.env and receiver.value not in self.globals:
+                site = (node, values, scope)
+                return self.method_result(receiver.value, method, site, via_class=True)[
+                    1
+                ]
         target = self.expr(receiver, scope)
         if isinstance(target, Instance):
-            found, result = self.method_result(target.cls, method)
+            found, result = self.method_result(
+                target.cls, method, (node, values, scope)
+            )
             if found:
                 return result
             return self.call_value(
@@ -886,7 +976,10 @@ class _Walker:
                 and scope.sources.get(given.value) is origin
                 and scope.counts()[given.value] == 2
             )
-        self.analysis.uses.append(LossUse(loss, node, value, named_by, single))
+        use = LossUse(loss, node, value, named_by, single)
+        self.analysis.uses.append(use)
+        if isinstance(value, Param) and value.function is scope.node:
+            self.param_losses.setdefault(value.function, []).append((value, use))
         return None
 
 

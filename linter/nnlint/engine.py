@@ -6,6 +6,8 @@ The engine never prints. Positions are computed only when a rule reported someth
 
 from __future__ import annotations
 
+import ast
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -183,6 +185,14 @@ def _lint_pruned(source: str, path: str, rules: Sequence[type[Rule]]) -> list[Fi
     return lint_module(module, path, rules)
 
 
+def compile_quietly(source: str, path: str) -> None:
+    """Compile to an AST only, raising SyntaxError; the compiler's SyntaxWarnings
+    (``'int' object is not callable``) are about the user's code, not for us to print."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        compile(source, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+
+
 def syntax_error_finding(source: str, path: str, error: Exception) -> Finding:
     """NNL001 at the position and with the message of Python's own parser.
 
@@ -191,7 +201,7 @@ def syntax_error_finding(source: str, path: str, error: Exception) -> Finding:
     """
     line, column, message = 1, 1, str(error).splitlines()[0] if str(error) else "error"
     try:
-        compile(source, path, "exec", flags=0x400, dont_inherit=True)  # PyCF_ONLY_AST
+        compile_quietly(source, path)
     except SyntaxError as python_error:
         line = python_error.lineno or 1
         column = max(python_error.offset or 1, 1)

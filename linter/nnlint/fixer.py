@@ -13,7 +13,7 @@ import libcst as cst
 
 from nnlint.api import selected_rules
 from nnlint.config import LintConfig
-from nnlint.engine import apply_fixes, check_source
+from nnlint.engine import apply_fixes, check_source, compile_quietly
 from nnlint.findings import Finding
 from nnlint.noqa import apply_suppressions, parse_suppressions
 
@@ -90,7 +90,7 @@ def _apply_checked(
 
 def _compiles(text: str, path: str) -> bool:
     try:
-        compile(text, path, "exec", flags=0x400, dont_inherit=True)  # PyCF_ONLY_AST
+        compile_quietly(text, path)
         cst.parse_module(text)
     except (SyntaxError, ValueError, cst.ParserSyntaxError):
         return False

@@ -37,6 +37,11 @@ _DROPOUT = "Dropout Dropout1d Dropout2d Dropout3d AlphaDropout Identity".split()
 # Shape-preserving modules without feature mixing: they pass a layer's output through.
 PASSTHROUGH = frozenset(f"torch.nn.{name}" for name in _ACTIVATIONS + _NORMS + _DROPOUT)
 SEQUENTIAL = "torch.nn.Sequential"
+_STATELESS = frozenset(
+    f"torch.nn.{name}"
+    for name in [n for n in _ACTIVATIONS if n != "PReLU"]
+    + "Identity Flatten Unflatten Softmax LogSoftmax Softmin Upsample".split()
+)
 FUNCTIONAL_PASSTHROUGH = frozenset(
     [
         f"torch.nn.functional.{n}"
@@ -563,7 +568,9 @@ def torch_nn_expression(
 def is_module_constructor(
     rule: Rule, call: cst.BaseExpression, model: FileModel
 ) -> bool:
-    """``nn.Linear(...)``, ``nn.Sequential(...)`` or a call of a local nn.Module."""
+    """``nn.Linear(...)``, ``nn.Sequential(...)`` or a call of a local nn.Module,
+    leaving out modules with no parameters, buffers or train/eval behaviour (losses,
+    activations, pooling): keeping those in a plain list is harmless."""
     if not isinstance(call, cst.Call):
         return False
     qualified = rule.qualified_name(call.func)
@@ -573,6 +580,8 @@ def is_module_constructor(
             head == "torch.nn"
             and last[:1].isupper()
             and not last.startswith(("Parameter", "Uninitialized", "Module"))
+            and not last.endswith(("Loss", "Pool1d", "Pool2d", "Pool3d"))
+            and qualified not in _STATELESS
         ) or qualified in ("torch.nn.ModuleList", "torch.nn.ModuleDict")
     local = model.by_name.get(dotted_name(call.func) or "")
     return local is not None and local.is_module

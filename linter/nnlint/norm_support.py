@@ -444,9 +444,7 @@ def container_links(
     node: cst.Call | cst.List, resolve: Resolve, scope: cst.CSTNode | None
 ) -> Iterator[Link]:
     """Adjacent pairs of a container whose elements both have a known kind."""
-    resolved = [
-        _element(element, resolve, scope) for element in container_elements(node)
-    ]
+    resolved = resolved_elements(node, resolve, scope)
     for first, second in zip(resolved, resolved[1:], strict=False):
         if first is None or second is None:
             continue
@@ -461,9 +459,20 @@ def container_links(
         )
 
 
+Element = tuple[cst.BaseExpression, str, cst.Call, bool]
+
+
+def resolved_elements(
+    node: cst.Call | cst.List, resolve: Resolve, scope: cst.CSTNode | None
+) -> list[Element | None]:
+    """Per element of a container: (element, kind, constructor call, used only here),
+    or None when the element's kind is unknown."""
+    return [_element(element, resolve, scope) for element in container_elements(node)]
+
+
 def _element(
     element: cst.BaseExpression | None, resolve: Resolve, scope: cst.CSTNode | None
-) -> tuple[cst.BaseExpression, str, cst.Call, bool] | None:
+) -> Element | None:
     if isinstance(element, cst.Call):
         kind = resolve(element.func)
         return (element, kind, element, True) if kind else None

@@ -13,7 +13,8 @@ returning plain floats. Values stay on the device until ``series()``: on a GPU e
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import math
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +38,8 @@ class ParamModule:
 
 def stat_schedule(steps: int, window: int) -> frozenset[int]:
     """Steps where activation-level statistics (dead units, saturation, depth ratio) are
-    measured: the first and last ``window`` steps (onset and the judge's trailing window)
+    measured: the first and last ``window`` steps (onset, and the judge's trailing
+    window)
     and every 5th step between. 10 of 25 steps by default."""
     edges = set(range(min(window, steps))) | set(range(max(0, steps - window), steps))
     return frozenset(edges | set(range(0, steps, 5)))
@@ -60,7 +62,8 @@ class RunContext:
     # Module names in the order their forward hooks fired at step 0 (post-order).
     order: list[str] = field(default_factory=list)
     order_set: set[str] = field(default_factory=set)
-    _cache: dict[str, Any] = field(default_factory=dict)
+    _cache: dict[str, Any] = field(default_factory=dict)  # cleared every step
+    _static: dict[str, Any] = field(default_factory=dict)  # kept for the run
 
     @classmethod
     def build(cls, model: nn.Module, steps: int, window: int = 3) -> RunContext:
@@ -92,7 +95,12 @@ class RunContext:
         return self.step in self.deep_steps
 
     def trainable(self) -> list[nn.Parameter]:
-        return [p for pm in self.param_modules for p in pm.params]
+        if "trainable" not in self._static:
+            self._static["trainable"] = [
+                p for pm in self.param_modules for p in pm.params
+            ]
+        result: list[nn.Parameter] = self._static["trainable"]
+        return result
 
     def new_step(self, step: int) -> None:
         self.step = step
@@ -115,13 +123,16 @@ class RunContext:
         result: torch.Tensor | None = self._cache["param_norms"]
         return result
 
-    def module_index(self) -> torch.Tensor:
-        """For each trainable parameter, the index of its owning ParamModule."""
-        if "module_index" not in self._cache:
-            index = [i for i, pm in enumerate(self.param_modules) for _ in pm.params]
-            self._cache["module_index"] = torch.tensor(index, dtype=torch.long)
-        result: torch.Tensor = self._cache["module_index"]
-        return result
+    def per_module(self, per_param: list[float]) -> list[float]:
+        """Per-parameter norms -> per-ParamModule norms (sqrt of the sum of squares),
+        in Python at the end of the run."""
+        totals = [0.0] * len(self.param_modules)
+        index = 0
+        for position, pm in enumerate(self.param_modules):
+            for _ in pm.params:
+                totals[position] += per_param[index] ** 2
+                index += 1
+        return [math.sqrt(total) for total in totals]
 
 
 def _norms(
@@ -129,27 +140,22 @@ def _norms(
 ) -> torch.Tensor | None:
     if not params:
         return None
-    device = params[0].device
     present = [(i, _dense(t)) for i, t in enumerate(tensors) if t is not None]
+    if not present:
+        return torch.zeros(len(params), device=params[0].device)
+    # One fused launch per dtype/device group instead of one per parameter.
+    values = torch._foreach_norm([t for _, t in present])
+    device = values[0].device
+    stacked = torch.stack([v if v.device == device else v.to(device) for v in values])
+    if len(present) == len(params):
+        return stacked.float()
     out = torch.zeros(len(params), device=device, dtype=torch.float32)
-    if present:
-        # One fused launch per dtype/device group instead of one per parameter.
-        values = torch._foreach_norm([t for _, t in present])
-        stacked = torch.stack([v.float().to(device) for v in values])
-        index = torch.tensor([i for i, _ in present], device=device)
-        out.index_copy_(0, index, stacked)
-    return out
+    index = torch.tensor([i for i, _ in present], device=device)
+    return out.index_copy_(0, index, stacked.float())
 
 
 def _dense(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.coalesce().values() if tensor.is_sparse else tensor
-
-
-def combine_per_module(values: torch.Tensor, ctx: RunContext) -> torch.Tensor:
-    """sqrt of the sum of squares of per-parameter norms, per ParamModule."""
-    index = ctx.module_index().to(values.device)
-    total = torch.zeros(len(ctx.param_modules), device=values.device)
-    return total.index_add_(0, index, values.float() ** 2).sqrt()
 
 
 class Probe:
@@ -187,42 +193,60 @@ class Probe:
 
 
 class StepValues:
-    """Device scalars per (quantity, module, step), converted to floats once."""
+    """Device values per (quantity, modules, step): a scalar for one module or a vector
+    for several, converted to floats once at the end (one transfer per device).
 
-    def __init__(self) -> None:
-        self._items: list[tuple[str, str, int, torch.Tensor]] = []
+    A module called several times in one step (one ``nn.ReLU`` instance reused at every
+    depth) yields several values; ``combine`` decides which one the step keeps (default:
+    the last; the dead-unit and saturation probes keep the worst)."""
+
+    def __init__(self, combine: Callable[[float, float], float] | None = None) -> None:
+        self._items: list[tuple[str, list[str], int, torch.Tensor]] = []
+        self._combine = combine
 
     def add(self, quantity: str, module: str, step: int, value: torch.Tensor) -> None:
-        self._items.append((quantity, module, step, value.detach().reshape(())))
+        self._items.append((quantity, [module], step, value.detach().reshape(1)))
 
     def add_vector(
         self, quantity: str, modules: list[str], step: int, values: torch.Tensor
     ) -> None:
-        for i, name in enumerate(modules):
-            self._items.append((quantity, name, step, values[i]))
+        self._items.append((quantity, modules, step, values.detach().reshape(-1)))
 
     def to_series(self, steps: int) -> Series:
-        floats = to_floats([value for _, _, _, value in self._items])
+        flat = vectors_to_floats([value for _, _, _, value in self._items])
         series: Series = {}
-        for (quantity, module, step, _), number in zip(
-            self._items, floats, strict=True
+        for (quantity, modules, step, _), numbers in zip(
+            self._items, flat, strict=True
         ):
-            row = series.setdefault(quantity, {}).setdefault(module, [None] * steps)
-            row[step] = number
+            rows = series.setdefault(quantity, {})
+            for module, number in zip(modules, numbers, strict=True):
+                row = rows.setdefault(module, [None] * steps)
+                previous = row[step]
+                if previous is not None and self._combine is not None:
+                    number = self._combine(previous, number)
+                row[step] = number
         return series
 
 
-def to_floats(values: list[torch.Tensor]) -> list[float]:
-    """Scalars to Python floats with one transfer per device."""
-    result: list[float] = [0.0] * len(values)
+def vectors_to_floats(values: list[torch.Tensor]) -> list[list[float]]:
+    """1-d tensors to lists of floats with one concatenation and transfer per device."""
+    result: list[list[float]] = [[] for _ in values]
     groups: dict[torch.device, list[int]] = {}
     for i, value in enumerate(values):
         groups.setdefault(value.device, []).append(i)
     for indices in groups.values():
-        stacked = torch.stack([values[i].float() for i in indices]).cpu().tolist()
-        for i, number in zip(indices, stacked, strict=True):
-            result[i] = number
+        parts = [values[i].float().reshape(-1) for i in indices]
+        flat = torch.cat(parts).cpu().tolist()
+        start = 0
+        for i, part in zip(indices, parts, strict=True):
+            result[i] = flat[start : start + part.numel()]
+            start += part.numel()
     return result
+
+
+def to_floats(values: list[torch.Tensor]) -> list[float]:
+    """Scalars to Python floats with one transfer per device."""
+    return [row[0] for row in vectors_to_floats([v.reshape(1) for v in values])]
 
 
 def tensor_leaves(value: Any) -> Iterator[torch.Tensor]:

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from pytest_nnhealth.probes.activations import unit_dims
+from pytest_nnhealth.probes.activations import leading_samples, unit_dims
 from pytest_nnhealth.probes.base import Probe, Series, StepValues
 
 RELU_FAMILY: tuple[type[nn.Module], ...] = (nn.ReLU, nn.ReLU6)
@@ -39,15 +39,16 @@ def dead_fraction(output: torch.Tensor) -> torch.Tensor | None:
     dims = unit_dims(output)
     if dims is None or output.numel() == 0:
         return None
-    x = output.detach()
-    active = torch.sign(x).clamp_min(0).sum(dim=dims, dtype=torch.float32)
+    x = leading_samples(output.detach())
+    # ReLU-family outputs are >= 0, so sign() is the "active" indicator.
+    active = torch.sign(x).sum(dim=dims, dtype=torch.float32)
     samples = x.numel() / (x.shape[-1] if x.dim() <= 3 else x.shape[1])
     return (active < (1 - DEAD_BATCH_FRACTION) * samples).float().mean()
 
 
 class DeadUnitProbe(Probe):
     def __init__(self) -> None:
-        self.values = StepValues()
+        self.values = StepValues(combine=max)  # a reused module: its worst call
 
     def attach_step(self, stack: ExitStack) -> None:
         if not self.ctx.stat_step:

@@ -105,10 +105,9 @@ class NonFiniteProbe(Probe):
         bad_out = {n for n, bad in records if bad}
         per_param = param_bad[step] if step < len(param_bad) else []
         owners = self.ctx.param_modules
+        owner_of = [i for i, pm in enumerate(owners) for _ in pm.params]
         bad_owner = [False] * len(owners)
-        for owner, flag in zip(
-            self.ctx.module_index().tolist(), per_param, strict=False
-        ):
+        for owner, flag in zip(owner_of, per_param, strict=False):
             bad_owner[owner] = bad_owner[owner] or bool(flag)
         # Visit owners as backward does (reverse of definition order, a proxy for
         # forward).

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from pytest_nnhealth.probes.base import Probe, RunContext, to_floats
+from pytest_nnhealth.probes.base import Probe, RunContext, vectors_to_floats
 
 
 class PlumbingProbe(Probe):
@@ -27,7 +27,7 @@ class PlumbingProbe(Probe):
         # Modules the run itself calls that are not the model's (e.g. a loss module).
         self._ignore = {id(m) for root in ignore for m in root.modules()}
         self._had_grad: list[bool] = []
-        self._nonzero: torch.Tensor | None = None
+        self._norms: list[torch.Tensor] = []
         self._unregistered: dict[int, tuple[str, str]] = {}
         self._keep: list[nn.Module] = []
 
@@ -61,10 +61,7 @@ class PlumbingProbe(Probe):
             self._had_grad[i] = self._had_grad[i] or param.grad is not None
         norms = self.ctx.grad_norms()
         if norms is not None:
-            nonzero = norms != 0
-            self._nonzero = (
-                nonzero if self._nonzero is None else self._nonzero | nonzero
-            )
+            self._norms.append(norms)  # shared with the gradient probe: no new kernel
 
     def extras(self) -> dict[str, Any]:
         names = [
@@ -73,12 +70,13 @@ class PlumbingProbe(Probe):
             for pname, p in pm.module.named_parameters(recurse=False)
             if p.requires_grad
         ]
-        nonzero = to_floats(list(self._nonzero)) if self._nonzero is not None else []
+        rows = vectors_to_floats(self._norms)
+        nonzero = [any(row[i] != 0 for row in rows) for i in range(len(names))]
         without, zero = [], []
         for i, (module, pname) in enumerate(names):
             if not self._had_grad[i]:
                 without.append((module, pname))
-            elif i < len(nonzero) and nonzero[i] == 0:
+            elif rows and not nonzero[i]:
                 zero.append((module, pname))
         return {
             "params_without_grad": without,

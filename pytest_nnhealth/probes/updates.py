@@ -11,19 +11,20 @@ from __future__ import annotations
 
 import torch
 
-from pytest_nnhealth.probes.base import Probe, Series, StepValues, combine_per_module
+from pytest_nnhealth.probes.base import Probe, Series, vectors_to_floats
 
 
 class UpdateProbe(Probe):
     def __init__(self) -> None:
-        self.values = StepValues()
         self._before: list[torch.Tensor] = []
+        self._steps: list[tuple[int, torch.Tensor, torch.Tensor]] = []
 
     @torch.no_grad()
     def before_update(self) -> None:
         params = [p.detach() for p in self.ctx.trainable()]
         if not params:
             return
+        self.ctx.param_norms()  # computed (and cached) before the step changes them
         if len(self._before) != len(params):
             self._before = [p.clone() for p in params]
         else:
@@ -31,24 +32,24 @@ class UpdateProbe(Probe):
 
     @torch.no_grad()
     def after_update(self) -> None:
-        ctx = self.ctx
-        params = [p.detach() for p in ctx.trainable()]
-        if not params:
+        params = [p.detach() for p in self.ctx.trainable()]
+        before = self.ctx.param_norms()
+        if not params or before is None:
             return
         diffs = torch._foreach_sub(params, self._before)
-        diff_norms = torch.stack([n.float() for n in torch._foreach_norm(diffs)])
-        before_norms = torch.stack(
-            [n.float() for n in torch._foreach_norm(self._before)]
+        self._steps.append(
+            (self.ctx.step, torch.stack(torch._foreach_norm(diffs)), before)
         )
-        diff = combine_per_module(diff_norms, ctx)
-        before = combine_per_module(before_norms, ctx)
-        # -1 marks ||w_before|| == 0 (zero-initialised): not measurable; NaN stays NaN.
-        ratio = torch.where(before == 0, -1.0, diff / before.clamp_min(1e-30))
-        names = [pm.name for pm in ctx.param_modules]
-        self.values.add_vector("update_ratio", names, ctx.step, ratio)
 
     def series(self) -> Series:
-        series = self.values.to_series(self.ctx.steps)
-        for row in series.get("update_ratio", {}).values():
-            row[:] = [None if v is not None and v < 0 else v for v in row]
-        return series
+        ctx = self.ctx
+        names = [pm.name for pm in ctx.param_modules]
+        ratios: dict[str, list[float | None]] = {n: [None] * ctx.steps for n in names}
+        flat = vectors_to_floats([t for _, d, b in self._steps for t in (d, b)])
+        for index, (step, _, _) in enumerate(self._steps):
+            diff = ctx.per_module(flat[2 * index])
+            before = ctx.per_module(flat[2 * index + 1])
+            for name, d, b in zip(names, diff, before, strict=True):
+                # ||w_before|| == 0 (zero-initialised): not measurable.
+                ratios[name][step] = d / b if b > 0 else None
+        return {"update_ratio": ratios}

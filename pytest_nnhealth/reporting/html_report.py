@@ -31,13 +31,13 @@ VERDICT_WORDS = {
 
 
 def require_html_extra() -> None:
-    missing = [
-        name
-        for name in ("matplotlib", "jinja2")
-        if importlib.util.find_spec(name) is None
-    ]
+    missing = [name for name in ("matplotlib", "jinja2") if not _installed(name)]
     if missing:
         raise pytest.UsageError(f"{INSTALL_HINT} (missing: {', '.join(missing)})")
+
+
+def _installed(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
 
 
 def render_html(records: SessionRecords) -> str:

@@ -67,12 +67,20 @@ def make_project(
 
 
 def warm_up() -> None:
-    """Run one tiny health check (graph mode included) before any pytester run.
+    """Run one tiny health check (graph mode included) and one lint before any pytester
+    run.
 
     torch imports parts of itself lazily (the optimizers' first step imports
     torch._dynamo); pytester's in-process runs delete modules first imported during a run,
-    and torch cannot import them twice. Importing this module triggers it once.
+    and torch cannot import them twice; libcst classes imported twice no longer match
+    each other. Importing this module loads both once, before any in-process run.
     """
+    from nnlint.api import lint_text
+    from nnlint.config import LintConfig
+    from nnlint.output.text import render_text
+
+    source = "import torch.nn.functional as F\nF.cross_entropy(F.softmax(x, dim=1), y)\n"
+    render_text(lint_text(source, "warm_up.py", LintConfig()))
     import torch
     from torch import nn
 

@@ -221,3 +221,29 @@ def test_cuda_run_restores_cuda_rng():
         for a, b in zip(cuda_state, torch.cuda.get_rng_state_all(), strict=True)
     )
     assert next(model.parameters()).device.type == "cpu"
+
+
+def test_uncopyable_model_with_nan_is_replayed_in_place_and_restored():
+    class NaNLater(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(6, 3)
+            self.lock = threading.Lock()
+            self.register_buffer("calls", torch.zeros(()))
+
+        def forward(self, x):
+            self.calls += 1
+            out = self.lin(x)
+            return out / 0.0 if int(self.calls) == 3 else out
+
+    torch.manual_seed(0)
+    model = NaNLater()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    batch = (torch.randn(8, 6), torch.randint(0, 3, (8,)))
+    before = snapshot(model, optimizer)
+    report = check(model, batch, loss_fn=F.cross_entropy, steps=5, graph=False)
+    assert report.meta["copy"].startswith("in place")
+    # The buffer counts calls, so the replay (restored to the snapshot) sees NaN at the
+    # same step as the first run.
+    assert [(f.module, f.step) for f in report.by_check("nonfinite")] == [("", 2)]
+    assert_same(before, snapshot(model, optimizer))

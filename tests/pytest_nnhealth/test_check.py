@@ -40,7 +40,8 @@ def test_healthy_mlp_passes_and_records_series():
     report = run(mlp())
     assert report.healthy, report.findings
     assert report.findings == []
-    assert report.steps == STEPS and len(report.losses) == STEPS
+    assert report.steps == STEPS
+    assert len(report.losses) == STEPS
     assert report.losses[-1] < report.losses[0]
     assert list(report.layers) == ["0", "1", "2", "3", "4"]
     linear = report.layers["0"]
@@ -60,7 +61,8 @@ def test_healthy_mlp_passes_and_records_series():
     assert len(hist.edges) == len(hist.counts[0]) + 1
     assert sum(hist.counts[0]) == 64 * 32
     assert report.meta["optimizer"].startswith("Adam(lr=0.001")
-    assert report.meta["device"] == "cpu" and report.meta["copy"] == "deepcopy"
+    assert report.meta["device"] == "cpu"
+    assert report.meta["copy"] == "deepcopy"
 
 
 def test_dying_relu_negative_bias_is_dead_units_on_that_relu():
@@ -87,7 +89,8 @@ def test_nan_born_in_a_module_names_it_and_the_step():
     report = run(model)
     found = report.by_check("nonfinite")
     assert [(f.module, f.step) for f in found] == [("2", 0)]
-    assert "LogShift" in found[0].message and "forward" in found[0].message
+    assert "LogShift" in found[0].message
+    assert "forward" in found[0].message
     assert report.by_check("loss_divergence") == []  # NaN from step 0: one finding
 
 
@@ -192,7 +195,8 @@ def test_lr_ten_is_divergence_and_update_ratio_high():
         graph=False,
     )
     divergence = report.by_check("loss_divergence")
-    assert len(divergence) == 1 and divergence[0].step is not None
+    assert len(divergence) == 1
+    assert divergence[0].step is not None
     assert divergence[0].step <= 3
     high = report.by_check("update_ratio_high")
     assert {f.module for f in high} == {"0", "2"}
@@ -244,7 +248,9 @@ def test_exploding_signal_in_deep_large_init_net():
         if isinstance(layer, nn.Linear):
             nn.init.normal_(layer.weight, std=1.0)
     found = run(model).by_check("exploding_activations")
-    assert len(found) == 1 and found[0].step == 0 and found[0].value > 1e3
+    assert len(found) == 1
+    assert found[0].step == 0
+    assert found[0].value > 1e3
 
 
 def test_collapsed_representation_is_rank_collapse():
@@ -262,7 +268,27 @@ def test_thresholds_override_and_ignore():
     model = mlp()
     nn.init.constant_(model[2].bias, -5.0)
     report = run(model, thresholds={"ignore": ["dead_units", "zero_gradients"]})
-    assert not report.by_check("dead_units") and not report.by_check("zero_gradients")
+    assert not report.by_check("dead_units")
+    assert not report.by_check("zero_gradients")
     assert report.thresholds["ignore"] == ["dead_units", "zero_gradients"]
     healthy = run(mlp(), thresholds={"dead_fraction_max": 0.0})
     assert healthy.by_check("dead_units")  # some units are always dead
+
+
+def test_reused_relu_instance_reports_its_worst_call():
+    class Shared(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Linear(10, 32)
+            self.b = nn.Linear(32, 32)
+            self.out = nn.Linear(32, 3)
+            self.act = nn.ReLU()  # one instance used twice
+
+        def forward(self, x):
+            return self.out(self.act(self.b(self.act(self.a(x)))))
+
+    torch.manual_seed(0)
+    model = Shared()
+    nn.init.constant_(model.b.bias, -5.0)  # the second call is dead, the first is not
+    found = run(model).by_check("dead_units")
+    assert [(f.module, f.value) for f in found] == [("act", 1.0)]

@@ -120,7 +120,8 @@ def test_batchnorm_dropout_embedding_layers():
     tokens = torch.randint(0, 20, (32, 5))
     report = check(Mixed(), (tokens, xy()[1]), loss_fn=F.cross_entropy, steps=8)
     assert report.healthy, [f.message for f in report.findings]
-    assert "emb" in report.layers and "body.1" in report.layers
+    assert "emb" in report.layers
+    assert "body.1" in report.layers
 
 
 def test_multihead_attention_and_transformer_encoder_layer():
@@ -296,3 +297,16 @@ def test_cuda_run_matches_cpu_findings():
     cpu = check(model, xy(), loss_fn=F.cross_entropy, steps=5)
     cuda = check(model, xy(), loss_fn=F.cross_entropy, steps=5, device="cuda")
     assert {f.check for f in cpu.findings} == {f.check for f in cuda.findings}
+
+
+def test_package_level_check_is_callable_after_the_submodule_import():
+    import pytest_nnhealth
+    import pytest_nnhealth.check  # noqa: F401 - sets the package attribute to the module
+    from pytest_nnhealth import check as exported
+
+    report = exported(small(), xy(), loss_fn=F.cross_entropy, steps=2, graph=False)
+    assert report.steps == 2
+    assert (
+        pytest_nnhealth.check(small(), xy(), loss_fn=F.cross_entropy, steps=2).steps
+        == 2
+    )

@@ -103,7 +103,8 @@ def test_divergence_and_no_learning():
     ]
     flat = [1.0] * 6
     [found] = judge(result({}, losses=flat, held=(1.0, 0.999)), Thresholds())
-    assert found.check == "no_learning" and found.step is None
+    assert found.check == "no_learning"
+    assert found.step is None
     assert found.value == pytest.approx(0.001)
     assert "held-batch loss 1.00 -> 1.00 (drop 0.10%)" in found.message
 
@@ -128,7 +129,8 @@ def test_nonfinite_event_from_the_probe():
     losses = [1.0, 0.9, 0.8, math.nan, math.nan, math.nan]
     found = judge(result({"act": ("Tanh", {})}, losses, **extras), Thresholds())
     assert found[0].message.startswith(
-        "nonfinite in `act` (Tanh): first NaN/Inf in backward (inputs finite) from step 2"
+        "nonfinite in `act` (Tanh): first NaN/Inf in backward (inputs finite) from "
+        "step 2"
     )
 
 
@@ -144,3 +146,20 @@ def test_rank_collapse_reports_only_where_it_starts():
 def test_ignore_drops_symptoms():
     dead = {"r": ("ReLU", {"dead_fraction": [1.0] * 6})}
     assert judge(result(dead), Thresholds(ignore=("dead_units",))) == []
+
+
+def test_depth_ratio_is_judged_at_init_and_names_the_first_low_layer():
+    spread = {
+        "in": ("Linear", {"act_batch_std": [1.0, 1.0, 1.0]}),
+        "a": ("Tanh", {"act_batch_std": [0.1, 0.5, 1.0]}),
+        "b": ("Linear", {"act_batch_std": [1e-4, 0.5, 1.0]}),  # recovers: still found
+        "c": ("Tanh", {"act_batch_std": [1e-5, 0.5, 1.0]}),
+        "out": ("Linear", {"act_batch_std": [1e-5, 0.5, 1.0]}),
+    }
+    losses = [1.0, 0.5, 0.25]
+    [found] = judge(result(spread, losses), Thresholds())
+    assert (found.check, found.module, found.step) == ("vanishing_activations", "b", 0)
+    assert found.value == pytest.approx(1e-5)
+    spread["c"][1]["act_batch_std"][0] = 5e3
+    [found] = judge(result(spread, losses), Thresholds())
+    assert (found.check, found.module) == ("exploding_activations", "c")

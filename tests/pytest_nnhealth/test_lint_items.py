@@ -43,8 +43,13 @@ def test_torch_imports_are_recognised(source):
 
 @pytest.mark.parametrize(
     "source",
-    ["import torchvision\n", "from torchvision import models\n", "# import torch\n",
-     "x = 'import torch'\n", "import numpy\n"],
+    [
+        "import torchvision\n",
+        "from torchvision import models\n",
+        "# import torch\n",
+        "x = 'import torch'\n",
+        "import numpy\n",
+    ],
 )
 def test_other_text_is_not_a_torch_import(source):
     assert not imports_torch(source.encode())
@@ -53,7 +58,9 @@ def test_other_text_is_not_a_torch_import(source):
 def _project(pytester: pytest.Pytester, nnlint: str = "") -> None:
     pytester.makepyprojecttoml(f"[tool.nnlint]\n{nnlint}")
     pytester.makepyfile(
-        bad_loss=SOFTMAX_INTO_CE, clean_net=CLEAN, plain="x = 1\n",
+        bad_loss=SOFTMAX_INTO_CE,
+        clean_net=CLEAN,
+        plain="x = 1\n",
         test_things="def test_ok():\n    pass\n",
     )
 
@@ -119,6 +126,8 @@ def test_results_are_cached_by_content(
     assert len(entries) == 2
     pytester.runpytest("--nnhealth", "-k", "nnlint").assert_outcomes(passed=1, failed=1)
     assert sorted(p.name for p in cache.rglob("*") if p.is_file()) == entries
-    (pytester.path / "bad_loss.py").write_text(SOFTMAX_INTO_CE.replace("F.softmax(", "("))
+    (pytester.path / "bad_loss.py").write_text(
+        SOFTMAX_INTO_CE.replace("F.softmax(", "(")
+    )
     pytester.runpytest("--nnhealth", "-k", "nnlint").assert_outcomes(passed=2)
     assert len([p for p in cache.rglob("*") if p.is_file()]) == 3

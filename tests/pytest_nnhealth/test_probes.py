@@ -53,8 +53,8 @@ def test_output_moments_over_tuple_leaves_match_concatenation():
         (a, {"b": b, "n": 3, "i": torch.ones(2, dtype=torch.long)})
     )
     both = torch.cat([a.flatten(), b])
-    assert mean.item() == pytest.approx(both.mean().item(), abs=1e-5)
-    assert std.item() == pytest.approx(both.std(correction=0).item(), abs=1e-5)
+    assert mean == pytest.approx(both.mean().item(), abs=1e-5)
+    assert std == pytest.approx(both.std(correction=0).item(), abs=1e-5)
     assert output_moments((3, "x")) is None
 
 
@@ -121,7 +121,7 @@ def test_no_activation_or_gradient_outlives_its_step():
 
 
 def test_probe_memory_does_not_grow_with_tensors_per_step():
-    """What probes keep per step is scalars (series), never tensors of activation size."""
+    """Probes keep scalars per step (series), never tensors of activation size."""
     from pytest_nnhealth import runner
 
     kept: list = []

@@ -35,7 +35,8 @@ def analyze_model(
 
 def run_graph_mode(paths: Sequence[str], config: Any = None) -> list[Finding]:
     """Findings of graph mode on ``paths``: each file (and each model configured in
-    ``[tool.nnlint.fx]``) is imported and analysed in a child process with a time limit."""
+    ``[tool.nnlint.fx]``) is imported and analysed in a child process with a time
+    limit."""
     from nnlint.fx.subprocess_runner import run_graph_mode as run
 
     return run(paths, config)

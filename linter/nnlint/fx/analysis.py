@@ -8,6 +8,7 @@ a forward pass that fails on the example input (NNL605).
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Sequence
 from typing import Any
@@ -36,25 +37,76 @@ def analyze_model(
     ``origin`` (where the model was built, e.g. its factory) positions findings that
     have no user source line, such as those of a bare ``nn.Sequential``."""
     selected = [r for r in (rules or all_graph_rules()) if not r.REPORTED_BY_ENGINE]
-    if not isinstance(example_inputs, tuple):
-        example_inputs = (example_inputs,)
+    example_inputs = positional_inputs(model, example_inputs)
     result = tracing.trace(model, example_inputs)
     if result.view is None:
-        where = result.where or model_location(model, origin)
-        return [engine_finding("NNL600", where, f"model not traced: {result.reason}")]
+        return [_untraced(model, example_inputs, result, origin)]
     view = result.view
     view.loss = loss_family(loss_fn)
     view.failure = shapes.propagate(view, example_inputs)
     findings: list[Finding] = []
     for rule in selected:
         findings.extend(_run_rule(rule, view, model, origin))
+    findings.extend(_forward_failure(view, findings, origin))
+    return _collapse(findings)
+
+
+def _untraced(
+    model: nn.Module,
+    example_inputs: tuple[Any, ...],
+    result: tracing.TraceResult,
+    origin: tuple[str, int] | None,
+) -> Finding:
+    """NNL605 when an eager fake run shows a real bug, else NNL600 (untraceable)."""
+    broken = shapes.eager_failure(model, example_inputs)
+    if broken is not None:
+        place = broken[1] or result.where or model_location(model, origin)
+        return engine_finding("NNL605", place, f"forward fails: {broken[0]}")
+    where = result.where or model_location(model, origin)
+    return engine_finding("NNL600", where, f"model not traced: {result.reason}")
+
+
+def _forward_failure(
+    view: GraphView, findings: list[Finding], origin: tuple[str, int] | None
+) -> list[Finding]:
+    """NNL605 where shape propagation stopped, unless a rule already explained it."""
     failure = view.failure
-    if failure is not None:
-        where = view.position(failure.node)
-        if where is None or not any(f.line == where.line for f in findings):
-            place = where or _as_position(model_location(model, origin))
-            findings.append(_finding("NNL605", place, f"forward fails: {failure.error}"))
-    return sorted(set(findings), key=lambda finding: finding.sort_key)
+    if failure is None:
+        return []
+    spot = view.position(failure.node)
+    if spot is not None and any(f.line == spot.line for f in findings):
+        return []
+    place = spot or _as_position(model_location(view.model, origin))
+    return [_finding("NNL605", place, f"forward fails: {failure.error}")]
+
+
+def _collapse(findings: list[Finding]) -> list[Finding]:
+    """One finding per code and position: layers built by a helper inside one
+    ``nn.Sequential`` all point at the line that calls it."""
+    groups: dict[tuple[str, int, int, str], list[Finding]] = {}
+    for finding in sorted(set(findings), key=lambda f: (f.sort_key, f.message)):
+        key = (finding.path, finding.line, finding.column, finding.code)
+        groups.setdefault(key, []).append(finding)
+    collapsed = []
+    for group in groups.values():
+        first = group[0]
+        if len(group) > 1:
+            more = f" (and {len(group) - 1} more like it from this line)"
+            first = dataclasses.replace(first, message=first.message + more)
+        collapsed.append(first)
+    return collapsed
+
+
+def positional_inputs(model: nn.Module, inputs: Any) -> tuple[Any, ...]:
+    """``model(*inputs)`` arguments: a tuple or list as is, a dict of keyword inputs
+    in ``forward``'s parameter order, anything else as the single input."""
+    if isinstance(inputs, (tuple, list)):
+        return tuple(inputs)
+    if isinstance(inputs, dict):
+        names = list(inspect.signature(model.forward).parameters)[: len(inputs)]
+        if set(inputs) == set(names):  # a prefix: the rest keep their defaults
+            return tuple(inputs[name] for name in names)
+    return (inputs,)
 
 
 def _run_rule(
@@ -71,7 +123,9 @@ def _run_rule(
         return [engine_finding("NNL602", model_location(model, origin), message)]
     findings = []
     for report in instance.reports:
-        where = _report_position(report, view) or _as_position(model_location(model, origin))
+        where = _report_position(report, view) or _as_position(
+            model_location(model, origin)
+        )
         findings.append(_rule_finding(rule, where, report))
     return findings
 
@@ -82,7 +136,9 @@ def _report_position(report: GraphReport, view: GraphView) -> Position | None:
     return view.position(report.node) if report.node is not None else None
 
 
-def _rule_finding(rule: type[GraphRule], where: Position, report: GraphReport) -> Finding:
+def _rule_finding(
+    rule: type[GraphRule], where: Position, report: GraphReport
+) -> Finding:
     severity: Severity = report.severity or rule.SEVERITY
     return Finding(
         path=where.path,
@@ -117,8 +173,8 @@ def _as_position(where: tuple[str, int]) -> Position:
 def model_location(
     model: Any, origin: tuple[str, int] | None = None
 ) -> tuple[str, int]:
-    """Where ``model``'s class is defined, unless it is a torch class (``nn.Sequential``):
-    then ``origin``, else a placeholder naming the class."""
+    """Where ``model``'s class is defined, unless it is a torch class
+    (``nn.Sequential``): then ``origin``, else a placeholder naming the class."""
     cls = model if isinstance(model, type) else type(model)
     if not cls.__module__.startswith("torch."):
         try:

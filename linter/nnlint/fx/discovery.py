@@ -5,7 +5,7 @@ This module imports user code; it runs in the graph-mode child process only.
 Two sources, documented in ``docs/graph-mode.md``:
 
 * ``[tool.nnlint.fx] models``: each entry is ``"pkg.mod:factory"`` or a table
-  ``{factory = "pkg.mod:factory", inputs = "pkg.mod:name", shapes = [...], loss = "..."}``.
+  ``{factory = "pkg.mod:make", inputs = "pkg.mod:name", shapes = [...], loss = "..."}``.
   The factory (any callable, a model class included) returns a model; ``(model,
   inputs)``; ``(model, batch, loss_fn)`` (the nnhealth convention, ``batch = (inputs,
   target)``); or a dict with ``model``, ``inputs`` or ``batch``, ``loss_fn``.
@@ -48,7 +48,7 @@ class Candidate:
 
     label: str
     origin: tuple[str, int]
-    build: Callable[[], Built]
+    build: Callable[[], Built | None]
 
 
 def import_file(path: str) -> ModuleType:
@@ -79,7 +79,9 @@ def resolve(reference: str) -> Any:
         try:
             value = getattr(value, part)
         except AttributeError:
-            raise BuildError(f"{module_name!r} has no attribute {attribute!r}") from None
+            raise BuildError(
+                f"{module_name!r} has no attribute {attribute!r}"
+            ) from None
     return value
 
 
@@ -98,19 +100,23 @@ def file_candidates(module: ModuleType) -> Iterator[Candidate]:
         yield Candidate(value.__qualname__, origin_of(value), _class_builder(value))
 
 
-def _class_builder(cls: type[nn.Module]) -> Callable[[], Built]:
-    def build() -> Built:
+def _class_builder(cls: type[nn.Module]) -> Callable[[], Built | None]:
+    def build() -> Built | None:
         model = cls()
         example = getattr(model, "example_input_array", None)
-        if example is None:
-            raise BuildError(f"{cls.__qualname__}().example_input_array is None")
+        if example is None:  # e.g. a LightningModule that never set it: not a model
+            return None  # graph mode can run
         return Built(model, as_inputs(example), None, cls.__qualname__, origin_of(cls))
 
     return build
 
 
 def _mentions_example_input(cls: type) -> bool:
+    """Some class in the MRO (user code or a framework base) mentions the attribute;
+    only then is the class worth constructing."""
     for klass in cls.__mro__:
+        if klass.__module__.startswith("torch."):
+            break
         if "example_input_array" in vars(klass):
             return True
         try:
@@ -144,7 +150,9 @@ def configured_candidate(entry: Any, fx: Mapping[str, Any]) -> Candidate:
         )
     unknown = set(entry) - {"factory", "inputs", "shapes", "loss"}
     if unknown:
-        raise BuildError(f"model entry has unknown key(s): {', '.join(sorted(unknown))}")
+        raise BuildError(
+            f"model entry has unknown key(s): {', '.join(sorted(unknown))}"
+        )
     label = entry["factory"]
     factory = resolve(label)
     if not callable(factory):
@@ -176,7 +184,9 @@ def unpack(result: Any, label: str) -> tuple[nn.Module, tuple[Any, ...] | None, 
     """``(model, inputs or None, loss or None)`` from what a factory returned."""
     if isinstance(result, Mapping):
         batch = result.get("batch")
-        inputs = result.get("inputs", batch_inputs(batch) if batch is not None else None)
+        inputs = result.get(
+            "inputs", batch_inputs(batch) if batch is not None else None
+        )
         result = (result.get("model"), inputs, result.get("loss_fn"))
         model, inputs, loss = result
     elif isinstance(result, nn.Module):
@@ -196,7 +206,7 @@ def unpack(result: Any, label: str) -> tuple[nn.Module, tuple[Any, ...] | None, 
 
 
 def batch_inputs(batch: Any) -> Any:
-    """The inputs of an nnhealth batch ``(inputs, target)`` (a lone tensor is inputs)."""
+    """The inputs of an nnhealth batch ``(inputs, target)``; a lone tensor is inputs."""
     if isinstance(batch, (tuple, list)) and len(batch) == 2:
         return batch[0]
     return batch
@@ -208,7 +218,8 @@ def as_inputs(value: Any) -> tuple[Any, ...]:
     if isinstance(value, (tuple, list)):
         return tuple(value)
     raise BuildError(
-        f"example inputs must be a tensor or a tuple of them, not {type(value).__name__}"
+        "example inputs must be a tensor or a tuple of them, "
+        f"not {type(value).__name__}"
     )
 
 
@@ -227,7 +238,7 @@ def shapes_to_inputs(shapes: Any) -> tuple[Any, ...]:
             raise BuildError(f"bad shape {spec!r}: expected a list of integers")
         if dtype not in DTYPES:
             raise BuildError(f"bad dtype {dtype!r}: expected one of {sorted(DTYPES)}")
-        # Zeros on the meta device: a shape and dtype, no memory; fake tensors accept it.
+        # Meta tensors: a shape and a dtype, no memory; fake tensors accept them.
         inputs.append(torch.zeros(shape, dtype=getattr(torch, dtype), device="meta"))
     return tuple(inputs)
 

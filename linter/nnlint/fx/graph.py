@@ -1,9 +1,9 @@
 """A read-only view over a traced graph that rules query instead of raw fx nodes.
 
-Symbolic tracing (``torch.fx``, leaf ``nn`` modules kept as ``call_module`` nodes) and the
-``torch.export`` fallback (ATen ops, modules known from ``nn_module_stack``) spell the
-same operation differently; :func:`op_kind` gives both one canonical name (``"softmax"``,
-``"add"``, ``"linear"``, ...), so every rule works on either graph.
+Symbolic tracing (``torch.fx``, leaf ``nn`` modules kept as ``call_module`` nodes) and
+the ``torch.export`` fallback (ATen ops, modules known from ``nn_module_stack``) spell
+the same operation differently; :meth:`GraphView.kind` gives both one canonical name
+(``"softmax"``, ``"add"``, ``"linear"``, ...), so every rule works on either graph.
 """
 
 from __future__ import annotations
@@ -19,30 +19,9 @@ import torch
 from torch import fx, nn
 
 from nnlint.fx.locations import Position, position, user_frame
+from nnlint.fx.ops import canonical
 
 _TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__))
-# Name spellings (aten packets, torch functions, tensor methods) -> canonical kind.
-_ALIASES = {
-    "native_layer_norm": "layer_norm",
-    "native_batch_norm": "batch_norm",
-    "_native_batch_norm_legit": "batch_norm",
-    "_native_batch_norm_legit_functional": "batch_norm",
-    "_native_batch_norm_legit_no_training": "batch_norm",
-    "conv1d": "conv",
-    "conv2d": "conv",
-    "conv3d": "conv",
-    "convolution": "conv",
-    "_softmax": "softmax",
-    "_log_softmax": "log_softmax",
-    "special_softmax": "softmax",
-    "iadd": "add",
-    "imul": "mul",
-    "__add__": "add",
-    "__radd__": "add",
-    "__mul__": "mul",
-    "__rmul__": "mul",
-    "_unsafe_view": "view",
-}
 _INPLACE_OPERATORS = {operator.iadd, operator.imul, operator.isub}
 _MODULE_KINDS: tuple[tuple[type[nn.Module], str], ...] = (
     (nn.Linear, "linear"),
@@ -59,26 +38,6 @@ _MODULE_KINDS: tuple[tuple[type[nn.Module], str], ...] = (
     (nn.Flatten, "flatten"),
     (nn.Embedding, "embedding"),
 )
-# Ops that forward a tensor without computing on its values (for "directly followed by"
-# and "at the graph's tail" questions).
-PASS_THROUGH = frozenset(
-    {"view", "reshape", "flatten", "squeeze", "unsqueeze", "contiguous", "permute",
-     "transpose", "identity", "dropout", "clone", "to", "float", "getitem", "alias",
-     "expand", "detach_copy", "type_as", "t"}
-)  # fmt: skip
-WEIGHT_LAYERS = frozenset({"linear", "conv"})
-
-
-def canonical(name: str) -> tuple[str, bool]:
-    """``(kind, inplace)`` for an op spelled ``name`` (``add_`` -> ``("add", True)``)."""
-    name = name.split("::")[-1].split(".")[0]
-    inplace = name in ("iadd", "imul", "isub") or (
-        name.endswith("_") and not name.endswith("__")
-    )
-    if name in _ALIASES:
-        return _ALIASES[name], inplace
-    base = name.rstrip("_") if inplace else name
-    return _ALIASES.get(base, base.lstrip("_") or base), inplace
 
 
 @dataclass
@@ -96,6 +55,8 @@ class GraphView:
     exported: bool = False
     # export: placeholder name -> parameter/buffer qualified name
     lifted: dict[str, str] = field(default_factory=dict)
+    # export: placeholder names of the model's own inputs (the rest is lifted state)
+    user_inputs: frozenset[str] = frozenset()
     loss: str | None = None
     failure: ShapeFailure | None = None
 
@@ -137,7 +98,7 @@ class GraphView:
             if target is getattr and len(node.args) > 1:  # ``x.data`` while tracing
                 return str(node.args[1]), False
             if target in _INPLACE_OPERATORS:
-                return canonical(target.__name__)[0], True  # type: ignore[union-attr]
+                return canonical(target.__name__)[0], True
             name = getattr(target, "__name__", None) or str(target)
             kind, inplace = canonical(name)
             return kind, inplace or node.kwargs.get("inplace") is True
@@ -155,9 +116,18 @@ class GraphView:
         return None
 
     def tensor_inputs(self, node: fx.Node) -> list[fx.Node]:
-        return [a for a in node.all_input_nodes if self.shape(a) is not None] or list(
-            node.all_input_nodes
-        )
+        """Data inputs of ``node``: tensors, without an exported graph's lifted
+        parameters and buffers (a symbolic graph keeps those inside ``call_module``)."""
+        inputs = [
+            a
+            for a in node.all_input_nodes
+            if not (
+                self.exported
+                and a.op == "placeholder"
+                and a.name not in self.user_inputs
+            )
+        ]
+        return [a for a in inputs if self.shape(a) is not None] or inputs
 
     def parameter_users(self) -> dict[str, list[fx.Node]]:
         """Parameter qualified name -> the nodes that consume it directly."""
@@ -179,7 +149,7 @@ class GraphView:
                 yield name
         elif node.op == "get_attr" and str(node.target) in self._parameter_names:
             yield str(node.target)
-        elif node.op == "placeholder" and node.name in self.lifted:
+        elif node.op == "placeholder" and node.name in self.lifted and node.users:
             yield self.lifted[node.name]
 
     def position(self, node: fx.Node, hint: str | None = None) -> Position | None:

@@ -45,7 +45,7 @@ def user_frame(
 
 
 def position(path: str, line: int, hint: str | None = None) -> Position:
-    """The span of ``line`` (its code, without indentation); at ``hint`` if it occurs."""
+    """The span of ``line`` without indentation, or of ``hint`` where it occurs."""
     text = linecache.getline(path, line).rstrip()
     if not text:
         return Position(path, line, 1, line, 1)

@@ -2,7 +2,7 @@
 
 The loss may be given as a loss module (``nn.CrossEntropyLoss()``), a functional
 (``F.cross_entropy``), a dotted name in config (``"torch.nn.CrossEntropyLoss"``), or a
-user function whose body calls one of those (``lambda out, y: F.cross_entropy(out, y)``).
+user function whose body calls one of those (``lambda o, y: F.cross_entropy(o, y)``).
 Anything else resolves to None, and the rules that need a loss stay silent.
 """
 

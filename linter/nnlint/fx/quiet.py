@@ -1,8 +1,8 @@
 """Silence torch's own diagnostics while graph mode runs user models on fake tensors.
 
-``torch.export`` and fake-tensor dispatch log guard failures, tracebacks and whole graphs
-at WARNING/ERROR level (and print some to stderr). Graph mode reports the cause in one
-finding instead, so those messages would only bury it.
+``torch.export`` and fake-tensor dispatch log guard failures, tracebacks and whole
+graphs at WARNING/ERROR level (and print some to stderr). Graph mode reports the cause
+in one finding instead, so those messages would only bury it.
 """
 
 from __future__ import annotations

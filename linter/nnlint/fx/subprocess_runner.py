@@ -18,33 +18,29 @@ import subprocess
 import sys
 import threading
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from nnlint.findings import Finding
+from nnlint.fx.planning import (
+    candidate_files,
+    entry_selected,
+    python_path,
+    settings,
+    timeout_of,
+)
 
-DEFAULT_TIMEOUT = 60.0
 # Importing torch in a fresh interpreter takes 1-5 s (more on a loaded machine); it is
 # not part of any job's time limit.
 STARTUP_TIMEOUT = 120.0
-_SKIP_DIRS = {"__pycache__", "node_modules", "site-packages", "build", "dist", "venv"}
-_MARKER = "example_input_array"
 
 
-def settings(config: Any) -> tuple[dict[str, Any], Path]:
-    """``([tool.nnlint.fx] table, project root)`` from a LintConfig or a mapping."""
-    fx = getattr(config, "fx", None)
-    root = getattr(config, "root", None)
-    if fx is None and isinstance(config, Mapping):
-        fx = config.get("fx", config)
-        root = config.get("root", root)
-    return dict(fx or {}), Path(root or os.getcwd()).resolve()
-
-
-def run_graph_mode(paths: Sequence[str | os.PathLike[str]], config: Any) -> list[Finding]:
+def run_graph_mode(
+    paths: Sequence[str | os.PathLike[str]], config: Any
+) -> list[Finding]:
     fx, root = settings(config)
-    timeout = _timeout(fx)
+    timeout = timeout_of(fx)
     jobs: list[dict[str, Any]] = [
         {"kind": "file", "path": str(path)} for path in candidate_files(paths)
     ]
@@ -60,73 +56,6 @@ def run_graph_mode(paths: Sequence[str | os.PathLike[str]], config: Any) -> list
     unique = {(f.path, f.line, f.column, f.code, f.message): f for f in findings}
     shown = [_displayed(f) for f in unique.values()]
     return sorted(shown, key=lambda finding: finding.sort_key)
-
-
-def _timeout(fx: Mapping[str, Any]) -> float:
-    value = fx.get("timeout", DEFAULT_TIMEOUT)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ValueError(f"[tool.nnlint.fx] timeout must be a positive number: {value!r}")
-    return float(value)
-
-
-def candidate_files(paths: Sequence[str | os.PathLike[str]]) -> Iterator[Path]:
-    """Python files under ``paths`` that mention ``example_input_array`` (only those can
-    define discoverable models; importing every file would run every script)."""
-    for path in map(Path, paths):
-        files = [path] if path.is_file() else sorted(_walk(path))
-        for file in files:
-            if file.suffix == ".py" and _MARKER in _read(file):
-                yield file.resolve()
-
-
-def _walk(directory: Path) -> Iterator[Path]:
-    for current, dirs, files in os.walk(directory):
-        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS]
-        for name in files:
-            yield Path(current, name)
-
-
-def _read(file: Path) -> str:
-    try:
-        return file.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
-
-
-def python_path(root: Path, fx: Mapping[str, Any]) -> list[str]:
-    """Import roots for the child: the project root, ``src/``, and ``pythonpath``."""
-    extra = fx.get("pythonpath", [])
-    roots = [root, root / "src", *(root / p for p in extra if isinstance(p, str))]
-    return [str(r) for r in roots if r.is_dir()]
-
-
-def entry_selected(
-    entry: Any, paths: Sequence[str | os.PathLike[str]], root: Path, fx: Mapping[str, Any]
-) -> bool:
-    """Run a configured model when its factory's module lies under a linted path (or
-    cannot be located without importing, and a directory is being linted)."""
-    factory = entry if isinstance(entry, str) else dict(entry).get("factory")
-    if not isinstance(factory, str):
-        return any(Path(p).is_dir() for p in paths)
-    module = factory.partition(":")[0] if ":" in factory else factory.rpartition(".")[0]
-    file = _module_file(module, python_path(root, fx))
-    if file is None:
-        return any(Path(p).is_dir() for p in paths)
-    for path in map(lambda p: Path(p).resolve(), paths):
-        if file == path or path in file.parents:
-            return True
-    return False
-
-
-def _module_file(module: str, roots: Sequence[str]) -> Path | None:
-    relative = Path(*module.split(".")) if module else None
-    if relative is None:
-        return None
-    for root in roots:
-        for candidate in (Path(root, f"{relative}.py"), Path(root, relative, "__init__.py")):
-            if candidate.is_file():
-                return candidate.resolve()
-    return None
 
 
 def run_jobs(
@@ -148,7 +77,9 @@ def run_jobs(
 class _Outcome:
     def __init__(self) -> None:
         self.findings: list[Finding] = []
-        self.failed: int | None = None  # index (in this child's queue) of the failed job
+        self.failed: int | None = (
+            None  # index (in this child's queue) of the failed job
+        )
         self.cause = ("NNL602", "")
 
 
@@ -159,7 +90,11 @@ def _run_child(
     events: queue.Queue[dict[str, Any] | None] = queue.Queue()
     stderr_tail: deque[str] = deque(maxlen=20)
     readers = [
-        _pump(process.stdout, lambda line: events.put(_parse(line)), lambda: events.put(None)),
+        _pump(
+            process.stdout,
+            lambda line: events.put(_parse(line)),
+            lambda: events.put(None),
+        ),
         _pump(process.stderr, stderr_tail.append, lambda: None),
     ]
     try:
@@ -210,7 +145,9 @@ def _follow(
 def _start(request: dict[str, Any]) -> subprocess.Popen[str]:
     env = dict(os.environ)
     package_root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [package_root, env.get("PYTHONPATH")])
+    )
     process = subprocess.Popen(
         [sys.executable, "-m", "nnlint.fx.worker"],
         stdin=subprocess.PIPE,
@@ -275,7 +212,9 @@ def _crash_message(status: int, stderr_tail: deque[str]) -> str:
     else:
         how = f"exited with status {status}"
     last = next((line.strip() for line in reversed(stderr_tail) if line.strip()), "")
-    return f"graph-mode process {how}" + (f"; last output: {last[:200]}" if last else "")
+    return f"graph-mode process {how}" + (
+        f"; last output: {last[:200]}" if last else ""
+    )
 
 
 def _failure_finding(
@@ -304,7 +243,9 @@ def _entry_location(root: str, entry: Any) -> tuple[str, int]:
 
 
 def _finding(data: Mapping[str, Any]) -> Finding:
-    fields = {k: data[k] for k in Finding.__dataclass_fields__ if k in data and k != "fix"}
+    fields = {
+        k: data[k] for k in Finding.__dataclass_fields__ if k in data and k != "fix"
+    }
     return Finding(**fields)
 
 

@@ -38,7 +38,7 @@ class StackTracer(fx.Tracer):
 
     def __init__(self) -> None:
         super().__init__()
-        # Buffers become graph nodes too, so ``self.mask[:T]`` with a traced ``T`` works.
+        # Buffers become graph nodes too, so ``self.mask[:T]`` with a traced T works.
         self.proxy_buffer_attributes = True
 
     def trace(self, root: Any, concrete_args: Any = None) -> fx.Graph:
@@ -57,7 +57,10 @@ class StackTracer(fx.Tracer):
         return node
 
 
-_LIBRARY_DIRS = (os.path.join(_TORCH_DIR, ""), os.path.join(os.path.dirname(__file__), ""))
+_LIBRARY_DIRS = (
+    os.path.join(_TORCH_DIR, ""),
+    os.path.join(os.path.dirname(__file__), ""),
+)
 
 
 def user_caller(stop: types.FrameType | None) -> types.FrameType | None:
@@ -115,6 +118,7 @@ def _export(model: nn.Module, example_inputs: tuple[Any, ...]) -> GraphView:
         model,
         exported=True,
         lifted=dict(signature.inputs_to_parameters),
+        user_inputs=frozenset(signature.user_inputs),
     )
 
 

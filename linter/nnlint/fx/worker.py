@@ -31,7 +31,9 @@ def main() -> int:
             sys.path.insert(0, entry)
     for index, job in enumerate(request["jobs"]):
         _emit(channel, {"event": "start", "job": index})
-        findings = run_job(job, request.get("fx", {}), request.get("root") or os.getcwd())
+        findings = run_job(
+            job, request.get("fx", {}), request.get("root") or os.getcwd()
+        )
         payload = [finding.to_dict() for finding in findings]
         _emit(channel, {"event": "done", "job": index, "findings": payload})
     return 0
@@ -76,11 +78,13 @@ def run_job(job: Mapping[str, Any], fx: Mapping[str, Any], root: str) -> list[Fi
             return [engine_finding("NNL601", place, f"cannot import: {_cause(error)}")]
     findings: list[Finding] = []
     for candidate in candidates:
-        findings.extend(_analyze(candidate))
+        findings.extend(_analyze(candidate, fx.get("loss")))
     return findings
 
 
-def _analyze(candidate: Any) -> list[Finding]:
+def _analyze(candidate: Any, default_loss: Any) -> list[Finding]:
+    """Build one candidate and analyse it; the configured loss applies to discovered
+    classes (a factory's own loss, if any, wins)."""
     from nnlint.fx.analysis import analyze_model, engine_finding
 
     try:
@@ -89,7 +93,10 @@ def _analyze(candidate: Any) -> list[Finding]:
         where = _error_location(error) or candidate.origin
         message = f"cannot build {candidate.label}: {_cause(error)}"
         return [engine_finding("NNL604", where, message)]
-    return analyze_model(built.model, built.inputs, built.loss, origin=built.origin)
+    if built is None:
+        return []
+    loss = default_loss if built.loss is None else built.loss
+    return analyze_model(built.model, built.inputs, loss, origin=built.origin)
 
 
 def _cause(error: BaseException) -> str:
@@ -115,7 +122,9 @@ def _error_location(
         and "importlib" not in f.filename
     ]
     if prefer is not None:
-        mine = [f for f in user if os.path.abspath(f.filename) == os.path.abspath(prefer)]
+        mine = [
+            f for f in user if os.path.abspath(f.filename) == os.path.abspath(prefer)
+        ]
         if mine:
             return os.path.abspath(prefer), mine[-1].lineno or 1
     if user:

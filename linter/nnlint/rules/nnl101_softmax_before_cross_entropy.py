@@ -13,7 +13,8 @@ class SoftmaxBeforeCrossEntropy(LossWiringRule):
     `nn.Softmax` module, an `nn.Sequential` ending in `nn.Softmax`, a model whose
     `forward` returns a softmax) that reach the input of `nn.CrossEntropyLoss` or
     `F.cross_entropy`, following local variables, `self.<attr>` modules, returned
-    values and tuples, and model classes defined in the same file.
+    values and tuples, model classes and loss helper functions defined in the same
+    file.
 
     ## Why is this bad?
     Cross-entropy expects unnormalised logits and applies `log_softmax` itself. Given
@@ -241,7 +242,7 @@ class Net(tnn.Module):
         logits = x * 2
         return logits, torch.softmax(logits, -1)
 
-def step(net, x, y):
+def step(x, y):
     model = Net()
     logits, probs = model(x)
     return tnn.CrossEntropyLoss()(probs, y)

@@ -136,7 +136,7 @@ class Detector(nn.Module):
 
 loss_fn = nn.BCEWithLogitsLoss()
 
-def step(det, x, y):
+def step(x, y):
     det = Detector()
     return loss_fn(det(x).squeeze(-1), y)
 """,
@@ -157,7 +157,7 @@ class Detector(nn.Module):
 
 loss_fn = nn.BCEWithLogitsLoss()
 
-def step(det, x, y):
+def step(x, y):
     det = Detector()
     return loss_fn(det(x).squeeze(-1), y)
 """,

@@ -25,6 +25,10 @@ class LossWiringRule(Rule):
     """Reports each operation whose output reaches one of ``PAIRS``' losses."""
 
     PAIRS: ClassVar[tuple[tuple[Loss, Kind], ...]] = ()
+    # The data flow crosses top-level statements (a model class, ``model = Net()``, the
+    # training function), so a file these rules trigger on must be parsed whole, never
+    # pruned to the statements that contain a trigger word (nnlint.prefilter).
+    WHOLE_FILE: ClassVar[bool] = True
 
     def visit_Module(self, node: cst.Module) -> None:
         analysis = self.analysis(node)

@@ -49,6 +49,10 @@ class ZeroInitStackedLayers(Rule):
     `zero_init_residual`) or biases. Layers that are merely consecutive in `__init__`
     are not assumed to be stacked: parallel heads are often declared one after another.
 
+    A constant init guarded only by `isinstance(m, nn.Linear)` (or other mixing types)
+    in a `for m in self.modules()` loop or a function given to `self.apply(...)` sets
+    every such layer of the class; it is reported when one of them is hidden.
+
     ## Why is this bad?
     A constant weight gives every unit of the layer the same output and the same
     gradient, so the units stay identical (the symmetry is never broken). A zero weight
@@ -202,6 +206,22 @@ class ZeroInitStackedLayers(Rule):
             line=8,
             column=13,
         ),
+        Invalid(
+            "from torch import nn\n"
+            "class Mlp(nn.Module):\n"
+            "    def __init__(self):\n"
+            "        super().__init__()\n"
+            "        self.net = nn.Sequential(\n"
+            "            nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1)\n"
+            "        )\n"
+            "        self.apply(self._init_weights)\n"
+            "    def _init_weights(self, module):\n"
+            "        if isinstance(module, nn.Linear):\n"
+            "            nn.init.constant_(module.weight, 0.1)\n"
+            "            nn.init.zeros_(module.bias)\n",
+            line=11,
+            column=13,
+        ),
     ]
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
@@ -211,7 +231,8 @@ class ZeroInitStackedLayers(Rule):
         events = [
             (_normalise(owner, ref), node) for ref, node in self._constant_inits(owner)
         ]
-        if not events:
+        blanket = list(self._blanket_inits(owner))
+        if not events and not blanket:
             return
         randomised = self._randomised(owner)
         constant = {ref for ref, _ in events}
@@ -231,6 +252,103 @@ class ZeroInitStackedLayers(Rule):
                         f"`{_text(consumer)}`: its units stay identical"
                     )
                 self.report(reported, message)
+        for kinds, call in blanket:
+            self._check_blanket(owner, kinds, call, feeds)
+
+    def _check_blanket(
+        self, owner: ClassModel, kinds: set[str], call: cst.Call, feeds: dict[Ref, Ref]
+    ) -> None:
+        """``isinstance(m, nn.Linear)`` -> constant init: every Linear of the class."""
+        for producer, consumer in feeds.items():
+            layer = owner.layer(producer[0])
+            if layer is not None and producer[1] is not None and layer.elements:
+                layer = layer.elements[producer[1]]
+            if layer is not None and layer.kind in kinds:
+                kind = layer.kind.rpartition(".")[2]
+                self.report(
+                    call,
+                    f"every `{kind}` gets constant weights here, including hidden"
+                    f" layer `{_text(producer)}` which feeds `{_text(consumer)}`",
+                )
+                return
+
+    def _blanket_inits(self, owner: ClassModel) -> Iterator[tuple[set[str], cst.Call]]:
+        """Constant inits applied to every module of some types, through
+        ``for m in self.modules()`` or ``self.apply(fn)``."""
+        for name, method in owner.methods.items():
+            if name.startswith("forward"):
+                continue
+            me = self_name(method)
+            for node in walk(method):
+                if isinstance(node, cst.For) and isinstance(node.target, cst.Name):
+                    loop = node.iter
+                    if (
+                        isinstance(loop, cst.Call)
+                        and self_attr(loop.func, me) == "modules"
+                    ):
+                        yield from self._guarded_inits(node.body, node.target.value)
+                elif (
+                    isinstance(node, cst.Call)
+                    and self_attr(node.func, me) == "apply"
+                    and node.args
+                ):
+                    applied = self._applied_function(owner, node.args[0].value, me)
+                    if applied is not None:
+                        yield from self._guarded_inits(*applied)
+
+    def _applied_function(
+        self, owner: ClassModel, fn: cst.BaseExpression, me: str | None
+    ) -> tuple[cst.BaseSuite, str] | None:
+        method = owner.methods.get(self_attr(fn, me) or "")
+        if method is not None and len(method.params.params) == 2:
+            return method.body, method.params.params[1].name.value
+        if isinstance(fn, cst.Name):
+            for statement in self.context.module.body:
+                if (
+                    isinstance(statement, cst.FunctionDef)
+                    and statement.name.value == fn.value
+                    and statement.params.params
+                ):
+                    return statement.body, statement.params.params[0].name.value
+        return None
+
+    def _guarded_inits(
+        self, block: cst.CSTNode, var: str
+    ) -> Iterator[tuple[set[str], cst.Call]]:
+        for node in walk(block):
+            if not isinstance(node, cst.If):
+                continue
+            kinds = self._isinstance_kinds(node.test, var)
+            if not kinds:
+                continue
+            for line in node.body.body:
+                if not isinstance(line, cst.SimpleStatementLine):
+                    continue
+                for small in line.body:
+                    call = small.value if isinstance(small, cst.Expr) else None
+                    if isinstance(call, cst.Call):
+                        target = self._constant_call_target(call)
+                        if target is not None and _is_weight_of(target, var):
+                            yield kinds, call
+
+    def _isinstance_kinds(self, test: cst.BaseExpression, var: str) -> set[str]:
+        """Mixing types ``test`` checks ``var`` against, when that is all it checks."""
+        if not (
+            isinstance(test, cst.Call)
+            and isinstance(test.func, cst.Name)
+            and test.func.value == "isinstance"
+            and len(test.args) == 2
+            and isinstance(test.args[0].value, cst.Name)
+            and test.args[0].value.value == var
+        ):
+            return set()
+        types = test.args[1].value
+        options = (
+            [e.value for e in types.elements]
+            if isinstance(types, cst.Tuple)
+            else [types]
+        )
+        return {q for q in map(self.qualified_name, options) if q in MIXING}
 
     def _constant_inits(self, owner: ClassModel) -> Iterator[tuple[Ref, cst.CSTNode]]:
         for name, method in owner.methods.items():
@@ -296,6 +414,17 @@ class ZeroInitStackedLayers(Rule):
 _CONSTANT_NAMES = frozenset(
     {"zeros_", "ones_", "constant_", "zero_", "fill_", "requires_grad_"}
 )
+
+
+def _is_weight_of(target: cst.BaseExpression, var: str) -> bool:
+    if isinstance(target, cst.Attribute) and target.attr.value == "data":
+        target = target.value
+    return (
+        isinstance(target, cst.Attribute)
+        and target.attr.value == "weight"
+        and isinstance(target.value, cst.Name)
+        and target.value.value == var
+    )
 
 
 def _called(call: cst.Call) -> str:

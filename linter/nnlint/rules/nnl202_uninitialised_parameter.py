@@ -16,6 +16,8 @@ _UNINITIALISED = frozenset(
 )
 _DATA = (cst.List, cst.Tuple, cst.ListComp, cst.SimpleString)
 _STRINGS = (cst.SimpleString, cst.ConcatenatedString)
+# A lone argument of ``torch.Tensor(...)`` that is surely a size, not data to copy.
+_SIZE_LIKE = (cst.Integer, cst.BinaryOperation)
 
 
 class UninitialisedParameter(Rule):
@@ -23,7 +25,9 @@ class UninitialisedParameter(Rule):
     Finds parameters created from uninitialised memory,
     `nn.Parameter(torch.empty(...))`, `nn.Parameter(torch.Tensor(n, m))` or
     `nn.Parameter(torch.FloatTensor(n, m))` (also through `register_parameter`), that
-    nothing in the file initialises.
+    nothing in the file initialises. `torch.Tensor(x)` with one name as argument may
+    copy data (`x` a tensor or list) rather than allocate `x` elements, so only an
+    integer or arithmetic lone argument counts as a size.
 
     Anything in the file that could initialise the attribute counts, wherever it is and
     whatever object it is reached through (so `_init_weights(self, module)` applied
@@ -148,7 +152,7 @@ class UninitialisedParameter(Rule):
             "    def __init__(self, n):\n"
             "        super().__init__()\n"
             "        self.register_parameter(\n"
-            "            'o', tnn.Parameter(torch.FloatTensor(n))\n"
+            "            'o', tnn.Parameter(torch.FloatTensor(2 * n))\n"
             "        )\n",
             line=7,
             column=32,
@@ -212,7 +216,8 @@ class UninitialisedParameter(Rule):
         inner = value.args[0].value
         if not isinstance(inner, cst.Call) or not inner.args:
             return None
-        if self.qualified_name(inner.func) not in _UNINITIALISED:
+        kind = self.qualified_name(inner.func)
+        if kind not in _UNINITIALISED:
             return None
         sizes = [a.value for a in inner.args if a.keyword is None]
         if any(
@@ -220,6 +225,13 @@ class UninitialisedParameter(Rule):
             for s in sizes
         ):
             return None  # built from data, or an empty placeholder
+        if (
+            kind not in ("torch.empty", "torch.empty_like")
+            and len(inner.args) == 1
+            and not inner.args[0].star
+            and not isinstance(sizes[0] if sizes else None, _SIZE_LIKE)
+        ):
+            return None  # ``torch.Tensor(values)`` copies data; only a size is empty
         return inner
 
     def _initialised_names(self) -> set[str]:

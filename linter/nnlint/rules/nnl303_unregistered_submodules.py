@@ -28,8 +28,10 @@ class UnregisteredSubmodules(Rule):
     empty list later filled with `self.layers.append(nn.Linear(...))`.
 
     Only containers whose elements are visibly modules are reported (`torch.nn` layers
-    or `nn.Module` classes of the same file); a container later passed to a call (such
-    as `nn.ModuleList(self.layers)` or `nn.Sequential(*self.layers)`) or registered
+    or `nn.Module` classes of the same file). Modules without parameters, buffers or
+    train/eval behaviour (losses, activations, pooling, `nn.Identity`) are harmless in a
+    plain container and do not count. A container later passed to a call (such as
+    `nn.ModuleList(self.layers)` or `nn.Sequential(*self.layers)`) or registered
     element by element with `add_module`/`register_module` is left alone.
 
     ## Why is this bad?
@@ -76,7 +78,7 @@ class UnregisteredSubmodules(Rule):
     SEVERITY = "error"
     FIX_TITLE = "Wrap the container in nn.ModuleList / nn.ModuleDict"
     FIX_IS_SAFE = False
-    TRIGGERS = ("torch",)
+    TRIGGERS = ("nn.", "torch.nn")
     VALID = [
         # Registered properly.
         "import torch.nn as nn\n"

@@ -19,6 +19,9 @@ _NO_GRAD = frozenset(
     {"torch.no_grad", "torch.inference_mode", "torch.set_grad_enabled"}
 )
 _PARAMETER = frozenset({"torch.nn.Parameter", "torch.nn.parameter.Parameter"})
+_NO_PARAMETERS = frozenset(
+    f"torch.nn.{name}" for name in ("Module", "Sequential", "ModuleList", "ModuleDict")
+)
 _TENSOR_HINTS = ("Tensor", "FloatTensor", "LongTensor")
 _PACKED = ("PackedSequence", "pack_padded_sequence", "pack_sequence")
 
@@ -91,10 +94,9 @@ class _Finder(cst.CSTVisitor):
         parent = self.stack[-2] if len(self.stack) >= 2 else None
         if isinstance(parent, cst.Attribute) and parent.value is self.stack[-1]:
             attr = parent.attr.value
-            return attr in _HARMLESS or (attr.endswith("_") and not attr.endswith("__"))
-        if any(isinstance(node, cst.If | cst.While) for node in self.stack):
-            return self._in_condition()
-        return False
+            if attr in _HARMLESS or (attr.endswith("_") and not attr.endswith("__")):
+                return True
+        return self._in_condition()
 
     def _in_condition(self) -> bool:
         for outer, inner in zip(self.stack, self.stack[1:], strict=False):
@@ -158,7 +160,12 @@ class DataInForward(Rule):
     SEVERITY = "error"
     FIX_TITLE = "Use the tensor itself (gradients flow through it)"
     FIX_IS_SAFE = False
-    TRIGGERS = (".data",)
+    # ``.data`` as used on a tensor; a bare ``.data`` also matches every
+    # ``torch.utils.data``/``timm.data`` import, which would parse most files.
+    TRIGGERS = tuple(
+        f".data{after}"
+        for after in (")", ",", ".", "[", "\n", " *", " +", " -", " /", " @")
+    )
 
     VALID = [
         # Init code may use .data; forward uses the parameter itself.
@@ -267,6 +274,13 @@ class DataInForward(Rule):
 
     def _parameters(self, owner: cst.ClassDef) -> set[str]:
         table = ns.class_table(owner, self.qualified_name)
-        return {
+        found = {
             name for name, member in table.members.items() if member.kind in _PARAMETER
         }
+        # A subclass of a torch layer (``class MyLinear(nn.Linear)``) inherits its
+        # ``weight``/``bias`` parameters; plain containers have none.
+        for base in owner.bases:
+            kind = self.qualified_name(base.value) or ""
+            if kind.startswith("torch.nn.") and kind not in _NO_PARAMETERS:
+                found |= {"weight", "bias"} - set(table.members)
+        return found

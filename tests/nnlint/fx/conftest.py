@@ -1,4 +1,4 @@
-"""Helpers for graph-mode tests: exec an inline example model under a fixed file name."""
+"""Graph-mode test helpers: exec an inline example model under a fixed file name."""
 
 from __future__ import annotations
 

@@ -89,7 +89,9 @@ def test_loss_forms(loss: Any, example: Callable[[str], Any]) -> None:
 
 def test_unknown_loss_stays_silent(example: Callable[[str], Any]) -> None:
     module = example(SOFTMAX_TAIL)
-    findings = analyze_model(module.model, module.example_inputs, lambda out, y: out.sum())
+    findings = analyze_model(
+        module.model, module.example_inputs, lambda out, y: out.sum()
+    )
     assert findings == []
 
 
@@ -124,9 +126,12 @@ def test_export_captures_shape_dependent_control_flow(
 ) -> None:
     module = example(SHAPE_BRANCH)
     result = trace(module.model, module.example_inputs)
-    assert result.view is not None and result.view.exported
+    assert result.view is not None
+    assert result.view.exported
     findings = analyze_model(module.model, module.example_inputs, "CrossEntropyLoss")
-    assert [(f.code, f.path, f.line) for f in findings] == [("NNL610", "example.py", 13)]
+    assert [(f.code, f.path, f.line) for f in findings] == [
+        ("NNL610", "example.py", 13)
+    ]
 
 
 def test_shapes_propagate_on_fake_tensors_without_touching_the_model() -> None:
@@ -151,7 +156,9 @@ def test_meta_device_model_needs_no_memory() -> None:
     assert [(f.code, f.path, f.line) for f in findings] == [("NNL610", "m.py", 7)]
 
 
-def test_model_state_flags_and_mode_are_unchanged(example: Callable[[str], Any]) -> None:
+def test_model_state_flags_and_mode_are_unchanged(
+    example: Callable[[str], Any],
+) -> None:
     module = example(SOFTMAX_TAIL)
     model = module.model.eval()
     model.fc.bias.requires_grad_(False)
@@ -190,3 +197,61 @@ def test_user_frame_skips_library_frames(tmp_path: Any) -> None:
     ]
     assert user_frame(trace_text, ["/lib/torch"]) == ("/proj/model.py", 12)
     assert user_frame(None, []) is None
+
+
+def test_inputs_as_list_dict_or_single_tensor() -> None:
+    from nnlint.fx.analysis import positional_inputs
+
+    class Two(nn.Module):
+        def forward(self, x, mask=None, scale=1.0):  # type: ignore[no-untyped-def]
+            return x
+
+    x, m = torch.zeros(1), torch.ones(1)
+    assert positional_inputs(Two(), [x, m]) == (x, m)
+    assert positional_inputs(Two(), {"mask": m, "x": x}) == (x, m)
+    assert positional_inputs(Two(), x) == (x,)
+
+
+def test_check_reports_softmax_before_cross_entropy(
+    example: Callable[[str], Any],
+) -> None:
+    """``check()`` merges graph findings as ``nnlint:<CODE>`` (defects without a
+    dynamic signature fail a health test too)."""
+    check_module = pytest.importorskip("pytest_nnhealth.check")
+    module = example(SOFTMAX_TAIL)
+    batch = (torch.randn(8, 16), torch.randint(0, 10, (8,)))
+    report = check_module.check(
+        module.model, batch, loss_fn=nn.CrossEntropyLoss(), steps=2
+    )
+    graph = [f for f in report.findings if f.check.startswith("nnlint:")]
+    assert [(f.check, f.module, f.severity) for f in graph] == [
+        ("nnlint:NNL610", "example.py:13", "error")
+    ]
+
+
+def test_log_softmax_before_cross_entropy_is_only_a_warning() -> None:
+    model = nn.Sequential(nn.Linear(4, 3), nn.LogSoftmax(dim=-1))
+    findings = analyze_model(model, (torch.zeros(2, 4),), nn.CrossEntropyLoss())
+    assert [(f.code, f.severity) for f in findings] == [("NNL610", "warning")]
+    assert "redundant" in findings[0].message
+
+
+def test_untraceable_and_broken_is_a_forward_failure(
+    example: Callable[[str], Any],
+) -> None:
+    """Both tracers fail, but an eager run on fake tensors shows a real shape bug:
+    that is reported (NNL605 at the add), not "untraceable"."""
+    module = example(
+        "import torch\nfrom torch import nn\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.fc = nn.Linear(8, 16)\n\n"
+        "    def forward(self, x):\n"
+        "        if x.dim() == 2:\n"
+        "            x = x + self.fc(x)\n"
+        "        return x\n\n"
+        "model = Net()\nexample_inputs = (torch.randn(2, 8),)\n"
+    )
+    findings = analyze_model(module.model, module.example_inputs)
+    assert [(f.code, f.line) for f in findings] == [("NNL605", 11)]

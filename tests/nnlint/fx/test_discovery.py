@@ -43,6 +43,15 @@ class NoExample(nn.Module):
         return x
 
 
+class Inherits(WithExample):
+    def forward(self, x):
+        return super().forward(x).relu()
+
+
+class UnsetExample(nn.Module):
+    example_input_array = None  # Lightning's default: not a graph-mode model
+
+
 def bare():
     return WithExample()
 
@@ -89,11 +98,16 @@ def test_classes_with_example_input_array(package: Path) -> None:
     module = discovery.import_file(str(package))
     assert module.__name__ == "discpkg.models"
     candidates = list(discovery.file_candidates(module))
-    assert [c.label for c in candidates] == ["WithExample"]
+    assert [c.label for c in candidates] == ["WithExample", "Inherits", "UnsetExample"]
     built = candidates[0].build()
+    assert built is not None
     assert isinstance(built.model, nn.Module)
     assert [tuple(x.shape) for x in built.inputs] == [(2, 8)]
     assert built.origin == (str(package), 5)
+    inherited = candidates[1].build()
+    assert inherited is not None
+    assert inherited.origin[1] == 26
+    assert candidates[2].build() is None
 
 
 @pytest.mark.usefixtures("package")
@@ -104,11 +118,17 @@ def test_classes_with_example_input_array(package: Path) -> None:
         ("discpkg.models:pair", (3, 8), None),
         ("discpkg.models:triple", (5, 8), "CrossEntropyLoss"),
         ("discpkg.models:as_dict", (6, 8), None),
-        ({"factory": "discpkg.models:pair", "inputs": "discpkg.models:inputs"}, (7, 8), None),
+        (
+            {"factory": "discpkg.models:pair", "inputs": "discpkg.models:inputs"},
+            (7, 8),
+            None,
+        ),
         ({"factory": "discpkg.models:WithExample", "shapes": [[9, 8]]}, (9, 8), None),
     ],
 )
-def test_factory_conventions(entry: object, shape: tuple[int, ...], loss: str | None) -> None:
+def test_factory_conventions(
+    entry: object, shape: tuple[int, ...], loss: str | None
+) -> None:
     built = _build(entry)
     assert tuple(built.inputs[0].shape) == shape
     assert (type(built.loss).__name__ if built.loss is not None else None) == loss
@@ -138,8 +158,13 @@ def test_shapes_are_meta_tensors_with_dtypes() -> None:
         ("discpkg.models:nothing", "has no attribute"),
         ("not an import path", "not an import path"),
         ({"factory": "discpkg.models:pair", "shapes": [[2, "x"]]}, "bad shape"),
-        ({"factory": "discpkg.models:pair", "shapes": [{"shape": [2], "dtype": "f8"}]},
-         "bad dtype"),
+        (
+            {
+                "factory": "discpkg.models:pair",
+                "shapes": [{"shape": [2], "dtype": "f8"}],
+            },
+            "bad dtype",
+        ),
         ("discpkg.models:wrong", "returned int"),
         ("discpkg.models:NoExample", "no example inputs"),
     ],

@@ -24,7 +24,13 @@ pytestmark = pytest.mark.skipif(
 )
 # (factory, file, text of the line the finding must point at, code, severity)
 MUST_SHOW = [
-    ("make_softmax_tail_cnn", "cnn_broken.py", "return self.act(logits)", "NNL610", "error"),
+    (
+        "make_softmax_tail_cnn",
+        "cnn_broken.py",
+        "return self.act(logits)",
+        "NNL610",
+        "error",
+    ),
     (
         "make_mismatched_residual_lm",
         "lm_broken.py",
@@ -94,8 +100,7 @@ def test_nnlint_fx_on_the_examples_directory() -> None:
     config = load_config(EXAMPLES)
     fx = dict(config.fx)
     if not fx.get("models"):  # until examples/pyproject.toml lists them
-        names = [m for _, m, *_ in [("", f) for f, *_ in MUST_SHOW]]
-        fx["models"] = [f"nnhealth_examples.factories:{name}" for name in names]
+        fx["models"] = [f"nnhealth_examples.factories:{f}" for f, *_ in MUST_SHOW]
     found = run_graph_mode([str(EXAMPLES)], {"fx": fx, "root": EXAMPLES})
     located = {(Path(f.path).name, f.line, f.code) for f in found}
     for _, file, text, code, _ in MUST_SHOW:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from nnlint.fx import run_graph_mode
-from nnlint.fx.subprocess_runner import candidate_files, entry_selected, settings
+from nnlint.fx.planning import candidate_files, entry_selected, settings
 
 pytest.importorskip("torch")
 
@@ -42,16 +42,16 @@ def test_failures_become_findings_and_other_files_still_run(tmp_path: Path) -> N
     _write(
         tmp_path,
         "b_import_error.py",
-        "import torch\nimport not_a_real_module_xyz\nexample_input_array = None\n",
+        "import torch\nimport not_a_real_module_xyz\n\nclass A:\n    pass\n",
     )
-    _write(tmp_path, "c_crash.py", "import os\nexample_input_array = 1\nos._exit(3)\n")
+    _write(tmp_path, "c_crash.py", "import os\nclass A:\n    pass\n_ = os._exit(3)\n")
     _write(
         tmp_path,
         "d_hang.py",
-        "import time\nexample_input_array = 1\ntime.sleep(600)\n",
+        "import torch, time\nclass A:\n    pass\n_ = time.sleep(600)\n",
     )
     _write(tmp_path, "e_good_again.py", GOOD)
-    _write(tmp_path, "f_not_a_candidate.py", "raise SystemExit('never imported')\n")
+    _write(tmp_path, "f_script.py", "import torch\nclass A:\n    pass\nA().train()\n")
     found = run_graph_mode([str(tmp_path)], {"fx": {"timeout": 4}, "root": tmp_path})
     by_file = {(Path(f.path).name, f.code, f.line) for f in found}
     assert by_file == {
@@ -91,7 +91,8 @@ def test_configured_models(tmp_path: Path) -> None:
 
 
         def make():
-            return Net(), (torch.zeros(3, 8), torch.zeros(3, dtype=torch.long)), nn.CrossEntropyLoss()
+            batch = (torch.zeros(3, 8), torch.zeros(3, dtype=torch.long))
+            return Net(), batch, nn.CrossEntropyLoss()
 
 
         def broken():
@@ -105,7 +106,7 @@ def test_configured_models(tmp_path: Path) -> None:
         [tool.nnlint.fx]
         models = [
             "pkg.models:make",
-            {factory = "pkg.models:Net", shapes = [[2, 8]], loss = "torch.nn.CrossEntropyLoss"},
+            {factory = "pkg.models:Net", shapes = [[2, 8]], loss = "CrossEntropyLoss"},
             "pkg.models:broken",
             "pkg.missing:make",
             {factory = "pkg.models:Net", colour = "red"},
@@ -119,7 +120,7 @@ def test_configured_models(tmp_path: Path) -> None:
     summary = sorted((Path(f.path).name, f.line, f.code) for f in found)
     assert summary == [
         ("models.py", 12, "NNL610"),
-        ("models.py", 20, "NNL604"),
+        ("models.py", 21, "NNL604"),
         ("pyproject.toml", 6, "NNL601"),
         ("pyproject.toml", 7, "NNL604"),
     ]
@@ -127,13 +128,28 @@ def test_configured_models(tmp_path: Path) -> None:
     assert any("colour" in f.message for f in found)
 
 
-def test_candidate_files_need_the_marker(tmp_path: Path) -> None:
-    _write(tmp_path, "yes.py", "example_input_array = 1\n")
-    _write(tmp_path, "no.py", "x = 1\n")
+def test_candidate_files(tmp_path: Path) -> None:
+    _write(tmp_path, "marker.py", "class A:\n    example_input_array = 1\n")
+    _write(tmp_path, "no_torch.py", "class A:\n    pass\n")
+    definitions = (
+        '"""Doc."""\nimport torch\ntry:\n    import x\nexcept ImportError:\n'
+        "    x = None\nclass Net(torch.nn.Module):\n    pass\n"
+        "if __name__ == '__main__':\n    train()\n"
+    )
+    _write(tmp_path, "definitions.py", definitions)
+    _write(tmp_path, "script.py", "import torch\nclass A:\n    pass\ntrain(A())\n")
+    _write(
+        tmp_path,
+        "loop.py",
+        "import torch\nclass A:\n    pass\nfor i in []:\n    pass\n",
+    )
+    _write(tmp_path, "test_models.py", "class A:\n    example_input_array = 1\n")
+    _write(tmp_path, "broken.py", "import torch\nclass A(:\n")
     hidden = tmp_path / ".venv"
     hidden.mkdir()
-    _write(hidden, "also.py", "example_input_array = 1\n")
-    assert [p.name for p in candidate_files([tmp_path])] == ["yes.py"]
+    _write(hidden, "also.py", "class A:\n    example_input_array = 1\n")
+    found = [p.name for p in candidate_files([tmp_path])]
+    assert found == ["definitions.py", "marker.py"]
 
 
 def test_entries_run_only_for_linted_paths(tmp_path: Path) -> None:
@@ -157,6 +173,24 @@ def test_settings_accept_lint_config_and_mappings(tmp_path: Path) -> None:
 
 
 def test_bad_timeout_is_a_clear_error(tmp_path: Path) -> None:
-    _write(tmp_path, "m.py", "example_input_array = 1\n")
+    _write(tmp_path, "m.py", "class A:\n    example_input_array = 1\n")
     with pytest.raises(ValueError, match="timeout must be a positive number"):
         run_graph_mode([str(tmp_path)], {"fx": {"timeout": "soon"}, "root": tmp_path})
+
+
+@pytest.mark.parametrize(
+    ("fx", "match"),
+    [
+        ({"timout": 5}, "unknown key"),
+        ({"models": "pkg:make"}, "models must be a list"),
+        ({"timeout": 0}, "positive number"),
+    ],
+)
+def test_bad_fx_table_is_a_config_error(
+    tmp_path: Path, fx: dict[str, object], match: str
+) -> None:
+    from nnlint.config import ConfigError
+
+    _write(tmp_path, "m.py", "class A:\n    example_input_array = 1\n")
+    with pytest.raises(ConfigError, match=match):
+        run_graph_mode([str(tmp_path)], {"fx": fx, "root": tmp_path})

@@ -35,7 +35,7 @@ def _fixed(code: str, source: str) -> str:
     return apply_fixes(module, findings, unsafe=True)
 
 
-# -- NNL201 zero-init-stacked-layers -----------------------------------------------------
+# -- NNL201 zero-init-stacked-layers ---------------------------------------------------
 
 
 def test_nnl201_conv_stack_through_norm_and_reshape() -> None:
@@ -95,7 +95,7 @@ def test_nnl201_parallel_heads_and_zeroed_residual_projection_are_fine() -> None
     assert _positions("NNL201", source) == []
 
 
-# -- NNL202 uninitialised-parameter ------------------------------------------------------
+# -- NNL202 uninitialised-parameter ----------------------------------------------------
 
 
 def test_nnl202_reports_only_the_parameter_left_uninitialised() -> None:
@@ -118,7 +118,7 @@ def test_nnl202_reports_only_the_parameter_left_uninitialised() -> None:
     assert "`self.right`" in _messages("NNL202", source)[0]
 
 
-def test_nnl202_plain_class_and_zero_size_placeholder_are_ignored() -> None:
+def test_nnl202_plain_class_placeholder_and_copied_data_are_ignored() -> None:
     source = """
         import torch
         from torch import nn
@@ -129,11 +129,12 @@ def test_nnl202_plain_class_and_zero_size_placeholder_are_ignored() -> None:
             def __init__(self):
                 super().__init__()
                 self.p = nn.Parameter(torch.empty(0))
+                self.copied = nn.Parameter(torch.Tensor(values))
     """
     assert _positions("NNL202", source) == []
 
 
-# -- NNL301 residual-width-mismatch ------------------------------------------------------
+# -- NNL301 residual-width-mismatch ----------------------------------------------------
 
 
 def test_nnl301_nested_chain_and_pooling() -> None:
@@ -168,7 +169,38 @@ def test_nnl301_compared_widths_and_literal_equal_widths_are_fine() -> None:
     assert _positions("NNL301", source) == []
 
 
-# -- NNL302 self-add-skip ----------------------------------------------------------------
+def test_nnl301_skip_replaced_on_one_branch_only_is_unknown() -> None:
+    # timm's DLA: ``shortcut`` is ``x`` only when the caller passed none.
+    source = """
+        from torch import nn
+        class DlaBasic(nn.Module):
+            def __init__(self, inplanes, planes):
+                super().__init__()
+                self.conv = nn.Conv2d(inplanes, planes, 3, padding=1)
+            def forward(self, x, shortcut=None):
+                if shortcut is None:
+                    shortcut = x
+                out = self.conv(x)
+                out += shortcut
+                return out
+    """
+    assert _positions("NNL301", source) == []
+    unconditional = """
+        from torch import nn
+        class DlaBasic(nn.Module):
+            def __init__(self, inplanes, planes):
+                super().__init__()
+                self.conv = nn.Conv2d(inplanes, planes, 3, padding=1)
+            def forward(self, x):
+                shortcut = x
+                out = self.conv(x)
+                out += shortcut
+                return out
+    """
+    assert _positions("NNL301", unconditional) == [(10, 9)]
+
+
+# -- NNL302 self-add-skip --------------------------------------------------------------
 
 
 def test_nnl302_fix_uses_the_block_input() -> None:
@@ -206,7 +238,7 @@ def test_nnl302_integer_arguments_are_not_tensors() -> None:
     assert _positions("NNL302", source) == []
 
 
-# -- NNL303 unregistered-submodules ------------------------------------------------------
+# -- NNL303 unregistered-submodules ----------------------------------------------------
 
 
 def test_nnl303_dict_comprehension_with_string_keys_is_fixed() -> None:
@@ -218,7 +250,10 @@ def test_nnl303_dict_comprehension_with_string_keys_is_fixed() -> None:
                 self.experts = {f"e{n}": tnn.Linear(4, 4) for n in names}
     """
     fixed = _fixed("NNL303", source)
-    assert "self.experts = tnn.ModuleDict({f\"e{n}\": tnn.Linear(4, 4) for n in names})" in fixed
+    assert (
+        'self.experts = tnn.ModuleDict({f"e{n}": tnn.Linear(4, 4) for n in names})'
+        in fixed
+    )
 
 
 def test_nnl303_int_keys_are_reported_without_fix() -> None:
@@ -246,7 +281,19 @@ def test_nnl303_list_rewrapped_later_is_fine() -> None:
     assert _positions("NNL303", source) == []
 
 
-# -- NNL304 discarded-module-output ------------------------------------------------------
+def test_nnl303_parameter_free_modules_in_a_dict_are_harmless() -> None:
+    source = """
+        from torch.nn import CrossEntropyLoss, GELU, Module, SmoothL1Loss
+        class Pretraining(Module):
+            def __init__(self):
+                super().__init__()
+                self.loss_fcts = {"l2": SmoothL1Loss(), "ce": CrossEntropyLoss()}
+                self.acts = [GELU(), GELU()]
+    """
+    assert _positions("NNL303", source) == []
+
+
+# -- NNL304 discarded-module-output ----------------------------------------------------
 
 
 def test_nnl304_nested_blocks_and_in_place_forms() -> None:
@@ -268,7 +315,7 @@ def test_nnl304_nested_blocks_and_in_place_forms() -> None:
     assert _positions("NNL304", source) == [(11, 13), (13, 9)]
 
 
-# -- NNL305 inplace-activation-on-skip ---------------------------------------------------
+# -- NNL305 inplace-activation-on-skip -------------------------------------------------
 
 
 def test_nnl305_functional_fix_with_other_names() -> None:

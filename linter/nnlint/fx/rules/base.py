@@ -1,10 +1,11 @@
 """The contract every graph rule follows (importable without torch).
 
-A graph rule is a read-only pass over a :class:`~nnlint.fx.graph.GraphView` (a traced
-``torch.fx.GraphModule`` plus the real model, propagated shapes and the configured loss).
-It only calls :meth:`GraphRule.report`; the engine turns reports into findings with the
-user's source line, taken from the node's recorded stack trace. Rules import torch inside
-methods only, so the registry can list them (``nnlint rules``, docs) without torch.
+A graph rule is a read-only pass over a :class:`~nnlint.fx.graph.GraphView` (a
+traced ``torch.fx.GraphModule`` plus the real model, propagated shapes and the
+configured loss). It only calls :meth:`GraphRule.report`; the engine turns reports into
+findings with the user's source line, taken from the node's recorded stack trace. Rules
+import torch inside methods only, so the registry can list them (``nnlint rules``,
+docs) without torch.
 
 Examples are tiny inline models: each VALID string and each ``GraphInvalid.code`` is
 Python source that defines ``model`` and ``example_inputs`` (a tuple) and optionally
@@ -58,7 +59,7 @@ class GraphRule:
         self.reports: list[GraphReport] = []
 
     def run(self, graph: GraphView) -> None:
-        """Inspect ``graph`` and call :meth:`report`; never mutate the graph or model."""
+        """Inspect ``graph`` and call :meth:`report`; never mutate graph or model."""
 
     def report(
         self,

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from nnlint.fx.graph import PASS_THROUGH
+from nnlint.findings import Severity
+from nnlint.fx.ops import PASS_THROUGH
 from nnlint.fx.rules.base import GraphInvalid, GraphRule
 
 # (activation at the tail, loss family) -> what is wrong. Missing pairs are fine.
@@ -13,7 +14,10 @@ _WRONG = {
     "expects raw logits",
     ("log_softmax", "cross_entropy"): "log_softmax output fed to CrossEntropyLoss, "
     "which applies log_softmax again (redundant): return the raw logits",
-    ("softmax", "nll"): "softmax output fed to NLLLoss, which expects log-probabilities:"
+    (
+        "softmax",
+        "nll",
+    ): "softmax output fed to NLLLoss, which expects log-probabilities:"
     " use log_softmax",
     ("sigmoid", "nll"): "sigmoid output fed to NLLLoss, which expects "
     "log-probabilities: use log_softmax",
@@ -159,7 +163,10 @@ class ActivationBeforeLoss(GraphRule):
                 _through_pass_through(graph, other) is raw for other in leaves
             ):
                 continue  # the raw input is returned too: the loss likely uses it
-            self.report(node, _WRONG[(kind, graph.loss)])
+            # log_softmax is idempotent: before CrossEntropyLoss it only wastes work.
+            redundant = (kind, graph.loss) == ("log_softmax", "cross_entropy")
+            severity: Severity | None = "warning" if redundant else None
+            self.report(node, _WRONG[(kind, graph.loss)], severity=severity)
 
 
 def _output_leaves(value: Any) -> Any:
@@ -175,7 +182,7 @@ def _output_leaves(value: Any) -> Any:
 
 
 def _through_pass_through(graph: Any, node: Any) -> Any:
-    """Walk back from ``node`` across reshapes and dropout to the op that computed it."""
+    """Walk back from ``node`` across reshapes and dropout to the op computing it."""
     while graph.op(node) in PASS_THROUGH and node.all_input_nodes:
         node = node.all_input_nodes[0]
     return node

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nnlint.fx.graph import WEIGHT_LAYERS
+from nnlint.fx.ops import WEIGHT_LAYERS
 from nnlint.fx.rules.base import GraphInvalid, GraphRule
 
 
@@ -40,7 +40,8 @@ class ConstantWeightsInConsecutiveLayers(GraphRule):
     There is no automatic fix.
 
     ## References
-    - [Glorot & Bengio, Understanding the difficulty of training deep feedforward neural networks (2010)](https://proceedings.mlr.press/v9/glorot10a.html)
+    - [Glorot & Bengio (2010), Understanding the difficulty of training deep
+      feedforward neural networks](https://proceedings.mlr.press/v9/glorot10a.html)
     - [torch.nn.init](https://pytorch.org/docs/stable/nn.init.html)
     """
 
@@ -52,7 +53,7 @@ class ConstantWeightsInConsecutiveLayers(GraphRule):
         "model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))\n"
         "nn.init.zeros_(model[2].weight)\n"
         "example_inputs = (torch.randn(3, 4),)\n",
-        # A zero layer on a residual branch: the skip keeps the next layer's input alive.
+        # A zero layer on a residual branch: the skip keeps the next input alive.
         "import torch\nfrom torch import nn\n\n"
         "class Res(nn.Module):\n"
         "    def __init__(self):\n"
@@ -66,7 +67,7 @@ class ConstantWeightsInConsecutiveLayers(GraphRule):
         "model = Res()\nexample_inputs = (torch.randn(3, 4),)\n",
         # LoRA: A random, B zero.
         "import torch\nfrom torch import nn\n\n"
-        "model = nn.Sequential(nn.Linear(8, 2, bias=False), nn.Linear(2, 8, bias=False))\n"
+        "model = nn.Sequential(nn.Linear(8, 2), nn.Linear(2, 8, bias=False))\n"
         "nn.init.zeros_(model[1].weight)\n"
         "example_inputs = (torch.randn(3, 8),)\n",
     ]
@@ -153,10 +154,14 @@ def _constant(module: Any) -> str | None:
     if weight.is_meta or weight.numel() < 2:
         return None
     with torch.no_grad():
-        low, high = weight.min(), weight.max()
-        if bool(low != high):
+        flat = weight.reshape(-1)
+        first = flat[0]
+        # Random weights differ at once: probe two entries before a full pass.
+        if bool(flat[-1] != first) or bool(flat[flat.numel() // 2] != first):
             return None
-        return f"{float(low):g}"
+        if not bool((flat == first).all()):
+            return None
+        return f"{float(first):g}"
 
 
 def _next_layers(graph: Any, start: Any, layers: dict[Any, Any]) -> list[Any]:

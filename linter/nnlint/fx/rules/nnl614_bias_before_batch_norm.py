@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nnlint.fx.graph import PASS_THROUGH, WEIGHT_LAYERS
+from nnlint.fx.ops import PASS_THROUGH, WEIGHT_LAYERS
 from nnlint.fx.rules.base import GraphInvalid, GraphRule
 
 
@@ -25,7 +25,9 @@ class BiasBeforeBatchNorm(GraphRule):
 
     ## Use instead
     ```python
-    block = nn.Sequential(nn.Conv2d(3, 16, 3, bias=False), nn.BatchNorm2d(16), nn.ReLU())
+    block = nn.Sequential(
+        nn.Conv2d(3, 16, 3, bias=False), nn.BatchNorm2d(16), nn.ReLU()
+    )
     ```
 
     ## Fix safety

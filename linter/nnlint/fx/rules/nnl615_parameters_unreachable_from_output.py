@@ -102,7 +102,9 @@ class ParametersUnreachableFromOutput(GraphRule):
         for name, users in graph.parameter_users().items():
             if name not in trainable:
                 continue
-            sites = [u for n in users for u in (n.users if n.op == "placeholder" else [n])]
+            sites = [
+                u for n in users for u in (n.users if n.op == "placeholder" else [n])
+            ]
             if not sites or any(site in alive for site in sites):
                 continue
             site = sites[0]
@@ -110,7 +112,9 @@ class ParametersUnreachableFromOutput(GraphRule):
                 continue
             reported.add(site)
             owner = graph.module_of(site)
-            label = f"`{owner[0]}` ({type(owner[1]).__name__})" if owner else f"`{name}`"
+            label = (
+                f"`{owner[0]}` ({type(owner[1]).__name__})" if owner else f"`{name}`"
+            )
             self.report(site, f"parameters of {label} never reach the output: "
                         f"{_why(graph, site)}")  # fmt: skip
 

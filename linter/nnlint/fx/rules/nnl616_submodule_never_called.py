@@ -157,7 +157,7 @@ def _class_source(cls: type) -> tuple[str, str, int] | None:
 
 
 def _referenced_outside_init(cls: type, attribute: str) -> bool:
-    """``self.<attribute>`` appears in a method other than ``__init__`` (its MRO too)."""
+    """``self.<attribute>`` appears in a method other than ``__init__`` (MRO too)."""
     pattern = re.compile(rf"self\.{re.escape(attribute)}\b")
     for klass in cls.__mro__:
         if klass.__module__.startswith("torch."):

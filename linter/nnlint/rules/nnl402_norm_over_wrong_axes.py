@@ -1,0 +1,227 @@
+"""NNL402: a last-axis norm (LayerNorm/RMSNorm) over a channels-first conv output."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from nnlint import norm_support as ns
+from nnlint.rules.base import Invalid, Rule, RuleContext
+
+_FUNCTIONAL = frozenset(
+    {"torch.nn.functional.layer_norm", "torch.nn.functional.rms_norm"}
+)
+_LAST_AXIS = {"Conv1d": "L", "Conv2d": "W", "Conv3d": "W"}
+
+
+def _out_channels(ctor: cst.Call, kind: str) -> cst.BaseExpression | None:
+    lazy = kind.rsplit(".", 1)[-1].startswith("Lazy")
+    return ns.argument(ctor, 0 if lazy else 1, "out_channels")
+
+
+def _normalized_size(norm: cst.Call, kind: str) -> cst.BaseExpression | None:
+    """The single size a norm normalises over (``LayerNorm(c)``, ``[c]``, ``(c,)``);
+    None for several axes (``LayerNorm([c, h, w])`` is fine after a conv)."""
+    shape = ns.argument(norm, 1 if kind in _FUNCTIONAL else 0, "normalized_shape")
+    if isinstance(shape, cst.Tuple | cst.List):
+        if len(shape.elements) != 1 or isinstance(
+            shape.elements[0], cst.StarredElement
+        ):
+            return None
+        return shape.elements[0].value
+    return shape
+
+
+def _axis(conv_kind: str) -> str:
+    name = conv_kind.rsplit(".", 1)[-1].replace("Lazy", "").replace("Transpose", "")
+    return _LAST_AXIS.get(name, "last")
+
+
+class NormOverWrongAxes(Rule):
+    """
+    ## What it does
+    Flags a `LayerNorm`/`RMSNorm` (module or `F.layer_norm`/`F.rms_norm`) sized
+    for the channels of a convolution and applied straight to that convolution's
+    output: the norm's single `normalized_shape` is written exactly like the
+    conv's `out_channels` (`Conv2d(c_in, dim, 3)` then `LayerNorm(dim)`), and the
+    conv output reaches the norm directly or only through element-wise layers
+    (activations, dropout). Links are found in `nn.Sequential(...)`/list literals
+    and in methods (`self.norm(self.conv(x))`, or consecutive statements).
+
+    This is the provable subset of "norm over the wrong axes". Not reported: a
+    permute/transpose/reshape in between (ConvNeXt-style channels-last), a norm
+    over several axes (`LayerNorm([c, h, w])`), a size that does not match the
+    conv's channels (it may really mean the last axis), `GroupNorm`, and any norm
+    whose input layout the source does not show.
+
+    ## Why is this bad?
+    `LayerNorm(n)` and `RMSNorm(n)` normalise the *last* axis, which must have
+    size `n`. A convolution's output is channels-first, `(N, C, L)` or
+    `(N, C, H, W)`, so the norm meant for the `C` channels normalises the
+    length/width axis instead. When that axis happens to equal `C` (a 16x16
+    feature map with 16 channels) nothing fails: each row is normalised over its
+    pixels, mixing spatial positions and leaving channels unnormalised; for any
+    other size the first forward pass raises a shape error.
+
+    ## Example
+    ```python
+    features = nn.Sequential(nn.Conv2d(3, 64, 3, padding=1), nn.LayerNorm(64))
+    ```
+
+    ## Use instead
+    ```python
+    class ChannelsLayerNorm(nn.LayerNorm):
+        def forward(self, x):
+            return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+    features = nn.Sequential(nn.Conv2d(3, 64, 3, padding=1), ChannelsLayerNorm(64))
+    ```
+    or `nn.GroupNorm(1, 64)` to normalise over channels and space together.
+
+    ## Fix safety
+    There is no automatic fix: which axes to normalise is a modelling choice.
+
+    ## References
+    - [torch.nn.LayerNorm](https://pytorch.org/docs/stable/generated/torch.nn.LayerNorm.html):
+      "normalizes over the last D dimensions".
+    - Liu et al., "A ConvNet for the 2020s" (CVPR 2022): LayerNorm in a convnet
+      needs channels-last or a channels-first implementation.
+    """
+
+    CODE = "NNL402"
+    NAME = "norm-over-wrong-axes"
+    MESSAGE = "LayerNorm sized for the conv's channels normalises the last axis instead"
+    SEVERITY = "error"
+    TRIGGERS = ("LayerNorm", "RMSNorm", "layer_norm", "rms_norm")
+
+    VALID = [
+        # Channels-last permute before the norm (ConvNeXt).
+        "from torch import nn\n"
+        "class Down(nn.Module):\n"
+        "    def __init__(self, dim):\n"
+        "        super().__init__()\n"
+        "        self.conv = nn.Conv2d(dim, 2 * dim, 2, stride=2)\n"
+        "        self.norm = nn.LayerNorm(2 * dim)\n"
+        "    def forward(self, x):\n"
+        "        x = self.conv(x).permute(0, 2, 3, 1)\n"
+        "        return self.norm(x)\n",
+        # Normalising over all of (C, H, W) is a legitimate choice.
+        "import torch.nn as tnn\n"
+        "net = tnn.Sequential(tnn.Conv2d(3, 8, 3), tnn.LayerNorm([8, 30, 30]))\n",
+        # GroupNorm is channels-first aware; LayerNorm after a Linear is right.
+        "from torch import nn\n"
+        "a = nn.Sequential(nn.Conv2d(3, 8, 3), nn.GroupNorm(1, 8))\n"
+        "b = nn.Sequential(nn.Linear(3, 8), nn.LayerNorm(8))\n",
+        # A size unrelated to the channels may mean the last axis on purpose.
+        "from torch import nn\n"
+        "seq = nn.Sequential(nn.Conv1d(4, 32, 3, padding=1), nn.LayerNorm(128))\n",
+        # Flatten between conv and norm changes the layout.
+        "from torch import nn\n"
+        "head = nn.Sequential(nn.Conv2d(16, 32, 1), nn.Flatten(), nn.LayerNorm(32))\n",
+    ]
+    INVALID = [
+        Invalid(
+            "from torch import nn\n"
+            "stem = nn.Sequential(nn.Conv2d(3, 16, 3), nn.ReLU(), nn.LayerNorm(16))\n",
+            line=2,
+            column=54,
+        ),
+        Invalid(
+            "import torch\n"
+            "from torch import nn\n"
+            "class Patchify(nn.Module):\n"
+            "    def __init__(self, c_in, width):\n"
+            "        super().__init__()\n"
+            "        self.proj = nn.Conv2d(c_in, width, kernel_size=4, stride=4)\n"
+            "        self.ln = nn.LayerNorm(width)\n"
+            "    def forward(self, img):\n"
+            "        tokens = self.proj(img)\n"
+            "        tokens = self.ln(tokens)\n"
+            "        return tokens.flatten(2)\n",
+            line=10,
+            column=18,
+        ),
+        Invalid(
+            "import torch.nn.functional as F\n"
+            "from torch.nn import Conv1d, Module\n"
+            "class Tcn(Module):\n"
+            "    def __init__(self):\n"
+            "        super().__init__()\n"
+            "        self.conv = Conv1d(64, out_channels=64, kernel_size=3)\n"
+            "    def forward(self, seq):\n"
+            "        return F.layer_norm(F.gelu(self.conv(seq)), (64,))\n",
+            line=8,
+            column=16,
+        ),
+    ]
+
+    def __init__(self, context: RuleContext) -> None:
+        super().__init__(context)
+        self.flagged: set[int] = set()
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self._container(node)
+
+    def visit_List(self, node: cst.List) -> None:
+        self._container(node)
+
+    def _container(self, node: cst.Call | cst.List) -> None:
+        ancestors = self.context.ancestors
+        if not ns.is_container(node, ancestors, self.qualified_name):
+            return
+        scope = ns.enclosing(ancestors, cst.FunctionDef)
+        elements = ns.resolved_elements(node, self.qualified_name, scope)
+        for position, element in enumerate(elements):
+            if element is None or element[1] not in ns.LAYER_NORM:
+                continue
+            before = position - 1
+            while before >= 0 and (elements[before] or ("", ""))[1] in ns.ELEMENTWISE:
+                before -= 1
+            producer = elements[before] if before >= 0 else None
+            if producer is not None:
+                self._check(
+                    producer[1], producer[2], element[1], element[2], element[0]
+                )
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        table = ns.class_table(node, self.qualified_name)
+        chains = ns.ForwardChains(node, table, self.qualified_name)
+        for link in chains.links(through=ns.ELEMENTWISE):
+            norm = link.consumer_ctor
+            if norm is None and isinstance(link.consumer, cst.Call):
+                norm = link.consumer  # a functional norm carries its own shape
+            self._check(
+                link.producer_kind,
+                link.producer_ctor,
+                link.consumer_kind,
+                norm,
+                link.consumer,
+            )
+
+    def _check(
+        self,
+        conv_kind: str,
+        conv: cst.Call | None,
+        norm_kind: str,
+        norm: cst.Call | None,
+        where: cst.BaseExpression,
+    ) -> None:
+        if conv_kind not in ns.CONV or conv is None or norm is None:
+            return
+        if norm_kind not in ns.LAYER_NORM and norm_kind not in _FUNCTIONAL:
+            return
+        size = _normalized_size(norm, norm_kind)
+        channels = _out_channels(conv, conv_kind)
+        if size is None or channels is None or id(where) in self.flagged:
+            return
+        if ns.source_text(size) != ns.source_text(channels):
+            return
+        self.flagged.add(id(where))
+        conv_name = conv_kind.rsplit(".", 1)[-1]
+        norm_name = norm_kind.rsplit(".", 1)[-1]
+        text = ns.source_text(size)
+        self.report(
+            where,
+            f"`{norm_name}({text})` normalises the last axis, but `{conv_name}` "
+            f"output is channels-first: this normalises {_axis(conv_kind)}, not the "
+            f"{text} channels; permute to channels-last first or use GroupNorm",
+        )

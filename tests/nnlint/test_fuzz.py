@@ -1,0 +1,56 @@
+"""The linter never crashes on valid Python (hypothesmith programs, all rules on).
+
+The long run (>= 2,000 programs) is ``bench/fuzz_lint.py``; this is the quick one.
+"""
+
+from __future__ import annotations
+
+import hypothesmith
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from nnlint.api import lint_text
+from nnlint.config import LintConfig
+from nnlint.engine import compile_quietly
+from nnlint.fixer import fix_text
+from nnlint.prefilter import prune
+
+ALL = LintConfig(select=("ALL",))
+# Code that mentions torch so that rules' triggers fire on generated programs too.
+PRELUDE = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+@given(source=hypothesmith.from_grammar())
+def test_lint_never_crashes_on_generated_programs(source: str) -> None:
+    for text in (source, PRELUDE + source):
+        for finding in lint_text(text.encode("utf-8", "surrogatepass"), "f.py", ALL):
+            assert finding.line >= 1
+            assert finding.column >= 1
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(source=hypothesmith.from_grammar(), triggers=st.lists(st.text(min_size=1), max_size=3))
+def test_prune_keeps_line_count(source: str, triggers: list[str]) -> None:
+    pruned = prune(source, triggers)
+    if pruned is not None:
+        assert pruned.count("\n") == source.count("\n")
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(source=hypothesmith.from_grammar())
+def test_fix_never_produces_invalid_code(source: str) -> None:
+    outcome = fix_text(PRELUDE + source, "f.py", ALL, unsafe=True)
+    if outcome.changed:
+        compile_quietly(outcome.fixed, "f.py")
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.binary(max_size=200))
+def test_arbitrary_bytes_never_crash(data: bytes) -> None:
+    findings = lint_text(b"import torch\nsoftmax = 1\n" + data, "f.py", ALL)
+    assert all(finding.code.startswith("NNL") for finding in findings)

@@ -1,0 +1,49 @@
+"""The HTML report renders in a real headless browser (Debian's chromium package).
+
+Skipped when chromium is not installed; CI installs it (``apt-get install -y chromium``).
+"""
+
+from __future__ import annotations
+
+import pytest
+from nnhealth_sample_records import sample_records
+
+from pytest_nnhealth.reporting.browser import dump_dom, find_chromium, screenshot
+from pytest_nnhealth.reporting.html_report import render_html
+
+CHROMIUM = find_chromium()
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory: pytest.TempPathFactory):
+    path = tmp_path_factory.mktemp("report") / "health.html"
+    path.write_text(render_html(sample_records()), encoding="utf-8")
+    return path
+
+
+def test_dom_has_a_section_and_plots_per_model(page):
+    assert CHROMIUM is not None
+    dom = dump_dom(page, chromium=CHROMIUM)
+    assert dom.count('<section class="model ') == 3
+    assert 'id="model-2" data-verdict="unhealthy"' in dom
+    assert dom.count('<img class="series"') == 2
+    assert dom.count('<img class="histograms"') == 2
+    assert dom.count("data:image/png;base64,") == 4
+    assert '<section class="lint" id="nnlint">' in dom
+
+
+def test_screenshot_is_not_blank(page, tmp_path):
+    assert CHROMIUM is not None
+    from matplotlib import image
+
+    png = tmp_path / "shot.png"
+    screenshot(page, png, chromium=CHROMIUM, size=(1200, 1600))
+    pixels = image.imread(png)[..., :3]
+    assert pixels.shape[:2] == (1600, 1200)
+    colours = {
+        tuple(row) for row in (pixels[::7, ::7].reshape(-1, 3) * 255).astype(int)
+    }
+    assert len(colours) > 200  # text, badges and plots, not one flat colour
+    # The dark page header is drawn at the top.
+    assert pixels[:60, :, :].mean() < 0.3

@@ -1,0 +1,64 @@
+"""Under pytest-xdist (-n 2) the summary and the reports equal a serial run's."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from nnhealth_plugin_helpers import make_project
+
+pytest.importorskip("xdist")
+
+TESTS = """
+from tiny_models import make_tiny, make_dead
+
+def test_tiny(nnhealth):
+    model, batch, loss_fn = make_tiny()
+    nnhealth(model, batch, loss_fn=loss_fn).assert_healthy()
+
+def test_dead(nnhealth):
+    spec = make_dead()
+    nnhealth(spec["model"], spec["batch"], loss_fn=spec["loss_fn"])
+
+def test_plain():
+    pass
+"""
+
+
+def _summary(lines: list[str]) -> list[str]:
+    start = next(i for i, line in enumerate(lines) if "nnhealth summary" in line)
+    end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("===="))
+    # The table, without the "nnhealth: wrote <path>" lines (the paths differ).
+    return [line for line in lines[start:end] if not line.startswith("nnhealth: wrote")]
+
+
+def _models(path) -> list[dict]:
+    models = json.loads(path.read_text())["models"]
+    for model in models:
+        if model["report"] is not None:
+            model["report"]["meta"].pop("timings", None)  # wall-clock, differs per run
+    return models
+
+
+def test_xdist_run_matches_serial_run(pytester: pytest.Pytester):
+    make_project(
+        pytester, table='models = ["tiny_models:make_tiny", "tiny_models:make_dead"]'
+    )
+    pytester.makepyfile(test_health=TESTS)
+    args = ["--nnhealth", "-p", "no:cacheprovider", "-p", "no:randomly"]
+    serial = pytester.runpytest_subprocess(
+        *args, "--nnhealth-report=serial.json", "--nnhealth-report=serial.html"
+    )
+    serial.assert_outcomes(passed=4, failed=1)
+    parallel = pytester.runpytest_subprocess(
+        *args, "-n", "2", "--nnhealth-report=xdist.json", "--nnhealth-report=xdist.html"
+    )
+    parallel.assert_outcomes(passed=4, failed=1)
+    summary = _summary(serial.outlines)
+    assert len(summary) >= 6
+    assert _summary(parallel.outlines) == summary
+    assert _models(pytester.path / "xdist.json") == _models(
+        pytester.path / "serial.json"
+    )
+    html = (pytester.path / "serial.html").read_text()
+    assert (pytester.path / "xdist.html").read_text() == html

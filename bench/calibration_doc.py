@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import platform
+from collections.abc import Sequence
 from statistics import median
 
 from bench.calibration_margins import Margin
@@ -85,7 +86,9 @@ def _margin_lines(margins: list[Margin], markdown: bool) -> list[str]:
     ]
 
 
-def _markdown_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+def _markdown_table(
+    header: tuple[str, ...], rows: Sequence[tuple[str, ...]]
+) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += [
         "| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |"
@@ -95,7 +98,7 @@ def _markdown_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> lis
 
 
 def render_markdown(summary: Summary, command: str, wall: float) -> str:
-    from bench.calibration_text import INTRO, MISSES, READING
+    from bench.calibration_text import INTRO, NOTES, READING
 
     healthy = [row for row in summary.rows if row.case.healthy]
     broken = [row for row in summary.rows if not row.case.healthy]
@@ -157,7 +160,8 @@ def render_markdown(summary: Summary, command: str, wall: float) -> str:
             if row.case.notes
         ],
         "",
-        MISSES.strip(),
+        *_misses(summary.rows),
+        NOTES.strip(),
         "",
         *_crashes(summary.rows),
         "## Reproduce",
@@ -171,6 +175,35 @@ def render_markdown(summary: Summary, command: str, wall: float) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _misses(rows: list[CaseRow]) -> list[str]:
+    lines = ["## Misses and false alarms", ""]
+    bad = [
+        row
+        for row in rows
+        if (row.case.healthy and row.failed)
+        or (not row.case.healthy and row.detected < row.runs)
+        or (row.case.expected_module is not None and row.right_module < row.runs)
+    ]
+    for row in bad:
+        if row.case.healthy:
+            what = f"false alarm on {row.failed}/{row.runs} seeds: " + ", ".join(
+                sorted(row.symptoms)
+            )
+        else:
+            found = ", ".join(sorted(row.symptoms) + sorted(row.warnings)) or "nothing"
+            what = (
+                f"detected {row.detected}/{row.runs}, right module "
+                f"{row.right_module}/{row.runs}; reported {found}"
+            )
+        lines.append(f"* `{row.case.name}`: {what}")
+    if not bad:
+        lines.append(
+            "None: no healthy run raised an error finding, and every broken case "
+            "showed all its expected symptoms, on the expected module, on every seed."
+        )
+    return lines + [""]
 
 
 def _crashes(rows: list[CaseRow]) -> list[str]:

@@ -29,8 +29,6 @@ measured steps; the update-ratio ceiling uses the worst single step (after the f
 loss after the final step.
 """
 
-MISSES = """
-## Known misses
-
-None at the time of writing: every broken case above is detected on every seed.
+NOTES = """
+## Notes
 """

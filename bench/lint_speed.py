@@ -1,7 +1,7 @@
 """nnlint cold/warm wall time vs TorchFix on real trees, side by side.
 
-    .venv/bin/python bench/lint_speed.py [TREE ...] [--torchfix PATH] [--torchfix-timeout S]
-        [--repeat N] [--skip-torchfix]
+    .venv/bin/python bench/lint_speed.py [TREE ...] [--torchfix PATH]
+        [--torchfix-timeout S] [--repeat N] [--skip-torchfix]
 
 Defaults: /work/corpus/timm and /work/corpus/torchvision. Each tool runs as a
 subprocess on the same tree, as a user would run it:
@@ -43,7 +43,7 @@ NNLINT = [
 def _timed(
     command: list[str], env: dict[str, str], timeout: float | None
 ) -> tuple[float, float] | None:
-    """(wall seconds, CPU seconds of the process tree), or None when killed at ``timeout``.
+    """(wall s, CPU s of the process tree), or None when killed at ``timeout``.
 
     CPU time is reported too because this machine is shared: wall time under load
     overstates what the tool costs.

@@ -8,10 +8,10 @@ also diverges); ``expected_module`` the module it must name, when the symptom ha
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from bench import zoo_models as zm
+from bench import zoo_variants as zv
 from bench.zoo_build import (
     CE,
     D_IN,
@@ -31,61 +31,6 @@ MLP3 = [D_IN, 32, 32, 4]
 DEEP = [D_IN, *[32] * 8, 4]
 
 
-def _zero_output(model: zm.MLP) -> None:
-    nn.init.zeros_(model.net[-1].weight)
-    nn.init.zeros_(model.net[-1].bias)
-
-
-def _zero_stacked(model: zm.MLP) -> None:
-    for index in (2, 4):
-        nn.init.zeros_(model.net[index].weight)
-        nn.init.zeros_(model.net[index].bias)
-
-
-def _with(module: nn.Module, at: int, widths: list[int]) -> zm.MLP:
-    model = zm.MLP(widths)
-    model.net.insert(at, module)
-    return model
-
-
-def _distance_mlp() -> zm.MLP:
-    model = zm.MLP([D_IN, 32, 4])
-    model.net[2] = nn.Linear(33, 4)
-    model.net.insert(2, zm.DistanceFeature())
-    return model
-
-
-def _plain_cnn() -> zm.SmallCNN:
-    model = zm.SmallCNN(channels=16, classes=4, batchnorm=False)
-    with torch.no_grad():
-        for conv in (model.features[0], model.features[2]):
-            nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
-            nn.init.zeros_(conv.bias)
-    return model
-
-
-def _lm() -> zm.TinyLM:
-    return zm.TinyLM(vocab=16, dim=32, heads=2, layers=2, length=8)
-
-
-def _padded_tokens(seed: int):
-    tokens, target = token_batch(seed)
-    tokens[0] = 0  # one sequence is all padding: every key of its rows is masked
-    return tokens, target
-
-
-def _tagged_tokens(seed: int):
-    tokens, _ = token_batch(seed)
-    return tokens, tokens.sum(1) % 4
-
-
-def _dead_cnn() -> zm.SmallCNN:
-    model = zm.SmallCNN(channels=16, classes=4, batchnorm=False)
-    with torch.no_grad():
-        nn.init.constant_(model.features[0].bias, -3.0)
-    return model
-
-
 HEALTHY = [
     ZooCase("mlp_relu_sgd", mlp_case(MLP3, sgd(0.05), init=kaiming()), True),
     ZooCase("mlp_relu_adam", mlp_case(MLP3, adam(1e-3)), True),
@@ -96,7 +41,7 @@ HEALTHY = [
     ZooCase("mlp_sigmoid_adam", mlp_case(MLP3, adam(3e-3), nn.Sigmoid), True),
     ZooCase(
         "mlp_zero_init_output",
-        mlp_case(MLP3, sgd(0.05), init=kaiming(), edit=_zero_output),
+        mlp_case(MLP3, sgd(0.05), init=kaiming(), edit=zv.zero_output),
         True,
         notes="zero-initialised output layer: hidden grads are exactly 0 at step 0",
     ),
@@ -125,7 +70,7 @@ HEALTHY = [
     ),
     ZooCase(
         "cnn_plain_adam",
-        custom_case(_plain_cnn, adam(1e-3), image_batch),
+        custom_case(zv.plain_cnn, adam(1e-3), image_batch),
         True,
         notes="Kaiming-initialised convs, no BatchNorm. With PyTorch's default conv "
         "init instead, the second ReLU loses up to 69% of its channels within 25 Adam "
@@ -133,7 +78,7 @@ HEALTHY = [
     ),
     ZooCase(
         "transformer_preln_adamw",
-        custom_case(_lm, adam(1e-3, 0.01), token_batch),
+        custom_case(zv.lm, adam(1e-3, 0.01), token_batch),
         True,
         notes="GPT-2-style init: residual branch outputs ~0.002 std at init",
     ),
@@ -142,7 +87,7 @@ HEALTHY = [
         custom_case(
             lambda: zm.FrozenEmbeddingClassifier(16, 32, 32, 4),
             adam(1e-3),
-            _tagged_tokens,
+            zv.tagged_tokens,
         ),
         True,
         notes="requires_grad=False embedding: no grad by design, not a plumbing bug",
@@ -220,7 +165,9 @@ BROKEN = [
     ),
     ZooCase(
         "zero_init_stacked",
-        mlp_case([D_IN, 32, 32, 32, 4], sgd(0.05), init=kaiming(), edit=_zero_stacked),
+        mlp_case(
+            [D_IN, 32, 32, 32, 4], sgd(0.05), init=kaiming(), edit=zv.zero_stacked
+        ),
         False,
         frozenset({"zero_gradients"}),
         "net.2",
@@ -228,7 +175,7 @@ BROKEN = [
     ),
     ZooCase(
         "nan_log_features",
-        custom_case(lambda: _with(zm.LogFeatures(), 2, [D_IN, 32, 4]), adam(1e-3)),
+        custom_case(zv.log_mlp, adam(1e-3)),
         False,
         frozenset({"nonfinite"}),
         "net.2",
@@ -236,7 +183,7 @@ BROKEN = [
     ),
     ZooCase(
         "nan_backward_distance",
-        custom_case(_distance_mlp, adam(1e-3)),
+        custom_case(zv.distance_mlp, adam(1e-3)),
         False,
         frozenset({"nonfinite"}),
         "net.2",
@@ -294,7 +241,7 @@ BROKEN = [
     ),
     ZooCase(
         "cnn_dead_relu",
-        custom_case(_dead_cnn, adam(1e-3), image_batch),
+        custom_case(zv.dead_cnn, adam(1e-3), image_batch),
         False,
         frozenset({"dead_units"}),
         "features.1",
@@ -310,7 +257,7 @@ BROKEN = [
     ),
     ZooCase(
         "transformer_masked_nan",
-        custom_case(_lm, adam(1e-3, 0.01), _padded_tokens, CE),
+        custom_case(zv.lm, adam(1e-3, 0.01), zv.padded_tokens, CE),
         False,
         frozenset({"nonfinite"}),
         "blocks.0.attn",
@@ -318,7 +265,7 @@ BROKEN = [
     ),
     ZooCase(
         "transformer_lr_too_high",
-        custom_case(_lm, adam(0.1), token_batch),
+        custom_case(zv.lm, adam(0.1), token_batch),
         False,
         frozenset({"update_ratio_high"}),
         None,

@@ -169,7 +169,7 @@ def slow_divergence(seed: int) -> Built:
     start = w_true + noise - (noise @ top) * top + 1e-3 * top
     model = zm.MLP([D_IN, 1])
     with torch.no_grad():
-        model.net[0].weight.copy_(start[:-1][None])
-        model.net[0].bias.copy_(start[-1:])
+        model.linear(0).weight.copy_(start[:-1][None])
+        model.linear(0).bias.copy_(start[-1:])
     lr = 2.3 / float(eigenvalues[-1])
     return model, (x, y), nn.MSELoss(), sgd(lr, momentum=0.0)

@@ -31,6 +31,11 @@ class MLP(nn.Module):
         super().__init__()
         self.net = mlp(widths, act)
 
+    def linear(self, index: int) -> nn.Linear:
+        layer = self.net[index]
+        assert isinstance(layer, nn.Linear), f"net.{index} is {type(layer).__name__}"
+        return layer
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
@@ -129,6 +134,11 @@ class SmallCNN(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.head = nn.Linear(channels, classes)
 
+    def conv(self, index: int) -> nn.Conv2d:
+        layer = self.features[index]
+        assert isinstance(layer, nn.Conv2d), f"features.{index} is not a Conv2d"
+        return layer
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.pool(self.features(x)).flatten(1))
 
@@ -162,10 +172,9 @@ class Block(nn.Module):
         self.ln1 = nn.LayerNorm(dim)
         self.attn = SelfAttention(dim, heads)
         self.ln2 = nn.LayerNorm(dim)
-        self.mlp = nn.Sequential(
-            nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim)
-        )
-        for proj in (self.attn.proj, self.mlp[2]):
+        out = nn.Linear(4 * dim, dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), out)
+        for proj in (self.attn.proj, out):
             nn.init.normal_(proj.weight, std=0.02 / math.sqrt(2 * layers))
 
     def forward(self, x: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:

@@ -10,190 +10,74 @@ ratio is a property of the initialisation and is judged at step 0.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
-from typing import Any
-
-from pytest_nnhealth.hints import HINTS, hint
+from pytest_nnhealth.hints import HINTS
+from pytest_nnhealth.judge_base import (
+    Values,
+    finding,
+    first_bad,
+    fmt,
+    kind_of,
+    ratios,
+    series_of,
+    trailing_run,
+)
+from pytest_nnhealth.judge_run import divergence, no_learning, nonfinite, plumbing
 from pytest_nnhealth.records import HealthFinding
 from pytest_nnhealth.runner import RunResult
 from pytest_nnhealth.thresholds import Thresholds
 
-Values = list[float | None]
-
-
-def trailing_run(
-    values: Values, bad: Callable[[float], bool], window: int
-) -> tuple[int, float] | None:
-    """(first step of the final out-of-range run, last value) if the last ``window``
-    measured values are all out of range, else None."""
-    measured = [(step, v) for step, v in enumerate(values) if v is not None]
-    if not measured:
-        return None
-    tail = measured[-min(window, len(measured)) :]
-    if not all(bad(v) for _, v in tail):
-        return None
-    start = len(measured) - 1
-    while start > 0 and bad(measured[start - 1][1]):
-        start -= 1
-    return measured[start][0], measured[-1][1]
-
-
-def first_bad(
-    values: Sequence[float | None], bad: Callable[[float], bool]
-) -> tuple[int, float] | None:
-    """(first out-of-range step, worst-by-magnitude out-of-range value)."""
-    hits = [(step, v) for step, v in enumerate(values) if v is not None and bad(v)]
-    if not hits:
-        return None
-    return hits[0][0], max(
-        (v for _, v in hits), key=lambda v: abs(v) if v == v else 1e308
-    )
-
-
-def finding(
-    check: str,
-    module: str,
-    kind: str,
-    value: float | None,
-    limit: str,
-    step: int | None,
-    detail: str | None = None,
-) -> HealthFinding:
-    what = HINTS[check][0]
-    where = f"`{module}`" + (f" ({kind})" if kind else "") if module else "the model"
-    shown = detail or (f"{_num(value)} {what}" if value is not None else what)
-    since = f" from step {step}" if step is not None else ""
-    healthy = f", healthy {limit}" if limit else ""
-    message = f"{check} in {where}: {shown}{since}{healthy}; {hint(check)}"
-    return HealthFinding(check, module, value, limit, step, message, hint(check))
-
-
-def _num(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value != value or math.isinf(value):
-        return str(value)
-    return f"{value:.2f}" if 0.01 <= abs(value) < 1000 else f"{value:.2e}"
+__all__ = ["first_bad", "judge", "trailing_run"]
 
 
 def judge(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     findings: list[HealthFinding] = []
     for rule in (
-        _nonfinite,
-        _divergence,
-        _no_learning,
+        nonfinite,
+        divergence,
+        no_learning,
         _dead,
         _saturation,
         _depth,
         _gradients,
         _updates,
-        _plumbing,
+        plumbing,
         _rank,
     ):
         findings.extend(rule(result, limits))
     return [f for f in _drop_consequences(findings) if f.check not in limits.ignore]
 
 
+# Checks whose measurement a NaN/Inf makes meaningless from the step it appears.
+_NUMERIC = {
+    "dead_units",
+    "saturation",
+    "vanishing_activations",
+    "exploding_activations",
+    "vanishing_gradients",
+    "exploding_gradients",
+    "update_ratio_low",
+    "rank_collapse",
+}
+
+
 def _drop_consequences(findings: list[HealthFinding]) -> list[HealthFinding]:
-    """A dead layer's output has no spread: its vanishing depth ratio is not news."""
+    """Report causes, not their echoes: a dead layer's output has no spread (its
+    vanishing depth ratio is not news), and once a NaN/Inf appears the statistics of
+    later steps describe the NaN, not the model."""
     dead = {f.module for f in findings if f.check == "dead_units"}
+    nan_step = min(
+        (f.step for f in findings if f.check == "nonfinite" and f.step is not None),
+        default=None,
+    )
     return [
         f
         for f in findings
         if not (f.check == "vanishing_activations" and f.module in dead)
-    ]
-
-
-def _kind(result: RunResult, name: str) -> str:
-    stats = result.layers.get(name)
-    return stats.type if stats is not None else ""
-
-
-def _series(result: RunResult, quantity: str) -> dict[str, Values]:
-    return {
-        name: stats.series[quantity]
-        for name, stats in result.layers.items()
-        if quantity in stats.series
-    }
-
-
-def _nonfinite(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
-    event: dict[str, Any] | None = result.extras.get("nonfinite")
-    bad_loss = next(
-        (s for s, v in enumerate(result.losses) if not math.isfinite(v)), None
-    )
-    if event is None and bad_loss is None:
-        return []
-    if event is None or (bad_loss is not None and bad_loss < event["step"]):
-        event = {"step": bad_loss, "module": "loss_fn", "phase": "forward"}
-    module, phase = event["module"], event["phase"]
-    detail = f"first NaN/Inf in {phase} (inputs finite)"
-    return [
-        finding(
-            "nonfinite",
-            module,
-            _kind(result, module),
-            None,
-            "finite",
-            event["step"],
-            detail,
-        )
-    ]
-
-
-def _divergence(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
-    losses = result.losses
-    if not losses:
-        return []
-    start = losses[0]
-    if not math.isfinite(start):
-        return []  # non-finite from the first step: the nonfinite finding says where
-    factor = limits.loss_divergence_factor
-
-    def bad(v: float) -> bool:
-        return not math.isfinite(v) or (start > 0 and v > factor * start)
-
-    hit = first_bad(losses, bad)
-    if hit is None:
-        return []
-    step, value = hit
-    growth = value / start if math.isfinite(value) and start > 0 else value
-    detail = f"loss {_num(value)} at step {step} vs {_num(start)} at step 0"
-    return [
-        finding(
-            "loss_divergence",
-            "",
-            "",
-            growth,
-            f"< {factor:g}x step-0 loss",
-            step,
-            detail,
-        )
-    ]
-
-
-def _no_learning(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
-    before, after = result.held_loss
-    if len(result.losses) < 2 * limits.window:
-        return []  # too few steps to expect a visible drop
-    if not (math.isfinite(before) and math.isfinite(after)) or abs(before) < 1e-8:
-        return []
-    if any(not math.isfinite(v) for v in result.losses):
-        return []
-    drop = (before - after) / abs(before)
-    if drop >= limits.min_loss_drop:
-        return []
-    detail = f"held-batch loss {_num(before)} -> {_num(after)} (drop {drop:.2%})"
-    return [
-        finding(
-            "no_learning",
-            "",
-            "",
-            drop,
-            f"drop >= {limits.min_loss_drop:.0%}",
-            None,
-            detail,
+        and not (
+            nan_step is not None
+            and f.check in _NUMERIC
+            and f.step is not None
+            and f.step >= nan_step
         )
     ]
 
@@ -206,12 +90,12 @@ def _state_rule(
     limit: float,
 ) -> list[HealthFinding]:
     out = []
-    for name, values in _series(result, quantity).items():
+    for name, values in series_of(result, quantity).items():
         hit = trailing_run(values, lambda v: v > limit, limits.window)
         if hit is not None:
             out.append(
                 finding(
-                    check, name, _kind(result, name), hit[1], f"< {limit:.2f}", hit[0]
+                    check, name, kind_of(result, name), hit[1], f"< {limit:.2f}", hit[0]
                 )
             )
     return out
@@ -233,22 +117,15 @@ def _saturation(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     )
 
 
-def _ratios(num: Values, den: Values) -> Values:
-    return [
-        a / b if a is not None and b is not None and b > 0 else None
-        for a, b in zip(num, den, strict=True)
-    ]
-
-
 def _depth(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
-    stds = _series(result, "act_batch_std")
+    stds = series_of(result, "act_batch_std")
     leaves = [n for n in result.leaves if n in stds]
     if len(leaves) < 3:
         return []
     first, hidden = leaves[0], leaves[1:-1]  # the last leaf is the output layer
     # Judged at init (step 0), as signal propagation is: training can pull a badly
     # initialised net back into range within the run, the init is still wrong.
-    at_init = _ratios(stds[hidden[-1]], stds[first])[0]
+    at_init = ratios(stds[hidden[-1]], stds[first])[0]
     if at_init is None:
         return []
     low, high = limits.depth_ratio_min, limits.depth_ratio_max
@@ -263,12 +140,12 @@ def _depth(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
             (
                 n
                 for n in hidden
-                if (r := _ratios(stds[n], stds[first])[0]) is not None and bad(r)
+                if (r := ratios(stds[n], stds[first])[0]) is not None and bad(r)
             ),
             hidden[-1],
         )
         limit = f"in [{low:g}, {high:g}]"
-        kind = _kind(result, culprit)
+        kind = kind_of(result, culprit)
         return [
             finding(check, culprit, kind, at_init, limit, 0, at_init_detail(at_init))
         ]
@@ -276,15 +153,15 @@ def _depth(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
 
 
 def at_init_detail(value: float) -> str:
-    return f"{_num(value)} {HINTS['vanishing_activations'][0]} at init"
+    return f"{fmt(value)} {HINTS['vanishing_activations'][0]} at init"
 
 
 def _gradients(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
-    norms = _series(result, "grad_norm")
+    norms = series_of(result, "grad_norm")
     owners = [n for n in result.param_modules if n in norms]
     out: list[HealthFinding] = []
     if len(owners) >= 2:
-        ratio = _ratios(norms[owners[0]], norms[owners[-1]])
+        ratio = ratios(norms[owners[0]], norms[owners[-1]])
         low, high = limits.grad_ratio_min, limits.grad_ratio_max
         limit = f"first/last in [{low:g}, {high:g}]"
         for check, bad in (
@@ -297,7 +174,7 @@ def _gradients(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
                     finding(
                         check,
                         owners[0],
-                        _kind(result, owners[0]),
+                        kind_of(result, owners[0]),
                         hit[1],
                         limit,
                         hit[0],
@@ -306,14 +183,14 @@ def _gradients(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     if any(f.check == "exploding_gradients" for f in out):
         return out
     cap = limits.grad_relative_max
-    for name, values in _series(result, "grad_relative").items():
+    for name, values in series_of(result, "grad_relative").items():
         hit = trailing_run(values, lambda v: v > cap, limits.window)
         if hit is not None:
             out.append(
                 finding(
                     "exploding_gradients",
                     name,
-                    _kind(result, name),
+                    kind_of(result, name),
                     hit[1],
                     f"||g||/||w|| < {cap:g}",
                     hit[0],
@@ -331,14 +208,14 @@ def _updates(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     }
     out = []
     high, low = limits.update_ratio_max, limits.update_ratio_min
-    for name, values in _series(result, "update_ratio").items():
+    for name, values in series_of(result, "update_ratio").items():
         hit = first_bad(_settled(values, limits.window), lambda v: v > high)
         if hit is not None:
             out.append(
                 finding(
                     "update_ratio_high",
                     name,
-                    _kind(result, name),
+                    kind_of(result, name),
                     hit[1],
                     f"< {high:g}",
                     hit[0],
@@ -351,7 +228,7 @@ def _updates(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
                 finding(
                     "update_ratio_low",
                     name,
-                    _kind(result, name),
+                    kind_of(result, name),
                     tail[1],
                     f">= {low:g}",
                     tail[0],
@@ -375,38 +252,8 @@ def _settled(values: Values, window: int) -> Values:
     return kept
 
 
-def _plumbing(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
-    out = []
-    for check, key in (
-        ("params_without_grad", "params_without_grad"),
-        ("zero_gradients", "zero_gradients"),
-    ):
-        grouped: dict[str, list[str]] = {}
-        for module, param in result.extras.get(key, []):
-            grouped.setdefault(module, []).append(param)
-        for module, params in grouped.items():
-            detail = f"{', '.join(params)}: {HINTS[check][0]}"
-            out.append(
-                finding(
-                    check,
-                    module,
-                    _kind(result, module),
-                    float(len(params)),
-                    "",
-                    None,
-                    detail,
-                )
-            )
-    for path, kind in result.extras.get("unregistered", []):
-        detail = (
-            f"{kind} with parameters ran in forward but is not a registered submodule"
-        )
-        out.append(finding("unregistered_params", path, kind, None, "", None, detail))
-    return out
-
-
 def _rank(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
-    tops = _series(result, "top_sv_fraction")
+    tops = series_of(result, "top_sv_fraction")
     hidden = [n for n in result.leaves[:-1] if n in tops]
     cap = limits.rank_top_fraction_max
     collapsed = [
@@ -418,10 +265,12 @@ def _rank(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
         return []
     # Later layers inherit a collapse: report where it starts.
     name, (step, value) = collapsed[0]
-    detail = f"{_num(value)} {HINTS['rank_collapse'][0]}"
+    detail = f"{fmt(value)} {HINTS['rank_collapse'][0]}"
     if len(collapsed) > 1:
         detail += f" (and {len(collapsed) - 1} later layer(s))"
     limit = f"sigma_1/sum(sigma) < {cap:.2f}"
     return [
-        finding("rank_collapse", name, _kind(result, name), value, limit, step, detail)
+        finding(
+            "rank_collapse", name, kind_of(result, name), value, limit, step, detail
+        )
     ]

@@ -108,8 +108,10 @@ class NNLintItem(pytest.Item):
 
         error = excinfo.value
         if isinstance(error, NNLintFailure):
+            # nnlint cuts each header line at the width; a CI log should keep the
+            # whole message, so never go below a generous width.
             width = self.config.get_terminal_writer().fullwidth
-            return render_findings(error.findings, error.text, width=max(width, 80))
+            return render_findings(error.findings, error.text, width=max(width, 160))
         if isinstance(error, ConfigError):
             return f"nnlint configuration error: {error}"
         return super().repr_failure(excinfo, style=style)

@@ -299,7 +299,12 @@ class SessionHooks:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if hasattr(self.config, "workerinput"):
             return
-        if self.config.option.nnhealth and self.config.get_verbosity() > -2:
+        option = self.config.option
+        if (
+            option.nnhealth
+            and not option.collectonly
+            and self.config.get_verbosity() > -2
+        ):
             from pytest_nnhealth.summary import render_summary
 
             records = self.records.sorted()

@@ -11,16 +11,27 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nnlint.cache import CACHE_DIR_NAME, FindingCache, entry_key
 from nnlint.config import LintConfig
 from nnlint.discovery import MissingPath, discover
 from nnlint.findings import Finding, Fix
-from nnlint.noqa import Suppressions, apply_suppressions, parse_suppressions, unused_codes
-from nnlint.rules import Rule, all_rules
-from nnlint.rules.nnl002_undecodable_file import UndecodableFile
-from nnlint.rules.nnl003_unused_noqa import UnusedNoqa
+from nnlint.noqa import (
+    Suppressions,
+    apply_suppressions,
+    parse_suppressions,
+    unused_codes,
+)
 from nnlint.sourcefile import UndecodableSource, decode
+
+if TYPE_CHECKING:
+    from nnlint.rules import Rule
+
+# The rule modules (and libcst) are imported only when a file is actually linted: a
+# run answered entirely from the cache never pays for them.
+UNDECODABLE = ("NNL002", "undecodable-file", "the file cannot be decoded")
+UNUSED_NOQA = ("NNL003", "unused-noqa", "unused suppression")
 
 __all__ = [
     "InternalError",
@@ -34,7 +45,14 @@ __all__ = [
 
 
 class InternalError(RuntimeError):
-    """A rule or the engine failed on a file (a bug in nnlint, not in the user's code)."""
+    """A rule or the engine failed on a file (a bug in nnlint, not in user code)."""
+
+
+def all_rules() -> tuple[type[Rule], ...]:
+    """The rule registry (imported on first use)."""
+    from nnlint.rules import all_rules as registry
+
+    return registry()
 
 
 def selected_rules(config: LintConfig, path: str) -> list[type[Rule]]:
@@ -57,7 +75,9 @@ class Analysis:
 
 
 def analyse(data: bytes | str, path: str, config: LintConfig) -> Analysis:
-    from nnlint.engine import check_source  # libcst import only when something is parsed
+    from nnlint.engine import (
+        check_source,
+    )  # libcst import only when something is parsed
 
     rules = selected_rules(config, path)
     if isinstance(data, bytes):
@@ -70,29 +90,34 @@ def analyse(data: bytes | str, path: str, config: LintConfig) -> Analysis:
     try:
         findings, _ = check_source(text, path, rules, prune=True)
     except Exception as error:  # noqa: BLE001 - a rule bug must name the file it hit
-        raise InternalError(f"while linting {path}: {type(error).__name__}: {error}") from error
+        raise InternalError(
+            f"while linting {path}: {type(error).__name__}: {error}"
+        ) from error
     findings = [f for f in findings if config.applies(f.code, path)]
     suppressions = parse_suppressions(text)
     kept = apply_suppressions(findings, suppressions)
-    if config.applies(UnusedNoqa.CODE, path):
+    if config.applies(UNUSED_NOQA[0], path):
         kept += _unused_noqa(path, suppressions, rules, config)
     kept.sort(key=lambda finding: finding.sort_key)
     return Analysis(kept, text, suppressions)
 
 
-def _undecodable(path: str, error: UndecodableSource, config: LintConfig) -> list[Finding]:
-    if not config.applies(UndecodableFile.CODE, path):
+def _undecodable(
+    path: str, error: UndecodableSource, config: LintConfig
+) -> list[Finding]:
+    code, name, message = UNDECODABLE
+    if not config.applies(code, path):
         return []
-    rule = UndecodableFile
-    message = f"{rule.MESSAGE}: {error}"
     line, column = error.line, error.column
-    return [
-        Finding(path, line, column, line, column + 1, rule.CODE, rule.NAME, message, "error")
-    ]
+    text = f"{message}: {error}"
+    return [Finding(path, line, column, line, column + 1, code, name, text, "error")]
 
 
 def _unused_noqa(
-    path: str, suppressions: Suppressions, rules: Sequence[type[Rule]], config: LintConfig
+    path: str,
+    suppressions: Suppressions,
+    rules: Sequence[type[Rule]],
+    config: LintConfig,
 ) -> list[Finding]:
     ran = [rule.CODE for rule in rules]
     known = {rule.CODE for rule in all_rules()}
@@ -102,18 +127,19 @@ def _unused_noqa(
             return True
         # An unknown source code (typo, removed rule) is unused too; graph codes are not
         # checked without --fx.
-        return not code.startswith("NNL6") and not any(k.startswith(code) for k in known)
+        return not code.startswith("NNL6") and not any(
+            k.startswith(code) for k in known
+        )
 
-    rule = UnusedNoqa
+    code, name, message = UNUSED_NOQA
     findings = []
     for directive in suppressions.directives():
         unused = unused_codes(directive, is_checked)
         if unused:
-            message = f"{rule.MESSAGE}: {', '.join(unused)}"
+            text = f"{message}: {', '.join(unused)}"
             line, column, end = directive.line, directive.column, directive.end_column
-            findings.append(
-                Finding(path, line, column, line, end, rule.CODE, rule.NAME, message, "warning")
-            )
+            where = (path, line, column, line, end)
+            findings.append(Finding(*where, code, name, text, severity="warning"))
     return findings
 
 
@@ -137,7 +163,7 @@ def cache_directory(config: LintConfig) -> Path:
 
 
 def lint_file(path: Path, config: LintConfig, *, cache: bool = True) -> list[Finding]:
-    """Findings for one file, suppression comments applied, cached unless ``cache=False``.
+    """Findings for one file, suppressions applied, cached unless ``cache=False``.
 
     Raises :class:`MissingPath` when the file does not exist.
     """
@@ -192,7 +218,8 @@ def lint_paths(
             misses.append((file, key))
         else:
             findings.extend(cached)
-    for (file, key), result in zip(misses, lint_many([m[0] for m in misses], config, jobs)):
+    results = lint_many([file for file, _ in misses], config, jobs)
+    for (_, key), result in zip(misses, results, strict=True):
         findings.extend(result)
         if store is not None:
             store.put(key, result)

@@ -1,4 +1,4 @@
-"""On-disk cache of findings, keyed by file content + path + configuration + nnlint build.
+"""On-disk cache of findings, keyed by content + path + configuration + nnlint build.
 
 One small JSON file per entry under ``.nnlint_cache/`` in the project root. Entries are
 written to a temporary file and renamed into place, so concurrent runs (pre-commit and
@@ -30,7 +30,9 @@ def build_stamp() -> str:
     digest = hashlib.sha256(__version__.encode())
     for path in sorted(package.rglob("*.py")):
         stat = path.stat()
-        digest.update(f"{path.relative_to(package)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+        digest.update(
+            f"{path.relative_to(package)}:{stat.st_size}:{stat.st_mtime_ns}".encode()
+        )
     return digest.hexdigest()[:16]
 
 

@@ -19,7 +19,9 @@ from nnlint.noqa import apply_suppressions, parse_suppressions
 from nnlint.sourcefile import UndecodableSource, read_source, write_source
 
 
-def run_check(options: argparse.Namespace, out: TextIO, *, width: int, color: bool) -> int:
+def run_check(
+    options: argparse.Namespace, out: TextIO, *, width: int, color: bool
+) -> int:
     paths = default_paths(options.paths)
     config = _config(paths, options)
     try:
@@ -112,10 +114,10 @@ def _graph_findings(paths: Sequence[Path], config: LintConfig) -> list[Finding]:
     if importlib.util.find_spec("torch") is None:
         raise UsageError("--fx (graph mode) needs torch: pip install torch")
     try:
-        from nnlint.fx import run_graph_mode  # type: ignore[attr-defined]
+        from nnlint.fx import run_graph_mode
     except ImportError as error:
         raise UsageError(f"graph mode is not available: {error}") from None
-    found: list[Finding] = run_graph_mode(list(paths), config)
+    found: list[Finding] = run_graph_mode([str(path) for path in paths], config)
     return _suppress_graph(
         [finding for finding in found if config.applies(finding.code, finding.path)]
     )
@@ -137,7 +139,9 @@ def _suppress_graph(findings: Sequence[Finding]) -> list[Finding]:
     return kept
 
 
-def _render(findings: Sequence[Finding], output_format: str, *, width: int, color: bool) -> str:
+def _render(
+    findings: Sequence[Finding], output_format: str, *, width: int, color: bool
+) -> str:
     if output_format == "json":
         from nnlint.output.json_list import render_json
 

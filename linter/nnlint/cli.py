@@ -41,11 +41,15 @@ def build_parser() -> argparse.ArgumentParser:
         ("--extend-select", "run these codes as well"),
         ("--ignore", "do not run these codes"),
     ):
-        selection.add_argument(flag, action="append", default=[], metavar="CODES", help=text)
+        selection.add_argument(
+            flag, action="append", default=[], metavar="CODES", help=text
+        )
     fixes = parser.add_argument_group("fixes")
     fixes.add_argument("--fix", action="store_true", help="apply safe fixes in place")
     fixes.add_argument(
-        "--unsafe-fixes", action="store_true", help="with --fix/--diff, unsafe fixes too"
+        "--unsafe-fixes",
+        action="store_true",
+        help="with --fix/--diff, unsafe fixes too",
     )
     fixes.add_argument("--diff", action="store_true", help="print fixes as a diff only")
     report = parser.add_argument_group("output")
@@ -53,16 +57,22 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--statistics", action="store_true", help="counts per code")
     report.add_argument("--exit-zero", action="store_true", help="exit 0 on findings")
     run = parser.add_argument_group("execution")
-    run.add_argument("--no-cache", action="store_true", help="ignore the findings cache")
+    run.add_argument(
+        "--no-cache", action="store_true", help="ignore the findings cache"
+    )
     run.add_argument("--jobs", "-j", type=int, default=None, help="worker processes")
     run.add_argument(
-        "--fx", action="store_true", help="graph mode: build and trace models (imports code)"
+        "--fx",
+        action="store_true",
+        help="graph mode: build and trace models (imports code)",
     )
     return parser
 
 
 def _split(values: Sequence[str]) -> list[str]:
-    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+    return [
+        part.strip() for value in values for part in value.split(",") if part.strip()
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -82,7 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("NNLINT_DEBUG"):
             traceback.print_exc()
         else:
-            kind = "" if type(error).__name__ == "InternalError" else type(error).__name__
+            kind = (
+                "" if type(error).__name__ == "InternalError" else type(error).__name__
+            )
             print(
                 f"nnlint: internal error: {kind + ': ' if kind else ''}{error} "
                 "(set NNLINT_DEBUG=1 to see the traceback)",

@@ -11,10 +11,12 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import os
 import re
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -61,7 +63,11 @@ class LintConfig:
 
     def __post_init__(self) -> None:
         for layer in self.layers():
-            for selector in (*(layer.select or ()), *layer.extend_select, *layer.ignore):
+            for selector in (
+                *(layer.select or ()),
+                *layer.extend_select,
+                *layer.ignore,
+            ):
                 check_selector(selector)
         for _, selectors in self.per_file_ignores:
             for selector in selectors:
@@ -79,7 +85,9 @@ class LintConfig:
     ) -> LintConfig:
         """A copy with one more selection layer (what the command line asked for)."""
         layer = Selection(
-            None if select is None else _upper(select), _upper(extend_select), _upper(ignore)
+            None if select is None else _upper(select),
+            _upper(extend_select),
+            _upper(ignore),
         )
         if layer == Selection():
             return self
@@ -113,7 +121,8 @@ class LintConfig:
         """Stable digest of everything that changes findings (used by the cache)."""
         payload = {
             "layers": [
-                [layer.select, layer.extend_select, layer.ignore] for layer in self.layers()
+                [layer.select, layer.extend_select, layer.ignore]
+                for layer in self.layers()
             ],
             "per_file_ignores": self.per_file_ignores,
             "root": str(self.root) if self.root else None,
@@ -122,13 +131,19 @@ class LintConfig:
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 
     def _relative(self, path: str) -> str:
-        pure = Path(path)
-        if self.root is not None and pure.is_absolute():
-            try:
-                return pure.relative_to(self.root).as_posix()
-            except ValueError:
-                return pure.as_posix()
-        return pure.as_posix()
+        return _relative_to(str(self.root) if self.root else None, path)
+
+
+@lru_cache(maxsize=4096)
+def _relative_to(root: str | None, path: str) -> str:
+    """``path`` relative to ``root`` (as written on the command line or absolute), posix."""
+    if root is None:
+        return PurePath(path).as_posix()
+    absolute = os.path.abspath(path)
+    try:
+        return PurePath(absolute).relative_to(root).as_posix()
+    except ValueError:
+        return PurePath(path).as_posix()
 
 
 def _matches(selector: str, code: str) -> bool:
@@ -205,7 +220,9 @@ def config_from_table(
     unknown = sorted(set(table) - KNOWN_KEYS)
     if unknown:
         known = ", ".join(sorted(KNOWN_KEYS))
-        raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)} (known: {known})")
+        raise ConfigError(
+            f"{source}: unknown key(s) {', '.join(unknown)} (known: {known})"
+        )
     fx = table.get("fx", {})
     if not isinstance(fx, Mapping):
         raise ConfigError(f"{source}: 'fx' must be a table, got {type(fx).__name__}")
@@ -223,8 +240,12 @@ def _code_list(
     table: Mapping[str, Any], key: str, source: str, default: tuple[str, ...]
 ) -> tuple[str, ...]:
     value = table.get(key, default)
-    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"{source}: '{key}' must be a list of rule codes, got {value!r}")
+    if not isinstance(value, list | tuple) or not all(
+        isinstance(v, str) for v in value
+    ):
+        raise ConfigError(
+            f"{source}: '{key}' must be a list of rule codes, got {value!r}"
+        )
     try:
         for selector in _upper(value):
             check_selector(selector)
@@ -233,9 +254,13 @@ def _code_list(
     return _upper(value)
 
 
-def _per_file_ignores(value: Any, source: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+def _per_file_ignores(
+    value: Any, source: str
+) -> tuple[tuple[str, tuple[str, ...]], ...]:
     if not isinstance(value, Mapping):
-        raise ConfigError(f"{source}: 'per-file-ignores' must be a table of glob = [codes]")
+        raise ConfigError(
+            f"{source}: 'per-file-ignores' must be a table of glob = [codes]"
+        )
     return tuple(
         (pattern, _code_list(value, pattern, f"{source}: per-file-ignores", ()))
         for pattern in value

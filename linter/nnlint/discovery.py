@@ -6,11 +6,11 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-# Directories never searched when a directory is given (files named explicitly always are).
+# Directories never searched (files named explicitly are always linted).
 EXCLUDED_DIRS = frozenset(
     {
-        ".bzr", ".direnv", ".eggs", ".git", ".hg", ".mypy_cache", ".nnlint_cache", ".nox",
-        ".pytest_cache", ".ruff_cache", ".svn", ".tox", ".venv", "__pycache__",
+        ".bzr", ".direnv", ".eggs", ".git", ".hg", ".mypy_cache", ".nnlint_cache",
+        ".nox", ".pytest_cache", ".ruff_cache", ".svn", ".tox", ".venv", "__pycache__",
         "__pypackages__", "_build", "build", "dist", "node_modules", "site-packages",
         "venv",
     }
@@ -37,12 +37,14 @@ def discover(paths: Iterable[Path | str]) -> list[Path]:
 
 
 def _walk(root: Path) -> list[Path]:
-    files = []
+    files: list[Path] = []
     for directory, subdirectories, names in os.walk(root):
         subdirectories[:] = sorted(
             name
             for name in subdirectories
             if name not in EXCLUDED_DIRS and not name.endswith(".egg-info")
         )
-        files.extend(Path(directory, name) for name in sorted(names) if name.endswith(".py"))
+        files.extend(
+            Path(directory, name) for name in sorted(names) if name.endswith(".py")
+        )
     return files

@@ -71,13 +71,16 @@ class _BatchedWalker:
 
 @cache
 def _handler_names(rule: type[Rule]) -> tuple[str, ...]:
-    """``visit_X``/``leave_X`` methods the rule defines (not CSTVisitor's no-op defaults).
+    """``visit_X``/``leave_X`` methods the rule defines (not CSTVisitor's no-ops).
 
     Cached per class: ``dir()`` over a visitor lists hundreds of inherited names.
     """
     names = []
     for attribute in dir(rule):
-        if not attribute.startswith(("visit_", "leave_")) or attribute in ("visit_", "leave_"):
+        if not attribute.startswith(("visit_", "leave_")) or attribute in (
+            "visit_",
+            "leave_",
+        ):
             continue
         if getattr(rule, attribute) is getattr(cst.CSTVisitor, attribute, None):
             continue
@@ -102,9 +105,13 @@ def should_parse(source: str, rules: Iterable[type[Rule]]) -> bool:
     return False
 
 
-def lint_module(module: cst.Module, path: str, rules: Sequence[type[Rule]]) -> list[Finding]:
+def lint_module(
+    module: cst.Module, path: str, rules: Sequence[type[Rule]]
+) -> list[Finding]:
     rules = [rule for rule in rules if not is_engine_rule(rule)]
-    context = RuleContext(path=path, module=module, imports=ImportMap.from_module(module))
+    context = RuleContext(
+        path=path, module=module, imports=ImportMap.from_module(module)
+    )
     instances = [rule(context) for rule in rules]
     _BatchedWalker(instances, context).walk(module)
     reported = [(rule, report) for rule in instances for report in rule.reports]
@@ -140,7 +147,7 @@ def _to_findings(
 
 
 def lint_source(source: str, path: str, rules: Sequence[type[Rule]]) -> list[Finding]:
-    """Findings of ``rules`` on ``source``. Raises ``cst.ParserSyntaxError`` on bad syntax."""
+    """Findings of ``rules`` on ``source``; ``cst.ParserSyntaxError`` on bad syntax."""
     rules = [rule for rule in rules if not is_engine_rule(rule)]
     if not should_parse(source, rules):
         return []
@@ -150,7 +157,7 @@ def lint_source(source: str, path: str, rules: Sequence[type[Rule]]) -> list[Fin
 def check_source(
     source: str, path: str, rules: Sequence[type[Rule]], *, prune: bool = False
 ) -> tuple[list[Finding], cst.Module | None]:
-    """Like :func:`lint_source`, but a file that does not parse gives one NNL001 finding.
+    """Like :func:`lint_source`, but a file that does not parse gives one NNL001.
 
     Also returns the parsed module for fixes (None when the file was not parsed, or only
     partly: ``prune=True`` parses just the top-level statements that a selected rule's
@@ -173,9 +180,13 @@ def check_source(
     return lint_module(module, path, rules), module
 
 
-def _lint_pruned(source: str, path: str, rules: Sequence[type[Rule]]) -> list[Finding] | None:
-    """Findings from the pruned text, or None when it does not parse (full parse then)."""
-    pruned = prune_source(source, [trigger for rule in rules for trigger in rule.TRIGGERS])
+def _lint_pruned(
+    source: str, path: str, rules: Sequence[type[Rule]]
+) -> list[Finding] | None:
+    """Findings from the pruned text; None when it does not parse (parse all then)."""
+    pruned = prune_source(
+        source, [trigger for rule in rules for trigger in rule.TRIGGERS]
+    )
     if pruned is None:
         return []
     try:
@@ -187,7 +198,7 @@ def _lint_pruned(source: str, path: str, rules: Sequence[type[Rule]]) -> list[Fi
 
 def compile_quietly(source: str, path: str) -> None:
     """Compile to an AST only, raising SyntaxError; the compiler's SyntaxWarnings
-    (``'int' object is not callable``) are about the user's code, not for us to print."""
+    (``'int' object is not callable``) are about user code, not for us to print."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         compile(source, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
@@ -231,7 +242,7 @@ class _Replacer(cst.CSTTransformer):
         super().__init__()
         self.replacements = replacements
 
-    def on_leave(self, original_node, updated_node):  # type: ignore[no-untyped-def]
+    def on_leave(self, original_node, updated_node):
         return self.replacements.get(original_node, updated_node)
 
 

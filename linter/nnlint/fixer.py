@@ -37,7 +37,9 @@ def fix_text(text: str, path: str, config: LintConfig, *, unsafe: bool) -> FixOu
     outcome = FixOutcome(path, text, text)
     rejected: set[tuple[str, int, int]] = set()
     for _ in range(MAX_ROUNDS):
-        findings, module = check_source(outcome.fixed, path, selected_rules(config, path))
+        findings, module = check_source(
+            outcome.fixed, path, selected_rules(config, path)
+        )
         if module is None:
             break
         suppressions = parse_suppressions(outcome.fixed)
@@ -82,7 +84,8 @@ def _apply_checked(
             return candidate, 1
         rejected.add(_identity(finding))
         outcome.discarded.append(
-            f"{outcome.path}:{finding.line}:{finding.column}: {finding.code} fix discarded: "
+            f"{outcome.path}:{finding.line}:{finding.column}: {finding.code} "
+            "fix discarded: "
             "it would produce code that does not parse"
         )
     return module.code, 0

@@ -16,6 +16,7 @@ import libcst as cst
 
 from nnlint.names import dotted_name
 from nnlint.rules.base import Rule
+from nnlint.walk import iter_children
 
 Resolve = Callable[[cst.BaseExpression], "str | None"]
 
@@ -212,22 +213,11 @@ def _is_module(
 
 def _class_defs(node: cst.CSTNode) -> Iterator[cst.ClassDef]:
     """Class definitions at any depth, looking only at statements (cheap)."""
-    for child in node.children:
+    for child in iter_children(node):
         if isinstance(child, cst.ClassDef):
             yield child
         if not isinstance(child, cst.BaseExpression | cst.SimpleStatementLine):
             yield from _class_defs(child)
-
-
-def _walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    yield node
-    for child in node.children:
-        yield from _walk(child)
-
-
-def walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    """Every node under ``node``, depth first, in source order."""
-    return _walk(node)
 
 
 def self_name(function: cst.FunctionDef) -> str | None:
@@ -267,7 +257,7 @@ def self_assignments(
 
 def simple_statements(block: cst.CSTNode) -> Iterator[cst.SimpleStatementLine]:
     """Simple statement lines in ``block`` and nested blocks, not nested defs."""
-    for child in block.children:
+    for child in iter_children(block):
         if isinstance(child, cst.SimpleStatementLine):
             yield child
         elif not isinstance(child, cst.FunctionDef | cst.ClassDef | cst.BaseExpression):
@@ -532,7 +522,7 @@ def _name(node: cst.BaseExpression) -> str | None:
 
 
 def _child_expressions(node: cst.CSTNode) -> Iterator[cst.BaseExpression]:
-    for child in node.children:
+    for child in iter_children(node):
         if isinstance(child, cst.BaseExpression):
             yield child
         elif not isinstance(child, cst.BaseSuite):

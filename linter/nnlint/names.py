@@ -46,8 +46,8 @@ def canonical(name: str) -> str:
 class ImportMap:
     """Local name -> qualified name, from ``import``/``from ... import`` statements.
 
-    Names bound by ``def``/``class``/assignment at module level after an import shadow it,
-    so a user's own ``def softmax`` is never taken for torch's.
+    Names bound by ``def``/``class``/assignment at module level after an import shadow
+    it, so a user's own ``def softmax`` is never taken for torch's.
     """
 
     def __init__(self) -> None:
@@ -80,7 +80,7 @@ class ImportMap:
             for alias in node.names:
                 full = dotted_name(alias.name) or ""
                 if alias.asname is not None:
-                    local = dotted_name(alias.asname.name)  # type: ignore[arg-type]
+                    local = dotted_name(alias.asname.name)
                     if local:
                         self.aliases[local] = full
                 else:
@@ -97,7 +97,7 @@ class ImportMap:
             name = dotted_name(alias.name) or ""
             local = name
             if alias.asname is not None:
-                local = dotted_name(alias.asname.name) or name  # type: ignore[arg-type]
+                local = dotted_name(alias.asname.name) or name
             self.aliases[local] = f"{module}.{name}"
 
     def _shadow(self, target: cst.BaseExpression) -> None:
@@ -119,7 +119,8 @@ class ImportMap:
 def _nested_statements(node: cst.If | cst.Try) -> list[cst.CSTNode]:
     blocks: list[cst.BaseSuite] = [node.body]
     if isinstance(node, cst.If) and node.orelse is not None:
-        blocks.append(node.orelse.body if isinstance(node.orelse, cst.Else) else node.orelse)  # type: ignore[arg-type]
+        orelse = node.orelse
+        blocks.append(orelse.body if isinstance(orelse, cst.Else) else orelse)  # type: ignore[arg-type]
     if isinstance(node, cst.Try):
         blocks.extend(handler.body for handler in node.handlers)
     statements: list[cst.CSTNode] = []

@@ -1,12 +1,12 @@
 """Suppression comments, applied centrally after all rules ran (rules never see them).
 
-* ``# noqa`` (all codes) or ``# noqa: NNL101, NNL2`` (codes or prefixes) on the first line
-  of a finding suppresses it;
+* ``# noqa`` (all codes) or ``# noqa: NNL101, NNL2`` (codes or prefixes) on the first
+  line of a finding suppresses it;
 * ``# nnlint: noqa`` on its own line skips the whole file, ``# nnlint: noqa: NNL101``
   suppresses those codes in the whole file.
 
 Comments are found cheaply: a substring test, then a regex over the candidate lines, and
-only when one matches the file is tokenized, so ``# noqa`` inside a string is no comment.
+only when one matches is the file tokenized, so a ``# noqa`` in a string is ignored.
 Codes of other tools (``E501``) are kept but never reported as unused.
 """
 
@@ -84,7 +84,7 @@ def parse_suppressions(source: str) -> Suppressions:
 
 
 def _comments(source: str, lines: set[int]) -> list[tuple[int, int, str, bool]]:
-    """(line, 0-based column, text, alone on its line) of comment tokens on ``lines``."""
+    """(line, 0-based column, text, alone on its line) of comments on ``lines``."""
     comments = []
     try:
         for token in tokenize.generate_tokens(io.StringIO(source).readline):
@@ -97,18 +97,24 @@ def _comments(source: str, lines: set[int]) -> list[tuple[int, int, str, bool]]:
     return comments
 
 
-def _add_comment(found: Suppressions, line: int, column: int, text: str, alone: bool) -> None:
+def _add_comment(
+    found: Suppressions, line: int, column: int, text: str, alone: bool
+) -> None:
     file_match = _FILE.match(text)
     if file_match and alone:
         codes = _codes(file_match.group("codes"))
         end = column + file_match.end() + 1
-        found.file_level.append(Directive(line, column + 1, end, codes, file_level=True))
+        found.file_level.append(
+            Directive(line, column + 1, end, codes, file_level=True)
+        )
         return
     match = _LINE.search(text)
     if match:
         codes = _codes(match.group("codes"))
         start = column + match.start()
-        found.by_line[line] = Directive(line, start + 1, column + match.end() + 1, codes)
+        found.by_line[line] = Directive(
+            line, start + 1, column + match.end() + 1, codes
+        )
 
 
 def _codes(text: str | None) -> tuple[str, ...] | None:
@@ -129,16 +135,14 @@ def apply_suppressions(
     for finding in findings:
         if any(d.suppresses(finding.code) for d in suppressions.file_level):
             continue
-        directive = suppressions.by_line.get(finding.line)
-        if directive is not None and directive.suppresses(finding.code):
+        on_line = suppressions.by_line.get(finding.line)
+        if on_line is not None and on_line.suppresses(finding.code):
             continue
         kept.append(finding)
     return kept
 
 
-def unused_codes(
-    directive: Directive, is_checked: Callable[[str], bool]
-) -> list[str]:
+def unused_codes(directive: Directive, is_checked: Callable[[str], bool]) -> list[str]:
     """NNL codes in ``directive`` that suppressed nothing although their rule ran.
 
     Bare ``# noqa`` is never reported (it usually serves other tools too), nor are

@@ -16,10 +16,13 @@ constructor call, has no kind and never links. Everything here is read-only.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import libcst as cst
+
+from nnlint.walk import iter_children
 
 Resolve = Callable[[cst.BaseExpression], "str | None"]
 
@@ -151,54 +154,67 @@ class ClassTable:
         return member.kind if member else None
 
 
-class _TableBuilder(cst.CSTVisitor):
-    def __init__(self, resolve: Resolve, table: ClassTable) -> None:
-        super().__init__()
-        self.resolve_name = resolve
-        self.table = table
-        self.targets: set[int] = set()
+def descendants(
+    node: cst.CSTNode, prune: frozenset[type] = frozenset()
+) -> Iterator[cst.CSTNode]:
+    """Nodes below ``node`` in source order (whitespace skipped, see
+    :mod:`nnlint.walk`), not entering nodes whose type is in ``prune``.
 
-    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        return False  # a nested class has its own ``self``
+    libcst's own ``visit`` rebuilds every node it passes; this only reads fields."""
+    stack = list(iter_children(node))
+    stack.reverse()
+    while stack:
+        current = stack.pop()
+        yield current
+        if type(current) not in prune:
+            children = list(iter_children(current))
+            children.reverse()
+            stack.extend(children)
 
-    def visit_Assign(self, node: cst.Assign) -> None:
-        for target in node.targets:
-            self._assigned(target.target, node.value)
 
-    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-        if node.value is not None:
-            self._assigned(node.target, node.value)
+_NESTED_CLASS = frozenset({cst.ClassDef})
 
-    def _assigned(self, target: cst.BaseExpression, value: cst.BaseExpression) -> None:
-        name = is_self_attr(target)
-        if name is None:
-            return
-        self.targets.add(id(target))
-        kind = self.resolve_name(value.func) if isinstance(value, cst.Call) else None
-        ctor = value if isinstance(value, cst.Call) and kind else None
-        previous = self.table.members.get(name)
-        if previous is not None and previous.kind != kind:
-            kind, ctor = None, None
-        self.table.members[name] = Member(kind, ctor)
 
-    def visit_Call(self, node: cst.Call) -> None:
-        name = is_self_attr(node.func)
+def _record(
+    table: ClassTable, node: cst.CSTNode, resolve: Resolve, targets: set[int]
+) -> None:
+    """Update ``table`` with what one node of the class body says about ``self``."""
+    kind = type(node)
+    if kind is cst.Assign:
+        for target in node.targets:  # type: ignore[attr-defined]
+            _assigned(table, target.target, node.value, resolve, targets)  # type: ignore[attr-defined]
+    elif kind is cst.AnnAssign and node.value is not None:  # type: ignore[attr-defined]
+        _assigned(table, node.target, node.value, resolve, targets)  # type: ignore[attr-defined]
+    elif kind is cst.Call:
+        name = is_self_attr(node.func)  # type: ignore[attr-defined]
         if name is not None:
-            self.table.calls[name] = self.table.calls.get(name, 0) + 1
+            table.calls[name] = table.calls.get(name, 0) + 1
+    elif kind is cst.Attribute:
+        inner = is_self_attr(node.value)  # type: ignore[attr-defined]
+        if inner is not None and node.attr.value == "bias":  # type: ignore[attr-defined]
+            table.bias_used.add(inner)
+        name = is_self_attr(node)  # type: ignore[arg-type]
+        if name is not None and id(node) not in targets:
+            table.loads[name] = table.loads.get(name, 0) + 1
 
-    def visit_Attribute(self, node: cst.Attribute) -> None:
-        inner = is_self_attr(node.value)
-        if inner is not None and node.attr.value == "bias":
-            self.table.bias_used.add(inner)
-        name = is_self_attr(node)
-        if name is not None and id(node) not in self.targets:
-            self.table.loads[name] = self.table.loads.get(name, 0) + 1
 
-
-def class_table(node: cst.ClassDef, resolve: Resolve) -> ClassTable:
-    table = ClassTable()
-    node.body.visit(_TableBuilder(resolve, table))
-    return table
+def _assigned(
+    table: ClassTable,
+    target: cst.BaseExpression,
+    value: cst.BaseExpression,
+    resolve: Resolve,
+    targets: set[int],
+) -> None:
+    name = is_self_attr(target)
+    if name is None:
+        return
+    targets.add(id(target))
+    kind = resolve(value.func) if isinstance(value, cst.Call) else None
+    ctor = value if isinstance(value, cst.Call) and kind else None
+    previous = table.members.get(name)
+    if previous is not None and previous.kind != kind:
+        kind, ctor = None, None
+    table.members[name] = Member(kind, ctor)
 
 
 def methods(node: cst.ClassDef) -> Iterator[cst.FunctionDef]:
@@ -211,6 +227,81 @@ def methods(node: cst.ClassDef) -> Iterator[cst.FunctionDef]:
             and statement.name.value != "__init__"
         ):
             yield statement
+
+
+@dataclass
+class _MethodIndex:
+    """Calls, statement suites and Name occurrences (document order) of one method."""
+
+    calls: list[cst.Call] = field(default_factory=list)
+    suites: list[tuple[cst.BaseStatement, ...]] = field(default_factory=list)
+    names: list[cst.Name] = field(default_factory=list)
+
+    def add(self, node: cst.CSTNode) -> None:
+        kind = type(node)
+        if kind is cst.Call:
+            self.calls.append(node)  # type: ignore[arg-type]
+        elif kind is cst.Name:
+            self.names.append(node)  # type: ignore[arg-type]
+        elif kind is cst.IndentedBlock:
+            self.suites.append(tuple(node.body))  # type: ignore[attr-defined]
+
+
+@dataclass
+class ClassFacts:
+    """One pass over a class body: the ``self`` table and per-method indexes."""
+
+    table: ClassTable
+    indexes: list[_MethodIndex]
+
+
+def class_facts(node: cst.ClassDef, resolve: Resolve, module: cst.Module) -> ClassFacts:
+    """Facts about ``node``, computed once per file and shared by all rules."""
+    cache = _file_cache(module)
+    facts = cache.get(id(node))
+    if facts is None:
+        facts = _analyse(node, resolve)
+        cache[id(node)] = facts
+    return facts
+
+
+def class_table(node: cst.ClassDef, resolve: Resolve, module: cst.Module) -> ClassTable:
+    return class_facts(node, resolve, module).table
+
+
+def _analyse(node: cst.ClassDef, resolve: Resolve) -> ClassFacts:
+    table = ClassTable()
+    targets: set[int] = set()
+    indexes = []
+    body = node.body.body if isinstance(node.body, cst.IndentedBlock) else ()
+    for statement in body:
+        index = None
+        if (
+            isinstance(statement, cst.FunctionDef)
+            and statement.name.value != "__init__"
+        ):
+            index = _MethodIndex()
+            indexes.append(index)
+        if type(statement) in _NESTED_CLASS:
+            continue
+        for found in descendants(statement, _NESTED_CLASS):
+            _record(table, found, resolve, targets)
+            if index is not None:
+                index.add(found)
+    return ClassFacts(table, indexes)
+
+
+_local = threading.local()
+
+
+def _file_cache(module: cst.Module) -> dict[int, ClassFacts]:
+    """Per-file cache keyed by node identity. The module itself is held, so its nodes'
+    ids cannot be reused by another file's nodes while the entry lives."""
+    if getattr(_local, "module", None) is not module:
+        _local.module = module
+        _local.facts = {}
+    facts: dict[int, ClassFacts] = _local.facts
+    return facts
 
 
 @dataclass(frozen=True)
@@ -230,25 +321,6 @@ class Link:
     consumer_ctor: cst.Call | None
     producer_attr: str | None = None
     exclusive: bool = True
-
-
-class _MethodIndex(cst.CSTVisitor):
-    """Calls, statement suites and Name occurrences (document order) of one method."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls: list[cst.Call] = []
-        self.suites: list[tuple[cst.BaseStatement, ...]] = []
-        self.names: list[cst.Name] = []
-
-    def visit_Call(self, node: cst.Call) -> None:
-        self.calls.append(node)
-
-    def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
-        self.suites.append(tuple(node.body))
-
-    def visit_Name(self, node: cst.Name) -> None:
-        self.names.append(node)
 
 
 def _callee(
@@ -294,14 +366,10 @@ def _rebinds(statement: cst.BaseStatement, name: str) -> bool:
 class ForwardChains:
     """Links found in the non-``__init__`` methods of one class."""
 
-    def __init__(self, node: cst.ClassDef, table: ClassTable, resolve: Resolve) -> None:
-        self.table = table
+    def __init__(self, facts: ClassFacts, resolve: Resolve) -> None:
+        self.table = facts.table
         self.resolve = resolve
-        self.indexes: list[_MethodIndex] = []
-        for method in methods(node):
-            index = _MethodIndex()
-            method.body.visit(index)
-            self.indexes.append(index)
+        self.indexes = facts.indexes
 
     def links(self, through: frozenset[str] = frozenset()) -> Iterator[Link]:
         """Every A -> B link; calls whose kind is in ``through`` are looked through."""
@@ -411,33 +479,24 @@ def container_elements(node: cst.Call | cst.List) -> list[cst.BaseExpression | N
     return [None if arg.star else arg.value for arg in node.args if arg.keyword is None]
 
 
-class _NameUses(cst.CSTVisitor):
-    def __init__(self, name: str) -> None:
-        super().__init__()
-        self.name = name
-        self.count = 0
-        self.values: list[cst.BaseExpression] = []
-
-    def visit_Name(self, node: cst.Name) -> None:
-        if node.value == self.name:
-            self.count += 1
-
-    def visit_Assign(self, node: cst.Assign) -> None:
-        for target in node.targets:
-            if isinstance(target.target, cst.Name) and target.target.value == self.name:
-                self.values.append(node.value)
-
-
 def bound_call(scope: cst.CSTNode | None, name: str) -> tuple[cst.Call | None, bool]:
     """The constructor call a local ``name`` is bound to in ``scope`` (the enclosing
     function), and whether the name is used exactly once besides that binding."""
     if scope is None:
         return None, False
-    uses = _NameUses(name)
-    scope.visit(uses)
-    if len(uses.values) != 1 or not isinstance(uses.values[0], cst.Call):
+    count = 0
+    values: list[cst.BaseExpression] = []
+    for node in descendants(scope):
+        kind = type(node)
+        if kind is cst.Name and node.value == name:  # type: ignore[attr-defined]
+            count += 1
+        elif kind is cst.Assign:
+            for target in node.targets:  # type: ignore[attr-defined]
+                if isinstance(target.target, cst.Name) and target.target.value == name:
+                    values.append(node.value)  # type: ignore[attr-defined]
+    if len(values) != 1 or not isinstance(values[0], cst.Call):
         return None, False
-    return uses.values[0], uses.count == 2
+    return values[0], count == 2
 
 
 def container_links(
@@ -467,7 +526,12 @@ def resolved_elements(
 ) -> list[Element | None]:
     """Per element of a container: (element, kind, constructor call, used only here),
     or None when the element's kind is unknown."""
-    return [_element(element, resolve, scope) for element in container_elements(node)]
+    elements = container_elements(node)
+    if not any(
+        isinstance(element, cst.Call) and resolve(element.func) for element in elements
+    ):
+        return [None] * len(elements)  # no torch layer here: skip resolving names
+    return [_element(element, resolve, scope) for element in elements]
 
 
 def _element(
@@ -517,7 +581,13 @@ def is_container(
     """A list literal, ``nn.Sequential(...)`` or ``super().__init__`` of a subclass."""
     if isinstance(node, cst.List):
         return True
-    return isinstance(node, cst.Call) and (
-        resolve(node.func) == "torch.nn.Sequential"
-        or is_sequential_init(node, ancestors, resolve)
-    )
+    if not isinstance(node, cst.Call):
+        return False
+    func = node.func
+    # Most calls are neither: compare the last name before resolving anything.
+    last = func.attr.value if isinstance(func, cst.Attribute) else None
+    if isinstance(func, cst.Name):
+        last = func.value
+    if last == "__init__":
+        return is_sequential_init(node, ancestors, resolve)
+    return last is not None and resolve(func) == "torch.nn.Sequential"

@@ -28,7 +28,7 @@ def _triple_quoted_spans(source: str) -> list[tuple[int, int]]:
     """Spans of triple-quoted strings, pairing each opening quote with the next closing
     one. A quote inside a comment or a one-line string can mislead this; the blanked
     text then fails to parse and the file is parsed whole."""
-    spans = []
+    spans: list[tuple[int, int]] = []
     position = 0
     while True:
         match = _TRIPLE.search(source, position)
@@ -43,8 +43,10 @@ def _triple_quoted_spans(source: str) -> list[tuple[int, int]]:
 
 def statement_starts(source: str) -> list[int]:
     """Offsets where top-level statements start (heuristic, see module docstring)."""
-    inside = _triple_quoted_spans(source) if ('"""' in source or "'''" in source) else []
-    starts = []
+    inside = (
+        _triple_quoted_spans(source) if ('"""' in source or "'''" in source) else []
+    )
+    starts: list[int] = []
     position = 0
     previous = -1  # the previous column-0 line outside strings
     for match in _BOUNDARY.finditer(source):
@@ -77,7 +79,7 @@ def prune(source: str, triggers: Sequence[str]) -> str | None:
     if not hit:
         return None
     pieces = []
-    for index, (start, end) in enumerate(zip(starts, ends)):
+    for index, (start, end) in enumerate(zip(starts, ends, strict=False)):
         chunk = source[start:end]
         if index in hit or (_IMPORT.search(chunk) and not _DEFINITION.match(chunk)):
             pieces.append(chunk)

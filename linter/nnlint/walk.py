@@ -74,7 +74,7 @@ def iter_children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
 
 
 def walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    """``node`` and every node below it, depth first (iterative: deep trees are fine)."""
+    """``node`` and every node below it, depth first (iterative: deep trees are ok)."""
     stack = [node]
     while stack:
         current = stack.pop()

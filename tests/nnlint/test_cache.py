@@ -24,7 +24,9 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_round_trip_keeps_every_field(tmp_path: Path) -> None:
     store = FindingCache(tmp_path)
-    finding = Finding("m.py", 3, 4, 3, 9, "NNL101", "n", "msg", "warning", Fix("d", True))
+    finding = Finding(
+        "m.py", 3, 4, 3, 9, "NNL101", "n", "msg", "warning", Fix("d", True)
+    )
     store.put("ab" * 32, [finding])
     (restored,) = store.get("ab" * 32) or []
     assert restored.to_dict() == finding.to_dict()
@@ -78,7 +80,9 @@ def test_cache_false_writes_nothing(project: Path) -> None:
 
 def test_concurrent_writers_never_expose_partial_entries(tmp_path: Path) -> None:
     store = FindingCache(tmp_path)
-    findings = [Finding("m.py", i, 1, i, 2, "NNL101", "n", "m" * 500) for i in range(1, 50)]
+    findings = [
+        Finding("m.py", i, 1, i, 2, "NNL101", "n", "m" * 500) for i in range(1, 50)
+    ]
     errors: list[str] = []
 
     def write_and_read() -> None:
@@ -104,4 +108,6 @@ def test_read_only_cache_directory_still_lints(
     blocker.write_text("", encoding="utf-8")
     monkeypatch.setenv("NNLINT_CACHE_DIR", str(blocker / "cache"))
     (tmp_path / "m.py").write_text(SOURCE, encoding="utf-8")
-    assert [f.code for f in api.lint_file(tmp_path / "m.py", LintConfig())] == ["NNL003"]
+    assert [f.code for f in api.lint_file(tmp_path / "m.py", LintConfig())] == [
+        "NNL003"
+    ]

@@ -71,7 +71,12 @@ class FakeBrokenFix(Rule):
             self.report(node, replacements={node: cst.Name("return")})
 
 
-FAKE_RULES = (*(r for r in all_rules() if r.CODE.startswith("NNL00")), FakeSoftmax, FakeOldName, FakeBrokenFix)
+FAKE_RULES = (
+    *(r for r in all_rules() if r.CODE.startswith("NNL00")),
+    FakeSoftmax,
+    FakeOldName,
+    FakeBrokenFix,
+)
 
 PROJECT = {
     "model.py": (
@@ -126,7 +131,9 @@ def _snapshot(name: str, text: str) -> None:
 def test_output_formats_snapshot(
     project: Path, capsys: pytest.CaptureFixture[str], output_format: str
 ) -> None:
-    code, out, err = _run(capsys, "check", ".", "--output-format", output_format, "-j", "1")
+    code, out, err = _run(
+        capsys, "check", ".", "--output-format", output_format, "-j", "1"
+    )
     assert (code, err) == (1, "")
     _snapshot(f"check.{output_format}", out.replace(str(project), "<project>"))
 
@@ -147,7 +154,9 @@ def test_json_findings_codes_and_positions(
     ]
 
 
-def test_statistics_and_exit_zero(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_statistics_and_exit_zero(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, _ = _run(capsys, ".", "--statistics", "--exit-zero")
     assert code == 0
     _snapshot("statistics.txt", out[out.index("Found") :])
@@ -186,7 +195,9 @@ def test_config_file_and_per_file_ignores(
         ("model.py", "NNL902"),
     ]
     # The command line overrides the file.
-    code, out, _ = _run(capsys, "model.py", "--output-format", "json", "--select", "NNL903")
+    code, out, _ = _run(
+        capsys, "model.py", "--output-format", "json", "--select", "NNL903"
+    )
     assert [f["code"] for f in json.loads(out)] == ["NNL903"]
 
 
@@ -207,7 +218,9 @@ def test_fix_applies_safe_fixes_and_discards_broken_ones(
 def test_unsafe_fixes_and_newlines_are_preserved(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    crlf = PROJECT["model.py"].replace("\n", "\r\n").replace("value = breakme()\r\n", "")
+    crlf = (
+        PROJECT["model.py"].replace("\n", "\r\n").replace("value = breakme()\r\n", "")
+    )
     (project / "model.py").write_bytes(crlf.encode())
     _run(capsys, "model.py", "--fix", "--unsafe-fixes")
     data = (project / "model.py").read_bytes()
@@ -216,7 +229,9 @@ def test_unsafe_fixes_and_newlines_are_preserved(
     assert b"\n" not in data.replace(b"\r\n", b"")
 
 
-def test_diff_prints_without_writing(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_diff_prints_without_writing(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     before = (project / "model.py").read_text(encoding="utf-8")
     code, out, _ = _run(capsys, "model.py", "--diff", "--unsafe-fixes")
     assert (project / "model.py").read_text(encoding="utf-8") == before
@@ -244,8 +259,12 @@ def test_usage_errors_exit_2_with_one_clear_line(
     assert "Traceback" not in err
 
 
-def test_bad_config_is_a_usage_error(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (project / "pyproject.toml").write_text("[tool.nnlint]\nselectt = []\n", encoding="utf-8")
+def test_bad_config_is_a_usage_error(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "pyproject.toml").write_text(
+        "[tool.nnlint]\nselectt = []\n", encoding="utf-8"
+    )
     code, _, err = _run(capsys, ".")
     assert code == 2
     assert "unknown key(s) selectt" in err
@@ -260,7 +279,9 @@ def test_internal_error_is_one_line_unless_debugging(
     monkeypatch.setattr(FakeSoftmax, "visit_Call", crash)
     code, _, err = _run(capsys, "model.py", "--no-cache")
     assert code == 2
-    assert err.startswith("nnlint: internal error: while linting model.py: ZeroDivisionError")
+    assert err.startswith(
+        "nnlint: internal error: while linting model.py: ZeroDivisionError"
+    )
     assert err.count("\n") == 1
     monkeypatch.setenv("NNLINT_DEBUG", "1")
     code, _, err = _run(capsys, "model.py", "--no-cache")
@@ -272,10 +293,18 @@ def test_clean_file_exits_0(project: Path, capsys: pytest.CaptureFixture[str]) -
     assert _run(capsys, "pkg/clean.py") == (0, "All checks passed.\n", "")
 
 
-def test_rule_and_rules_commands(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_rule_and_rules_commands(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, _ = _run(capsys, "rules")
     assert code == 0
-    assert out.splitlines()[3].split() == ["NNL901", "fake-softmax", "error", "safe", "fix"]
+    assert out.splitlines()[3].split() == [
+        "NNL901",
+        "fake-softmax",
+        "error",
+        "safe",
+        "fix",
+    ]
     code, out, _ = _run(capsys, "rule", "fake-old-name")
     assert code == 0
     assert out.startswith("# NNL902: fake-old-name\n")
@@ -310,19 +339,41 @@ def test_fx_findings_are_merged_and_suppressible(
         PROJECT["model.py"].replace("# noqa: NNL901", "# noqa: NNL901, NNL601"),
         encoding="utf-8",
     )
-    code, out, _ = _run(capsys, "model.py", "--fx", "--select", "NNL6", "--output-format", "json")
+    code, out, _ = _run(
+        capsys, "model.py", "--fx", "--select", "NNL6", "--output-format", "json"
+    )
     assert [(f["line"], f["code"]) for f in json.loads(out)] == [(5, "NNL601")]
     assert code == 1
 
 
 def test_module_entry_point_and_version() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "nnlint", "--version"], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "nnlint", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0
     assert done.stdout.startswith("nnlint ")
     done = subprocess.run(
-        [sys.executable, "-m", "nnlint", "no/such/dir"], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "nnlint", "no/such/dir"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 2
     assert done.stderr == "nnlint: error: no/such/dir: no such file or directory\n"
+
+
+def test_fix_keeps_a_byte_order_mark_and_a_coding_cookie(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bom = "import torch\ny = torch.softmax(x, dim=0)  # é\n".encode("utf-8-sig")
+    (project / "bom.py").write_bytes(bom)
+    latin = "# -*- coding: latin-1 -*-\nimport torch\ny = torch.softmax(x)  # é\n"
+    (project / "latin1.py").write_bytes(latin.encode("latin-1"))
+    code, _, _ = _run(capsys, "bom.py", "latin1.py", "--fix")
+    assert code == 0
+    assert (project / "bom.py").read_bytes() == bom.replace(b"softmax", b"log_softmax")
+    fixed = latin.replace("softmax", "log_softmax").encode("latin-1")
+    assert (project / "latin1.py").read_bytes() == fixed

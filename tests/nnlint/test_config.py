@@ -36,7 +36,11 @@ def test_defaults_select_every_nnl_code() -> None:
     ],
 )
 def test_selection(
-    select: tuple[str, ...], ignore: tuple[str, ...], extend: tuple[str, ...], code: str, enabled: bool
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    extend: tuple[str, ...],
+    code: str,
+    enabled: bool,
 ) -> None:
     config = LintConfig(select=select, ignore=ignore, extend_select=extend)
     assert config.is_enabled(code) is enabled
@@ -76,7 +80,9 @@ def test_load_config_finds_nearest_pyproject(tmp_path: Path) -> None:
 
 
 def test_per_file_ignores_pattern_without_slash_matches_file_name() -> None:
-    config = config_from_table({"per-file-ignores": {"conftest.py": ["NNL"]}}, root=Path("/p"))
+    config = config_from_table(
+        {"per-file-ignores": {"conftest.py": ["NNL"]}}, root=Path("/p")
+    )
     assert config.is_ignored_for("NNL101", "/p/a/b/conftest.py")
     assert not config.is_ignored_for("NNL101", "/p/a/b/model.py")
 
@@ -93,12 +99,17 @@ def test_without_pyproject_defaults_apply(tmp_path: Path) -> None:
         ("[tool.nnlint]\nselect = 'NNL1'\n", "'select' must be a list of rule codes"),
         ("[tool.nnlint]\nignore = [1]\n", "'ignore' must be a list"),
         ("[tool.nnlint]\nselect = ['F401']\n", "invalid rule selector 'F401'"),
-        ("[tool.nnlint]\nper-file-ignores = ['x']\n", "'per-file-ignores' must be a table"),
+        (
+            "[tool.nnlint]\nper-file-ignores = ['x']\n",
+            "'per-file-ignores' must be a table",
+        ),
         ("[tool.nnlint]\nfx = 3\n", "'fx' must be a table"),
         ("[tool.nnlint\n", "cannot read"),
     ],
 )
-def test_bad_configuration_is_a_clear_error(tmp_path: Path, text: str, message: str) -> None:
+def test_bad_configuration_is_a_clear_error(
+    tmp_path: Path, text: str, message: str
+) -> None:
     _write(tmp_path, text)
     with pytest.raises(ConfigError, match=message):
         load_config(tmp_path)
@@ -107,3 +118,14 @@ def test_bad_configuration_is_a_clear_error(tmp_path: Path, text: str, message: 
 def test_fingerprint_changes_with_selection() -> None:
     assert LintConfig().fingerprint() == LintConfig().fingerprint()
     assert LintConfig().fingerprint() != LintConfig(ignore=("NNL1",)).fingerprint()
+
+
+def test_per_file_ignores_match_paths_relative_to_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "tests").mkdir()
+    config = config_from_table({"per-file-ignores": {"tests/*": ["NNL1"]}}, root=tmp_path)
+    monkeypatch.chdir(tmp_path / "tests")
+    assert config.is_ignored_for("NNL101", "test_model.py")
+    assert config.is_ignored_for("NNL101", "./test_model.py")
+    assert not config.is_ignored_for("NNL101", "../model.py")

@@ -32,8 +32,15 @@ def test_generated_docs_are_current() -> None:
 def test_rule_page_has_metadata_sections_and_examples() -> None:
     page = render_rule(UnusedNoqa)
     assert page.startswith("# NNL003: unused-noqa\n")
-    assert "| `NNL003` | `unused-noqa` | warning | no fix | unused suppression |" in page
-    for heading in ("## What it does", "## Why is this bad?", "## Fix safety", "### Flagged"):
+    assert (
+        "| `NNL003` | `unused-noqa` | warning | no fix | unused suppression |" in page
+    )
+    for heading in (
+        "## What it does",
+        "## Why is this bad?",
+        "## Fix safety",
+        "### Flagged",
+    ):
         assert heading in page
     assert "```python\nx = 1  # noqa: E501, NNL001\n```" in page
 

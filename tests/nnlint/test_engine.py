@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import libcst as cst
 import pytest
 
+from nnlint import api
 from nnlint.api import lint_text
 from nnlint.config import LintConfig
 from nnlint.engine import check_source, lint_module
+from nnlint.pool import MIN_FILES_FOR_POOL
 from nnlint.prefilter import prune, statement_starts
 from nnlint.rules import Rule
 from nnlint.walk import SKIPPED, walk
@@ -62,7 +65,9 @@ class Order(Rule):
     events: list[str] = []
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self.events.append(f"enter {node.name.value} depth={len(self.context.ancestors)}")
+        self.events.append(
+            f"enter {node.name.value} depth={len(self.context.ancestors)}"
+        )
 
     def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
         self.events.append(f"leave {node.name.value}")
@@ -87,7 +92,9 @@ def _libcst_node_types(module: cst.Module) -> Counter[str]:
 
 def test_fast_walk_sees_the_same_nodes_as_libcst() -> None:
     module = cst.parse_module(SAMPLE)
-    assert Counter(type(node).__name__ for node in walk(module)) == _libcst_node_types(module)
+    assert Counter(type(node).__name__ for node in walk(module)) == _libcst_node_types(
+        module
+    )
 
 
 def test_visit_and_leave_are_paired_and_ancestors_tracked() -> None:
@@ -176,3 +183,18 @@ def test_selecting_only_nnl001_is_a_syntax_check() -> None:
     config = LintConfig(select=("NNL001",))
     findings = lint_text(b"def f(:\n    pass\n", "m.py", config)
     assert [(f.code, f.line) for f in findings] == [("NNL001", 1)]
+
+
+def test_process_pool_gives_the_same_findings_as_serial(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(api, "all_rules", lambda: (CallNames,))
+    for index in range(MIN_FILES_FOR_POOL + 6):
+        body = "import torch\n" + "\n" * index + "y = torch.softmax(x)\n"
+        (tmp_path / f"m{index:02d}.py").write_text(body, encoding="utf-8")
+    config = LintConfig()
+    serial = api.lint_paths([tmp_path], config, cache=False, jobs=1)
+    parallel = api.lint_paths([tmp_path], config, cache=False, jobs=2)
+    assert parallel == serial
+    assert [(Path(f.path).name, f.line) for f in serial[:2]] == [("m00.py", 2), ("m01.py", 3)]
+    assert len(serial) == MIN_FILES_FOR_POOL + 6

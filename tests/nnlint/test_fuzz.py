@@ -34,7 +34,10 @@ def test_lint_never_crashes_on_generated_programs(source: str) -> None:
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(source=hypothesmith.from_grammar(), triggers=st.lists(st.text(min_size=1), max_size=3))
+@given(
+    source=hypothesmith.from_grammar(),
+    triggers=st.lists(st.text(min_size=1), max_size=3),
+)
 def test_prune_keeps_line_count(source: str, triggers: list[str]) -> None:
     pruned = prune(source, triggers)
     if pruned is not None:

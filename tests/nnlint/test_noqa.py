@@ -40,9 +40,18 @@ def test_file_level_directives() -> None:
 
 
 def test_apply_suppressions_by_line_code_and_prefix() -> None:
-    source = "a = 1  # noqa: NNL101\nb = 2  # noqa: NNL1\nc = 3  # noqa: E501\nd = 4  # noqa\n"
+    source = (
+        "a = 1  # noqa: NNL101\nb = 2  # noqa: NNL1\n"
+        "c = 3  # noqa: E501\nd = 4  # noqa\n"
+    )
     found = parse_suppressions(source)
-    findings = [_finding(1), _finding(1, "NNL102"), _finding(2, "NNL104"), _finding(3), _finding(4)]
+    findings = [
+        _finding(1),
+        _finding(1, "NNL102"),
+        _finding(2, "NNL104"),
+        _finding(3),
+        _finding(4),
+    ]
     kept = apply_suppressions(findings, found)
     assert [(f.line, f.code) for f in kept] == [(1, "NNL102"), (3, "NNL101")]
     assert found.by_line[1].used == {"NNL101"}
@@ -61,6 +70,8 @@ def test_unused_codes_only_reports_checked_nnl_codes() -> None:
     found = parse_suppressions("a = 1  # noqa: NNL101, E501, NNL601, NNL102\n")
     apply_suppressions([_finding(1, "NNL102")], found)
     directive = found.by_line[1]
-    assert unused_codes(directive, lambda code: not code.startswith("NNL6")) == ["NNL101"]
+    assert unused_codes(directive, lambda code: not code.startswith("NNL6")) == [
+        "NNL101"
+    ]
     bare = parse_suppressions("a = 1  # noqa\n").by_line[1]
     assert unused_codes(bare, lambda code: True) == []

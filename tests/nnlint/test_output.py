@@ -10,10 +10,12 @@ from nnlint.output.json_list import render_json
 from nnlint.output.statistics import render_statistics
 from nnlint.output.text import render_text
 
-SOURCE = "import torch\n\tprobs = torch.softmax(logits, dim=-1)\nloss = ce(\n    probs, y)\n"
+SOURCE = (
+    "import torch\n\tprobs = torch.softmax(logits, dim=-1)\nloss = ce(\n    probs, y)\n"
+)
 FINDINGS = [
-    Finding("m.py", 2, 10, 2, 38, "NNL101", "softmax-before-ce", "softmax feeds CE", "error",
-            Fix("use logits", True)),
+    Finding("m.py", 2, 10, 2, 38, "NNL101", "softmax-before-ce", "softmax feeds CE",
+            "error", Fix("use logits", True)),
     Finding("m.py", 3, 8, 4, 13, "NNL201", "multi-line", "spans lines", "warning"),
 ]  # fmt: skip
 
@@ -59,7 +61,8 @@ def test_json_is_the_list_of_finding_dicts() -> None:
 def test_github_annotations_escape_their_properties() -> None:
     odd = Finding("dir,x/a:b.py", 1, 2, 3, 4, "NNL101", "n", "50% of\nlines", "info")
     assert render_github([FINDINGS[0], odd]).splitlines() == [
-        "::error file=m.py,line=2,col=10,endLine=2,endColumn=38,title=NNL101::softmax feeds CE",
+        "::error file=m.py,line=2,col=10,endLine=2,endColumn=38,title=NNL101"
+        "::softmax feeds CE",
         "::notice file=dir%2Cx/a%3Ab.py,line=1,col=2,endLine=3,endColumn=4,title=NNL101"
         "::50%25 of%0Alines",
     ]

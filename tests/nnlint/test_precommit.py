@@ -1,4 +1,4 @@
-"""``.pre-commit-hooks.yaml`` parses, and its hooks run real entry points without torch."""
+"""``.pre-commit-hooks.yaml`` parses; its hooks run real entry points without torch."""
 
 from __future__ import annotations
 
@@ -41,7 +41,9 @@ def test_entry_is_a_declared_console_script(hook: dict[str, str]) -> None:
 
 
 @pytest.mark.parametrize("hook", HOOKS, ids=lambda hook: hook["id"])
-def test_hook_runs_on_files_without_importing_torch(hook: dict[str, str], tmp_path: Path) -> None:
+def test_hook_runs_on_files_without_importing_torch(
+    hook: dict[str, str], tmp_path: Path
+) -> None:
     target = tmp_path / "model.py"
     target.write_text("import torch\nx = torch.ones(3)\n", encoding="utf-8")
     arguments = hook["entry"].split()[1:]

@@ -35,7 +35,8 @@ def test_code_name_and_metadata(rule: Any) -> None:
     assert NNL_CODE.match(rule.CODE)
     assert KEBAB.match(rule.NAME), rule.NAME
     assert rule.SEVERITY in ("error", "warning", "info")
-    assert isinstance(rule.MESSAGE, str) and rule.MESSAGE
+    assert isinstance(rule.MESSAGE, str)
+    assert rule.MESSAGE
     assert rule.FIX_TITLE is None or isinstance(rule.FIX_TITLE, str)
 
 
@@ -43,9 +44,23 @@ def test_code_name_and_metadata(rule: Any) -> None:
 def test_docstring_has_every_section_in_order(rule: Any) -> None:
     sections = docstring_sections(rule)
     assert tuple(sections) == SECTIONS
-    assert all(sections.values()), [title for title, body in sections.items() if not body]
+    assert all(sections.values()), [
+        title for title, body in sections.items() if not body
+    ]
 
 
 def test_rule_by_code_accepts_codes_and_names() -> None:
     assert rule_by_code("nnl003") is rule_by_code("unused-noqa") is all_rules()[2]
     assert rule_by_code("NNL999") is None
+
+
+def test_engine_finding_metadata_matches_the_rule_classes() -> None:
+    from nnlint.api import UNDECODABLE, UNUSED_NOQA
+    from nnlint.rules.nnl002_undecodable_file import UndecodableFile
+    from nnlint.rules.nnl003_unused_noqa import UnusedNoqa
+
+    for (code, name, message), rule in (
+        (UNDECODABLE, UndecodableFile),
+        (UNUSED_NOQA, UnusedNoqa),
+    ):
+        assert (code, name, message) == (rule.CODE, rule.NAME, rule.MESSAGE)

@@ -33,7 +33,9 @@ def _cases(kind: str) -> list[object]:
 def _engine_findings(rule: type[Rule], source: str) -> list[Finding]:
     # NNL002's examples are about bytes: they are linted as the Latin-1 file they show.
     data = source.encode("latin-1") if rule is UndecodableFile else source.encode()
-    return [f for f in lint_text(data, "example.py", ENGINE_CONFIG) if f.code == rule.CODE]
+    return [
+        f for f in lint_text(data, "example.py", ENGINE_CONFIG) if f.code == rule.CODE
+    ]
 
 
 @pytest.mark.parametrize(("rule", "source"), _cases("valid"))

@@ -16,7 +16,18 @@ SCHEMA = Path(__file__).parent / "fixtures" / "sarif" / "sarif-schema-2.1.0.json
 
 FINDINGS = [
     Finding("src/model.py", 3, 5, 3, 20, "NNL001", "syntax-error", "bad", "error"),
-    Finding("src/my model.py", 1, 1, 2, 1, "NNL003", "unused-noqa", "w", "warning", Fix("d", True)),
+    Finding(
+        "src/my model.py",
+        1,
+        1,
+        2,
+        1,
+        "NNL003",
+        "unused-noqa",
+        "w",
+        "warning",
+        Fix("d", True),
+    ),
     Finding("a/b.py", 10, 1, 10, 1, "NNL999", "unknown", "note", "info"),
 ]
 
@@ -28,7 +39,9 @@ def validator() -> jsonschema.Draft7Validator:
     return jsonschema.Draft7Validator(schema, format_checker=jsonschema.FormatChecker())
 
 
-def test_output_validates_against_the_schema(validator: jsonschema.Draft7Validator) -> None:
+def test_output_validates_against_the_schema(
+    validator: jsonschema.Draft7Validator,
+) -> None:
     log = json.loads(render_sarif(FINDINGS, catalogue_rules()))
     errors = sorted(validator.iter_errors(log), key=str)
     assert errors == []
@@ -40,7 +53,9 @@ def test_empty_run_validates(validator: jsonschema.Draft7Validator) -> None:
     assert log["runs"][0]["results"] == []
 
 
-def test_results_carry_rule_level_and_region(validator: jsonschema.Draft7Validator) -> None:
+def test_results_carry_rule_level_and_region(
+    validator: jsonschema.Draft7Validator,
+) -> None:
     log = json.loads(render_sarif(FINDINGS, catalogue_rules()))
     run = log["runs"][0]
     rules = run["tool"]["driver"]["rules"]
@@ -63,5 +78,7 @@ def test_results_carry_rule_level_and_region(validator: jsonschema.Draft7Validat
 def test_a_broken_log_is_rejected(validator: jsonschema.Draft7Validator) -> None:
     """The schema check can fail: a region with line 0 is invalid SARIF."""
     log = json.loads(render_sarif(FINDINGS[:1], []))
-    log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"]["startLine"] = 0
+    log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"][
+        "startLine"
+    ] = 0
     assert list(validator.iter_errors(log))

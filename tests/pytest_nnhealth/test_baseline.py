@@ -99,7 +99,8 @@ def test_save_then_compare_through_the_plugin(
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [
-            "TinyNet: training dynamics moved by more than x2 from the baseline base/nn.json:",
+            "TinyNet: training dynamics moved by more than x2 from the baseline "
+            "base/nn.json:",
             "  act_std of fc1: * in the baseline, * now (x*)",
             "*(rewrite the baseline with --nnhealth-save-baseline if this is intended)",
             "TinyNet  *DRIFTED  *test_tiny  *baseline: *",

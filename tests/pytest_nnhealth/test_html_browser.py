@@ -1,6 +1,7 @@
 """The HTML report renders in a real headless browser (Debian's chromium package).
 
-Skipped when chromium is not installed; CI installs it (``apt-get install -y chromium``).
+Skipped when chromium is not installed; CI installs it
+(``apt-get install -y chromium``).
 """
 
 from __future__ import annotations

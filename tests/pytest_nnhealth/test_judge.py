@@ -163,3 +163,18 @@ def test_depth_ratio_is_judged_at_init_and_names_the_first_low_layer():
     spread["c"][1]["act_batch_std"][0] = 5e3
     [found] = judge(result(spread, losses), Thresholds())
     assert (found.check, found.module) == ("exploding_activations", "c")
+
+
+def test_statistics_after_a_nan_are_not_reported():
+    extras = {"nonfinite": {"step": 2, "module": "lin", "phase": "forward"}}
+    series = {
+        "early": ("ReLU", {"dead_fraction": [0.9] * 6}),  # dead before the NaN: kept
+        "late": ("ReLU", {"dead_fraction": [0.0, 0.0, 0.0, 1.0, 1.0, 1.0]}),
+    }
+    losses = [1.0, 0.9, math.nan, math.nan, math.nan, math.nan]
+    found = judge(result(series, losses, **extras), Thresholds())
+    assert [(f.check, f.module) for f in found] == [
+        ("nonfinite", "lin"),
+        ("loss_divergence", ""),  # finite at step 0, NaN from step 2
+        ("dead_units", "early"),
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import nnhealth_plugin_helpers  # noqa: F401  (loads libcst and the rules before pytester)
 import pytest
 
 from pytest_nnhealth.lint_items import imports_torch
@@ -87,7 +88,7 @@ def test_failure_shows_nnlint_text_output(pytester: pytest.Pytester):
             "6 |     probs = F.softmax(logits, dim=-1)",
             "  |             ^^^^^^^^^^^^^^^^^^^^^^^^^ softmax-before-cross-entropy",
             "Found 1 finding.",
-            "FAILED bad_loss.py::nnlint",
+            "FAILED bad_loss.py::nnlint - bad_loss.py:6:13: NNL101 *",
         ]
     )
     assert "Traceback" not in result.stdout.str()
@@ -122,12 +123,12 @@ def test_results_are_cached_by_content(
     cache = pytester.path / "lint-cache"
     monkeypatch.setenv("NNLINT_CACHE_DIR", str(cache))
     pytester.runpytest("--nnhealth", "-k", "nnlint").assert_outcomes(passed=1, failed=1)
-    entries = sorted(path.name for path in cache.rglob("*") if path.is_file())
+    entries = sorted(path.name for path in cache.rglob("*.json"))
     assert len(entries) == 2
     pytester.runpytest("--nnhealth", "-k", "nnlint").assert_outcomes(passed=1, failed=1)
-    assert sorted(p.name for p in cache.rglob("*") if p.is_file()) == entries
+    assert sorted(path.name for path in cache.rglob("*.json")) == entries
     (pytester.path / "bad_loss.py").write_text(
-        SOFTMAX_INTO_CE.replace("F.softmax(", "(")
+        SOFTMAX_INTO_CE.replace("F.softmax(logits, dim=-1)", "logits")
     )
     pytester.runpytest("--nnhealth", "-k", "nnlint").assert_outcomes(passed=2)
-    assert len([p for p in cache.rglob("*") if p.is_file()]) == 3
+    assert len(list(cache.rglob("*.json"))) == 3

@@ -69,7 +69,8 @@ def test_html_page_has_a_section_per_model_with_embedded_plots():
     assert len(parsed.images) == 4
     assert all(src.startswith("data:image/png;base64,") for src in parsed.images)
     assert parsed.external == []  # no network at view time, no script
-    assert "dead_units" in page and "lower lr, use LeakyReLU/GELU" in page
+    assert '<span class="what">dead_units</span>' in page
+    assert "lower lr, use LeakyReLU/GELU" in page
     assert "softmax output fed to CrossEntropyLoss &lt;script&gt;" in page  # escaped
     assert "cannot import &#39;pkg.models&#39;" in page
 
@@ -149,7 +150,8 @@ def test_unknown_report_suffix_is_a_usage_error(pytester: pytest.Pytester):
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         [
-            "ERROR: --nnhealth-report=report.txt: the report format follows the suffix, "
+            "ERROR: --nnhealth-report=report.txt: the report format follows the "
+            "suffix, "
             "use .json or .html"
         ]
     )

@@ -1,4 +1,4 @@
-"""Settings layers: parsing, precedence, and errors that name the key and where it was."""
+"""Settings layers: parsing, precedence, and errors naming the key and its place."""
 
 from __future__ import annotations
 

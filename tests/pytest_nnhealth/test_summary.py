@@ -1,4 +1,4 @@
-"""The health summary table is a pure function of the records, tested at fixed widths."""
+"""The health summary table: a pure function of the records, tested at fixed widths."""
 
 from __future__ import annotations
 
@@ -15,15 +15,17 @@ from pytest_nnhealth.summary import render_summary, worst_symptoms
 
 
 def test_table_at_width_80_wraps_symptoms_under_their_column():
+    pad = " " * 46
     assert render_summary(sample_records(), width=80).splitlines() == [
         "model     verdict    layers  checked in       worst symptoms",
         "SmallNet  healthy         3  test_small       -",
         "DeadNet   UNHEALTHY       3  test_dead        dead_units (act: 0.9, healthy <",
-        "                                              0.40); no_learning (model: 0.001,",
-        "                                              healthy drop >= 1%)",
-        "Broken    ERROR           -  [tool.nnhealth]  error: cannot import 'pkg.models'",
-        "                                              for model factory",
-        "                                              'pkg.models:make'",
+        pad + "0.40); no_learning (model: 0.001,",
+        pad + "healthy drop >= 1%)",
+        "Broken    ERROR           -  [tool.nnhealth]  error: cannot import "
+        "'pkg.models'",
+        pad + "for model factory",
+        pad + "'pkg.models:make'",
         "3 models checked: 1 healthy, 1 unhealthy, 1 error",
         "nnlint: 2 files linted, 1 with findings (1 finding)",
     ]

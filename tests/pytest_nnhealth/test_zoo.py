@@ -6,7 +6,9 @@ rates in docs/calibration.md."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,7 +21,9 @@ if str(ROOT) not in sys.path:
 
 from bench.calibration_stats import in_module  # noqa: E402
 from bench.zoo import CASES  # noqa: E402
+from bench.zoo_build import ZooCase  # noqa: E402
 from pytest_nnhealth.check import check  # noqa: E402
+from pytest_nnhealth.records import HealthReport  # noqa: E402
 
 # Cases the current implementation misses, with the precise reason (strict: the day one
 # starts passing, the marker must go).
@@ -27,7 +31,7 @@ KNOWN_MISSES: dict[str, str] = {}
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():  # type: ignore[no-untyped-def]
+def _one_torch_thread() -> Iterator[None]:
     # The zoo's models are tiny: with several intra-op threads, thread hand-offs cost
     # ~10x the arithmetic (70 s of CPU for this file instead of ~7 s on 2 cores).
     before = torch.get_num_threads()
@@ -36,7 +40,7 @@ def _one_torch_thread():  # type: ignore[no-untyped-def]
     torch.set_num_threads(before)
 
 
-def _params() -> list[object]:
+def _params() -> list[Any]:
     params = []
     for case in CASES:
         marks = []
@@ -46,13 +50,13 @@ def _params() -> list[object]:
     return params
 
 
-def _run(case):  # type: ignore[no-untyped-def]
+def _run(case: ZooCase) -> HealthReport:
     model, batch, loss_fn, optimizer = case.build(0)
     return check(model, batch, loss_fn=loss_fn, optimizer=optimizer, seed=0)
 
 
 @pytest.mark.parametrize("case", _params())
-def test_zoo_case(case) -> None:  # type: ignore[no-untyped-def]
+def test_zoo_case(case: ZooCase) -> None:
     report = _run(case)
     errors = [f for f in report.findings if f.severity == "error"]
     if case.healthy:
@@ -96,9 +100,56 @@ def test_zoo_covers_the_issue() -> None:
 
 def test_zoo_build_is_deterministic_per_seed() -> None:
     for case in CASES[:3]:
+        rng = torch.get_rng_state()
         first, second = case.build(1), case.build(1)
+        assert torch.equal(torch.get_rng_state(), rng)  # the caller's RNG is untouched
         for a, b in zip(
             first[0].state_dict().values(), second[0].state_dict().values(), strict=True
         ):
             assert torch.equal(a, b)
         assert torch.equal(first[1][0], second[1][0])
+
+
+def _record(case: str, seed: int, *findings: tuple[str, str, str]) -> dict[str, Any]:
+    return {
+        "case": case,
+        "seed": seed,
+        "error": None,
+        "seconds": 0.1,
+        "passed": not any(severity == "error" for _, _, severity in findings),
+        "findings": [
+            {"check": check, "module": module, "severity": severity}
+            for check, module, severity in findings
+        ],
+        "stats": {"dead_fraction_max": 0.9 if case == "dead" else 0.1},
+    }
+
+
+def test_summary_rates() -> None:
+    """The calibration's arithmetic: false alarms count error findings on healthy
+    runs only; detection needs every expected symptom; modules match by prefix."""
+    from bench.calibration_stats import summarise
+
+    cases = [
+        ZooCase("ok", CASES[0].build, True),
+        ZooCase("dead", CASES[0].build, False, frozenset({"dead_units"}), "net.1"),
+    ]
+    records = [
+        _record("ok", 0),
+        _record("ok", 1, ("saturation", "net.1", "error")),
+        _record("ok", 2, ("rank_collapse", "net.0", "warning")),
+        _record("dead", 0, ("dead_units", "net.1", "error")),
+        _record("dead", 1, ("dead_units", "net.3", "error")),
+        _record("dead", 2, ("no_learning", "", "error")),
+    ]
+    summary = summarise(records, cases, [0, 1, 2])
+    assert (summary.false_alarm_runs, summary.healthy_runs) == (1, 3)
+    assert summary.false_alarms == {"saturation": 1}
+    assert summary.healthy_warnings == {"rank_collapse": 1}
+    assert summary.detection == {"dead_units": (2, 3)}
+    assert summary.module_hits == (1, 3)
+    margin = next(m for m in summary.margins if m.rule.key == "dead_fraction_max")
+    assert (margin.healthy_worst, margin.broken_best) == (0.1, 0.9)
+    assert margin.separated() is True
+    assert in_module("net.1.weight", "net.1")
+    assert not in_module("net.10", "net.1")

@@ -36,7 +36,8 @@ def analyze_model(
 
     ``origin`` (where the model was built, e.g. its factory) positions findings that
     have no user source line, such as those of a bare ``nn.Sequential``."""
-    selected = [r for r in (rules or all_graph_rules()) if not r.REPORTED_BY_ENGINE]
+    chosen = all_graph_rules() if rules is None else rules
+    selected = [r for r in chosen if not r.REPORTED_BY_ENGINE]
     example_inputs = positional_inputs(model, example_inputs)
     result = tracing.trace(model, example_inputs)
     if result.view is None:

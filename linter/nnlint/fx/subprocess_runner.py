@@ -53,7 +53,13 @@ def run_graph_mode(
         return []
     request = {"root": str(root), "fx": fx, "sys_path": python_path(root, fx)}
     findings = run_jobs(jobs, request, timeout)
-    unique = {(f.path, f.line, f.column, f.code, f.message): f for f in findings}
+    # One model can be found twice (a factory and its class's example_input_array),
+    # with messages differing only in the batch size: one finding per code and place.
+    unique: dict[tuple[str, int, int, str], Finding] = {}
+    for finding in findings:
+        unique.setdefault(
+            (finding.path, finding.line, finding.column, finding.code), finding
+        )
     shown = [_displayed(f) for f in unique.values()]
     return sorted(shown, key=lambda finding: finding.sort_key)
 

@@ -96,7 +96,11 @@ def _analyze(candidate: Any, default_loss: Any) -> list[Finding]:
     if built is None:
         return []
     loss = default_loss if built.loss is None else built.loss
-    return analyze_model(built.model, built.inputs, loss, origin=built.origin)
+    try:
+        return analyze_model(built.model, built.inputs, loss, origin=built.origin)
+    except Exception as error:  # a graph-mode bug: one finding, the next model runs
+        message = f"analysing {candidate.label} failed: {_cause(error)}"
+        return [engine_finding("NNL602", built.origin, message)]
 
 
 def _cause(error: BaseException) -> str:

@@ -54,9 +54,11 @@ def _result(finding: Finding, index: dict[str, int]) -> dict[str, Any]:
 
 
 def render_sarif(findings: Sequence[Finding], rules: Sequence[Any]) -> str:
-    """One run whose driver lists ``rules`` (any class with CODE/NAME/MESSAGE/SEVERITY)."""
+    """One run whose driver lists ``rules`` (classes with CODE/NAME/MESSAGE/...)."""
     descriptors = [_descriptor(rule) for rule in rules]
-    index = {descriptor["id"]: position for position, descriptor in enumerate(descriptors)}
+    index = {
+        descriptor["id"]: position for position, descriptor in enumerate(descriptors)
+    }
     log = {
         "$schema": SCHEMA_URI,
         "version": "2.1.0",

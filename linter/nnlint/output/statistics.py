@@ -8,6 +8,10 @@ from collections.abc import Sequence
 from nnlint.findings import Finding
 
 
+def _marker(fixable: bool) -> str:
+    return "[*] " if fixable else "    "
+
+
 def render_statistics(findings: Sequence[Finding]) -> str:
     counts = Counter(f.code for f in findings)
     names = {f.code: f.name for f in findings}
@@ -17,6 +21,6 @@ def render_statistics(findings: Sequence[Finding]) -> str:
     width = len(str(max(counts.values())))
     rows = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     return "".join(
-        f"{count:>{width}}\t{code}\t{'[*] ' if code in fixable else '    '}{names[code]}\n"
+        f"{count:>{width}}\t{code}\t{_marker(code in fixable)}{names[code]}\n"
         for code, count in rows
     )

@@ -47,7 +47,9 @@ class SyntaxErrorInFile(EngineRule):
         "import torch.nn as nn\n\nlayer = nn.Linear(2, 2)  # noqa: E501\n",
     ]
     INVALID = [
-        Invalid("import torch\n\ndef forward(self, x:\n    return x\n", line=3, column=12),
+        Invalid(
+            "import torch\n\ndef forward(self, x:\n    return x\n", line=3, column=12
+        ),
         Invalid("import torch\nx = torch.ones(3\n", line=2, column=15),
         Invalid("import torch\nx = torch.ones(3)\n  y = x\n", line=3, column=2),
     ]

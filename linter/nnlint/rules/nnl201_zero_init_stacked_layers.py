@@ -11,12 +11,12 @@ from nnlint.module_model import (
     PASSTHROUGH,
     ClassModel,
     Flow,
-    module_class,
+    file_model,
     self_attr,
     self_name,
-    walk,
 )
-from nnlint.rules.base import Invalid, Rule
+from nnlint.rules.base import Invalid, Rule, RuleContext
+from nnlint.walk import walk
 
 _CONSTANT_INITS = frozenset(
     f"torch.nn.init.{n}" for n in ("zeros_", "ones_", "constant_")
@@ -26,6 +26,9 @@ _CONSTANT_TENSORS = frozenset(
     for n in ("zeros", "ones", "full", "zeros_like", "ones_like", "full_like")
 )
 _CONSTANT_METHODS = frozenset({"zero_", "fill_"})
+_CONSTANT_SPELLINGS = _CONSTANT_METHODS | {
+    q.rpartition(".")[2] for q in _CONSTANT_INITS | _CONSTANT_TENSORS
+}
 _PARAMETER = "torch.nn.Parameter"
 # (attribute, index into a Sequential or None): one layer of a class.
 Ref = tuple[str, int | None]
@@ -224,10 +227,27 @@ class ZeroInitStackedLayers(Rule):
         ),
     ]
 
-    def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        owner = module_class(self, node)
-        if owner is None:
-            return
+    def __init__(self, context: RuleContext) -> None:
+        super().__init__(context)
+        self._candidate = False
+
+    def visit_Call(self, node: cst.Call) -> None:
+        # Cheap gate during the shared walk: classes are analysed only in files
+        # that call something spelled like a constant initialiser.
+        if not self._candidate:
+            func = node.func
+            name = func.attr.value if isinstance(func, cst.Attribute) else None
+            if isinstance(func, cst.Name):
+                name = func.value
+            self._candidate = name in _CONSTANT_SPELLINGS
+
+    def leave_Module(self, original_node: cst.Module) -> None:
+        if self._candidate:
+            for owner in file_model(self).classes.values():
+                if owner.is_module:
+                    self._check_class(owner)
+
+    def _check_class(self, owner: ClassModel) -> None:
         events = [
             (_normalise(owner, ref), node) for ref, node in self._constant_inits(owner)
         ]

@@ -6,14 +6,16 @@ from collections.abc import Callable, Iterator
 
 import libcst as cst
 
-from nnlint.module_model import module_class, self_attr, self_name, walk
-from nnlint.rules.base import Invalid, Rule
+from nnlint.module_model import ClassModel, file_model, self_attr, self_name
+from nnlint.rules.base import Invalid, Rule, RuleContext
+from nnlint.walk import walk
 
 _UNINITIALISED = frozenset(
     ["torch.empty", "torch.empty_like", "torch.Tensor"]
     + [f"torch.{kind}Tensor" for kind in ("Float", "Double", "Half", "BFloat16")]
     + [f"torch.cuda.{kind}Tensor" for kind in ("Float", "Double", "Half", "BFloat16")]
 )
+_SPELLINGS = frozenset(q.rpartition(".")[2] for q in _UNINITIALISED)
 _DATA = (cst.List, cst.Tuple, cst.ListComp, cst.SimpleString)
 _STRINGS = (cst.SimpleString, cst.ConcatenatedString)
 # A lone argument of ``torch.Tensor(...)`` that is surely a size, not data to copy.
@@ -171,14 +173,28 @@ class UninitialisedParameter(Rule):
         ),
     ]
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, context: RuleContext) -> None:
+        super().__init__(context)
         self._initialised: set[str] | None = None
+        self._candidate = False
 
-    def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        owner = module_class(self, node)
-        if owner is None:
-            return
+    def visit_Call(self, node: cst.Call) -> None:
+        # Cheap gate during the shared walk: classes are analysed only in files
+        # that call something spelled like an uninitialised constructor.
+        if not self._candidate:
+            func = node.func
+            name = func.attr.value if isinstance(func, cst.Attribute) else None
+            if isinstance(func, cst.Name):
+                name = func.value
+            self._candidate = name in _SPELLINGS
+
+    def leave_Module(self, original_node: cst.Module) -> None:
+        if self._candidate:
+            for owner in file_model(self).classes.values():
+                if owner.is_module:
+                    self._check_class(owner)
+
+    def _check_class(self, owner: ClassModel) -> None:
         for name, method in owner.methods.items():
             if name.startswith("forward"):
                 continue

@@ -6,12 +6,14 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from nnlint.module_model import PASSTHROUGH, Add, ClassModel, Layer, module_class, walk
+from nnlint.module_model import PASSTHROUGH, Add, ClassModel, Layer, module_class
 from nnlint.rules.base import Invalid, Rule
+from nnlint.walk import walk
 
 _CONV = {f"torch.nn.Conv{d}d" for d in (1, 2, 3)}
 _CONV_T = {f"torch.nn.ConvTranspose{d}d" for d in (1, 2, 3)}
 _POOL = {f"torch.nn.{kind}Pool{d}d" for kind in ("Max", "Avg") for d in (1, 2, 3)}
+_SIZED = _CONV | _CONV_T | _POOL | {"torch.nn.Linear"}
 
 
 @dataclass
@@ -276,8 +278,12 @@ class ResidualWidthMismatch(Rule):
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         owner = module_class(self, node)
-        if owner is None:
-            return
+        if owner is None or not any(
+            layer.kind in _SIZED or layer.elements
+            for layers in owner.layers.values()
+            for layer in layers
+        ):
+            return  # nothing whose width or stride the rule could read
         for function in owner.forward_methods():
             for add in owner.flow(function, self.qualified_name).adds:
                 if not add.guarded:

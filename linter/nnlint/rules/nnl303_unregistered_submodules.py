@@ -11,9 +11,9 @@ from nnlint.module_model import (
     is_module_constructor,
     self_attr,
     torch_nn_expression,
-    walk,
 )
 from nnlint.rules.base import Invalid, Rule
+from nnlint.walk import walk
 
 _LIST_LIKE = (cst.List, cst.Tuple, cst.ListComp)
 _DICT_LIKE = (cst.Dict, cst.DictComp)

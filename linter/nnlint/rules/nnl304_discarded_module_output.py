@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import libcst as cst
 
-from nnlint.module_model import ClassModel, module_class, self_attr, self_name, walk
+from nnlint.module_model import ClassModel, module_class, self_attr, self_name
 from nnlint.rules.base import Invalid, Rule
+from nnlint.walk import iter_children, walk
 
 # Tensor methods that only return a new tensor (their in-place twins end in ``_``).
 _PURE_METHODS = frozenset(
@@ -233,7 +234,7 @@ def _is_pure_torch_function(qualified: str) -> bool:
 
 def _expression_statements(block: cst.CSTNode) -> list[cst.Expr]:
     found: list[cst.Expr] = []
-    for child in block.children:
+    for child in iter_children(block):
         if isinstance(child, cst.SimpleStatementLine):
             found.extend(s for s in child.body if isinstance(s, cst.Expr))
         elif isinstance(child, cst.BaseCompoundStatement | cst.BaseSuite):

@@ -8,6 +8,7 @@ import libcst as cst
 
 from nnlint.module_model import ClassModel, Layer, module_class, self_attr, self_name
 from nnlint.rules.base import Invalid, Rule
+from nnlint.walk import iter_children
 
 # Position of the ``inplace`` argument of each in-place-capable torch.nn module.
 _INPLACE_INDEX = {
@@ -78,7 +79,7 @@ class _Walker:
             if node.orelse is not None:
                 self.statement(node.orelse)
             return
-        for child in node.children:
+        for child in iter_children(node):
             if isinstance(child, cst.BaseExpression):
                 self.expr(child)
             else:
@@ -107,7 +108,7 @@ class _Walker:
         else:
             if isinstance(node, cst.Expr):
                 self.statement_call = node.value
-            for child in node.children:
+            for child in iter_children(node):
                 if isinstance(child, cst.BaseExpression):
                     self.expr(child)
 
@@ -132,7 +133,7 @@ class _Walker:
             return self.call(node)
         if isinstance(node, cst.Lambda):
             return None
-        for child in node.children:
+        for child in iter_children(node):
             self.visit_children(child)
         return None
 
@@ -140,7 +141,7 @@ class _Walker:
         if isinstance(node, cst.BaseExpression):
             self.expr(node)
         else:
-            for child in node.children:
+            for child in iter_children(node):
                 self.visit_children(child)
 
     def call(self, node: cst.Call) -> int | None:

@@ -8,6 +8,7 @@ import libcst as cst
 
 from nnlint import norm_support as ns
 from nnlint.rules.base import Invalid, Rule, RuleContext
+from nnlint.walk import iter_children
 
 # The original Transformer trained 6 post-LN layers (with warm-up); deeper post-LN
 # stacks are where divergence without warm-up is documented (see the docstring).
@@ -19,41 +20,40 @@ _FUNCTIONAL_NORMS = frozenset(
 _SHAPE_ATTRS = frozenset({"shape", "device", "dtype", "ndim", "size", "dim"})
 
 
-class _Names(cst.CSTVisitor):
-    """Variables an expression reads (not attribute names, keywords or shapes)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.names: set[str] = set()
-        self.has_call = False
-
-    def visit_Name(self, node: cst.Name) -> None:
-        if node.value != "self":
-            self.names.add(node.value)
-
-    def visit_Attribute(self, node: cst.Attribute) -> bool:
-        if node.attr.value not in _SHAPE_ATTRS:
-            node.value.visit(self)
-        return False
-
-    def visit_Arg(self, node: cst.Arg) -> bool:
-        node.value.visit(self)
-        return False
-
-    def visit_Call(self, node: cst.Call) -> None:
-        self.has_call = True
-
-
-def _reads(expr: cst.CSTNode) -> _Names:
-    names = _Names()
-    expr.visit(names)
-    return names
+def _reads(expr: cst.CSTNode) -> tuple[set[str], bool]:
+    """Variables an expression reads (not attribute names, keywords or shapes), and
+    whether it calls anything."""
+    names: set[str] = set()
+    has_call = False
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        kind = type(node)
+        if kind is cst.Name:
+            if node.value != "self":  # type: ignore[attr-defined]
+                names.add(node.value)  # type: ignore[attr-defined]
+        elif kind is cst.Attribute:
+            if node.attr.value not in _SHAPE_ATTRS:  # type: ignore[attr-defined]
+                stack.append(node.value)  # type: ignore[attr-defined]
+        elif kind is cst.Arg:
+            stack.append(node.value)  # type: ignore[attr-defined]
+        else:
+            has_call = has_call or kind is cst.Call
+            stack.extend(iter_children(node))
+    return names, has_call
 
 
 def _addends(expr: cst.BaseExpression) -> list[cst.BaseExpression]:
-    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Add):
-        return [*_addends(expr.left), *_addends(expr.right)]
-    return [expr]
+    """``[a, b, c]`` for ``a + b + c`` (iterative: long chains are not deep calls)."""
+    found: list[cst.BaseExpression] = []
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
+            stack.extend((node.right, node.left))
+        else:
+            found.append(node)
+    return found
 
 
 @dataclass(frozen=True)
@@ -103,10 +103,10 @@ class _MethodScan:
                 self.values[name] = replace(value, residual=False)
 
     def _small(self, small: cst.BaseSmallStatement) -> None:
-        calls: list[cst.Call] = []
-        small.visit(_CallCollector(calls))
-        for call in calls:
-            if self._is_norm(call) and self._is_residual_input(ns.first_arg(call)):
+        for call in ns.descendants(small):
+            if not isinstance(call, cst.Call) or not self._is_norm(call):
+                continue
+            if self._is_residual_input(ns.first_arg(call)):
                 self.sites.append(call)
         if isinstance(small, cst.Assign):
             value = self._describe(small.value)
@@ -127,10 +127,9 @@ class _MethodScan:
         return arg is not None and self._is_residual(arg)
 
     def _describe(self, expr: cst.BaseExpression, residual: bool = True) -> _Value:
-        reads = _reads(expr)
-        depends = set(reads.names)
-        computed = reads.has_call
-        for name in reads.names:
+        names, computed = _reads(expr)
+        depends = set(names)
+        for name in names:
             known = self.values.get(name)
             if known is not None:
                 depends |= known.depends_on
@@ -152,15 +151,6 @@ class _MethodScan:
                 if value.computed and skip.value in value.depends_on:
                     return True
         return False
-
-
-class _CallCollector(cst.CSTVisitor):
-    def __init__(self, calls: list[cst.Call]) -> None:
-        super().__init__()
-        self.calls = calls
-
-    def visit_Call(self, node: cst.Call) -> None:
-        self.calls.append(node)
 
 
 def _blocks(node: cst.CSTNode) -> list[cst.BaseSuite]:
@@ -420,8 +410,15 @@ class PostLnInDeepStack(Rule):
 
     # -- post-LN blocks -------------------------------------------------------------
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        table = ns.class_table(node, self.qualified_name)
+        facts = ns.class_facts(node, self.qualified_name, self.context.module)
+        table = facts.table
         norms = {name for name in table.members if table.kind(name) in ns.LAYER_NORM}
+        if not norms and not any(
+            self.qualified_name(call.func) in _FUNCTIONAL_NORMS
+            for index in facts.indexes
+            for call in index.calls
+        ):
+            return  # no norm in this class: nothing to scan
         found: list[cst.Call] = []
         for method in ns.methods(node):
             found.extend(_MethodScan(norms, self.qualified_name).run(method.body))

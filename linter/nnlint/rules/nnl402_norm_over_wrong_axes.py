@@ -183,8 +183,8 @@ class NormOverWrongAxes(Rule):
                 )
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        table = ns.class_table(node, self.qualified_name)
-        chains = ns.ForwardChains(node, table, self.qualified_name)
+        facts = ns.class_facts(node, self.qualified_name, self.context.module)
+        chains = ns.ForwardChains(facts, self.qualified_name)
         for link in chains.links(through=ns.ELEMENTWISE):
             norm = link.consumer_ctor
             if norm is None and isinstance(link.consumer, cst.Call):

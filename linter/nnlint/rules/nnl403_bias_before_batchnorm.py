@@ -267,9 +267,10 @@ class BiasBeforeBatchNorm(Rule):
                 self._check(link)
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        table = ns.class_table(node, self.qualified_name)
+        facts = ns.class_facts(node, self.qualified_name, self.context.module)
+        table = facts.table
         by_attr: dict[str, list[ns.Link]] = {}
-        for link in ns.ForwardChains(node, table, self.qualified_name).links():
+        for link in ns.ForwardChains(facts, self.qualified_name).links():
             if link.producer_attr is not None and link.exclusive:
                 by_attr.setdefault(link.producer_attr, []).append(link)
         for attr, links in by_attr.items():

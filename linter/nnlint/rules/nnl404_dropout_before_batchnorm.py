@@ -153,8 +153,8 @@ class DropoutBeforeBatchNorm(Rule):
             self._check(link, link.producer_ctor)
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        table = ns.class_table(node, self.qualified_name)
-        for link in ns.ForwardChains(node, table, self.qualified_name).links():
+        facts = ns.class_facts(node, self.qualified_name, self.context.module)
+        for link in ns.ForwardChains(facts, self.qualified_name).links():
             # The module's constructor holds ``p``; a functional call holds it itself.
             ctor = link.producer_ctor
             if link.producer_attr is None and isinstance(link.producer, cst.Call):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from nnlint import norm_support as ns
 from nnlint.rules.base import Invalid, Rule, RuleContext
 
 _METHOD = "register_backward_hook"
@@ -14,16 +15,6 @@ _REPLACEMENT = {
     _METHOD: "register_full_backward_hook",
     "register_module_backward_hook": "register_module_full_backward_hook",
 }
-
-
-class _DefinesMethod(cst.CSTVisitor):
-    def __init__(self) -> None:
-        super().__init__()
-        self.found = False
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        if node.name.value == _METHOD:
-            self.found = True
 
 
 class RegisterBackwardHook(Rule):
@@ -141,9 +132,10 @@ class RegisterBackwardHook(Rule):
 
     def _user_defines_method(self) -> bool:
         if self._shadowed is None:
-            finder = _DefinesMethod()
-            self.context.module.visit(finder)
-            self._shadowed = finder.found
+            self._shadowed = any(
+                isinstance(node, cst.FunctionDef) and node.name.value == _METHOD
+                for node in ns.descendants(self.context.module)
+            )
         return self._shadowed
 
     def visit_Call(self, node: cst.Call) -> None:

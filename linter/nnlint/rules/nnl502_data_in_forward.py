@@ -7,6 +7,7 @@ import libcst as cst
 from nnlint import norm_support as ns
 from nnlint.names import dotted_name
 from nnlint.rules.base import Invalid, Rule
+from nnlint.walk import iter_children
 
 # Reading these through ``.data`` never feeds autograd (metadata, host copies) or says
 # "no gradient" explicitly; an in-place method (``.data.clamp_()``) is a deliberate
@@ -26,34 +27,44 @@ _TENSOR_HINTS = ("Tensor", "FloatTensor", "LongTensor")
 _PACKED = ("PackedSequence", "pack_padded_sequence", "pack_sequence")
 
 
-class _Finder(cst.CSTVisitor):
+_NESTED_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
+
+
+class _Finder:
     """``.data`` reads in one ``forward`` body on a provable tensor."""
 
     def __init__(
         self, rule: DataInForward, tensors: set[str], parameters: set[str]
     ) -> None:
-        super().__init__()
         self.rule = rule
         self.tensors = tensors  # forward arguments taken to be tensors
         self.parameters = parameters  # ``self.<name>`` assigned an ``nn.Parameter``
-        self.stack: list[cst.CSTNode] = []
-        self.found: list[cst.Attribute] = []
+        self.parents: dict[int, cst.CSTNode] = {}
 
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        self.stack.append(node)  # on_leave pops it even when children are skipped
-        if isinstance(node, cst.FunctionDef | cst.ClassDef | cst.Lambda):
-            return False  # nested scopes have their own names
-        if isinstance(node, cst.With) and self._disables_grad(node):
-            return False
-        if isinstance(node, cst.Assert) or self._is_write(node):
-            return False
-        if isinstance(node, cst.Attribute) and node.attr.value == "data":
-            if self._is_target(node.value) and not self._harmless():
-                self.found.append(node)
-        return True
+    def find(self, body: cst.CSTNode) -> list[cst.Attribute]:
+        found = []
+        stack = [body]
+        while stack:
+            node = stack.pop()
+            if self._skipped(node):
+                continue
+            if isinstance(node, cst.Attribute) and node.attr.value == "data":
+                if self._is_target(node.value) and not self._harmless(node):
+                    found.append(node)
+            children = list(iter_children(node))
+            for child in children:
+                self.parents[id(child)] = node
+            children.reverse()
+            stack.extend(children)
+        return found
 
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        self.stack.pop()
+    def _skipped(self, node: cst.CSTNode) -> bool:
+        """Subtrees where ``.data`` cannot cut a gradient, or names differ."""
+        if isinstance(node, _NESTED_SCOPES) or isinstance(node, cst.Assert):
+            return True
+        if isinstance(node, cst.With):
+            return self._disables_grad(node)
+        return self._is_write(node)
 
     def _disables_grad(self, node: cst.With) -> bool:
         for item in node.items:
@@ -71,9 +82,11 @@ class _Finder(cst.CSTVisitor):
         if not isinstance(node, cst.Assign):
             return False
         for target in node.targets:
-            text = ns.source_text(target.target)
-            if ".data" in text or ns.is_self_attr(target.target) is not None:
+            if ns.is_self_attr(target.target) is not None:
                 return True
+            for part in (target.target, *ns.descendants(target.target)):
+                if isinstance(part, cst.Attribute) and part.attr.value == "data":
+                    return True
         return False
 
     def _is_target(self, receiver: cst.BaseExpression) -> bool:
@@ -90,18 +103,20 @@ class _Finder(cst.CSTVisitor):
             and name.rsplit(".", 1)[-1] in ("weight", "bias")
         )
 
-    def _harmless(self) -> bool:
-        parent = self.stack[-2] if len(self.stack) >= 2 else None
-        if isinstance(parent, cst.Attribute) and parent.value is self.stack[-1]:
+    def _harmless(self, node: cst.Attribute) -> bool:
+        parent = self.parents.get(id(node))
+        if isinstance(parent, cst.Attribute) and parent.value is node:
             attr = parent.attr.value
             if attr in _HARMLESS or (attr.endswith("_") and not attr.endswith("__")):
                 return True
-        return self._in_condition()
+        return self._in_condition(node)
 
-    def _in_condition(self) -> bool:
-        for outer, inner in zip(self.stack, self.stack[1:], strict=False):
-            if isinstance(outer, cst.If | cst.While) and inner is outer.test:
+    def _in_condition(self, node: cst.CSTNode) -> bool:
+        child, parent = node, self.parents.get(id(node))
+        while parent is not None:
+            if isinstance(parent, cst.If | cst.While) and child is parent.test:
                 return True
+            child, parent = parent, self.parents.get(id(parent))
         return False
 
 
@@ -119,8 +134,9 @@ class DataInForward(Rule):
     ...`), values cached on `self`, metadata reads (`x.data.shape`, `.dtype`,
     `.device`, `.item()`, `.tolist()`, `.numpy()`), `.data.detach()`, conditions of
     `if`/`while` and `assert`, `.data` outside `forward` (init code), `self.data`
-    attributes, dict keys named `"data"`, and arguments of a file that handles
-    `PackedSequence` (whose `.data` field is legitimate) unless annotated `Tensor`.
+    attributes, dict keys named `"data"`, and, in a file that imports from
+    `torch.nn.utils.rnn` (a `PackedSequence` has a legitimate `.data` field),
+    arguments not annotated `Tensor`.
 
     ## Why is this bad?
     `.data` returns the same storage with autograd switched off. Whatever is
@@ -253,12 +269,11 @@ class DataInForward(Rule):
         if not isinstance(owner, cst.ClassDef):
             return
         finder = _Finder(self, self._tensor_arguments(node), self._parameters(owner))
-        node.body.visit(finder)
-        for found in finder.found:
+        for found in finder.find(node.body):
             self.report(found, replacements={found: found.value})
 
     def _tensor_arguments(self, node: cst.FunctionDef) -> set[str]:
-        packed = any(word in self.context.module.code for word in _PACKED)
+        packed = self._handles_packed_sequences()
         names = set()
         params = node.params
         for param in [*params.posonly_params, *params.params, *params.kwonly_params]:
@@ -272,8 +287,15 @@ class DataInForward(Rule):
                 names.add(param.name.value)
         return names
 
+    def _handles_packed_sequences(self) -> bool:
+        """The file imports ``torch.nn.utils.rnn`` or one of its packing helpers."""
+        return any(
+            target.startswith("torch.nn.utils.rnn") or target.endswith(_PACKED)
+            for target in self.context.imports.aliases.values()
+        )
+
     def _parameters(self, owner: cst.ClassDef) -> set[str]:
-        table = ns.class_table(owner, self.qualified_name)
+        table = ns.class_table(owner, self.qualified_name, self.context.module)
         found = {
             name for name, member in table.members.items() if member.kind in _PARAMETER
         }

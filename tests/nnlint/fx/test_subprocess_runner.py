@@ -44,7 +44,11 @@ def test_failures_become_findings_and_other_files_still_run(tmp_path: Path) -> N
         "b_import_error.py",
         "import torch\nimport not_a_real_module_xyz\n\nclass A:\n    pass\n",
     )
-    _write(tmp_path, "c_crash.py", "import os\nclass A:\n    pass\n_ = os._exit(3)\n")
+    _write(
+        tmp_path,
+        "c_crash.py",
+        "import os, torch\nclass A:\n    pass\n_ = os._exit(3)\n",
+    )
     _write(
         tmp_path,
         "d_hang.py",
@@ -52,7 +56,24 @@ def test_failures_become_findings_and_other_files_still_run(tmp_path: Path) -> N
     )
     _write(tmp_path, "e_good_again.py", GOOD)
     _write(tmp_path, "f_script.py", "import torch\nclass A:\n    pass\nA().train()\n")
-    found = run_graph_mode([str(tmp_path)], {"fx": {"timeout": 4}, "root": tmp_path})
+    _write(
+        tmp_path,
+        "g_untraceable.py",
+        """\
+        import torch
+        from torch import nn
+
+
+        class Gate(nn.Module):
+            example_input_array = torch.zeros(2, 3)
+
+            def forward(self, x):
+                if x.sum() > 0:
+                    return x
+                return -x
+        """,
+    )
+    found = run_graph_mode([str(tmp_path)], {"fx": {"timeout": 6}, "root": tmp_path})
     by_file = {(Path(f.path).name, f.code, f.line) for f in found}
     assert by_file == {
         ("a_good.py", "NNL611", 14),
@@ -60,11 +81,12 @@ def test_failures_become_findings_and_other_files_still_run(tmp_path: Path) -> N
         ("c_crash.py", "NNL602", 1),
         ("d_hang.py", "NNL603", 1),
         ("e_good_again.py", "NNL611", 14),
+        ("g_untraceable.py", "NNL600", 9),
     }
     messages = {Path(f.path).name: f.message for f in found}
     assert "not_a_real_module_xyz" in messages["b_import_error.py"]
     assert "exited with status 3" in messages["c_crash.py"]
-    assert "within 4 s" in messages["d_hang.py"]
+    assert "within 6 s" in messages["d_hang.py"]
     assert all("Traceback" not in f.message for f in found)
 
 
@@ -194,3 +216,33 @@ def test_bad_fx_table_is_a_config_error(
     _write(tmp_path, "m.py", "class A:\n    example_input_array = 1\n")
     with pytest.raises(ConfigError, match=match):
         run_graph_mode([str(tmp_path)], {"fx": fx, "root": tmp_path})
+
+
+def test_cli_fx_end_to_end_with_noqa(tmp_path: Path) -> None:
+    """``nnlint --fx``: graph findings in the JSON output, exit 1; ``# noqa`` on the
+    reported line suppresses them like source findings."""
+    import json
+    import subprocess
+    import sys
+
+    body = (
+        "import torch\nfrom torch import nn\n\n\n"
+        "class Net(nn.Module):\n"
+        "    example_input_array = torch.zeros(2, 8)\n\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.fc = nn.Linear(8, 4)\n\n"
+        "    def forward(self, x):\n"
+        "        return self.fc(x) + torch.zeros(2, 1).view(-1){noqa}\n"
+    )
+    _write(tmp_path, "pyproject.toml", "[tool.nnlint.fx]\ntimeout = 60\n")
+    net = _write(tmp_path, "net.py", body.format(noqa=""))
+    command = [sys.executable, "-m", "nnlint", "--fx", "--select", "NNL6"]
+    command += ["--output-format", "json", "net.py"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 1, done.stderr
+    found = [(f["path"], f["line"], f["code"]) for f in json.loads(done.stdout)]
+    assert found == [("net.py", 13, "NNL611")]
+    net.write_text(body.format(noqa="  # noqa: NNL611"), encoding="utf-8")
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+    assert (done.returncode, json.loads(done.stdout)) == (0, [])

@@ -230,7 +230,7 @@ def methods(node: cst.ClassDef) -> Iterator[cst.FunctionDef]:
 
 
 @dataclass
-class _MethodIndex:
+class MethodIndex:
     """Calls, statement suites and Name occurrences (document order) of one method."""
 
     calls: list[cst.Call] = field(default_factory=list)
@@ -252,7 +252,7 @@ class ClassFacts:
     """One pass over a class body: the ``self`` table and per-method indexes."""
 
     table: ClassTable
-    indexes: list[_MethodIndex]
+    indexes: list[MethodIndex]
 
 
 def class_facts(node: cst.ClassDef, resolve: Resolve, module: cst.Module) -> ClassFacts:
@@ -280,7 +280,7 @@ def _analyse(node: cst.ClassDef, resolve: Resolve) -> ClassFacts:
             isinstance(statement, cst.FunctionDef)
             and statement.name.value != "__init__"
         ):
-            index = _MethodIndex()
+            index = MethodIndex()
             indexes.append(index)
         if type(statement) in _NESTED_CLASS:
             continue
@@ -336,7 +336,7 @@ def _callee(
     return resolve(call.func), None, None
 
 
-def _only_value(statement: cst.BaseStatement) -> cst.BaseSmallStatement | None:
+def only_statement(statement: cst.BaseStatement) -> cst.BaseSmallStatement | None:
     if isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1:
         return statement.body[0]
     return None
@@ -344,7 +344,7 @@ def _only_value(statement: cst.BaseStatement) -> cst.BaseSmallStatement | None:
 
 def _assigns_name(statement: cst.BaseStatement) -> tuple[str, cst.Call] | None:
     """``(v, call)`` for ``v = call(...)``."""
-    small = _only_value(statement)
+    small = only_statement(statement)
     if (
         isinstance(small, cst.Assign)
         and len(small.targets) == 1
@@ -356,7 +356,7 @@ def _assigns_name(statement: cst.BaseStatement) -> tuple[str, cst.Call] | None:
 
 
 def _rebinds(statement: cst.BaseStatement, name: str) -> bool:
-    small = _only_value(statement)
+    small = only_statement(statement)
     return isinstance(small, cst.Assign) and any(
         isinstance(target.target, cst.Name) and target.target.value == name
         for target in small.targets
@@ -388,7 +388,7 @@ class ForwardChains:
             producer, consumer, p_kind, c_kind, p_ctor, c_ctor, p_attr, exclusive
         )
 
-    def _nested(self, index: _MethodIndex, through: frozenset[str]) -> Iterator[Link]:
+    def _nested(self, index: MethodIndex, through: frozenset[str]) -> Iterator[Link]:
         for call in index.calls:
             inner = first_arg(call)
             while isinstance(inner, cst.Call) and self._kind(inner) in through:
@@ -399,11 +399,11 @@ class ForwardChains:
                     yield link
 
     def _consecutive(
-        self, index: _MethodIndex, through: frozenset[str]
+        self, index: MethodIndex, through: frozenset[str]
     ) -> Iterator[Link]:
         for suite in index.suites:
             for position, statement in enumerate(suite):
-                small = _only_value(statement)
+                small = only_statement(statement)
                 value = getattr(small, "value", None)
                 if not isinstance(value, cst.Call) or not isinstance(
                     first_arg(value), cst.Name
@@ -440,7 +440,7 @@ class ForwardChains:
         return _callee(call, self.table, self.resolve)[0]
 
 
-def _used_after(index: _MethodIndex, use: cst.BaseExpression | None, name: str) -> bool:
+def _used_after(index: MethodIndex, use: cst.BaseExpression | None, name: str) -> bool:
     seen = False
     for node in index.names:
         if node is use:

@@ -10,6 +10,8 @@ from nnlint.rules.base import Invalid, Rule, RuleContext
 _FUNCTIONAL = frozenset(
     {"torch.nn.functional.layer_norm", "torch.nn.functional.rms_norm"}
 )
+_RNNS = frozenset({"torch.nn.RNN", "torch.nn.LSTM", "torch.nn.GRU"})
+_BATCH_NORM_1D = frozenset({"torch.nn.BatchNorm1d", "torch.nn.LazyBatchNorm1d"})
 _LAST_AXIS = {"Conv1d": "L", "Conv2d": "W", "Conv3d": "W"}
 
 
@@ -31,6 +33,71 @@ def _normalized_size(norm: cst.Call, kind: str) -> cst.BaseExpression | None:
     return shape
 
 
+def _rnn_output(expr: cst.BaseExpression | None, table: ns.ClassTable) -> str | None:
+    """The attribute of a ``batch_first=True`` RNN/LSTM/GRU whose output (element 0
+    of its result) ``expr`` is."""
+    if isinstance(expr, cst.Subscript) and len(expr.slice) == 1:
+        index = expr.slice[0].slice
+        if isinstance(index, cst.Index) and isinstance(index.value, cst.Integer):
+            if index.value.value == "0" and isinstance(expr.value, cst.Call):
+                return _batch_first_rnn(expr.value, table)
+    return None
+
+
+def _batch_first_rnn(call: cst.Call, table: ns.ClassTable) -> str | None:
+    attr = ns.is_self_attr(call.func)
+    member = table.members.get(attr) if attr else None
+    if member is None or member.kind not in _RNNS or member.ctor is None:
+        return None
+    flag = ns.keyword(member.ctor, "batch_first")
+    if flag and isinstance(flag.value, cst.Name) and flag.value.value == "True":
+        return attr
+    return None
+
+
+def _unpacked_rnn(statement: cst.BaseStatement, table: ns.ClassTable) -> str | None:
+    """``v`` for ``v, state = self.rnn(x)`` or ``v = self.rnn(x)[0]``."""
+    small = ns.only_statement(statement)
+    if not isinstance(small, cst.Assign) or len(small.targets) != 1:
+        return None
+    target = small.targets[0].target
+    if isinstance(target, cst.Tuple | cst.List) and isinstance(small.value, cst.Call):
+        first = target.elements[0].value if target.elements else None
+        if isinstance(first, cst.Name) and _batch_first_rnn(small.value, table):
+            return first.value
+    if isinstance(target, cst.Name) and _rnn_output(small.value, table):
+        return target.value
+    return None
+
+
+def _batch_norms_of_rnn_outputs(
+    index: ns.MethodIndex, table: ns.ClassTable
+) -> list[cst.Call]:
+    """``BatchNorm1d`` calls taking a batch-first RNN's output directly."""
+    found = []
+    for call in index.calls:
+        if table.kind(ns.is_self_attr(call.func) or "") not in _BATCH_NORM_1D:
+            continue
+        if _rnn_output(ns.first_arg(call), table):
+            found.append(call)
+    for suite in index.suites:
+        for before, statement in zip(suite, suite[1:], strict=False):
+            name = _unpacked_rnn(before, table)
+            small = ns.only_statement(statement)
+            value = getattr(small, "value", None)
+            if name is None or not isinstance(value, cst.Call):
+                continue
+            arg = ns.first_arg(value)
+            kind = table.kind(ns.is_self_attr(value.func) or "")
+            if (
+                isinstance(arg, cst.Name)
+                and arg.value == name
+                and kind in _BATCH_NORM_1D
+            ):
+                found.append(value)
+    return found
+
+
 def _axis(conv_kind: str) -> str:
     name = conv_kind.rsplit(".", 1)[-1].replace("Lazy", "").replace("Transpose", "")
     return _LAST_AXIS.get(name, "last")
@@ -47,6 +114,10 @@ class NormOverWrongAxes(Rule):
     (activations, dropout). Links are found in `nn.Sequential(...)`/list literals
     and in methods (`self.norm(self.conv(x))`, or consecutive statements).
 
+    Also flags a `BatchNorm1d` fed directly with the output of an `nn.RNN`,
+    `nn.LSTM` or `nn.GRU` built with `batch_first=True` (`out, _ = self.rnn(x)`
+    then `self.bn(out)`, or `self.bn(self.rnn(x)[0])`).
+
     This is the provable subset of "norm over the wrong axes". Not reported: a
     permute/transpose/reshape in between (ConvNeXt-style channels-last), a norm
     over several axes (`LayerNorm([c, h, w])`), a size that does not match the
@@ -60,7 +131,9 @@ class NormOverWrongAxes(Rule):
     length/width axis instead. When that axis happens to equal `C` (a 16x16
     feature map with 16 channels) nothing fails: each row is normalised over its
     pixels, mixing spatial positions and leaving channels unnormalised; for any
-    other size the first forward pass raises a shape error.
+    other size the first forward pass raises a shape error. Likewise
+    `BatchNorm1d(h)` expects `(N, C, L)` with the features on axis 1, while a
+    batch-first RNN returns `(N, T, H)`: it normalises per time step.
 
     ## Example
     ```python
@@ -89,7 +162,7 @@ class NormOverWrongAxes(Rule):
 
     CODE = "NNL402"
     NAME = "norm-over-wrong-axes"
-    MESSAGE = "LayerNorm sized for the conv's channels normalises the last axis instead"
+    MESSAGE = "The norm normalises a different axis than the features it is sized for"
     SEVERITY = "error"
     TRIGGERS = ("LayerNorm", "RMSNorm", "layer_norm", "rms_norm")
 
@@ -114,6 +187,17 @@ class NormOverWrongAxes(Rule):
         # A size unrelated to the channels may mean the last axis on purpose.
         "from torch import nn\n"
         "seq = nn.Sequential(nn.Conv1d(4, 32, 3, padding=1), nn.LayerNorm(128))\n",
+        # The RNN output is transposed to (N, H, T) before BatchNorm1d.
+        "from torch import nn\n"
+        "class Tagger(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.rnn = nn.GRU(8, 16, batch_first=True)\n"
+        "        self.bn = nn.BatchNorm1d(16)\n"
+        "    def forward(self, x):\n"
+        "        out, _ = self.rnn(x)\n"
+        "        out = out.transpose(1, 2)\n"
+        "        return self.bn(out)\n",
         # Flatten between conv and norm changes the layout.
         "from torch import nn\n"
         "head = nn.Sequential(nn.Conv2d(16, 32, 1), nn.Flatten(), nn.LayerNorm(32))\n",
@@ -150,6 +234,19 @@ class NormOverWrongAxes(Rule):
             "    def forward(self, seq):\n"
             "        return F.layer_norm(F.gelu(self.conv(seq)), (64,))\n",
             line=8,
+            column=16,
+        ),
+        Invalid(
+            "import torch.nn as tnn\n"
+            "class Speech(tnn.Module):\n"
+            "    def __init__(self, n_mels, hidden):\n"
+            "        super().__init__()\n"
+            "        self.lstm = tnn.LSTM(n_mels, hidden, batch_first=True)\n"
+            "        self.norm = tnn.BatchNorm1d(hidden)\n"
+            "    def forward(self, frames):\n"
+            "        states, (h, c) = self.lstm(frames)\n"
+            "        return self.norm(states)\n",
+            line=9,
             column=16,
         ),
     ]
@@ -196,6 +293,20 @@ class NormOverWrongAxes(Rule):
                 norm,
                 link.consumer,
             )
+        for index in facts.indexes:
+            for call in _batch_norms_of_rnn_outputs(index, facts.table):
+                self._flag_sequence(call)
+
+    def _flag_sequence(self, call: cst.Call) -> None:
+        if id(call) in self.flagged:
+            return
+        self.flagged.add(id(call))
+        self.report(
+            call,
+            "`BatchNorm1d` normalises axis 1, but a `batch_first` RNN output is "
+            "(N, T, H): this normalises over time steps, not the H features; "
+            "transpose to (N, H, T) first or use LayerNorm",
+        )
 
     def _check(
         self,

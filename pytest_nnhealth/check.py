@@ -7,6 +7,7 @@ restores the caller's state whatever happens, and adds graph findings from
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 import types
@@ -66,75 +67,52 @@ def check(
     step raises (the exception propagates with a note saying where it happened).
     """
     started = time.perf_counter()
-    limits = _validate(model, loss_fn, step_fn, steps, seed, seeds, thresholds)
+    _validate(model, loss_fn, step_fn, steps, seed, seeds)
+    limits = _thresholds(thresholds)
     run_device = _device(model, device)
     rng = RngState.capture(cuda_used=run_device.type == "cuda")
     try:
-        report = _check(
-            model,
-            batch,
-            loss_fn,
-            optimizer,
-            steps,
-            seed,
-            run_device,
-            limits,
-            step_fn,
-            seeds,
-            graph,
-        )
+        batches = [
+            batch_forms.to_device(b, run_device)
+            for b in batch_forms.materialise(batch, steps, step_fn is not None)
+        ]
+        spec = RunSpec(
+            batches, loss_fn, step_fn, optimizer, steps, seed, run_device,
+            window=limits.window,
+        )  # fmt: skip
+        report = _judged_runs(model, spec, limits, seeds)
+        _add_graph_findings(report, model, spec, limits, graph)
     finally:
         rng.restore()
     report.meta["timings"]["total_s"] = time.perf_counter() - started
     return report
 
 
-def _check(
-    model: nn.Module,
-    batch: Any,
-    loss_fn: Any,
-    optimizer: OptimizerSpec,
-    steps: int,
-    seed: int,
-    run_device: torch.device,
-    limits: Thresholds,
-    step_fn: Any,
-    seeds: int,
-    graph: bool,
+def _judged_runs(
+    model: nn.Module, spec: RunSpec, limits: Thresholds, seeds: int
 ) -> HealthReport:
-    batches = [
-        batch_forms.to_device(b, run_device)
-        for b in batch_forms.materialise(batch, steps, step_fn is not None)
-    ]
+    """One run per seed, judged; with several seeds, the majority's findings."""
     results = [
-        _guarded_run(
-            model,
-            RunSpec(
-                batches,
-                loss_fn,
-                step_fn,
-                optimizer,
-                steps,
-                seed + i,
-                run_device,
-                window=limits.window,
-            ),
-        )
+        _guarded_run(model, dataclasses.replace(spec, seed=spec.seed + i))
         for i in range(seeds)
     ]
     findings, votes = _vote([judge(result, limits) for result in results])
-    report = _report(
-        model, results[0], findings, limits, steps, seed, seeds, run_device
-    )
+    report = _report(model, results[0], findings, limits, spec, seeds)
     if seeds > 1:
         report.meta["votes"] = votes
-    if graph:
-        extra, status = graph_findings(model, batches[0], loss_fn, step_fn)
-        report.findings.extend(f for f in extra if f.check not in limits.ignore)
-        report.meta["graph"] = status
-    else:
-        report.meta["graph"] = "disabled (graph=False)"
     return report
+
+
+def _add_graph_findings(
+    report: HealthReport, model: nn.Module, spec: RunSpec, limits: Thresholds,
+    graph: bool,
+) -> None:  # fmt: skip
+    if not graph:
+        report.meta["graph"] = "disabled (graph=False)"
+        return
+    extra, status = graph_findings(model, spec.batches[0], spec.loss_fn, spec.step_fn)
+    report.findings.extend(f for f in extra if f.check not in limits.ignore)
+    report.meta["graph"] = status
 
 
 def _guarded_run(model: nn.Module, spec: RunSpec) -> RunResult:
@@ -197,14 +175,8 @@ def _device(model: nn.Module, device: str | torch.device | None) -> torch.device
 
 
 def _validate(
-    model: Any,
-    loss_fn: Any,
-    step_fn: Any,
-    steps: Any,
-    seed: Any,
-    seeds: Any,
-    thresholds: Thresholds | Mapping[str, Any] | None,
-) -> Thresholds:
+    model: Any, loss_fn: Any, step_fn: Any, steps: Any, seed: Any, seeds: Any
+) -> None:
     if not isinstance(model, nn.Module):
         raise TypeError(
             f"check(): model must be a torch.nn.Module, got {type(model).__name__}"
@@ -225,6 +197,9 @@ def _validate(
             raise ValueError(f"check(): {name} must be an int >= {low}, got {value!r}")
     if not any(p.requires_grad for p in model.parameters()):
         raise ValueError("check(): the model has no trainable parameters")
+
+
+def _thresholds(thresholds: Thresholds | Mapping[str, Any] | None) -> Thresholds:
     if thresholds is None:
         return Thresholds()
     if isinstance(thresholds, Thresholds):
@@ -259,27 +234,21 @@ def _report(
     result: RunResult,
     findings: list[HealthFinding],
     limits: Thresholds,
-    steps: int,
-    seed: int,
+    spec: RunSpec,
     seeds: int,
-    device: torch.device,
 ) -> HealthReport:
     meta = dict(result.meta)
-    meta.update(
-        {
-            "device": str(device),
-            "model_class": type(model).__name__,
-            "order": result.order,
-        }
-    )
     meta["timings"] = dict(meta.get("timings", {}))
+    meta["device"] = str(spec.device)
+    meta["model_class"] = type(model).__name__
+    meta["order"] = result.order
     return HealthReport(
         model=type(model).__name__,
         findings=findings,
         layers=result.layers,
         losses=result.losses,
-        steps=steps,
-        seeds=[seed + i for i in range(seeds)],
+        steps=spec.steps,
+        seeds=[spec.seed + i for i in range(seeds)],
         thresholds=limits.to_dict(),
         meta=meta,
     )

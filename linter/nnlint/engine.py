@@ -65,8 +65,7 @@ class _BatchedWalker:
             for handler in visits.get(kind, ()):
                 handler(node)
             stack.append((node, True))
-            children = list(iter_children(node))
-            stack.extend((child, False) for child in reversed(children))
+            stack.extend((child, False) for child in reversed(iter_children(node)))
 
 
 @cache
@@ -166,8 +165,10 @@ def check_source(
     is a syntax check).
     """
     syntax_only = SyntaxErrorInFile in rules
-    rules = [rule for rule in rules if not is_engine_rule(rule)]
-    if not should_parse(source, rules) and (rules or not syntax_only):
+    walking = [rule for rule in rules if not is_engine_rule(rule)]
+    # Only rules whose triggers occur in this file run on it (and decide the pruning).
+    rules = [rule for rule in walking if should_parse(source, [rule])]
+    if not rules and (walking or not syntax_only):
         return [], None
     if prune and rules and all(rule.TRIGGERS for rule in rules):
         findings = _lint_pruned(source, path, rules)

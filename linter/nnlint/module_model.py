@@ -212,12 +212,28 @@ def _is_module(
 
 
 def _class_defs(node: cst.CSTNode) -> Iterator[cst.ClassDef]:
-    """Class definitions at any depth, looking only at statements (cheap)."""
-    for child in iter_children(node):
+    """Class definitions at any depth (also inside functions), statements only."""
+    for child in _statements(node):
         if isinstance(child, cst.ClassDef):
             yield child
-        if not isinstance(child, cst.BaseExpression | cst.SimpleStatementLine):
-            yield from _class_defs(child)
+        yield from _class_defs(child)
+
+
+def _statements(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """The statements directly inside ``node``'s blocks (fields read directly: cheap)."""
+    if isinstance(node, cst.Module | cst.IndentedBlock):
+        for statement in node.body:
+            if not isinstance(statement, cst.SimpleStatementLine):
+                yield statement
+        return
+    for name in ("body", "orelse", "finalbody"):
+        block = getattr(node, name, None)
+        if isinstance(block, cst.IndentedBlock):
+            yield from _statements(block)
+        elif isinstance(block, cst.Else | cst.Finally | cst.If):
+            yield block
+    for handler in getattr(node, "handlers", ()):
+        yield handler
 
 
 def self_name(function: cst.FunctionDef) -> str | None:
@@ -255,13 +271,25 @@ def self_assignments(
                     yield attr, small.value  # type: ignore[misc]
 
 
-def simple_statements(block: cst.CSTNode) -> Iterator[cst.SimpleStatementLine]:
-    """Simple statement lines in ``block`` and nested blocks, not nested defs."""
-    for child in iter_children(block):
-        if isinstance(child, cst.SimpleStatementLine):
-            yield child
-        elif not isinstance(child, cst.FunctionDef | cst.ClassDef | cst.BaseExpression):
-            yield from simple_statements(child)
+def simple_statements(
+    node: cst.CSTNode,
+) -> Iterator[cst.SimpleStatementLine | cst.SimpleStatementSuite]:
+    """Simple statement lines in the block ``node`` and nested blocks, not in nested
+    defs (block fields are read directly: much cheaper than a generic walk)."""
+    if isinstance(node, cst.SimpleStatementLine | cst.SimpleStatementSuite):
+        yield node
+        return
+    if isinstance(node, cst.FunctionDef | cst.ClassDef):
+        return
+    body = getattr(node, "body", ())
+    for child in body if isinstance(body, list | tuple) else (body,):
+        yield from simple_statements(child)
+    for name in ("orelse", "finalbody"):
+        block = getattr(node, name, None)
+        if block is not None:
+            yield from simple_statements(block)
+    for handler in getattr(node, "handlers", ()):
+        yield from simple_statements(handler)
 
 
 # -- forward data flow ----------------------------------------------------------

@@ -143,7 +143,8 @@ class ClassTable:
     """``self.<attr>`` facts for one class body (nested classes excluded)."""
 
     members: dict[str, Member] = field(default_factory=dict)
-    # Every load of ``self.<attr>``, and those that are the callee of a call.
+    # Uses of ``self.<attr>`` as a value (``self.conv.weight`` is not one), and those
+    # that are the callee of a call.
     loads: dict[str, int] = field(default_factory=dict)
     calls: dict[str, int] = field(default_factory=dict)
     # Attributes whose ``.bias`` is read or written somewhere in the class.
@@ -179,21 +180,23 @@ def _record(
     table: ClassTable, node: cst.CSTNode, resolve: Resolve, targets: set[int]
 ) -> None:
     """Update ``table`` with what one node of the class body says about ``self``."""
-    kind = type(node)
-    if kind is cst.Assign:
-        for target in node.targets:  # type: ignore[attr-defined]
-            _assigned(table, target.target, node.value, resolve, targets)  # type: ignore[attr-defined]
-    elif kind is cst.AnnAssign and node.value is not None:  # type: ignore[attr-defined]
-        _assigned(table, node.target, node.value, resolve, targets)  # type: ignore[attr-defined]
-    elif kind is cst.Call:
-        name = is_self_attr(node.func)  # type: ignore[attr-defined]
+    if isinstance(node, cst.Assign):
+        for target in node.targets:
+            _assigned(table, target.target, node.value, resolve, targets)
+    elif isinstance(node, cst.AnnAssign) and node.value is not None:
+        _assigned(table, node.target, node.value, resolve, targets)
+    elif isinstance(node, cst.Call):
+        name = is_self_attr(node.func)
         if name is not None:
             table.calls[name] = table.calls.get(name, 0) + 1
-    elif kind is cst.Attribute:
-        inner = is_self_attr(node.value)  # type: ignore[attr-defined]
-        if inner is not None and node.attr.value == "bias":  # type: ignore[attr-defined]
-            table.bias_used.add(inner)
-        name = is_self_attr(node)  # type: ignore[arg-type]
+    elif isinstance(node, cst.Attribute):
+        inner = is_self_attr(node.value)
+        if inner is not None:
+            # ``self.conv.weight`` reads a member of the module, not the module.
+            targets.add(id(node.value))
+            if node.attr.value == "bias":
+                table.bias_used.add(inner)
+        name = is_self_attr(node)
         if name is not None and id(node) not in targets:
             table.loads[name] = table.loads.get(name, 0) + 1
 
@@ -238,13 +241,12 @@ class MethodIndex:
     names: list[cst.Name] = field(default_factory=list)
 
     def add(self, node: cst.CSTNode) -> None:
-        kind = type(node)
-        if kind is cst.Call:
-            self.calls.append(node)  # type: ignore[arg-type]
-        elif kind is cst.Name:
-            self.names.append(node)  # type: ignore[arg-type]
-        elif kind is cst.IndentedBlock:
-            self.suites.append(tuple(node.body))  # type: ignore[attr-defined]
+        if isinstance(node, cst.Call):
+            self.calls.append(node)
+        elif isinstance(node, cst.Name):
+            self.names.append(node)
+        elif isinstance(node, cst.IndentedBlock):
+            self.suites.append(tuple(node.body))
 
 
 @dataclass
@@ -487,13 +489,12 @@ def bound_call(scope: cst.CSTNode | None, name: str) -> tuple[cst.Call | None, b
     count = 0
     values: list[cst.BaseExpression] = []
     for node in descendants(scope):
-        kind = type(node)
-        if kind is cst.Name and node.value == name:  # type: ignore[attr-defined]
+        if isinstance(node, cst.Name) and node.value == name:
             count += 1
-        elif kind is cst.Assign:
-            for target in node.targets:  # type: ignore[attr-defined]
+        elif isinstance(node, cst.Assign):
+            for target in node.targets:
                 if isinstance(target.target, cst.Name) and target.target.value == name:
-                    values.append(node.value)  # type: ignore[attr-defined]
+                    values.append(node.value)
     if len(values) != 1 or not isinstance(values[0], cst.Call):
         return None, False
     return values[0], count == 2

@@ -33,6 +33,14 @@ SKIPPED: tuple[type[cst.CSTNode], ...] = (
     cst.RightCurlyBrace,
 )
 
+# Fields that only ever hold formatting (parentheses, commas, blank lines, ...).
+_FORMATTING_FIELDS = frozenset(
+    {
+        "lpar", "rpar", "comma", "semicolon", "leading_lines", "lines_after_decorators",
+        "header", "footer", "trailing_whitespace", "newline", "equal", "colon", "dot",
+        "lbracket", "rbracket", "lbrace", "rbrace",
+    }
+)  # fmt: skip
 _FIELDS: dict[type, tuple[str, ...]] = {}
 # Per concrete type: is it a node worth visiting? (``isinstance`` against libcst's
 # abstract base classes goes through ``abc`` and dominated the walk's cost.)
@@ -40,37 +48,46 @@ _WANTED: dict[type, bool] = {}
 
 
 def _field_names(kind: type) -> tuple[str, ...]:
-    names = _FIELDS.get(kind)
-    if names is None:
-        names = tuple(
-            field.name
-            for field in dataclasses.fields(kind)
-            if not field.name.startswith("whitespace")
-        )
-        _FIELDS[kind] = names
+    names = tuple(
+        field.name
+        for field in dataclasses.fields(kind)
+        if not field.name.startswith("whitespace") and field.name not in _FORMATTING_FIELDS
+    )
+    _FIELDS[kind] = names
     return names
 
 
 def _wanted(kind: type) -> bool:
-    wanted = _WANTED.get(kind)
-    if wanted is None:
-        wanted = issubclass(kind, cst.CSTNode) and not issubclass(kind, SKIPPED)
-        _WANTED[kind] = wanted
+    wanted = issubclass(kind, cst.CSTNode) and not issubclass(kind, SKIPPED)
+    _WANTED[kind] = wanted
     return wanted
 
 
-def iter_children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+def iter_children(node: cst.CSTNode) -> list[cst.CSTNode]:
     """Direct children of ``node`` in field order (source order for nearly all nodes),
-    without whitespace, comments and punctuation."""
-    for name in _field_names(type(node)):
+    without whitespace, comments and punctuation. Hot: written for speed."""
+    kind = type(node)
+    names = _FIELDS.get(kind) or _field_names(kind)
+    wanted = _WANTED
+    children = []
+    for name in names:
         value = getattr(node, name)
-        kind = type(value)
-        if kind is list or kind is tuple:
+        value_type = type(value)
+        if value_type is list or value_type is tuple:
             for item in value:
-                if _wanted(type(item)):
-                    yield item
-        elif _wanted(kind):
-            yield value
+                item_type = type(item)
+                keep = wanted.get(item_type)
+                if keep is None:
+                    keep = _wanted(item_type)
+                if keep:
+                    children.append(item)
+        else:
+            keep = wanted.get(value_type)
+            if keep is None:
+                keep = _wanted(value_type)
+            if keep:
+                children.append(value)
+    return children
 
 
 def walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
@@ -79,6 +96,5 @@ def walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
     while stack:
         current = stack.pop()
         yield current
-        children = list(iter_children(current))
-        children.reverse()
-        stack.extend(children)
+        children = iter_children(current)
+        stack.extend(reversed(children))

@@ -229,20 +229,25 @@ class ZeroInitStackedLayers(Rule):
 
     def __init__(self, context: RuleContext) -> None:
         super().__init__(context)
-        self._candidate = False
+        # Functions calling something spelled like a constant initialiser, and
+        # functions calling ``.apply(...)``: the only ones analysed (found during
+        # the shared walk, so no method is walked again without need).
+        self._hot: set[cst.CSTNode] = set()
+        self._applying: set[cst.CSTNode] = set()
 
     def visit_Call(self, node: cst.Call) -> None:
-        # Cheap gate during the shared walk: classes are analysed only in files
-        # that call something spelled like a constant initialiser.
-        if not self._candidate:
-            func = node.func
-            name = func.attr.value if isinstance(func, cst.Attribute) else None
-            if isinstance(func, cst.Name):
-                name = func.value
-            self._candidate = name in _CONSTANT_SPELLINGS
+        func = node.func
+        name = func.attr.value if isinstance(func, cst.Attribute) else None
+        if isinstance(func, cst.Name):
+            name = func.value
+        if name in _CONSTANT_SPELLINGS or name == "apply":
+            for ancestor in reversed(self.context.ancestors):
+                if isinstance(ancestor, cst.FunctionDef):
+                    (self._applying if name == "apply" else self._hot).add(ancestor)
+                    break
 
     def leave_Module(self, original_node: cst.Module) -> None:
-        if self._candidate:
+        if self._hot:
             for owner in file_model(self).classes.values():
                 if owner.is_module:
                     self._check_class(owner)
@@ -296,7 +301,7 @@ class ZeroInitStackedLayers(Rule):
         """Constant inits applied to every module of some types, through
         ``for m in self.modules()`` or ``self.apply(fn)``."""
         for name, method in owner.methods.items():
-            if name.startswith("forward"):
+            if name.startswith("forward") or method not in self._hot | self._applying:
                 continue
             me = self_name(method)
             for node in walk(method):
@@ -372,7 +377,7 @@ class ZeroInitStackedLayers(Rule):
 
     def _constant_inits(self, owner: ClassModel) -> Iterator[tuple[Ref, cst.CSTNode]]:
         for name, method in owner.methods.items():
-            if name.startswith("forward"):
+            if name.startswith("forward") or method not in self._hot:
                 continue
             me = self_name(method)
             for node in walk(method):

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 import libcst as cst
 
 from nnlint.module_model import ClassModel, file_model, self_attr, self_name
+from nnlint.names import dotted_name
 from nnlint.rules.base import Invalid, Rule, RuleContext
 from nnlint.walk import walk
 
@@ -39,7 +40,9 @@ class UninitialisedParameter(Rule):
     `trunc_normal_(self.pos_embed)`), an in-place method on it (`.uniform_()`,
     `.data.copy_(...)`, `.fill_(...)`), an assignment to it, its `.data` or an element
     of it, or its name as a string (`getattr(m, "w")`). A file that initialises
-    parameters in a loop over `.parameters()`/`.named_parameters()` is not checked.
+    parameters in a loop over `.parameters()`/`.named_parameters()` is not checked,
+    nor is a class with a base class from another file (timm's DeiT creates
+    `pos_embed` and lets `VisionTransformer.init_weights` initialise it).
 
     ## Why is this bad?
     `torch.empty` returns whatever the allocator had: often zeros, sometimes huge
@@ -175,36 +178,57 @@ class UninitialisedParameter(Rule):
 
     def __init__(self, context: RuleContext) -> None:
         super().__init__(context)
-        self._initialised: set[str] | None = None
-        self._candidate = False
+        self._evidence = _Evidence(lambda value: self._created(value) is not None)
+        # Functions calling something spelled like an uninitialised constructor
+        # (found during the shared walk): the only ones analysed.
+        self._hot: set[cst.CSTNode] = set()
 
     def visit_Call(self, node: cst.Call) -> None:
-        # Cheap gate during the shared walk: classes are analysed only in files
-        # that call something spelled like an uninitialised constructor.
-        if not self._candidate:
-            func = node.func
-            name = func.attr.value if isinstance(func, cst.Attribute) else None
-            if isinstance(func, cst.Name):
-                name = func.value
-            self._candidate = name in _SPELLINGS
+        self._evidence.call(node)
+        func = node.func
+        name = func.attr.value if isinstance(func, cst.Attribute) else None
+        if isinstance(func, cst.Name):
+            name = func.value
+        if name in _SPELLINGS:
+            for ancestor in reversed(self.context.ancestors):
+                if isinstance(ancestor, cst.FunctionDef):
+                    self._hot.add(ancestor)
+                    break
 
     def leave_Module(self, original_node: cst.Module) -> None:
-        if self._candidate:
+        if self._hot:
             for owner in file_model(self).classes.values():
                 if owner.is_module:
                     self._check_class(owner)
 
     def _check_class(self, owner: ClassModel) -> None:
+        if not self._ancestry_visible(owner, set()):
+            return  # a base class in another file may initialise it (timm's DeiT)
         for name, method in owner.methods.items():
-            if name.startswith("forward"):
+            if name.startswith("forward") or method not in self._hot:
                 continue
             for attr, created in self._uninitialised(method):
-                if attr not in self._initialised_names():
+                if attr not in self._evidence:
                     self.report(
                         created,
                         f"`self.{attr}` is created from uninitialised memory and"
                         " nothing in this file initialises it",
                     )
+
+    def _ancestry_visible(self, owner: ClassModel, seen: set[str]) -> bool:
+        """Every base class is ``torch.nn``'s or defined (visibly) in this file."""
+        by_name = file_model(self).by_name
+        for base in owner.node.bases:
+            qualified = self.qualified_name(base.value) or ""
+            if qualified.startswith("torch.nn."):
+                continue
+            local = by_name.get(dotted_name(base.value) or "")
+            name = owner.node.name.value
+            if local is None or name in seen:
+                return False
+            if not self._ancestry_visible(local, seen | {name}):
+                return False
+        return True
 
     def _uninitialised(self, method: cst.FunctionDef) -> Iterator[tuple[str, cst.Call]]:
         me = self_name(method)
@@ -250,12 +274,24 @@ class UninitialisedParameter(Rule):
             return None  # ``torch.Tensor(values)`` copies data; only a size is empty
         return inner
 
-    def _initialised_names(self) -> set[str]:
-        if self._initialised is None:
-            self._initialised = _initialised_names(
-                self.context.module, lambda value: self._created(value) is not None
-            )
-        return self._initialised
+    # Evidence of initialisation, gathered during the shared walk.
+    def visit_Assign(self, node: cst.Assign) -> None:
+        self._evidence.assign(node)
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        self._evidence.assign(node)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        self._evidence.assign(node)
+
+    def visit_SimpleString(self, node: cst.SimpleString) -> None:
+        self._evidence.string(node)
+
+    def visit_ConcatenatedString(self, node: cst.ConcatenatedString) -> None:
+        self._evidence.string(node)
+
+    def visit_For(self, node: cst.For) -> None:
+        self._evidence.loop(node)
 
 
 def _called(call: cst.Call) -> str:
@@ -283,34 +319,45 @@ def _attribute_names(node: cst.BaseExpression) -> Iterator[str]:
             return
 
 
-def _initialised_names(
-    module: cst.Module, uninitialised: Callable[[cst.BaseExpression], bool]
-) -> set[str]:
-    """Every attribute name something in the file may initialise."""
-    names: set[str] = set()
-    naming: set[cst.CSTNode] = set()  # the name strings of register_parameter calls
-    for node in walk(module):
-        if isinstance(node, cst.Call):
-            called = _called(node)
-            if called == "register_parameter" and node.args:
-                naming.add(node.args[0].value)
-            if isinstance(node.func, cst.Attribute) and called.endswith("_"):
-                names.update(_attribute_names(node.func.value))
-            if _initialiser(called):
-                for argument in node.args:
-                    names.update(_attribute_names(argument.value))
-        elif isinstance(node, cst.Assign) and not uninitialised(node.value):
-            for target in node.targets:
-                names.update(_attribute_names(target.target))
-        elif isinstance(node, cst.AugAssign | cst.AnnAssign):
-            names.update(_attribute_names(node.target))
-        elif isinstance(node, _STRINGS) and node not in naming:
+class _Evidence:
+    """Attribute names something in the file may initialise, gathered node by node
+    during the shared walk (a second walk over the file cost more than the rule)."""
+
+    def __init__(self, uninitialised: Callable[[cst.BaseExpression], bool]) -> None:
+        self.uninitialised = uninitialised
+        self.names: set[str] = set()
+        self.everything = False
+        self.naming: set[cst.CSTNode] = set()  # register_parameter's name strings
+
+    def call(self, node: cst.Call) -> None:
+        called = _called(node)
+        if called == "register_parameter" and node.args:
+            self.naming.add(node.args[0].value)
+        if isinstance(node.func, cst.Attribute) and called.endswith("_"):
+            self.names.update(_attribute_names(node.func.value))
+        if _initialiser(called):
+            for argument in node.args:
+                self.names.update(_attribute_names(argument.value))
+
+    def assign(self, node: cst.Assign | cst.AugAssign | cst.AnnAssign) -> None:
+        if isinstance(node, cst.Assign):
+            if not self.uninitialised(node.value):
+                for target in node.targets:
+                    self.names.update(_attribute_names(target.target))
+        else:
+            self.names.update(_attribute_names(node.target))
+
+    def string(self, node: cst.SimpleString | cst.ConcatenatedString) -> None:
+        if node not in self.naming:
             value = node.evaluated_value
             if isinstance(value, str):
-                names.update(value.split("."))
-        elif isinstance(node, cst.For) and _loops_over_parameters(node):
-            names.add("*")
-    return names if "*" not in names else _Everything()
+                self.names.update(value.split("."))
+
+    def loop(self, node: cst.For) -> None:
+        self.everything = self.everything or _loops_over_parameters(node)
+
+    def __contains__(self, name: str) -> bool:
+        return self.everything or name in self.names
 
 
 def _loops_over_parameters(loop: cst.For) -> bool:
@@ -326,10 +373,3 @@ def _loops_over_parameters(loop: cst.For) -> bool:
     return any(
         isinstance(n, cst.Call) and _initialiser(_called(n)) for n in walk(loop.body)
     )
-
-
-class _Everything(set[str]):
-    """A set that contains every name: the file initialises parameters generically."""
-
-    def __contains__(self, item: object) -> bool:
-        return True

@@ -28,17 +28,16 @@ def _reads(expr: cst.CSTNode) -> tuple[set[str], bool]:
     stack = [expr]
     while stack:
         node = stack.pop()
-        kind = type(node)
-        if kind is cst.Name:
-            if node.value != "self":  # type: ignore[attr-defined]
-                names.add(node.value)  # type: ignore[attr-defined]
-        elif kind is cst.Attribute:
-            if node.attr.value not in _SHAPE_ATTRS:  # type: ignore[attr-defined]
-                stack.append(node.value)  # type: ignore[attr-defined]
-        elif kind is cst.Arg:
-            stack.append(node.value)  # type: ignore[attr-defined]
+        if isinstance(node, cst.Name):
+            if node.value != "self":
+                names.add(node.value)
+        elif isinstance(node, cst.Attribute):
+            if node.attr.value not in _SHAPE_ATTRS:
+                stack.append(node.value)
+        elif isinstance(node, cst.Arg):
+            stack.append(node.value)
         else:
-            has_call = has_call or kind is cst.Call
+            has_call = has_call or isinstance(node, cst.Call)
             stack.extend(iter_children(node))
     return names, has_call
 
@@ -113,6 +112,21 @@ class _MethodScan:
             for target in small.targets:
                 for name in _target_names(target.target):
                     self.values[name] = value
+        elif isinstance(small, cst.AugAssign) and isinstance(small.target, cst.Name):
+            self._add_in_place(small.target.value, small)
+
+    def _add_in_place(self, name: str, small: cst.AugAssign) -> None:
+        """``x += f(x)`` is a residual add like ``x = x + f(x)``."""
+        branch = self._describe(small.value, residual=False)
+        known = self.values.get(name)
+        depends = branch.depends_on | {name} | (known.depends_on if known else set())
+        residual = (
+            isinstance(small.operator, cst.AddAssign)
+            and branch.computed
+            and name in branch.depends_on
+        )
+        computed = branch.computed or (known is not None and known.computed)
+        self.values[name] = _Value(frozenset(depends), computed, residual)
 
     def _is_norm(self, call: cst.Call) -> bool:
         attr = ns.is_self_attr(call.func)
@@ -156,7 +170,7 @@ class _MethodScan:
 def _blocks(node: cst.CSTNode) -> list[cst.BaseSuite]:
     """The statement blocks of a compound statement (``elif``/``else``/handlers too)."""
     found: list[cst.BaseSuite] = []
-    for child in node.children:
+    for child in iter_children(node):
         if isinstance(child, cst.BaseSuite):
             found.append(child)
         elif isinstance(

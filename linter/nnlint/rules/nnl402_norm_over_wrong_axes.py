@@ -164,7 +164,7 @@ class NormOverWrongAxes(Rule):
     NAME = "norm-over-wrong-axes"
     MESSAGE = "The norm normalises a different axis than the features it is sized for"
     SEVERITY = "error"
-    TRIGGERS = ("LayerNorm", "RMSNorm", "layer_norm", "rms_norm")
+    TRIGGERS = ("LayerNorm", "RMSNorm", "layer_norm", "rms_norm", "BatchNorm1d")
 
     VALID = [
         # Channels-last permute before the norm (ConvNeXt).

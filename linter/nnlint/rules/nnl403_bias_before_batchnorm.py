@@ -274,15 +274,15 @@ class BiasBeforeBatchNorm(Rule):
             if link.producer_attr is not None and link.exclusive:
                 by_attr.setdefault(link.producer_attr, []).append(link)
         for attr, links in by_attr.items():
-            calls = table.calls.get(attr, 0)
+            pairs = [link for link in links if self._is_pair(link)]
             # Every use must be a call feeding BatchNorm, or the bias matters.
             sole_use = (
                 table.loads.get(attr, 0)
-                == calls
-                == len({id(link.producer) for link in links if self._is_pair(link)})
+                == table.calls.get(attr, 0)
+                == len({id(link.producer) for link in pairs})
             )
-            if sole_use and attr not in table.bias_used:
-                self._check(links[0])
+            if pairs and sole_use and attr not in table.bias_used:
+                self._check(pairs[0])
 
     @staticmethod
     def _is_pair(link: ns.Link) -> bool:

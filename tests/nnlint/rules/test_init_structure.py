@@ -130,6 +130,11 @@ def test_nnl202_plain_class_placeholder_and_copied_data_are_ignored() -> None:
                 super().__init__()
                 self.p = nn.Parameter(torch.empty(0))
                 self.copied = nn.Parameter(torch.Tensor(values))
+        class Distilled(VisionTransformer):
+            def __init__(self):
+                super().__init__()
+                self.pos_embed = nn.Parameter(torch.empty(1, 8, 4))
+                self.init_weights()
     """
     assert _positions("NNL202", source) == []
 

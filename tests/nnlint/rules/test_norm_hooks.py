@@ -457,3 +457,73 @@ def test_nnl401_stack_in_another_statement_survives_partial_parsing() -> None:
         textwrap.dedent(source), "m.py", [_rule("NNL401")], prune=True
     )
     assert [(f.line, f.column) for f in findings] == [(13, 13)]
+
+
+def test_nnl402_batchnorm_over_batch_first_rnn_outputs() -> None:
+    source = """\
+        from torch import nn
+
+        class Seq(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.enc = nn.RNN(4, 12, batch_first=True)
+                self.dec = nn.GRU(12, 12)
+                self.bn_a = nn.BatchNorm1d(12)
+                self.bn_b = nn.BatchNorm1d(12)
+
+            def forward(self, series):
+                a = self.bn_a(self.enc(series)[0])
+                b = self.dec(series)[0]
+                b = self.bn_b(b)
+                return a + b
+    """
+    # ``dec`` is not batch_first: its (T, N, H) layout is not assumed.
+    assert positions("NNL402", source) == [(12, 13)]
+
+
+def test_nnl401_in_place_residual_add_then_norm() -> None:
+    source = """\
+        from torch import nn
+
+        class Inplace(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.ff = nn.Linear(8, 8)
+                self.ln = nn.LayerNorm(8)
+
+            def forward(self, r):
+                r += self.ff(r)
+                r = self.ln(r)
+                r *= 2
+                return self.ln(r)
+
+        towers = nn.ModuleList([Inplace() for _ in range(8)])
+    """
+    assert positions("NNL401", source) == [(11, 13)]
+
+
+def test_nnl403_weight_init_does_not_hide_the_finding_but_module_escape_does() -> None:
+    source = """\
+        from torch import nn
+
+        class Stem(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 8, 3)
+                self.bn = nn.BatchNorm2d(8)
+                nn.init.kaiming_normal_(self.conv.weight)
+
+            def forward(self, img):
+                return self.bn(self.conv(img))
+
+        class Shared(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 8, 3)
+                self.bn = nn.BatchNorm2d(8)
+                self.other = Head(self.conv)
+
+            def forward(self, img):
+                return self.bn(self.conv(img))
+    """
+    assert positions("NNL403", source) == [(6, 21)]

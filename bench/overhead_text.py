@@ -28,10 +28,11 @@ batch:
 
 Peak extra memory is the growth of the process's peak RSS (`VmHWM`, reset through
 `/proc/self/clear_refs` after `gc.collect()` and `malloc_trim`) during an instrumented
-run minus the same for a bare run, for 10 and for 100 steps (median of 3). The last
-column uses the same measurement on the classic notebook instrument (a hook that keeps a
-copy of every module output): it shows that the method sees memory that grows with
-steps.
+run minus the same for a bare run, for 10 and for 100 steps, each after one unmeasured
+run (glibc's mmap threshold is pinned at 64 KiB so that RSS follows live memory). The
+last column uses the same measurement on the classic notebook instrument (a hook that
+keeps a copy of every module output): it shows that the method sees memory that grows
+with steps.
 """
 
 REFERENCE = """
@@ -69,7 +70,8 @@ def section(table: str, rows: list[dict[str, Any]], args: argparse.Namespace) ->
         f"{args.threads} torch thread(s), CPU"
     )
     command = f".venv/bin/python -m bench.probe_overhead --repeats {args.repeats}"
-    command += f" --threads {args.threads} --write"
+    command += f" --threads {args.threads} --memory-repeats {args.memory_repeats}"
+    command += " --write"
     return "\n".join(
         [
             "## Health-check overhead",

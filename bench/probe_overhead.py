@@ -16,7 +16,8 @@ Peak extra memory is the growth of the process's peak RSS (``VmHWM``, reset thro
 the number of steps. A "keep every activation" variant (hooks that store each output, as
 the classic notebooks do) shows what growth looks like with the same measurement.
 
-    .venv/bin/python -m bench.probe_overhead [--repeats 7] [--threads 1] [--write]
+    .venv/bin/python -m bench.probe_overhead [--repeats 7] [--threads 1]
+        [--memory-repeats 1] [--write]
 """
 
 from __future__ import annotations
@@ -201,7 +202,9 @@ def peak_growth_mb(
     return median(growth)
 
 
-def measure(name: str, make: Callable[[], Workload], repeats: int) -> dict[str, Any]:
+def measure(
+    name: str, make: Callable[[], Workload], repeats: int, memory_repeats: int
+) -> dict[str, Any]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         model, batch, loss_fn = make()
@@ -211,9 +214,10 @@ def measure(name: str, make: Callable[[], Workload], repeats: int) -> dict[str, 
     row: dict[str, Any] = {"workload": name, "times": times}
     for steps in (10, 100):
         spec = spec_for(batch, loss_fn, steps)
-        base = peak_growth_mb(bare, model, spec)
-        row[f"extra_{steps}"] = peak_growth_mb(instrumented, model, spec) - base
-        row[f"keep_{steps}"] = peak_growth_mb(keep_everything, model, spec) - base
+        n = memory_repeats
+        base = peak_growth_mb(bare, model, spec, n)
+        row[f"extra_{steps}"] = peak_growth_mb(instrumented, model, spec, n) - base
+        row[f"keep_{steps}"] = peak_growth_mb(keep_everything, model, spec, n) - base
     return row
 
 
@@ -258,11 +262,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument(
+        "--memory-repeats", type=int, default=1, help="median of N peak measurements"
+    )
+    parser.add_argument(
         "--write", action="store_true", help="update docs/performance.md"
     )
     args = parser.parse_args(argv)
-    if args.repeats < 1 or args.threads < 1:
-        parser.error("--repeats and --threads must be >= 1")
+    if min(args.repeats, args.threads, args.memory_repeats) < 1:
+        parser.error("--repeats, --threads and --memory-repeats must be >= 1")
     return args
 
 
@@ -270,7 +277,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     steady_allocator()
-    rows = [measure(name, make, args.repeats) for name, make in WORKLOADS.items()]
+    rows = [
+        measure(name, make, args.repeats, args.memory_repeats)
+        for name, make in WORKLOADS.items()
+    ]
     table = render(rows, "")
     print(table.strip())
     from bench.overhead_text import verdicts

@@ -68,6 +68,7 @@ def check(
     """
     started = time.perf_counter()
     _validate(model, loss_fn, step_fn, steps, seed, seeds)
+    model, compiled = _uncompiled(model)
     limits = _thresholds(thresholds)
     run_device = _device(model, device)
     rng = RngState.capture(cuda_used=run_device.type == "cuda")
@@ -81,11 +82,23 @@ def check(
             window=limits.window,
         )  # fmt: skip
         report = _judged_runs(model, spec, limits, seeds)
+        if compiled:
+            report.meta["compiled"] = "checked the module torch.compile wraps"
         _add_graph_findings(report, model, spec, limits, graph)
     finally:
         rng.restore()
     report.meta["timings"]["total_s"] = time.perf_counter() - started
     return report
+
+
+def _uncompiled(model: nn.Module) -> tuple[nn.Module, bool]:
+    """The module inside ``torch.compile(model)``: probes are Python hooks, and dynamo
+    would trace into them and recompile on every sampled step; the training dynamics
+    are those of the wrapped module."""
+    inner = getattr(model, "_orig_mod", None)
+    if type(model).__name__ == "OptimizedModule" and isinstance(inner, nn.Module):
+        return inner, True
+    return model, False
 
 
 def _judged_runs(

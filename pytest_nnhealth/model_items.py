@@ -174,7 +174,10 @@ class ModelHealthItem(pytest.Item):
             )
             raise
         report = check(model, batch, **{**settings.check_kwargs(), **keywords})
-        run = record(self, report, settings, origin="config", model=self.name)
+        # The summary names a model by its class unless the entry named it.
+        named = self.spec.name != self.spec.target
+        label = self.spec.name if named else report.model or self.name
+        run = record(self, report, settings, origin="config", model=label)
         if not report.healthy:
             report.assert_healthy()
         if run.drift:

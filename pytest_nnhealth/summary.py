@@ -24,6 +24,8 @@ _VERDICT_WORDS = {
 }
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 _HEADERS = ("model", "verdict", "layers", "checked in", "worst symptoms")
+# Below this many columns for the symptoms, they go on lines of their own.
+_MIN_SYMPTOMS = 30
 
 
 def render_summary(records: SessionRecords, *, width: int = 100) -> str:
@@ -42,17 +44,34 @@ def _table(runs: Sequence[ModelRun], width: int) -> list[str]:
     rows = [_row(run) for run in runs]
     fixed = [
         min(max(len(row[i]) for row in [_HEADERS, *rows]), cap)
-        for i, cap in enumerate((28, 9, 6, 30))
+        for i, cap in enumerate((24, 9, 6, 28))
     ]
-    rest = max(width - sum(fixed) - 2 * len(fixed), 12)
+    indent = sum(fixed) + 2 * len(fixed)
+    if width - indent < _MIN_SYMPTOMS:
+        return _stacked(rows, fixed, width)
     lines = []
     for row in [_HEADERS, *rows]:
         # The symptoms column wraps (at most 3 lines) instead of being cut short.
-        wrapped = textwrap.wrap(row[-1], rest, max_lines=3, placeholder=" ...") or [""]
+        wrapped = _wrap(row[-1], width - indent)
         lines.append(_format([*row[:-1], wrapped[0]], fixed))
-        indent = " " * (sum(fixed) + 2 * len(fixed))
-        lines.extend(indent + more for more in wrapped[1:])
+        lines.extend(" " * indent + more for more in wrapped[1:])
     return lines
+
+
+def _stacked(
+    rows: Sequence[Sequence[str]], fixed: Sequence[int], width: int
+) -> list[str]:
+    """Narrow terminals: the symptoms go on their own indented lines under each row."""
+    lines = [_format([*_HEADERS[:-1], ""], fixed)]
+    for row in rows:
+        lines.append(_format([*row[:-1], ""], fixed))
+        if row[-1] != "-":
+            lines.extend("    " + part for part in _wrap(row[-1], width - 4))
+    return lines
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    return textwrap.wrap(text, width, max_lines=3, placeholder=" ...") or [""]
 
 
 def _format(row: Sequence[str], widths: Sequence[int]) -> str:
@@ -98,7 +117,8 @@ def _group_rank(group: list[HealthFinding]) -> tuple[int, int, int, str]:
 def _describe(group: list[HealthFinding]) -> str:
     first = group[0]
     count = f" x{len(group)}" if len(group) > 1 else ""
-    detail = first.module or "model"
+    # Graph findings name "path/to/file.py:33": the file name is enough here.
+    detail = first.module.rsplit("/", 1)[-1] if first.module else "model"
     if first.value is not None:
         detail += f": {first.value:.3g}"
     if first.limit:
@@ -111,8 +131,9 @@ def _totals(runs: Sequence[ModelRun]) -> str:
     for run in runs:
         counts[run.verdict] = counts.get(run.verdict, 0) + 1
     order = ("healthy", "warnings", "unhealthy", "drifted", "error")
+    words = {"warnings": "with warnings", "error": "error"}
     parts = [
-        f"{counts[verdict]} {verdict}"
+        f"{counts[verdict]} {words.get(verdict, verdict)}"
         + ("s" if verdict == "error" and counts[verdict] > 1 else "")
         for verdict in order
         if verdict in counts

@@ -310,3 +310,10 @@ def test_package_level_check_is_callable_after_the_submodule_import():
         pytest_nnhealth.check(small(), xy(), loss_fn=F.cross_entropy, steps=2).steps
         == 2
     )
+
+
+def test_torch_compile_wrapper_is_checked_through_its_module():
+    compiled = torch.compile(small(), backend="eager")
+    report = check(compiled, xy(), loss_fn=F.cross_entropy, steps=4, graph=False)
+    assert list(report.layers) == ["0", "1", "2"]
+    assert report.meta["compiled"] == "checked the module torch.compile wraps"

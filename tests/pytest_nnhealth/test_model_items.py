@@ -96,9 +96,9 @@ def test_declared_models_become_health_items(pytester: pytest.Pytester):
             "check  * module  * value  healthy  * step",
             "dead_units  * act  * 1  * < 0.40  * 0",
             "*= nnhealth summary =*",
-            "model  *verdict    layers  checked in       worst symptoms",
-            "dead  *UNHEALTHY       3  [[]tool.nnhealth]  dead_units (act: 1,",
-            "tiny_models:make_tiny  healthy         3  [[]tool.nnhealth]  -",
+            "model    verdict    layers  checked in       worst symptoms",
+            "dead     UNHEALTHY       3  [[]tool.nnhealth]  dead_units (act: 1, *",
+            "TinyNet  healthy         3  [[]tool.nnhealth]  -",
             "2 models checked: 1 healthy, 1 unhealthy",
         ]
     )
@@ -125,7 +125,8 @@ def test_broken_factories_fail_their_own_item(pytester: pytest.Pytester):
             "cannot import 'nope_pkg.models' for model factory "
             "'nope_pkg.models:make': ModuleNotFoundError: No module named 'nope_pkg'",
             "model factory tiny_models:batch must return (model, batch, loss_fn) *",
-            "nope_pkg.models:make  ERROR  *[[]tool.nnhealth]  error: cannot import",
+            "nope_pkg.models:make  ERROR         -  [[]tool.nnhealth]",
+            "    error: cannot import 'nope_pkg.models' for model factory",
             "2 models checked: 2 errors",
         ]
     )

@@ -40,7 +40,7 @@ def test_no_line_is_wider_than_the_terminal():
 def test_long_model_names_are_cut_to_their_column():
     run = model_run(healthy_report("A" * 40), "t.py::test_long")
     first_row = render_summary(SessionRecords(models=[run]), width=100).splitlines()[1]
-    assert first_row.startswith("A" * 25 + "...  healthy")
+    assert first_row.startswith("A" * 21 + "...  healthy")
 
 
 def test_worst_symptoms_put_errors_first_then_the_most_widespread():
@@ -80,3 +80,23 @@ def test_drifted_model_names_the_largest_move():
 
 def test_empty_session_says_so():
     assert render_summary(SessionRecords(), width=80) == "no models were health-checked"
+
+
+def test_narrow_terminal_puts_symptoms_under_each_row():
+    assert render_summary(sample_records(), width=60).splitlines()[:5] == [
+        "model     verdict    layers  checked in",
+        "SmallNet  healthy         3  test_small",
+        "DeadNet   UNHEALTHY       3  test_dead",
+        "    dead_units (act: 0.9, healthy < 0.40); no_learning",
+        "    (model: 0.001, healthy drop >= 1%)",
+    ]
+
+
+def test_graph_findings_show_the_file_name_only():
+    report = healthy_report()
+    report.findings = [
+        HealthFinding(
+            "nnlint:NNL610", "/src/pkg/models/cnn.py:33", None, "", None, "m", "h"
+        )
+    ]
+    assert worst_symptoms(model_run(report, "t.py::t")) == "nnlint:NNL610 (cnn.py:33)"

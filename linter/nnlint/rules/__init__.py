@@ -13,7 +13,7 @@ __all__ = ["Invalid", "Rule", "RuleContext", "all_rules", "rule_by_code"]
 
 @cache
 def all_rules() -> tuple[type[Rule], ...]:
-    """Rule classes sorted by code, found by module name so adding a file adds a rule."""
+    """Rule classes sorted by code; found by module name: a new file is a new rule."""
     found: list[type[Rule]] = []
     for info in pkgutil.iter_modules(__path__):
         if not info.name.startswith("nnl"):

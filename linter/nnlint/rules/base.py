@@ -1,9 +1,9 @@
 """The contract every source rule follows.
 
-A rule is a libcst visitor whose ``visit_<Node>`` / ``leave_<Node>`` methods the engine calls
-in one shared walk over the tree (return values are ignored: a rule cannot prune the walk
-for the others). A rule only calls :meth:`Rule.report`; it never prints, reads
-configuration or looks at ``# noqa`` comments: the engine does all of that centrally.
+A rule is a libcst visitor whose ``visit_<Node>`` / ``leave_<Node>`` methods the
+engine calls in one shared walk over the tree (return values are ignored: a rule cannot
+prune the walk for the others). A rule only calls :meth:`Rule.report`; it never prints,
+reads configuration or looks at ``# noqa`` comments: the engine does all of that.
 
 Class attributes (checked by the registry tests):
 
@@ -60,6 +60,8 @@ class RuleContext:
     imports: ImportMap
     # Ancestors of the node being visited, outermost first (maintained by the engine).
     ancestors: list[cst.CSTNode] = field(default_factory=list)
+    # Per-file analyses shared by several rules (computed once, keyed by analysis name).
+    cache: dict[str, Any] = field(default_factory=dict)
 
 
 class Rule(cst.CSTVisitor):
@@ -71,16 +73,21 @@ class Rule(cst.CSTVisitor):
     FIX_IS_SAFE: ClassVar[bool] = False
     VALID: ClassVar[list[str]] = []
     INVALID: ClassVar[list[Invalid]] = []
-    # Cheap pre-filter: a file none of whose text contains any of these substrings is never
-    # parsed for this rule. Empty means "always run".
+    # Cheap pre-filter: a file none of whose text contains any of these substrings is
+    # never parsed for this rule. Empty means "always run".
     TRIGGERS: ClassVar[tuple[str, ...]] = ()
+    # The engine may parse only the top-level statements that contain a trigger. A rule
+    # whose evidence spans statements (data flow from a model class to a loss call, a
+    # block class and the loop that stacks it) sets this, and the file is parsed whole
+    # whenever one of its triggers occurs.
+    WHOLE_FILE: ClassVar[bool] = False
 
     def __init__(self, context: RuleContext) -> None:
         super().__init__()
         self.context = context
         self.reports: list[Report] = []
 
-    # -- helpers for rule authors -------------------------------------------------------
+    # -- helpers for rule authors ----------------------------------------------------
     def qualified_name(self, node: cst.BaseExpression) -> str | None:
         """``torch.nn.functional.softmax`` for ``F.softmax``; None if not imported."""
         return self.context.imports.resolve(node)
@@ -98,8 +105,8 @@ class Rule(cst.CSTVisitor):
         replacements: dict[cst.CSTNode, Any] | None = None,
         fix_description: str | None = None,
     ) -> None:
-        """Flag ``node``. ``replacements`` (old node -> new node, found by identity in the
-        tree) is the fix; its safety is the class's ``FIX_IS_SAFE``."""
+        """Flag ``node``. ``replacements`` (old node -> new node, found by identity in
+        the tree) is the fix; its safety is the class's ``FIX_IS_SAFE``."""
         fix = None
         if replacements:
             fix = Fix(

@@ -42,7 +42,9 @@ class UninitialisedParameter(Rule):
     of it, or its name as a string (`getattr(m, "w")`). A file that initialises
     parameters in a loop over `.parameters()`/`.named_parameters()` is not checked,
     nor is a class with a base class from another file (timm's DeiT creates
-    `pos_embed` and lets `VisionTransformer.init_weights` initialise it).
+    `pos_embed` and lets `VisionTransformer.init_weights` initialise it), nor a class
+    holding checkpoint storage: a parameter created with `requires_grad=False` or an
+    integer / 8-bit dtype marks a quantised or frozen layer whose values are loaded.
 
     ## Why is this bad?
     `torch.empty` returns whatever the allocator had: often zeros, sometimes huge
@@ -204,16 +206,21 @@ class UninitialisedParameter(Rule):
     def _check_class(self, owner: ClassModel) -> None:
         if not self._ancestry_visible(owner, set()):
             return  # a base class in another file may initialise it (timm's DeiT)
-        for name, method in owner.methods.items():
-            if name.startswith("forward") or method not in self._hot:
-                continue
-            for attr, created in self._uninitialised(method):
-                if attr not in self._evidence:
-                    self.report(
-                        created,
-                        f"`self.{attr}` is created from uninitialised memory and"
-                        " nothing in this file initialises it",
-                    )
+        found = [
+            item
+            for name, method in owner.methods.items()
+            if not name.startswith("forward") and method in self._hot
+            for item in self._uninitialised(method)
+        ]
+        if any(_loaded_storage(created, parameter) for _, created, parameter in found):
+            return  # quantised / frozen storage, filled from a checkpoint
+        for attr, created, _ in found:
+            if attr not in self._evidence:
+                self.report(
+                    created,
+                    f"`self.{attr}` is created from uninitialised memory and"
+                    " nothing in this file initialises it",
+                )
 
     def _ancestry_visible(self, owner: ClassModel, seen: set[str]) -> bool:
         """Every base class is ``torch.nn``'s or defined (visibly) in this file."""
@@ -230,20 +237,24 @@ class UninitialisedParameter(Rule):
                 return False
         return True
 
-    def _uninitialised(self, method: cst.FunctionDef) -> Iterator[tuple[str, cst.Call]]:
+    def _uninitialised(
+        self, method: cst.FunctionDef
+    ) -> Iterator[tuple[str, cst.Call, cst.Call]]:
+        """``(attr, torch.empty(...) call, nn.Parameter(...) call)`` in ``method``."""
         me = self_name(method)
         for node in walk(method):
             if isinstance(node, cst.Assign) and len(node.targets) == 1:
                 attr = self_attr(node.targets[0].target, me)
                 created = self._created(node.value)
                 if attr is not None and created is not None:
-                    yield attr, created
+                    yield attr, created, node.value  # type: ignore[misc]
             elif isinstance(node, cst.Call) and _called(node) == "register_parameter":
                 args = [a.value for a in node.args]
                 if len(args) == 2 and isinstance(args[0], cst.SimpleString):
                     created = self._created(args[1])
                     if created is not None:
-                        yield args[0].evaluated_value, created  # type: ignore[misc]
+                        name = args[0].evaluated_value
+                        yield name, created, args[1]  # type: ignore[misc]
 
     def _created(self, value: cst.BaseExpression) -> cst.Call | None:
         """The uninitialised tensor inside ``nn.Parameter(...)``, if it is one."""
@@ -260,14 +271,14 @@ class UninitialisedParameter(Rule):
         if kind not in _UNINITIALISED:
             return None
         sizes = [a.value for a in inner.args if a.keyword is None]
-        if any(
-            isinstance(s, _DATA) or (isinstance(s, cst.Integer) and s.value == "0")
-            for s in sizes
-        ):
-            return None  # built from data, or an empty placeholder
+        if any(isinstance(s, cst.Integer) and s.value == "0" for s in sizes):
+            return None  # an empty placeholder
+        if kind in ("torch.empty", "torch.empty_like"):
+            return inner  # sizes, also as a tuple: ``torch.empty((n, m))``
+        if any(isinstance(s, _DATA) for s in sizes):
+            return None  # ``torch.Tensor([1.0, 2.0])`` is built from data
         if (
-            kind not in ("torch.empty", "torch.empty_like")
-            and len(inner.args) == 1
+            len(inner.args) == 1
             and not inner.args[0].star
             and not isinstance(sizes[0] if sizes else None, _SIZE_LIKE)
         ):
@@ -355,9 +366,34 @@ class _Evidence:
 
     def loop(self, node: cst.For) -> None:
         self.everything = self.everything or _loops_over_parameters(node)
+        # ``for p in [m.q, m.k]: init.normal_(p)`` (transformers' XLNet).
+        if isinstance(node.iter, cst.List | cst.Tuple) and _initialises(node.body):
+            for element in node.iter.elements:
+                self.names.update(_attribute_names(element.value))
 
     def __contains__(self, name: str) -> bool:
         return self.everything or name in self.names
+
+
+def _initialises(body: cst.CSTNode) -> bool:
+    return any(isinstance(n, cst.Call) and _initialiser(_called(n)) for n in walk(body))
+
+
+def _loaded_storage(created: cst.Call, parameter: cst.Call) -> bool:
+    """A frozen parameter or one of an integer / 8-bit dtype: storage that a
+    checkpoint fills (quantised inference layers), never trained from its init."""
+    for argument in parameter.args:
+        keyword = argument.keyword.value if argument.keyword else None
+        if keyword == "requires_grad" and not (
+            isinstance(argument.value, cst.Name) and argument.value.value == "True"
+        ):
+            return True
+    for argument in created.args:
+        if argument.keyword is not None and argument.keyword.value == "dtype":
+            spelled = (dotted_name(argument.value) or "").lower()
+            if any(part in spelled for part in ("int", "fp8", "float8", "fp4")):
+                return True
+    return False
 
 
 def _loops_over_parameters(loop: cst.For) -> bool:

@@ -118,6 +118,33 @@ def test_nnl202_reports_only_the_parameter_left_uninitialised() -> None:
     assert "`self.right`" in _messages("NNL202", source)[0]
 
 
+def test_nnl202_list_loop_init_and_quantised_storage_are_fine() -> None:
+    source = """
+        import torch
+        from torch import nn
+        from torch.nn import init
+        class RelAttn(nn.Module):
+            def __init__(self, d):
+                super().__init__()
+                self.q = nn.Parameter(torch.FloatTensor(d, d))
+                self.k = nn.Parameter(torch.FloatTensor(d, d))
+        class QuantLinear(nn.Module):
+            def __init__(self, d):
+                super().__init__()
+                self.weight = nn.Parameter(torch.empty(d, d, dtype=torch.int8))
+                self.scales = nn.Parameter(torch.empty(d))
+        class FrozenTable(nn.Module):
+            def __init__(self, d):
+                super().__init__()
+                self.table = nn.Parameter(torch.empty(d), requires_grad=False)
+        def _init_weights(module):
+            if isinstance(module, RelAttn):
+                for param in [module.q, module.k]:
+                    init.normal_(param, std=0.02)
+    """
+    assert _positions("NNL202", source) == []
+
+
 def test_nnl202_plain_class_placeholder_and_copied_data_are_ignored() -> None:
     source = """
         import torch

@@ -50,7 +50,6 @@ def run_one(name: str, seed: int) -> dict[str, Any]:
     record["passed"] = report.healthy
     record["findings"] = [finding.to_dict() for finding in report.findings]
     record["losses"] = list(report.losses)
-    record["meta"] = {k: v for k, v in report.meta.items() if _plain(v)}
     layers = {name: dict(stats.series) for name, stats in report.layers.items()}
     leaves, owners = _structure(model, report.meta.get("order", []))
     window = int(report.thresholds.get("window", 3))
@@ -70,10 +69,6 @@ def _structure(model: Any, order: list[str]) -> tuple[list[str], list[str]]:
         if any(p.requires_grad for p in modules[n].parameters(recurse=False))
     ]
     return leaves, owners
-
-
-def _plain(value: Any) -> bool:
-    return isinstance(value, (int, float, str, bool, type(None), list, dict))
 
 
 def run_all(names: list[str], seeds: list[int], jobs: int) -> list[dict[str, Any]]:

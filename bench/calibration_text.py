@@ -31,4 +31,45 @@ loss after the final step.
 
 NOTES = """
 ## Notes
+
+**Defaults changed by this calibration** (`pytest_nnhealth/thresholds.py`, with the
+evidence next to each value):
+
+* `loss_divergence_factor` 10 -> 3. No healthy run's loss ever rose above its step-0
+  value (worst 1.0x). `slow_divergence` (SGD at 1.15x the stability limit; the loss
+  falls for ~12 steps, then grows ~1.7x per step) reaches only 3.5x-18x by the last of
+  the 25 default steps, so 10x caught it on 1 seed in 5.
+* `update_ratio_min` 1e-6 -> 3e-6. Healthy modules never went below 4.6e-4; SGD at lr
+  1e-5 sits at 0.7e-6-1.2e-6, so 1e-6 caught it on 2 seeds in 5. It is not set higher:
+  Adam moves a LayerNorm gain by about half its learning rate per step (measured here:
+  ~5e-4 at lr 1e-3), so the fine-tuning learning rates of 1e-5-2e-5 put LayerNorm gains
+  at 5e-6-1e-5. That is why `adam_lr_too_low` (Adam at 1e-6, ~7e-6 per step) expects
+  `no_learning` only: the update ratio alone cannot tell it from healthy fine-tuning.
+
+**Thin margins to know about**:
+
+* `rank_top_fraction_max` (0.9): a healthy sigmoid MLP reaches 0.87 and the weakest
+  collapse in the zoo 0.935. sigma_1/sum(sigma) is computed on uncentred outputs, so
+  all-positive activations (sigmoid, ReLU) carry a large mean direction even when
+  healthy. A centred or effective-rank criterion would widen this margin.
+* `depth_ratio_max` (1e3): the healthy transformer sits at ~42x, because its first
+  leaf is a token embedding initialised at std 0.02 (GPT-2 style) and its last hidden
+  output is a LayerNorm at std ~1. Embeddings initialised smaller push this ratio up;
+  the default leaves 24x of room.
+* `grad_ratio_max` and `grad_relative_max` have one broken case (`exploding_init_relu`);
+  no healthy run came within 2 orders of magnitude of either.
+
+**Observations**:
+
+* With PyTorch's default conv init, the plain CNN (no BatchNorm) lost 69% of its second
+  ReLU's channels within 25 Adam steps on 1 seed in 3; `check()` reported it as
+  `dead_units`. The healthy case uses Kaiming init, as real CNNs do.
+* Broken models usually show more than their expected symptom: dead ReLUs also give zero
+  gradients upstream and a loss that does not fall; a too-high learning rate also kills
+  units or diverges. The per-case table lists them; only the expected ones are scored.
+
+**Limits of these numbers**: 36 small CPU models, one fixed batch per model (healthy
+models memorise it), 25 steps, 5 seeds. They show the defaults separate this zoo; they
+are not a guarantee for every architecture. Every threshold is a `Thresholds` field that
+a project can override in `[tool.nnhealth]`, a marker or `check(thresholds=...)`.
 """

@@ -9,4 +9,7 @@ from __future__ import annotations
 import importlib.util
 
 if importlib.util.find_spec("torch") is not None:
-    import torch  # noqa: F401
+    import torch
+
+    # Tiny models run faster single-threaded, and xdist already uses both cores.
+    torch.set_num_threads(1)

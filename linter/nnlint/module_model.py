@@ -220,7 +220,7 @@ def _class_defs(node: cst.CSTNode) -> Iterator[cst.ClassDef]:
 
 
 def _statements(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    """The statements directly inside ``node``'s blocks (fields read directly: cheap)."""
+    """The statements directly inside ``node``'s blocks (fields read directly)."""
     if isinstance(node, cst.Module | cst.IndentedBlock):
         for statement in node.body:
             if not isinstance(statement, cst.SimpleStatementLine):
@@ -232,8 +232,7 @@ def _statements(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
             yield from _statements(block)
         elif isinstance(block, cst.Else | cst.Finally | cst.If):
             yield block
-    for handler in getattr(node, "handlers", ()):
-        yield handler
+    yield from getattr(node, "handlers", ())
 
 
 def self_name(function: cst.FunctionDef) -> str | None:

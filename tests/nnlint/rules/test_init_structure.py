@@ -388,3 +388,74 @@ def test_nnl305_explicit_method_with_alias_and_rebound_alias() -> None:
 )
 def test_rules_ignore_files_without_classes(code: str) -> None:
     assert _positions(code, "import torch\nx = torch.zeros(3) + torch.empty(3)\n") == []
+
+
+# -- module_model (shared by the rules above) -----------------------------------------
+
+
+def _model_of(source: str):  # type: ignore[no-untyped-def]
+    from nnlint.module_model import file_model
+    from nnlint.names import ImportMap
+    from nnlint.rules.base import RuleContext
+
+    module = cst.parse_module(textwrap.dedent(source))
+    rule = _rule("NNL301")(RuleContext("m.py", module, ImportMap.from_module(module)))
+    return rule, file_model(rule)
+
+
+def test_module_model_is_built_once_per_file_and_reads_constructors() -> None:
+    from nnlint.module_model import file_model
+
+    rule, model = _model_of(
+        """
+        import torch.nn as tnn
+        class Block(tnn.Module):
+            def __init__(self, d):
+                super().__init__()
+                self.mlp = tnn.Sequential(tnn.Linear(d, 2 * d), tnn.GELU())
+                self.norm = tnn.LayerNorm(d) if d else tnn.Identity()
+        class NotAModule:
+            pass
+        """
+    )
+    assert file_model(rule) is model
+    block = model.by_name["Block"]
+    assert block.is_module
+    assert not model.by_name["NotAModule"].is_module
+    mlp = block.layer("mlp")
+    assert mlp is not None
+    assert mlp.kind == "torch.nn.Sequential"
+    assert [e.kind for e in mlp.elements or ()] == ["torch.nn.Linear", "torch.nn.GELU"]
+    # One assignment, two alternatives: no single constructor to reason about.
+    assert block.layer("norm") is None
+    assert [layer.kind for layer in block.layers["norm"]] == [
+        "torch.nn.LayerNorm",
+        "torch.nn.Identity",
+    ]
+
+
+def test_forward_flow_follows_chains_and_merges_branches() -> None:
+    rule, model = _model_of(
+        """
+        from torch import nn
+        class Block(nn.Module):
+            def forward(self, x, flag):
+                h = self.fc(x).view(2, -1)
+                skip = x
+                if flag:
+                    skip = self.down(x)
+                return h + x, h + skip
+        """
+    )
+    block = model.by_name["Block"]
+    flow = block.flow(block.methods["forward"], rule.qualified_name)
+    first, second = flow.adds
+    chain, skip = first.flows
+    assert chain is not None
+    assert skip is not None
+    assert chain.steps == ("fc", "~")
+    assert chain.root == skip.root
+    merged = second.flows[1]
+    assert merged is not None
+    assert merged.root != skip.root  # ``skip`` is ``x`` on one branch only
+    assert [a.attr for a in flow.applications] == ["fc", "down"]

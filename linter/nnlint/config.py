@@ -136,7 +136,7 @@ class LintConfig:
 
 @lru_cache(maxsize=4096)
 def _relative_to(root: str | None, path: str) -> str:
-    """``path`` relative to ``root`` (as written on the command line or absolute), posix."""
+    """``path`` (absolute or relative to the working directory) relative to ``root``."""
     if root is None:
         return PurePath(path).as_posix()
     absolute = os.path.abspath(path)

@@ -51,7 +51,8 @@ def _field_names(kind: type) -> tuple[str, ...]:
     names = tuple(
         field.name
         for field in dataclasses.fields(kind)
-        if not field.name.startswith("whitespace") and field.name not in _FORMATTING_FIELDS
+        if not field.name.startswith("whitespace")
+        and field.name not in _FORMATTING_FIELDS
     )
     _FIELDS[kind] = names
     return names

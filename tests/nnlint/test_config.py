@@ -124,7 +124,9 @@ def test_per_file_ignores_match_paths_relative_to_the_current_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "tests").mkdir()
-    config = config_from_table({"per-file-ignores": {"tests/*": ["NNL1"]}}, root=tmp_path)
+    config = config_from_table(
+        {"per-file-ignores": {"tests/*": ["NNL1"]}}, root=tmp_path
+    )
     monkeypatch.chdir(tmp_path / "tests")
     assert config.is_ignored_for("NNL101", "test_model.py")
     assert config.is_ignored_for("NNL101", "./test_model.py")

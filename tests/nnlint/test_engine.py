@@ -196,5 +196,8 @@ def test_process_pool_gives_the_same_findings_as_serial(
     serial = api.lint_paths([tmp_path], config, cache=False, jobs=1)
     parallel = api.lint_paths([tmp_path], config, cache=False, jobs=2)
     assert parallel == serial
-    assert [(Path(f.path).name, f.line) for f in serial[:2]] == [("m00.py", 2), ("m01.py", 3)]
+    assert [(Path(f.path).name, f.line) for f in serial[:2]] == [
+        ("m00.py", 2),
+        ("m01.py", 3),
+    ]
     assert len(serial) == MIN_FILES_FOR_POOL + 6

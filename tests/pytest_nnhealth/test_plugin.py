@@ -216,9 +216,11 @@ def test_summary_rows_follow_verbosity(pytester: pytest.Pytester):
     result.stdout.fnmatch_lines(
         [
             "*= nnhealth summary =*",
-            "model    verdict    layers  checked in              worst symptoms",
-            "TinyNet  UNHEALTHY       3  test_dead_is_unhealthy  dead_units (act: 1, *",
-            "TinyNet  healthy         3  test_tiny_is_healthy    -",
+            # 80 columns leave too little room beside the row: symptoms go below it.
+            "model    verdict    layers  checked in",
+            "TinyNet  UNHEALTHY       3  test_dead_is_unhealthy",
+            "    dead_units (act: 1, healthy < 0.40); vanishing_gradients (fc1: 0, *",
+            "TinyNet  healthy         3  test_tiny_is_healthy",
             "2 models checked: 1 healthy, 1 unhealthy",
         ]
     )

@@ -21,8 +21,16 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	@echo "== nnlint examples/ (source rules) =="
 	$(BIN)/nnlint examples/ --statistics --exit-zero
+	@echo "== nnlint --fx examples/ (graph rules on the built models) =="
+	$(BIN)/nnlint --fx --select NNL6 --exit-zero examples/
 	@echo "== pytest --nnhealth examples/ (health verdicts) =="
-	$(BIN)/pytest --nnhealth examples/ -p no:cacheprovider
+	@# Exit status 1 means tests failed: here, the deliberately broken examples' lint
+	@# item (tests/test_examples_demo.py pins exactly which). Anything else is an error.
+	$(BIN)/pytest --nnhealth examples/ -p no:cacheprovider \
+	  --nnhealth-report=reports/examples.html; status=$$?; \
+	  [ $$status -le 1 ] || exit $$status; \
+	  echo "demo done: the failures above are the deliberately broken examples;" \
+	    "report: reports/examples.html"
 
 lint: setup
 	$(BIN)/ruff check .

@@ -10,6 +10,7 @@ it lies between the two.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -147,16 +148,33 @@ class Margin:
     healthy_case: str
     broken_best: float | None
     broken_case: str
+    via: str = ""  # a sibling rule (same symptom) that fires on these broken runs
 
-    def separated(self) -> bool | None:
-        if self.healthy_worst is None or self.broken_best is None:
+    def healthy_ok(self) -> bool | None:
+        if self.healthy_worst is None:
             return None
         if self.rule.upper:
-            return self.healthy_worst <= self.default < self.broken_best
-        return self.broken_best < self.default <= self.healthy_worst
+            return self.healthy_worst <= self.default
+        return self.default <= self.healthy_worst
+
+    def broken_ok(self) -> bool | None:
+        if self.broken_best is None:
+            return None
+        if self.rule.upper:
+            return self.default < self.broken_best
+        return self.broken_best < self.default
+
+    def separated(self) -> bool | None:
+        if self.healthy_ok() is None or self.broken_ok() is None:
+            return None
+        return bool(self.healthy_ok() and self.broken_ok())
 
     def cells(self) -> tuple[str, str, str, str, str]:
-        verdict = {True: "separates", False: "OVERLAP", None: "one side only"}
+        verdict = {True: "separates", False: "OVERLAP", None: "one side only"}[
+            self.separated()
+        ]
+        if self.via and self.healthy_ok():
+            verdict = f"healthy side only; these broken runs fire via {self.via}"
         healthy = _fmt(self.healthy_worst) + (
             f" ({self.healthy_case})" * bool(self.healthy_case)
         )
@@ -165,7 +183,7 @@ class Margin:
         )
         arrow = ">" if self.rule.upper else "<"
         name = f"{self.rule.key} ({self.rule.symptom} if {arrow})"
-        return (name, _fmt(self.default), healthy, broken, verdict[self.separated()])
+        return (name, _fmt(self.default), healthy, broken, verdict)
 
 
 def _fmt(value: float | None) -> str:
@@ -198,4 +216,16 @@ def margins(records: list[dict[str, Any]], cases: list[ZooCase]) -> list[Margin]
         h = (max if rule.upper else min)(healthy, default=(None, ""))
         b = (min if rule.upper else max)(broken, default=(None, ""))
         out.append(Margin(rule, getattr(defaults, rule.key), h[0], h[1], b[0], b[1]))
-    return out
+    return [_with_sibling(margin, out) for margin in out]
+
+
+def _with_sibling(margin: Margin, every: list[Margin]) -> Margin:
+    """Two rules can report one symptom (exploding_gradients: first/last gradient ratio
+    or per-module relative gradient); a broken run needs only one of them."""
+    if margin.broken_ok() is not False:
+        return margin
+    for other in every:
+        if other is not margin and other.rule.symptom == margin.rule.symptom:
+            if other.broken_ok():
+                return dataclasses.replace(margin, via=other.rule.key)
+    return margin

@@ -110,7 +110,7 @@ def instrumented(model: nn.Module, spec: RunSpec) -> None:
 
 
 def full_check(model: nn.Module, spec: RunSpec) -> None:
-    from pytest_nnhealth.check import check
+    from pytest_nnhealth.health_check import check
 
     check(model, spec.batches[0], loss_fn=spec.loss_fn, steps=spec.steps)
 
@@ -208,7 +208,7 @@ def measure(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         model, batch, loss_fn = make()
-    from pytest_nnhealth.check import DEFAULT_STEPS
+    from pytest_nnhealth.health_check import DEFAULT_STEPS
 
     times = time_modes(model, spec_for(batch, loss_fn, DEFAULT_STEPS), repeats)
     row: dict[str, Any] = {"workload": name, "times": times}

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from nnlint import __version__
 
 if TYPE_CHECKING:
-    from pytest_nnhealth.check import check
+    from pytest_nnhealth.health_check import check
     from pytest_nnhealth.records import HealthFinding, HealthReport, LayerStats
     from pytest_nnhealth.thresholds import Thresholds
 
@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 _LAZY = {
-    "check": "pytest_nnhealth.check",
+    "check": "pytest_nnhealth.health_check",
     "HealthFinding": "pytest_nnhealth.records",
     "HealthReport": "pytest_nnhealth.records",
     "LayerStats": "pytest_nnhealth.records",

@@ -120,7 +120,7 @@ class NNHealth:
     def __call__(
         self, model: Any, batch: Any, *, name: str | None = None, **kwargs: Any
     ) -> HealthReport:
-        from pytest_nnhealth.check import check
+        from pytest_nnhealth.health_check import check
 
         settings = self.settings
         thresholds = kwargs.pop("thresholds", None)

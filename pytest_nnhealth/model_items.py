@@ -154,7 +154,7 @@ class ModelHealthItem(pytest.Item):
         self.spec = spec
 
     def runtest(self) -> None:
-        from pytest_nnhealth.check import check
+        from pytest_nnhealth.health_check import check
         from pytest_nnhealth.fixtures import record, session_settings
 
         settings = session_settings(self.config).merged(

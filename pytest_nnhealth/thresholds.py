@@ -60,7 +60,7 @@ class Thresholds:
     # reaches ~0.1, so the high bound is wide and judged on the worst single step.
     update_ratio_max: float = 0.5
     # A net that learns nothing can sit at 5e-4; embeddings updated on a few rows sit
-    # near 1e-5. Calibration (docs/calibration.md): healthy zoo minimum 5.0e-4; SGD at
+    # near 1e-5. Calibration (docs/calibration.md): healthy zoo minimum 4.6e-4; SGD at
     # lr 1e-5 sits at 0.7e-6-1.2e-6 (missed on 3/5 seeds at 1e-6). Not higher: LayerNorm
     # gains under fine-tuning-size Adam lr (1e-5) move ~5e-6 per step, and Adam at lr
     # 1e-6 (7e-6) is left to no_learning. Below 3e-6 the module is effectively frozen.

@@ -4,7 +4,7 @@
   unstably without warm-up. Visible in the source (nnlint) and in the graph.
 * ``MismatchedResidualLM``: the MLP's output width is a constructor argument; with
   ``mlp_out=48`` (see ``factories.py``) the residual add joins widths 32 and 48. Nothing in
-  the source proves the mismatch; graph mode sees the real shapes.
+  the source proves the mismatch; graph mode sees the real shapes (check() fails at the add).
 * ``BroadcastBiasLM``: a learned position bias of shape ``(max_len, 1)`` is added to
   ``(batch, length, d_model)`` activations: it broadcasts silently over the model width
   instead of being one vector per position. Only the traced shapes show it.
@@ -64,6 +64,8 @@ class MismatchedResidualLM(TinyLM):
 class BroadcastBiasLM(TinyLM):
     def __init__(self, d_model: int = 32, max_len: int = 16) -> None:
         super().__init__(d_model=d_model, max_len=max_len)
+        # Meant to replace the position embedding with a (max_len, d_model) table.
+        del self.positions
         self.position_bias = nn.Parameter(0.02 * torch.randn(max_len, 1))
 
     def forward(self, token_ids: torch.Tensor) -> torch.Tensor:

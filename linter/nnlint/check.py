@@ -117,7 +117,10 @@ def _graph_findings(paths: Sequence[Path], config: LintConfig) -> list[Finding]:
         from nnlint.fx import run_graph_mode
     except ImportError as error:
         raise UsageError(f"graph mode is not available: {error}") from None
-    found: list[Finding] = run_graph_mode([str(path) for path in paths], config)
+    try:
+        found: list[Finding] = run_graph_mode([str(path) for path in paths], config)
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
     return _suppress_graph(
         [finding for finding in found if config.applies(finding.code, finding.path)]
     )

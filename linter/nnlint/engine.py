@@ -18,7 +18,7 @@ from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 from nnlint.engine_rules import is_engine_rule
 from nnlint.findings import Finding
 from nnlint.names import ImportMap
-from nnlint.prefilter import prune as prune_source
+from nnlint.prefilter import Filter, select, triggered
 from nnlint.rules import Rule, RuleContext
 from nnlint.rules.base import Report
 from nnlint.rules.nnl001_syntax_error import SyntaxErrorInFile
@@ -97,11 +97,20 @@ class FileResult:
 
 
 def should_parse(source: str, rules: Iterable[type[Rule]]) -> bool:
-    """Cheap pre-filter: skip parsing when no selected rule's trigger text occurs."""
+    """Cheap pre-filter: skip parsing when no selected rule's trigger text occurs (and,
+    for a rule with a ``TRIGGER_PATTERN``, when its pattern matches nowhere)."""
     for rule in rules:
-        if not rule.TRIGGERS or any(trigger in source for trigger in rule.TRIGGERS):
+        if not rule.TRIGGERS:
             return True
+        if any(trigger in source for trigger in rule.TRIGGERS):
+            pattern = rule.TRIGGER_PATTERN
+            if pattern is None or pattern.search(source):
+                return True
     return False
+
+
+def _filter(rule: type[Rule]) -> Filter:
+    return rule.TRIGGERS, rule.TRIGGER_PATTERN
 
 
 def lint_module(
@@ -170,7 +179,12 @@ def check_source(
     rules = [rule for rule in walking if should_parse(source, [rule])]
     if not rules and (walking or not syntax_only):
         return [], None
-    if prune and rules and all(rule.TRIGGERS for rule in rules):
+    # Pruning is off when a triggered rule needs the whole file (WHOLE_FILE) or has no
+    # triggers at all.
+    whole = any(
+        getattr(rule, "WHOLE_FILE", False) or not rule.TRIGGERS for rule in rules
+    )
+    if prune and rules and not whole:
         findings = _lint_pruned(source, path, rules)
         if findings is not None:
             return findings, None
@@ -184,10 +198,13 @@ def check_source(
 def _lint_pruned(
     source: str, path: str, rules: Sequence[type[Rule]]
 ) -> list[Finding] | None:
-    """Findings from the pruned text; None when it does not parse (parse all then)."""
-    pruned = prune_source(
-        source, [trigger for rule in rules for trigger in rule.TRIGGERS]
-    )
+    """Findings from the pruned text; None when it does not parse (parse all then).
+
+    A rule none of whose statements is hit (its pattern matched nowhere) does not run.
+    """
+    hits = triggered(source, [_filter(rule) for rule in rules])
+    rules = [rule for rule, hit in zip(rules, hits, strict=True) if hit]
+    pruned = select(source, [_filter(rule) for rule in rules]) if rules else None
     if pruned is None:
         return []
     try:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import libcst as cst
+if TYPE_CHECKING:
+    # Only for annotations: a warm (all cached) run never imports libcst.
+    import libcst as cst
 
 Severity = Literal["error", "warning", "info"]
 

@@ -68,16 +68,39 @@ def _continues(source: str, offset: int, previous: int) -> bool:
     return bool(_CONTINUATION.match(source, offset)) or source.startswith("@", previous)
 
 
-def prune(source: str, triggers: Sequence[str]) -> str | None:
-    """``source`` with untriggered top-level statements blanked; None if none remain.
+Filter = tuple[Sequence[str], "re.Pattern[str] | None"]
+# A class statement, after its decorators: the name it binds.
+_CLASS = re.compile(r"(?:@[^\n]*\n)*class[ \t]+(\w+)")
 
-    Imports are always kept (rules resolve names through them).
+
+def prune(source: str, triggers: Sequence[str]) -> str | None:
+    """``source`` with the statements containing none of ``triggers`` blanked."""
+    return select(source, [(triggers, None)])
+
+
+def select(source: str, filters: Sequence[Filter]) -> str | None:
+    """``source`` with the top-level statements no filter hits blanked; None if none
+    is hit. A filter (a rule's ``TRIGGERS`` and ``TRIGGER_PATTERN``) hits a statement
+    that contains one of its triggers and, if it has a pattern, matches the pattern.
+
+    Imports are always kept (rules resolve names through them). So are the top-level
+    classes that a statement hit by a pattern names (a local base class, a local module
+    built in ``__init__``), and the classes those name in turn: a pattern matches where
+    a rule reports, while the rule may still look up local classes elsewhere.
     """
     starts = statement_starts(source)
     ends = [*starts[1:], len(source)]
-    hit = _triggered(source, starts, ends, triggers)
+    hit: set[int] = set()
+    seeds: set[int] = set()
+    for triggers, pattern in filters:
+        found = _triggered(source, starts, ends, triggers, pattern)
+        hit |= found
+        if pattern is not None:
+            seeds |= found
     if not hit:
         return None
+    if seeds:
+        hit |= _referenced_classes(source, starts, ends, seeds)
     pieces = []
     for index, (start, end) in enumerate(zip(starts, ends, strict=False)):
         chunk = source[start:end]
@@ -88,10 +111,22 @@ def prune(source: str, triggers: Sequence[str]) -> str | None:
     return "".join(pieces)
 
 
+def triggered(source: str, filters: Sequence[Filter]) -> list[bool]:
+    """For each filter, whether it hits some top-level statement of ``source``."""
+    starts = statement_starts(source)
+    ends = [*starts[1:], len(source)]
+    return [bool(_triggered(source, starts, ends, t, p)) for t, p in filters]
+
+
 def _triggered(
-    source: str, starts: list[int], ends: list[int], triggers: Sequence[str]
+    source: str,
+    starts: list[int],
+    ends: list[int],
+    triggers: Sequence[str],
+    pattern: re.Pattern[str] | None = None,
 ) -> set[int]:
-    """Indexes of statements containing a trigger (one ``find`` per statement hit)."""
+    """Indexes of statements containing a trigger (one ``find`` per statement hit)
+    and matching ``pattern``, if given."""
     hit: set[int] = set()
     for trigger in set(triggers):
         position = source.find(trigger)
@@ -99,7 +134,33 @@ def _triggered(
             index = bisect.bisect_right(starts, position) - 1
             hit.add(index)
             position = source.find(trigger, ends[index])
-    return hit
+    if pattern is None:
+        return hit
+    return {i for i in hit if pattern.search(source, starts[i], ends[i])}
+
+
+def _referenced_classes(
+    source: str, starts: list[int], ends: list[int], seeds: set[int]
+) -> set[int]:
+    """Top-level classes named (as a whole word) in a seed statement, transitively."""
+    classes: dict[int, str] = {}
+    for index, start in enumerate(starts):
+        match = _CLASS.match(source, start)
+        if match is not None and index not in seeds:
+            classes[index] = match.group(1)
+    found: set[int] = set()
+    frontier = seeds
+    while frontier and classes:
+        text = "\n".join(source[starts[i] : ends[i]] for i in frontier)
+        frontier = {
+            index
+            for index, name in classes.items()
+            if re.search(rf"(?<!\w){name}(?!\w)", text)
+        }
+        for index in frontier:
+            del classes[index]
+        found |= frontier
+    return found
 
 
 def _blank(chunk: str) -> str:

@@ -201,3 +201,23 @@ def test_process_pool_gives_the_same_findings_as_serial(
         ("m01.py", 3),
     ]
     assert len(serial) == MIN_FILES_FOR_POOL + 6
+
+
+class WholeFile(CallNames):
+    """Test rule: like CallNames, but needs statements without its trigger too."""
+
+    CODE = "NNL903"
+    WHOLE_FILE = True
+    seen: list[str] = []
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.seen.append(node.name.value)
+
+
+def test_whole_file_rules_switch_pruning_off() -> None:
+    WholeFile.seen = []
+    check_source(SAMPLE, "m.py", [WholeFile], prune=True)
+    assert WholeFile.seen == ["unrelated", "forward"]
+    WholeFile.seen = []
+    check_source(SAMPLE, "m.py", [WholeFile, CallNames], prune=True)
+    assert "unrelated" in WholeFile.seen

@@ -65,35 +65,3 @@ def make_project(
     text = PYPROJECT.format(ini=ini, table=table, lint=str(lint).lower())
     pytester.makepyprojecttoml(text)
 
-
-def warm_up() -> None:
-    """Run one tiny health check (graph mode included) and one lint before any pytester
-    run.
-
-    torch imports parts of itself lazily (the optimizers' first step imports
-    torch._dynamo); pytester's in-process runs delete modules first imported during a
-    run, and torch cannot import them twice; libcst classes imported twice no longer
-    match each other. Importing this module loads both once, before any in-process run.
-    """
-    from nnlint.api import lint_text
-    from nnlint.config import LintConfig
-    from nnlint.output.text import render_text
-
-    source = (
-        "import torch.nn.functional as F\nF.cross_entropy(F.softmax(x, dim=1), y)\n"
-    )
-    try:
-        render_text(lint_text(source, "warm_up.py", LintConfig()))
-    except Exception:  # noqa: BLE001 - only preloading; the lint tests show real errors
-        pass
-    import torch
-    from torch import nn
-
-    from pytest_nnhealth.check import check
-
-    model = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 2))
-    batch = (torch.randn(8, 2), torch.tensor([0, 1] * 4))
-    check(model, batch, loss_fn=nn.CrossEntropyLoss(), steps=2)
-
-
-warm_up()

@@ -15,7 +15,7 @@ nn = torch.nn
 F = torch.nn.functional
 
 from pytest_nnhealth.caller_state import ModelState, RngState  # noqa: E402
-from pytest_nnhealth.check import check  # noqa: E402
+from pytest_nnhealth.health_check import check  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 F = torch.nn.functional
 
-from pytest_nnhealth.check import check  # noqa: E402
+from pytest_nnhealth.health_check import check  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="module")

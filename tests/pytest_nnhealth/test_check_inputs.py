@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 F = torch.nn.functional
 
-from pytest_nnhealth.check import check  # noqa: E402
+from pytest_nnhealth.health_check import check  # noqa: E402
 from pytest_nnhealth.records import HealthReport  # noqa: E402
 
 
@@ -180,7 +180,7 @@ def test_same_seed_same_findings_and_values():
 
 
 def test_seeds_majority_vote(monkeypatch):
-    from pytest_nnhealth import check as check_module
+    from pytest_nnhealth import health_check as check_module
     from pytest_nnhealth.records import HealthFinding
 
     def fake_judge(result, limits):
@@ -309,17 +309,14 @@ def test_cuda_run_matches_cpu_findings():
     assert {f.check for f in cpu.findings} == {f.check for f in cuda.findings}
 
 
-def test_package_level_check_is_callable_after_the_submodule_import():
+def test_package_level_check_is_the_function_after_the_submodule_import():
     import pytest_nnhealth
-    import pytest_nnhealth.check  # noqa: F401 - sets the package attribute to the module
+    import pytest_nnhealth.health_check  # noqa: F401 - binds the package attribute
     from pytest_nnhealth import check as exported
 
+    assert exported is pytest_nnhealth.health_check.check
     report = exported(small(), xy(), loss_fn=F.cross_entropy, steps=2, graph=False)
     assert report.steps == 2
-    assert (
-        pytest_nnhealth.check(small(), xy(), loss_fn=F.cross_entropy, steps=2).steps
-        == 2
-    )
 
 
 def test_torch_compile_wrapper_is_checked_through_its_module():

@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 F = torch.nn.functional
 
-from pytest_nnhealth.check import check  # noqa: E402
+from pytest_nnhealth.health_check import check  # noqa: E402
 from pytest_nnhealth.probes.activations import output_moments  # noqa: E402
 from pytest_nnhealth.probes.dead_units import dead_fraction, units_matrix  # noqa: E402
 from pytest_nnhealth.probes.histograms import EDGES, log_histogram  # noqa: E402

@@ -43,7 +43,8 @@ def render_text(
     )
     lines_of: dict[str, list[str]] = {}
     for finding in findings:
-        console.print(_header(finding), no_wrap=True, overflow="ellipsis", crop=True)
+        # The message is never cut: a header longer than the width runs on, as in ruff.
+        console.print(_header(finding), soft_wrap=True)
         source = (sources or {}).get(finding.path)
         if source is not None:
             lines = lines_of.setdefault(finding.path, source.splitlines())

@@ -19,6 +19,7 @@ Class attributes (checked by the registry tests):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -81,6 +82,13 @@ class Rule(cst.CSTVisitor):
     # block class and the loop that stacks it) sets this, and the file is parsed whole
     # whenever one of its triggers occurs.
     WHOLE_FILE: ClassVar[bool] = False
+    # A finer pre-filter, checked (``search``) on each top-level statement that
+    # contains one of TRIGGERS: only statements it matches are parsed for this rule,
+    # and the rule does not run on a file where it matches none. It must be a
+    # *necessary* condition of the rule reporting in that statement (allow any
+    # spacing, line continuation, comment or parentheses Python allows), or findings
+    # are lost. Top-level classes a matched statement names are kept too.
+    TRIGGER_PATTERN: ClassVar[re.Pattern[str] | None] = None
 
     def __init__(self, context: RuleContext) -> None:
         super().__init__()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
 from nnlint.module_model import Add, module_class
@@ -50,6 +52,11 @@ class SelfAddSkip(Rule):
     FIX_TITLE = "Add the block input instead of the block output"
     FIX_IS_SAFE = False
     TRIGGERS = ("forward",)
+    # ``h + h`` / ``h += h``: one name on both sides of ``+`` (only spaces, line
+    # continuations, comments and parentheses between).
+    TRIGGER_PATTERN = re.compile(
+        r"(?<![\w.])([^\W\d]\w*)(?:[\s)\\]|#[^\n]*)*\+=?(?:[\s(\\]|#[^\n]*)*\1(?!\w)"
+    )
     VALID = [
         "from torch import nn\n"
         "class Block(nn.Module):\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -237,7 +238,15 @@ class InplaceActivationOnSkip(Rule):
     SEVERITY = "error"
     FIX_TITLE = "Make the operation out-of-place (inplace=False)"
     FIX_IS_SAFE = False
-    TRIGGERS = ("inplace", "_(", "+=", "-=", "*=", "/=")
+    # Only forward* methods are checked; an in-place op there is a literal ``True``
+    # passed as an argument (``inplace=True``, ``LeakyReLU(0.2, True)``), a call of a
+    # name ending in ``_`` (``x.relu_()``, ``F.relu_(x)``) or an augmented assignment.
+    TRIGGERS = ("forward",)
+    TRIGGER_PATTERN = re.compile(
+        r"[(,=](?:[\s(\\]|#[^\n]*)*True(?!\w)"
+        r"|(?<!\w)[^\W\d_]\w*_(?:[\s)\\]|#[^\n]*)*\("
+        r"|(?:[-+*/%@&|^]|>>|<<)="
+    )
     VALID = [
         # torchvision's BasicBlock: the in-place ReLUs act on fresh conv outputs.
         "import torch.nn as nn\n"

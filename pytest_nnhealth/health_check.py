@@ -8,9 +8,7 @@ restores the caller's state whatever happens, and adds graph findings from
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
-import types
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -265,16 +263,3 @@ def _report(
         thresholds=limits.to_dict(),
         meta=meta,
     )
-
-
-class _CallableModule(types.ModuleType):
-    """Once ``pytest_nnhealth.check`` (this module) is imported, Python sets the
-    package's ``check`` attribute to the module, shadowing the lazily exported function:
-    ``from pytest_nnhealth import check`` would give a module. Calling the module calls
-    ``check()``, so both spellings work."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> HealthReport:
-        return check(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

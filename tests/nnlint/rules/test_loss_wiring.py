@@ -547,12 +547,6 @@ def test_nnl1_analysis_runs_once_per_file_for_all_rules(
     assert calls == [module]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine.check_source(prune=True) blanks top-level statements without a "
-    "trigger word (e.g. `model = Net()`); it must parse files whole when a WHOLE_FILE "
-    "rule triggers on them",
-)
 def test_nnl1_flows_across_top_level_statements_survive_pruning() -> None:
     from nnlint.engine import check_source
 

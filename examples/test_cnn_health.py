@@ -1,10 +1,13 @@
-"""Health tests for the CNN classifier: one line per model with the `nnhealth` fixture."""
+"""Health tests for the CNN classifier: one line per model, with the fixture."""
 
 from __future__ import annotations
 
 import pytest
-
-from nnhealth_examples.factories import make_cnn, make_dead_relu_cnn, make_softmax_tail_cnn
+from nnhealth_examples.factories import (
+    make_cnn,
+    make_dead_relu_cnn,
+    make_softmax_tail_cnn,
+)
 
 
 def test_small_cnn_is_healthy(nnhealth):
@@ -15,7 +18,9 @@ def test_small_cnn_is_healthy(nnhealth):
     report.assert_update_ratio(1e-5, 0.5)
 
 
-@pytest.mark.xfail(strict=True, reason="deliberately broken: Softmax (self.act) before CE")
+@pytest.mark.xfail(
+    strict=True, reason="deliberately broken: Softmax (self.act) before CE"
+)
 def test_softmax_tail_cnn_is_healthy(nnhealth):
     model, batch, loss_fn = make_softmax_tail_cnn()
     nnhealth(model, batch, loss_fn=loss_fn).assert_healthy()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from nnhealth_examples.factories import (
     make_broadcast_bias_lm,
     make_lm,
@@ -19,7 +18,7 @@ def test_tiny_lm_is_healthy(nnhealth):
 
 def test_post_ln_lm_is_flagged(nnhealth):
     """A deep post-LN stack still trains for a few steps, so its finding is a warning
-    from check()'s graph rules (not a failure of assert_healthy): assert it explicitly."""
+    from check()'s graph rules (assert_healthy passes): assert it explicitly."""
     model, batch, loss_fn = make_post_ln_lm()
     report = nnhealth(model, batch, loss_fn=loss_fn)
     assert "nnlint:NNL613" in {finding.check for finding in report.findings}

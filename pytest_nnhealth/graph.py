@@ -21,7 +21,7 @@ def graph_findings(
     model: nn.Module, batch: Any, loss_fn: Any, step_fn: Any
 ) -> tuple[list[HealthFinding], str]:
     try:
-        from nnlint import fx
+        import nnlint.fx as fx
     except Exception as error:  # noqa: BLE001 - absence or a broken import alike
         return (
             [],

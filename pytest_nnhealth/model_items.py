@@ -154,8 +154,8 @@ class ModelHealthItem(pytest.Item):
         self.spec = spec
 
     def runtest(self) -> None:
-        from pytest_nnhealth.health_check import check
         from pytest_nnhealth.fixtures import record, session_settings
+        from pytest_nnhealth.health_check import check
 
         settings = session_settings(self.config).merged(
             self.spec.overrides, f"[tool.nnhealth] model {self.spec.name!r}"

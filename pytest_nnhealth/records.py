@@ -40,9 +40,10 @@ def is_known_symptom(check: str) -> bool:
 class HealthFinding:
     """One unhealthy measurement.
 
-    ``module`` is a module or parameter name (``""`` for the whole model), ``value`` the
-    measured value, ``limit`` the healthy range in words (``"< 0.40"``), ``step`` the first
-    step (0-based) where it was seen, ``message`` what is wrong, ``hint`` cause and fix.
+    ``module`` is a module or parameter name (``""`` for the whole model), ``value``
+    the measured value, ``limit`` the healthy range in words (``"< 0.40"``), ``step``
+    the first step (0-based) where it was seen, ``message`` what is wrong, ``hint``
+    cause and fix.
     """
 
     check: str
@@ -163,9 +164,9 @@ class HealthReport:
     def from_json(cls, text: str) -> HealthReport:
         return cls.from_dict(json.loads(text))
 
-    # -- assertions (implemented in pytest_nnhealth.assertions; kept here for discovery) --
+    # -- assertions (implemented in pytest_nnhealth.assertions; here for discovery) --
     def assert_healthy(self) -> None:
-        """Raise ``AssertionError`` with a table of the offending layers if unhealthy."""
+        """Raise ``AssertionError`` with a table of the offending layers."""
         from pytest_nnhealth.assertions import assert_healthy
 
         assert_healthy(self)

@@ -1,4 +1,4 @@
-"""The distribution installs and lints without torch (the pre-commit hook's situation)."""
+"""The distribution installs and lints without torch (as in a pre-commit hook)."""
 
 from __future__ import annotations
 

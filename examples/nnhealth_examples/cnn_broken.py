@@ -1,10 +1,10 @@
 """Broken variants of the CNN classifier.
 
-* ``SoftmaxTailCNN``: ends in an ``nn.Softmax`` held as ``self.act`` and is trained with
-  ``nn.CrossEntropyLoss`` (see ``factories.py``). Activation statistics look normal; only the
-  graph (``nnlint --fx``, or ``check()``'s graph rules) shows the softmax feeding the loss.
-* ``DeadReluCNN``: its hidden layer starts with a large negative bias, so the ReLU after it
-  outputs zero for every input: dead units that ``check()`` measures.
+* ``SoftmaxTailCNN``: ends in an ``nn.Softmax`` held as ``self.act``, trained with
+  ``nn.CrossEntropyLoss`` (``factories.py``). Activation statistics look normal; only
+  the graph (``nnlint --fx`` or the graph rules in ``check()``) shows it feeds the loss.
+* ``DeadReluCNN``: its hidden layer starts with a large negative bias, so the ReLU after
+  it outputs zero for every input: dead units that ``check()`` measures.
 """
 
 from __future__ import annotations

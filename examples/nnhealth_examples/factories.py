@@ -1,4 +1,4 @@
-"""Factories returning ``(model, batch, loss_fn)``: what health checks and graph mode build.
+"""Factories returning ``(model, batch, loss_fn)``, for health checks and graph mode.
 
 Batches are small, seeded and learnable (labels come from a fixed rule, not noise), so a
 healthy model's loss visibly falls within a few steps.

@@ -15,7 +15,9 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         length = x.shape[1]
-        out, _ = self.attn(x, x, x, attn_mask=self.mask[:length, :length], need_weights=False)
+        out, _ = self.attn(
+            x, x, x, attn_mask=self.mask[:length, :length], need_weights=False
+        )
         return out
 
 

@@ -3,13 +3,13 @@
 * ``PostLNLM``: eight post-LN blocks (``norm(x + f(x))``); deep post-LN stacks train
   unstably without warm-up. Visible in the source (nnlint) and in the graph.
 * ``MismatchedResidualLM``: the MLP's output width is a constructor argument; with
-  ``mlp_out=48`` (see ``factories.py``) the residual add joins widths 32 and 48. Nothing in
-  the source proves the mismatch; graph mode sees the real shapes (check() fails at the add).
+  ``mlp_out=48`` (``factories.py``) the residual add joins widths 32 and 48. Nothing in
+  the source proves it; graph mode sees the real shapes (check() fails at the add).
 * ``BroadcastBiasLM``: a learned position bias of shape ``(max_len, 1)`` is added to
   ``(batch, length, d_model)`` activations: it broadcasts silently over the model width
   instead of being one vector per position. Only the traced shapes show it.
-* ``sequence_loss``: applies ``F.softmax`` to the logits before ``F.cross_entropy``, which
-  expects logits. nnlint's source rules find it.
+* ``sequence_loss``: applies ``F.softmax`` to the logits before ``F.cross_entropy``,
+  which expects logits. nnlint's source rules find it.
 """
 
 from __future__ import annotations

@@ -64,4 +64,3 @@ def make_project(
     pytester.makepyfile(tiny_models=TINY_MODELS)
     text = PYPROJECT.format(ini=ini, table=table, lint=str(lint).lower())
     pytester.makepyprojecttoml(text)
-

@@ -121,6 +121,7 @@ class NNHealth:
         self, model: Any, batch: Any, *, name: str | None = None, **kwargs: Any
     ) -> HealthReport:
         from pytest_nnhealth.health_check import check
+        from pytest_nnhealth.worker_threads import single_thread_under_xdist
 
         settings = self.settings
         thresholds = kwargs.pop("thresholds", None)
@@ -129,7 +130,8 @@ class NNHealth:
         call = {**settings.check_kwargs(), **kwargs}
         if thresholds is not None and not isinstance(thresholds, dict):
             call["thresholds"] = thresholds
-        report = check(model, batch, **call)
+        with single_thread_under_xdist():
+            report = check(model, batch, **call)
         label = name or report.model or type(model).__name__
         record(self._item, report, settings, origin="fixture", model=label)
         return report

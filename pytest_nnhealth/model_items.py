@@ -156,6 +156,7 @@ class ModelHealthItem(pytest.Item):
     def runtest(self) -> None:
         from pytest_nnhealth.fixtures import record, session_settings
         from pytest_nnhealth.health_check import check
+        from pytest_nnhealth.worker_threads import single_thread_under_xdist
 
         settings = session_settings(self.config).merged(
             self.spec.overrides, f"[tool.nnhealth] model {self.spec.name!r}"
@@ -173,7 +174,8 @@ class ModelHealthItem(pytest.Item):
                 self, None, settings, origin="config", model=self.name, error=message
             )
             raise
-        report = check(model, batch, **{**settings.check_kwargs(), **keywords})
+        with single_thread_under_xdist():
+            report = check(model, batch, **{**settings.check_kwargs(), **keywords})
         # The summary names a model by its class unless the entry named it.
         named = self.spec.name != self.spec.target
         label = self.spec.name if named else report.model or self.name

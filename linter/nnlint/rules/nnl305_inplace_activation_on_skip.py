@@ -243,8 +243,8 @@ class InplaceActivationOnSkip(Rule):
     # name ending in ``_`` (``x.relu_()``, ``F.relu_(x)``) or an augmented assignment.
     TRIGGERS = ("forward",)
     TRIGGER_PATTERN = re.compile(
-        r"[(,=](?:[\s(\\]|#[^\n]*)*True(?!\w)"
-        r"|(?<!\w)[^\W\d_]\w*_(?:[\s)\\]|#[^\n]*)*\("
+        r"(?:inplace(?:[\s\\]|#[^\n]*+)*+=|[(,])(?:[\s(\\]|#[^\n]*+)*+True(?!\w)"
+        r"|(?<!\w)[^\W\d_]\w*_(?:[\s)\\]|#[^\n]*+)*+\("
         r"|(?:[-+*/%@&|^]|>>|<<)="
     )
     VALID = [

@@ -18,7 +18,7 @@ from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 from nnlint.engine_rules import is_engine_rule
 from nnlint.findings import Finding
 from nnlint.names import ImportMap
-from nnlint.prefilter import Filter, select, triggered
+from nnlint.prefilter import Filter, select
 from nnlint.rules import Rule, RuleContext
 from nnlint.rules.base import Report
 from nnlint.rules.nnl001_syntax_error import SyntaxErrorInFile
@@ -109,6 +109,10 @@ def should_parse(source: str, rules: Iterable[type[Rule]]) -> bool:
     return False
 
 
+def _mentions(source: str, rule: type[Rule]) -> bool:
+    return not rule.TRIGGERS or any(trigger in source for trigger in rule.TRIGGERS)
+
+
 def _filter(rule: type[Rule]) -> Filter:
     return rule.TRIGGERS, rule.TRIGGER_PATTERN
 
@@ -175,8 +179,9 @@ def check_source(
     """
     syntax_only = SyntaxErrorInFile in rules
     walking = [rule for rule in rules if not is_engine_rule(rule)]
-    # Only rules whose triggers occur in this file run on it (and decide the pruning).
-    rules = [rule for rule in walking if should_parse(source, [rule])]
+    # Only rules whose triggers occur in this file run on it (and decide the pruning;
+    # a TRIGGER_PATTERN is checked per statement, in _lint_pruned).
+    rules = [rule for rule in walking if _mentions(source, rule)]
     if not rules and (walking or not syntax_only):
         return [], None
     # Pruning is off when a triggered rule needs the whole file (WHOLE_FILE) or has no
@@ -202,9 +207,8 @@ def _lint_pruned(
 
     A rule none of whose statements is hit (its pattern matched nowhere) does not run.
     """
-    hits = triggered(source, [_filter(rule) for rule in rules])
+    pruned, hits = select(source, [_filter(rule) for rule in rules])
     rules = [rule for rule, hit in zip(rules, hits, strict=True) if hit]
-    pruned = select(source, [_filter(rule) for rule in rules]) if rules else None
     if pruned is None:
         return []
     try:

@@ -75,13 +75,14 @@ _CLASS = re.compile(r"(?:@[^\n]*\n)*class[ \t]+(\w+)")
 
 def prune(source: str, triggers: Sequence[str]) -> str | None:
     """``source`` with the statements containing none of ``triggers`` blanked."""
-    return select(source, [(triggers, None)])
+    return select(source, [(triggers, None)])[0]
 
 
-def select(source: str, filters: Sequence[Filter]) -> str | None:
-    """``source`` with the top-level statements no filter hits blanked; None if none
-    is hit. A filter (a rule's ``TRIGGERS`` and ``TRIGGER_PATTERN``) hits a statement
-    that contains one of its triggers and, if it has a pattern, matches the pattern.
+def select(source: str, filters: Sequence[Filter]) -> tuple[str | None, list[bool]]:
+    """``source`` with the top-level statements no filter hits blanked (None if none
+    is hit), and for each filter whether it hit anything. A filter (a rule's
+    ``TRIGGERS`` and ``TRIGGER_PATTERN``) hits a statement that contains one of its
+    triggers and, if it has a pattern, matches the pattern.
 
     Imports are always kept (rules resolve names through them). So are the top-level
     classes that a statement hit by a pattern names (a local base class, a local module
@@ -92,13 +93,15 @@ def select(source: str, filters: Sequence[Filter]) -> str | None:
     ends = [*starts[1:], len(source)]
     hit: set[int] = set()
     seeds: set[int] = set()
+    flags = []
     for triggers, pattern in filters:
         found = _triggered(source, starts, ends, triggers, pattern)
+        flags.append(bool(found))
         hit |= found
         if pattern is not None:
             seeds |= found
     if not hit:
-        return None
+        return None, flags
     if seeds:
         hit |= _referenced_classes(source, starts, ends, seeds)
     pieces = []
@@ -108,14 +111,7 @@ def select(source: str, filters: Sequence[Filter]) -> str | None:
             pieces.append(chunk)
         else:
             pieces.append(_blank(chunk))
-    return "".join(pieces)
-
-
-def triggered(source: str, filters: Sequence[Filter]) -> list[bool]:
-    """For each filter, whether it hits some top-level statement of ``source``."""
-    starts = statement_starts(source)
-    ends = [*starts[1:], len(source)]
-    return [bool(_triggered(source, starts, ends, t, p)) for t, p in filters]
+    return "".join(pieces), flags
 
 
 def _triggered(

@@ -1,0 +1,200 @@
+"""Pre-filter: every rule's bad examples survive it; untriggered statements do not."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from nnlint.api import all_rules, lint_text
+from nnlint.config import LintConfig
+from nnlint.engine import check_source
+from nnlint.engine_rules import is_engine_rule
+from nnlint.prefilter import select
+from nnlint.rules import Rule
+from nnlint.rules.nnl302_self_add_skip import SelfAddSkip
+from nnlint.rules.nnl305_inplace_activation_on_skip import InplaceActivationOnSkip
+
+SOURCE_RULES = [rule for rule in all_rules() if not is_engine_rule(rule)]
+# Examples whose evidence lies in a top-level statement without any of the rule's
+# triggers (the rule breaks the trigger discipline of docs/performance.md), so pruning
+# loses them today; strict, so the fix shows up here.
+KNOWN_LOSSES = {
+    # `class Net(Module)` after `from torch.nn import Conv2d, Module`: no "nn." in the
+    # class statement. An exact trigger needs "=" plus a pattern, and keeps more text.
+    ("NNL303", 3): "class statement spells no torch.nn",
+    # `N_LAYERS = 16` and the `for` loop stacking the block contain no trigger: the
+    # rule needs WHOLE_FILE (or triggers on module-level loops and constants).
+    ("NNL401", 1): "module-level constant and loop carry no trigger",
+}
+EXAMPLES = [
+    pytest.param(
+        rule,
+        index,
+        id=f"{rule.CODE}-{index}",
+        marks=[pytest.mark.xfail(reason=KNOWN_LOSSES[rule.CODE, index], strict=True)]
+        if (rule.CODE, index) in KNOWN_LOSSES
+        else [],
+    )
+    for rule in SOURCE_RULES
+    for index in range(len(rule.INVALID))
+]
+
+
+@pytest.mark.parametrize(("rule", "index"), EXAMPLES)
+def test_invalid_examples_are_flagged_through_the_full_pruning_path(
+    rule: type[Rule], index: int
+) -> None:
+    example = rule.INVALID[index]
+    config = LintConfig(select=(rule.CODE,))
+    findings = [
+        f for f in lint_text(example.code, "t.py", config) if f.code == rule.CODE
+    ]
+    assert findings, f"{rule.CODE} example {index} was filtered out"
+    if example.line is not None:
+        assert (findings[0].line, findings[0].column) == (example.line, example.column)
+
+
+def _hit(rule: type[Rule], source: str) -> bool:
+    assert rule.TRIGGER_PATTERN is not None
+    return bool(select(source, [(rule.TRIGGERS, rule.TRIGGER_PATTERN)])[1][0])
+
+
+def _forward(body: str) -> str:
+    return "class B(nn.Module):\n    def forward(self, x):\n" + body
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "        return h + h\n",
+        "        h += h\n",
+        "        return (h) + (h)\n",
+        "        return (h  # the branch\n                + h)\n",
+        "        return h \\\n            + h\n",
+        "        return torch.relu(x+x)\n",
+    ],
+)
+def test_nnl302_pattern_keeps_a_name_added_to_itself(body: str) -> None:
+    assert _hit(SelfAddSkip, _forward(body))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "        return x + h\n",
+        "        return self.h + h\n",
+        "        return h + hh\n",
+        "        return 2 * h\n",
+    ],
+)
+def test_nnl302_pattern_drops_other_adds(body: str) -> None:
+    assert not _hit(SelfAddSkip, _forward(body))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "        self.act = nn.ReLU(inplace = True)\n",
+        "        self.act = nn.LeakyReLU(0.2, True)\n",
+        "        self.act = nn.ReLU((True))\n",
+        "        return F.relu(x, inplace=\\\n            True)\n",
+        "        x.relu_ ()\n",
+        "        return torch.relu_(x)\n",
+        "        x |= y\n",
+        "        x @= w\n",
+        "        x //= 2\n",
+    ],
+)
+def test_nnl305_pattern_keeps_every_kind_of_inplace_operation(body: str) -> None:
+    assert _hit(InplaceActivationOnSkip, _forward(body))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "        self.fc = nn.Linear(4, 4, bias=True)\n",
+        "        super().__init__()\n",
+        "        return x + self.fc(x) if x != y else x <= y\n",
+    ],
+)
+def test_nnl305_pattern_drops_statements_without_inplace_operations(body: str) -> None:
+    assert not _hit(InplaceActivationOnSkip, _forward(body))
+
+
+def test_patterns_are_linear_on_pathological_comments() -> None:
+    # Without possessive gaps, comment text made of spaces and ")" backtracks
+    # exponentially (one timm file took 37 s).
+    source = _forward("        h = x  # " + ") " * 40 + "\n        return y\n") * 50
+    start = time.perf_counter()
+    assert not _hit(SelfAddSkip, source)
+    assert time.perf_counter() - start < 1.0
+
+
+SOURCE = """import torch
+from torch import nn
+
+
+class Helper(nn.Module):
+    def forward(self, x):
+        return x * 2
+
+
+class Block(Helper):
+    def forward(self, x):
+        h = self.body(x)
+        return h + h
+
+
+class Plain(nn.Module):
+    def forward(self, x):
+        return x + self.body(x)
+
+
+def unrelated():
+    return 1 + 1
+"""
+
+
+def test_select_blanks_unmatched_statements_and_keeps_named_classes() -> None:
+    rule = SelfAddSkip
+    pruned, hits = select(SOURCE, [(rule.TRIGGERS, rule.TRIGGER_PATTERN)])
+    assert hits == [True]
+    assert pruned is not None
+    assert pruned.count("\n") == SOURCE.count("\n")
+    assert "class Block(Helper)" in pruned
+    # Named by the matched statement (its base class): kept for the rule's lookups.
+    assert "class Helper(nn.Module)" in pruned
+    assert "class Plain" not in pruned
+    assert "def unrelated" not in pruned
+    assert "from torch import nn" in pruned
+
+
+def test_pruned_and_whole_file_findings_agree() -> None:
+    rules = [SelfAddSkip, InplaceActivationOnSkip]
+    pruned, _ = check_source(SOURCE, "m.py", rules, prune=True)
+    whole, _ = check_source(SOURCE, "m.py", rules, prune=False)
+    assert [(f.code, f.line, f.column) for f in pruned] == [("NNL302", 13, 16)]
+    assert pruned == whole
+
+
+class _NeverMatches(Rule):
+    CODE = "NNL999"
+    NAME = "never-matches"
+    MESSAGE = "test rule"
+    TRIGGERS = ("forward",)
+    TRIGGER_PATTERN = re.compile(r"no such text")
+    created = 0
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        type(self).created += 1
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def test_rule_whose_pattern_matches_nothing_does_not_run() -> None:
+    _NeverMatches.created = 0
+    findings, module = check_source(SOURCE, "m.py", [_NeverMatches], prune=True)
+    assert (findings, module, _NeverMatches.created) == ([], None, 0)
+    check_source(SOURCE, "m.py", [_NeverMatches, SelfAddSkip], prune=True)
+    assert _NeverMatches.created == 0

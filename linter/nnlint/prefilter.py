@@ -87,7 +87,9 @@ def select(source: str, filters: Sequence[Filter]) -> tuple[str | None, list[boo
     Imports are always kept (rules resolve names through them). So are the top-level
     classes that a statement hit by a pattern names (a local base class, a local module
     built in ``__init__``), and the classes those name in turn: a pattern matches where
-    a rule reports, while the rule may still look up local classes elsewhere.
+    a rule reports, while the rule may still look up local classes elsewhere. And so are
+    the statements that construct a kept class (``head = Block(32, 64)``): a rule may
+    take its proof from the arguments a block is built with.
     """
     starts = statement_starts(source)
     ends = [*starts[1:], len(source)]
@@ -104,6 +106,7 @@ def select(source: str, filters: Sequence[Filter]) -> tuple[str | None, list[boo
         return None, flags
     if seeds:
         hit |= _referenced_classes(source, starts, ends, seeds)
+    hit |= _constructing_statements(source, starts, ends, hit)
     pieces = []
     for index, (start, end) in enumerate(zip(starts, ends, strict=False)):
         chunk = source[start:end]
@@ -157,6 +160,25 @@ def _referenced_classes(
             del classes[index]
         found |= frontier
     return found
+
+
+def _constructing_statements(
+    source: str, starts: list[int], ends: list[int], kept: set[int]
+) -> set[int]:
+    """Statements outside ``kept`` that call a kept top-level class by name."""
+    names = []
+    for index in kept:
+        match = _CLASS.match(source, starts[index])
+        if match is not None:
+            names.append(re.escape(match.group(1)))
+    if not names:
+        return set()
+    call = re.compile(rf"(?<![\w.])(?:{'|'.join(names)})\s*\(")
+    return {
+        index
+        for index, (start, end) in enumerate(zip(starts, ends, strict=False))
+        if index not in kept and call.search(source, start, end)
+    }
 
 
 def _blank(chunk: str) -> str:

@@ -198,3 +198,25 @@ def test_rule_whose_pattern_matches_nothing_does_not_run() -> None:
     assert (findings, module, _NeverMatches.created) == ([], None, 0)
     check_source(SOURCE, "m.py", [_NeverMatches, SelfAddSkip], prune=True)
     assert _NeverMatches.created == 0
+
+
+def test_statements_constructing_a_kept_class_are_kept() -> None:
+    from nnlint.prefilter import select
+
+    source = (
+        "class Block:\n"
+        "    layer = Linear(1, 2)\n"
+        "head = Block(32, 64)\n"
+        "other = Thing(1)\n"
+        "tail = my.Block(1)\n"
+    )
+    kept, flags = select(source, [(("Linear",), None)])
+    assert flags == [True]
+    assert kept is not None
+    assert kept.splitlines() == [
+        "class Block:",
+        "    layer = Linear(1, 2)",
+        "head = Block(32, 64)",
+        "",
+        "",
+    ]

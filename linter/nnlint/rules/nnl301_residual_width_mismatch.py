@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import libcst as cst
 
-from nnlint.module_model import PASSTHROUGH, Add, ClassModel, Layer, module_class
+from nnlint.module_model import (
+    PASSTHROUGH,
+    Add,
+    ClassModel,
+    Layer,
+    file_model,
+    module_class,
+)
 from nnlint.rules.base import Invalid, Rule
 from nnlint.walk import walk
 
@@ -14,6 +22,7 @@ _CONV = {f"torch.nn.Conv{d}d" for d in (1, 2, 3)}
 _CONV_T = {f"torch.nn.ConvTranspose{d}d" for d in (1, 2, 3)}
 _POOL = {f"torch.nn.{kind}Pool{d}d" for kind in ("Max", "Avg") for d in (1, 2, 3)}
 _SIZED = _CONV | _CONV_T | _POOL | {"torch.nn.Linear"}
+_CALLS_KEY = "nnl301.calls_by_name"  # RuleContext.cache: bare name -> calls
 
 
 @dataclass
@@ -111,15 +120,29 @@ class ResidualWidthMismatch(Rule):
     through different layer chains that provably change its width or resolution,
     judged from the layers' constructor arguments in `__init__`:
 
-    - `self.fc = nn.Linear(d_in, d_out)` and `x + self.fc(x)`: the branch is `d_out`
-      wide, the skip `d_in` wide;
+    - `self.fc = nn.Linear(32, 64)` and `x + self.fc(x)`: the branch is 64 wide, the
+      skip 32 wide;
     - `nn.Conv2d(c, c, 3, stride=2, padding=1)` on the branch, the un-strided input on
       the skip; a `3x3` convolution without padding also shrinks the branch.
 
-    Widths are compared only when they are integer literals or two distinct
-    parameters of `__init__` that `__init__` neither reassigns nor compares; anything
-    the rule cannot follow (helper functions, custom blocks, `if`-guarded adds, a
-    projection such as `identity = self.downsample(x)` it cannot size) is not reported.
+    Two widths are reported as different only with proof:
+
+    - both are integer literals and differ; or
+    - they are two distinct parameters of `__init__` (say `d_in` and `d_out`) that
+      `__init__` neither reassigns nor compares, **and** the same file calls the
+      class by its name (`Block(32, 64)`, `Block(d_in=32, d_out=64)`, or
+      `Block(32)` with `d_out=64` as the default) so that both parameters get
+      integer literals (passed positionally or by keyword, or the parameter's
+      default literal when omitted) and the two literals differ.
+
+    A class whose callers all pass equal widths (`Block(c, c)`, `Block(64, 64)`), or
+    pass anything but literals, or that this file never builds, is not reported:
+    the code may well only ever be used with equal widths. Only calls by the bare
+    class name count (not `blocks.Block(...)`, nor any call when the file defines
+    two classes of that name); calls with `*args` or `**kwargs` prove nothing.
+    Anything else the rule cannot follow (helper
+    functions, custom blocks, `if`-guarded adds, a projection such as
+    `identity = self.downsample(x)` it cannot size) is not reported either.
 
     ## Why is this bad?
     The addition only works when the constructor is called with the two widths equal
@@ -135,6 +158,8 @@ class ResidualWidthMismatch(Rule):
 
         def forward(self, x):
             return x + self.fc(x)
+
+    head = Block(32, 64)  # d_in=32, d_out=64: the add fails
     ```
 
     ## Use instead
@@ -147,6 +172,8 @@ class ResidualWidthMismatch(Rule):
 
         def forward(self, x):
             return self.proj(x) + self.fc(x)
+
+    head = Block(32, 64)
     ```
 
     ## Fix safety
@@ -207,6 +234,33 @@ class ResidualWidthMismatch(Rule):
         "        self.conv = conv3x3(in_features, out_features)\n"
         "    def forward(self, x):\n"
         "        return x + self.fc(x) + self.conv(x)\n",
+        # Widths are two parameters, but every call in the file passes equal values
+        # (transformers' xcodec residual unit); a default of None proves nothing.
+        "from torch import nn\n"
+        "class ResidualUnit(nn.Module):\n"
+        "    def __init__(self, config, in_channels, out_channels, dilation=1):\n"
+        "        super().__init__()\n"
+        "        self.conv1 = nn.Conv1d(in_channels, out_channels, 7, padding=3)\n"
+        "        self.conv2 = nn.Conv1d(out_channels, out_channels, 1)\n"
+        "    def forward(self, x):\n"
+        "        return x + self.conv2(self.conv1(x))\n"
+        "class EncoderBlock(nn.Module):\n"
+        "    def __init__(self, config, in_channels, out_channels):\n"
+        "        super().__init__()\n"
+        "        self.units = nn.ModuleList(\n"
+        "            [ResidualUnit(config, in_channels, in_channels, d) for d in ds]\n"
+        "        )\n"
+        "        self.last = ResidualUnit(config, 64, out_channels=64)\n"
+        "        self.free = ResidualUnit(config, *config.widths)\n",
+        # The class is never built in this file: nothing proves the widths differ.
+        "import torch.nn as nn\n"
+        "class Block(nn.Module):\n"
+        "    def __init__(self, d_in, d_out=None):\n"
+        "        super().__init__()\n"
+        "        self.fc = nn.Linear(d_in, d_out)\n"
+        "    def forward(self, x):\n"
+        "        return x + self.fc(x)\n"
+        "blocks = [Block(32, d) for d in dims] + [Block(16)]\n",
     ]
     INVALID = [
         Invalid(
@@ -216,7 +270,8 @@ class ResidualWidthMismatch(Rule):
             "        super().__init__()\n"
             "        self.fc = nn.Linear(d_in, d_out)\n"
             "    def forward(self, x):\n"
-            "        return x + self.fc(x)\n",
+            "        return x + self.fc(x)\n"
+            "head = Block(32, 64)\n",
             line=7,
             column=16,
         ),
@@ -246,7 +301,11 @@ class ResidualWidthMismatch(Rule):
             "        out = self.bn1(self.conv1(x))\n"
             "        out = self.conv2(out)\n"
             "        out += identity\n"
-            "        return out\n",
+            "        return out\n"
+            "class Stage(Module):\n"
+            "    def __init__(self):\n"
+            "        super().__init__()\n"
+            "        self.block = Bottleneck(in_ch=256, mid=64, out_ch=512)\n",
             line=12,
             column=9,
         ),
@@ -274,6 +333,20 @@ class ResidualWidthMismatch(Rule):
             line=7,
             column=16,
         ),
+        # One call with unequal literal widths is proof enough: here the omitted
+        # ``out_channels`` takes its default 64 while ``in_channels`` is 32.
+        Invalid(
+            "from torch import nn\n"
+            "class ResidualUnit(nn.Module):\n"
+            "    def __init__(self, in_channels, out_channels=64, dilation=1):\n"
+            "        super().__init__()\n"
+            "        self.conv = nn.Conv1d(in_channels, out_channels, 1)\n"
+            "    def forward(self, x):\n"
+            "        return x + self.conv(x)\n"
+            "units = [ResidualUnit(64), ResidualUnit(32, dilation=3)]\n",
+            line=7,
+            column=16,
+        ),
     ]
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
@@ -298,13 +371,9 @@ class ResidualWidthMismatch(Rule):
             return
         width_in = first.width_in or second.width_in
         left, right = first.width_out or width_in, second.width_out or width_in
-        if left is not None and right is not None and _different(left, right, owner):
-            code = cst.Module([]).code_for_node
-            self.report(
-                add.node,
-                f"residual add of a `{code(left)}`-wide and a `{code(right)}`-wide"
-                " tensor (constructor arguments): they differ unless equal",
-            )
+        message = self._width_message(left, right, owner)
+        if message is not None:
+            self.report(add.node, message)
         elif {first.spatial, second.spatial} in (
             {"same", "down"},
             {"same", "up"},
@@ -315,24 +384,103 @@ class ResidualWidthMismatch(Rule):
                 "project the skip (e.g. a strided 1x1 conv) or drop the stride",
             )
 
+    def _width_message(
+        self,
+        left: cst.BaseExpression | None,
+        right: cst.BaseExpression | None,
+        owner: ClassModel,
+    ) -> str | None:
+        """The finding for two provably different widths, else None."""
+        if left is None or right is None:
+            return None
+        proof = _different(left, right, owner, lambda: self._calls(owner))
+        if proof is None:
+            return None
+        code = cst.Module([]).code_for_node
+        return (
+            f"residual add of a `{code(left)}`-wide and a `{code(right)}`-wide"
+            f" tensor (constructor arguments): {proof}"
+        )
+
+    def _calls(self, owner: ClassModel) -> list[cst.Call]:
+        """Calls of ``owner`` by its bare name anywhere in this file (none when the
+        file defines two classes of that name: the call could be to either)."""
+        name = owner.node.name.value
+        classes = file_model(self).classes.values()
+        if sum(model.node.name.value == name for model in classes) != 1:
+            return []
+        index = self.context.cache.get(_CALLS_KEY)
+        if index is None:  # one walk per file, shared by every class's adds
+            index = {}
+            for node in walk(self.context.module):
+                if isinstance(node, cst.Call) and isinstance(node.func, cst.Name):
+                    index.setdefault(node.func.value, []).append(node)
+            self.context.cache[_CALLS_KEY] = index
+        return index.get(name, [])
+
 
 def _different(
-    left: cst.BaseExpression, right: cst.BaseExpression, owner: ClassModel
-) -> bool:
-    """True only when the two widths cannot be equal as the class is written."""
+    left: cst.BaseExpression,
+    right: cst.BaseExpression,
+    owner: ClassModel,
+    calls: Callable[[], list[cst.Call]],
+) -> str | None:
+    """Why the two widths provably differ, or None without proof (``calls`` lists
+    the file's calls of the class, only looked up for two parameter widths)."""
     if isinstance(left, cst.Integer) and isinstance(right, cst.Integer):
-        return int(left.value, 0) != int(right.value, 0)
+        differ = int(left.value, 0) != int(right.value, 0)
+        return "they differ unless equal" if differ else None
     if not (isinstance(left, cst.Name) and isinstance(right, cst.Name)):
-        return False
-    names = {left.value, right.value}
-    if len(names) != 2 or not names <= set(owner.init_params):
-        return False
+        return None
+    names = (left.value, right.value)
+    if names[0] == names[1] or not set(names) <= set(owner.init_params):
+        return None
     init = owner.methods["__init__"]
+    if _related(init, set(names)):
+        return None
+    for call in calls():
+        values = _bound(init, call, names)
+        if values is not None and values[0] != values[1]:
+            return (
+                f"this file builds `{owner.node.name.value}` with"
+                f" {names[0]}={values[0]} and {names[1]}={values[1]}"
+            )
+    return None
+
+
+def _related(init: cst.FunctionDef, names: set[str]) -> bool:
+    """True when ``__init__`` compares the two widths or rebinds either of them."""
     for node in walk(init):
         if isinstance(node, cst.Comparison | cst.AssignTarget | cst.AugAssign):
             mentioned = {n.value for n in walk(node) if isinstance(n, cst.Name)}
             if isinstance(node, cst.Comparison) and names <= mentioned:
-                return False  # the author relates the two widths
+                return True  # the author relates the two widths
             if not isinstance(node, cst.Comparison) and names & mentioned:
-                return False  # rebound, e.g. ``d_out = d_out or d_in``
-    return True
+                return True  # rebound, e.g. ``d_out = d_out or d_in``
+    return False
+
+
+def _bound(
+    init: cst.FunctionDef, call: cst.Call, names: tuple[str, str]
+) -> tuple[int, int] | None:
+    """The integer literals ``call`` binds to the two ``__init__`` parameters
+    ``names`` (passed, or defaulted when omitted); None if either is not one."""
+    if init.params.posonly_params:
+        return None  # ``self`` sits there; binding would need the full protocol
+    params = init.params.params[1:]
+    given = {p.name.value: p.default for p in params}
+    position = 0
+    for argument in call.args:
+        if argument.star:
+            return None  # ``*widths`` / ``**cfg`` could bind either parameter
+        if argument.keyword is not None:
+            given[argument.keyword.value] = argument.value
+        elif position < len(params):
+            given[params[position].name.value] = argument.value
+            position += 1
+        else:
+            return None
+    first, second = given.get(names[0]), given.get(names[1])
+    if isinstance(first, cst.Integer) and isinstance(second, cst.Integer):
+        return int(first.value, 0), int(second.value, 0)
+    return None

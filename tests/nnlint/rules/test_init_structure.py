@@ -182,8 +182,12 @@ def test_nnl301_nested_chain_and_pooling() -> None:
             def forward(self, seq, img):
                 seq = seq + self.down(self.act(self.up(seq)))
                 return seq, img + self.pool(img)
+        ffn = Ffn(width=256, hidden=1024, width_out=128)
     """
     assert _positions("NNL301", source) == [(11, 15), (12, 21)]
+    assert "`Ffn` with width=256 and width_out=128" in _messages("NNL301", source)[0]
+    # Without that call only the pooling (a stride, not a width) is provable.
+    assert _positions("NNL301", source.replace("ffn = ", "# ")) == [(12, 21)]
 
 
 def test_nnl301_compared_widths_and_literal_equal_widths_are_fine() -> None:
@@ -228,8 +232,65 @@ def test_nnl301_skip_replaced_on_one_branch_only_is_unknown() -> None:
                 out = self.conv(x)
                 out += shortcut
                 return out
+        level = DlaBasic(64, 128)
     """
     assert _positions("NNL301", unconditional) == [(10, 9)]
+
+
+def test_nnl301_parameter_widths_need_a_call_with_different_literals() -> None:
+    block = textwrap.dedent(
+        """
+        from torch import nn
+        class Unit(nn.Module):
+            def __init__(self, c_in, c_out, k=1, *, c_mid=32):
+                super().__init__()
+                self.conv = nn.Conv1d(c_in, c_out, k)
+            def forward(self, x):
+                return x + self.conv(x)
+        """
+    )
+    proofs = [
+        "u = Unit(16, 32)",
+        "u = Unit(c_out=32, c_in=16)",
+        "u = Unit(16, c_out=8, k=3)",
+        "us = [Unit(8, 8), Unit(4, 0x10)]",
+    ]
+    for call in proofs:
+        assert _positions("NNL301", block + call) == [(8, 16)], call
+    no_proofs = [
+        "",  # never built here
+        "u = Unit(16, 16)",
+        "u = Unit(c_in=8, c_out=8, c_mid=64)",  # c_mid is not a width of the add
+        "u = Unit(16, width)",
+        "u = Unit(*widths)",
+        "u = Unit(16, **cfg)",
+        "u = Unit(16)",  # c_out has no default: a TypeError, not a width
+        "u = Unit(1, 1, 1, 2)",  # more positionals than parameters: unbindable
+        "u = other.Unit(16, 32)",  # another module's Unit
+    ]
+    for call in no_proofs:
+        assert _positions("NNL301", block + call) == [], call
+
+
+def test_nnl301_defaults_and_ambiguous_class_names() -> None:
+    source = textwrap.dedent(
+        """
+        from torch import nn
+        class Unit(nn.Module):
+            def __init__(self, c_in=64, c_out=64):
+                super().__init__()
+                self.fc = nn.Linear(c_in, c_out)
+            def forward(self, x):
+                return x + self.fc(x)
+        a, b = Unit(), Unit(c_out=64)
+        """
+    )
+    assert _positions("NNL301", source) == []
+    assert _positions("NNL301", source + "c = Unit(32)\n") == [(8, 16)]
+    twice = (
+        source + "if FAST:\n    class Unit(nn.Module):\n        pass\nc = Unit(32)\n"
+    )
+    assert _positions("NNL301", twice) == []  # which ``Unit`` is built is unclear
 
 
 # -- NNL302 self-add-skip --------------------------------------------------------------

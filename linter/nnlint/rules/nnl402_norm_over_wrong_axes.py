@@ -5,7 +5,8 @@ from __future__ import annotations
 import libcst as cst
 
 from nnlint import norm_support as ns
-from nnlint.rules.base import Invalid, Rule, RuleContext
+from nnlint.rules.base import Invalid
+from nnlint.rules.container_rule import ContainerLinkRule
 
 _FUNCTIONAL = frozenset(
     {"torch.nn.functional.layer_norm", "torch.nn.functional.rms_norm"}
@@ -103,7 +104,7 @@ def _axis(conv_kind: str) -> str:
     return _LAST_AXIS.get(name, "last")
 
 
-class NormOverWrongAxes(Rule):
+class NormOverWrongAxes(ContainerLinkRule):
     """
     ## What it does
     Flags a `LayerNorm`/`RMSNorm` (module or `F.layer_norm`/`F.rms_norm`) sized
@@ -251,21 +252,9 @@ class NormOverWrongAxes(Rule):
         ),
     ]
 
-    def __init__(self, context: RuleContext) -> None:
-        super().__init__(context)
-        self.flagged: set[int] = set()
-
-    def visit_Call(self, node: cst.Call) -> None:
-        self._container(node)
-
-    def visit_List(self, node: cst.List) -> None:
-        self._container(node)
-
-    def _container(self, node: cst.Call | cst.List) -> None:
-        ancestors = self.context.ancestors
-        if not ns.is_container(node, ancestors, self.qualified_name):
-            return
-        scope = ns.enclosing(ancestors, cst.FunctionDef)
+    def check_container(
+        self, node: cst.Call | cst.List, scope: cst.CSTNode | None
+    ) -> None:
         elements = ns.resolved_elements(node, self.qualified_name, scope)
         for position, element in enumerate(elements):
             if element is None or element[1] not in ns.LAYER_NORM:

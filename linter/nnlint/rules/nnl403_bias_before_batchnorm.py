@@ -5,7 +5,8 @@ from __future__ import annotations
 import libcst as cst
 
 from nnlint import norm_support as ns
-from nnlint.rules.base import Invalid, Rule, RuleContext
+from nnlint.rules.base import Invalid
+from nnlint.rules.container_rule import ContainerLinkRule
 
 # Where ``bias`` sits among the positional parameters of each constructor.
 _BIAS_POSITION = {
@@ -77,7 +78,7 @@ def _without_bias(call: cst.Call, kind: str) -> cst.Call:
     return call.with_changes(args=[*args, new])
 
 
-class BiasBeforeBatchNorm(Rule):
+class BiasBeforeBatchNorm(ContainerLinkRule):
     """
     ## What it does
     Flags a `Linear`, `Conv*d` or `ConvTranspose*d` layer built with a bias (the
@@ -247,21 +248,9 @@ class BiasBeforeBatchNorm(Rule):
         ),
     ]
 
-    def __init__(self, context: RuleContext) -> None:
-        super().__init__(context)
-        self.flagged: set[int] = set()
-
-    def visit_Call(self, node: cst.Call) -> None:
-        self._container(node)
-
-    def visit_List(self, node: cst.List) -> None:
-        self._container(node)
-
-    def _container(self, node: cst.Call | cst.List) -> None:
-        ancestors = self.context.ancestors
-        if not ns.is_container(node, ancestors, self.qualified_name):
-            return
-        scope = ns.enclosing(ancestors, cst.FunctionDef)
+    def check_container(
+        self, node: cst.Call | cst.List, scope: cst.CSTNode | None
+    ) -> None:
         for link in ns.container_links(node, self.qualified_name, scope):
             if link.exclusive:
                 self._check(link)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import libcst as cst
 
 from nnlint import norm_support as ns
-from nnlint.rules.base import Invalid, Rule, RuleContext
+from nnlint.rules.base import Invalid
+from nnlint.rules.container_rule import ContainerLinkRule
 
 
 def _is_identity(ctor: cst.Call | None, kind: str) -> bool:
@@ -20,7 +21,7 @@ def _is_identity(ctor: cst.Call | None, kind: str) -> bool:
     return isinstance(training, cst.Name) and training.value == "False"
 
 
-class DropoutBeforeBatchNorm(Rule):
+class DropoutBeforeBatchNorm(ContainerLinkRule):
     """
     ## What it does
     Flags a `Dropout`/`Dropout1d/2d/3d` module, or `F.dropout`/`F.dropout2d` call,
@@ -134,21 +135,9 @@ class DropoutBeforeBatchNorm(Rule):
         ),
     ]
 
-    def __init__(self, context: RuleContext) -> None:
-        super().__init__(context)
-        self.flagged: set[int] = set()
-
-    def visit_Call(self, node: cst.Call) -> None:
-        self._container(node)
-
-    def visit_List(self, node: cst.List) -> None:
-        self._container(node)
-
-    def _container(self, node: cst.Call | cst.List) -> None:
-        ancestors = self.context.ancestors
-        if not ns.is_container(node, ancestors, self.qualified_name):
-            return
-        scope = ns.enclosing(ancestors, cst.FunctionDef)
+    def check_container(
+        self, node: cst.Call | cst.List, scope: cst.CSTNode | None
+    ) -> None:
         for link in ns.container_links(node, self.qualified_name, scope):
             self._check(link, link.producer_ctor)
 

@@ -26,7 +26,9 @@ def _warm_up() -> None:
 
     from pytest_nnhealth import check
 
-    # Tiny models run faster single-threaded, and xdist already uses both cores.
+    # One thread for the whole session: the test models are tiny, xdist already uses
+    # both cores, and spin-waiting OpenMP threads cost ~10x (the zoo file took 70 s
+    # of CPU instead of ~7 s with two threads).
     torch.set_num_threads(1)
     model = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 2))
     batch = (torch.randn(8, 2), torch.tensor([0, 1] * 4))

@@ -18,16 +18,6 @@ from pytest_nnhealth.caller_state import ModelState, RngState  # noqa: E402
 from pytest_nnhealth.health_check import check  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models run fastest single-threaded; on a loaded 2-core CI machine two
-    OpenMP threads spin against each other (measured 3-5x slower)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 class Net(nn.Module):
     def __init__(self, fail_at: int | None = None, lock: bool = False) -> None:
         super().__init__()

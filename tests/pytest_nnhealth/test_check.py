@@ -10,17 +10,6 @@ F = torch.nn.functional
 
 from pytest_nnhealth.health_check import check  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models run fastest single-threaded; on a loaded 2-core CI machine two
-    OpenMP threads spin against each other (measured 3-5x slower)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 STEPS = 12
 
 

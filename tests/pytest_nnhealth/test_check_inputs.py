@@ -16,16 +16,6 @@ from pytest_nnhealth.health_check import check  # noqa: E402
 from pytest_nnhealth.records import HealthReport  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models run fastest single-threaded; on a loaded 2-core CI machine two
-    OpenMP threads spin against each other (measured 3-5x slower)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def xy(n: int = 32, d: int = 8):
     g = torch.Generator().manual_seed(2)
     return torch.randn(n, d, generator=g), torch.randint(0, 3, (n,), generator=g)

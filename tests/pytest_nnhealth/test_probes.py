@@ -23,16 +23,6 @@ from pytest_nnhealth.probes.saturation import (  # noqa: E402
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models run fastest single-threaded; on a loaded 2-core CI machine two
-    OpenMP threads spin against each other (measured 3-5x slower)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def test_units_matrix_layouts():
     assert units_matrix(torch.zeros(8, 5)).shape == (8, 5)
     assert units_matrix(torch.zeros(8, 3, 5)).shape == (24, 5)  # (N, T, F)

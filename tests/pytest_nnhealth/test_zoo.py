@@ -6,7 +6,6 @@ rates in docs/calibration.md."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,16 +27,6 @@ from pytest_nnhealth.records import HealthReport  # noqa: E402
 # Cases the current implementation misses, with the precise reason (strict: the day one
 # starts passing, the marker must go).
 KNOWN_MISSES: dict[str, str] = {}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> Iterator[None]:
-    # The zoo's models are tiny: with several intra-op threads, thread hand-offs cost
-    # ~10x the arithmetic (70 s of CPU for this file instead of ~7 s on 2 cores).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _params() -> list[Any]:

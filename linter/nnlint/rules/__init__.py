@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from functools import cache
 
+from nnlint.registry import discover
 from nnlint.rules.base import Invalid, Rule, RuleContext
 
 __all__ = ["Invalid", "Rule", "RuleContext", "all_rules", "rule_by_code"]
@@ -14,21 +13,7 @@ __all__ = ["Invalid", "Rule", "RuleContext", "all_rules", "rule_by_code"]
 @cache
 def all_rules() -> tuple[type[Rule], ...]:
     """Rule classes sorted by code; found by module name: a new file is a new rule."""
-    found: list[type[Rule]] = []
-    for info in pkgutil.iter_modules(__path__):
-        if not info.name.startswith("nnl"):
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        for value in vars(module).values():
-            if (
-                isinstance(value, type)
-                and issubclass(value, Rule)
-                and value is not Rule
-                and value.__module__ == module.__name__
-                and getattr(value, "CODE", None)
-            ):
-                found.append(value)
-    return tuple(sorted(found, key=lambda rule: rule.CODE))
+    return discover(__name__, __path__, Rule)
 
 
 def rule_by_code(code: str) -> type[Rule] | None:

@@ -18,6 +18,7 @@ from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 from nnlint.engine_rules import is_engine_rule
 from nnlint.findings import Finding
 from nnlint.names import ImportMap
+from nnlint.parsing import parse_module
 from nnlint.prefilter import Filter, select
 from nnlint.rules import Rule, RuleContext
 from nnlint.rules.base import Report
@@ -110,11 +111,18 @@ def should_parse(source: str, rules: Iterable[type[Rule]]) -> bool:
 
 
 def _mentions(source: str, rule: type[Rule]) -> bool:
-    return not rule.TRIGGERS or any(trigger in source for trigger in rule.TRIGGERS)
+    """The rule could report in ``source``: a trigger occurs, and for a rule that
+    needs the whole file, its pattern matches too (a per-file gate)."""
+    if not rule.TRIGGERS:
+        return True
+    if not any(trigger in source for trigger in rule.TRIGGERS):
+        return False
+    pattern = rule.TRIGGER_PATTERN
+    return not (rule.WHOLE_FILE and pattern is not None) or bool(pattern.search(source))
 
 
-def _filter(rule: type[Rule]) -> Filter:
-    return rule.TRIGGERS, rule.TRIGGER_PATTERN
+def rule_filter(rule: type[Rule]) -> Filter:
+    return Filter(rule.TRIGGERS, rule.TRIGGER_PATTERN, rule.CLASSES_ONLY, rule.EVIDENCE)
 
 
 def lint_module(
@@ -163,7 +171,7 @@ def lint_source(source: str, path: str, rules: Sequence[type[Rule]]) -> list[Fin
     rules = [rule for rule in rules if not is_engine_rule(rule)]
     if not should_parse(source, rules):
         return []
-    return lint_module(cst.parse_module(source), path, rules)
+    return lint_module(parse_module(source), path, rules)
 
 
 def check_source(
@@ -194,7 +202,7 @@ def check_source(
         if findings is not None:
             return findings, None
     try:
-        module = cst.parse_module(source)
+        module = parse_module(source)
     except (cst.ParserSyntaxError, RecursionError, ValueError) as error:
         return [syntax_error_finding(source, path, error)], None
     return lint_module(module, path, rules), module
@@ -207,12 +215,12 @@ def _lint_pruned(
 
     A rule none of whose statements is hit (its pattern matched nowhere) does not run.
     """
-    pruned, hits = select(source, [_filter(rule) for rule in rules])
+    pruned, hits = select(source, [rule_filter(rule) for rule in rules])
     rules = [rule for rule, hit in zip(rules, hits, strict=True) if hit]
     if pruned is None:
         return []
     try:
-        module = cst.parse_module(pruned)
+        module = parse_module(pruned)
     except (cst.ParserSyntaxError, RecursionError, ValueError):
         return None
     return lint_module(module, path, rules)

@@ -15,7 +15,12 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+# Given the text of the statements a filter hit: a pattern that every statement holding
+# evidence the rule reads matches, or None when any statement may hold some.
+EvidencePattern = Callable[[str], "re.Pattern[str] | None"]
 
 _TRIPLE = re.compile(r'"""|\'\'\'')
 _BOUNDARY = re.compile(r"^(?=[^\s#)\]}])", re.MULTILINE)
@@ -64,30 +69,54 @@ def statement_starts(source: str) -> list[int]:
 
 
 def _continues(source: str, offset: int, previous: int) -> bool:
-    """``else:`` and friends continue the previous statement; a decorator the next."""
-    return bool(_CONTINUATION.match(source, offset)) or source.startswith("@", previous)
+    """``else:`` and friends continue the previous statement, and so does a line after
+    a backslash continuation; a decorator continues into the next."""
+    return (
+        bool(_CONTINUATION.match(source, offset))
+        or source.startswith("@", previous)
+        or source.endswith(("\\\n", "\\\r\n"), 0, offset)
+    )
 
 
-Filter = tuple[Sequence[str], "re.Pattern[str] | None"]
+class Filter(NamedTuple):
+    """What one rule needs parsed (its ``TRIGGERS``, ``TRIGGER_PATTERN``,
+    ``CLASSES_ONLY`` and ``EVIDENCE``): statements containing a trigger, matching the
+    pattern if there is one, and holding a class definition if the rule looks only
+    inside classes; plus, once it hit something, the statements its evidence
+    pattern matches."""
+
+    triggers: Sequence[str]
+    pattern: re.Pattern[str] | None = None
+    classes_only: bool = False
+    evidence: EvidencePattern | None = None
+
+    @property
+    def narrowed(self) -> bool:
+        """Narrower than its triggers: the classes it names must be kept as well."""
+        return self.pattern is not None or self.classes_only
+
+
 # A class statement, after its decorators: the name it binds.
 _CLASS = re.compile(r"(?:@[^\n]*\n)*class[ \t]+(\w+)")
+# A class definition anywhere in a statement (a top-level class, or one nested in a
+# function); a line starting with "class " inside a string only keeps more.
+_CLASS_KEYWORD = re.compile(r"^[ \t]*class[ \t]", re.MULTILINE)
 
 
 def prune(source: str, triggers: Sequence[str]) -> str | None:
     """``source`` with the statements containing none of ``triggers`` blanked."""
-    return select(source, [(triggers, None)])[0]
+    return select(source, [Filter(triggers)])[0]
 
 
 def select(source: str, filters: Sequence[Filter]) -> tuple[str | None, list[bool]]:
     """``source`` with the top-level statements no filter hits blanked (None if none
-    is hit), and for each filter whether it hit anything. A filter (a rule's
-    ``TRIGGERS`` and ``TRIGGER_PATTERN``) hits a statement that contains one of its
-    triggers and, if it has a pattern, matches the pattern.
+    is hit), and for each filter whether it hit anything (see :class:`Filter`).
 
     Imports are always kept (rules resolve names through them). So are the top-level
-    classes that a statement hit by a pattern names (a local base class, a local module
-    built in ``__init__``), and the classes those name in turn: a pattern matches where
-    a rule reports, while the rule may still look up local classes elsewhere. And so are
+    classes that a statement hit by a narrowed filter names (a local base class, a
+    local module built in ``__init__``), and the classes those name in turn: a narrowed
+    filter hits where a rule reports, while the rule may still look up local classes
+    elsewhere. And so are
     the statements that construct a kept class (``head = Block(32, 64)``): a rule may
     take its proof from the arguments a block is built with.
     """
@@ -96,11 +125,17 @@ def select(source: str, filters: Sequence[Filter]) -> tuple[str | None, list[boo
     hit: set[int] = set()
     seeds: set[int] = set()
     flags = []
-    for triggers, pattern in filters:
-        found = _triggered(source, starts, ends, triggers, pattern)
+    for wanted in filters:
+        found = _triggered(source, starts, ends, wanted.triggers, wanted.pattern)
+        if wanted.classes_only:
+            found = {
+                i for i in found if _CLASS_KEYWORD.search(source, starts[i], ends[i])
+            }
         flags.append(bool(found))
         hit |= found
-        if pattern is not None:
+        if found and wanted.evidence is not None:
+            hit |= _evidence(source, starts, ends, found, wanted.evidence)
+        if wanted.narrowed:
             seeds |= found
     if not hit:
         return None, flags
@@ -136,6 +171,22 @@ def _triggered(
     if pattern is None:
         return hit
     return {i for i in hit if pattern.search(source, starts[i], ends[i])}
+
+
+def _evidence(
+    source: str,
+    starts: list[int],
+    ends: list[int],
+    found: set[int],
+    evidence: EvidencePattern,
+) -> set[int]:
+    """Statements the evidence pattern (built from the ``found`` ones) matches."""
+    pattern = evidence("\n".join(source[starts[i] : ends[i]] for i in sorted(found)))
+    return {
+        index
+        for index, (start, end) in enumerate(zip(starts, ends, strict=False))
+        if pattern is None or pattern.search(source, start, end)
+    }
 
 
 def _referenced_classes(

@@ -9,9 +9,9 @@ import pytest
 
 from nnlint.api import all_rules, lint_text
 from nnlint.config import LintConfig
-from nnlint.engine import check_source
+from nnlint.engine import check_source, rule_filter
 from nnlint.engine_rules import is_engine_rule
-from nnlint.prefilter import select
+from nnlint.prefilter import Filter, select
 from nnlint.rules import Rule
 from nnlint.rules.nnl302_self_add_skip import SelfAddSkip
 from nnlint.rules.nnl305_inplace_activation_on_skip import InplaceActivationOnSkip
@@ -58,7 +58,7 @@ def test_invalid_examples_are_flagged_through_the_full_pruning_path(
 
 def _hit(rule: type[Rule], source: str) -> bool:
     assert rule.TRIGGER_PATTERN is not None
-    return bool(select(source, [(rule.TRIGGERS, rule.TRIGGER_PATTERN)])[1][0])
+    return bool(select(source, [rule_filter(rule)])[1][0])
 
 
 def _forward(body: str) -> str:
@@ -159,7 +159,7 @@ def unrelated():
 
 def test_select_blanks_unmatched_statements_and_keeps_named_classes() -> None:
     rule = SelfAddSkip
-    pruned, hits = select(SOURCE, [(rule.TRIGGERS, rule.TRIGGER_PATTERN)])
+    pruned, hits = select(SOURCE, [rule_filter(rule)])
     assert hits == [True]
     assert pruned is not None
     assert pruned.count("\n") == SOURCE.count("\n")
@@ -201,8 +201,6 @@ def test_rule_whose_pattern_matches_nothing_does_not_run() -> None:
 
 
 def test_statements_constructing_a_kept_class_are_kept() -> None:
-    from nnlint.prefilter import select
-
     source = (
         "class Block:\n"
         "    layer = Linear(1, 2)\n"
@@ -210,7 +208,7 @@ def test_statements_constructing_a_kept_class_are_kept() -> None:
         "other = Thing(1)\n"
         "tail = my.Block(1)\n"
     )
-    kept, flags = select(source, [(("Linear",), None)])
+    kept, flags = select(source, [Filter(("Linear",))])
     assert flags == [True]
     assert kept is not None
     assert kept.splitlines() == [
@@ -220,3 +218,48 @@ def test_statements_constructing_a_kept_class_are_kept() -> None:
         "",
         "",
     ]
+
+
+FACTORIES = """\
+from torch import nn
+def build(width):
+    return nn.Sequential(nn.Linear(width, width), nn.ReLU())
+def nested(width):
+    class Local(nn.Module):
+        pass
+    return Local()
+class Net(nn.Module):
+    pass
+"""
+
+
+def test_classes_only_filter_skips_statements_without_a_class() -> None:
+    pruned, hits = select(FACTORIES, [Filter(("nn.",), classes_only=True)])
+    assert hits == [True]
+    assert pruned is not None
+    kept = [line for line in pruned.splitlines() if line]
+    assert kept == [
+        "from torch import nn",
+        "def nested(width):",
+        "    class Local(nn.Module):",
+        "        pass",
+        "    return Local()",
+        "class Net(nn.Module):",
+        "    pass",
+    ]
+
+
+def test_classes_only_filter_hits_nothing_in_a_file_without_classes() -> None:
+    source = "from torch import nn\ndef build():\n    return nn.Linear(1, 1)\n"
+    assert select(source, [Filter(("nn.",), classes_only=True)]) == (None, [False])
+
+
+def test_a_backslash_continued_signature_is_one_statement() -> None:
+    source = (
+        "def cfg(d: int = 1) -> \\\n"
+        "Tuple[int, ...]:\n"
+        '    """Doc."""\n'
+        "    return nn.Linear(d, d)\n"
+    )
+    pruned, _ = select(source, [Filter(("nn.",))])
+    assert pruned == source

@@ -20,6 +20,7 @@ Class attributes (checked by the registry tests):
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -87,8 +88,21 @@ class Rule(cst.CSTVisitor):
     # and the rule does not run on a file where it matches none. It must be a
     # *necessary* condition of the rule reporting in that statement (allow any
     # spacing, line continuation, comment or parentheses Python allows), or findings
-    # are lost. Top-level classes a matched statement names are kept too.
+    # are lost. Top-level classes a matched statement names are kept too. For a
+    # WHOLE_FILE rule it is checked once on the file: the file is parsed whole for the
+    # rule only where it matches.
     TRIGGER_PATTERN: ClassVar[re.Pattern[str] | None] = None
+    # The rule reports only inside class bodies and reads nothing outside them but
+    # imports, other classes of the file and the statements that construct them: the
+    # engine then skips parsing top-level functions and assignments for it (timm:
+    # model factories and config tables).
+    CLASSES_ONLY: ClassVar[bool] = False
+    # For a rule that reports the *absence* of something anywhere in the file ("nothing
+    # initialises this parameter"): given the text of the statements the rule's filter
+    # hit, a pattern matching every statement that could hold that something (None:
+    # any statement could). Those are parsed too, so pruning cannot hide the evidence
+    # and turn it into a false alarm. Wrap the function in ``staticmethod``.
+    EVIDENCE: ClassVar[Callable[[str], re.Pattern[str] | None] | None] = None
 
     def __init__(self, context: RuleContext) -> None:
         super().__init__()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import libcst as cst
@@ -91,6 +92,12 @@ class ZeroInitStackedLayers(Rule):
     )
     SEVERITY = "error"
     TRIGGERS = ("zeros", "ones", "constant_", "fill_", "zero_", "full")
+    # Only functions calling a constant initialiser by one of these spellings are
+    # analysed (see visit_Call), plus the classes that ``.apply(fn)`` one.
+    TRIGGER_PATTERN = re.compile(
+        rf"(?<!\w)(?:{'|'.join(sorted(_CONSTANT_SPELLINGS))}|apply)"
+        r"(?:[\s\\]|#[^\n]*+)*+\("
+    )
     VALID = [
         # torchvision's zero_init_residual: a BatchNorm gamma, in a loop.
         "import torch.nn as nn\n"

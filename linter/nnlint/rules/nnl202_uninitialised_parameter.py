@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 
 import libcst as cst
@@ -21,6 +22,23 @@ _DATA = (cst.List, cst.Tuple, cst.ListComp, cst.SimpleString)
 _STRINGS = (cst.SimpleString, cst.ConcatenatedString)
 # A lone argument of ``torch.Tensor(...)`` that is surely a size, not data to copy.
 _SIZE_LIKE = (cst.Integer, cst.BinaryOperation)
+# Whatever Python allows between two tokens: spaces, newlines, continuations, comments.
+_GAP = r"(?:[\s\\]|#[^\n]*+)*+"
+_CREATED = re.compile(
+    rf"\.{_GAP}(\w+){_GAP}(?::[^=\n]*)?={_GAP}(?:\w+{_GAP}\.{_GAP})*Parameter{_GAP}\("
+    rf"|register_parameter{_GAP}\({_GAP}(?:name{_GAP}={_GAP})?[rbuRBU]*['\"]([^'\"]+)"
+)
+
+
+def _evidence_pattern(hit: str) -> re.Pattern[str] | None:
+    """Statements that may initialise a parameter created in ``hit``: those naming it,
+    and loops over ``parameters()`` (None, i.e. all, when ``Parameter`` or a
+    constructor is imported under another name: the names cannot be read off)."""
+    if re.search(r"(?<!\w)(?:Parameter|empty|empty_like|\w*Tensor)[ \t]+as[ \t]", hit):
+        return None
+    names = {first or second for first, second in _CREATED.findall(hit)}
+    words = "|".join(sorted(map(re.escape, names | {"parameters", "named_parameters"})))
+    return re.compile(rf"(?<!\w)(?:{words})(?!\w)")
 
 
 class UninitialisedParameter(Rule):
@@ -75,6 +93,15 @@ class UninitialisedParameter(Rule):
     MESSAGE = "parameter created from uninitialised memory and never initialised"
     SEVERITY = "error"
     TRIGGERS = ("Tensor(", "empty")
+    # Where a parameter is created from an uninitialised constructor (or where one
+    # of those names, or ``Parameter``, is imported under another name).
+    TRIGGER_PATTERN = re.compile(
+        rf"Parameter{_GAP}\({_GAP}(?:data{_GAP}={_GAP})?(?:\w+{_GAP}\.{_GAP})*"
+        rf"(?:empty|empty_like|\w*Tensor){_GAP}\("
+        r"|(?<!\w)(?:Parameter|empty|empty_like|\w*Tensor)[ \t]+as[ \t]"
+    )
+    # "Nothing initialises it": every statement naming a created parameter is read.
+    EVIDENCE = staticmethod(_evidence_pattern)
     VALID = [
         # reset_parameters called from __init__ (the torch.nn.Linear pattern).
         "import math\n"

@@ -188,6 +188,7 @@ class ResidualWidthMismatch(Rule):
     MESSAGE = "the two sides of this residual add have different shapes"
     SEVERITY = "error"
     TRIGGERS = ("Linear", "Conv", "Pool")
+    CLASSES_ONLY = True
     VALID = [
         # A downsample projection on the skip matches the strided, widened branch.
         "import torch.nn as nn\n"

@@ -52,6 +52,7 @@ class SelfAddSkip(Rule):
     FIX_TITLE = "Add the block input instead of the block output"
     FIX_IS_SAFE = False
     TRIGGERS = ("forward",)
+    CLASSES_ONLY = True
     # ``h + h`` / ``h += h``: one name on both sides of ``+`` (only spaces, line
     # continuations, comments and parentheses between).
     TRIGGER_PATTERN = re.compile(

@@ -79,6 +79,7 @@ class UnregisteredSubmodules(Rule):
     FIX_TITLE = "Wrap the container in nn.ModuleList / nn.ModuleDict"
     FIX_IS_SAFE = False
     TRIGGERS = ("nn.", "torch.nn")
+    CLASSES_ONLY = True
     VALID = [
         # Registered properly.
         "import torch.nn as nn\n"

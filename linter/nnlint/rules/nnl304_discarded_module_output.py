@@ -67,6 +67,7 @@ class DiscardedModuleOutput(Rule):
     MESSAGE = "the result of this call is discarded: it has no effect on the output"
     SEVERITY = "error"
     TRIGGERS = ("forward",)
+    CLASSES_ONLY = True
     VALID = [
         "import torch.nn as nn\n"
         "import torch.nn.functional as F\n"

@@ -242,6 +242,7 @@ class InplaceActivationOnSkip(Rule):
     # passed as an argument (``inplace=True``, ``LeakyReLU(0.2, True)``), a call of a
     # name ending in ``_`` (``x.relu_()``, ``F.relu_(x)``) or an augmented assignment.
     TRIGGERS = ("forward",)
+    CLASSES_ONLY = True
     TRIGGER_PATTERN = re.compile(
         r"(?:inplace(?:[\s\\]|#[^\n]*+)*+=|[(,])(?:[\s(\\]|#[^\n]*+)*+True(?!\w)"
         r"|(?<!\w)[^\W\d_]\w*_(?:[\s)\\]|#[^\n]*+)*+\("

@@ -182,6 +182,7 @@ class DataInForward(Rule):
         f".data{after}"
         for after in (")", ",", ".", "[", "\n", " *", " +", " -", " /", " @")
     )
+    CLASSES_ONLY = True
 
     VALID = [
         # Init code may use .data; forward uses the parameter itself.

@@ -1,0 +1,43 @@
+"""``libcst.parse_module`` without libcst's per-node validation.
+
+Every libcst node validates itself when it is constructed (``CSTNode.__post_init__``
+calls ``_validate``: are the parentheses balanced, is the whitespace legal, ...). That
+guards trees built by hand; a tree the parser built from source is valid by
+construction, and the checks cost about 13% of parsing (timm: 8.1 s of parsing, 1.0 s
+of it validation). libcst's own comment on ``__post_init__`` notes the same.
+
+The switch is made only while the parser runs, and only when ``__post_init__`` does
+nothing but validate (checked on its byte code), so a libcst release that gives it
+other work is parsed the ordinary way. Nodes built by rules for fixes are still
+validated, and a fixed file is re-parsed before it is written.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+from libcst._nodes.base import CSTNode
+
+_VALIDATING_HOOK = CSTNode.__post_init__
+
+
+def _skip_validation(self: CSTNode) -> None:
+    return None
+
+
+def _only_validates() -> bool:
+    code = _VALIDATING_HOOK.__code__
+    return code.co_names == ("_validate",) and CSTNode.__post_init__ is _VALIDATING_HOOK
+
+
+_SKIPPABLE = _only_validates()
+
+
+def parse_module(source: str) -> cst.Module:
+    """Like ``libcst.parse_module`` (same tree, same errors), about 13% faster."""
+    if not _SKIPPABLE:
+        return cst.parse_module(source)
+    CSTNode.__post_init__ = _skip_validation  # type: ignore[method-assign]
+    try:
+        return cst.parse_module(source)
+    finally:
+        CSTNode.__post_init__ = _VALIDATING_HOOK  # type: ignore[method-assign]

@@ -7,6 +7,7 @@ files for the start-up cost (~50 ms with fork) to pay off.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 from collections.abc import Sequence
@@ -41,7 +42,9 @@ def lint_many(
     order = sorted(range(len(files)), key=lambda i: -_size(files[i]))
     batches = [order[start : start + BATCH] for start in range(0, len(order), BATCH)]
     context = multiprocessing.get_context(_start_method())
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as executor:
+    with ProcessPoolExecutor(
+        max_workers=jobs, mp_context=context, initializer=_fewer_collections
+    ) as executor:
         results = executor.map(
             lint_uncached,
             [[files[i] for i in batch] for batch in batches],
@@ -52,6 +55,15 @@ def lint_many(
             for index, findings in zip(batch, batch_results, strict=True):
                 ordered[index] = findings
     return ordered
+
+
+def _fewer_collections() -> None:
+    """Collect cyclic garbage less often in a worker: parsing allocates millions of
+    nodes, and at the default threshold the collector ran every 700 of them (about
+    10% of parse time). libcst trees hold no cycles, so reference counting frees
+    them; what is left waits for a collection every 100,000 allocations."""
+    gc.freeze()  # the imported modules: never garbage, never scanned again
+    gc.set_threshold(100_000, 20, 20)
 
 
 def _size(path: Path) -> int:

@@ -13,6 +13,8 @@ from nnlint.engine import check_source, rule_filter
 from nnlint.engine_rules import is_engine_rule
 from nnlint.prefilter import Filter, select
 from nnlint.rules import Rule
+from nnlint.rules.nnl201_zero_init_stacked_layers import ZeroInitStackedLayers
+from nnlint.rules.nnl202_uninitialised_parameter import UninitialisedParameter
 from nnlint.rules.nnl302_self_add_skip import SelfAddSkip
 from nnlint.rules.nnl305_inplace_activation_on_skip import InplaceActivationOnSkip
 
@@ -263,3 +265,82 @@ def test_a_backslash_continued_signature_is_one_statement() -> None:
     )
     pruned, _ = select(source, [Filter(("nn.",))])
     assert pruned == source
+
+
+APPLIED_INIT = """\
+import torch
+from torch import nn
+
+
+def _constant_linears(module):
+    if isinstance(module, nn.Linear):
+        nn.init.constant_(module.weight, 0.1)
+
+
+class Mlp(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1))
+        self.apply(_constant_linears)
+
+
+def unrelated_helper():
+    return torch.zeros(3)
+"""
+
+
+def test_nnl201_keeps_the_module_level_function_a_class_applies() -> None:
+    rules = [ZeroInitStackedLayers]
+    pruned, _ = select(APPLIED_INIT, [rule_filter(rule) for rule in rules])
+    assert pruned is not None
+    assert "def _constant_linears(module):" in pruned
+    assert "def unrelated_helper" not in pruned
+    findings, _ = check_source(APPLIED_INIT, "m.py", rules, prune=True)
+    assert [(f.code, f.line, f.column) for f in findings] == [("NNL201", 7, 9)]
+    assert findings == check_source(APPLIED_INIT, "m.py", rules, prune=False)[0]
+
+
+EXPERTS = """\
+import torch
+from torch import nn
+
+
+class Experts(nn.Module):
+    def __init__(self, n, d):
+        super().__init__()
+        self.gate_up = nn.Parameter(torch.empty(n, d, 2 * d))
+        self.down = nn.Parameter(
+            torch.empty(n, d, d)  # filled by init_experts
+        )
+
+
+def init_experts(model, std):
+    nn.init.normal_(model.gate_up, std=std)
+"""
+
+
+def test_nnl202_reads_the_statements_naming_a_created_parameter() -> None:
+    # init_experts has no NNL202 trigger; pruning it away used to turn its
+    # initialisation into a false alarm on `gate_up`.
+    rules = [UninitialisedParameter]
+    pruned, _ = select(EXPERTS, [rule_filter(rule) for rule in rules])
+    assert pruned is not None
+    assert "def init_experts" in pruned
+    findings, _ = check_source(EXPERTS, "m.py", rules, prune=True)
+    assert [(f.code, f.line, f.column) for f in findings] == [("NNL202", 10, 13)]
+    assert findings == check_source(EXPERTS, "m.py", rules, prune=False)[0]
+
+
+def test_nnl202_reads_everything_when_parameter_is_imported_renamed() -> None:
+    source = (
+        EXPERTS.replace(
+            "from torch import nn\n",
+            "from torch import nn\nfrom torch import empty as E\n",
+        )
+        + "\n\ndef elsewhere(model):\n    model.down.data.normal_()\n"
+    )
+    rules = [UninitialisedParameter]
+    pruned, _ = select(source, [rule_filter(rule) for rule in rules])
+    assert pruned is not None
+    assert "def elsewhere" in pruned
+    assert check_source(source, "m.py", rules, prune=True)[0] == []

@@ -20,7 +20,6 @@ Class attributes (checked by the registry tests):
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -102,7 +101,7 @@ class Rule(cst.CSTVisitor):
     # hit, a pattern matching every statement that could hold that something (None:
     # any statement could). Those are parsed too, so pruning cannot hide the evidence
     # and turn it into a false alarm. Wrap the function in ``staticmethod``.
-    EVIDENCE: ClassVar[Callable[[str], re.Pattern[str] | None] | None] = None
+    EVIDENCE: ClassVar[staticmethod[[str], re.Pattern[str] | None] | None] = None
 
     def __init__(self, context: RuleContext) -> None:
         super().__init__()

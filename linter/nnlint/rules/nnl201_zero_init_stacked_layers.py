@@ -31,6 +31,17 @@ _CONSTANT_SPELLINGS = _CONSTANT_METHODS | {
     q.rpartition(".")[2] for q in _CONSTANT_INITS | _CONSTANT_TENSORS
 }
 _PARAMETER = "torch.nn.Parameter"
+# Whatever Python allows between two tokens: spaces, newlines, continuations, comments.
+_GAP = r"(?:[\s\\]|#[^\n]*+)*+"
+_APPLIED = re.compile(rf"(?<!\w)apply{_GAP}\({_GAP}(\w+)")
+
+
+def _applied_functions(hit: str) -> re.Pattern[str]:
+    """The definitions of the functions that ``hit`` passes to ``.apply(...)``."""
+    names = "|".join(sorted(set(_APPLIED.findall(hit)))) or "(?!)"
+    return re.compile(rf"^[ \t]*(?:async[ \t]+)?def[ \t]+(?:{names})(?!\w)", re.M)
+
+
 # (attribute, index into a Sequential or None): one layer of a class.
 Ref = tuple[str, int | None]
 
@@ -91,13 +102,15 @@ class ZeroInitStackedLayers(Rule):
         "constant initialisation of a hidden layer's weight: its units stay identical"
     )
     SEVERITY = "error"
-    TRIGGERS = ("zeros", "ones", "constant_", "fill_", "zero_", "full")
-    # Only functions calling a constant initialiser by one of these spellings are
-    # analysed (see visit_Call), plus the classes that ``.apply(fn)`` one.
+    TRIGGERS = ("zeros", "ones", "constant_", "fill_", "zero_", "full", "apply")
+    # Only methods calling a constant initialiser by one of these spellings are
+    # analysed (see visit_Call), plus the methods that ``.apply(fn)`` one; and from
+    # outside classes only the module-level functions they apply.
     TRIGGER_PATTERN = re.compile(
-        rf"(?<!\w)(?:{'|'.join(sorted(_CONSTANT_SPELLINGS))}|apply)"
-        r"(?:[\s\\]|#[^\n]*+)*+\("
+        rf"(?<!\w)(?:{'|'.join(sorted(_CONSTANT_SPELLINGS))}|apply){_GAP}\("
     )
+    CLASSES_ONLY = True
+    EVIDENCE = staticmethod(_applied_functions)
     VALID = [
         # torchvision's zero_init_residual: a BatchNorm gamma, in a loop.
         "import torch.nn as nn\n"

@@ -98,6 +98,7 @@ class Filter(NamedTuple):
 
 # A class statement, after its decorators: the name it binds.
 _CLASS = re.compile(r"(?:@[^\n]*\n)*class[ \t]+(\w+)")
+_TOP_LEVEL_CLASS = re.compile(r"^class[ \t]+(\w+)", re.MULTILINE)
 # A class definition anywhere in a statement (a top-level class, or one nested in a
 # function); a line starting with "class " inside a string only keeps more.
 _CLASS_KEYWORD = re.compile(r"^[ \t]*class[ \t]", re.MULTILINE)
@@ -116,9 +117,7 @@ def select(source: str, filters: Sequence[Filter]) -> tuple[str | None, list[boo
     classes that a statement hit by a narrowed filter names (a local base class, a
     local module built in ``__init__``), and the classes those name in turn: a narrowed
     filter hits where a rule reports, while the rule may still look up local classes
-    elsewhere. And so are
-    the statements that construct a kept class (``head = Block(32, 64)``): a rule may
-    take its proof from the arguments a block is built with.
+    elsewhere.
     """
     starts = statement_starts(source)
     ends = [*starts[1:], len(source)]
@@ -126,11 +125,7 @@ def select(source: str, filters: Sequence[Filter]) -> tuple[str | None, list[boo
     seeds: set[int] = set()
     flags = []
     for wanted in filters:
-        found = _triggered(source, starts, ends, wanted.triggers, wanted.pattern)
-        if wanted.classes_only:
-            found = {
-                i for i in found if _CLASS_KEYWORD.search(source, starts[i], ends[i])
-            }
+        found = _triggered(source, starts, ends, wanted)
         flags.append(bool(found))
         hit |= found
         if found and wanted.evidence is not None:
@@ -141,7 +136,6 @@ def select(source: str, filters: Sequence[Filter]) -> tuple[str | None, list[boo
         return None, flags
     if seeds:
         hit |= _referenced_classes(source, starts, ends, seeds)
-    hit |= _constructing_statements(source, starts, ends, hit)
     pieces = []
     for index, (start, end) in enumerate(zip(starts, ends, strict=False)):
         chunk = source[start:end]
@@ -153,21 +147,20 @@ def select(source: str, filters: Sequence[Filter]) -> tuple[str | None, list[boo
 
 
 def _triggered(
-    source: str,
-    starts: list[int],
-    ends: list[int],
-    triggers: Sequence[str],
-    pattern: re.Pattern[str] | None = None,
+    source: str, starts: list[int], ends: list[int], wanted: Filter
 ) -> set[int]:
-    """Indexes of statements containing a trigger (one ``find`` per statement hit)
-    and matching ``pattern``, if given."""
+    """Indexes of the statements ``wanted`` hits (one ``find`` per statement hit for
+    the triggers; the class test before the pattern, which costs more)."""
     hit: set[int] = set()
-    for trigger in set(triggers):
+    for trigger in set(wanted.triggers):
         position = source.find(trigger)
         while position >= 0:
             index = bisect.bisect_right(starts, position) - 1
             hit.add(index)
             position = source.find(trigger, ends[index])
+    if wanted.classes_only:
+        hit = {i for i in hit if _CLASS_KEYWORD.search(source, starts[i], ends[i])}
+    pattern = wanted.pattern
     if pattern is None:
         return hit
     return {i for i in hit if pattern.search(source, starts[i], ends[i])}
@@ -213,23 +206,12 @@ def _referenced_classes(
     return found
 
 
-def _constructing_statements(
-    source: str, starts: list[int], ends: list[int], kept: set[int]
-) -> set[int]:
-    """Statements outside ``kept`` that call a kept top-level class by name."""
-    names = []
-    for index in kept:
-        match = _CLASS.match(source, starts[index])
-        if match is not None:
-            names.append(re.escape(match.group(1)))
-    if not names:
-        return set()
-    call = re.compile(rf"(?<![\w.])(?:{'|'.join(names)})\s*\(")
-    return {
-        index
-        for index, (start, end) in enumerate(zip(starts, ends, strict=False))
-        if index not in kept and call.search(source, start, end)
-    }
+def construction_calls(hit: str) -> re.Pattern[str]:
+    """An ``EVIDENCE`` for rules that take proof from how a class is built: the
+    statements calling, by bare name, a top-level class defined in ``hit``
+    (``head = Block(32, 64)``)."""
+    names = "|".join(sorted(set(_TOP_LEVEL_CLASS.findall(hit)))) or "(?!)"
+    return re.compile(rf"(?<![\w.])(?:{names})\s*\(")
 
 
 def _blank(chunk: str) -> str:

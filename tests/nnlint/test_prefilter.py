@@ -11,7 +11,7 @@ from nnlint.api import all_rules, lint_text
 from nnlint.config import LintConfig
 from nnlint.engine import check_source, rule_filter
 from nnlint.engine_rules import is_engine_rule
-from nnlint.prefilter import Filter, select
+from nnlint.prefilter import Filter, construction_calls, select
 from nnlint.rules import Rule
 from nnlint.rules.nnl201_zero_init_stacked_layers import ZeroInitStackedLayers
 from nnlint.rules.nnl202_uninitialised_parameter import UninitialisedParameter
@@ -202,7 +202,7 @@ def test_rule_whose_pattern_matches_nothing_does_not_run() -> None:
     assert _NeverMatches.created == 0
 
 
-def test_statements_constructing_a_kept_class_are_kept() -> None:
+def test_construction_calls_keep_the_statements_building_a_hit_class() -> None:
     source = (
         "class Block:\n"
         "    layer = Linear(1, 2)\n"
@@ -210,7 +210,8 @@ def test_statements_constructing_a_kept_class_are_kept() -> None:
         "other = Thing(1)\n"
         "tail = my.Block(1)\n"
     )
-    kept, flags = select(source, [Filter(("Linear",))])
+    wanted = Filter(("Linear",), evidence=construction_calls)
+    kept, flags = select(source, [wanted])
     assert flags == [True]
     assert kept is not None
     assert kept.splitlines() == [
@@ -220,6 +221,11 @@ def test_statements_constructing_a_kept_class_are_kept() -> None:
         "",
         "",
     ]
+    # Without the evidence, the construction is not parsed.
+    assert (
+        select(source, [Filter(("Linear",))])[0]
+        == "class Block:\n    layer = Linear(1, 2)\n\n\n\n"
+    )
 
 
 FACTORIES = """\

@@ -15,6 +15,7 @@ from nnlint.module_model import (
     file_model,
     module_class,
 )
+from nnlint.prefilter import construction_calls
 from nnlint.rules.base import Invalid, Rule
 from nnlint.walk import walk
 
@@ -189,6 +190,8 @@ class ResidualWidthMismatch(Rule):
     SEVERITY = "error"
     TRIGGERS = ("Linear", "Conv", "Pool")
     CLASSES_ONLY = True
+    # Two parameter widths are compared only with proof from a call of the class.
+    EVIDENCE = staticmethod(construction_calls)
     VALID = [
         # A downsample projection on the skip matches the strided, widened branch.
         "import torch.nn as nn\n"

@@ -56,7 +56,7 @@ class SelfAddSkip(Rule):
     # ``h + h`` / ``h += h``: one name on both sides of ``+`` (only spaces, line
     # continuations, comments and parentheses between).
     TRIGGER_PATTERN = re.compile(
-        r"(?<![\w.])([^\W\d]\w*)(?:[\s)\\]|#[^\n]*+)*+\+=?(?:[\s(\\]|#[^\n]*+)*+\1(?!\w)"
+        r"(?<![\w.])([^\W\d]\w*+)(?:[\s)\\]|#[^\n]*+)*+\+=?(?:[\s(\\]|#[^\n]*+)*+\1(?!\w)"
     )
     VALID = [
         "from torch import nn\n"

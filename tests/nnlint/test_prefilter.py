@@ -19,26 +19,8 @@ from nnlint.rules.nnl302_self_add_skip import SelfAddSkip
 from nnlint.rules.nnl305_inplace_activation_on_skip import InplaceActivationOnSkip
 
 SOURCE_RULES = [rule for rule in all_rules() if not is_engine_rule(rule)]
-# Examples whose evidence lies in a top-level statement without any of the rule's
-# triggers (the rule breaks the trigger discipline of docs/performance.md), so pruning
-# loses them today; strict, so the fix shows up here.
-KNOWN_LOSSES = {
-    # `class Net(Module)` after `from torch.nn import Conv2d, Module`: no "nn." in the
-    # class statement. An exact trigger needs "=" plus a pattern, and keeps more text.
-    ("NNL303", 3): "class statement spells no torch.nn",
-    # `N_LAYERS = 16` and the `for` loop stacking the block contain no trigger: the
-    # rule needs WHOLE_FILE (or triggers on module-level loops and constants).
-    ("NNL401", 1): "module-level constant and loop carry no trigger",
-}
 EXAMPLES = [
-    pytest.param(
-        rule,
-        index,
-        id=f"{rule.CODE}-{index}",
-        marks=[pytest.mark.xfail(reason=KNOWN_LOSSES[rule.CODE, index], strict=True)]
-        if (rule.CODE, index) in KNOWN_LOSSES
-        else [],
-    )
+    pytest.param(rule, index, id=f"{rule.CODE}-{index}")
     for rule in SOURCE_RULES
     for index in range(len(rule.INVALID))
 ]
@@ -56,6 +38,28 @@ def test_invalid_examples_are_flagged_through_the_full_pruning_path(
     assert findings, f"{rule.CODE} example {index} was filtered out"
     if example.line is not None:
         assert (findings[0].line, findings[0].column) == (example.line, example.column)
+
+
+EVERY_EXAMPLE = [
+    pytest.param(rule, code, id=f"{rule.CODE}-{kind}-{index}")
+    for rule in SOURCE_RULES
+    for kind, codes in (
+        ("valid", rule.VALID),
+        ("invalid", [example.code for example in rule.INVALID]),
+    )
+    for index, code in enumerate(codes)
+]
+
+
+@pytest.mark.parametrize(("rule", "source"), EVERY_EXAMPLE)
+def test_pruning_changes_no_finding_of_any_example(
+    rule: type[Rule], source: str
+) -> None:
+    # Neither lost findings nor new ones: a rule judging absence ("nothing
+    # initialises it") would report more on a pruned file.
+    pruned, _ = check_source(source, "t.py", [rule], prune=True)
+    whole, _ = check_source(source, "t.py", [rule], prune=False)
+    assert pruned == whole
 
 
 def _hit(rule: type[Rule], source: str) -> bool:

@@ -78,7 +78,10 @@ class UnregisteredSubmodules(Rule):
     SEVERITY = "error"
     FIX_TITLE = "Wrap the container in nn.ModuleList / nn.ModuleDict"
     FIX_IS_SAFE = False
-    TRIGGERS = ("nn.", "torch.nn")
+    # "Module" finds `class Net(Module)` after `from torch.nn import Module`. A class
+    # whose text names neither (`class Wide(Conv2d)` with a bare import) is only
+    # parsed when another rule asks for it.
+    TRIGGERS = ("nn.", "torch.nn", "Module")
     CLASSES_ONLY = True
     VALID = [
         # Registered properly.

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 import libcst as cst
 
 from nnlint import norm_support as ns
+from nnlint.prefilter import construction_calls
 from nnlint.rules.base import Invalid, Rule, RuleContext
 from nnlint.walk import iter_children
+
+# A module-level integer constant (``N_LAYERS = 16``, also ``A = B = 16``).
+_DEPTH_CONSTANT = r"(?m:^\w+(?:[ \t]*=[ \t]*\w+)*[ \t]*(?::[^=\n]*)?=[ \t]*\d)"
+
+
+def _stacks_and_depths(hit: str) -> re.Pattern[str]:
+    """Statements that may stack a block defined in ``hit`` (they call it by name)
+    or give a loop its length (module-level integer constants)."""
+    return re.compile(rf"{construction_calls(hit).pattern}|{_DEPTH_CONSTANT}")
+
 
 # The original Transformer trained 6 post-LN layers (with warm-up); deeper post-LN
 # stacks are where divergence without warm-up is documented (see the docstring).
@@ -286,7 +298,8 @@ class PostLnInDeepStack(Rule):
     )
     SEVERITY = "warning"
     # The stack usually lives in another top-level statement than the block; the
-    # container names keep it when the engine parses only triggered statements.
+    # container names keep it when the engine parses only triggered statements, and
+    # the evidence keeps loops calling a block class and the depth constants.
     TRIGGERS = (
         "ModuleList",
         "Sequential(",
@@ -298,6 +311,7 @@ class PostLnInDeepStack(Rule):
         "TransformerDecoder",
         "Transformer(",
     )
+    EVIDENCE = staticmethod(_stacks_and_depths)
 
     VALID = [
         # Pre-LN blocks with a final norm after the stack.

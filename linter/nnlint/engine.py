@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 import libcst as cst
@@ -116,14 +116,7 @@ def should_parse(source: str, rules: Iterable[type[Rule]]) -> bool:
 
 
 def _mentions(source: str, rule: type[Rule]) -> bool:
-    """The rule could report in ``source``: a trigger occurs, and for a rule that
-    needs the whole file, its pattern matches too (a per-file gate)."""
-    if not rule.TRIGGERS:
-        return True
-    if not any(trigger in source for trigger in rule.TRIGGERS):
-        return False
-    pattern = rule.TRIGGER_PATTERN
-    return not (rule.WHOLE_FILE and pattern is not None) or bool(pattern.search(source))
+    return not rule.TRIGGERS or any(trigger in source for trigger in rule.TRIGGERS)
 
 
 def rule_filter(rule: type[Rule]) -> Filter:
@@ -225,10 +218,17 @@ def _lint_pruned(
     if pruned is None:
         return []
     try:
-        module = parse_module(pruned)
+        module = parse_module(pruned.text)
     except (cst.ParserSyntaxError, RecursionError, ValueError):
         return None
-    return lint_module(module, path, rules)
+    return [
+        replace(
+            finding,
+            line=pruned.source_line(finding.line),
+            end_line=pruned.source_line(finding.end_line),
+        )
+        for finding in lint_module(module, path, rules)
+    ]
 
 
 def compile_quietly(source: str, path: str) -> None:

@@ -38,10 +38,14 @@ def test_lint_never_crashes_on_generated_programs(source: str) -> None:
     source=hypothesmith.from_grammar(),
     triggers=st.lists(st.text(min_size=1), max_size=3),
 )
-def test_prune_keeps_line_count(source: str, triggers: list[str]) -> None:
+def test_pruned_lines_map_back_to_the_same_text(
+    source: str, triggers: list[str]
+) -> None:
     pruned = prune(source, triggers)
     if pruned is not None:
-        assert pruned.count("\n") == source.count("\n")
+        source_lines = source.split("\n")
+        for number, line in enumerate(pruned.text.split("\n")[:-1], start=1):
+            assert source_lines[pruned.source_line(number) - 1] == line
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -163,18 +163,21 @@ def unrelated():
 """
 
 
-def test_select_blanks_unmatched_statements_and_keeps_named_classes() -> None:
+def test_select_drops_unmatched_statements_and_keeps_named_classes() -> None:
     rule = SelfAddSkip
     pruned, hits = select(SOURCE, [rule_filter(rule)])
     assert hits == [True]
     assert pruned is not None
-    assert pruned.count("\n") == SOURCE.count("\n")
-    assert "class Block(Helper)" in pruned
+    assert "class Block(Helper)" in pruned.text
     # Named by the matched statement (its base class): kept for the rule's lookups.
-    assert "class Helper(nn.Module)" in pruned
-    assert "class Plain" not in pruned
-    assert "def unrelated" not in pruned
-    assert "from torch import nn" in pruned
+    assert "class Helper(nn.Module)" in pruned.text
+    assert "class Plain" not in pruned.text
+    assert "def unrelated" not in pruned.text
+    assert "from torch import nn" in pruned.text
+    # Every kept line maps back to the same text in the source.
+    source_lines = SOURCE.splitlines()
+    for number, line in enumerate(pruned.text.splitlines(), start=1):
+        assert source_lines[pruned.source_line(number) - 1] == line
 
 
 def test_pruned_and_whole_file_findings_agree() -> None:
@@ -218,18 +221,15 @@ def test_construction_calls_keep_the_statements_building_a_hit_class() -> None:
     kept, flags = select(source, [wanted])
     assert flags == [True]
     assert kept is not None
-    assert kept.splitlines() == [
+    assert kept.text.splitlines() == [
         "class Block:",
         "    layer = Linear(1, 2)",
         "head = Block(32, 64)",
-        "",
-        "",
     ]
     # Without the evidence, the construction is not parsed.
-    assert (
-        select(source, [Filter(("Linear",))])[0]
-        == "class Block:\n    layer = Linear(1, 2)\n\n\n\n"
-    )
+    without = select(source, [Filter(("Linear",))])[0]
+    assert without is not None
+    assert without.text == "class Block:\n    layer = Linear(1, 2)\n"
 
 
 FACTORIES = """\
@@ -249,8 +249,8 @@ def test_classes_only_filter_skips_statements_without_a_class() -> None:
     pruned, hits = select(FACTORIES, [Filter(("nn.",), classes_only=True)])
     assert hits == [True]
     assert pruned is not None
-    kept = [line for line in pruned.splitlines() if line]
-    assert kept == [
+    assert pruned.runs == [(1, 1), (2, 4)]  # line 1 is line 1, line 2 is line 4
+    assert pruned.text.splitlines() == [
         "from torch import nn",
         "def nested(width):",
         "    class Local(nn.Module):",
@@ -274,7 +274,8 @@ def test_a_backslash_continued_signature_is_one_statement() -> None:
         "    return nn.Linear(d, d)\n"
     )
     pruned, _ = select(source, [Filter(("nn.",))])
-    assert pruned == source
+    assert pruned is not None
+    assert pruned.text == source
 
 
 APPLIED_INIT = """\
@@ -303,8 +304,8 @@ def test_nnl201_keeps_the_module_level_function_a_class_applies() -> None:
     rules = [ZeroInitStackedLayers]
     pruned, _ = select(APPLIED_INIT, [rule_filter(rule) for rule in rules])
     assert pruned is not None
-    assert "def _constant_linears(module):" in pruned
-    assert "def unrelated_helper" not in pruned
+    assert "def _constant_linears(module):" in pruned.text
+    assert "def unrelated_helper" not in pruned.text
     findings, _ = check_source(APPLIED_INIT, "m.py", rules, prune=True)
     assert [(f.code, f.line, f.column) for f in findings] == [("NNL201", 7, 9)]
     assert findings == check_source(APPLIED_INIT, "m.py", rules, prune=False)[0]
@@ -335,7 +336,7 @@ def test_nnl202_reads_the_statements_naming_a_created_parameter() -> None:
     rules = [UninitialisedParameter]
     pruned, _ = select(EXPERTS, [rule_filter(rule) for rule in rules])
     assert pruned is not None
-    assert "def init_experts" in pruned
+    assert "def init_experts" in pruned.text
     findings, _ = check_source(EXPERTS, "m.py", rules, prune=True)
     assert [(f.code, f.line, f.column) for f in findings] == [("NNL202", 10, 13)]
     assert findings == check_source(EXPERTS, "m.py", rules, prune=False)[0]
@@ -352,5 +353,5 @@ def test_nnl202_reads_everything_when_parameter_is_imported_renamed() -> None:
     rules = [UninitialisedParameter]
     pruned, _ = select(source, [rule_filter(rule) for rule in rules])
     assert pruned is not None
-    assert "def elsewhere" in pruned
+    assert "def elsewhere" in pruned.text
     assert check_source(source, "m.py", rules, prune=True)[0] == []

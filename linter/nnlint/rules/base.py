@@ -87,20 +87,19 @@ class Rule(cst.CSTVisitor):
     # and the rule does not run on a file where it matches none. It must be a
     # *necessary* condition of the rule reporting in that statement (allow any
     # spacing, line continuation, comment or parentheses Python allows), or findings
-    # are lost. Top-level classes a matched statement names are kept too. For a
-    # WHOLE_FILE rule it is checked once on the file: the file is parsed whole for the
-    # rule only where it matches.
+    # are lost. Top-level classes a matched statement names are kept too.
     TRIGGER_PATTERN: ClassVar[re.Pattern[str] | None] = None
-    # The rule reports only inside class bodies and reads nothing outside them but
-    # imports, other classes of the file and the statements that construct them: the
-    # engine then skips parsing top-level functions and assignments for it (timm:
-    # model factories and config tables).
+    # The rule's analysis starts from class definitions: only statements holding a
+    # class (top-level, or nested in a function) are hit for it, so the engine skips
+    # parsing top-level functions and tables for it (timm's model factories and
+    # configs). Anything else it reads must come through EVIDENCE.
     CLASSES_ONLY: ClassVar[bool] = False
-    # For a rule that reports the *absence* of something anywhere in the file ("nothing
-    # initialises this parameter"): given the text of the statements the rule's filter
-    # hit, a pattern matching every statement that could hold that something (None:
-    # any statement could). Those are parsed too, so pruning cannot hide the evidence
-    # and turn it into a false alarm. Wrap the function in ``staticmethod``.
+    # Further statements the rule reads, given the text of the statements its filter
+    # hit: a pattern matching each of them (None: every statement). For proof taken
+    # from another statement (NNL301: a call of the class with literal widths; NNL401:
+    # the loop stacking a block) and above all for a rule that reports an *absence*
+    # (NNL202: "nothing initialises it"), where evidence pruned away turns into a
+    # false alarm. Wrap the function in ``staticmethod``.
     EVIDENCE: ClassVar[staticmethod[[str], re.Pattern[str] | None] | None] = None
 
     def __init__(self, context: RuleContext) -> None:

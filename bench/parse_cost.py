@@ -1,0 +1,78 @@
+"""What the two parsing switches of nnlint save, measured side by side.
+
+    .venv/bin/python bench/parse_cost.py [TREE] [--repeat N] [--files N]
+
+Parses the same files (the first ``--files`` of TREE, default timm) with libcst four
+ways, interleaved round by round so that load on the shared machine hits all of them
+alike, and prints the median CPU seconds of each:
+
+* ``libcst``: ``libcst.parse_module`` at the interpreter's default GC thresholds;
+* ``no validation``: ``nnlint.parsing.parse_module`` (libcst's per-node validation
+  switched off while the parser runs);
+* ``fewer collections``: ``libcst.parse_module`` with the pool workers' GC settings
+  (``nnlint.pool._fewer_collections``);
+* ``both``: what an nnlint worker does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import libcst as cst
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "linter"))
+
+from nnlint.parsing import parse_module  # noqa: E402
+from nnlint.pool import _fewer_collections  # noqa: E402
+
+DEFAULT_TREE = "/work/corpus/timm"
+
+
+def _cpu(parse: Callable[[str], object], sources: list[str]) -> float:
+    start = time.process_time()
+    for source in sources:
+        parse(source)
+    return time.process_time() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("tree", nargs="?", default=DEFAULT_TREE)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--files", type=int, default=80)
+    args = parser.parse_args()
+    paths = sorted(Path(args.tree).rglob("*.py"))[: args.files]
+    sources = [path.read_text(encoding="utf-8") for path in paths]
+    lines = sum(source.count("\n") for source in sources)
+    default_thresholds = gc.get_threshold()
+    ways: dict[str, tuple[Callable[[str], object], bool]] = {
+        "libcst": (cst.parse_module, False),
+        "no validation": (parse_module, False),
+        "fewer collections": (cst.parse_module, True),
+        "both": (parse_module, True),
+    }
+    times: dict[str, list[float]] = {name: [] for name in ways}
+    for _ in range(args.repeat):
+        for name, (parse, fewer) in ways.items():
+            if fewer:
+                _fewer_collections()
+            times[name].append(_cpu(parse, sources))
+            gc.unfreeze()
+            gc.set_threshold(*default_thresholds)
+    base = statistics.median(times["libcst"])
+    print(f"{len(sources)} files, {lines} lines, median of {args.repeat} rounds")
+    print("way | CPU s | vs libcst")
+    print("---|---|---")
+    for name, values in times.items():
+        value = statistics.median(values)
+        print(f"{name} | {value:.2f} | {value / base:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
 # Given the text of the statements a filter hit: a pattern that every statement holding
@@ -238,9 +238,23 @@ def _referenced_classes(
     return found
 
 
+def any_word(words: Iterable[str], *, after_dot: bool = True) -> str:
+    """Regex source matching any of the identifiers ``words`` as a whole word (also
+    right after a dot unless ``after_dot`` is false); never matches when empty.
+
+    It starts with a look-ahead on the words' first letters: a leading look-behind
+    alone keeps ``re`` from skipping ahead, which made such searches 2-5x slower."""
+    unique = sorted(set(words))
+    if not unique:
+        return "(?!)"
+    first = "".join(sorted({word[0] for word in unique}))
+    before = r"(?<!\w)" if after_dot else r"(?<![\w.])"
+    return rf"(?=[{first}]){before}(?:{'|'.join(map(re.escape, unique))})(?!\w)"
+
+
 def construction_calls(hit: str) -> re.Pattern[str]:
     """An ``EVIDENCE`` for rules that take proof from how a class is built: the
     statements calling, by bare name, a top-level class defined in ``hit``
     (``head = Block(32, 64)``)."""
-    names = "|".join(sorted(set(_TOP_LEVEL_CLASS.findall(hit)))) or "(?!)"
-    return re.compile(rf"(?<![\w.])(?:{names})\s*\(")
+    names = _TOP_LEVEL_CLASS.findall(hit)
+    return re.compile(rf"{any_word(names, after_dot=False)}\s*\(")

@@ -7,8 +7,10 @@ from collections.abc import Callable, Iterator
 
 import libcst as cst
 
-from nnlint.module_model import ClassModel, file_model, self_attr, self_name
+from nnlint.method_syntax import self_attr, self_name
+from nnlint.module_model import ClassModel, file_model
 from nnlint.names import dotted_name
+from nnlint.prefilter import any_word
 from nnlint.rules.base import Invalid, Rule, RuleContext
 from nnlint.walk import walk
 
@@ -24,6 +26,9 @@ _STRINGS = (cst.SimpleString, cst.ConcatenatedString)
 _SIZE_LIKE = (cst.Integer, cst.BinaryOperation)
 # Whatever Python allows between two tokens: spaces, newlines, continuations, comments.
 _GAP = r"(?:[\s\\]|#[^\n]*+)*+"
+# ``from torch.nn import Parameter as P``, ``from torch import empty as E``, ...
+# ("FloatTensor as" ends in "Tensor as").
+_RENAMED = re.compile(r"(?:Parameter|empty|empty_like|Tensor)[ \t]+as[ \t]")
 _CREATED = re.compile(
     rf"\.{_GAP}(\w+){_GAP}(?::[^=\n]*)?={_GAP}(?:\w+{_GAP}\.{_GAP})*Parameter{_GAP}\("
     rf"|register_parameter{_GAP}\({_GAP}(?:name{_GAP}={_GAP})?[rbuRBU]*['\"]([^'\"]+)"
@@ -34,11 +39,10 @@ def _evidence_pattern(hit: str) -> re.Pattern[str] | None:
     """Statements that may initialise a parameter created in ``hit``: those naming it,
     and loops over ``parameters()`` (None, i.e. all, when ``Parameter`` or a
     constructor is imported under another name: the names cannot be read off)."""
-    if re.search(r"(?<!\w)(?:Parameter|empty|empty_like|\w*Tensor)[ \t]+as[ \t]", hit):
+    if _RENAMED.search(hit):
         return None
     names = {first or second for first, second in _CREATED.findall(hit)}
-    words = "|".join(sorted(map(re.escape, names | {"parameters", "named_parameters"})))
-    return re.compile(rf"(?<!\w)(?:{words})(?!\w)")
+    return re.compile(any_word(names | {"parameters", "named_parameters"}))
 
 
 class UninitialisedParameter(Rule):
@@ -98,7 +102,7 @@ class UninitialisedParameter(Rule):
     TRIGGER_PATTERN = re.compile(
         rf"Parameter{_GAP}\({_GAP}(?:data{_GAP}={_GAP})?(?:\w+{_GAP}\.{_GAP})*"
         rf"(?:empty|empty_like|\w*Tensor){_GAP}\("
-        r"|(?<!\w)(?:Parameter|empty|empty_like|\w*Tensor)[ \t]+as[ \t]"
+        rf"|{_RENAMED.pattern}"
     )
     # "Nothing initialises it": every statement naming a created parameter is read.
     EVIDENCE = staticmethod(_evidence_pattern)

@@ -120,7 +120,13 @@ def _mentions(source: str, rule: type[Rule]) -> bool:
 
 
 def rule_filter(rule: type[Rule]) -> Filter:
-    return Filter(rule.TRIGGERS, rule.TRIGGER_PATTERN, rule.CLASSES_ONLY, rule.EVIDENCE)
+    return Filter(
+        rule.TRIGGERS,
+        rule.TRIGGER_PATTERN,
+        rule.CLASSES_ONLY,
+        rule.EVIDENCE,
+        rule.MODULES_ONLY,
+    )
 
 
 def lint_module(

@@ -19,6 +19,8 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
+from nnlint.possible_modules import module_statements
+
 # Given the text of the statements a filter hit: a pattern that every statement holding
 # evidence the rule reads matches, or None when any statement may hold some.
 EvidencePattern = Callable[[str], "re.Pattern[str] | None"]
@@ -81,20 +83,22 @@ def _continues(source: str, offset: int, previous: int) -> bool:
 
 class Filter(NamedTuple):
     """What one rule needs parsed (its ``TRIGGERS``, ``TRIGGER_PATTERN``,
-    ``CLASSES_ONLY`` and ``EVIDENCE``): statements containing a trigger, matching the
-    pattern if there is one, and holding a class definition if the rule looks only
-    inside classes; plus, once it hit something, the statements its evidence
-    pattern matches."""
+    ``CLASSES_ONLY``, ``EVIDENCE`` and ``MODULES_ONLY``): statements containing a
+    trigger, matching the pattern if there is one, holding a class definition if the
+    rule looks only inside classes, and one that may be an ``nn.Module`` if it judges
+    only those (:mod:`nnlint.possible_modules`); plus, once it hit something, the
+    statements its evidence pattern matches."""
 
     triggers: Sequence[str]
     pattern: re.Pattern[str] | None = None
     classes_only: bool = False
     evidence: EvidencePattern | None = None
+    modules_only: bool = False
 
     @property
     def narrowed(self) -> bool:
         """Narrower than its triggers: the classes it names must be kept as well."""
-        return self.pattern is not None or self.classes_only
+        return self.pattern is not None or self.classes_only or self.modules_only
 
 
 # A class statement, after its decorators: the name it binds.
@@ -142,8 +146,13 @@ def select(source: str, filters: Sequence[Filter]) -> tuple[Pruned | None, list[
     hit: set[int] = set()
     seeds: set[int] = set()
     flags = []
+    modules: set[int] | None = None  # computed once, for the first modules_only filter
     for wanted in filters:
         found = _triggered(source, starts, ends, wanted)
+        if wanted.modules_only and found:
+            if modules is None:
+                modules = module_statements(source, starts, ends)
+            found &= modules
         flags.append(bool(found))
         hit |= found
         if found and wanted.evidence is not None:
@@ -190,7 +199,7 @@ def _triggered(
             index = bisect.bisect_right(starts, position) - 1
             hit.add(index)
             position = source.find(trigger, ends[index])
-    if wanted.classes_only:
+    if wanted.classes_only or wanted.modules_only:
         hit = {i for i in hit if _CLASS_KEYWORD.search(source, starts[i], ends[i])}
     pattern = wanted.pattern
     if pattern is None:

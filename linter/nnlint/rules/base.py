@@ -101,6 +101,10 @@ class Rule(cst.CSTVisitor):
     # (NNL202: "nothing initialises it"), where evidence pruned away turns into a
     # false alarm. Wrap the function in ``staticmethod``.
     EVIDENCE: ClassVar[staticmethod[[str], re.Pattern[str] | None] | None] = None
+    # The rule judges only ``nn.Module`` subclasses (``module_model.module_class``):
+    # like CLASSES_ONLY, and classes that cannot be one (no bases; no base named from
+    # torch or this file and no ``forward``) are not parsed for it either.
+    MODULES_ONLY: ClassVar[bool] = False
 
     def __init__(self, context: RuleContext) -> None:
         super().__init__()

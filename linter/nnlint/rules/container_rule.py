@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from nnlint import norm_support as ns
+from nnlint.container_links import is_container
+from nnlint.cst_syntax import enclosing
 from nnlint.rules.base import Rule, RuleContext
 
 
@@ -28,8 +29,8 @@ class ContainerLinkRule(Rule):
 
     def _visit_container(self, node: cst.Call | cst.List) -> None:
         ancestors = self.context.ancestors
-        if ns.is_container(node, ancestors, self.qualified_name):
-            self.check_container(node, ns.enclosing(ancestors, cst.FunctionDef))
+        if is_container(node, ancestors, self.qualified_name):
+            self.check_container(node, enclosing(ancestors, cst.FunctionDef))
 
     def check_container(
         self, node: cst.Call | cst.List, scope: cst.CSTNode | None

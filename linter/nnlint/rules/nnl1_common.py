@@ -12,7 +12,8 @@ from typing import Any, ClassVar
 
 import libcst as cst
 
-from nnlint.dataflow import Analysis, Kind, Loss, LossUse, Tensor, analyse
+from nnlint.dataflow import analyse
+from nnlint.dataflow.values import Analysis, Kind, Loss, LossUse, Tensor
 from nnlint.rules.base import Rule
 
 Replacements = dict[cst.CSTNode, Any]

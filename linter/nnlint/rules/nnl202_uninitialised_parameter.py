@@ -105,6 +105,7 @@ class UninitialisedParameter(Rule):
         rf"|{_RENAMED.pattern}"
     )
     # "Nothing initialises it": every statement naming a created parameter is read.
+    # (Not MODULES_ONLY: a renamed import must stay a hit, see _evidence_pattern.)
     EVIDENCE = staticmethod(_evidence_pattern)
     VALID = [
         # reset_parameters called from __init__ (the torch.nn.Linear pattern).

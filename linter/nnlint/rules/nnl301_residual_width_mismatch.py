@@ -7,14 +7,9 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from nnlint.module_model import (
-    PASSTHROUGH,
-    Add,
-    ClassModel,
-    Layer,
-    file_model,
-    module_class,
-)
+from nnlint.forward_flow import Add
+from nnlint.layer_kinds import PASSTHROUGH
+from nnlint.module_model import ClassModel, Layer, file_model, module_class
 from nnlint.prefilter import construction_calls
 from nnlint.rules.base import Invalid, Rule
 from nnlint.walk import walk
@@ -189,7 +184,7 @@ class ResidualWidthMismatch(Rule):
     MESSAGE = "the two sides of this residual add have different shapes"
     SEVERITY = "error"
     TRIGGERS = ("Linear", "Conv", "Pool")
-    CLASSES_ONLY = True
+    MODULES_ONLY = True
     # Two parameter widths are compared only with proof from a call of the class.
     EVIDENCE = staticmethod(construction_calls)
     VALID = [

@@ -6,7 +6,8 @@ import re
 
 import libcst as cst
 
-from nnlint.module_model import Add, module_class
+from nnlint.forward_flow import Add
+from nnlint.module_model import module_class
 from nnlint.rules.base import Invalid, Rule
 
 
@@ -52,7 +53,7 @@ class SelfAddSkip(Rule):
     FIX_TITLE = "Add the block input instead of the block output"
     FIX_IS_SAFE = False
     TRIGGERS = ("forward",)
-    CLASSES_ONLY = True
+    MODULES_ONLY = True
     # ``h + h`` / ``h += h``: one name on both sides of ``+`` (only spaces, line
     # continuations, comments and parentheses between).
     TRIGGER_PATTERN = re.compile(

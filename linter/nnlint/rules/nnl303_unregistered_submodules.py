@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import libcst as cst
 
-from nnlint.module_model import (
-    ClassModel,
-    FileModel,
-    file_model,
-    is_module_constructor,
-    self_attr,
-    torch_nn_expression,
-)
+from nnlint.method_syntax import self_attr
+from nnlint.module_constructors import is_module_constructor, torch_nn_expression
+from nnlint.module_model import ClassModel, FileModel, file_model
 from nnlint.rules.base import Invalid, Rule
 from nnlint.walk import walk
 
@@ -82,7 +77,7 @@ class UnregisteredSubmodules(Rule):
     # whose text names neither (`class Wide(Conv2d)` with a bare import) is only
     # parsed when another rule asks for it.
     TRIGGERS = ("nn.", "torch.nn", "Module")
-    CLASSES_ONLY = True
+    MODULES_ONLY = True
     VALID = [
         # Registered properly.
         "import torch.nn as nn\n"

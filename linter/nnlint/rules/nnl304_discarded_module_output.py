@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from nnlint.module_model import ClassModel, module_class, self_attr, self_name
+from nnlint.method_syntax import self_attr, self_name
+from nnlint.module_model import ClassModel, module_class
 from nnlint.rules.base import Invalid, Rule
 from nnlint.walk import iter_children, walk
 
@@ -67,7 +68,7 @@ class DiscardedModuleOutput(Rule):
     MESSAGE = "the result of this call is discarded: it has no effect on the output"
     SEVERITY = "error"
     TRIGGERS = ("forward",)
-    CLASSES_ONLY = True
+    MODULES_ONLY = True
     VALID = [
         "import torch.nn as nn\n"
         "import torch.nn.functional as F\n"

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from nnlint.module_model import ClassModel, Layer, module_class, self_attr, self_name
+from nnlint.method_syntax import self_attr, self_name
+from nnlint.module_model import ClassModel, Layer, module_class
 from nnlint.rules.base import Invalid, Rule
 from nnlint.walk import iter_children
 
@@ -242,7 +243,7 @@ class InplaceActivationOnSkip(Rule):
     # passed as an argument (``inplace=True``, ``LeakyReLU(0.2, True)``), a call of a
     # name ending in ``_`` (``x.relu_()``, ``F.relu_(x)``) or an augmented assignment.
     TRIGGERS = ("forward",)
-    CLASSES_ONLY = True
+    MODULES_ONLY = True
     TRIGGER_PATTERN = re.compile(
         r"(?:inplace(?:[\s\\]|#[^\n]*+)*+=|[(,])(?:[\s(\\]|#[^\n]*+)*+True(?!\w)"
         r"|(?<!\w)[^\W\d_]\w*_(?:[\s)\\]|#[^\n]*+)*+\("

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import libcst as cst
 
-from nnlint import norm_support as ns
+from nnlint.class_facts import ClassTable, MethodIndex, class_facts
+from nnlint.container_links import resolved_elements
+from nnlint.cst_syntax import (
+    argument,
+    first_arg,
+    is_self_attr,
+    keyword,
+    only_statement,
+    source_text,
+)
+from nnlint.forward_chains import ForwardChains
+from nnlint.norm_kinds import CONV, ELEMENTWISE, LAYER_NORM
 from nnlint.rules.base import Invalid
 from nnlint.rules.container_rule import ContainerLinkRule
 
@@ -18,13 +29,13 @@ _LAST_AXIS = {"Conv1d": "L", "Conv2d": "W", "Conv3d": "W"}
 
 def _out_channels(ctor: cst.Call, kind: str) -> cst.BaseExpression | None:
     lazy = kind.rsplit(".", 1)[-1].startswith("Lazy")
-    return ns.argument(ctor, 0 if lazy else 1, "out_channels")
+    return argument(ctor, 0 if lazy else 1, "out_channels")
 
 
 def _normalized_size(norm: cst.Call, kind: str) -> cst.BaseExpression | None:
     """The single size a norm normalises over (``LayerNorm(c)``, ``[c]``, ``(c,)``);
     None for several axes (``LayerNorm([c, h, w])`` is fine after a conv)."""
-    shape = ns.argument(norm, 1 if kind in _FUNCTIONAL else 0, "normalized_shape")
+    shape = argument(norm, 1 if kind in _FUNCTIONAL else 0, "normalized_shape")
     if isinstance(shape, cst.Tuple | cst.List):
         if len(shape.elements) != 1 or isinstance(
             shape.elements[0], cst.StarredElement
@@ -34,7 +45,7 @@ def _normalized_size(norm: cst.Call, kind: str) -> cst.BaseExpression | None:
     return shape
 
 
-def _rnn_output(expr: cst.BaseExpression | None, table: ns.ClassTable) -> str | None:
+def _rnn_output(expr: cst.BaseExpression | None, table: ClassTable) -> str | None:
     """The attribute of a ``batch_first=True`` RNN/LSTM/GRU whose output (element 0
     of its result) ``expr`` is."""
     if isinstance(expr, cst.Subscript) and len(expr.slice) == 1:
@@ -45,20 +56,20 @@ def _rnn_output(expr: cst.BaseExpression | None, table: ns.ClassTable) -> str | 
     return None
 
 
-def _batch_first_rnn(call: cst.Call, table: ns.ClassTable) -> str | None:
-    attr = ns.is_self_attr(call.func)
+def _batch_first_rnn(call: cst.Call, table: ClassTable) -> str | None:
+    attr = is_self_attr(call.func)
     member = table.members.get(attr) if attr else None
     if member is None or member.kind not in _RNNS or member.ctor is None:
         return None
-    flag = ns.keyword(member.ctor, "batch_first")
+    flag = keyword(member.ctor, "batch_first")
     if flag and isinstance(flag.value, cst.Name) and flag.value.value == "True":
         return attr
     return None
 
 
-def _unpacked_rnn(statement: cst.BaseStatement, table: ns.ClassTable) -> str | None:
+def _unpacked_rnn(statement: cst.BaseStatement, table: ClassTable) -> str | None:
     """``v`` for ``v, state = self.rnn(x)`` or ``v = self.rnn(x)[0]``."""
-    small = ns.only_statement(statement)
+    small = only_statement(statement)
     if not isinstance(small, cst.Assign) or len(small.targets) != 1:
         return None
     target = small.targets[0].target
@@ -72,24 +83,24 @@ def _unpacked_rnn(statement: cst.BaseStatement, table: ns.ClassTable) -> str | N
 
 
 def _batch_norms_of_rnn_outputs(
-    index: ns.MethodIndex, table: ns.ClassTable
+    index: MethodIndex, table: ClassTable
 ) -> list[cst.Call]:
     """``BatchNorm1d`` calls taking a batch-first RNN's output directly."""
     found = []
     for call in index.calls:
-        if table.kind(ns.is_self_attr(call.func) or "") not in _BATCH_NORM_1D:
+        if table.kind(is_self_attr(call.func) or "") not in _BATCH_NORM_1D:
             continue
-        if _rnn_output(ns.first_arg(call), table):
+        if _rnn_output(first_arg(call), table):
             found.append(call)
     for suite in index.suites:
         for before, statement in zip(suite, suite[1:], strict=False):
             name = _unpacked_rnn(before, table)
-            small = ns.only_statement(statement)
+            small = only_statement(statement)
             value = getattr(small, "value", None)
             if name is None or not isinstance(value, cst.Call):
                 continue
-            arg = ns.first_arg(value)
-            kind = table.kind(ns.is_self_attr(value.func) or "")
+            arg = first_arg(value)
+            kind = table.kind(is_self_attr(value.func) or "")
             if (
                 isinstance(arg, cst.Name)
                 and arg.value == name
@@ -255,12 +266,12 @@ class NormOverWrongAxes(ContainerLinkRule):
     def check_container(
         self, node: cst.Call | cst.List, scope: cst.CSTNode | None
     ) -> None:
-        elements = ns.resolved_elements(node, self.qualified_name, scope)
+        elements = resolved_elements(node, self.qualified_name, scope)
         for position, element in enumerate(elements):
-            if element is None or element[1] not in ns.LAYER_NORM:
+            if element is None or element[1] not in LAYER_NORM:
                 continue
             before = position - 1
-            while before >= 0 and (elements[before] or ("", ""))[1] in ns.ELEMENTWISE:
+            while before >= 0 and (elements[before] or ("", ""))[1] in ELEMENTWISE:
                 before -= 1
             producer = elements[before] if before >= 0 else None
             if producer is not None:
@@ -269,9 +280,9 @@ class NormOverWrongAxes(ContainerLinkRule):
                 )
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        facts = ns.class_facts(node, self.qualified_name, self.context.module)
-        chains = ns.ForwardChains(facts, self.qualified_name)
-        for link in chains.links(through=ns.ELEMENTWISE):
+        facts = class_facts(node, self.qualified_name, self.context.module)
+        chains = ForwardChains(facts, self.qualified_name)
+        for link in chains.links(through=ELEMENTWISE):
             norm = link.consumer_ctor
             if norm is None and isinstance(link.consumer, cst.Call):
                 norm = link.consumer  # a functional norm carries its own shape
@@ -305,20 +316,20 @@ class NormOverWrongAxes(ContainerLinkRule):
         norm: cst.Call | None,
         where: cst.BaseExpression,
     ) -> None:
-        if conv_kind not in ns.CONV or conv is None or norm is None:
+        if conv_kind not in CONV or conv is None or norm is None:
             return
-        if norm_kind not in ns.LAYER_NORM and norm_kind not in _FUNCTIONAL:
+        if norm_kind not in LAYER_NORM and norm_kind not in _FUNCTIONAL:
             return
         size = _normalized_size(norm, norm_kind)
         channels = _out_channels(conv, conv_kind)
         if size is None or channels is None or id(where) in self.flagged:
             return
-        if ns.source_text(size) != ns.source_text(channels):
+        if source_text(size) != source_text(channels):
             return
         self.flagged.add(id(where))
         conv_name = conv_kind.rsplit(".", 1)[-1]
         norm_name = norm_kind.rsplit(".", 1)[-1]
-        text = ns.source_text(size)
+        text = source_text(size)
         self.report(
             where,
             f"`{norm_name}({text})` normalises the last axis, but `{conv_name}` "

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import libcst as cst
 
-from nnlint import norm_support as ns
+from nnlint.class_facts import class_facts
+from nnlint.container_links import container_links
+from nnlint.cst_syntax import argument
+from nnlint.forward_chains import ForwardChains
+from nnlint.norm_kinds import BATCH_NORM, Link
 from nnlint.rules.base import Invalid
 from nnlint.rules.container_rule import ContainerLinkRule
 
@@ -33,7 +37,7 @@ def _bias_is_on(call: cst.Call, kind: str) -> bool | None:
     """True if the layer is built with a bias, False if not, None if unknowable."""
     if any(arg.star == "**" for arg in call.args):
         return None
-    value = ns.argument(call, _BIAS_POSITION[kind], "bias")
+    value = argument(call, _BIAS_POSITION[kind], "bias")
     if value is None:
         return True  # torch's default
     if isinstance(value, cst.Name) and value.value in ("True", "False"):
@@ -44,7 +48,7 @@ def _bias_is_on(call: cst.Call, kind: str) -> bool | None:
 def _without_bias(call: cst.Call, kind: str) -> cst.Call:
     """``call`` with ``bias=False`` (replacing an explicit ``True`` in place)."""
     false = cst.Name("False")
-    value = ns.argument(call, _BIAS_POSITION[kind], "bias")
+    value = argument(call, _BIAS_POSITION[kind], "bias")
     if value is not None:
         args = [
             arg.with_changes(value=false) if arg.value is value else arg
@@ -251,15 +255,15 @@ class BiasBeforeBatchNorm(ContainerLinkRule):
     def check_container(
         self, node: cst.Call | cst.List, scope: cst.CSTNode | None
     ) -> None:
-        for link in ns.container_links(node, self.qualified_name, scope):
+        for link in container_links(node, self.qualified_name, scope):
             if link.exclusive:
                 self._check(link)
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        facts = ns.class_facts(node, self.qualified_name, self.context.module)
+        facts = class_facts(node, self.qualified_name, self.context.module)
         table = facts.table
-        by_attr: dict[str, list[ns.Link]] = {}
-        for link in ns.ForwardChains(facts, self.qualified_name).links():
+        by_attr: dict[str, list[Link]] = {}
+        for link in ForwardChains(facts, self.qualified_name).links():
             if link.producer_attr is not None and link.exclusive:
                 by_attr.setdefault(link.producer_attr, []).append(link)
         for attr, links in by_attr.items():
@@ -274,12 +278,10 @@ class BiasBeforeBatchNorm(ContainerLinkRule):
                 self._check(pairs[0])
 
     @staticmethod
-    def _is_pair(link: ns.Link) -> bool:
-        return (
-            link.producer_kind in _BIAS_POSITION and link.consumer_kind in ns.BATCH_NORM
-        )
+    def _is_pair(link: Link) -> bool:
+        return link.producer_kind in _BIAS_POSITION and link.consumer_kind in BATCH_NORM
 
-    def _check(self, link: ns.Link) -> None:
+    def _check(self, link: Link) -> None:
         ctor = link.producer_ctor
         if ctor is None or id(ctor) in self.flagged or not self._is_pair(link):
             return

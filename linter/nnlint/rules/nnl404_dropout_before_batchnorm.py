@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import libcst as cst
 
-from nnlint import norm_support as ns
+from nnlint.class_facts import class_facts
+from nnlint.container_links import container_links
+from nnlint.cst_syntax import argument
+from nnlint.forward_chains import ForwardChains
+from nnlint.norm_kinds import BATCH_NORM, DROPOUT, Link
 from nnlint.rules.base import Invalid
 from nnlint.rules.container_rule import ContainerLinkRule
 
@@ -14,10 +18,10 @@ def _is_identity(ctor: cst.Call | None, kind: str) -> bool:
     if ctor is None:
         return False
     functional = kind.startswith("torch.nn.functional.")
-    p = ns.argument(ctor, 1 if functional else 0, "p")
+    p = argument(ctor, 1 if functional else 0, "p")
     if isinstance(p, cst.Integer | cst.Float) and float(p.value) == 0.0:
         return True
-    training = ns.argument(ctor, 2, "training") if functional else None
+    training = argument(ctor, 2, "training") if functional else None
     return isinstance(training, cst.Name) and training.value == "False"
 
 
@@ -138,23 +142,20 @@ class DropoutBeforeBatchNorm(ContainerLinkRule):
     def check_container(
         self, node: cst.Call | cst.List, scope: cst.CSTNode | None
     ) -> None:
-        for link in ns.container_links(node, self.qualified_name, scope):
+        for link in container_links(node, self.qualified_name, scope):
             self._check(link, link.producer_ctor)
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        facts = ns.class_facts(node, self.qualified_name, self.context.module)
-        for link in ns.ForwardChains(facts, self.qualified_name).links():
+        facts = class_facts(node, self.qualified_name, self.context.module)
+        for link in ForwardChains(facts, self.qualified_name).links():
             # The module's constructor holds ``p``; a functional call holds it itself.
             ctor = link.producer_ctor
             if link.producer_attr is None and isinstance(link.producer, cst.Call):
                 ctor = link.producer
             self._check(link, ctor)
 
-    def _check(self, link: ns.Link, ctor: cst.Call | None) -> None:
-        if (
-            link.producer_kind not in ns.DROPOUT
-            or link.consumer_kind not in ns.BATCH_NORM
-        ):
+    def _check(self, link: Link, ctor: cst.Call | None) -> None:
+        if link.producer_kind not in DROPOUT or link.consumer_kind not in BATCH_NORM:
             return
         if id(link.producer) in self.flagged or _is_identity(ctor, link.producer_kind):
             return

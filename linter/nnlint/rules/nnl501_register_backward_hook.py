@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from nnlint import norm_support as ns
+from nnlint.cst_syntax import descendants
 from nnlint.rules.base import Invalid, Rule, RuleContext
 
 _METHOD = "register_backward_hook"
@@ -134,7 +134,7 @@ class RegisterBackwardHook(Rule):
         if self._shadowed is None:
             self._shadowed = any(
                 isinstance(node, cst.FunctionDef) and node.name.value == _METHOD
-                for node in ns.descendants(self.context.module)
+                for node in descendants(self.context.module)
             )
         return self._shadowed
 

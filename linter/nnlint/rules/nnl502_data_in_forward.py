@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from nnlint import norm_support as ns
+from nnlint.class_facts import class_table
+from nnlint.cst_syntax import descendants, is_self_attr, source_text
 from nnlint.names import dotted_name
 from nnlint.rules.base import Invalid, Rule
 from nnlint.walk import iter_children
@@ -82,9 +83,9 @@ class _Finder:
         if not isinstance(node, cst.Assign):
             return False
         for target in node.targets:
-            if ns.is_self_attr(target.target) is not None:
+            if is_self_attr(target.target) is not None:
                 return True
-            for part in (target.target, *ns.descendants(target.target)):
+            for part in (target.target, *descendants(target.target)):
                 if isinstance(part, cst.Attribute) and part.attr.value == "data":
                     return True
         return False
@@ -92,7 +93,7 @@ class _Finder:
     def _is_target(self, receiver: cst.BaseExpression) -> bool:
         if isinstance(receiver, cst.Name):
             return receiver.value in self.tensors
-        attr = ns.is_self_attr(receiver)
+        attr = is_self_attr(receiver)
         if attr is not None:
             return attr in self.parameters
         name = dotted_name(receiver)
@@ -284,7 +285,7 @@ class DataInForward(Rule):
             if hint is None:
                 if not packed:
                     names.add(param.name.value)
-            elif any(word in ns.source_text(hint.annotation) for word in _TENSOR_HINTS):
+            elif any(word in source_text(hint.annotation) for word in _TENSOR_HINTS):
                 names.add(param.name.value)
         return names
 
@@ -296,7 +297,7 @@ class DataInForward(Rule):
         )
 
     def _parameters(self, owner: cst.ClassDef) -> set[str]:
-        table = ns.class_table(owner, self.qualified_name, self.context.module)
+        table = class_table(owner, self.qualified_name, self.context.module)
         found = {
             name for name, member in table.members.items() if member.kind in _PARAMETER
         }

@@ -1,0 +1,194 @@
+"""Post-LN norm calls in a method (NNL401): ``norm(x + f(x))`` and its variants.
+
+A method is walked in order while tracking what each local variable was computed
+from, so ``h = h + self.mlp(h)`` followed by ``h = self.norm(h)`` is recognised as
+well as the nested form, and a sum accumulated by a loop (the output of a stack) is
+not mistaken for a residual add.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import libcst as cst
+
+from nnlint.cst_syntax import Resolve, descendants, first_arg, is_self_attr
+from nnlint.walk import iter_children
+
+# Functional norms (module norms are recognised by their constructor kind).
+FUNCTIONAL_NORMS = frozenset(
+    {"torch.nn.functional.layer_norm", "torch.nn.functional.rms_norm"}
+)
+# Reading only these from a tensor does not make a value depend on its contents.
+_SHAPE_ATTRS = frozenset({"shape", "device", "dtype", "ndim", "size", "dim"})
+
+
+def _reads(expr: cst.CSTNode) -> tuple[set[str], bool]:
+    """Variables an expression reads (not attribute names, keywords or shapes), and
+    whether it calls anything."""
+    names: set[str] = set()
+    has_call = False
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Name):
+            if node.value != "self":
+                names.add(node.value)
+        elif isinstance(node, cst.Attribute):
+            if node.attr.value not in _SHAPE_ATTRS:
+                stack.append(node.value)
+        elif isinstance(node, cst.Arg):
+            stack.append(node.value)
+        else:
+            has_call = has_call or isinstance(node, cst.Call)
+            stack.extend(iter_children(node))
+    return names, has_call
+
+
+def _addends(expr: cst.BaseExpression) -> list[cst.BaseExpression]:
+    """``[a, b, c]`` for ``a + b + c`` (iterative: long chains are not deep calls)."""
+    found: list[cst.BaseExpression] = []
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
+            stack.extend((node.right, node.left))
+        else:
+            found.append(node)
+    return found
+
+
+@dataclass(frozen=True)
+class _Value:
+    """What a local variable holds: the variables it was computed from."""
+
+    depends_on: frozenset[str]
+    computed: bool  # went through a call (a module or function), not just arithmetic
+    residual: bool  # is itself a residual sum ``x + f(x)``
+
+
+class MethodScan:
+    """Walks one method in order, tracking locals, and collects post-LN norm calls."""
+
+    def __init__(self, norms: set[str], resolve: Resolve) -> None:
+        self.norms = norms
+        self.resolve = resolve
+        self.values: dict[str, _Value] = {}
+        self.sites: list[cst.Call] = []
+
+    def run(self, body: cst.BaseSuite) -> list[cst.Call]:
+        self._suite(body)
+        return self.sites
+
+    def _suite(self, suite: cst.BaseSuite) -> None:
+        statements = suite.body if isinstance(suite, cst.IndentedBlock) else [suite]
+        for statement in statements:
+            if isinstance(
+                statement, cst.SimpleStatementLine | cst.SimpleStatementSuite
+            ):
+                for small in statement.body:
+                    self._small(small)
+            elif isinstance(statement, cst.BaseCompoundStatement) and not isinstance(
+                statement, cst.FunctionDef | cst.ClassDef
+            ):
+                before = dict(self.values)
+                for block in _blocks(statement):
+                    self._suite(block)
+                if isinstance(statement, cst.For | cst.While):
+                    self._forget_loop_sums(before)
+
+    def _forget_loop_sums(self, before: dict[str, _Value]) -> None:
+        """A sum accumulated by a loop is the output of a stack of blocks: a norm
+        after the loop is a final norm, not a post-LN block."""
+        for name, value in self.values.items():
+            if value.residual and before.get(name) is not value:
+                self.values[name] = replace(value, residual=False)
+
+    def _small(self, small: cst.BaseSmallStatement) -> None:
+        for call in descendants(small):
+            if not isinstance(call, cst.Call) or not self._is_norm(call):
+                continue
+            if self._is_residual_input(first_arg(call)):
+                self.sites.append(call)
+        if isinstance(small, cst.Assign):
+            value = self._describe(small.value)
+            for target in small.targets:
+                for name in _target_names(target.target):
+                    self.values[name] = value
+        elif isinstance(small, cst.AugAssign) and isinstance(small.target, cst.Name):
+            self._add_in_place(small.target.value, small)
+
+    def _add_in_place(self, name: str, small: cst.AugAssign) -> None:
+        """``x += f(x)`` is a residual add like ``x = x + f(x)``."""
+        branch = self._describe(small.value, residual=False)
+        known = self.values.get(name)
+        depends = branch.depends_on | {name} | (known.depends_on if known else set())
+        residual = (
+            isinstance(small.operator, cst.AddAssign)
+            and branch.computed
+            and name in branch.depends_on
+        )
+        computed = branch.computed or (known is not None and known.computed)
+        self.values[name] = _Value(frozenset(depends), computed, residual)
+
+    def _is_norm(self, call: cst.Call) -> bool:
+        attr = is_self_attr(call.func)
+        if attr is not None:
+            return attr in self.norms
+        return self.resolve(call.func) in FUNCTIONAL_NORMS
+
+    def _is_residual_input(self, arg: cst.BaseExpression | None) -> bool:
+        if isinstance(arg, cst.Name):
+            known = self.values.get(arg.value)
+            return known is not None and known.residual
+        return arg is not None and self._is_residual(arg)
+
+    def _describe(self, expr: cst.BaseExpression, residual: bool = True) -> _Value:
+        names, computed = _reads(expr)
+        depends = set(names)
+        for name in names:
+            known = self.values.get(name)
+            if known is not None:
+                depends |= known.depends_on
+                computed = computed or known.computed
+        return _Value(
+            frozenset(depends), computed, residual and self._is_residual(expr)
+        )
+
+    def _is_residual(self, expr: cst.BaseExpression) -> bool:
+        """``h + f(h)``: one addend is a variable the other was computed from."""
+        addends = _addends(expr)
+        for skip in addends:
+            if not isinstance(skip, cst.Name):
+                continue
+            for branch in addends:
+                if branch is skip:
+                    continue
+                value = self._describe(branch, residual=False)
+                if value.computed and skip.value in value.depends_on:
+                    return True
+        return False
+
+
+def _blocks(node: cst.CSTNode) -> list[cst.BaseSuite]:
+    """The statement blocks of a compound statement (``elif``/``else``/handlers too)."""
+    found: list[cst.BaseSuite] = []
+    for child in iter_children(node):
+        if isinstance(child, cst.BaseSuite):
+            found.append(child)
+        elif isinstance(
+            child,
+            cst.If | cst.Else | cst.ExceptHandler | cst.ExceptStarHandler | cst.Finally,
+        ):
+            found.extend(_blocks(child))
+    return found
+
+
+def _target_names(target: cst.BaseExpression) -> list[str]:
+    if isinstance(target, cst.Name):
+        return [target.value]
+    if isinstance(target, cst.Tuple | cst.List):
+        return [
+            name for element in target.elements for name in _target_names(element.value)
+        ]
+    return []

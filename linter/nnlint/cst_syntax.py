@@ -65,13 +65,13 @@ def descendants(
     :mod:`nnlint.walk`), not entering nodes whose type is in ``prune``.
 
     libcst's own ``visit`` rebuilds every node it passes; this only reads fields."""
-    stack = list(iter_children(node))
+    stack = iter_children(node)  # a fresh list each call: safe to reuse as the stack
     stack.reverse()
     while stack:
         current = stack.pop()
         yield current
         if type(current) not in prune:
-            children = list(iter_children(current))
+            children = iter_children(current)
             children.reverse()
             stack.extend(children)
 

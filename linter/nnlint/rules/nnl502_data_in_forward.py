@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
 from nnlint.class_facts import class_table
@@ -184,6 +186,8 @@ class DataInForward(Rule):
         for after in (")", ",", ".", "[", "\n", " *", " +", " -", " /", " @")
     )
     CLASSES_ONLY = True
+    # Only a method named exactly ``forward`` is read (see visit_FunctionDef).
+    TRIGGER_PATTERN = re.compile(r"^[ \t]+(?:async[ \t]+)?def[ \t]+forward(?!\w)", re.M)
 
     VALID = [
         # Init code may use .data; forward uses the parameter itself.

@@ -17,17 +17,16 @@ from __future__ import annotations
 
 import re
 
+# Each starts with its keyword, which re finds fast; the look-behind after it rules
+# out ``xfrom``/``.import``. Also matching in strings and comments only keeps more.
 _FROM_IMPORT = re.compile(
-    r"^[ \t]*from[ \t]+(torch[\w.]*)[ \t]*import\b[ \t]*(\([^)]*\)|(?:[^\n\\]|\\\n)*)",
-    re.MULTILINE,
+    r"from(?<![\w.]from)[ \t]+(torch[\w.]*)[ \t]*import\b[ \t]*"
+    r"(\([^)]*\)|(?:[^\n\\]|\\\n)*)"
 )
-_IMPORT = re.compile(r"^[ \t]*import[ \t]+((?:[^\n\\;#]|\\\n)*)", re.MULTILINE)
-_CLASS_NAME = re.compile(r"^[ \t]*class[ \t]+(\w+)", re.MULTILINE)
+_IMPORT = re.compile(r"import(?<![\w.]import)[ \t]+((?:[^\n\\;#]|\\\n)*)")
+_CLASS_NAME = re.compile(r"class(?<![\w.]class)[ \t]+(\w+)")
 # A top-level class statement (after its decorators), up to the name.
 _TOP_CLASS = re.compile(r"(?:@[^\n]*\n)*class[ \t]+\w+")
-# A second class at column 0 inside one statement: the statement scan merged two
-# (it can be misled by quotes); judge none of them.
-_COLUMN_0_CLASS = re.compile(r"^class[ \t]", re.MULTILINE)
 _FORWARD = re.compile(r"^[ \t]+(?:async[ \t]+)?def[ \t]+forward", re.MULTILINE)
 # A dotted name in a base list (``nn.Module``, ``torch .nn. Module``).
 _DOTTED = re.compile(r"(?<![\w.])([^\W\d]\w*(?:\s*\.\s*\w+)*)")
@@ -69,7 +68,7 @@ def module_statements(source: str, starts: list[int], ends: list[int]) -> set[in
         header = _TOP_CLASS.match(source, start)
         if (
             header is None
-            or _COLUMN_0_CLASS.search(source, header.end(), end)  # a merged statement
+            or _merged(source, header.end(), end)
             or _may_be_module(source, header.end(), end, local, bound)
         ):
             found.add(index)
@@ -86,7 +85,7 @@ def _may_be_module(
     bases = _bases(source, after_name, end)
     if not bases.strip():
         return False  # no bases: never a module
-    if bound is None or _FORWARD.search(source, after_name, end):
+    if bound is None:
         return True
     for dotted in _DOTTED.findall(bases):
         first, _, rest = re.sub(r"\s", "", dotted).partition(".")
@@ -95,7 +94,15 @@ def _may_be_module(
         qualified = f"{bound[first]}.{rest}" if first in bound else ""
         if qualified.startswith("torch.nn."):
             return True
-    return False
+    return bool(_FORWARD.search(source, after_name, end))
+
+
+def _merged(source: str, start: int, end: int) -> bool:
+    """A second class at column 0 inside one statement: the statement scan merged
+    two (it can be misled by quotes), and none of them is judged."""
+    return source.find("\nclass ", start, end) >= 0 or (
+        source.find("\nclass\t", start, end) >= 0
+    )
 
 
 def _bases(source: str, position: int, end: int) -> str:

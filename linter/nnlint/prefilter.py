@@ -16,14 +16,36 @@ from __future__ import annotations
 
 import bisect
 import re
+import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from nnlint.possible_modules import module_statements
 
+
+class Searcher(Protocol):
+    """What the pre-filter needs of a pattern: ``re.Pattern.search``'s signature."""
+
+    def search(self, string: str, pos: int = ..., endpos: int = ...) -> object: ...
+
+
+class AnyOf:
+    """Several patterns searched one after the other: cheaper than one alternation
+    when that alternation keeps ``re`` from skipping ahead to a likely first
+    character (a ``^`` alternative next to a word list)."""
+
+    def __init__(self, *patterns: re.Pattern[str]) -> None:
+        self.patterns = patterns
+
+    def search(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> object:
+        return next(
+            (True for p in self.patterns if p.search(string, pos, endpos)), None
+        )
+
+
 # Given the text of the statements a filter hit: a pattern that every statement holding
 # evidence the rule reads matches, or None when any statement may hold some.
-EvidencePattern = Callable[[str], "re.Pattern[str] | None"]
+EvidencePattern = Callable[[str], "Searcher | None"]
 
 _TRIPLE = re.compile(r'"""|\'\'\'')
 _BOUNDARY = re.compile(r"^(?=[^\s#)\]}])", re.MULTILINE)
@@ -141,29 +163,78 @@ def select(source: str, filters: Sequence[Filter]) -> tuple[Pruned | None, list[
     filter hits where a rule reports, while the rule may still look up local classes
     elsewhere.
     """
-    starts = statement_starts(source)
-    ends = [*starts[1:], len(source)]
+    statements = _Statements(source)
     hit: set[int] = set()
     seeds: set[int] = set()
     flags = []
-    modules: set[int] | None = None  # computed once, for the first modules_only filter
     for wanted in filters:
-        found = _triggered(source, starts, ends, wanted)
-        if wanted.modules_only and found:
-            if modules is None:
-                modules = module_statements(source, starts, ends)
-            found &= modules
+        found = statements.hit_by(wanted)
         flags.append(bool(found))
         hit |= found
         if found and wanted.evidence is not None:
-            hit |= _evidence(source, starts, ends, found, wanted.evidence)
+            hit |= statements.evidence(found, wanted.evidence)
         if wanted.narrowed:
             seeds |= found
     if not hit:
         return None, flags
+    starts, ends = statements.starts, statements.ends
     if seeds:
         hit |= _referenced_classes(source, starts, ends, seeds)
     return _kept(source, starts, ends, hit), flags
+
+
+class _Statements:
+    """The top-level statements of one source, with the facts several filters ask
+    about (holds a class? may define a module?) computed once per statement."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.starts = statement_starts(source)
+        self.ends = [*self.starts[1:], len(source)]
+        self._has_class: dict[int, bool] = {}
+        self._modules: set[int] | None = None
+
+    def hit_by(self, wanted: Filter) -> set[int]:
+        """Indexes of the statements ``wanted`` hits: one ``find`` per statement for
+        the triggers, then the cheap tests, and the pattern last."""
+        source, starts, ends = self.source, self.starts, self.ends
+        hit: set[int] = set()
+        for trigger in set(wanted.triggers):
+            position = source.find(trigger)
+            while position >= 0:
+                index = bisect.bisect_right(starts, position) - 1
+                hit.add(index)
+                position = source.find(trigger, ends[index])
+        if wanted.classes_only or wanted.modules_only:
+            hit = {index for index in hit if self._holds_class(index)}
+        if wanted.modules_only and hit:
+            if self._modules is None:
+                self._modules = module_statements(source, starts, ends)
+            hit &= self._modules
+        pattern = wanted.pattern
+        if pattern is None:
+            return hit
+        return {i for i in hit if pattern.search(source, starts[i], ends[i])}
+
+    def _holds_class(self, index: int) -> bool:
+        known = self._has_class.get(index)
+        if known is None:
+            start, end = self.starts[index], self.ends[index]
+            known = bool(_CLASS_KEYWORD.search(self.source, start, end))
+            self._has_class[index] = known
+        return known
+
+    def evidence(self, found: set[int], evidence: EvidencePattern) -> set[int]:
+        """Statements the evidence pattern (built from the ``found`` ones) matches."""
+        source, starts, ends = self.source, self.starts, self.ends
+        pattern = evidence(
+            "\n".join(source[starts[i] : ends[i]] for i in sorted(found))
+        )
+        return {
+            index
+            for index, (start, end) in enumerate(zip(starts, ends, strict=False))
+            if pattern is None or pattern.search(source, start, end)
+        }
 
 
 def _kept(source: str, starts: list[int], ends: list[int], hit: set[int]) -> Pruned:
@@ -185,42 +256,6 @@ def _kept(source: str, starts: list[int], ends: list[int], hit: set[int]) -> Pru
         previous_kept = kept
         source_line += lines
     return Pruned("".join(pieces), runs)
-
-
-def _triggered(
-    source: str, starts: list[int], ends: list[int], wanted: Filter
-) -> set[int]:
-    """Indexes of the statements ``wanted`` hits (one ``find`` per statement hit for
-    the triggers; the class test before the pattern, which costs more)."""
-    hit: set[int] = set()
-    for trigger in set(wanted.triggers):
-        position = source.find(trigger)
-        while position >= 0:
-            index = bisect.bisect_right(starts, position) - 1
-            hit.add(index)
-            position = source.find(trigger, ends[index])
-    if wanted.classes_only or wanted.modules_only:
-        hit = {i for i in hit if _CLASS_KEYWORD.search(source, starts[i], ends[i])}
-    pattern = wanted.pattern
-    if pattern is None:
-        return hit
-    return {i for i in hit if pattern.search(source, starts[i], ends[i])}
-
-
-def _evidence(
-    source: str,
-    starts: list[int],
-    ends: list[int],
-    found: set[int],
-    evidence: EvidencePattern,
-) -> set[int]:
-    """Statements the evidence pattern (built from the ``found`` ones) matches."""
-    pattern = evidence("\n".join(source[starts[i] : ends[i]] for i in sorted(found)))
-    return {
-        index
-        for index, (start, end) in enumerate(zip(starts, ends, strict=False))
-        if pattern is None or pattern.search(source, start, end)
-    }
 
 
 def _referenced_classes(

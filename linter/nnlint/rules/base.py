@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import libcst as cst
 
 from nnlint.findings import Fix, Severity
 from nnlint.names import ImportMap
+
+if TYPE_CHECKING:
+    from nnlint.prefilter import Searcher
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,7 @@ class Rule(cst.CSTVisitor):
     # the loop stacking a block) and above all for a rule that reports an *absence*
     # (NNL202: "nothing initialises it"), where evidence pruned away turns into a
     # false alarm. Wrap the function in ``staticmethod``.
-    EVIDENCE: ClassVar[staticmethod[[str], re.Pattern[str] | None] | None] = None
+    EVIDENCE: ClassVar[staticmethod[[str], Searcher | None] | None] = None
     # The rule judges only ``nn.Module`` subclasses (``module_model.module_class``):
     # like CLASSES_ONLY, and classes that cannot be one (no bases; no base named from
     # torch or this file and no ``forward``) are not parsed for it either.

@@ -31,7 +31,9 @@ _APPLIED = re.compile(rf"(?<!\w)apply{_GAP}\({_GAP}(\w+)")
 def _applied_functions(hit: str) -> re.Pattern[str]:
     """The definitions of the functions that ``hit`` passes to ``.apply(...)``."""
     names = "|".join(sorted(set(_APPLIED.findall(hit)))) or "(?!)"
-    return re.compile(rf"^[ \t]*(?:async[ \t]+)?def[ \t]+(?:{names})(?!\w)", re.M)
+    # Starts with the literal "def", which re finds fast ("def f" in a string or a
+    # nested function only keeps more).
+    return re.compile(rf"def[ \t]+(?:{names})(?!\w)")
 
 
 class ZeroInitStackedLayers(Rule):

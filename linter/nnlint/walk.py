@@ -41,6 +41,7 @@ _FORMATTING_FIELDS = frozenset(
         "lbracket", "rbracket", "lbrace", "rbrace",
     }
 )  # fmt: skip
+_TEXT_TYPES = (str, bool, int, "str", "bool", "int")
 _FIELDS: dict[type, tuple[str, ...]] = {}
 # Per concrete type: is it a node worth visiting? (``isinstance`` against libcst's
 # abstract base classes goes through ``abc`` and dominated the walk's cost.)
@@ -48,11 +49,14 @@ _WANTED: dict[type, bool] = {}
 
 
 def _field_names(kind: type) -> tuple[str, ...]:
+    # Fields declared as plain text (``Name.value``, ``Integer.value``) never hold a
+    # node: leaving them out makes a leaf's children an empty loop.
     names = tuple(
         field.name
         for field in dataclasses.fields(kind)
         if not field.name.startswith("whitespace")
         and field.name not in _FORMATTING_FIELDS
+        and field.type not in _TEXT_TYPES
     )
     _FIELDS[kind] = names
     return names
@@ -68,7 +72,9 @@ def iter_children(node: cst.CSTNode) -> list[cst.CSTNode]:
     """Direct children of ``node`` in field order (source order for nearly all nodes),
     without whitespace, comments and punctuation. Hot: written for speed."""
     kind = type(node)
-    names = _FIELDS.get(kind) or _field_names(kind)
+    names = _FIELDS.get(kind)
+    if names is None:  # not ``or``: a leaf's tuple is empty
+        names = _field_names(kind)
     wanted = _WANTED
     children = []
     for name in names:

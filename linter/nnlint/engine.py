@@ -184,10 +184,10 @@ def check_source(
     """Like :func:`lint_source`, but a file that does not parse gives one NNL001.
 
     Also returns the parsed module for fixes (None when the file was not parsed, or only
-    partly: ``prune=True`` parses just the top-level statements that a selected rule's
-    triggers occur in, see :mod:`nnlint.prefilter`). Files that no walking rule triggers
-    on are not parsed, unless NNL001 is the only thing asked for (``--select NNL001``
-    is a syntax check).
+    partly: ``prune=True`` parses just the top-level statements that the selected
+    rules' filters pick, see :mod:`nnlint.prefilter`). Files that no walking rule
+    triggers on are not parsed, unless NNL001 is the only thing asked for
+    (``--select NNL001`` is a syntax check).
     """
     syntax_only = SyntaxErrorInFile in rules
     walking = [rule for rule in rules if not is_engine_rule(rule)]

@@ -1,4 +1,4 @@
-"""Parse only what a rule could flag: drop the top-level statements no trigger hits.
+"""Parse only what a rule could flag: drop the top-level statements no filter picks.
 
 ``libcst.parse_module`` is the dominant cost of linting (13-16 s for timm serially).
 Most of a model file is model-factory functions and configuration tables that no rule
@@ -56,8 +56,9 @@ _DEFINITION = re.compile(r"(?:@|def |async |class )")
 
 def _triple_quoted_spans(source: str) -> list[tuple[int, int]]:
     """Spans of triple-quoted strings, pairing each opening quote with the next closing
-    one. A quote inside a comment or a one-line string can mislead this; the blanked
-    text then fails to parse and the file is parsed whole."""
+    one. A quote inside a comment or a one-line string can mislead this; the kept
+    text then fails to parse and the file is parsed whole (or two statements are
+    merged into one, which only keeps more)."""
     spans: list[tuple[int, int]] = []
     position = 0
     while True:
@@ -133,9 +134,9 @@ _CLASS_KEYWORD = re.compile(r"^[ \t]*class[ \t]", re.MULTILINE)
 
 class Pruned(NamedTuple):
     """The kept top-level statements, back to back, and where each run of them came
-    from. Blanked statements are dropped rather than replaced by blank lines: libcst
-    builds several nodes per blank line (about 3% of timm's parse time), and positions
-    are only needed for findings, which :meth:`source_line` maps back."""
+    from. Statements no filter picks are dropped rather than replaced by blank lines:
+    libcst builds several nodes per blank line (about 4% of timm's parse time), and
+    positions are only needed for findings, which :meth:`source_line` maps back."""
 
     text: str
     # (first line in ``text``, first line in the source) of each run of kept lines.

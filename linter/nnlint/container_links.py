@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import libcst as cst
 
-from nnlint.cst_syntax import Resolve, bound_call, enclosing
+from nnlint.cst_syntax import Resolve, bound_call, called_name, enclosing
 from nnlint.norm_kinds import Link
 
 
@@ -119,11 +119,8 @@ def is_container(
         return True
     if not isinstance(node, cst.Call):
         return False
-    func = node.func
     # Most calls are neither: compare the last name before resolving anything.
-    last = func.attr.value if isinstance(func, cst.Attribute) else None
-    if isinstance(func, cst.Name):
-        last = func.value
+    last = called_name(node)
     if last == "__init__":
         return is_sequential_init(node, ancestors, resolve)
-    return last is not None and resolve(func) == "torch.nn.Sequential"
+    return bool(last) and resolve(node.func) == "torch.nn.Sequential"

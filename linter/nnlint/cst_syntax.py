@@ -16,6 +16,15 @@ from nnlint.walk import iter_children
 Resolve = Callable[[cst.BaseExpression], "str | None"]
 
 
+def called_name(call: cst.Call) -> str:
+    """The last name of the callee (``zeros_`` for ``nn.init.zeros_(w)``, ``f`` for
+    ``f(x)``), or "" when the callee is not a name (``make()(x)``)."""
+    func = call.func
+    if type(func) is cst.Attribute:
+        return func.attr.value
+    return func.value if type(func) is cst.Name else ""
+
+
 def is_self_attr(node: cst.BaseExpression) -> str | None:
     """``X`` for ``self.X``, else None (hot: exact type checks, as in
     ``class_facts._record``)."""

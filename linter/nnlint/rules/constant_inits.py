@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import libcst as cst
 
+from nnlint.cst_syntax import called_name
 from nnlint.layer_feeds import Ref, ref_text, weight_ref
 from nnlint.layer_kinds import MIXING, PARAMETER
 from nnlint.method_syntax import self_attr, self_name
@@ -85,18 +86,11 @@ def randomised(owner: ClassModel) -> set[str]:
                 target = node.func.value
                 name = node.func.attr.value
             else:
-                target, name = node.args[0].value, _called(node)
+                target, name = node.args[0].value, called_name(node)
             ref = weight_ref(target, me, raw_ok=True)
             if ref is not None and name.endswith("_") and name not in _CONSTANT_NAMES:
                 found.add(ref_text(ref))
     return found
-
-
-def _called(call: cst.Call) -> str:
-    func = call.func
-    if isinstance(func, cst.Attribute):
-        return func.attr.value
-    return func.value if isinstance(func, cst.Name) else ""
 
 
 # -- blanket inits ---------------------------------------------------------------

@@ -6,6 +6,7 @@ import re
 
 import libcst as cst
 
+from nnlint.cst_syntax import called_name, enclosing
 from nnlint.layer_feeds import Ref, hidden_layers, normalise, ref_text
 from nnlint.module_model import ClassModel, file_model
 from nnlint.prefilter import any_word
@@ -246,15 +247,11 @@ class ZeroInitStackedLayers(Rule):
         self._applying: set[cst.CSTNode] = set()
 
     def visit_Call(self, node: cst.Call) -> None:
-        func = node.func
-        name = func.attr.value if isinstance(func, cst.Attribute) else None
-        if isinstance(func, cst.Name):
-            name = func.value
+        name = called_name(node)
         if name in _CONSTANT_SPELLINGS or name == "apply":
-            for ancestor in reversed(self.context.ancestors):
-                if isinstance(ancestor, cst.FunctionDef):
-                    (self._applying if name == "apply" else self._hot).add(ancestor)
-                    break
+            function = enclosing(self.context.ancestors, cst.FunctionDef)
+            if function is not None:
+                (self._applying if name == "apply" else self._hot).add(function)
 
     def leave_Module(self, original_node: cst.Module) -> None:
         if self._hot:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 
 import libcst as cst
 
+from nnlint.cst_syntax import called_name, enclosing
 from nnlint.method_syntax import self_attr, self_name
 from nnlint.module_model import ClassModel, file_model
 from nnlint.names import dotted_name
@@ -219,15 +220,10 @@ class UninitialisedParameter(Rule):
 
     def visit_Call(self, node: cst.Call) -> None:
         self._evidence.call(node)
-        func = node.func
-        name = func.attr.value if isinstance(func, cst.Attribute) else None
-        if isinstance(func, cst.Name):
-            name = func.value
-        if name in _SPELLINGS:
-            for ancestor in reversed(self.context.ancestors):
-                if isinstance(ancestor, cst.FunctionDef):
-                    self._hot.add(ancestor)
-                    break
+        if called_name(node) in _SPELLINGS:
+            function = enclosing(self.context.ancestors, cst.FunctionDef)
+            if function is not None:
+                self._hot.add(function)
 
     def leave_Module(self, original_node: cst.Module) -> None:
         if self._hot:
@@ -280,7 +276,9 @@ class UninitialisedParameter(Rule):
                 created = self._created(node.value)
                 if attr is not None and created is not None:
                     yield attr, created, node.value  # type: ignore[misc]
-            elif isinstance(node, cst.Call) and _called(node) == "register_parameter":
+            elif (
+                isinstance(node, cst.Call) and called_name(node) == "register_parameter"
+            ):
                 args = [a.value for a in node.args]
                 if len(args) == 2 and isinstance(args[0], cst.SimpleString):
                     created = self._created(args[1])
@@ -337,13 +335,6 @@ class UninitialisedParameter(Rule):
         self._evidence.loop(node)
 
 
-def _called(call: cst.Call) -> str:
-    func = call.func
-    if isinstance(func, cst.Attribute):
-        return func.attr.value
-    return func.value if isinstance(func, cst.Name) else ""
-
-
 def _initialiser(name: str) -> bool:
     return name.endswith("_") or "init" in name.lower()
 
@@ -373,7 +364,7 @@ class _Evidence:
         self.naming: set[cst.CSTNode] = set()  # register_parameter's name strings
 
     def call(self, node: cst.Call) -> None:
-        called = _called(node)
+        called = called_name(node)
         if called == "register_parameter" and node.args:
             self.naming.add(node.args[0].value)
         if isinstance(node.func, cst.Attribute) and called.endswith("_"):
@@ -408,7 +399,9 @@ class _Evidence:
 
 
 def _initialises(body: cst.CSTNode) -> bool:
-    return any(isinstance(n, cst.Call) and _initialiser(_called(n)) for n in walk(body))
+    return any(
+        isinstance(n, cst.Call) and _initialiser(called_name(n)) for n in walk(body)
+    )
 
 
 def _loaded_storage(created: cst.Call, parameter: cst.Call) -> bool:
@@ -431,7 +424,7 @@ def _loaded_storage(created: cst.Call, parameter: cst.Call) -> bool:
 def _loops_over_parameters(loop: cst.For) -> bool:
     if not (
         isinstance(loop.iter, cst.Call)
-        and _called(loop.iter)
+        and called_name(loop.iter)
         in (
             "parameters",
             "named_parameters",
@@ -439,5 +432,6 @@ def _loops_over_parameters(loop: cst.For) -> bool:
     ):
         return False
     return any(
-        isinstance(n, cst.Call) and _initialiser(_called(n)) for n in walk(loop.body)
+        isinstance(n, cst.Call) and _initialiser(called_name(n))
+        for n in walk(loop.body)
     )

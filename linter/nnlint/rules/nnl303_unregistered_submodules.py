@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from nnlint.cst_syntax import called_name
 from nnlint.method_syntax import self_attr
 from nnlint.module_constructors import is_module_constructor, torch_nn_expression
 from nnlint.module_model import ClassModel, FileModel, file_model
@@ -278,15 +279,9 @@ def _registered_later(owner: ClassModel, attr: str) -> bool:
                 return True
             if isinstance(node, cst.For) and self_attr(node.iter) == attr:
                 calls = [n for n in walk(node.body) if isinstance(n, cst.Call)]
-                if any(_called_name(call) in _REGISTERING for call in calls):
+                if any(called_name(call) in _REGISTERING for call in calls):
                     return True
     return False
-
-
-def _called_name(call: cst.Call) -> str | None:
-    if isinstance(call.func, cst.Attribute):
-        return call.func.attr.value
-    return call.func.value if isinstance(call.func, cst.Name) else None
 
 
 def _string_keys(value: cst.BaseExpression) -> bool:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.zoo_build import ZooCase
+from pytest_nnhealth.judge_base import ratios, settled
 
 Values = list[Any]
 
@@ -60,13 +61,6 @@ def _extreme(items: list[Any], upper: bool) -> float | None:
     return max(present) if upper else min(present)
 
 
-def _ratio(num: Values, den: Values) -> Values:
-    return [
-        a / b if a is not None and b is not None and b > 0 else None
-        for a, b in zip(num, den, strict=True)
-    ]
-
-
 def _series(layers: dict[str, dict[str, Values]], quantity: str) -> dict[str, Values]:
     return {name: rows[quantity] for name, rows in layers.items() if quantity in rows}
 
@@ -92,17 +86,17 @@ def run_statistics(
     stds = _series(layers, "act_batch_std") or _series(layers, "act_std")
     hidden = [name for name in leaves if name in stds]
     if len(hidden) >= 3:
-        depth = _ratio(stds[hidden[-2]], stds[hidden[0]])
+        depth = ratios(stds[hidden[-2]], stds[hidden[0]])
         stats["depth_ratio_min"] = _tail(depth, window, max)
         stats["depth_ratio_max"] = _tail(depth, window, min)
     norms = _series(layers, "grad_norm")
     owning = [name for name in owners if name in norms]
     if len(owning) >= 2:
-        ratio = _ratio(norms[owning[0]], norms[owning[-1]])
+        ratio = ratios(norms[owning[0]], norms[owning[-1]])
         stats["grad_ratio_min"] = _tail(ratio, window, max)
         stats["grad_ratio_max"] = _tail(ratio, window, min)
     updates = _series(layers, "update_ratio")
-    worst = [_extreme(_settled(rows, window), upper=True) for rows in updates.values()]
+    worst = [_extreme(settled(rows, window), upper=True) for rows in updates.values()]
     stats["update_ratio_max"] = _extreme(worst, upper=True)
     stats["update_ratio_min"] = _extreme(
         [_tail(v, window, max) for v in updates.values()], upper=False
@@ -113,20 +107,6 @@ def run_statistics(
         [_tail(tops[n], window, min) for n in leaves[:-1] if n in tops], upper=True
     )
     return stats
-
-
-def _settled(values: Values, window: int) -> Values:
-    """As the judge: a module that starts at zero weights (no ratio at step 0) is judged
-    only after its first ``2 * window`` measured updates (its k-th update is ~1/k of its
-    norm by construction)."""
-    if not values or values[0] is not None:
-        return values
-    kept: Values = []
-    seen = 0
-    for value in values:
-        seen += value is not None
-        kept.append(value if seen > 2 * window else None)
-    return kept
 
 
 def _loss_statistics(losses: list[float]) -> dict[str, float | None]:

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from pytest_nnhealth.hints import HINTS
 from pytest_nnhealth.judge_base import (
-    Values,
     finding,
     first_bad,
     fmt,
     kind_of,
     ratios,
     series_of,
+    settled,
     trailing_run,
 )
 from pytest_nnhealth.judge_run import divergence, no_learning, nonfinite, plumbing
@@ -209,7 +209,7 @@ def _updates(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     out = []
     high, low = limits.update_ratio_max, limits.update_ratio_min
     for name, values in series_of(result, "update_ratio").items():
-        hit = first_bad(_settled(values, limits.window), lambda v: v > high)
+        hit = first_bad(settled(values, limits.window), lambda v: v > high)
         if hit is not None:
             out.append(
                 finding(
@@ -235,21 +235,6 @@ def _updates(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
                 )
             )
     return out
-
-
-def _settled(values: Values, window: int) -> Values:
-    """Drop the first 2 * window measured steps of a module that starts at zero weights:
-    its k-th update is ~1/k of its norm (1.0, 0.5, 0.33, ...) by construction. NaN
-    values
-    stay out of the comparison (reported as nonfinite)."""
-    if not values or values[0] is not None:
-        return values
-    kept: Values = []
-    seen = 0
-    for value in values:
-        seen += value is not None
-        kept.append(value if seen > 2 * window else None)
-    return kept
 
 
 def _rank(result: RunResult, limits: Thresholds) -> list[HealthFinding]:

@@ -82,6 +82,20 @@ def series_of(result: RunResult, quantity: str) -> dict[str, Values]:
     }
 
 
+def settled(values: Values, window: int) -> Values:
+    """Drop the first 2 * window measured steps of a module that starts at zero weights:
+    its k-th update is ~1/k of its norm (1.0, 0.5, 0.33, ...) by construction. NaN
+    values stay out of the comparison (reported as nonfinite)."""
+    if not values or values[0] is not None:
+        return values
+    kept: Values = []
+    seen = 0
+    for value in values:
+        seen += value is not None
+        kept.append(value if seen > 2 * window else None)
+    return kept
+
+
 def ratios(num: Values, den: Values) -> Values:
     return [
         a / b if a is not None and b is not None and b > 0 else None

@@ -50,7 +50,10 @@ def fix_text(text: str, path: str, config: LintConfig, *, unsafe: bool) -> FixOu
         ]
         if not fixable:
             break
-        new_text, count = _apply_checked(module, fixable, unsafe, outcome, rejected)
+        try:
+            new_text, count = _apply_checked(module, fixable, unsafe, outcome, rejected)
+        except RecursionError:
+            break  # keep the rounds that compiled; the file gets NNL004 when linted
         if new_text == outcome.fixed:
             break
         outcome.fixed = new_text

@@ -13,7 +13,7 @@ from typing import TextIO
 from nnlint.api import lint_paths
 from nnlint.cli import UsageError, default_paths
 from nnlint.config import ConfigError, LintConfig, load_config
-from nnlint.discovery import MissingPath, discover
+from nnlint.discovery import MissingPath, Skipped, discover
 from nnlint.findings import Finding
 from nnlint.noqa import apply_suppressions, parse_suppressions
 from nnlint.sourcefile import UndecodableSource, read_source, write_source
@@ -24,17 +24,22 @@ def run_check(
 ) -> int:
     paths = default_paths(options.paths)
     config = _config(paths, options)
+    skipped: Skipped = []
     try:
-        files = discover(paths)
+        files = discover(paths, skipped)
     except MissingPath as error:
         raise UsageError(str(error)) from None
     if options.diff:
         return _diff(files, config, options, out)
     cache = not options.no_cache
+    unwritten = 0
     if options.fix:
         findings = lint_paths(files, config, cache=cache, jobs=options.jobs)
-        _fix(findings, config, options.unsafe_fixes)
-    findings = lint_paths(files, config, cache=cache, jobs=options.jobs)
+        unwritten = _fix(findings, config, options.unsafe_fixes)
+    findings = lint_paths(
+        files, config, cache=cache, jobs=options.jobs, skipped=skipped
+    )
+    _warn_skipped(skipped)
     if options.fx:
         findings = sorted([*findings, *_graph_findings(paths, config)], key=_order)
     out.write(_render(findings, options.output_format, width=width, color=color))
@@ -42,7 +47,14 @@ def run_check(
         from nnlint.output.statistics import render_statistics
 
         out.write(render_statistics(findings))
+    if unwritten:
+        return 2  # a fix could not be written: the run did not do what was asked
     return 1 if findings and not options.exit_zero else 0
+
+
+def _warn_skipped(skipped: Skipped) -> None:
+    for path, reason in dict(skipped).items():
+        print(f"nnlint: skipped {path}: {reason}", file=sys.stderr)
 
 
 def _order(finding: Finding) -> tuple[str, int, int, str]:
@@ -72,17 +84,34 @@ def _fixable_paths(findings: Sequence[Finding], unsafe: bool) -> list[str]:
     return list(paths)
 
 
-def _fix(findings: Sequence[Finding], config: LintConfig, unsafe: bool) -> None:
+def _fix(findings: Sequence[Finding], config: LintConfig, unsafe: bool) -> int:
+    """Apply fixes file by file; the number of files whose fixes were not written.
+
+    A file that cannot be written (read-only, immutable, disk full, file-size limit)
+    is left byte-identical (:func:`nnlint.atomic_write.write_atomic`), named on
+    stderr, and the remaining files are still fixed.
+    """
     from nnlint.fixer import fix_text
 
+    failed = 0
     for name in _fixable_paths(findings, unsafe):
         path = Path(name)
-        source = read_source(path)
-        outcome = fix_text(source.text, name, config, unsafe=unsafe)
-        for message in outcome.discarded:
-            print(f"nnlint: {message}", file=sys.stderr)
-        if outcome.changed:
-            write_source(path, source, outcome.fixed)
+        try:
+            source = read_source(path)
+            outcome = fix_text(source.text, name, config, unsafe=unsafe)
+            for message in outcome.discarded:
+                print(f"nnlint: {message}", file=sys.stderr)
+            if outcome.changed:
+                write_source(path, source, outcome.fixed)
+        except (OSError, UndecodableSource) as error:
+            failed += 1
+            reason = getattr(error, "strerror", None) or str(error)
+            print(
+                f"nnlint: cannot write fixes to {name}: {reason}; "
+                "the file is unchanged",
+                file=sys.stderr,
+            )
+    return failed
 
 
 def _diff(

@@ -7,6 +7,8 @@ import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 
+from nnlint.atomic_write import write_atomic
+
 
 class UndecodableSource(ValueError):
     """The bytes are not text in the encoding the file declares (or UTF-8).
@@ -60,4 +62,5 @@ def read_source(path: Path) -> SourceText:
 
 
 def write_source(path: Path, source: SourceText, text: str) -> None:
-    path.write_bytes(encode(source, text))
+    """Replace the file atomically: on any failure it keeps its old bytes."""
+    write_atomic(path, encode(source, text))

@@ -298,7 +298,7 @@ def test_rule_and_rules_commands(
 ) -> None:
     code, out, _ = _run(capsys, "rules")
     assert code == 0
-    assert out.splitlines()[3].split() == [
+    assert out.splitlines()[4].split() == [
         "NNL901",
         "fake-softmax",
         "error",

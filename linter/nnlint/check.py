@@ -6,7 +6,7 @@ import argparse
 import difflib
 import importlib.util
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -16,6 +16,7 @@ from nnlint.config import ConfigError, LintConfig, load_config
 from nnlint.discovery import MissingPath, Skipped, discover
 from nnlint.findings import Finding
 from nnlint.noqa import apply_suppressions, parse_suppressions
+from nnlint.registry import known_codes
 from nnlint.sourcefile import UndecodableSource, read_source, write_source
 
 
@@ -66,14 +67,46 @@ def _config(paths: Sequence[Path], options: argparse.Namespace) -> LintConfig:
 
     try:
         config = load_config(paths[0] if paths[0].exists() else Path.cwd())
-        select = _split(options.select)
-        return config.with_overrides(
-            select=select or None,
-            extend_select=_split(options.extend_select),
-            ignore=_split(options.ignore),
-        )
+        _check_known("[tool.nnlint]", _configured_selectors(config))
+        given = {
+            flag: _split(getattr(options, flag.lstrip("-").replace("-", "_")))
+            for flag in ("--select", "--extend-select", "--ignore")
+        }
+        overridden = config.with_overrides(
+            select=given["--select"] or None,
+            extend_select=given["--extend-select"],
+            ignore=given["--ignore"],
+        )  # checks the selectors' form first
+        _check_known("", given)
+        return overridden
     except ConfigError as error:
         raise UsageError(str(error)) from None
+
+
+def _configured_selectors(config: LintConfig) -> dict[str, Sequence[str]]:
+    selectors: dict[str, Sequence[str]] = {
+        "select": config.select,
+        "extend-select": config.extend_select,
+        "ignore": config.ignore,
+    }
+    for pattern, codes in config.per_file_ignores:
+        selectors[f"per-file-ignores '{pattern}'"] = codes
+    return selectors
+
+
+def _check_known(where: str, selectors: Mapping[str, Sequence[str]]) -> None:
+    """A selector that matches no rule is a typo: running nothing and exiting 0
+    would pass a CI gate that checks nothing."""
+    known = known_codes()
+    for key, values in selectors.items():
+        for selector in values:
+            upper = selector.strip().upper()
+            if upper == "ALL" or any(code.startswith(upper) for code in known):
+                continue
+            place = f"{where} {key}" if where else key
+            raise ConfigError(
+                f"{place}: {selector!r} matches no rule (see 'nnlint rules')"
+            )
 
 
 def _fixable_paths(findings: Sequence[Finding], unsafe: bool) -> list[str]:

@@ -17,7 +17,12 @@ from nnlint.discovery import MissingPath, Skipped, discover
 from nnlint.findings import Finding
 from nnlint.noqa import apply_suppressions, parse_suppressions
 from nnlint.registry import known_codes
-from nnlint.sourcefile import UndecodableSource, read_source, write_source
+from nnlint.sourcefile import (
+    UndecodableSource,
+    read_source,
+    split_lines,
+    write_source,
+)
 
 
 def run_check(
@@ -163,8 +168,8 @@ def _diff(
             changed += 1
             out.writelines(
                 difflib.unified_diff(
-                    text.splitlines(keepends=True),
-                    outcome.fixed.splitlines(keepends=True),
+                    split_lines(text, keepends=True),
+                    split_lines(outcome.fixed, keepends=True),
                     fromfile=f"a/{name}",
                     tofile=f"b/{name}",
                 )

@@ -8,6 +8,8 @@ the traceback of an unexpected internal error.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import shutil
 import sys
@@ -75,10 +77,23 @@ def _split(values: Sequence[str]) -> list[str]:
     ]
 
 
+# What a shell reports for a process killed by SIGPIPE (128 + 13): ``nnlint | head``
+# then ends like ``grep | head`` does, quietly, and ``set -o pipefail`` still sees it.
+EXIT_BROKEN_PIPE = 141
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
+    _tolerant_streams()
     try:
         return _dispatch(arguments, sys.stdout)
+    except BrokenPipeError:
+        # The reader went away (``| head -1``): what it read was printed; send the
+        # rest, and the interpreter's final flush, to nowhere.
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except SystemExit as exit_request:  # argparse: --help, --version, bad options
         code = exit_request.code
         return code if isinstance(code, int) else 2
@@ -101,6 +116,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
         return 2
+
+
+def _tolerant_streams() -> None:
+    """Paths that the terminal's encoding cannot show (``PYTHONIOENCODING=ascii``, a
+    file name that is not UTF-8) are printed with backslash escapes, not a crash.
+    JSON and SARIF are pure ASCII anyway (``json.dumps`` escapes)."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            with contextlib.suppress(ValueError, OSError):
+                stream.reconfigure(errors="backslashreplace")
 
 
 def _dispatch(arguments: list[str], out: TextIO) -> int:

@@ -26,7 +26,10 @@ def _descriptor(rule: Any) -> dict[str, Any]:
 
 
 def _uri(path: str) -> str:
-    return quote(PurePath(path).as_posix(), safe="/:")
+    # A file name that is not UTF-8 reaches Python as surrogate escapes: percent-encode
+    # its original bytes (RFC 3986 URIs are bytes), never fail on it.
+    raw = PurePath(path).as_posix().encode("utf-8", "surrogateescape")
+    return quote(raw, safe="/:")
 
 
 def _result(finding: Finding, index: dict[str, int]) -> dict[str, Any]:

@@ -48,8 +48,11 @@ def decode(data: bytes) -> SourceText:
     Newlines are kept as they are (``\\r\\n`` stays ``\\r\\n``), so fixes can be written
     back byte-for-byte outside the edited spans.
     """
+    # detect_encoding reads lines split at b"\n" only; Python also ends a line at a
+    # lone b"\r", so a CR-only file's coding cookie is found on its own line too.
+    head = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     try:
-        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(head).readline)
     except SyntaxError as error:
         encoding = "utf-8"  # an unknown cookie, or non-UTF-8 bytes in the first lines
         if "unknown encoding" in str(error):

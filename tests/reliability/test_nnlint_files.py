@@ -76,7 +76,9 @@ def test_unreadable_file_is_skipped_with_its_reason(
 
     monkeypatch.setattr(Path, "read_bytes", read_bytes)
     code, out, err = run(capsys, str(tmp_path))
-    assert code == 1 and "model.py" in out and "secret.py" not in out
+    assert code == 1
+    assert "model.py" in out
+    assert "secret.py" not in out
     assert f"skipped {tmp_path / 'secret.py'}: Permission denied" in err
 
 
@@ -91,7 +93,8 @@ def test_fix_under_file_size_limit_leaves_file_identical(tmp_path: Path) -> None
     assert target.read_bytes() == before
     error = result.stderr.decode()
     assert "cannot write fixes to model.py: File too large" in error
-    assert "internal error" not in error and "Traceback" not in error
+    assert "internal error" not in error
+    assert "Traceback" not in error
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != ".cache") == [
         "model.py"
     ]

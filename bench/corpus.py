@@ -153,8 +153,9 @@ def line_key(root: Path, finding: dict[str, object]) -> str:
     return hashlib.sha1("".join(text.split()).encode()).hexdigest()[:12]
 
 
-def load_review(tsv: Path = REVIEW_TSV) -> dict[tuple[str, str, str], list[str]]:
+def load_review(tsv: Path | None = None) -> dict[tuple[str, str, str], list[str]]:
     """(path, code, line hash) -> [line, verdict, reason], from the committed TSV."""
+    tsv = tsv or REVIEW_TSV
     review: dict[tuple[str, str, str], list[str]] = {}
     if not tsv.exists():
         return review
@@ -166,10 +167,14 @@ def load_review(tsv: Path = REVIEW_TSV) -> dict[tuple[str, str, str], list[str]]
     return review
 
 
-def _judged(root: Path) -> list[tuple[dict[str, object], str]]:
+Key = tuple[str, str, str]
+
+
+def judged(root: Path) -> list[tuple[Key, dict[str, object]]]:
+    """The error and warning findings of the last ``lint``, with their review keys."""
     findings = json.loads((root / "findings.json").read_text())
     return [
-        (f, line_key(root, f))
+        ((str(f["path"]), str(f["code"]), line_key(root, f)), f)
         for f in findings
         if f["severity"] in ("error", "warning")
     ]
@@ -177,41 +182,27 @@ def _judged(root: Path) -> list[tuple[dict[str, object], str]]:
 
 def review(root: Path, table: bool) -> int:
     verdicts = load_review()
-    judged = _judged(root)
-    new = [(f, k) for f, k in judged if (f["path"], f["code"], k) not in verdicts]
-    for finding, key in new:
-        print(
-            f"{finding['path']}\t{finding['line']}\t{finding['code']}\t{key}"
-            f"\t?\t{finding['message']}"
-        )
-    seen = {(f["path"], f["code"], k) for f, k in judged}
-    stale = [key for key in verdicts if key not in seen]
+    found = judged(root)
+    new = [(key, f) for key, f in found if key not in verdicts]
+    for (path, code, digest), finding in new:
+        line, message = finding["line"], finding["message"]
+        print(f"{path}\t{line}\t{code}\t{digest}\t?\t{message}")
+    stale = verdicts.keys() - {key for key, _ in found}
     print(
-        f"{len(judged)} error/warning findings, {len(new)} without a verdict, "
+        f"{len(found)} error/warning findings, {len(new)} without a verdict, "
         f"{len(stale)} verdicts no longer found",
         file=sys.stderr,
     )
     if table:
-        print(
-            precision_table(
-                [
-                    verdicts[(f["path"], f["code"], k)][1]
-                    for f, k in judged
-                    if (f["path"], f["code"], k) in verdicts
-                ],
-                [
-                    str(f["code"])
-                    for f, k in judged
-                    if (f["path"], f["code"], k) in verdicts
-                ],
-            )
-        )
+        reviewed = [(key[1], verdicts[key][1]) for key, _ in found if key in verdicts]
+        print(precision_table(reviewed))
     return 1 if new else 0
 
 
-def precision_table(verdicts: list[str], codes: list[str]) -> str:
+def precision_table(reviewed: list[tuple[str, str]]) -> str:
+    """Markdown table of (code, verdict) pairs: counts and precision per rule."""
     per_rule: dict[str, Counter[str]] = {}
-    for code, verdict in zip(codes, verdicts, strict=True):
+    for code, verdict in reviewed:
         per_rule.setdefault(code, Counter())[verdict] += 1
     rows = ["| rule | findings | true | defensible | false | precision |"]
     rows.append("|---|---|---|---|---|---|")

@@ -193,6 +193,18 @@ class DiscardedModuleOutput(Rule):
             column=9,
         ),
         Invalid(
+            # An argument reassigned only to tensors or None is still a tensor.
+            "from torch import nn\n"
+            "class Cross(nn.Module):\n"
+            "    def forward(self, q, mask=None):\n"
+            "        mask = mask.bool() if mask is not None else None\n"
+            "        if mask is not None and mask.dim() == 2:\n"
+            "            mask.unsqueeze(1)\n"
+            "        return q.masked_fill(mask, 0.0)\n",
+            line=6,
+            column=13,
+        ),
+        Invalid(
             "from torch import nn\n"
             "class Net(nn.Module):\n"
             "    def forward_features(self, x):\n"
@@ -271,29 +283,44 @@ class _Tensors:
 
     def _locals(self, function: cst.FunctionDef) -> None:
         values: dict[str, list[cst.BaseExpression]] = {}
+        unknown: set[str] = set()  # bound by unpacking, loops, ``with ... as``
         for node in walk(function.body):
-            if isinstance(node, cst.Assign | cst.AnnAssign | cst.AugAssign):
+            if isinstance(node, cst.Assign | cst.AnnAssign) and node.value is not None:
                 targets = (
                     [t.target for t in node.targets]
                     if isinstance(node, cst.Assign)
                     else [node.target]
                 )
                 for target in targets:
-                    if isinstance(target, cst.Name) and node.value is not None:
+                    if isinstance(target, cst.Name):
                         values.setdefault(target.value, []).append(node.value)
-                    elif isinstance(target, cst.Tuple | cst.List):  # unknown parts
-                        for element in target.elements:
-                            if isinstance(element.value, cst.Name):
-                                self.names.discard(element.value.value)
-                                values.pop(element.value.value, None)
-        self.names -= values.keys()  # a reassigned argument is judged by its values
+                    else:
+                        unknown.update(_bound_names(target))
+            elif isinstance(node, cst.For | cst.CompFor):
+                unknown.update(_bound_names(node.target))
+            elif isinstance(node, cst.AsName | cst.NamedExpr):
+                unknown.update(
+                    _bound_names(
+                        node.name if isinstance(node, cst.AsName) else node.target
+                    )
+                )
+        # The greatest fixed point: a name is a tensor while every value assigned to
+        # it is one (or None: a method called on it runs only when it is a tensor).
+        self.names = (self.names | values.keys()) - unknown
         changed = True
-        while changed:  # locals assigned from tensors, to a fixed point
+        while changed:
             changed = False
             for name, exprs in values.items():
-                if name not in self.names and all(map(self.is_tensor, exprs)):
-                    self.names.add(name)
+                if name in self.names and not all(map(self._tensor_or_none, exprs)):
+                    self.names.discard(name)
                     changed = True
+
+    def _tensor_or_none(self, expr: cst.BaseExpression) -> bool:
+        if isinstance(expr, cst.Name) and expr.value == "None":
+            return True
+        if isinstance(expr, cst.IfExp):
+            return self._tensor_or_none(expr.body) and self._tensor_or_none(expr.orelse)
+        return self.is_tensor(expr)
 
     def torch_layer(self, attr: str) -> bool:
         layers = self.owner.layers.get(attr, [])
@@ -325,6 +352,17 @@ class _Tensors:
             and expr.func.attr.value in _TENSOR_METHODS
             and self.is_tensor(expr.func.value)
         )
+
+
+def _bound_names(target: cst.CSTNode) -> set[str]:
+    """Local names a target binds (``a, (b, *c)``; not ``self.x`` or ``d[k]``)."""
+    if isinstance(target, cst.Name):
+        return {target.value}
+    if isinstance(target, cst.StarredElement):
+        return _bound_names(target.value)
+    if isinstance(target, cst.Tuple | cst.List):
+        return {n for e in target.elements for n in _bound_names(e.value)}
+    return set()
 
 
 def _uses_hooks(owner: ClassModel) -> bool:

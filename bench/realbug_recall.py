@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent / "tests" / "realbugs"
 _HEADER = re.compile(
     r"^# (Source|Bug|Near-miss|Kind|Graph|Source-miss|Graph-miss): ?(.*)"
 )
-_MARK = re.compile(r"#.*?\bexpect(-fx)?: (NNL\d{3})")
+_MARK = re.compile(r"\bexpect(-fx)?: (NNL\d{3})")
 
 
 @dataclass
@@ -83,7 +83,8 @@ def parse(path: Path) -> Case:
             case.header[key] += " " + line[4:].strip()
         else:
             key = None
-        for fx, code in _MARK.findall(line):
+        comment = line.partition("#")[2]
+        for fx, code in _MARK.findall(comment):
             (case.graph if fx else case.source).add((code, number))
     return case
 

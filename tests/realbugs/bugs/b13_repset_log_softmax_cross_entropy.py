@@ -29,3 +29,10 @@ def train_step(model, optimizer, x, y):
     loss.backward()
     optimizer.step()
     return loss
+
+
+def main(sets, labels, epochs=50):
+    model = ApproxRepSet()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(epochs):
+        train_step(model, optimizer, sets, labels)

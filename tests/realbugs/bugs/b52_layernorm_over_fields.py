@@ -9,8 +9,8 @@ class MaskNetEmbedding(nn.Module):
     def __init__(self, num_fields=10, embedding_dim=16):
         super().__init__()
         self.embedding = nn.Embedding(1000, embedding_dim)
-        self.emb_norm = nn.LayerNorm([num_fields, embedding_dim])  # expect: NNL402
+        self.emb_norm = nn.LayerNorm([num_fields, embedding_dim])
 
     def forward(self, field_ids):
         emb = self.embedding(field_ids)  # (batch, num_fields, embedding_dim)
-        return self.emb_norm(emb)
+        return self.emb_norm(emb)  # expect: NNL402

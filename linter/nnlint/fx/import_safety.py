@@ -23,8 +23,11 @@ file's imports (so ``F.softmax`` or a local ``partial`` never match by spelling)
 builtins that build values (``dict``, ``range``, ``len``...), ``functools.partial``,
 ``typing`` helpers, ``collections.namedtuple``, ``dataclasses.field``,
 ``logging.getLogger``, ``os.environ.get``/``os.getenv``, ``os.path`` and
-``pathlib.Path``, ``torch.device`` and torch's tensor factories (``torch.zeros``...,
-for ``example_input_array`` class attributes). A lambda is inert when its defaults are.
+``pathlib.Path``, ``torch.device``, torch's tensor factories (``torch.zeros``..., for
+``example_input_array`` class attributes) and ``torch.nn`` constructors (a
+module-level ``criterion = nn.CrossEntropyLoss()``): library code that builds a value
+and runs nothing of the user's (what it allocates is under the worker's memory cap).
+A lambda is inert when its defaults are.
 
 A decorator passes when it is a name or attribute path (optionally called with inert
 arguments) that is *not* a function or class of this file: library decorators
@@ -56,7 +59,7 @@ _LIBRARY = frozenset(
     "torch.empty torch.full torch.arange torch.linspace torch.eye torch.tensor "
     "torch.as_tensor torch.zeros_like torch.ones_like torch.randn_like".split()
 )
-_LIBRARY_PREFIXES = ("os.path.",)
+_LIBRARY_PREFIXES = ("os.path.", "torch.nn.")
 _PROPERTY_PARTS = frozenset({"setter", "getter", "deleter"})
 
 

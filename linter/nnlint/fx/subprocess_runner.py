@@ -21,13 +21,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
 from nnlint.findings import Finding
 from nnlint.fx.planning import plan
 from nnlint.fx.process_group import Worker, workers_killed_on_exit
+from nnlint.fx.run_summary import GraphRun
 
 # Importing torch in a fresh interpreter takes 1-5 s (more on a loaded machine); it is
 # not part of any job's time limit.
@@ -35,19 +36,6 @@ STARTUP_TIMEOUT = 120.0
 # After the worker exited, how long to wait for the rest of its results.
 DRAIN_SECONDS = 2.0
 _TICK = 0.25
-
-
-@dataclass
-class GraphRun:
-    """What one graph-mode run did: its findings and what it built, for the summary."""
-
-    findings: list[Finding] = field(default_factory=list)
-    files: int = 0  # files queued for import
-    scripts: int = 0  # files not imported because they run code at import
-    files_imported: int = 0
-    configured: int = 0  # [tool.nnlint.fx] models entries run
-    analysed: int = 0  # models built, traced and checked by the graph rules
-    timed_out: int = 0
 
 
 def run_graph_mode(

@@ -238,3 +238,38 @@ def lint_paths(
 def lint_uncached(files: Sequence[Path], config: LintConfig) -> list[list[Finding]]:
     """Serial worker body (also what each pool process runs on its chunk)."""
     return [_lint_one(file, config, None, "") for file in files]
+
+
+def graph_twins(code: str) -> tuple[str, ...]:
+    """Source codes that report the same defect as graph rule ``code``
+    (``GraphRule.DUPLICATES``; empty for source codes and unknown codes)."""
+    from nnlint.fx.rules import graph_rule_by_code
+
+    rule = graph_rule_by_code(code) if code.startswith("NNL6") else None
+    return () if rule is None else rule.DUPLICATES
+
+
+def merge_graph_findings(
+    source: Iterable[Finding], graph: Iterable[Finding]
+) -> list[Finding]:
+    """Source and graph findings in one sorted list, each defect reported once.
+
+    A graph finding whose rule duplicates a source rule (``DUPLICATES``) is dropped
+    when that source rule reported the same file and line: the source finding is the
+    one kept, because it has exact columns and any fix, and is the same finding with
+    or without ``--fx`` (so baselines and ``# noqa`` comments stay valid)."""
+    source = list(source)
+    seen = {(_same_file(f.path), f.line, f.code) for f in source}
+    kept = [
+        finding
+        for finding in graph
+        if not any(
+            (_same_file(finding.path), finding.line, twin) in seen
+            for twin in graph_twins(finding.code)
+        )
+    ]
+    return sorted([*source, *kept], key=lambda finding: finding.sort_key)
+
+
+def _same_file(path: str) -> str:
+    return os.path.normcase(os.path.realpath(path))

@@ -7,10 +7,11 @@ import difflib
 import importlib.util
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
-from nnlint.api import lint_paths
+from nnlint.api import graph_twins, lint_paths, merge_graph_findings
 from nnlint.cli import UsageError, default_paths
 from nnlint.config import ConfigError, LintConfig, load_config
 from nnlint.discovery import MissingPath, Skipped, discover
@@ -47,7 +48,7 @@ def run_check(
     )
     _warn_skipped(skipped)
     if options.fx:
-        findings = sorted([*findings, *_graph_findings(paths, config)], key=_order)
+        findings = merge_graph_findings(findings, _graph_findings(paths, config))
     out.write(_render(findings, options.output_format, width=width, color=color))
     if options.statistics and options.output_format == "text":
         from nnlint.output.statistics import render_statistics
@@ -61,10 +62,6 @@ def run_check(
 def _warn_skipped(skipped: Skipped) -> None:
     for path, reason in dict(skipped).items():
         print(f"nnlint: skipped {path}: {reason}", file=sys.stderr)
-
-
-def _order(finding: Finding) -> tuple[str, int, int, str]:
-    return finding.sort_key
 
 
 def _config(paths: Sequence[Path], options: argparse.Namespace) -> LintConfig:
@@ -181,20 +178,26 @@ def _graph_findings(paths: Sequence[Path], config: LintConfig) -> list[Finding]:
     if importlib.util.find_spec("torch") is None:
         raise UsageError("--fx (graph mode) needs torch: pip install torch")
     try:
-        from nnlint.fx import run_graph_mode
+        from nnlint.fx import run_graph
     except ImportError as error:
         raise UsageError(f"graph mode is not available: {error}") from None
     try:
-        found: list[Finding] = run_graph_mode([str(path) for path in paths], config)
+        run = run_graph([str(path) for path in paths], config)
     except ConfigError as error:
         raise UsageError(str(error)) from None
+    print(run.summary(), file=sys.stderr)
     return _suppress_graph(
-        [finding for finding in found if config.applies(finding.code, finding.path)]
+        [
+            finding
+            for finding in run.findings
+            if config.applies(finding.code, finding.path)
+        ]
     )
 
 
 def _suppress_graph(findings: Sequence[Finding]) -> list[Finding]:
-    """Graph findings point at source lines, so ``# noqa`` applies to them too."""
+    """Graph findings point at source lines, so ``# noqa`` applies to them too; a
+    ``# noqa`` for a source rule also silences its graph twin (one defect)."""
     by_path: dict[str, list[Finding]] = {}
     for finding in findings:
         by_path.setdefault(finding.path, []).append(finding)
@@ -205,7 +208,13 @@ def _suppress_graph(findings: Sequence[Finding]) -> list[Finding]:
         except (OSError, UndecodableSource):
             kept.extend(group)
             continue
-        kept.extend(apply_suppressions(group, parse_suppressions(text)))
+        suppressions = parse_suppressions(text)
+        for finding in apply_suppressions(group, suppressions):
+            aliases = [
+                replace(finding, code=code) for code in graph_twins(finding.code)
+            ]
+            if len(apply_suppressions(aliases, suppressions)) == len(aliases):
+                kept.append(finding)
     return kept
 
 

@@ -1,8 +1,8 @@
 """Run ``check()`` with its default settings on the real-architecture zoo and publish
 false alarms, detections (root cause first) and time per check.
 
-    .venv/bin/python bench/real_zoo.py --seeds 0 1 2            # table to stdout
-    .venv/bin/python bench/real_zoo.py --seeds 0 1 2 --write    # into docs/calibration.md
+    .venv/bin/python bench/real_zoo.py --seeds 0 1 2          # table to stdout
+    .venv/bin/python bench/real_zoo.py --seeds 0 1 2 --write  # docs/calibration.md
     .venv/bin/python bench/real_zoo.py --only timm:convnext_atto --seeds 0 -v
 
 A healthy case raises a *false alarm* when ``check()`` reports any error finding. A

@@ -169,8 +169,8 @@ HEALTHY = [
     RealCase("cait_tiny_config", "timm", image_case(rm.timm_cait)),
     RealCase("edgenext", "timm", _timm("edgenext_xx_small")),
     RealCase(
-        "poolformer_small_config",
-        "timm", image_case(rm.timm_poolformer, size=64)),
+        "poolformer_small_config", "timm", image_case(rm.timm_poolformer, size=64)
+    ),
     RealCase("regnety_002", "timm", _timm("regnety_002")),
     RealCase("resmlp", "timm", image_case(lambda: rm.timm_mixer(resmlp=True))),
     RealCase("lcnet", "timm", _timm("lcnet_050")),

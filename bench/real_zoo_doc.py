@@ -22,7 +22,9 @@ class CaseLike(Protocol):
     cause_module: str
 
 
-def render(rows: list[dict[str, Any]], cases: Sequence[CaseLike], seeds: list[int]) -> str:
+def render(
+    rows: list[dict[str, Any]], cases: Sequence[CaseLike], seeds: list[int]
+) -> str:
     by_key: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_key.setdefault(row["key"], []).append(row)
@@ -36,10 +38,11 @@ def render(rows: list[dict[str, Any]], cases: Sequence[CaseLike], seeds: list[in
     lines = [
         "## Real architectures",
         "",
-        "Config-built models (no weights) from torchvision, timm and transformers, plus",
-        "recurrent taggers, a U-Net and a DiT-style adaLN-Zero stack written in",
-        "`bench/real_zoo_models.py`; batch 8, 32 px images or 16 tokens, `check()` with",
-        "every default (25 steps, Adam lr 1e-3, default thresholds). Reproduce:",
+        "Config-built models (no weights) from torchvision, timm and transformers,",
+        "plus recurrent taggers, a U-Net and a DiT-style adaLN-Zero stack written in",
+        "`bench/real_zoo_models.py`; batch 8, 32 px images (PoolFormer 64 px) or 16",
+        "tokens, `check()` with every default (25 steps, Adam lr 1e-3, default",
+        "thresholds). Broken variants pass their own optimizer. Reproduce:",
         "",
         f"    .venv/bin/python bench/real_zoo.py --seeds {seed_text} --write",
         "",
@@ -80,8 +83,10 @@ def render(rows: list[dict[str, Any]], cases: Sequence[CaseLike], seeds: list[in
     misses = [r for r in rows if r["verdict"] not in ("ok", "root cause first")]
     if misses:
         lines += ["", "Exact misses:", ""]
-        lines += [f"* {r['key']} seed {r['seed']}: {r['verdict']}: "
-                  f"{_symptoms([r])}" for r in misses]
+        lines += [
+            f"* {r['key']} seed {r['seed']}: {r['verdict']}: {_symptoms([r])}"
+            for r in misses
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -95,7 +100,11 @@ def _median(rows: list[dict[str, Any]]) -> str:
 
 def _symptoms(rows: list[dict[str, Any]]) -> str:
     names = sorted(
-        {f"{f['check']} in `{f['module'] or 'model'}`" for r in rows for f in r["findings"]}
+        {
+            f"{f['check']} in `{f['module'] or 'model'}`"
+            for r in rows
+            for f in r["findings"]
+        }
     )
     return ", ".join(names)
 

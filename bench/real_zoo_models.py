@@ -28,7 +28,9 @@ SEQ = 16
 def tv(name: str, **kwargs: Any) -> nn.Module:
     import torchvision
 
-    return torchvision.models.get_model(name, weights=None, num_classes=CLASSES, **kwargs)
+    return torchvision.models.get_model(
+        name, weights=None, num_classes=CLASSES, **kwargs
+    )
 
 
 def tv_convnext_small_config() -> nn.Module:
@@ -81,7 +83,7 @@ def timm_vit(name: str, **kwargs: Any) -> nn.Module:
 
 
 def timm_mixer(resmlp: bool = False) -> nn.Module:
-    """MLP-Mixer, or ResMLP (affine norms, layer scale 1e-4..1e-6), 2 blocks at 32 px."""
+    """MLP-Mixer, or ResMLP (affine norms, layer scale 1e-4), 2 blocks at 32 px."""
     from timm.models import mlp_mixer
 
     extra: dict[str, Any] = {}
@@ -268,7 +270,9 @@ class UNet(nn.Module):
         for index, block in enumerate(self.down):
             x = block(x if index == 0 else self.pool(x))
             skips.append(x)
-        for up, merge, skip in zip(self.up, self.merge, reversed(skips[:-1]), strict=True):
+        for up, merge, skip in zip(
+            self.up, self.merge, reversed(skips[:-1]), strict=True
+        ):
             x = merge(torch.cat([up(x), skip], dim=1))
         return self.head(x)
 
@@ -282,7 +286,9 @@ class DiTBlock(nn.Module):
         self.norm1 = nn.LayerNorm(dim, elementwise_affine=False)
         self.attn = nn.MultiheadAttention(dim, 4, batch_first=True)
         self.norm2 = nn.LayerNorm(dim, elementwise_affine=False)
-        self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
+        self.mlp = nn.Sequential(
+            nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim)
+        )
         self.ada = nn.Sequential(nn.SiLU(), nn.Linear(dim, 6 * dim))
         nn.init.zeros_(self.ada[1].weight)
         nn.init.zeros_(self.ada[1].bias)

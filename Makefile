@@ -11,11 +11,20 @@ PYTEST_WORKERS ?= 2
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml bench/torchvision_shim.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install -q -e ".[dev]"
+	@# Real architectures for the calibration zoo and its CI subset (config-built, no
+	@# weights). The registry's torchvision pins a CUDA torch: install it without deps,
+	@# then timm/transformers (which find it satisfied), then the op-schema shim that
+	@# makes it importable next to the CPU torch (bench/torchvision_shim.py).
+	$(BIN)/python -m pip install -q --no-deps "torchvision==0.28.0"
+	$(BIN)/python -m pip install -q -e ".[dev,zoo]"
+	$(BIN)/python bench/torchvision_shim.py install
+	@$(BIN)/python -m pip list 2>/dev/null | grep -E '^torch ' | grep -q '2.13.0' \
+	  || { echo "setup: torch is no longer 2.13.0 (a package pulled another)"; exit 1; }
 	touch $@
 
 demo: setup

@@ -132,6 +132,9 @@ def run(
         "optimizer": description,
         "timings": {"steps_s": steps_done - started},
     }
+    memory = result.extras.pop("update_ratio_memory", None)
+    if memory is not None:
+        result.meta["update_ratio_memory"] = memory
     return result
 
 

@@ -40,7 +40,8 @@ def test_sampled_ratio_tracks_exact_ratio_on_the_same_steps(optimizer):
     b = sampled.series()["update_ratio"]["0"]
     assert sampled.extras()["update_ratio_memory"]["sampled_tensors"] == 1
     for x, y in zip(a, b, strict=True):
-        assert x is not None and y == pytest.approx(x, rel=0.1)
+        assert x is not None
+        assert y == pytest.approx(x, rel=0.1)
 
 
 def test_memory_is_reported_and_below_one_parameter_copy():

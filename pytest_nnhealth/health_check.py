@@ -21,6 +21,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from pytest_nnhealth import batches as batch_forms  # noqa: E402
+from pytest_nnhealth import stopping  # noqa: E402
 from pytest_nnhealth.caller_guard import CallerGuard  # noqa: E402
 from pytest_nnhealth.caller_state import (  # noqa: E402
     AttributeState,
@@ -50,7 +51,9 @@ from pytest_nnhealth.thresholds import Thresholds  # noqa: E402
 # under a second. Raise it for slow-to-show problems; lower it for big models.
 DEFAULT_STEPS = 25
 
-__all__ = ["DEFAULT_STEPS", "check"]
+DEFAULT_EARLY_STOP = stopping.DEFAULT_EARLY_STOP
+
+__all__ = ["DEFAULT_EARLY_STOP", "DEFAULT_STEPS", "check"]
 
 
 def check(
@@ -66,6 +69,8 @@ def check(
     step_fn: Callable[[nn.Module, Any], torch.Tensor] | None = None,
     seeds: int = 1,
     graph: bool = True,
+    budget_s: float | None = None,
+    early_stop: bool = DEFAULT_EARLY_STOP,
 ) -> HealthReport:
     """Train a copy of ``model`` for ``steps`` seeded steps and judge its dynamics.
 
@@ -75,6 +80,7 @@ def check(
     """
     started = time.perf_counter()
     _validate(model, loss_fn, step_fn, steps, seed, seeds)
+    stopping.validate(budget_s, early_stop)
     model, compiled = _uncompiled(model)
     _validate_state(model, optimizer)
     limits = _thresholds(thresholds)
@@ -87,8 +93,10 @@ def check(
         spec = RunSpec(
             batches, loss_fn, step_fn, optimizer, steps, seed, run_device,
             window=limits.window,
+            stopper=stopping.factory(budget_s, early_stop, steps, seeds, limits),
         )  # fmt: skip
         report = _guarded_runs(model, spec, limits, seeds)
+        report.meta["run"].update(budget_s=budget_s, early_stop=early_stop)
         if compiled:
             report.meta["compiled"] = "checked the module torch.compile wraps"
         _add_graph_findings(report, model, spec, limits, graph)
@@ -355,7 +363,7 @@ def _report(
         findings=findings,
         layers=result.layers,
         losses=result.losses,
-        steps=spec.steps,
+        steps=len(result.losses),
         seeds=[spec.seed + i for i in range(seeds)],
         thresholds=limits.to_dict(),
         meta=meta,

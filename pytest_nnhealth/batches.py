@@ -105,15 +105,3 @@ def compute_loss(
             )
         )
     return loss.reshape(())
-
-
-def first_inputs(batch: Any) -> tuple[Any, ...] | None:
-    """Positional example inputs for graph analysis (None unless a tensor/tuple)."""
-    if not is_single_batch(batch):
-        return None
-    inputs = batch[0]
-    if isinstance(inputs, Mapping):
-        return None
-    if isinstance(inputs, (tuple, list)):
-        return tuple(inputs)
-    return (inputs,)

@@ -22,6 +22,7 @@ from torch import nn  # noqa: E402
 from pytest_nnhealth import batches as batch_forms  # noqa: E402
 from pytest_nnhealth.caller_state import FlagsState, ModelState, RngState  # noqa: E402
 from pytest_nnhealth.graph import graph_findings  # noqa: E402
+from pytest_nnhealth.graph_bounds import GraphLimits  # noqa: E402
 from pytest_nnhealth.judge import judge  # noqa: E402
 from pytest_nnhealth.optimizers import OptimizerSpec  # noqa: E402
 from pytest_nnhealth.records import HealthFinding, HealthReport  # noqa: E402
@@ -56,7 +57,7 @@ def check(
     thresholds: Thresholds | Mapping[str, Any] | None = None,
     step_fn: Callable[[nn.Module, Any], torch.Tensor] | None = None,
     seeds: int = 1,
-    graph: bool = True,
+    graph: bool | GraphLimits | Mapping[str, float] = True,
 ) -> HealthReport:
     """Train a copy of ``model`` for ``steps`` seeded steps and judge its dynamics.
 
@@ -66,6 +67,7 @@ def check(
     """
     started = time.perf_counter()
     _validate(model, loss_fn, step_fn, steps, seed, seeds)
+    graph_limits = None if graph is False else GraphLimits.of(graph)
     model, compiled = _uncompiled(model)
     limits = _thresholds(thresholds)
     run_device = _device(model, device)
@@ -82,7 +84,7 @@ def check(
         report = _judged_runs(model, spec, limits, seeds)
         if compiled:
             report.meta["compiled"] = "checked the module torch.compile wraps"
-        _add_graph_findings(report, model, spec, limits, graph)
+        _add_graph_findings(report, model, spec, limits, graph_limits)
     finally:
         rng.restore()
     report.meta["timings"]["total_s"] = time.perf_counter() - started
@@ -116,12 +118,14 @@ def _judged_runs(
 
 def _add_graph_findings(
     report: HealthReport, model: nn.Module, spec: RunSpec, limits: Thresholds,
-    graph: bool,
+    graph: GraphLimits | None,
 ) -> None:  # fmt: skip
-    if not graph:
+    if graph is None:
         report.meta["graph"] = "disabled (graph=False)"
         return
-    extra, status = graph_findings(model, spec.batches[0], spec.loss_fn, spec.step_fn)
+    extra, status = graph_findings(
+        model, spec.batches[0], spec.loss_fn, spec.step_fn, graph
+    )
     report.findings.extend(f for f in extra if f.check not in limits.ignore)
     report.meta["graph"] = status
 

@@ -10,13 +10,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from nnlint.api import lint_paths
+from nnlint.api import apply_policy, lint_paths
 from nnlint.cli import UsageError, default_paths
 from nnlint.config import ConfigError, LintConfig, load_config
 from nnlint.discovery import MissingPath, discover
 from nnlint.findings import Finding
-from nnlint.noqa import apply_suppressions, parse_suppressions
-from nnlint.sourcefile import UndecodableSource, read_source, write_source
+from nnlint.sourcefile import read_source, write_source
 
 
 def run_check(
@@ -121,25 +120,7 @@ def _graph_findings(paths: Sequence[Path], config: LintConfig) -> list[Finding]:
         found: list[Finding] = run_graph_mode([str(path) for path in paths], config)
     except ConfigError as error:
         raise UsageError(str(error)) from None
-    return _suppress_graph(
-        [finding for finding in found if config.applies(finding.code, finding.path)]
-    )
-
-
-def _suppress_graph(findings: Sequence[Finding]) -> list[Finding]:
-    """Graph findings point at source lines, so ``# noqa`` applies to them too."""
-    by_path: dict[str, list[Finding]] = {}
-    for finding in findings:
-        by_path.setdefault(finding.path, []).append(finding)
-    kept: list[Finding] = []
-    for path, group in by_path.items():
-        try:
-            text = read_source(Path(path)).text
-        except (OSError, UndecodableSource):
-            kept.extend(group)
-            continue
-        kept.extend(apply_suppressions(group, parse_suppressions(text)))
-    return kept
+    return apply_policy(found, config)
 
 
 def _render(

@@ -15,7 +15,13 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	@# The torch spec rides along so that no extra (lightning, transformers) can
+	@# replace the pinned torch; the check below fails the set-up if one did.
+	$(BIN)/python -m pip install -q -e ".[dev,lightning,transformers]" "$(TORCH_SPEC)"
+	$(BIN)/python -c "import sys, torch; want = sys.argv[1].partition('==')[2];\
+	  mine = torch.__version__.split('+')[0];\
+	  sys.exit(None if want in ('', mine) else f'torch {mine} replaced {sys.argv[1]}')"\
+	  "$(TORCH_SPEC)"
 	touch $@
 
 demo: setup

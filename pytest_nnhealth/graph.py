@@ -44,9 +44,13 @@ def graph_findings(
     analyze = getattr(fx, "analyze_model", None)
     if analyze is None:
         return [], "skipped: nnlint.fx has no analyze_model"
-    inputs = example_inputs(batch) if step_fn is None else None
+    inputs = example_inputs(batch) if step_fn is None else declared_inputs(model)
     if inputs is None:
-        return [], "skipped: needs a batch whose inputs are a tensor, tuple or dict"
+        return [], (
+            "skipped: needs a batch whose inputs are a tensor, tuple or dict"
+            if step_fn is None
+            else "skipped: with step_fn=, needs the model's example_input_array"
+        )
     try:
         clone, removed = hookless_copy(model)
     except Exception as error:  # noqa: BLE001
@@ -78,6 +82,17 @@ def example_inputs(batch: Any) -> tuple[Any, ...] | dict[str, Any] | None:
     if isinstance(inputs, (tuple, list)):
         return tuple(inputs)
     return (inputs,)
+
+
+def declared_inputs(model: nn.Module) -> tuple[Any, ...] | dict[str, Any] | None:
+    """The example inputs a model declares (Lightning's ``example_input_array``, the
+    convention nnlint's graph mode reads too), for models trained by a step_fn."""
+    declared = getattr(model, "example_input_array", None)
+    if declared is None:
+        return None
+    if isinstance(declared, Mapping):
+        return dict(declared)
+    return tuple(declared) if isinstance(declared, (tuple, list)) else (declared,)
 
 
 def _with_policy(found: list[Any]) -> tuple[list[Any], str]:

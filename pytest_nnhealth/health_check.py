@@ -20,6 +20,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from pytest_nnhealth import batches as batch_forms  # noqa: E402
+from pytest_nnhealth import ecosystem  # noqa: E402
 from pytest_nnhealth.caller_state import FlagsState, ModelState, RngState  # noqa: E402
 from pytest_nnhealth.graph import graph_findings  # noqa: E402
 from pytest_nnhealth.graph_bounds import GraphLimits  # noqa: E402
@@ -66,6 +67,8 @@ def check(
     step raises (the exception propagates with a note saying where it happened).
     """
     started = time.perf_counter()
+    adapted = ecosystem.adapt(model, batch, loss_fn, step_fn, optimizer)
+    batch, step_fn, optimizer = adapted.batch, adapted.step_fn, adapted.optimizer
     _validate(model, loss_fn, step_fn, steps, seed, seeds)
     graph_limits = None if graph is False else GraphLimits.of(graph)
     model, compiled = _uncompiled(model)
@@ -82,6 +85,7 @@ def check(
             window=limits.window,
         )  # fmt: skip
         report = _judged_runs(model, spec, limits, seeds)
+        report.meta.update(adapted.meta)
         if compiled:
             report.meta["compiled"] = "checked the module torch.compile wraps"
         _add_graph_findings(report, model, spec, limits, graph_limits)
@@ -196,8 +200,6 @@ def _validate(
         raise TypeError(
             f"check(): model must be a torch.nn.Module, got {type(model).__name__}"
         )
-    if loss_fn is None and step_fn is None:
-        raise TypeError("check(): pass loss_fn=(output, target) -> loss, or step_fn=")
     for name, value in (("loss_fn", loss_fn), ("step_fn", step_fn)):
         if value is not None and not callable(value):
             raise TypeError(

@@ -10,12 +10,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from nnlint.api import lint_paths
+from nnlint.api import apply_policy, lint_paths, merge_graph_findings
 from nnlint.cli import UsageError, default_paths
 from nnlint.config import ConfigError, LintConfig, load_config
 from nnlint.discovery import MissingPath, Skipped, discover
 from nnlint.findings import Finding
-from nnlint.noqa import apply_suppressions, parse_suppressions
 from nnlint.registry import known_codes
 from nnlint.sourcefile import (
     UndecodableSource,
@@ -47,7 +46,7 @@ def run_check(
     )
     _warn_skipped(skipped)
     if options.fx:
-        findings = sorted([*findings, *_graph_findings(paths, config)], key=_order)
+        findings = merge_graph_findings(findings, _graph_findings(paths, config))
     out.write(_render(findings, options.output_format, width=width, color=color))
     if options.statistics and options.output_format == "text":
         from nnlint.output.statistics import render_statistics
@@ -61,10 +60,6 @@ def run_check(
 def _warn_skipped(skipped: Skipped) -> None:
     for path, reason in dict(skipped).items():
         print(f"nnlint: skipped {path}: {reason}", file=sys.stderr)
-
-
-def _order(finding: Finding) -> tuple[str, int, int, str]:
-    return finding.sort_key
 
 
 def _config(paths: Sequence[Path], options: argparse.Namespace) -> LintConfig:
@@ -181,32 +176,15 @@ def _graph_findings(paths: Sequence[Path], config: LintConfig) -> list[Finding]:
     if importlib.util.find_spec("torch") is None:
         raise UsageError("--fx (graph mode) needs torch: pip install torch")
     try:
-        from nnlint.fx import run_graph_mode
+        from nnlint.fx import run_graph
     except ImportError as error:
         raise UsageError(f"graph mode is not available: {error}") from None
     try:
-        found: list[Finding] = run_graph_mode([str(path) for path in paths], config)
+        run = run_graph([str(path) for path in paths], config)
     except ConfigError as error:
         raise UsageError(str(error)) from None
-    return _suppress_graph(
-        [finding for finding in found if config.applies(finding.code, finding.path)]
-    )
-
-
-def _suppress_graph(findings: Sequence[Finding]) -> list[Finding]:
-    """Graph findings point at source lines, so ``# noqa`` applies to them too."""
-    by_path: dict[str, list[Finding]] = {}
-    for finding in findings:
-        by_path.setdefault(finding.path, []).append(finding)
-    kept: list[Finding] = []
-    for path, group in by_path.items():
-        try:
-            text = read_source(Path(path)).text
-        except (OSError, UndecodableSource):
-            kept.extend(group)
-            continue
-        kept.extend(apply_suppressions(group, parse_suppressions(text)))
-    return kept
+    print(run.summary(), file=sys.stderr)
+    return apply_policy(run.findings, config)
 
 
 def _render(

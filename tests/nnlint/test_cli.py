@@ -327,15 +327,18 @@ def test_fx_findings_are_merged_and_suppressible(
     import types
 
     from nnlint.findings import Finding
+    from nnlint.fx.run_summary import GraphRun
 
-    def run_graph_mode(paths: list[Path], config: object) -> list[Finding]:
-        return [
-            Finding("model.py", 5, 1, 5, 4, "NNL601", "graph", "graph finding"),
-            Finding("model.py", 10, 1, 10, 4, "NNL601", "graph", "suppressed by noqa"),
-        ]
+    def run_graph(paths: list[Path], config: object) -> GraphRun:
+        return GraphRun(
+            [
+                Finding("model.py", 5, 1, 5, 4, "NNL601", "graph", "graph finding"),
+                Finding("model.py", 10, 1, 10, 4, "NNL601", "graph", "noqa'd"),
+            ]
+        )
 
     fake = types.ModuleType("nnlint.fx")
-    fake.run_graph_mode = run_graph_mode  # type: ignore[attr-defined]
+    fake.run_graph = run_graph  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "nnlint.fx", fake)
     (project / "model.py").write_text(
         PROJECT["model.py"].replace("# noqa: NNL901", "# noqa: NNL901, NNL601"),

@@ -17,13 +17,16 @@ which is pre-LN with more than one sublayer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import libcst as cst
 
 from nnlint.cst_syntax import Resolve, first_arg, is_self_attr
+from nnlint.layer_kinds import FUNCTIONAL_PASSTHROUGH
 from nnlint.walk import iter_children
 
+EMPTY: frozenset[str] = frozenset()
 # Functional norms (module norms are recognised by their constructor kind).
 FUNCTIONAL_NORMS = frozenset(
     {"torch.nn.functional.layer_norm", "torch.nn.functional.rms_norm"}
@@ -89,8 +92,13 @@ class _Candidate:
 class MethodScan:
     """Walks one method in order, tracking locals, and collects post-LN norm calls."""
 
-    def __init__(self, norms: set[str], resolve: Resolve) -> None:
+    def __init__(
+        self, norms: set[str], resolve: Resolve, passthrough: frozenset[str] = EMPTY
+    ) -> None:
         self.norms = norms
+        # ``self.X`` activations/dropout the norm's output may go through and still
+        # be the stream (``x = self.act(self.norm(x + f(x)))``).
+        self.passthrough = passthrough
         self.resolve = resolve
         self.values: dict[str, _Value] = {}
         self.pending: list[_Candidate] = []
@@ -128,7 +136,7 @@ class MethodScan:
     def _small(self, small: cst.BaseSmallStatement) -> None:
         targets = _assigned(small)
         self._read(_statement_reads(small), targets)
-        for call in _outputs(small):
+        for call in _outputs(small, self._passes):
             if self._is_norm(call) and self._is_residual_input(first_arg(call)):
                 holders = self._holders(first_arg(call)) - targets
                 self.pending.append(_Candidate(call, holders))
@@ -141,6 +149,13 @@ class MethodScan:
                 self.values[name] = value
         elif isinstance(small, cst.AugAssign) and isinstance(small.target, cst.Name):
             self._add_in_place(small.target.value, small)
+
+    def _passes(self, call: cst.Call) -> bool:
+        """``call`` hands its first argument on unchanged in shape and meaning."""
+        attr = is_self_attr(call.func)
+        if attr is not None:
+            return attr in self.passthrough
+        return self.resolve(call.func) in FUNCTIONAL_PASSTHROUGH
 
     def _read(self, names: set[str], assigned: set[str]) -> None:
         """Drop candidates whose un-normalised sum is read again (still the stream);
@@ -253,20 +268,24 @@ def _statement_reads(small: cst.BaseSmallStatement) -> set[str]:
 
 
 def _header_reads(statement: cst.CSTNode) -> set[str]:
-    """Variables read by a compound statement's own header (``if``/``for``/``with``)."""
-    names: set[str] = set()
-    for child in iter_children(statement):
-        if not isinstance(
-            child, cst.BaseSuite | cst.If | cst.Else | cst.ExceptHandler | cst.Finally
-        ):
-            names |= _reads(child)[0]
-    return names
+    """Variables read by a compound statement's own header (``if``/``for``/``with``),
+    not the names it binds (``for x in ...``, ``with ... as y``)."""
+    if isinstance(statement, cst.If | cst.While):
+        return _reads(statement.test)[0]
+    if isinstance(statement, cst.For):
+        return _reads(statement.iter)[0]
+    if isinstance(statement, cst.With):
+        return {n for item in statement.items for n in _reads(item.item)[0]}
+    return set()
 
 
-def _outputs(small: cst.BaseSmallStatement) -> list[cst.Call]:
+def _outputs(
+    small: cst.BaseSmallStatement, passes: Callable[[cst.Call], bool]
+) -> list[cst.Call]:
     """Calls whose result *is* the statement's value (assigned or returned), seen
-    through arithmetic (``n(x) * (1 + s) + b``), method calls on it (``n(x).float()``)
-    and tuple elements; not calls whose result is another call's argument."""
+    through arithmetic (``n(x) * (1 + s) + b``), method calls on it (``n(x).float()``),
+    tuple elements and pass-through calls (activations, dropout); not calls whose
+    result is another call's argument (a branch)."""
     if isinstance(small, cst.Assign | cst.Return) and small.value is not None:
         stack = [small.value]
     else:
@@ -282,6 +301,8 @@ def _outputs(small: cst.BaseSmallStatement) -> list[cst.Call]:
             stack.extend(element.value for element in node.elements)
         elif isinstance(node, cst.Call):
             found.append(node)
-            if isinstance(node.func, cst.Attribute) and not is_self_attr(node.func):
+            if passes(node) and (inner := first_arg(node)) is not None:
+                stack.append(inner)
+            elif isinstance(node.func, cst.Attribute) and not is_self_attr(node.func):
                 stack.append(node.func.value)  # the receiver of a method call
     return found

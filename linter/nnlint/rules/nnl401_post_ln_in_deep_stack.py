@@ -6,6 +6,7 @@ import libcst as cst
 
 from nnlint.class_facts import class_facts, methods
 from nnlint.cst_syntax import enclosing
+from nnlint.layer_kinds import PASSTHROUGH
 from nnlint.norm_kinds import LAYER_NORM
 from nnlint.post_ln_scan import FUNCTIONAL_NORMS, MethodScan
 from nnlint.rules.base import Invalid, Rule, RuleContext
@@ -252,6 +253,23 @@ class PostLnInDeepStack(Rule):
             column=13,
         ),
         Invalid(
+            # Through an activation, the normalised sum still replaces the stream.
+            "import torch.nn.functional as F\n"
+            "from torch import nn\n"
+            "class PostAct(nn.Module):\n"
+            "    def __init__(self, d):\n"
+            "        super().__init__()\n"
+            "        self.norm = nn.LayerNorm(d)\n"
+            "        self.drop = nn.Dropout(0.1)\n"
+            "        self.ff = nn.Linear(d, d)\n"
+            "    def forward(self, x):\n"
+            "        x = self.drop(F.gelu(self.norm(x + self.ff(x))))\n"
+            "        return x\n"
+            "tower = nn.Sequential(*[PostAct(16) for _ in range(10)])\n",
+            line=10,
+            column=30,
+        ),
+        Invalid(
             # The normalised sum is returned under a new name: it replaces the stream.
             "from torch import nn\n"
             "class Sandwich(nn.Module):\n"
@@ -303,9 +321,15 @@ class PostLnInDeepStack(Rule):
             for call in index.calls
         ):
             return  # no norm in this class: nothing to scan
+        passthrough = frozenset(
+            name
+            for name in table.members
+            if table.kind(name) in PASSTHROUGH and table.kind(name) not in LAYER_NORM
+        )
         found: list[cst.Call] = []
         for method in methods(node):
-            found.extend(MethodScan(norms, self.qualified_name).run(method.body))
+            scan = MethodScan(norms, self.qualified_name, passthrough)
+            found.extend(scan.run(method.body))
         if found:
             self.sites.setdefault(node.name.value, []).extend(found)
 

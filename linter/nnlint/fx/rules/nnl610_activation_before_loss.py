@@ -89,6 +89,7 @@ class ActivationBeforeLoss(GraphRule):
     CODE = "NNL610"
     NAME = "activation-before-loss"
     MESSAGE = "normalised output fed to a loss that expects something else"
+    DUPLICATES = ("NNL101", "NNL103", "NNL105")
     VALID = [
         "import torch\nfrom torch import nn\n\n"
         "model = nn.Sequential(nn.Linear(8, 4))\n"

@@ -2,8 +2,6 @@
 # Near-miss: a Transolver-style block is pre-LN (norm1 before attention, norm2
 #   before the MLP) and the stack ends in a final LayerNorm before the output.
 # Graph: make_model
-# Known-false-alarm: NNL401 takes the second norm, which reads the first residual
-#   sum, for post-LN (issue 11, first misreading; fixed on another branch).
 import torch
 from torch import nn
 

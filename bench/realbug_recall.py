@@ -12,6 +12,7 @@ The cases live in ``tests/realbugs/``: ``bugs/`` holds one reproduced bug per fi
     # Graph: <factory>                optional: a function returning a model for --fx
     # Source-miss: <reason>           optional: the source rules cannot find it
     # Graph-miss: <reason>            optional: graph mode cannot find it either
+    # Known-false-alarm: <reason>     optional (clean/): a finding nnlint still makes
 
 and marks the line each mode must report with ``# expect: NNL101`` (source rules)
 and ``# expect-fx: NNL610`` (graph rules). A bug counts as found in source mode when
@@ -40,7 +41,8 @@ from nnlint.findings import Finding
 
 ROOT = Path(__file__).resolve().parent.parent / "tests" / "realbugs"
 _HEADER = re.compile(
-    r"^# (Source|Bug|Near-miss|Kind|Graph|Source-miss|Graph-miss): ?(.*)"
+    r"^# (Source|Bug|Near-miss|Kind|Graph|Source-miss|Graph-miss|Known-false-alarm)"
+    r": ?(.*)"
 )
 _MARK = re.compile(r"\bexpect(-fx)?: (NNL\d{3})")
 

@@ -54,6 +54,33 @@ def constant_inits(
                         yield ref, node.value
 
 
+def submodule_inits(
+    rule: Rule, owner: ClassModel, hot: set[cst.CSTNode]
+) -> Iterator[tuple[str, Ref, cst.CSTNode]]:
+    """Constant inits of a submodule's layer from its parent,
+    ``nn.init.zeros_(self.proj.lora_A.weight)``: ``(submodule attr, ref in the
+    submodule's class, call)``."""
+    for name, method in owner.methods.items():
+        if name.startswith("forward") or method not in hot:
+            continue
+        me = self_name(method)
+        for node in walk(method):
+            target = (
+                constant_call_target(rule, node) if isinstance(node, cst.Call) else None
+            )
+            if isinstance(target, cst.Attribute) and target.attr.value == "data":
+                target = target.value
+            if not (
+                isinstance(target, cst.Attribute) and target.attr.value == "weight"
+            ):
+                continue
+            layer = target.value
+            if isinstance(layer, cst.Attribute):
+                sub = self_attr(layer.value, me)
+                if sub is not None:
+                    yield sub, (layer.attr.value, None), node
+
+
 def constant_call_target(rule: Rule, call: cst.Call) -> cst.BaseExpression | None:
     if rule.qualified_name(call.func) in CONSTANT_INITS and call.args:
         return call.args[0].value

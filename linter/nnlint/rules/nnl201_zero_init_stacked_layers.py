@@ -18,6 +18,7 @@ from nnlint.rules.constant_inits import (
     blanket_inits,
     constant_inits,
     randomised,
+    submodule_inits,
 )
 
 _CONSTANT_SPELLINGS = CONSTANT_METHODS | {
@@ -54,6 +55,9 @@ class ZeroInitStackedLayers(Rule):
     hidden, and neither are the weights of normalisation layers (torchvision's
     `zero_init_residual`) or biases. Layers that are merely consecutive in `__init__`
     are not assumed to be stacked: parallel heads are often declared one after another.
+
+    An init done by the class that holds the layer's module,
+    `nn.init.zeros_(self.adapter.down.weight)`, is judged in that module's class.
 
     A constant init guarded only by `isinstance(m, nn.Linear)` (or other mixing types)
     in a `for m in self.modules()` loop or a function given to `self.apply(...)` sets
@@ -158,6 +162,21 @@ class ZeroInitStackedLayers(Rule):
         "        nn.init.xavier_uniform_(self.fc1.weight)\n"
         "    def forward(self, x):\n"
         "        return self.fc2(self.fc1(x).relu())\n",
+        # A parent zeroes the adapter's last layer only (LoRA's B): it is added to
+        # the skip, not hidden.
+        "from torch import nn\n"
+        "class LoRA(nn.Module):\n"
+        "    def __init__(self, d, r):\n"
+        "        super().__init__()\n"
+        "        self.down = nn.Linear(d, r, bias=False)\n"
+        "        self.up = nn.Linear(r, d, bias=False)\n"
+        "    def forward(self, x):\n"
+        "        return x + self.up(self.down(x))\n"
+        "class Block(nn.Module):\n"
+        "    def __init__(self, d):\n"
+        "        super().__init__()\n"
+        "        self.adapter = LoRA(d, 4)\n"
+        "        nn.init.zeros_(self.adapter.up.weight)\n",
     ]
     INVALID = [
         Invalid(
@@ -236,6 +255,24 @@ class ZeroInitStackedLayers(Rule):
             line=11,
             column=13,
         ),
+        # A parent zeroes a hidden layer of its submodule: ``down`` feeds ``up``.
+        Invalid(
+            "from torch import nn\n"
+            "class LoRA(nn.Module):\n"
+            "    def __init__(self, d, r):\n"
+            "        super().__init__()\n"
+            "        self.down = nn.Linear(d, r, bias=False)\n"
+            "        self.up = nn.Linear(r, d, bias=False)\n"
+            "    def forward(self, x):\n"
+            "        return x + self.up(self.down(x))\n"
+            "class Block(nn.Module):\n"
+            "    def __init__(self, d):\n"
+            "        super().__init__()\n"
+            "        self.adapter = LoRA(d, 4)\n"
+            "        nn.init.zeros_(self.adapter.down.weight)\n",
+            line=13,
+            column=9,
+        ),
     ]
 
     def __init__(self, context: RuleContext) -> None:
@@ -254,15 +291,29 @@ class ZeroInitStackedLayers(Rule):
                 (self._applying if name == "apply" else self._hot).add(function)
 
     def leave_Module(self, original_node: cst.Module) -> None:
-        if self._hot:
-            for owner in file_model(self).classes.values():
-                if owner.is_module:
-                    self._check_class(owner)
+        if not self._hot:
+            return
+        model = file_model(self)
+        inherited: dict[cst.ClassDef, list[tuple[Ref, cst.CSTNode]]] = {}
+        for owner in model.classes.values():
+            for sub, ref, node in submodule_inits(self, owner, self._hot):
+                layer = owner.layer(sub)
+                kind = layer.kind if layer is not None else None
+                child = model.by_name.get((kind or "").removeprefix("local."))
+                if kind and kind.startswith("local.") and child is not None:
+                    inherited.setdefault(child.node, []).append((ref, node))
+        for owner in model.classes.values():
+            if owner.is_module:
+                self._check_class(owner, inherited.get(owner.node, []))
 
-    def _check_class(self, owner: ClassModel) -> None:
+    def _check_class(
+        self, owner: ClassModel, inherited: list[tuple[Ref, cst.CSTNode]]
+    ) -> None:
+        """``inherited``: constant inits of this class's layers done by a parent
+        (``nn.init.zeros_(self.proj.lora_A.weight)`` in the class holding ``proj``)."""
         events = [
             (normalise(owner, ref), node)
-            for ref, node in constant_inits(self, owner, self._hot)
+            for ref, node in [*constant_inits(self, owner, self._hot), *inherited]
         ]
         blanket = list(blanket_inits(self, owner, self._hot | self._applying))
         if not events and not blanket:

@@ -2,6 +2,9 @@
 # Bug: a matching network turns support-set similarities into a softmax
 #   distribution in one module; the model class then feeds it to F.cross_entropy.
 # Kind: softmax-before-cross-entropy
+# Source-miss: the softmax output is mixed by a batched matrix product (torch.bmm)
+#   before it reaches the loss; what a product of probabilities is cannot be told
+#   from the source.
 import torch
 import torch.nn.functional as F
 from torch import nn

@@ -2,6 +2,8 @@
 # Bug: a simple feed-forward classifier applies its activation after the last
 #   linear layer too, and is trained with cross-entropy on that output.
 # Kind: activation-on-logits
+# Source-miss: the ReLU runs inside a loop over a ModuleList; after a loop the
+#   walk keeps only what also holds when the body never ran.
 # Graph: make_model
 import torch
 import torch.nn.functional as F

@@ -2,6 +2,8 @@
 # Bug: an MLP builds its layers into a Python list attribute, so the optimizer
 #   never sees them (the PR swapped in nn.ModuleList).
 # Kind: unregistered-submodules
+# Source-miss: the modules go into a local list that is assigned to self only
+#   after the loop; NNL303 reads lists built in the assignment itself.
 from torch import nn
 
 

@@ -2,6 +2,10 @@
 # Bug: a DnCNN denoiser builds conv layers with bias=True followed by BatchNorm in
 #   its middle blocks; the bias is cancelled by the normalisation.
 # Kind: bias-before-batchnorm
+# Source-miss: the layers are appended to a local list in a loop and unpacked into
+#   nn.Sequential(*layers); the source rule reads literal Sequential arguments.
+# Graph: make_model
+import torch
 from torch import nn
 
 
@@ -17,4 +21,8 @@ class DnCNN(nn.Module):
         self.model = nn.Sequential(*layers)
 
     def forward(self, x):
-        return x - self.model(x)
+        return x - self.model(x)  # expect-fx: NNL614
+
+
+def make_model():
+    return DnCNN(), (torch.randn(2, 1, 8, 8),)

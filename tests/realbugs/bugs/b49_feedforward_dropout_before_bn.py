@@ -2,6 +2,8 @@
 # Bug: a feed-forward block applies dropout before batch normalisation, so the
 #   normalisation statistics are computed on dropped-out activations.
 # Kind: dropout-before-batchnorm
+# Source-miss: the layers are appended to a local list in a loop and unpacked into
+#   nn.Sequential(*modules); the source rule reads literal Sequential arguments.
 from torch import nn
 
 

@@ -2,6 +2,8 @@
 # Bug: a Bottleneck block widens to planes * 4 channels but adds the unprojected
 #   input (inplanes channels) when no downsample is given: 512 vs 256 at the add.
 # Kind: residual-width-mismatch
+# Source-miss: the skip is rebound under `if self.downsample is not None`; the rule
+#   does not follow that the default construction (downsample=None) skips it.
 # Graph: make_model
 import torch
 from torch import nn

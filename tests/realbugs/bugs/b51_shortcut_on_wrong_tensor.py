@@ -21,8 +21,8 @@ class ResBlock(nn.Module):
         res = x
         x = self.act(self.norm1(self.conv1(x)))
         x = self.act(self.norm2(self.conv2(x)))
-        x = self.shortcut(x)
-        return x + res  # expect: NNL301  expect-fx: NNL605
+        x = self.shortcut(x)  # expect-fx: NNL605
+        return x + res  # expect: NNL301
 
 
 def make_model():

@@ -2,6 +2,8 @@
 # Bug: a hand-written layer normalisation takes the mean and std of a
 #   (batch, seq_len, d_model) tensor along the sequence axis instead of features.
 # Kind: norm-over-wrong-axes
+# Source-miss: statistics over dim=1 are the feature axis of a 2-D input and the
+#   sequence axis of a 3-D one; the source does not show the input's rank.
 import torch
 from torch import nn
 

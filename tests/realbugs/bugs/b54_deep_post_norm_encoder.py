@@ -16,7 +16,7 @@ class PostNormLayer(nn.Module):
         self.norm2 = nn.LayerNorm(d_model)
 
     def forward(self, x):
-        x = self.norm1(x + self.attn(x, x, x, need_weights=False)[0])  # expect: NNL401
+        x = self.norm1(x + self.attn(x, x, x, need_weights=False)[0])  # expect: NNL401  expect-fx: NNL613
         x = self.norm2(x + self.ff(x))
         return x
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from nnlint.cache import CACHE_DIR_NAME, FindingCache, entry_key
 from nnlint.config import LintConfig
-from nnlint.discovery import MissingPath, discover
+from nnlint.discovery import MissingPath, Skipped, discover
 from nnlint.findings import Finding, Fix
 from nnlint.noqa import (
     Suppressions,
@@ -178,6 +178,8 @@ def _lint_one(
         data = path.read_bytes()
     except FileNotFoundError:
         raise MissingPath(f"{path}: no such file or directory") from None
+    except OSError:
+        return []  # gone unreadable since it was listed: nothing to say about it
     name = str(path)
     key = entry_key(data, name, fingerprint) if store is not None else ""
     if store is not None:
@@ -196,22 +198,29 @@ def lint_paths(
     *,
     cache: bool = True,
     jobs: int | None = None,
+    skipped: Skipped | None = None,
 ) -> list[Finding]:
     """Findings for every Python file under ``paths``, sorted by path and position.
 
     Cached files are answered in this process; the rest are linted in a process pool
     when there are enough of them (``jobs=1`` forces serial work). Raises
-    :class:`MissingPath` for a path that does not exist.
+    :class:`MissingPath` for a path that does not exist. Entries that cannot be read
+    are left out, and listed with the reason in ``skipped`` when it is given.
     """
     from nnlint.pool import lint_many
 
-    files = discover(paths)
+    sink: Skipped = [] if skipped is None else skipped
+    files = discover(paths, sink)
     store = FindingCache(cache_directory(config)) if cache else None
     fingerprint = config.fingerprint()
     findings: list[Finding] = []
     misses: list[tuple[Path, str]] = []
     for file in files:
-        data = file.read_bytes()
+        try:
+            data = file.read_bytes()
+        except OSError as error:
+            sink.append((str(file), error.strerror or str(error)))
+            continue
         key = entry_key(data, str(file), fingerprint) if store is not None else ""
         cached = store.get(key) if store is not None else None
         if cached is None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nnlint.cache import CACHE_DIR_NAME, FindingCache, entry_key
-from nnlint.config import LintConfig
+from nnlint.config import LintConfig, load_config
 from nnlint.discovery import MissingPath, Skipped, discover
 from nnlint.findings import Finding, Fix
 from nnlint.noqa import (
@@ -23,7 +23,7 @@ from nnlint.noqa import (
     parse_suppressions,
     unused_codes,
 )
-from nnlint.sourcefile import UndecodableSource, decode
+from nnlint.sourcefile import UndecodableSource, decode, read_source
 
 if TYPE_CHECKING:
     from nnlint.rules import Rule
@@ -37,6 +37,7 @@ __all__ = [
     "InternalError",
     "LintConfig",
     "MissingPath",
+    "apply_policy",
     "lint_file",
     "lint_paths",
     "lint_text",
@@ -273,3 +274,57 @@ def merge_graph_findings(
 
 def _same_file(path: str) -> str:
     return os.path.normcase(os.path.realpath(path))
+
+
+def apply_policy(
+    findings: Iterable[Finding], config: LintConfig | None = None
+) -> list[Finding]:
+    """``findings`` made outside the source engine (graph mode, ``check()``) with the
+    project's policy applied as for source findings: selection (select/ignore),
+    per-file-ignores, and ``# noqa`` comments of the file each finding points at.
+
+    With ``config=None`` each finding is judged by the configuration of the nearest
+    ``pyproject.toml`` above its file (above the working directory for findings with
+    no file, such as ``<Sequential>``). Raises ``ConfigError`` for a broken
+    configuration, like every other entry point.
+    """
+    by_path: dict[str, list[Finding]] = {}
+    for finding in findings:
+        by_path.setdefault(finding.path, []).append(finding)
+    configs: dict[Path, LintConfig] = {}
+    kept: list[Finding] = []
+    for path, group in by_path.items():
+        policy = config if config is not None else _config_for(Path(path), configs)
+        selected = [f for f in group if policy.applies(f.code, path)]
+        kept.extend(_unsuppressed(Path(path), selected))
+    return sorted(kept, key=lambda finding: finding.sort_key)
+
+
+def _config_for(path: Path, cache: dict[Path, LintConfig]) -> LintConfig:
+    directory = path.parent if path.is_file() else Path.cwd()
+    if directory not in cache:
+        cache[directory] = load_config(directory)
+    return cache[directory]
+
+
+def _unsuppressed(path: Path, findings: list[Finding]) -> list[Finding]:
+    """``findings`` of one file without those its ``# noqa`` comments silence (a file
+    that cannot be read silences nothing)."""
+    if not findings:
+        return []
+    try:
+        text = read_source(path).text
+    except (OSError, UndecodableSource):
+        return findings
+    suppressions = parse_suppressions(text)
+    # A ``# noqa`` for a source rule also silences its graph twin (one defect).
+    return [
+        finding
+        for finding in apply_suppressions(findings, suppressions)
+        if not _twin_suppressed(finding, suppressions)
+    ]
+
+
+def _twin_suppressed(finding: Finding, suppressions: Suppressions) -> bool:
+    twins = [replace(finding, code=code) for code in graph_twins(finding.code)]
+    return len(apply_suppressions(twins, suppressions)) < len(twins)

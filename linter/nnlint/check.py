@@ -7,16 +7,14 @@ import difflib
 import importlib.util
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
-from nnlint.api import graph_twins, lint_paths, merge_graph_findings
+from nnlint.api import apply_policy, lint_paths, merge_graph_findings
 from nnlint.cli import UsageError, default_paths
 from nnlint.config import ConfigError, LintConfig, load_config
 from nnlint.discovery import MissingPath, Skipped, discover
 from nnlint.findings import Finding
-from nnlint.noqa import apply_suppressions, parse_suppressions
 from nnlint.registry import known_codes
 from nnlint.sourcefile import (
     UndecodableSource,
@@ -186,36 +184,7 @@ def _graph_findings(paths: Sequence[Path], config: LintConfig) -> list[Finding]:
     except ConfigError as error:
         raise UsageError(str(error)) from None
     print(run.summary(), file=sys.stderr)
-    return _suppress_graph(
-        [
-            finding
-            for finding in run.findings
-            if config.applies(finding.code, finding.path)
-        ]
-    )
-
-
-def _suppress_graph(findings: Sequence[Finding]) -> list[Finding]:
-    """Graph findings point at source lines, so ``# noqa`` applies to them too; a
-    ``# noqa`` for a source rule also silences its graph twin (one defect)."""
-    by_path: dict[str, list[Finding]] = {}
-    for finding in findings:
-        by_path.setdefault(finding.path, []).append(finding)
-    kept: list[Finding] = []
-    for path, group in by_path.items():
-        try:
-            text = read_source(Path(path)).text
-        except (OSError, UndecodableSource):
-            kept.extend(group)
-            continue
-        suppressions = parse_suppressions(text)
-        for finding in apply_suppressions(group, suppressions):
-            aliases = [
-                replace(finding, code=code) for code in graph_twins(finding.code)
-            ]
-            if len(apply_suppressions(aliases, suppressions)) == len(aliases):
-                kept.append(finding)
-    return kept
+    return apply_policy(run.findings, config)
 
 
 def _render(

@@ -25,7 +25,8 @@ def analyze_model(
     origin: tuple[str, int] | None = None,
 ) -> list[Finding]:
     """Graph-rule findings for ``model`` traced on ``example_inputs`` (a tuple of
-    positional inputs; a lone tensor is accepted). ``loss_fn`` enables the rules that
+    positional inputs, a dict of keyword inputs as in ``model(**batch)``; a lone
+    tensor is accepted). ``loss_fn`` enables the rules that
     judge the model against its loss. ``origin`` ``(path, line)`` positions findings
     that have no user source line (a bare ``nn.Sequential``). The model is never
     mutated."""

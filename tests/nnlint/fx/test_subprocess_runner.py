@@ -201,6 +201,11 @@ def test_bad_timeout_is_a_clear_error(tmp_path: Path) -> None:
         ({"timout": 5}, "unknown key"),
         ({"models": "pkg:make"}, "models must be a list"),
         ({"timeout": 0}, "positive number"),
+        ({"timeout": float("inf")}, "positive number"),
+        ({"timeout": float("nan")}, "positive number"),
+        ({"models": [3]}, "models entries must be strings"),
+        ({"memory_mb": -1}, "memory_mb must be a whole number"),
+        ({"memory_mb": 1.5}, "memory_mb must be a whole number"),
     ],
 )
 def test_bad_fx_table_is_a_config_error(

@@ -1,11 +1,13 @@
 """Batch forms accepted by ``check()``, device moves, and one training-step loss.
 
 A batch is ``(inputs, target)``; ``inputs`` is a tensor (``model(x)``), a tuple/list
-(``model(*x)``) or a dict (``model(**x)``). ``check()`` takes one batch (reused every
-step)
-or an iterable of batches. The rule that tells them apart: a ``tuple`` of length 2, or a
-``list`` of length 2 whose second item is a tensor, is one batch; any other iterable
-(list of batches, generator, DataLoader) is a sequence of batches.
+(``model(*x)``) or a dict (``model(**x)``). A batch may also be a dict of keyword
+inputs alone (``model(**batch)``, a transformers batch with ``labels`` inside), whose
+loss the model computes itself (``loss_fn=None``) or ``loss_fn(output, batch)`` does.
+``check()`` takes one batch (reused every step) or an iterable of batches. The rule
+that tells them apart: a dict, a ``tuple`` of length 2, or a ``list`` of length 2 whose
+second item is a tensor, is one batch; any other iterable (list of batches, generator,
+DataLoader) is a sequence of batches.
 """
 
 from __future__ import annotations
@@ -19,12 +21,15 @@ import torch
 from torch import nn
 
 from pytest_nnhealth.caller_guard import running
+from pytest_nnhealth.ecosystem import output_loss
 
 StepFn = Callable[[nn.Module, Any], torch.Tensor]
 LossFn = Callable[[Any, Any], torch.Tensor]
 
 
 def is_single_batch(batch: Any) -> bool:
+    if isinstance(batch, Mapping):
+        return True
     if isinstance(batch, tuple):
         return len(batch) == 2
     if isinstance(batch, list):
@@ -36,11 +41,10 @@ def materialise(batch: Any, steps: int, has_step_fn: bool) -> list[Any]:
     """The batch used at each step (cycling a short iterable); at least one batch."""
     if is_single_batch(batch) or (has_step_fn and not _is_batch_iterable(batch)):
         return [batch] * steps
-    if isinstance(batch, (torch.Tensor, Mapping, str, bytes)) or not isinstance(
-        batch, Iterable
-    ):
+    if isinstance(batch, (torch.Tensor, str, bytes)) or not isinstance(batch, Iterable):
         raise TypeError(
-            "check(): batch must be (inputs, target) or an iterable of such batches, "
+            "check(): batch must be (inputs, target), a dict of keyword inputs, or an "
+            "iterable of such batches, "
             f"got {type(batch).__name__}; pass step_fn= for other batch forms"
         )
     taken = list(itertools.islice(iter(batch), steps))
@@ -51,7 +55,8 @@ def materialise(batch: Any, steps: int, has_step_fn: bool) -> list[Any]:
             if not is_single_batch(item):
                 raise TypeError(
                     f"check(): batch #{index} of the iterable is a "
-                    f"{type(item).__name__}, expected (inputs, target); pass step_fn= "
+                    f"{type(item).__name__}, expected (inputs, target) or a dict; pass "
+                    "step_fn= "
                     "for other batch forms"
                 )
     return [taken[step % len(taken)] for step in range(steps)]
@@ -137,13 +142,17 @@ def compute_loss(
     if step_fn is not None:
         with running("step_fn"):
             loss = step_fn(model, batch)
+    elif isinstance(batch, Mapping):  # keyword inputs; labels, if any, inside
+        with running("model"):
+            output = model(**batch)
+        with running("loss_fn"):
+            loss = output_loss(output) if loss_fn is None else loss_fn(output, batch)
     else:
-        assert loss_fn is not None  # check() validates this
         inputs, target = batch
         with running("model"):
             output = forward(model, inputs)
         with running("loss_fn"):
-            loss = loss_fn(output, target)
+            loss = output_loss(output) if loss_fn is None else loss_fn(output, target)
     if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
         raise TypeError(
             "check(): the loss must be a scalar tensor, got "
@@ -155,15 +164,3 @@ def compute_loss(
             )
         )
     return loss.reshape(())
-
-
-def first_inputs(batch: Any) -> tuple[Any, ...] | None:
-    """Positional example inputs for graph analysis (None unless a tensor/tuple)."""
-    if not is_single_batch(batch):
-        return None
-    inputs = batch[0]
-    if isinstance(inputs, Mapping):
-        return None
-    if isinstance(inputs, (tuple, list)):
-        return tuple(inputs)
-    return (inputs,)

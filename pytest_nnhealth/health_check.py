@@ -21,6 +21,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from pytest_nnhealth import batches as batch_forms  # noqa: E402
+from pytest_nnhealth import ecosystem, stopping  # noqa: E402
 from pytest_nnhealth.caller_guard import CallerGuard  # noqa: E402
 from pytest_nnhealth.caller_state import (  # noqa: E402
     AttributeState,
@@ -29,6 +30,7 @@ from pytest_nnhealth.caller_state import (  # noqa: E402
     RngState,
 )
 from pytest_nnhealth.graph import graph_findings  # noqa: E402
+from pytest_nnhealth.graph_bounds import GraphLimits  # noqa: E402
 from pytest_nnhealth.judge import judge  # noqa: E402
 from pytest_nnhealth.optimizers import OptimizerSpec, check_instance  # noqa: E402
 from pytest_nnhealth.records import HealthFinding, HealthReport  # noqa: E402
@@ -50,7 +52,9 @@ from pytest_nnhealth.thresholds import Thresholds  # noqa: E402
 # under a second. Raise it for slow-to-show problems; lower it for big models.
 DEFAULT_STEPS = 25
 
-__all__ = ["DEFAULT_STEPS", "check"]
+DEFAULT_EARLY_STOP = stopping.DEFAULT_EARLY_STOP
+
+__all__ = ["DEFAULT_EARLY_STOP", "DEFAULT_STEPS", "check"]
 
 
 def check(
@@ -65,7 +69,9 @@ def check(
     thresholds: Thresholds | Mapping[str, Any] | None = None,
     step_fn: Callable[[nn.Module, Any], torch.Tensor] | None = None,
     seeds: int = 1,
-    graph: bool = True,
+    graph: bool | GraphLimits | Mapping[str, float] = True,
+    budget_s: float | None = None,
+    early_stop: bool = DEFAULT_EARLY_STOP,
 ) -> HealthReport:
     """Train a copy of ``model`` for ``steps`` seeded steps and judge its dynamics.
 
@@ -74,7 +80,11 @@ def check(
     step raises (the exception propagates with a note saying where it happened).
     """
     started = time.perf_counter()
+    adapted = ecosystem.adapt(model, batch, loss_fn, step_fn, optimizer)
+    batch, step_fn, optimizer = adapted.batch, adapted.step_fn, adapted.optimizer
     _validate(model, loss_fn, step_fn, steps, seed, seeds)
+    stopping.validate(budget_s, early_stop)
+    graph_limits = None if graph is False else GraphLimits.of(graph)
     model, compiled = _uncompiled(model)
     _validate_state(model, optimizer)
     limits = _thresholds(thresholds)
@@ -87,11 +97,14 @@ def check(
         spec = RunSpec(
             batches, loss_fn, step_fn, optimizer, steps, seed, run_device,
             window=limits.window,
+            stopper=stopping.factory(budget_s, early_stop, steps, seeds, limits),
         )  # fmt: skip
         report = _guarded_runs(model, spec, limits, seeds)
+        report.meta["run"].update(budget_s=budget_s, early_stop=early_stop)
+        report.meta.update(adapted.meta)
         if compiled:
             report.meta["compiled"] = "checked the module torch.compile wraps"
-        _add_graph_findings(report, model, spec, limits, graph)
+        _add_graph_findings(report, model, spec, limits, graph_limits)
     finally:
         rng.restore()
     report.meta["timings"]["total_s"] = time.perf_counter() - started
@@ -157,12 +170,14 @@ def _judged_runs(
 
 def _add_graph_findings(
     report: HealthReport, model: nn.Module, spec: RunSpec, limits: Thresholds,
-    graph: bool,
+    graph: GraphLimits | None,
 ) -> None:  # fmt: skip
-    if not graph:
+    if graph is None:
         report.meta["graph"] = "disabled (graph=False)"
         return
-    extra, status = graph_findings(model, spec.batches[0], spec.loss_fn, spec.step_fn)
+    extra, status = graph_findings(
+        model, spec.batches[0], spec.loss_fn, spec.step_fn, graph
+    )
     report.findings.extend(f for f in extra if f.check not in limits.ignore)
     report.meta["graph"] = status
 
@@ -284,8 +299,6 @@ def _validate(
         raise TypeError(
             f"check(): model must be a torch.nn.Module, got {type(model).__name__}"
         )
-    if loss_fn is None and step_fn is None:
-        raise TypeError("check(): pass loss_fn=(output, target) -> loss, or step_fn=")
     if isinstance(loss_fn, type):
         raise TypeError(
             f"check(): loss_fn is the class {loss_fn.__name__}, not a loss; pass an "
@@ -355,7 +368,7 @@ def _report(
         findings=findings,
         layers=result.layers,
         losses=result.losses,
-        steps=spec.steps,
+        steps=len(result.losses),
         seeds=[spec.seed + i for i in range(seeds)],
         thresholds=limits.to_dict(),
         meta=meta,

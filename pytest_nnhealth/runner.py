@@ -39,6 +39,7 @@ from pytest_nnhealth.probes.saturation import SaturationProbe
 from pytest_nnhealth.probes.updates import UpdateProbe
 from pytest_nnhealth.records import LayerStats
 from pytest_nnhealth.rewire import rewire
+from pytest_nnhealth.stopping import Stopper
 
 
 @dataclass
@@ -53,6 +54,8 @@ class RunSpec:
     window: int = 3
     held: bool = True  # measure the held batch's loss after the run
     in_place: bool = False  # the model could not be deep-copied (for error notes)
+    # A fresh budget / early-stop decider per run (None: every step runs).
+    stopper: Callable[[], Stopper] | None = None
 
 
 @dataclass
@@ -144,20 +147,53 @@ def run(
     probes = default_probes(spec.loss_fn) if probes is None else probes
     rng_at_start = _rng_state(spec.device)
     losses: list[torch.Tensor] = []
+    stopped = "steps"
+    stopper = spec.stopper() if spec.stopper is not None else None
     with ExitStack() as stack:
         for probe in probes:
             probe.attach(ctx, stack)
         for step in range(spec.steps):
             losses.append(_one_step(model, optimizer, probes, ctx, spec, step))
+            reason = _stop_reason(model, ctx, probes, losses, stopper, step)
+            if reason is not None:
+                stopped = reason
+                break
     steps_done = time.perf_counter()
+    ctx.steps = len(losses)  # series cover the steps that ran
     held_after = _held_loss(model, spec, rng_at_start) if spec.held else math.nan
     loss_values = to_floats(losses)
     result = _collect(model, ctx, probes, loss_values, (loss_values[0], held_after))
     result.meta = {
         "optimizer": description,
         "timings": {"steps_s": steps_done - started},
+        "run": {"steps": len(losses), "planned": spec.steps, "stopped": stopped},
     }
+    memory = result.extras.pop("update_ratio_memory", None)
+    if memory is not None:
+        result.meta["update_ratio_memory"] = memory
     return result
+
+
+def _stop_reason(
+    model: nn.Module,
+    ctx: RunContext,
+    probes: list[Probe],
+    losses: list[torch.Tensor],
+    stopper: Stopper | None,
+    step: int,
+) -> str | None:
+    if stopper is None or step + 1 >= ctx.steps:
+        return None
+
+    def floats() -> list[float]:
+        return to_floats(losses)
+
+    def partial() -> RunResult:
+        # The held loss is measured after the run; the last training loss stands in.
+        values = floats()
+        return _collect(model, ctx, probes, values, (values[0], values[-1]))
+
+    return stopper.after_step(step, floats, partial)
 
 
 def first_nonfinite_step(result: RunResult) -> int | None:
@@ -179,7 +215,7 @@ def locate_nonfinite(
 ) -> dict[str, Any] | None:
     """Replay steps 0..``step`` (same seed, so the same trajectory on CPU) with the
     non-finite locator attached to every module."""
-    replay = dataclasses.replace(spec, steps=step + 1, held=False)
+    replay = dataclasses.replace(spec, steps=step + 1, held=False, stopper=None)
     probe = NonFiniteProbe()
     try:
         run(model, memo, replay, [probe])

@@ -35,9 +35,17 @@ def units_matrix(output: torch.Tensor) -> torch.Tensor | None:
     return output.movedim(1, -1).reshape(-1, output.shape[1])
 
 
+def pooled(output: torch.Tensor) -> bool:
+    """An (N, C, 1, ..., 1) output: a global pooling (squeeze-excitation paths, heads)
+    or what follows it. Its rows differ only as much as the samples' averages do, which
+    for a synthetic batch is ~1/sqrt(H*W) of the per-position spread: the statistic
+    would measure the batch, not the model (docs/health/rank.md, dead_units.md)."""
+    return output.dim() >= 4 and all(size == 1 for size in output.shape[2:])
+
+
 def dead_fraction(output: torch.Tensor) -> torch.Tensor | None:
     dims = unit_dims(output)
-    if dims is None or output.numel() == 0:
+    if dims is None or output.numel() == 0 or pooled(output):
         return None
     x = leading_samples(output.detach())
     # ReLU-family outputs are >= 0, so sign() is the "active" indicator.

@@ -66,8 +66,8 @@ def _from_factory(factory: OptimizerFactory, model: nn.Module) -> torch.optim.Op
     if foreign:
         raise ValueError(
             "check(): the `optimizer` factory did not use the `params` it was given: "
-            f"{len(foreign)} of the tensors it optimizes are not among them (it "
-            "builds on other parameters, e.g. the caller's `model.parameters()`); "
+            f"{len(foreign)} of the tensors it optimizes are not among them "
+            "(another model's, or tensors check() could not point at its copy); "
             "build the optimizer from the `params` argument, e.g. "
             "optimizer=lambda params: torch.optim.SGD(params, lr=0.1)"
         )

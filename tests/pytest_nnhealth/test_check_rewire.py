@@ -99,6 +99,14 @@ def test_loss_closure_over_a_submodule_trains_the_copys_head():
     assert report.losses == reference_losses()
 
 
+def test_loss_closure_over_the_submodule_itself():
+    model = Net()
+    head = model.head
+    report = run(model, loss_fn=lambda out, y: CRIT(head(out), y))
+    assert report.findings == []
+    assert report.losses == reference_losses()
+
+
 def test_step_fn_closure_over_the_callers_model():
     model = Net()
     report = run(model, step_fn=lambda m, b: CRIT(model.head(m(b[0])), b[1]))

@@ -27,7 +27,7 @@ from pytest_nnhealth.runner import (
     identity_memo,
     locate_nonfinite,
     run,
-    work_copy,
+    wired_copy,
 )
 
 T = TypeVar("T")
@@ -65,7 +65,7 @@ def run_seed(model: nn.Module, spec: RunSpec, guard: CallerGuard) -> RunResult:
     snapshots: list[ModelState | AttributeState] = []
     try:
         try:
-            work, memo, wired = work_copy(model, spec)
+            work, memo, wired = wired_copy(model, spec)
         except Exception as error:  # noqa: BLE001 - any deepcopy failure means "cannot copy"
             if isinstance(error, RewireError):
                 raise  # the user's to fix, not a reason to train the caller's model
@@ -105,7 +105,7 @@ def _run_and_locate(
             for snapshot in snapshots:
                 snapshot.restore()
         else:
-            work, memo, spec = work_copy(model, spec)
+            work, memo, spec = wired_copy(model, spec)
         result.extras["nonfinite"] = locate_nonfinite(work, memo, spec, bad_step)
     return result
 

@@ -126,7 +126,16 @@ def _deep_copied(
     its parameter list in ``_params`` as well."""
     cls = type(original)
     rebuilt = cls.__new__(cls)
-    rebuilt.__setstate__(copy.deepcopy(vars(original), memo))
+    memo[id(original)] = rebuilt  # references to itself point at the rebuilt one
+    # Instance-level wrappers of methods (an LR scheduler wraps ``step`` to count
+    # calls, through a weak reference to the original optimizer) would step the
+    # caller's optimizer: the rebuilt one uses its class's methods.
+    state = {
+        key: value
+        for key, value in vars(original).items()
+        if not (callable(value) and callable(getattr(cls, key, None)))
+    }
+    rebuilt.__setstate__(copy.deepcopy(state, memo))
     return rebuilt
 
 

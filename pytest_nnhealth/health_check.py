@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Mapping
-from contextlib import ExitStack
 from typing import Any
 
 from pytest_nnhealth.torch_required import require_torch
@@ -23,27 +22,14 @@ from torch import nn  # noqa: E402
 from pytest_nnhealth import batches as batch_forms  # noqa: E402
 from pytest_nnhealth import ecosystem, stopping  # noqa: E402
 from pytest_nnhealth.caller_guard import CallerGuard  # noqa: E402
-from pytest_nnhealth.caller_state import (  # noqa: E402
-    AttributeState,
-    FlagsState,
-    ModelState,
-    RngState,
-)
+from pytest_nnhealth.caller_state import RngState  # noqa: E402
 from pytest_nnhealth.graph import graph_findings  # noqa: E402
 from pytest_nnhealth.graph_bounds import GraphLimits  # noqa: E402
+from pytest_nnhealth.guarded_run import model_device, run_seed, under_guard  # noqa: E402
 from pytest_nnhealth.judge import judge  # noqa: E402
 from pytest_nnhealth.optimizers import OptimizerSpec, check_instance  # noqa: E402
 from pytest_nnhealth.records import HealthFinding, HealthReport  # noqa: E402
-from pytest_nnhealth.rewire import RewireError  # noqa: E402
-from pytest_nnhealth.runner import (  # noqa: E402
-    RunResult,
-    RunSpec,
-    first_nonfinite_step,
-    identity_memo,
-    locate_nonfinite,
-    run,
-    work_copy,
-)
+from pytest_nnhealth.runner import RunResult, RunSpec  # noqa: E402
 from pytest_nnhealth.thresholds import Thresholds  # noqa: E402
 
 # 25 steps: a divergence can first appear after ~20 steps, state symptoms need a window
@@ -124,29 +110,9 @@ def _uncompiled(model: nn.Module) -> tuple[nn.Module, bool]:
 def _guarded_runs(
     model: nn.Module, spec: RunSpec, limits: Thresholds, seeds: int
 ) -> HealthReport:
-    """The judged runs under a ``CallerGuard``: a caller tensor that changed anyway is
-    restored and made a usage error (a note when the run itself raised)."""
-    guard = CallerGuard.capture(model, spec.optimizer)
-    passed = [
-        name
-        for name, value in (
-            ("loss_fn", spec.loss_fn),
-            ("step_fn", spec.step_fn),
-            ("optimizer", spec.optimizer),
-        )
-        if value is not None
-    ]
-    try:
-        report = _judged_runs(model, spec, limits, seeds, guard)
-    except BaseException as error:
-        touched = guard.restore()
-        if touched and hasattr(error, "add_note"):
-            error.add_note(guard.message(touched, passed))
-        raise
-    touched = guard.restore()
-    if touched:
-        raise ValueError(guard.message(touched, passed))
-    return report
+    return under_guard(
+        model, spec, lambda guard: _judged_runs(model, spec, limits, seeds, guard)
+    )
 
 
 def _judged_runs(
@@ -158,7 +124,7 @@ def _judged_runs(
 ) -> HealthReport:
     """One run per seed, judged; with several seeds, the majority's findings."""
     results = [
-        _guarded_run(model, dataclasses.replace(spec, seed=spec.seed + i), guard)
+        run_seed(model, dataclasses.replace(spec, seed=spec.seed + i), guard)
         for i in range(seeds)
     ]
     findings, votes = _vote([judge(result, limits) for result in results])
@@ -182,79 +148,9 @@ def _add_graph_findings(
     report.meta["graph"] = status
 
 
-def _guarded_run(model: nn.Module, spec: RunSpec, guard: CallerGuard) -> RunResult:
-    """Run on a deep copy; fall back to training in place under a snapshot."""
-    flags = FlagsState.capture(model)
-    snapshots: list[ModelState | AttributeState] = []
-    try:
-        try:
-            work, memo, wired = work_copy(model, spec)
-        except Exception as error:  # noqa: BLE001 - any deepcopy failure means "cannot copy"
-            if isinstance(error, RewireError):
-                raise  # the user's to fix, not a reason to train the caller's model
-            _check_in_place_device(model, spec.device, error)
-            snapshots = [AttributeState.capture(model), ModelState.capture(model)]
-            work, memo = model, identity_memo(model)
-            wired = dataclasses.replace(spec, in_place=True)
-        with ExitStack() as stack:
-            if not wired.in_place:
-                stack.enter_context(guard.recording())
-            result = _run_and_locate(model, work, memo, wired, snapshots)
-        result.meta["copy"] = (
-            "in place (model cannot be deep-copied; parameters, buffers, gradients, "
-            "flags, plain attributes and torch generators restored)"
-            if wired.in_place
-            else "deepcopy"
-        )
-        return result
-    finally:
-        for snapshot in snapshots:
-            snapshot.restore()
-        flags.restore()
-
-
-def _run_and_locate(
-    model: nn.Module,
-    work: nn.Module,
-    memo: dict[int, Any],
-    spec: RunSpec,
-    snapshots: list[ModelState | AttributeState],
-) -> RunResult:
-    result = run(work, memo, spec)
-    bad_step = first_nonfinite_step(result)
-    if bad_step is not None:
-        # Replay on a fresh copy (or the restored original) with the locator.
-        if spec.in_place:
-            for snapshot in snapshots:
-                snapshot.restore()
-        else:
-            work, memo, spec = work_copy(model, spec)
-        result.extras["nonfinite"] = locate_nonfinite(work, memo, spec, bad_step)
-    return result
-
-
-def _check_in_place_device(
-    model: nn.Module, device: torch.device, error: Exception
-) -> None:
-    current = _model_device(model)
-    if current != device:
-        raise ValueError(
-            "check(): the model cannot be deep-copied "
-            f"({type(error).__name__}: {error}), "
-            f"so it is trained in place under a snapshot; that needs device={current} "
-            f"(the model's device), not {device}"
-        ) from error
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    for tensor in list(model.parameters()) + list(model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
-
-
 def _device(model: nn.Module, device: str | torch.device | None) -> torch.device:
     if device is None:
-        return _model_device(model)
+        return model_device(model)
     try:
         chosen = torch.device(device)
     except (RuntimeError, TypeError) as error:

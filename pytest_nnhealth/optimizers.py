@@ -66,8 +66,8 @@ def _from_factory(factory: OptimizerFactory, model: nn.Module) -> torch.optim.Op
     if foreign:
         raise ValueError(
             "check(): the `optimizer` factory did not use the `params` it was given: "
-            f"{len(foreign)} of the tensors it optimizes are not among them (it "
-            "builds on other parameters, e.g. the caller's `model.parameters()`); "
+            f"{len(foreign)} of the tensors it optimizes are not among them "
+            "(another model's, or tensors check() could not point at its copy); "
             "build the optimizer from the `params` argument, e.g. "
             "optimizer=lambda params: torch.optim.SGD(params, lr=0.1)"
         )
@@ -126,7 +126,16 @@ def _deep_copied(
     its parameter list in ``_params`` as well."""
     cls = type(original)
     rebuilt = cls.__new__(cls)
-    rebuilt.__setstate__(copy.deepcopy(vars(original), memo))
+    memo[id(original)] = rebuilt  # references to itself point at the rebuilt one
+    # Instance-level wrappers of methods (an LR scheduler wraps ``step`` to count
+    # calls, through a weak reference to the original optimizer) would step the
+    # caller's optimizer: the rebuilt one uses its class's methods.
+    state = {
+        key: value
+        for key, value in vars(original).items()
+        if not (callable(value) and callable(getattr(cls, key, None)))
+    }
+    rebuilt.__setstate__(copy.deepcopy(state, memo))
     return rebuilt
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from torch import nn
 
 # Enough for any loss or step function seen in practice (a transformer loss object with
 # its config walks ~300 objects); a bound on time for ones that hold datasets.
@@ -59,6 +60,9 @@ class Reach:
     globals_reaching: list[tuple[int, str]] = field(default_factory=list)
     # Tensors met on the way that the model does not hold: shared, never copied.
     tensors: dict[int, torch.Tensor] = field(default_factory=dict)
+    # Containers that are a module's own bookkeeping (``_parameters``, ``_modules``,
+    # hook dicts): a copied module gets its own, even where they hold nothing shared.
+    private: set[int] = field(default_factory=set)
 
 
 def walk(root: Any, owned: dict[int, str | None]) -> Reach:
@@ -68,18 +72,26 @@ def walk(root: Any, owned: dict[int, str | None]) -> Reach:
     pending = [root]
     while pending and len(reach.nodes) < MAX_NODES:
         obj = pending.pop()
-        if id(obj) in reach.nodes or id(obj) in owned or isinstance(obj, _ATOMS):
+        if id(obj) in reach.nodes or id(obj) in owned or _is(obj, _ATOMS):
             continue
         reach.nodes[id(obj)] = obj
+        if _is(obj, nn.Module):
+            reach.private.update(id(v) for v in vars(obj).values() if _container(v))
         for child, global_name in _children(obj):
-            if isinstance(child, _ATOMS) and not _is_owned(child, owned):
-                if isinstance(child, torch.Tensor):
+            if _is(child, _ATOMS) and not _is_owned(child, owned):
+                if _is(child, torch.Tensor):
                     reach.tensors[id(child)] = child
                 continue
             parents.setdefault(id(child), []).append((id(obj), global_name))
             pending.append(child)
     _propagate(reach, parents, owned)
     return reach
+
+
+def _is(obj: Any, kinds: type | tuple[type, ...]) -> bool:
+    """``isinstance`` by the real type: never runs an object's ``__class__`` or
+    ``__getattribute__`` (user objects, proxies)."""
+    return issubclass(type(obj), kinds)
 
 
 def _is_owned(obj: Any, owned: dict[int, str | None]) -> bool:
@@ -105,17 +117,17 @@ def _propagate(
 
 def _children(obj: Any) -> Iterator[tuple[Any, str | None]]:
     """What ``obj`` holds; the second item names the global it was loaded through."""
-    if isinstance(obj, types.FunctionType):
+    if _is(obj, types.FunctionType):
         yield from _function_children(obj)
-    elif isinstance(obj, types.MethodType):
+    elif _is(obj, types.MethodType):
         yield obj.__func__, None
         yield obj.__self__, None
-    elif isinstance(obj, functools.partial):
+    elif _is(obj, functools.partial):
         yield from ((item, None) for item in (obj.func, *obj.args))
         yield from ((item, None) for item in obj.keywords.values())
-    elif isinstance(obj, dict):
+    elif _is(obj, dict):
         yield from ((item, None) for pair in obj.items() for item in pair)
-    elif isinstance(obj, (list, tuple, set, frozenset)):
+    elif _is(obj, (list, tuple, set, frozenset)):
         yield from ((item, None) for item in obj)
     else:
         yield from ((item, None) for item in _attributes(obj))
@@ -154,10 +166,19 @@ def _global_ops(code: types.CodeType, opnames: tuple[str, ...]) -> set[str]:
     return names
 
 
+def _container(value: Any) -> bool:
+    return _is(value, (dict, list, set))
+
+
 def _attributes(obj: Any) -> list[Any]:
-    values = list(getattr(obj, "__dict__", {}).values())
-    for cls in type(obj).__mro__:
-        for slot in getattr(cls, "__slots__", ()):
-            if isinstance(slot, str) and hasattr(obj, slot):
-                values.append(getattr(obj, slot))
+    """Instance attributes and slot values; an object whose attribute access raises
+    (a proxy, a half-initialised extension type) is a leaf, not a crash."""
+    try:
+        values = list(getattr(obj, "__dict__", {}).values())
+        for cls in type(obj).__mro__:
+            for slot in getattr(cls, "__slots__", ()):
+                if isinstance(slot, str) and hasattr(obj, slot):
+                    values.append(getattr(obj, slot))
+    except Exception:  # noqa: BLE001 - arbitrary user objects
+        return []
     return values

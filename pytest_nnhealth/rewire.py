@@ -104,7 +104,7 @@ def _refuse_global_writes(argument: str, reach: Reach) -> None:
 
 def _copied(argument: str, value: Any, reach: Reach, work: dict[int, Any]) -> Any:
     for key, obj in [*reach.nodes.items(), *reach.tensors.items()]:
-        if key not in reach.reaching:
+        if key not in reach.reaching and key not in reach.private:
             work.setdefault(key, obj)  # shared: it does not lead to the model
     via_globals = {key for key, _ in reach.globals_reaching}
     namespaces: dict[int, dict[str, Any]] = {}

@@ -71,11 +71,19 @@ class RunResult:
 
 
 def work_copy(
+    model: nn.Module, device: torch.device
+) -> tuple[nn.Module, dict[int, Any]]:
+    """A deep copy on ``device`` and the deepcopy memo (original id -> copy)."""
+    memo: dict[int, Any] = {}
+    clone = copy.deepcopy(model, memo)
+    return clone.to(device), memo
+
+
+def wired_copy(
     model: nn.Module, spec: RunSpec
 ) -> tuple[nn.Module, dict[int, Any], RunSpec]:
-    """A deep copy on the run's device, the deepcopy memo (original id -> copy), and
-    the spec with its loss, step function and optimizer factory pointed at the copy
-    (see ``rewire``)."""
+    """``work_copy`` plus the spec with its loss, step function and optimizer factory
+    pointed at the copy (see ``rewire``)."""
     memo: dict[int, Any] = {}
     clone = copy.deepcopy(model, memo)
     factory = (

@@ -8,6 +8,7 @@ message naming the argument and the part of the model.
 
 from __future__ import annotations
 
+import copy
 import functools
 
 import pytest
@@ -16,7 +17,7 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 
 from pytest_nnhealth.health_check import check  # noqa: E402
-from pytest_nnhealth.rewire import RewireError  # noqa: E402
+from pytest_nnhealth.rewire import RewireError, rewire  # noqa: E402
 
 STEPS = 8
 CRIT = nn.CrossEntropyLoss()
@@ -96,6 +97,14 @@ def test_loss_closure_over_a_submodule_trains_the_copys_head():
     report = run(model, loss_fn=lambda out, y: CRIT(model.head(out), y))
     assert report.healthy, report.findings
     assert report.findings == []  # no params_without_grad / unregistered_params
+    assert report.losses == reference_losses()
+
+
+def test_loss_closure_over_the_submodule_itself():
+    model = Net()
+    head = model.head
+    report = run(model, loss_fn=lambda out, y: CRIT(head(out), y))
+    assert report.findings == []
     assert report.losses == reference_losses()
 
 
@@ -274,3 +283,49 @@ def test_guard_adds_a_note_when_the_run_raises():
     assert any("`loss_fn` ran the caller's `head`" in n for n in info.value.__notes__)
     for p in model.parameters():
         assert p.grad is None
+
+
+def test_rewire_points_closures_at_the_copy_and_shares_the_rest():
+    model, metrics = Net(), []
+    weights = torch.ones(3)
+
+    def loss(out, y):
+        metrics.append(1)
+        return F_cross(model.head(out), y, weights)
+
+    head_loss = HeadLoss(model.head)
+    memo: dict = {}
+    clone = copy.deepcopy(model, memo)
+    wired = rewire({"loss_fn": loss, "step_fn": None, "other": head_loss}, model, memo)
+    cells = dict(
+        zip(loss.__code__.co_freevars, wired["loss_fn"].__closure__, strict=True)
+    )
+    assert cells["model"].cell_contents is clone
+    assert cells["metrics"].cell_contents is metrics  # does not lead to the model
+    assert cells["weights"].cell_contents is weights
+    assert wired["step_fn"] is None
+    assert wired["other"].head is clone.head
+    # A copied module owns its bookkeeping even where it held nothing shared.
+    assert wired["other"]._parameters is not head_loss._parameters
+
+
+def F_cross(logits, y, weights):
+    return torch.nn.functional.cross_entropy(logits, y, weight=weights)
+
+
+class Proxy:
+    """An object whose attribute access raises something other than AttributeError."""
+
+    def __getattribute__(self, name):
+        raise RuntimeError("proxy: no attributes")
+
+    def __call__(self, out, y):
+        return CRIT(out, y)
+
+
+def test_objects_that_refuse_attribute_access_are_leaves():
+    model = Net()
+    proxy = Proxy()
+    memo: dict = {}
+    copy.deepcopy(model, memo)
+    assert rewire({"loss_fn": proxy}, model, memo)["loss_fn"] is proxy

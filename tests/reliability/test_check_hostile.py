@@ -133,6 +133,15 @@ def lbfgs_instance():
     return simple(model=model, optimizer=torch.optim.LBFGS(model.parameters()))
 
 
+def optimizer_with_a_scheduler():
+    model = mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.2)
+    # The scheduler wraps optimizer.step on the instance, through a weak reference to
+    # this optimizer: a copied wrapper would step the caller's optimizer instead.
+    torch.optim.lr_scheduler.StepLR(optimizer, step_size=10)
+    return simple(model=model, optimizer=optimizer)
+
+
 def verify_learns(report, ctx):
     assert report.losses[-1] < report.losses[0]
 
@@ -275,6 +284,8 @@ CASES = [
                  r"build or on this machine")),
     Case("LBFGS factory gets a closure", lbfgs_factory, verify=verify_learns),
     Case("LBFGS instance gets a closure", lbfgs_instance, verify=verify_learns),
+    Case("optimizer with an LR scheduler attached", optimizer_with_a_scheduler,
+         verify=verify_learns),
     Case("optimizer class needing constructor arguments",
          optimizer_needing_constructor_arguments, verify=verify_scaled_lr),
     Case("optimizer neither copyable nor constructible",

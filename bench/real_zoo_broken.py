@@ -88,10 +88,10 @@ def deep_gain3(seed: int) -> Built:
 
 
 def deep_relu_collapse(seed: int) -> Built:
-    """A 32-layer plain ReLU MLP (no normalisation, no skips), Kaiming init with a
-    small positive bias: with depth every input maps to almost the same direction
+    """A 64-layer plain ReLU MLP (no normalisation, no skips) with Kaiming init: the
+    scale is preserved, but with depth every input maps to almost the same direction
     (the representations collapse to rank ~1)."""
-    model = seeded(seed, lambda: plain_mlp(32, 1.0, bias=0.1))
+    model = seeded(seed, lambda: plain_mlp(64, 1.0))
     x, _ = images(seed, 16)
     target = torch.randint(0, rm.CLASSES, (x.shape[0],), generator=generator(seed, 5))
     return model, (x, target), CE, None
@@ -118,15 +118,19 @@ BROKEN = [
         "transformers",
         post_ln_deep_bert,
         healthy=False,
-        cause="loss_divergence",
+        cause="update_ratio_high",
+        notes="too-large steps for a post-LN stack: every update is > 0.5x its "
+        "weight from step 0 (the post-LN pattern itself is nnlint's NNL graph rule)",
     ),
     RealCase(
         "mobilenet_v3_zero_last_two",
         "torchvision",
         zero_last_two_projections,
         healthy=False,
-        cause="zero_gradients",
-        cause_module="classifier.0",
+        cause="vanishing_activations",
+        cause_module="classifier",
+        notes="the signal stops at the first zeroed projection (its output is 0), "
+        "so no weight after it gets a gradient",
     ),
     RealCase(
         "deep_mlp_gain3",

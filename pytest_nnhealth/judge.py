@@ -250,6 +250,7 @@ def _updates(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     }
     out = []
     high, low = limits.update_ratio_max, limits.update_ratio_min
+    closed = _behind_closed_gate(result, limits.window)
     for name, values in series_of(result, "update_ratio").items():
         hit = first_bad(settled(values, limits.window), lambda v: v > high)
         if hit is not None:
@@ -265,7 +266,7 @@ def _updates(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
             )
             continue
         tail = trailing_run(values, lambda v: v < low, limits.window)
-        if tail is not None and name not in plumbing:
+        if tail is not None and name not in plumbing and name not in closed:
             out.append(
                 finding(
                     "update_ratio_low",
@@ -283,6 +284,28 @@ def _updates(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
 # so all rows share the direction of the uniform distribution by construction (a
 # near-uniform attention map at init is "rank one" on this statistic).
 DISTRIBUTION_KINDS = frozenset({"Softmax", "Softmin", "Softmax2d"})
+# Pass-through modules cannot start a collapse: their output is their input (dropped
+# out at random); where it starts is the module that produced it.
+PASS_THROUGH_KINDS = frozenset(
+    {"Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "Identity",
+     "DropPath"}
+)  # fmt: skip
+
+
+# Relative gradient ||g|| / ||w|| below which a module gets no signal to learn from:
+# healthy modules sit at 1e-4..1 (docs/calibration.md), a branch behind a layer scale of
+# 1e-6 (EdgeNeXt's XCA) at ~1e-11. Such a module's small updates are not a too-low
+# learning rate but a closed gate upstream; the gate's own parameters are judged.
+NO_SIGNAL_GRAD_RELATIVE = 1e-6
+
+
+def _behind_closed_gate(result: RunResult, window: int) -> set[str]:
+    out = set()
+    for name, values in series_of(result, "grad_relative").items():
+        tail = [v for v in values if v is not None][-window:]
+        if tail and max(tail) < NO_SIGNAL_GRAD_RELATIVE:
+            out.add(name)
+    return out
 
 
 def _rank(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
@@ -290,13 +313,29 @@ def _rank(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     hidden = [
         n
         for n in result.leaves[:-1]
-        if n in tops and kind_of(result, n) not in DISTRIBUTION_KINDS
+        if n in tops
+        and kind_of(result, n) not in DISTRIBUTION_KINDS | PASS_THROUGH_KINDS
     ]
     cap = limits.rank_top_fraction_max
+    received = series_of(result, "input_top_sv_fraction")
+    data_fed = result.order[:1]  # the first module reads the batch itself
+
+    def starts_here(name: str) -> bool:
+        # A module fed rows that already point one way (CaiT's class token, a
+        # learned constant behind a 1e-5 layer scale) passes a collapse on; it
+        # starts where the input was not collapsed, or in the data.
+        inherited = received.get(name)
+        return (
+            name in data_fed
+            or not inherited
+            or (trailing_run(inherited, lambda v: v > cap, limits.window) is None)
+        )
+
     collapsed = [
         (name, hit)
         for name in hidden
         if (hit := trailing_run(tops[name], lambda v: v > cap, limits.window))
+        and starts_here(name)
     ]
     if not collapsed:
         return []

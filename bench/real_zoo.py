@@ -8,8 +8,9 @@ false alarms, detections (root cause first) and time per check.
 A healthy case raises a *false alarm* when ``check()`` reports any error finding. A
 broken case is *detected* when its expected root-cause symptom is reported on the
 expected module, and *root cause first* when that finding comes first in the report
-and no other error finding stands as an independent cause (each is either the same
-symptom or marked as a consequence).
+and no other dynamic error finding stands as an independent cause (each is either the
+same symptom or marked as a consequence; nnlint graph findings may name the same cause
+statically).
 """
 
 from __future__ import annotations
@@ -78,7 +79,13 @@ def verdict(case: RealCase, findings: list[dict[str, Any]]) -> str:
     if not hits:
         return "missed"
     first = findings[0]
-    causes = [f for f in findings if not f.get("consequence_of")]
+    # Graph findings (nnlint:*) describe the code, not the dynamics: they are listed
+    # after the dynamic findings and may name the same cause statically.
+    causes = [
+        f
+        for f in findings
+        if not f.get("consequence_of") and not f["check"].startswith("nnlint:")
+    ]
     if first in hits and all(f["check"] == case.cause for f in causes):
         return "root cause first"
     return "detected, not first"

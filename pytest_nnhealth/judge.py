@@ -308,6 +308,10 @@ def _behind_closed_gate(result: RunResult, window: int) -> set[str]:
     return out
 
 
+def _above(values: list[float | None] | None, step: int, cap: float) -> bool:
+    return values is not None and (values[step] or 0.0) > cap
+
+
 def _rank(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     tops = series_of(result, "top_sv_fraction")
     hidden = [
@@ -318,32 +322,35 @@ def _rank(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     ]
     cap = limits.rank_top_fraction_max
     received = series_of(result, "input_top_sv_fraction")
-    data_fed = result.order[:1]  # the first module reads the batch itself
+    steps = sorted({s for n in hidden for s, v in enumerate(tops[n]) if v is not None})
+    # Per measured step, the modules where a collapse *starts*: output collapsed, input
+    # not (or the module reads the batch itself). A module fed rows that already point
+    # one way (CaiT's class token: a learned constant behind a 1e-5 layer scale) only
+    # passes a collapse on; where the collapse starts may move between steps.
+    data_fed = set(result.order[:1])
 
-    def starts_here(name: str) -> bool:
-        # A module fed rows that already point one way (CaiT's class token, a
-        # learned constant behind a 1e-5 layer scale) passes a collapse on; it
-        # starts where the input was not collapsed, or in the data.
-        inherited = received.get(name)
-        return (
-            name in data_fed
-            or not inherited
-            or (trailing_run(inherited, lambda v: v > cap, limits.window) is None)
-        )
+    def starters(step: int) -> list[str]:
+        return [
+            n
+            for n in hidden
+            if (v := tops[n][step]) is not None
+            and v > cap
+            and (n in data_fed or not _above(received.get(n), step, cap))
+        ]
 
-    collapsed = [
-        (name, hit)
-        for name in hidden
-        if (hit := trailing_run(tops[name], lambda v: v > cap, limits.window))
-        and starts_here(name)
-    ]
-    if not collapsed:
+    tail = steps[-limits.window :]
+    if not tail or not all(starters(s) for s in tail):
         return []
-    # Later layers inherit a collapse: report where it starts.
-    name, (step, value) = collapsed[0]
+    onset = tail[0]
+    while (earlier := steps.index(onset) - 1) >= 0 and starters(steps[earlier]):
+        onset = steps[earlier]
+    name = starters(onset)[0]
+    value = next(v for v in reversed(tops[name]) if v is not None)
+    later = sum(1 for n in hidden if n != name and (tops[n][tail[-1]] or 0) > cap)
     detail = f"{fmt(value)} {HINTS['rank_collapse'][0]}"
-    if len(collapsed) > 1:
-        detail += f" (and {len(collapsed) - 1} later layer(s))"
+    if later:
+        detail += f" (and {later} later layer(s))"
+    step = onset
     limit = f"sigma_1/sum(sigma) < {cap:.2f}"
     return [
         finding(

@@ -216,3 +216,24 @@ def test_statistics_after_a_nan_are_not_reported():
         ("nonfinite", "lin", None),
         ("loss_divergence", "", "nonfinite in `lin`"),  # finite at 0, NaN from 2
     ]
+
+
+def test_rank_collapse_is_reported_where_it_starts_not_where_it_is_received():
+    """``b`` only passes on the rows it receives (a constant class token); a module
+    that reads the batch itself (``in``) is where an un-normalised input starts."""
+    received = {
+        "in": ("Linear", {"top_sv_fraction": [0.2, None, 0.2]}),
+        "b": (
+            "Linear",
+            {
+                "top_sv_fraction": [1.0, None, 0.93],
+                "input_top_sv_fraction": [1.0, None, 0.76],
+            },
+        ),
+        "out": ("Linear", {"top_sv_fraction": [0.3, None, 0.3]}),
+    }
+    assert judge(result(received, [1.0, 0.9, 0.8]), Thresholds()) == []
+    received["in"][1]["top_sv_fraction"][:] = [0.95, None, 0.95]
+    [found] = judge(result(received, [1.0, 0.9, 0.8]), Thresholds())
+    assert (found.check, found.module, found.step) == ("rank_collapse", "in", 0)
+    assert "(and 1 later layer(s))" in found.message

@@ -126,6 +126,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--write", action="store_true", help="update the docs")
     parser.add_argument("--json", type=Path, default=None, help="save raw rows")
+    parser.add_argument(
+        "--from-json", type=Path, default=None, help="re-judge saved rows, no runs"
+    )
     return parser.parse_args(argv)
 
 
@@ -136,7 +139,13 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown case(s): {', '.join(unknown)}", file=sys.stderr)
         return 2
-    rows = run_all(keys, args.seeds, args.jobs)
+    if args.from_json:
+        rows = json.loads(args.from_json.read_text(encoding="utf-8"))
+        for row in rows:
+            if not row["verdict"].startswith("error"):
+                row["verdict"] = verdict(BY_KEY[row["key"]], row["findings"])
+    else:
+        rows = run_all(keys, args.seeds, args.jobs)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1), encoding="utf-8")
     text = write_section(rows, CASES, args.seeds, write=args.write)

@@ -10,6 +10,7 @@ ratio is a property of the initialisation and is judged at step 0.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from pytest_nnhealth.hints import HINTS
@@ -48,12 +49,31 @@ def judge(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     ):
         findings.extend(rule(result, limits))
     backward = _backward_modules(result)
+    findings = _first_collapse(findings, result)
     kept = [
         f
         for f in _drop_unmeasurable(findings, result, backward)
         if f.check not in limits.ignore
     ]
     return order_by_cause(kept, result.order, len(result.losses), backward)
+
+
+def _first_collapse(
+    findings: list[HealthFinding], result: RunResult
+) -> list[HealthFinding]:
+    """One rank_collapse, where it starts: aligned ReLU layers and sigma-based layers
+    downstream inherit it."""
+    steps = len(result.losses)
+    collapses = [f for f in findings if f.check == "rank_collapse"]
+    if len(collapses) < 2:
+        return findings
+    first = min(collapses, key=lambda f: position(f, result.order, steps))
+    if "later layer(s))" not in first.message:
+        more = f" (and {len(collapses) - 1} later layer(s)) from step"
+        first = dataclasses.replace(
+            first, message=first.message.replace(" from step", more, 1)
+        )
+    return [f for f in findings if f.check != "rank_collapse"] + [first]
 
 
 def _backward_modules(result: RunResult) -> frozenset[str]:
@@ -125,10 +145,40 @@ def _state_rule(
     return out
 
 
+# A ReLU layer whose dead units come with this many always-on units is all-or-nothing
+# over the batch: its rows are aligned (one linear region for every sample), the
+# signature of a representation collapse, not of dying units. Measured on the first
+# forward pass (bench/zoo.py, bench/real_zoo.py): healthy ReLU layers <= 0.09 always
+# on; dying ReLUs (negative bias) 0.0; collapsing stacks (deep plain ReLU, data with a
+# mean of 50) 0.27-0.53 where their dead fraction passes 0.40.
+ALIGNED_ALWAYS_ON = 0.2
+
+
 def _dead(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
-    return _state_rule(
+    found = _state_rule(
         result, limits, "dead_fraction", "dead_units", limits.dead_fraction_max
     )
+    on = series_of(result, "always_on_fraction")
+    out = []
+    for item in found:
+        tail = [v for v in on.get(item.module, []) if v is not None][-limits.window :]
+        if not tail or min(tail) < ALIGNED_ALWAYS_ON:
+            out.append(item)
+            continue
+        detail = (
+            f"{fmt(item.value)} of units dead and {fmt(min(tail))} always on: every "
+            "sample in the same linear region (aligned rows)"
+        )
+        limit = (
+            f"dead < {limits.dead_fraction_max:.2f} or always on < {ALIGNED_ALWAYS_ON}"
+        )
+        kind = kind_of(result, item.module)
+        out.append(
+            finding(
+                "rank_collapse", item.module, kind, item.value, limit, item.step, detail
+            )
+        )
+    return out
 
 
 def _saturation(result: RunResult, limits: Thresholds) -> list[HealthFinding]:

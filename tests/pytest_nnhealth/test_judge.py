@@ -237,3 +237,25 @@ def test_rank_collapse_is_reported_where_it_starts_not_where_it_is_received():
     [found] = judge(result(received, [1.0, 0.9, 0.8]), Thresholds())
     assert (found.check, found.module, found.step) == ("rank_collapse", "in", 0)
     assert "(and 1 later layer(s))" in found.message
+
+
+def test_all_or_nothing_relu_layer_is_a_collapse_not_dying_units():
+    """Dead units with many always-on units beside them: every sample is in the same
+    linear region (a deep plain ReLU stack at init), reported once, where it starts.
+    Dead units with none always on stay dead_units (a negative bias)."""
+
+    def aligned() -> dict[str, list[float | None]]:
+        return {"dead_fraction": [0.5] * 6, "always_on_fraction": [0.3] * 6}
+
+    series = {
+        "r1": ("ReLU", {"dead_fraction": [0.1] * 6, "always_on_fraction": [0.0] * 6}),
+        "r2": ("ReLU", aligned()),
+        "r3": ("ReLU", aligned()),
+    }
+    [found] = judge(result(series), Thresholds())
+    assert (found.check, found.module, found.step) == ("rank_collapse", "r2", 0)
+    assert "0.50 of units dead and 0.30 always on" in found.message
+    assert "(and 1 later layer(s))" in found.message
+    series["r2"][1]["always_on_fraction"][:] = [0.0] * 6
+    checks = [(f.check, f.module) for f in judge(result(series), Thresholds())]
+    assert checks == [("dead_units", "r2"), ("rank_collapse", "r3")]

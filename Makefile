@@ -15,16 +15,19 @@ $(VENV)/.installed: pyproject.toml bench/torchvision_shim.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q -e ".[dev]"
-	@# Real architectures for the calibration zoo and its CI subset (config-built, no
-	@# weights). The registry's torchvision pins a CUDA torch: install it without deps,
-	@# then timm/transformers (which find it satisfied), then the op-schema shim that
-	@# makes it importable next to the CPU torch (bench/torchvision_shim.py).
+	@# Real architectures for the calibration zoo and its CI subset, and the
+	@# transformers/Lightning examples (config-built, no weights). The registry's
+	@# torchvision pins a CUDA torch: install it without deps first, then the extras
+	@# (the torch spec rides along so that none can replace the pinned torch), then the
+	@# op-schema shim that makes torchvision importable next to the CPU torch
+	@# (bench/torchvision_shim.py). The check below fails the set-up if torch changed.
 	$(BIN)/python -m pip install -q --no-deps "torchvision==0.28.0"
-	$(BIN)/python -m pip install -q -e ".[dev,zoo]"
+	$(BIN)/python -m pip install -q -e ".[dev,zoo,lightning,transformers]" "$(TORCH_SPEC)"
 	$(BIN)/python bench/torchvision_shim.py install
-	@$(BIN)/python -m pip list 2>/dev/null | grep -E '^torch ' | grep -q '2.13.0' \
-	  || { echo "setup: torch is no longer 2.13.0 (a package pulled another)"; exit 1; }
+	$(BIN)/python -c "import sys, torch; want = sys.argv[1].partition('==')[2];\
+	  mine = torch.__version__.split('+')[0];\
+	  sys.exit(None if want in ('', mine) else f'torch {mine} replaced {sys.argv[1]}')"\
+	  "$(TORCH_SPEC)"
 	touch $@
 
 demo: setup

@@ -145,6 +145,14 @@ def _state_rule(
     return out
 
 
+# Below this many samples per unit, "dead" (inactive on > 95% of samples) means
+# "inactive on every sample", which a healthy unit is by chance: healthy ReLU MLPs over
+# 10 seeds raise dead_units 10/10 times at batch 1 and 5/10 at batch 2; the worst
+# trailing dead fraction is 0.38 at batch 4 (limit 0.40) and 0.28 at batch 8
+# (docs/health/index.md, `python bench/dead_units_small_batches.py`).
+MIN_DEAD_SAMPLES = 8
+
+
 # A ReLU layer whose dead units come with this many always-on units is all-or-nothing
 # over the batch: its rows are aligned (one linear region for every sample), the
 # signature of a representation collapse, not of dying units. Measured on the first
@@ -159,6 +167,10 @@ def _dead(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
         result, limits, "dead_fraction", "dead_units", limits.dead_fraction_max
     )
     on = series_of(result, "always_on_fraction")
+    samples = result.extras.get("dead_samples", {})
+    found = [
+        f for f in found if samples.get(f.module, MIN_DEAD_SAMPLES) >= MIN_DEAD_SAMPLES
+    ]
     out = []
     for item in found:
         tail = [v for v in on.get(item.module, []) if v is not None][-limits.window :]

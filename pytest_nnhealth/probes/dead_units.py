@@ -58,15 +58,24 @@ def unit_fractions(output: torch.Tensor) -> torch.Tensor | None:
     x = leading_samples(output.detach())
     # ReLU-family outputs are >= 0, so sign() is the "active" indicator.
     active = torch.sign(x).sum(dim=dims, dtype=torch.float32)
-    samples = x.numel() / (x.shape[-1] if x.dim() <= 3 else x.shape[1])
+    samples = samples_per_unit(x)
     dead = (active < (1 - DEAD_BATCH_FRACTION) * samples).float().mean()
     on = (active > DEAD_BATCH_FRACTION * samples).float().mean()
     return torch.stack([dead, on])
 
 
+def samples_per_unit(output: torch.Tensor) -> int:
+    """How many values each unit's verdict rests on (batch, and positions or space)."""
+    if output.dim() < 2 or output.numel() == 0:
+        return 0
+    x = leading_samples(output)
+    return x.numel() // (x.shape[-1] if x.dim() <= 3 else x.shape[1])
+
+
 class DeadUnitProbe(Probe):
     def __init__(self) -> None:
         self.values = StepValues(combine=max)  # a reused module: its worst call
+        self.samples: dict[str, int] = {}  # fewest samples per unit seen, per module
 
     def attach_step(self, stack: ExitStack) -> None:
         if not self.ctx.stat_step:
@@ -83,8 +92,13 @@ class DeadUnitProbe(Probe):
                     step = self.ctx.step
                     self.values.add("dead_fraction", name, step, values[0])
                     self.values.add("always_on_fraction", name, step, values[1])
+                    count = samples_per_unit(output)
+                    self.samples[name] = min(self.samples.get(name, count), count)
 
         return hook
 
     def series(self) -> Series:
         return self.values.to_series(self.ctx.steps)
+
+    def extras(self) -> dict[str, Any]:
+        return {"dead_samples": dict(self.samples)}

@@ -126,3 +126,12 @@ def write_section(
             page = page.rstrip("\n") + "\n\n" + block
         DOC.write_text(page, encoding="utf-8")
     return text
+
+
+def keep_section(old_page: str, new_page: str) -> str:
+    """``new_page`` (bench/calibrate.py's) with the real-architecture section of
+    ``old_page`` appended, when it had one."""
+    if START not in old_page or END not in old_page:
+        return new_page
+    block = START + old_page.split(START, 1)[1].split(END, 1)[0] + END + "\n"
+    return new_page.rstrip("\n") + "\n\n" + block

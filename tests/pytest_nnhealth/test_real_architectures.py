@@ -80,3 +80,20 @@ def test_zeroed_last_projections_report_where_the_signal_stops():
     zero = report.by_check("zero_gradients")
     assert zero
     assert zero[0].module == "classifier.3"
+
+
+def test_torchvision_imports_in_a_fresh_interpreter():
+    """bench/torchvision_shim.py's .pth hook declares torchvision's op schemas before
+    torchvision is first imported, also in processes pytest did not set up."""
+    import subprocess
+
+    code = (
+        "import torch, torchvision; print(torch.__version__, torchvision.__version__)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    torch_version, vision_version = done.stdout.split()
+    assert torch_version.startswith("2.13.0")
+    assert vision_version.startswith("0.28.0")

@@ -104,6 +104,7 @@ BROKEN = [
         layer_scale_one_huge_lr,
         healthy=False,
         cause="update_ratio_high",
+        notes="layer scale initialised at 1.0 instead of 1e-6, Adam lr 1.0",
     ),
     RealCase(
         "efficientnet_b0_se_saturated",
@@ -112,6 +113,7 @@ BROKEN = [
         healthy=False,
         cause="saturation",
         cause_module="features",
+        notes="every squeeze-excitation gate's expand bias at +12: sigmoid saturated",
     ),
     RealCase(
         "bert_post_ln_12_lr_1e-2",
@@ -120,7 +122,7 @@ BROKEN = [
         healthy=False,
         cause="update_ratio_high",
         notes="too-large steps for a post-LN stack: every update is > 0.5x its "
-        "weight from step 0 (the post-LN pattern itself is nnlint's NNL graph rule)",
+        "weight from step 0 (the post-LN pattern itself is NNL401 / NNL613's finding)",
     ),
     RealCase(
         "mobilenet_v3_zero_last_two",
@@ -139,6 +141,8 @@ BROKEN = [
         healthy=False,
         cause="exploding_activations",
         cause_module="",
+        notes="48 Linear+ReLU layers at 3x Kaiming init: the signal grows ~3x per "
+        "layer until it overflows; the 7th Linear (`13`) is the first output past 1e3",
     ),
     RealCase(
         "deep_relu_collapse",
@@ -146,5 +150,7 @@ BROKEN = [
         deep_relu_collapse,
         healthy=False,
         cause="rank_collapse",
+        notes="64 Linear+ReLU layers, Kaiming init (scale preserved): with depth all "
+        "samples align, units turn all-or-nothing over the batch",
     ),
 ]

@@ -50,8 +50,10 @@ def render(
         f"**{alarms}/{len(runs)} runs with a false alarm**.",
         f"* Broken: {len(broken)} variants x {len(seeds)} seeds: "
         f"**{good}/{len(firsts)} runs report the root cause first**.",
-        "* Time: seconds per `check()` on a shared 2-core CPU (1 torch thread),",
-        "  median over seeds; `docs/performance.md` compares with bare steps.",
+        "* Time: seconds per `check()` on a shared 2-core CPU, 1 torch thread, median",
+        "  over seeds; steps run per check: "
+        + "/".join(str(s) for s in sorted({r["steps"] for r in rows}))
+        + ". `docs/performance.md` compares with bare steps.",
         "",
         "| architecture | library | seeds | false alarms | s / check |",
         "|---|---|---|---|---|",
@@ -81,6 +83,8 @@ def render(
             f"{ok}/{len(mine)} | {_median(mine)} |"
         )
     misses = [r for r in rows if r["verdict"] not in ("ok", "root cause first")]
+    lines += ["", "Broken variants:", ""]
+    lines += [f"* `{c.name}`: {c.notes}" for c in broken if getattr(c, "notes", "")]
     if misses:
         lines += ["", "Exact misses:", ""]
         lines += [

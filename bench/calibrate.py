@@ -94,6 +94,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from bench.real_zoo_doc import keep_section
+
     args = parse_args(argv)
     from bench.zoo import CASES
 
@@ -118,7 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(records)} checks in {wall:.1f} s wall ({args.jobs} worker(s))")
     if not args.no_write:
         command = "python -m bench.calibrate " + " ".join(argv or sys.argv[1:])
-        args.output.write_text(render_markdown(summary, command.strip(), wall))
+        page = render_markdown(summary, command.strip(), wall)
+        # The real-architecture section belongs to bench/real_zoo.py: keep it.
+        old = args.output.read_text() if args.output.exists() else ""
+        args.output.write_text(keep_section(old, page))
         print(f"wrote {args.output}")
     return 0
 

@@ -8,8 +8,9 @@ false alarms, detections (root cause first) and time per check.
 A healthy case raises a *false alarm* when ``check()`` reports any error finding. A
 broken case is *detected* when its expected root-cause symptom is reported on the
 expected module, and *root cause first* when that finding comes first in the report
-and no other error finding stands as an independent cause (each is either the same
-symptom or marked as a consequence).
+and no other dynamic error finding stands as an independent cause (each is either the
+same symptom or marked as a consequence; nnlint graph findings may name the same cause
+statically).
 """
 
 from __future__ import annotations
@@ -78,7 +79,13 @@ def verdict(case: RealCase, findings: list[dict[str, Any]]) -> str:
     if not hits:
         return "missed"
     first = findings[0]
-    causes = [f for f in findings if not f.get("consequence_of")]
+    # Graph findings (nnlint:*) describe the code, not the dynamics: they are listed
+    # after the dynamic findings and may name the same cause statically.
+    causes = [
+        f
+        for f in findings
+        if not f.get("consequence_of") and not f["check"].startswith("nnlint:")
+    ]
     if first in hits and all(f["check"] == case.cause for f in causes):
         return "root cause first"
     return "detected, not first"
@@ -119,6 +126,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--write", action="store_true", help="update the docs")
     parser.add_argument("--json", type=Path, default=None, help="save raw rows")
+    parser.add_argument(
+        "--from-json", type=Path, default=None, help="re-judge saved rows, no runs"
+    )
     return parser.parse_args(argv)
 
 
@@ -129,7 +139,13 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown case(s): {', '.join(unknown)}", file=sys.stderr)
         return 2
-    rows = run_all(keys, args.seeds, args.jobs)
+    if args.from_json:
+        rows = json.loads(args.from_json.read_text(encoding="utf-8"))
+        for row in rows:
+            if not row["verdict"].startswith("error"):
+                row["verdict"] = verdict(BY_KEY[row["key"]], row["findings"])
+    else:
+        rows = run_all(keys, args.seeds, args.jobs)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1), encoding="utf-8")
     text = write_section(rows, CASES, args.seeds, write=args.write)

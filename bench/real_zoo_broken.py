@@ -88,10 +88,10 @@ def deep_gain3(seed: int) -> Built:
 
 
 def deep_relu_collapse(seed: int) -> Built:
-    """A 32-layer plain ReLU MLP (no normalisation, no skips), Kaiming init with a
-    small positive bias: with depth every input maps to almost the same direction
+    """A 64-layer plain ReLU MLP (no normalisation, no skips) with Kaiming init: the
+    scale is preserved, but with depth every input maps to almost the same direction
     (the representations collapse to rank ~1)."""
-    model = seeded(seed, lambda: plain_mlp(32, 1.0, bias=0.1))
+    model = seeded(seed, lambda: plain_mlp(64, 1.0))
     x, _ = images(seed, 16)
     target = torch.randint(0, rm.CLASSES, (x.shape[0],), generator=generator(seed, 5))
     return model, (x, target), CE, None
@@ -104,6 +104,7 @@ BROKEN = [
         layer_scale_one_huge_lr,
         healthy=False,
         cause="update_ratio_high",
+        notes="layer scale initialised at 1.0 instead of 1e-6, Adam lr 1.0",
     ),
     RealCase(
         "efficientnet_b0_se_saturated",
@@ -112,21 +113,26 @@ BROKEN = [
         healthy=False,
         cause="saturation",
         cause_module="features",
+        notes="every squeeze-excitation gate's expand bias at +12: sigmoid saturated",
     ),
     RealCase(
         "bert_post_ln_12_lr_1e-2",
         "transformers",
         post_ln_deep_bert,
         healthy=False,
-        cause="loss_divergence",
+        cause="update_ratio_high",
+        notes="too-large steps for a post-LN stack: every update is > 0.5x its "
+        "weight from step 0 (the post-LN pattern itself is NNL401 / NNL613's finding)",
     ),
     RealCase(
         "mobilenet_v3_zero_last_two",
         "torchvision",
         zero_last_two_projections,
         healthy=False,
-        cause="zero_gradients",
-        cause_module="classifier.0",
+        cause="vanishing_activations",
+        cause_module="classifier",
+        notes="the signal stops at the first zeroed projection (its output is 0), "
+        "so no weight after it gets a gradient",
     ),
     RealCase(
         "deep_mlp_gain3",
@@ -135,6 +141,8 @@ BROKEN = [
         healthy=False,
         cause="exploding_activations",
         cause_module="",
+        notes="48 Linear+ReLU layers at 3x Kaiming init: the signal grows ~3x per "
+        "layer until it overflows; the 7th Linear (`13`) is the first output past 1e3",
     ),
     RealCase(
         "deep_relu_collapse",
@@ -142,5 +150,7 @@ BROKEN = [
         deep_relu_collapse,
         healthy=False,
         cause="rank_collapse",
+        notes="64 Linear+ReLU layers, Kaiming init (scale preserved): with depth all "
+        "samples align, units turn all-or-nothing over the batch",
     ),
 ]

@@ -50,8 +50,10 @@ def render(
         f"**{alarms}/{len(runs)} runs with a false alarm**.",
         f"* Broken: {len(broken)} variants x {len(seeds)} seeds: "
         f"**{good}/{len(firsts)} runs report the root cause first**.",
-        "* Time: seconds per `check()` on a shared 2-core CPU (1 torch thread),",
-        "  median over seeds; `docs/performance.md` compares with bare steps.",
+        "* Time: seconds per `check()` on a shared 2-core CPU, 1 torch thread, median",
+        "  over seeds; steps run per check: "
+        + "/".join(str(s) for s in sorted({r["steps"] for r in rows}))
+        + ". `docs/performance.md` compares with bare steps.",
         "",
         "| architecture | library | seeds | false alarms | s / check |",
         "|---|---|---|---|---|",
@@ -81,6 +83,8 @@ def render(
             f"{ok}/{len(mine)} | {_median(mine)} |"
         )
     misses = [r for r in rows if r["verdict"] not in ("ok", "root cause first")]
+    lines += ["", "Broken variants:", ""]
+    lines += [f"* `{c.name}`: {c.notes}" for c in broken if getattr(c, "notes", "")]
     if misses:
         lines += ["", "Exact misses:", ""]
         lines += [
@@ -126,3 +130,12 @@ def write_section(
             page = page.rstrip("\n") + "\n\n" + block
         DOC.write_text(page, encoding="utf-8")
     return text
+
+
+def keep_section(old_page: str, new_page: str) -> str:
+    """``new_page`` (bench/calibrate.py's) with the real-architecture section of
+    ``old_page`` appended, when it had one."""
+    if START not in old_page or END not in old_page:
+        return new_page
+    block = START + old_page.split(START, 1)[1].split(END, 1)[0] + END + "\n"
+    return new_page.rstrip("\n") + "\n\n" + block

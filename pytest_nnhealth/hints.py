@@ -89,7 +89,8 @@ HINTS: dict[str, tuple[str, str, str]] = {
     "rank_collapse": (
         "sigma_1 / sum(sigma) of the output",
         "all samples map to (almost) the same representation",
-        "check normalisation, residual paths and init; lower the lr",
+        "check normalisation, residual paths and init (a bias or input mean that "
+        "dwarfs the signal); lower the lr",
     ),
 }
 

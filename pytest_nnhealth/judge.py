@@ -10,6 +10,7 @@ ratio is a property of the initialisation and is judged at step 0.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from pytest_nnhealth.hints import HINTS
@@ -48,12 +49,31 @@ def judge(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     ):
         findings.extend(rule(result, limits))
     backward = _backward_modules(result)
+    findings = _first_collapse(findings, result)
     kept = [
         f
         for f in _drop_unmeasurable(findings, result, backward)
         if f.check not in limits.ignore
     ]
     return order_by_cause(kept, result.order, len(result.losses), backward)
+
+
+def _first_collapse(
+    findings: list[HealthFinding], result: RunResult
+) -> list[HealthFinding]:
+    """One rank_collapse, where it starts: aligned ReLU layers and sigma-based layers
+    downstream inherit it."""
+    steps = len(result.losses)
+    collapses = [f for f in findings if f.check == "rank_collapse"]
+    if len(collapses) < 2:
+        return findings
+    first = min(collapses, key=lambda f: position(f, result.order, steps))
+    if "later layer(s))" not in first.message:
+        more = f" (and {len(collapses) - 1} later layer(s)) from step"
+        first = dataclasses.replace(
+            first, message=first.message.replace(" from step", more, 1)
+        )
+    return [f for f in findings if f.check != "rank_collapse"] + [first]
 
 
 def _backward_modules(result: RunResult) -> frozenset[str]:
@@ -133,14 +153,44 @@ def _state_rule(
 MIN_DEAD_SAMPLES = 8
 
 
+# A ReLU layer whose dead units come with this many always-on units is all-or-nothing
+# over the batch: its rows are aligned (one linear region for every sample), the
+# signature of a representation collapse, not of dying units. Measured on the first
+# forward pass (bench/zoo.py, bench/real_zoo.py): healthy ReLU layers <= 0.09 always
+# on; dying ReLUs (negative bias) 0.0; collapsing stacks (deep plain ReLU, data with a
+# mean of 50) 0.27-0.53 where their dead fraction passes 0.40.
+ALIGNED_ALWAYS_ON = 0.2
+
+
 def _dead(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     found = _state_rule(
         result, limits, "dead_fraction", "dead_units", limits.dead_fraction_max
     )
+    on = series_of(result, "always_on_fraction")
     samples = result.extras.get("dead_samples", {})
-    return [
+    found = [
         f for f in found if samples.get(f.module, MIN_DEAD_SAMPLES) >= MIN_DEAD_SAMPLES
     ]
+    out = []
+    for item in found:
+        tail = [v for v in on.get(item.module, []) if v is not None][-limits.window :]
+        if not tail or min(tail) < ALIGNED_ALWAYS_ON:
+            out.append(item)
+            continue
+        detail = (
+            f"{fmt(item.value)} of units dead and {fmt(min(tail))} always on: every "
+            "sample in the same linear region (aligned rows)"
+        )
+        limit = (
+            f"dead < {limits.dead_fraction_max:.2f} or always on < {ALIGNED_ALWAYS_ON}"
+        )
+        kind = kind_of(result, item.module)
+        out.append(
+            finding(
+                "rank_collapse", item.module, kind, item.value, limit, item.step, detail
+            )
+        )
+    return out
 
 
 def _saturation(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
@@ -262,6 +312,7 @@ def _updates(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     }
     out = []
     high, low = limits.update_ratio_max, limits.update_ratio_min
+    closed = _behind_closed_gate(result, limits.window)
     for name, values in series_of(result, "update_ratio").items():
         hit = first_bad(settled(values, limits.window), lambda v: v > high)
         if hit is not None:
@@ -277,7 +328,7 @@ def _updates(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
             )
             continue
         tail = trailing_run(values, lambda v: v < low, limits.window)
-        if tail is not None and name not in plumbing:
+        if tail is not None and name not in plumbing and name not in closed:
             out.append(
                 finding(
                     "update_ratio_low",
@@ -295,6 +346,32 @@ def _updates(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
 # so all rows share the direction of the uniform distribution by construction (a
 # near-uniform attention map at init is "rank one" on this statistic).
 DISTRIBUTION_KINDS = frozenset({"Softmax", "Softmin", "Softmax2d"})
+# Pass-through modules cannot start a collapse: their output is their input (dropped
+# out at random); where it starts is the module that produced it.
+PASS_THROUGH_KINDS = frozenset(
+    {"Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "Identity",
+     "DropPath"}
+)  # fmt: skip
+
+
+# Relative gradient ||g|| / ||w|| below which a module gets no signal to learn from:
+# healthy modules sit at 1e-4..1 (docs/calibration.md), a branch behind a layer scale of
+# 1e-6 (EdgeNeXt's XCA) at ~1e-11. Such a module's small updates are not a too-low
+# learning rate but a closed gate upstream; the gate's own parameters are judged.
+NO_SIGNAL_GRAD_RELATIVE = 1e-6
+
+
+def _behind_closed_gate(result: RunResult, window: int) -> set[str]:
+    out = set()
+    for name, values in series_of(result, "grad_relative").items():
+        tail = [v for v in values if v is not None][-window:]
+        if tail and max(tail) < NO_SIGNAL_GRAD_RELATIVE:
+            out.add(name)
+    return out
+
+
+def _above(values: list[float | None] | None, step: int, cap: float) -> bool:
+    return values is not None and (values[step] or 0.0) > cap
 
 
 def _rank(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
@@ -302,21 +379,40 @@ def _rank(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     hidden = [
         n
         for n in result.leaves[:-1]
-        if n in tops and kind_of(result, n) not in DISTRIBUTION_KINDS
+        if n in tops
+        and kind_of(result, n) not in DISTRIBUTION_KINDS | PASS_THROUGH_KINDS
     ]
     cap = limits.rank_top_fraction_max
-    collapsed = [
-        (name, hit)
-        for name in hidden
-        if (hit := trailing_run(tops[name], lambda v: v > cap, limits.window))
-    ]
-    if not collapsed:
+    received = series_of(result, "input_top_sv_fraction")
+    steps = sorted({s for n in hidden for s, v in enumerate(tops[n]) if v is not None})
+    # Per measured step, the modules where a collapse *starts*: output collapsed, input
+    # not (or the module reads the batch itself). A module fed rows that already point
+    # one way (CaiT's class token: a learned constant behind a 1e-5 layer scale) only
+    # passes a collapse on; where the collapse starts may move between steps.
+    data_fed = set(result.order[:1])
+
+    def starters(step: int) -> list[str]:
+        return [
+            n
+            for n in hidden
+            if (v := tops[n][step]) is not None
+            and v > cap
+            and (n in data_fed or not _above(received.get(n), step, cap))
+        ]
+
+    tail = steps[-limits.window :]
+    if not tail or not all(starters(s) for s in tail):
         return []
-    # Later layers inherit a collapse: report where it starts.
-    name, (step, value) = collapsed[0]
+    onset = tail[0]
+    while (earlier := steps.index(onset) - 1) >= 0 and starters(steps[earlier]):
+        onset = steps[earlier]
+    name = starters(onset)[0]
+    value = next(v for v in reversed(tops[name]) if v is not None)
+    later = sum(1 for n in hidden if n != name and (tops[n][tail[-1]] or 0) > cap)
     detail = f"{fmt(value)} {HINTS['rank_collapse'][0]}"
-    if len(collapsed) > 1:
-        detail += f" (and {len(collapsed) - 1} later layer(s))"
+    if later:
+        detail += f" (and {later} later layer(s))"
+    step = onset
     limit = f"sigma_1/sum(sigma) < {cap:.2f}"
     return [
         finding(

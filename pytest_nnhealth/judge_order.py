@@ -2,7 +2,8 @@
 the ones an earlier finding explains as its consequences.
 
 Position of a finding = (step, place in that step): forward modules in execution order,
-then the loss and whole-model findings, then the backward pass (deepest module first).
+then the loss and whole-model findings, then the backward pass (deepest module first;
+gradient symptoms and backward NaNs are placed there).
 Wiring findings (no gradient, unregistered parameters) hold from the first step; "no
 learning" is judged after the last. A finding is a consequence of an earlier one only
 when the earlier symptom is a known mechanism for it (``CAUSED_BY``): an activation
@@ -30,6 +31,15 @@ _ANY_NUMERIC = _GROWTH | {
     "rank_collapse",
 }
 _WIRING = {"zero_gradients", "params_without_grad", "unregistered_params"}
+# Gradient symptoms leave their range in the backward pass, which starts at the output:
+# the deepest module is where a gradient first stops, grows or shrinks.
+BACKWARD_CHECKS = frozenset(
+    {"zero_gradients", "params_without_grad", "vanishing_gradients",
+     "exploding_gradients"}
+)  # fmt: skip
+# A gradient that is exactly zero at one module is zero at every module before it on
+# that path: the deepest one explains the others.
+PROPAGATES_UPSTREAM = frozenset({"zero_gradients"})
 
 # symptom -> the symptoms that can produce it (the mechanism, in docs/health/index.md).
 CAUSED_BY: dict[str, frozenset[str]] = {
@@ -40,12 +50,24 @@ CAUSED_BY: dict[str, frozenset[str]] = {
     "no_learning": frozenset(_ANY_NUMERIC | _WIRING),
     "exploding_gradients": frozenset({"exploding_activations", "nonfinite"}),
     "update_ratio_high": frozenset({"exploding_gradients", "exploding_activations"}),
-    # Too-large steps push ReLU inputs negative and tanh/sigmoid inputs to the tails.
-    "dead_units": frozenset(_GROWTH | {"nonfinite", "loss_divergence"}),
+    # Too-large steps push ReLU inputs negative and tanh/sigmoid inputs to the tails;
+    # when every sample's row points the same way a unit is on for all or for none.
+    "dead_units": frozenset(
+        _GROWTH | {"nonfinite", "loss_divergence", "rank_collapse"}
+    ),
     "saturation": frozenset(_GROWTH | {"loss_divergence"}),
-    # Gradients and updates vanish behind dead or saturated layers.
+    # Gradients and updates vanish behind dead or saturated layers, and behind
+    # weights wrecked by too-large steps.
     "vanishing_gradients": frozenset(
-        {"dead_units", "saturation", "vanishing_activations", "rank_collapse"}
+        _GROWTH
+        | {
+            "dead_units",
+            "saturation",
+            "vanishing_activations",
+            "rank_collapse",
+            "loss_divergence",
+            "zero_gradients",
+        }
     ),
     "update_ratio_low": frozenset(
         {"dead_units", "saturation", "vanishing_gradients", "zero_gradients"}
@@ -55,6 +77,8 @@ CAUSED_BY: dict[str, frozenset[str]] = {
         {"dead_units", "saturation", "vanishing_activations", "exploding_activations"}
     ),
     "vanishing_activations": frozenset({"dead_units", "saturation"}),
+    # A layer whose input is (exactly) zero gets a zero weight gradient.
+    "zero_gradients": frozenset({"vanishing_activations", "dead_units"}),
 }
 
 
@@ -70,7 +94,7 @@ def position(
     place = _place(finding.module, index)
     if place is None:
         return step, end  # the loss or the whole model: after the forward pass
-    if backward:
+    if backward or finding.check in BACKWARD_CHECKS:
         return step, end + 1 + (end - place)  # gradients flow deepest first
     return step, place
 
@@ -118,7 +142,10 @@ def _first_cause(
 ) -> str | None:
     causes = CAUSED_BY.get(finding.check, frozenset())
     for previous, root in earlier:
-        if previous.check in causes and previous.check != finding.check:
+        same = previous.check == finding.check
+        if (previous.check in causes and not same) or (
+            same and finding.check in PROPAGATES_UPSTREAM
+        ):
             return root
     return None
 

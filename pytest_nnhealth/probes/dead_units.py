@@ -44,13 +44,24 @@ def pooled(output: torch.Tensor) -> bool:
 
 
 def dead_fraction(output: torch.Tensor) -> torch.Tensor | None:
+    fractions = unit_fractions(output)
+    return None if fractions is None else fractions[0]
+
+
+def unit_fractions(output: torch.Tensor) -> torch.Tensor | None:
+    """[dead, always on]: fractions of units off for > 95% of the batch, and on for
+    > 95% of it. Both high together means the units are all-or-nothing over the batch:
+    every sample sits in the same linear region (aligned rows), not dying units."""
     dims = unit_dims(output)
     if dims is None or output.numel() == 0 or pooled(output):
         return None
     x = leading_samples(output.detach())
     # ReLU-family outputs are >= 0, so sign() is the "active" indicator.
     active = torch.sign(x).sum(dim=dims, dtype=torch.float32)
-    return (active < (1 - DEAD_BATCH_FRACTION) * samples_per_unit(x)).float().mean()
+    samples = samples_per_unit(x)
+    dead = (active < (1 - DEAD_BATCH_FRACTION) * samples).float().mean()
+    on = (active > DEAD_BATCH_FRACTION * samples).float().mean()
+    return torch.stack([dead, on])
 
 
 def samples_per_unit(output: torch.Tensor) -> int:
@@ -76,9 +87,11 @@ class DeadUnitProbe(Probe):
     def _hook(self, name: str) -> Any:
         def hook(module: nn.Module, inputs: Any, output: Any) -> None:
             if isinstance(output, torch.Tensor):
-                value = dead_fraction(output)
-                if value is not None:
-                    self.values.add("dead_fraction", name, self.ctx.step, value)
+                values = unit_fractions(output)
+                if values is not None:
+                    step = self.ctx.step
+                    self.values.add("dead_fraction", name, step, values[0])
+                    self.values.add("always_on_fraction", name, step, values[1])
                     count = samples_per_unit(output)
                     self.samples[name] = min(self.samples.get(name, count), count)
 

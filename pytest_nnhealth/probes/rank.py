@@ -2,7 +2,7 @@
 effective rank ``exp(entropy(sigma / sum(sigma)))`` of the (samples x units) matrix.
 
 An SVD per module per step costs ~4.5x a bare step, so this runs only on the three
-deep-statistics steps, on leaf modules whose output has at least 4 units, with at most
+deep-statistics steps, on leaf modules whose output has at least 8 units, with at most
 64 rows (evenly strided) per matrix.
 """
 
@@ -22,7 +22,10 @@ from pytest_nnhealth.probes.base import (
 )
 from pytest_nnhealth.probes.dead_units import pooled, units_matrix
 
-MIN_UNITS = 4
+# sigma_1 / sum(sigma) says "one direction" only when there are enough directions: with
+# 4 units its floor is 0.25 and a shared offset the size of the per-unit spread (a
+# bias, near-uniform attention logits over 4 heads) already passes 0.9.
+MIN_UNITS = 8
 MAX_ROWS = 64
 
 
@@ -49,10 +52,16 @@ def _all_tensor_leaves(value: Any) -> Any:
             yield from _all_tensor_leaves(item)
 
 
-def spectrum_stats(output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+def spectrum_stats(
+    output: torch.Tensor, channels_last: bool = False
+) -> tuple[torch.Tensor, torch.Tensor] | None:
     output = output.detach()
     if pooled(output):
         return None
+    if channels_last and output.dim() >= 4:
+        # A Linear's features are its last dim whatever the rank of its input (the
+        # heads of a talking-heads projection on (B, N, N, heads) logits).
+        output = output.reshape(-1, output.shape[-1])
     if output.dim() >= 4 and output.shape[0] > 8:
         output = output[:: output.shape[0] // 8]  # avoid copying a whole conv output
     matrix = units_matrix(output)
@@ -97,10 +106,20 @@ class RankProbe(Probe):
             first = next(tensor_leaves(output), None)
             if first is None or first.is_complex() or constant_rows(inputs):
                 return
-            stats = spectrum_stats(first)
-            if stats is not None:
-                self.values.add("top_sv_fraction", name, self.ctx.step, stats[0])
-                self.values.add("rank", name, self.ctx.step, stats[1])
+            linear = isinstance(module, nn.Linear)
+            stats = spectrum_stats(first, linear)
+            if stats is None:
+                return
+            step = self.ctx.step
+            self.values.add("top_sv_fraction", name, step, stats[0])
+            self.values.add("rank", name, step, stats[1])
+            # The same statistic on the input: a collapse the module receives is
+            # not one it starts (the judge reports where it starts).
+            source = next(tensor_leaves(inputs), None)
+            if source is not None and not source.is_complex():
+                received = spectrum_stats(source, linear)
+                if received is not None:
+                    self.values.add("input_top_sv_fraction", name, step, received[0])
 
         return hook
 

@@ -118,11 +118,12 @@ def test_plumbing_grouped_per_module_and_not_doubled_by_low_updates():
         "unregistered": [("blocks[0]", "Linear")],
     }
     found = judge(result(series, **extras), Thresholds())
+    # The unregistered module runs in forward, the zero gradient shows in backward.
     assert [(f.check, f.module) for f in found] == [
-        ("zero_gradients", "b"),
         ("unregistered_params", "blocks[0]"),
+        ("zero_gradients", "b"),
     ]
-    assert "weight, bias" in found[0].message
+    assert "weight, bias" in found[1].message
 
 
 def test_nonfinite_event_from_the_probe():
@@ -215,3 +216,46 @@ def test_statistics_after_a_nan_are_not_reported():
         ("nonfinite", "lin", None),
         ("loss_divergence", "", "nonfinite in `lin`"),  # finite at 0, NaN from 2
     ]
+
+
+def test_rank_collapse_is_reported_where_it_starts_not_where_it_is_received():
+    """``b`` only passes on the rows it receives (a constant class token); a module
+    that reads the batch itself (``in``) is where an un-normalised input starts."""
+    received = {
+        "in": ("Linear", {"top_sv_fraction": [0.2, None, 0.2]}),
+        "b": (
+            "Linear",
+            {
+                "top_sv_fraction": [1.0, None, 0.93],
+                "input_top_sv_fraction": [1.0, None, 0.76],
+            },
+        ),
+        "out": ("Linear", {"top_sv_fraction": [0.3, None, 0.3]}),
+    }
+    assert judge(result(received, [1.0, 0.9, 0.8]), Thresholds()) == []
+    received["in"][1]["top_sv_fraction"][:] = [0.95, None, 0.95]
+    [found] = judge(result(received, [1.0, 0.9, 0.8]), Thresholds())
+    assert (found.check, found.module, found.step) == ("rank_collapse", "in", 0)
+    assert "(and 1 later layer(s))" in found.message
+
+
+def test_all_or_nothing_relu_layer_is_a_collapse_not_dying_units():
+    """Dead units with many always-on units beside them: every sample is in the same
+    linear region (a deep plain ReLU stack at init), reported once, where it starts.
+    Dead units with none always on stay dead_units (a negative bias)."""
+
+    def aligned() -> dict[str, list[float | None]]:
+        return {"dead_fraction": [0.5] * 6, "always_on_fraction": [0.3] * 6}
+
+    series = {
+        "r1": ("ReLU", {"dead_fraction": [0.1] * 6, "always_on_fraction": [0.0] * 6}),
+        "r2": ("ReLU", aligned()),
+        "r3": ("ReLU", aligned()),
+    }
+    [found] = judge(result(series), Thresholds())
+    assert (found.check, found.module, found.step) == ("rank_collapse", "r2", 0)
+    assert "0.50 of units dead and 0.30 always on" in found.message
+    assert "(and 1 later layer(s))" in found.message
+    series["r2"][1]["always_on_fraction"][:] = [0.0] * 6
+    checks = [(f.check, f.module) for f in judge(result(series), Thresholds())]
+    assert checks == [("dead_units", "r2"), ("rank_collapse", "r3")]

@@ -27,8 +27,10 @@ def test_position_is_step_then_execution_order_then_backward():
     # Backward NaN: after the forward pass, deepest module first.
     back = position(make("nonfinite", "layers.3", 1), ORDER, 25, backward=True)
     assert back == (1, 6 + 1 + 2)
-    # Wiring holds from step 0; no_learning is judged after the last step.
-    assert position(make("zero_gradients", "head", None), ORDER, 25) == (0, 5)
+    # Gradient symptoms sit in the backward pass; wiring holds from step 0;
+    # no_learning is judged after the last step.
+    assert position(make("zero_gradients", "head", None), ORDER, 25) == (0, 8)
+    assert position(make("unregistered_params", "embed", None), ORDER, 25) == (0, 0)
     assert position(make("no_learning", "", None), ORDER, 25) == (25, 0)
 
 
@@ -70,6 +72,18 @@ def test_same_symptom_in_several_layers_is_not_its_own_consequence():
     ordered = order_by_cause(findings, ORDER, 25)
     assert [f.module for f in ordered] == ["layers.1", "layers.2", "layers.3"]
     assert all(f.consequence_of is None for f in ordered)
+
+
+def test_a_zero_gradient_explains_the_zero_gradients_upstream_of_it():
+    """Two zeroed projections at the end: nothing reaches the layers before them."""
+    findings = [make("zero_gradients", name, None) for name in ORDER[:4]]
+    findings.append(make("zero_gradients", "head", None))
+    findings.append(make("vanishing_gradients", "embed", 0))
+    ordered = order_by_cause(findings, ORDER, 25)
+    assert ordered[0].module == "head"
+    assert ordered[0].consequence_of is None
+    assert {f.consequence_of for f in ordered[1:]} == {"zero_gradients in `head`"}
+    assert ordered[-1].check == "vanishing_gradients"
 
 
 def test_a_later_cause_never_explains_an_earlier_symptom():

@@ -94,10 +94,12 @@ def test_declared_models_become_health_items(pytester: pytest.Pytester):
             "*_ nnhealth model dead _*",
             "tiny_models:make_dead: TinyNet: 5 unhealthy finding(s) in 5 steps",
             "check  * module  * value  healthy  * step",
+            "rank_collapse  * fc1  * 0.952  *",  # root cause first: fc1's -20 bias
             "dead_units  * act  * 1  * < 0.40  * 0",
+            "*consequence of rank_collapse in `fc1`*",
             "*= nnhealth summary =*",
             "model    verdict    layers  checked in       worst symptoms",
-            "dead     UNHEALTHY       3  [[]tool.nnhealth]  dead_units (act: 1, *",
+            "dead     UNHEALTHY       3  [[]tool.nnhealth]  rank_collapse (fc1: *",
             "TinyNet  healthy         3  [[]tool.nnhealth]  -",
             "2 models checked: 1 healthy, 1 unhealthy",
         ]

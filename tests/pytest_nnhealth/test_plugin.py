@@ -219,7 +219,10 @@ def test_summary_rows_follow_verbosity(pytester: pytest.Pytester):
             # 80 columns leave too little room beside the row: symptoms go below it.
             "model    verdict    layers  checked in",
             "TinyNet  UNHEALTHY       3  test_dead_is_unhealthy",
-            "    dead_units (act: 1, healthy < 0.40); vanishing_gradients (fc1: 0, *",
+            # Root cause first: fc1's -20 bias makes every row the same (it starts
+            # there); the dead ReLU after it is its consequence.
+            "    rank_collapse (fc1: 0.952, healthy sigma_1/sum(sigma) < 0.90); *",
+            "    (act: 1, healthy < 0.40); vanishing_gradients (fc1: 0, healthy *",
             "TinyNet  healthy         3  test_tiny_is_healthy",
             "2 models checked: 1 healthy, 1 unhealthy",
         ]

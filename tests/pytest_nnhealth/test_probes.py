@@ -16,7 +16,7 @@ from pytest_nnhealth.probes.activations import output_moments  # noqa: E402
 from pytest_nnhealth.probes.dead_units import dead_fraction, units_matrix  # noqa: E402
 from pytest_nnhealth.probes.histograms import EDGES, log_histogram  # noqa: E402
 from pytest_nnhealth.probes.plumbing import locate  # noqa: E402
-from pytest_nnhealth.probes.rank import spectrum_stats  # noqa: E402
+from pytest_nnhealth.probes.rank import constant_rows, spectrum_stats  # noqa: E402
 from pytest_nnhealth.probes.saturation import (  # noqa: E402
     TANH_CUTOFF,
     saturated_fraction,
@@ -68,6 +68,47 @@ def test_spectrum_of_rank_one_and_identity():
     assert effective.item() == pytest.approx(8.0, rel=1e-4)
     assert spectrum_stats(torch.zeros(8, 8)) is None
     assert spectrum_stats(torch.full((8, 8), float("nan"))) is None
+
+
+def test_rank_is_not_measured_on_pooled_rows_or_constant_inputs():
+    # (N, C, 1, 1): a global pooling's output measures the batch, not the model.
+    assert spectrum_stats(torch.randn(8, 16, 1, 1)) is None
+    assert dead_fraction(torch.randn(8, 16, 1, 1).relu()) is None
+    assert spectrum_stats(torch.randn(8, 16, 2, 2)) is not None
+    # Segment ids all 0: identical rows by design.
+    assert constant_rows((torch.zeros(8, 16, dtype=torch.long),))
+    assert not constant_rows((torch.randint(0, 2, (8, 16)),))
+    assert constant_rows({"x": torch.ones(4, 3)})
+    assert not constant_rows((torch.randn(4, 3),))
+
+
+def test_a_linear_on_4d_input_has_its_units_last():
+    """Talking-heads projection over (B, N, N, heads): units are the heads."""
+    logits = torch.randn(2, 4, 4, 8)
+    top_last, _ = spectrum_stats(logits, channels_last=True)
+    top_first, _ = spectrum_stats(logits.movedim(-1, 1))
+    assert top_last.item() == pytest.approx(top_first.item(), rel=1e-5)
+
+
+def test_update_ratio_of_a_small_init_scale_is_judged_against_the_floor():
+    """A 1e-6 layer scale's first Adam step (~lr per value) is ~1e-3 / 1e-2 = 0.1
+    of the floor, not 1,000x its own norm."""
+
+    class Scaled(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(16, 16)
+            self.gamma = nn.Parameter(torch.full((16,), 1e-6))
+            self.head = nn.Linear(16, 2)
+
+        def forward(self, x):
+            return self.head(x + self.gamma * self.fc(x))
+
+    x, y = torch.randn(32, 16), torch.randint(0, 2, (32,))
+    report = check(Scaled(), (x, y), loss_fn=F.cross_entropy, steps=6, graph=False)
+    ratios = report.layers[""].series["update_ratio"]
+    assert ratios[0] == pytest.approx(0.1, rel=0.05)
+    assert report.by_check("update_ratio_high") == []
 
 
 def test_log_histogram_bins():

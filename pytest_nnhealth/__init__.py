@@ -11,11 +11,13 @@ from typing import TYPE_CHECKING, Any
 from nnlint import __version__
 
 if TYPE_CHECKING:
+    from pytest_nnhealth.graph_bounds import GraphLimits
     from pytest_nnhealth.health_check import check
     from pytest_nnhealth.records import HealthFinding, HealthReport, LayerStats
     from pytest_nnhealth.thresholds import Thresholds
 
 __all__ = [
+    "GraphLimits",
     "HealthFinding",
     "HealthReport",
     "LayerStats",
@@ -26,6 +28,7 @@ __all__ = [
 
 _LAZY = {
     "check": "pytest_nnhealth.health_check",
+    "GraphLimits": "pytest_nnhealth.graph_bounds",
     "HealthFinding": "pytest_nnhealth.records",
     "HealthReport": "pytest_nnhealth.records",
     "LayerStats": "pytest_nnhealth.records",

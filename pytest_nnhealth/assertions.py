@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 
+from pytest_nnhealth.judge_order import consequence_note
 from pytest_nnhealth.records import HealthFinding, HealthReport
 from pytest_nnhealth.stopping import steps_text
 
@@ -61,7 +62,7 @@ def failure_message(report: HealthReport, width: int = 100) -> str:
     errors = [f for f in report.findings if f.severity == "error"]
     steps = steps_text(report.steps, report.meta)
     head = f"{report.model}: {len(errors)} unhealthy finding(s) in {steps} steps"
-    body = "\n".join(f"- {f.message}" for f in errors)
+    body = "\n".join(f"- {f.message}{consequence_note(f)}" for f in errors)
     return f"{head}\n{render_table(errors, width)}\n\n{body}"
 
 

@@ -106,6 +106,7 @@ def _finding_view(finding: Any) -> dict[str, Any]:
         "message": finding.message,
         "hint": finding.hint,
         "severity": finding.severity,
+        "consequence_of": getattr(finding, "consequence_of", None),
     }
 
 

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from nnlint.findings import Finding
     from nnlint.fx.rules import GraphRule
+    from nnlint.fx.run_summary import GraphRun
 
-__all__ = ["analyze_model", "run_graph_mode"]
+__all__ = ["analyze_model", "run_graph", "run_graph_mode"]
 
 
 def analyze_model(
@@ -24,7 +25,8 @@ def analyze_model(
     origin: tuple[str, int] | None = None,
 ) -> list[Finding]:
     """Graph-rule findings for ``model`` traced on ``example_inputs`` (a tuple of
-    positional inputs; a lone tensor is accepted). ``loss_fn`` enables the rules that
+    positional inputs, a dict of keyword inputs as in ``model(**batch)``; a lone
+    tensor is accepted). ``loss_fn`` enables the rules that
     judge the model against its loss. ``origin`` ``(path, line)`` positions findings
     that have no user source line (a bare ``nn.Sequential``). The model is never
     mutated."""
@@ -38,5 +40,14 @@ def run_graph_mode(paths: Sequence[str], config: Any = None) -> list[Finding]:
     ``[tool.nnlint.fx]``) is imported and analysed in a child process with a time
     limit."""
     from nnlint.fx.subprocess_runner import run_graph_mode as run
+
+    return run(paths, config)
+
+
+def run_graph(paths: Sequence[str], config: Any = None) -> GraphRun:
+    """``run_graph_mode``'s findings with what the run built: files imported, models
+    configured and analysed (``GraphRun.summary()`` is the line ``nnlint --fx``
+    prints)."""
+    from nnlint.fx.subprocess_runner import run_graph as run
 
     return run(paths, config)

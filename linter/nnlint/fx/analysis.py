@@ -18,6 +18,8 @@ from torch import nn
 from nnlint.findings import Finding, Severity
 from nnlint.fx import shapes, tracing
 from nnlint.fx.graph import GraphView
+from nnlint.fx.inputs import ExampleInputs
+from nnlint.fx.inputs import example_inputs as example_inputs_of
 from nnlint.fx.locations import Position, position
 from nnlint.fx.losses import loss_family
 from nnlint.fx.rules import GraphReport, GraphRule, all_graph_rules
@@ -36,30 +38,43 @@ def analyze_model(
 
     ``origin`` (where the model was built, e.g. its factory) positions findings that
     have no user source line, such as those of a bare ``nn.Sequential``."""
+    return analyze_traced(model, example_inputs, loss_fn, rules=rules, origin=origin)[0]
+
+
+def analyze_traced(
+    model: nn.Module,
+    example_inputs: tuple[Any, ...],
+    loss_fn: Any = None,
+    *,
+    rules: Sequence[type[GraphRule]] | None = None,
+    origin: tuple[str, int] | None = None,
+) -> tuple[list[Finding], bool]:
+    """``analyze_model``'s findings, and whether the model was traced (so the graph
+    rules ran on it); graph mode's summary counts the traced models."""
     chosen = all_graph_rules() if rules is None else rules
     selected = [r for r in chosen if not r.REPORTED_BY_ENGINE]
-    example_inputs = positional_inputs(model, example_inputs)
-    result = tracing.trace(model, example_inputs)
+    inputs = example_inputs_of(model, example_inputs)
+    result = tracing.trace(model, inputs)
     if result.view is None:
-        return [_untraced(model, example_inputs, result, origin)]
+        return [_untraced(model, inputs, result, origin)], False
     view = result.view
     view.loss = loss_family(loss_fn)
-    view.failure = shapes.propagate(view, example_inputs)
+    view.failure = shapes.propagate(view, inputs.args)
     findings: list[Finding] = []
     for rule in selected:
         findings.extend(_run_rule(rule, view, model, origin))
     findings.extend(_forward_failure(view, findings, origin))
-    return _collapse(findings)
+    return _collapse(findings), True
 
 
 def _untraced(
     model: nn.Module,
-    example_inputs: tuple[Any, ...],
+    inputs: ExampleInputs,
     result: tracing.TraceResult,
     origin: tuple[str, int] | None,
 ) -> Finding:
     """NNL605 when an eager fake run shows a real bug, else NNL600 (untraceable)."""
-    broken = shapes.eager_failure(model, example_inputs)
+    broken = shapes.eager_failure(model, inputs.args, inputs.keywords)
     if broken is not None:
         place = broken[1] or result.where or model_location(model, origin)
         return engine_finding("NNL605", place, f"forward fails: {broken[0]}")
@@ -100,14 +115,9 @@ def _collapse(findings: list[Finding]) -> list[Finding]:
 
 def positional_inputs(model: nn.Module, inputs: Any) -> tuple[Any, ...]:
     """``model(*inputs)`` arguments: a tuple or list as is, a dict of keyword inputs
-    in ``forward``'s parameter order, anything else as the single input."""
-    if isinstance(inputs, (tuple, list)):
-        return tuple(inputs)
-    if isinstance(inputs, dict):
-        names = list(inspect.signature(model.forward).parameters)[: len(inputs)]
-        if set(inputs) == set(names):  # a prefix: the rest keep their defaults
-            return tuple(inputs[name] for name in names)
-    return (inputs,)
+    in ``forward``'s parameter order (defaults filled in), anything else as the single
+    input."""
+    return example_inputs_of(model, inputs).args
 
 
 def _run_rule(

@@ -110,7 +110,9 @@ def propagate(view: GraphView, example_inputs: tuple[Any, ...]) -> ShapeFailure 
 
 
 def eager_failure(
-    model: nn.Module, example_inputs: tuple[Any, ...]
+    model: nn.Module,
+    example_inputs: tuple[Any, ...],
+    keywords: dict[str, Any] | None = None,
 ) -> tuple[str, tuple[str, int] | None] | None:
     """When no tracer captures the model: run ``forward`` eagerly on fake tensors. An
     error that is not about data-dependent control flow (a shape mismatch, a wrong
@@ -119,15 +121,19 @@ def eager_failure(
     mode = FakeTensorMode()
     fake = fake_state(model, mode)
     device = next(iter(fake.values())).device if fake else torch.device("cpu")
+
+    def empty(x: Any) -> Any:
+        if isinstance(x, torch.Tensor):
+            return torch.empty(x.shape, dtype=x.dtype, device=device)
+        return x
+
     try:
         with quiet(), mode:
-            inputs = tuple(
-                torch.empty(x.shape, dtype=x.dtype, device=device)
-                if isinstance(x, torch.Tensor)
-                else x
-                for x in example_inputs
-            )
-            functional_call(model, fake, inputs)
+            if keywords is None:
+                functional_call(model, fake, tuple(empty(x) for x in example_inputs))
+            else:
+                named = {name: empty(x) for name, x in keywords.items()}
+                functional_call(model, fake, (), named)
     except Exception as error:
         if _data_dependent(error):
             return None

@@ -21,6 +21,7 @@ import torch
 from torch import fx, nn
 
 from nnlint.fx.graph import GraphView
+from nnlint.fx.inputs import ExampleInputs
 from nnlint.fx.locations import user_frame
 from nnlint.fx.quiet import quiet
 
@@ -84,12 +85,17 @@ class TraceResult:
     where: tuple[str, int] | None = None
 
 
-def trace(model: nn.Module, example_inputs: tuple[Any, ...]) -> TraceResult:
-    """A :class:`GraphView` of ``model``; symbolic tracing, then ``torch.export``."""
+def trace(
+    model: nn.Module, example_inputs: ExampleInputs | tuple[Any, ...]
+) -> TraceResult:
+    """A :class:`GraphView` of ``model``; symbolic tracing, then ``torch.export``.
+    A plain tuple is positional inputs."""
+    if not isinstance(example_inputs, ExampleInputs):
+        example_inputs = ExampleInputs(tuple(example_inputs))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            graph = StackTracer().trace(model)
+            graph = StackTracer().trace(model, example_inputs.concrete or None)
             return TraceResult(GraphView(fx.GraphModule(model, graph), model))
         except Exception as symbolic_error:  # any user code may raise anything
             first = _reason(symbolic_error)
@@ -102,16 +108,21 @@ def trace(model: nn.Module, example_inputs: tuple[Any, ...]) -> TraceResult:
             return TraceResult(None, reason, where or _where(export_error))
 
 
-def _export(model: nn.Module, example_inputs: tuple[Any, ...]) -> GraphView:
+def _export(model: nn.Module, example_inputs: ExampleInputs) -> GraphView:
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    # Example inputs given as shapes are meta tensors; export needs the model's device.
-    inputs = tuple(
-        torch.zeros(x.shape, dtype=x.dtype, device=device)
-        if isinstance(x, torch.Tensor) and x.is_meta
-        else x
-        for x in example_inputs
-    )
-    program = torch.export.export(model, inputs, strict=False)
+
+    def real(x: Any) -> Any:
+        # Example inputs given as shapes are meta tensors; export needs the device.
+        if isinstance(x, torch.Tensor) and x.is_meta:
+            return torch.zeros(x.shape, dtype=x.dtype, device=device)
+        return x
+
+    keywords = example_inputs.keywords
+    if keywords is None:
+        args, kwargs = tuple(real(x) for x in example_inputs.args), None
+    else:
+        args, kwargs = (), {name: real(x) for name, x in keywords.items()}
+    program = torch.export.export(model, args, kwargs, strict=False)
     signature = program.graph_signature
     return GraphView(
         program.graph_module,

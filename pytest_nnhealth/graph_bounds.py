@@ -1,0 +1,200 @@
+"""Bounds for the graph analysis inside ``check()``: no user hooks, a time and a memory
+budget.
+
+Tracing runs the model's ``forward`` on proxies or fake tensors. A user's forward hook
+runs too, and what it does to its argument is unbounded: a Grad-CAM hook that stores
+every output and registers a tensor hook on it made one trace run for over ten minutes
+and grow to 14 GB. Hooks are the user's instrumentation, not the model's architecture,
+so the graph is taken from a copy without them (module hooks and the global ones).
+
+The budget is enforced in-process by a profile function (``sys.setprofile``) that
+checks the clock and the resident memory as Python calls and returns go by, and raises
+:class:`BudgetExceeded` past either bound. Tracing, ``torch.export``
+and fake-tensor propagation are Python-heavy, so the check runs often; a single C call
+that runs long (a large real-tensor operation) is cut only when it returns. A child
+process would bound C code too, but starting one costs an interpreter and an
+``import torch`` (1-5 s on this machine class) on every ``check()``, more than the
+whole analysis of a small model.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+from torch import nn
+from torch.nn.modules import module as module_globals
+
+# Per-module dicts of forward/backward (pre-)hooks. State-dict hooks stay: they are
+# not run by a forward pass.
+_HOOK_DICTS = (
+    "_forward_hooks",
+    "_forward_hooks_with_kwargs",
+    "_forward_hooks_always_called",
+    "_forward_pre_hooks",
+    "_forward_pre_hooks_with_kwargs",
+    "_backward_hooks",
+    "_backward_pre_hooks",
+)
+# The dicts holding the hooks themselves (the others hold flags keyed by hook id).
+_COUNTED = (
+    "_forward_hooks",
+    "_forward_pre_hooks",
+    "_backward_hooks",
+    "_backward_pre_hooks",
+)
+_GLOBAL_DICTS = tuple(
+    f"_global{name}"
+    for name in _HOOK_DICTS
+    if hasattr(module_globals, f"_global{name}")
+)
+
+
+@dataclass(frozen=True)
+class GraphLimits:
+    """Budget of the graph analysis inside ``check()``.
+
+    ``time_s``: 20 s. The analysis of config-built BERT-base and GPT-2 (110-124 M
+    parameters) takes 2-5 s on a loaded 2-core CPU (docs/check.md has the command); a
+    4x margin keeps every model of that class inside it, while a runaway trace costs a
+    CI job 20 s rather than its timeout.
+
+    ``memory_mb``: 2048 MB of resident memory above the level at the start. Tracing
+    and shape propagation keep no activations (proxies, fake tensors): the same two
+    models grow the process by under 300 MB; a trace that grows by 2 GB is stuck.
+    """
+
+    time_s: float = 20.0
+    memory_mb: float = 2048.0
+
+    @classmethod
+    def of(cls, value: Any) -> GraphLimits:
+        """``check(graph=...)``: True (defaults), a GraphLimits, or a mapping with
+        ``time_s`` and/or ``memory_mb``."""
+        if isinstance(value, GraphLimits):
+            return value
+        if value is True:
+            return cls()
+        if isinstance(value, Mapping):
+            unknown = sorted(set(value) - {"time_s", "memory_mb"})
+            if unknown:
+                raise ValueError(
+                    f"check(): graph= takes time_s and memory_mb, not {unknown}"
+                )
+            limits = cls(**{key: float(v) for key, v in value.items()})
+            if limits.time_s <= 0 or limits.memory_mb <= 0:
+                raise ValueError(f"check(): graph= limits must be > 0, got {value!r}")
+            return limits
+        raise TypeError(
+            "check(): graph must be True, False, a GraphLimits or a mapping with "
+            f"time_s/memory_mb, got {type(value).__name__}"
+        )
+
+
+class BudgetExceeded(BaseException):
+    """The graph analysis ran past its time or memory budget. A BaseException, like
+    KeyboardInterrupt, so that the ``except Exception`` of the tracers (which fall
+    back from one tracer to the next) cannot swallow it. ``status`` is the word
+    ``report.meta["graph"]`` starts with."""
+
+    def __init__(self, message: str, status: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def hookless_copy(model: nn.Module) -> tuple[nn.Module, int]:
+    """A deep copy of ``model`` without forward/backward hooks or pre-hooks, and how
+    many hooks were left out. The hooks (and whatever they hold, such as stored
+    activations) are not even copied: their dicts are replaced by empty ones through
+    the deepcopy memo."""
+    memo: dict[int, Any] = {}
+    removed = 0
+    for module in model.modules():
+        for name in _HOOK_DICTS:
+            hooks = module.__dict__.get(name)
+            if isinstance(hooks, dict) and hooks:
+                memo[id(hooks)] = type(hooks)()
+                removed += len(hooks) if name in _COUNTED else 0
+    return copy.deepcopy(model, memo), removed
+
+
+@contextmanager
+def without_global_hooks() -> Iterator[int]:
+    """Global module hooks (``register_module_forward_hook`` and friends) switched off
+    for the block; yields how many there were. They apply to every module in the
+    process, so other threads running models meanwhile do not see them either."""
+    saved = {name: dict(getattr(module_globals, name)) for name in _GLOBAL_DICTS}
+    count = sum(len(saved[name]) for name in _GLOBAL_DICTS if _counted_global(name))
+    try:
+        for name in _GLOBAL_DICTS:
+            getattr(module_globals, name).clear()
+        yield count
+    finally:
+        for name, hooks in saved.items():
+            target = getattr(module_globals, name)
+            target.clear()
+            target.update(hooks)
+
+
+def _counted_global(name: str) -> bool:
+    return name.removeprefix("_global") in _COUNTED
+
+
+@contextmanager
+def budget(limits: GraphLimits) -> Iterator[None]:
+    """Raise :class:`BudgetExceeded` inside the block once it runs longer than
+    ``limits.time_s`` or grows resident memory by more than ``limits.memory_mb``.
+
+    The clock is read every 64 profile events (a call or return, ~0.1-1 us each), the
+    resident memory (a ~10 us read) at most every 20 ms. A loop that calls nothing
+    gives no events; such a forward would hang the training steps of ``check()``
+    before the graph analysis anyway."""
+    start = time.monotonic()
+    deadline, ceiling = start + limits.time_s, _resident_mb() + limits.memory_mb
+    previous = sys.getprofile()
+    events, next_memory_check = 0, start
+
+    def watch(frame: FrameType, event: Any, arg: Any) -> None:
+        nonlocal events, next_memory_check
+        events += 1
+        if events % 64 == 0:
+            now = time.monotonic()
+            if now > deadline:
+                raise BudgetExceeded(
+                    f"stopped at its {limits.time_s:g} s time budget", "timeout"
+                )
+            if now >= next_memory_check:
+                next_memory_check = now + 0.02
+                if _resident_mb() > ceiling:
+                    raise BudgetExceeded(
+                        f"stopped at its {limits.memory_mb:g} MB memory budget",
+                        "failed",
+                    )
+        if previous is not None:
+            previous(frame, event, arg)
+
+    sys.setprofile(watch)
+    try:
+        yield
+    finally:
+        sys.setprofile(previous)
+
+
+def _resident_mb() -> float:
+    """Resident memory of this process now (Linux), else its peak so far."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as handle:
+            pages = int(handle.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        import resource  # POSIX only; Linux answered above
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / (2**20 if sys.platform == "darwin" else 2**10)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import copy
 import sys
 import time
 from collections.abc import Callable
@@ -34,14 +35,15 @@ from torch import nn  # noqa: E402
 from bench import speed_models  # noqa: E402
 from pytest_nnhealth import batches as batch_forms  # noqa: E402
 from pytest_nnhealth.optimizers import build_optimizer  # noqa: E402
-from pytest_nnhealth.runner import seed_everything, work_copy  # noqa: E402
+from pytest_nnhealth.runner import seed_everything  # noqa: E402
 
 CPU = torch.device("cpu")
 STEPS = 25
 
 
 def bare(model: nn.Module, batch: Any, loss_fn: Any) -> None:
-    work, memo = work_copy(model, CPU)
+    memo: dict[int, Any] = {}
+    work = copy.deepcopy(model, memo)
     work.train()
     optimizer, _ = build_optimizer(None, work, memo)
     seed_everything(0, CPU)

@@ -40,7 +40,7 @@ def compare(built: Any, seed: int, sample: int, steps: int = 25) -> dict[str, An
     model, batch, loss_fn, optimizer = built
     spec = RunSpec([batch] * steps, loss_fn, None, optimizer, steps, seed, CPU)
     exact, sampled = UpdateProbe(sample=None), UpdateProbe(sample=sample)
-    work, memo = work_copy(model, CPU)
+    work, memo, spec = work_copy(model, spec)
     run(work, memo, spec, [exact, sampled])
     a = exact.series()["update_ratio"]
     b = sampled.series()["update_ratio"]

@@ -75,6 +75,11 @@ def _add_check_options(group: Any) -> None:
         ("seeds", "N", "run each health check under N seeds (seed, seed+1, ...)."),
         ("device", "DEVICE", "device for health checks: cpu, cuda, cuda:1 or auto."),
         (
+            "budget-s",
+            "SECONDS",
+            "time budget of each health check's training steps (none: no budget).",
+        ),
+        (
             "baseline-factor",
             "FACTOR",
             "how far (a factor, either way) a per-layer statistic may move from the "
@@ -96,6 +101,18 @@ def _add_check_options(group: Any) -> None:
         help="do not run nnlint's graph rules in health checks.",
     )
     group.addoption(
+        "--nnhealth-early-stop",
+        action="store_true",
+        default=None,
+        help="stop a health check's steps once every judged quantity has settled.",
+    )
+    group.addoption(
+        "--nnhealth-no-early-stop",
+        action="store_false",
+        dest="nnhealth_early_stop",
+        help="run every step of a health check.",
+    )
+    group.addoption(
         "--nnhealth-threshold",
         action="append",
         default=[],
@@ -114,6 +131,16 @@ def _add_ini_keys(parser: pytest.Parser) -> None:
         (
             "nnhealth_graph",
             "run nnlint's graph rules in health checks (true/false).",
+            _ini_type(bool | str),
+        ),
+        (
+            "nnhealth_budget_s",
+            "time budget in seconds of a health check's steps (none: no budget).",
+            _ini_type(float | str),
+        ),
+        (
+            "nnhealth_early_stop",
+            "stop a health check's steps once every judged quantity has settled.",
             _ini_type(bool | str),
         ),
         (
@@ -142,7 +169,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "nnhealth(**overrides): health-check settings for this test's nnhealth fixture "
-        "(thresholds, steps, seed, seeds, device, graph, baseline_factor).",
+        "(thresholds, steps, seed, seeds, device, graph, budget_s, early_stop, "
+        "baseline_factor).",
     )
     config.addinivalue_line(
         "markers", "nnlint: an nnlint lint item (pytest --nnhealth)."

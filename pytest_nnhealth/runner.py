@@ -39,7 +39,7 @@ from pytest_nnhealth.probes.saturation import SaturationProbe
 from pytest_nnhealth.probes.updates import UpdateProbe
 from pytest_nnhealth.records import LayerStats
 from pytest_nnhealth.rewire import rewire
-from pytest_nnhealth.stopping import Stopper
+from pytest_nnhealth.stopping import Stopper, StopRule
 
 
 @dataclass
@@ -54,8 +54,8 @@ class RunSpec:
     window: int = 3
     held: bool = True  # measure the held batch's loss after the run
     in_place: bool = False  # the model could not be deep-copied (for error notes)
-    # A fresh budget / early-stop decider per run (None: every step runs).
-    stopper: Callable[[], Stopper] | None = None
+    # Budget / early stop; each run gets a fresh decider (None: every step runs).
+    stopper: StopRule | None = None
 
 
 @dataclass
@@ -156,7 +156,9 @@ def run(
     rng_at_start = _rng_state(spec.device)
     losses: list[torch.Tensor] = []
     stopped = "steps"
-    stopper = spec.stopper() if spec.stopper is not None else None
+    stopper = spec.stopper.new() if spec.stopper is not None else None
+    if spec.stopper is not None:  # fresh rank values where verdicts are compared
+        ctx.deep_steps = ctx.deep_steps | spec.stopper.checkpoints
     with ExitStack() as stack:
         for probe in probes:
             probe.attach(ctx, stack)

@@ -20,7 +20,9 @@ from typing import Any
 import pytest
 
 # Keywords passed straight to check(); the value of each is checked by its parser.
-CHECK_KEYS: tuple[str, ...] = ("steps", "seed", "seeds", "device", "graph")
+CHECK_KEYS: tuple[str, ...] = (
+    "steps", "seed", "seeds", "device", "graph", "budget_s", "early_stop",
+)  # fmt: skip
 # Keys the plugin itself uses.
 PLUGIN_KEYS: tuple[str, ...] = ("baseline_factor",)
 DEFAULT_BASELINE_FACTOR = 2.0
@@ -32,6 +34,8 @@ INI_KEYS: dict[str, str] = {
     "nnhealth_seeds": "seeds",
     "nnhealth_device": "device",
     "nnhealth_graph": "graph",
+    "nnhealth_budget_s": "budget_s",
+    "nnhealth_early_stop": "early_stop",
     "nnhealth_baseline_factor": "baseline_factor",
 }
 THRESHOLDS_KEY = "nnhealth_thresholds"
@@ -192,12 +196,25 @@ def _parse_factor(value: Any) -> float | _Invalid:
     return float(converted)
 
 
+def _parse_budget(value: Any) -> float | None | _Invalid:
+    converted = literal(value) if isinstance(value, str) else value
+    if converted is None:
+        return None  # "none": no budget (overrides a budget set in a lower layer)
+    if isinstance(converted, bool) or not isinstance(converted, int | float):
+        return _Invalid("must be a number of seconds > 0, or none")
+    if not math.isfinite(converted) or converted <= 0:
+        return _Invalid("must be a number of seconds > 0, or none")
+    return float(converted)
+
+
 _PARSERS: dict[str, Callable[[Any], Any]] = {
     "steps": _parse_steps,
     "seed": _parse_seed,
     "seeds": _parse_steps,  # how many seeds (seed, seed + 1, ...): a positive count
     "device": _parse_device,
     "graph": _parse_bool,
+    "budget_s": _parse_budget,
+    "early_stop": _parse_bool,
     "baseline_factor": _parse_factor,
 }
 

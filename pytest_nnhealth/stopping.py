@@ -117,30 +117,55 @@ def validate(budget_s: Any, early_stop: Any) -> None:
         )
 
 
-def factory(
-    budget_s: float | None, early_stop: bool, steps: int, seeds: int, limits: Any
-) -> Callable[[], Stopper] | None:
-    """A new Stopper per run (each seed's run gets ``budget_s / seeds``)."""
-    if budget_s is None and not early_stop:
-        return None
-    from pytest_nnhealth.judge import judge
-    from pytest_nnhealth.probes.base import stat_schedule
+def checkpoints(steps: int, window: int, early_stop: bool) -> frozenset[int]:
+    """Steps where early stop compares verdicts: every 5th step (a statistics step,
+    at least ``window`` apart) from ``min_steps`` on, and only when two fit in the run
+    (one comparison needs two). The runner measures the sampled deep quantities (rank)
+    there too, so each compared verdict has fresh values of every judged quantity."""
+    if not early_stop:
+        return frozenset()
+    first = default_min_steps(window)
+    spacing = 5 * -(-window // 5)  # a multiple of 5: statistics steps
+    found = frozenset(range(-(-first // spacing) * spacing, steps - 1, spacing))
+    return found if len(found) >= 2 else frozenset()
 
-    checkpoints = stat_schedule(steps, limits.window)
 
-    def verdict(result: Any) -> Verdict:
-        return frozenset((f.check, f.module) for f in judge(result, limits))
+class StopRule:
+    """What check() asked for; ``new()`` gives each run (seed) its own Stopper."""
 
-    def make() -> Stopper:
+    def __init__(
+        self, budget_s: float | None, early_stop: bool, steps: int, seeds: int,
+        limits: Any,
+    ) -> None:  # fmt: skip
+        self.budget_s = None if budget_s is None else budget_s / seeds
+        self.early_stop = early_stop
+        self.limits = limits
+        self.checkpoints = checkpoints(steps, limits.window, early_stop)
+
+    def new(self) -> Stopper:
+        from pytest_nnhealth.judge import judge
+
+        limits = self.limits
+
+        def verdict(result: Any) -> Verdict:
+            return frozenset((f.check, f.module) for f in judge(result, limits))
+
         return Stopper(
-            budget_s=None if budget_s is None else budget_s / seeds,
-            early_stop=early_stop,
+            budget_s=self.budget_s,
+            early_stop=bool(self.checkpoints),
             window=limits.window,
-            checkpoints=checkpoints,
+            checkpoints=self.checkpoints,
             verdict=verdict,
         )
 
-    return make
+
+def factory(
+    budget_s: float | None, early_stop: bool, steps: int, seeds: int, limits: Any
+) -> StopRule | None:
+    """A rule for check()'s runs; each seed's run gets ``budget_s / seeds``."""
+    if budget_s is None and not early_stop:
+        return None
+    return StopRule(budget_s, early_stop, steps, seeds, limits)
 
 
 _REASONS = {

@@ -11,13 +11,19 @@ PYTEST_WORKERS ?= 2
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml bench/torchvision_shim.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
-	@# The torch spec rides along so that no extra (lightning, transformers) can
-	@# replace the pinned torch; the check below fails the set-up if one did.
-	$(BIN)/python -m pip install -q -e ".[dev,lightning,transformers]" "$(TORCH_SPEC)"
+	@# Real architectures for the calibration zoo and its CI subset, and the
+	@# transformers/Lightning examples (config-built, no weights). The registry's
+	@# torchvision pins a CUDA torch: install it without deps first, then the extras
+	@# (the torch spec rides along so that none can replace the pinned torch), then the
+	@# op-schema shim that makes torchvision importable next to the CPU torch
+	@# (bench/torchvision_shim.py). The check below fails the set-up if torch changed.
+	$(BIN)/python -m pip install -q --no-deps "torchvision==0.28.0"
+	$(BIN)/python -m pip install -q -e ".[dev,zoo,lightning,transformers]" "$(TORCH_SPEC)"
+	$(BIN)/python bench/torchvision_shim.py install
 	$(BIN)/python -c "import sys, torch; want = sys.argv[1].partition('==')[2];\
 	  mine = torch.__version__.split('+')[0];\
 	  sys.exit(None if want in ('', mine) else f'torch {mine} replaced {sys.argv[1]}')"\

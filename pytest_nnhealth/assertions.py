@@ -10,7 +10,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 
+from pytest_nnhealth.judge_order import consequence_note
 from pytest_nnhealth.records import HealthFinding, HealthReport
+from pytest_nnhealth.stopping import steps_text
 
 COLUMNS = ("check", "module", "value", "healthy", "step")
 
@@ -58,8 +60,9 @@ def _cut(text: str, width: int) -> str:
 
 def failure_message(report: HealthReport, width: int = 100) -> str:
     errors = [f for f in report.findings if f.severity == "error"]
-    head = f"{report.model}: {len(errors)} unhealthy finding(s) in {report.steps} steps"
-    body = "\n".join(f"- {f.message}" for f in errors)
+    steps = steps_text(report.steps, report.meta)
+    head = f"{report.model}: {len(errors)} unhealthy finding(s) in {steps} steps"
+    body = "\n".join(f"- {f.message}{consequence_note(f)}" for f in errors)
     return f"{head}\n{render_table(errors, width)}\n\n{body}"
 
 

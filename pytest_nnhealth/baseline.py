@@ -5,7 +5,10 @@ quantity (activation std, gradient norm, update ratio, dead fraction, ...). A la
 *drifts* when a quantity moved by more than a factor either way. Ratios of tiny numbers
 are noise, so each comparison has a floor: fractions (dead units, saturation) are
 compared above 0.05, other quantities above 1/1000 of that quantity's median over all
-layers of the model. The file is plain JSON, meant to be committed next to the tests.
+layers of the model. The file is plain JSON, meant to be committed next to the tests;
+its ``"kind": "nnhealth-baseline"`` key marks it as ours, so saving never replaces a
+file that is not a baseline (files written before the marker existed are recognised by
+their exact ``{"format": 1, "models": ...}`` shape).
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from nnlint.atomic_write import write_atomic
 from pytest_nnhealth.records import HealthReport
 from pytest_nnhealth.reporting.runs import Drift, ModelRun
 
 FORMAT_VERSION = 1
+KIND = "nnhealth-baseline"
 FRACTION_FLOOR = 0.05
 RELATIVE_FLOOR = 1e-3
 Profile = dict[str, dict[str, float]]  # layer -> quantity -> median
@@ -90,31 +95,83 @@ def load(path: Path) -> dict[str, Profile]:
         raise BaselineError(f"baseline file {path} does not exist") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise BaselineError(f"cannot read baseline {path}: {error}") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION:
+    if not is_baseline(data):
         raise BaselineError(
             f"{path} is not an nnhealth baseline (format {FORMAT_VERSION}); "
             "write one with --nnhealth-save-baseline"
         )
-    models: dict[str, Profile] = data.get("models", {})
+    return _checked_models(data.get("models", {}), path)
+
+
+def is_baseline(data: Any) -> bool:
+    """``data`` (a parsed JSON document) is a baseline this version writes or reads."""
+    if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION:
+        return False
+    return data.get("kind") == KIND or set(data) == {"format", "models"}
+
+
+def _checked_models(models: Any, path: Path) -> dict[str, Profile]:
+    """``models`` as a mapping model -> layer -> quantity -> number, or an error
+    naming the file and the first key holding something else."""
+    where = f"{path}: models"
+    if not isinstance(models, dict):
+        raise BaselineError(f"{where} must be a table, got {_kind(models)}")
+    for model, layers in models.items():
+        if not isinstance(layers, dict):
+            raise BaselineError(
+                f"{where}[{model!r}] must be a table, got {_kind(layers)}"
+            )
+        for layer, quantities in layers.items():
+            key = f"{where}[{model!r}][{layer!r}]"
+            if not isinstance(quantities, dict):
+                raise BaselineError(f"{key} must be a table, got {_kind(quantities)}")
+            for quantity, value in quantities.items():
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise BaselineError(
+                        f"{key}[{quantity!r}] must be a number, got {value!r}"
+                    )
     return models
 
 
-def save(path: Path, runs: Iterable[ModelRun]) -> int:
-    """Write the profiles of ``runs`` to ``path``, keeping entries of models this run
-    did not check (a partial run must not erase the rest). Returns the count written."""
+def _kind(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}"[:80]
+
+
+def check_replaceable(path: Path) -> None:
+    """Raise ``BaselineError`` when ``path`` exists and is not a baseline: saving must
+    never replace a user's unrelated file."""
     path = Path(path)
-    models: dict[str, Any] = {}
-    if path.exists():
-        try:
-            models = load(path)
-        except BaselineError:
-            models = {}
+    if not path.exists():
+        return
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        data = None
+    if not is_baseline(data):
+        raise BaselineError(
+            f"{path} exists and is not an nnhealth baseline; it was left unchanged "
+            "(choose another path, or move the file away)"
+        )
+
+
+def save(path: Path, runs: Iterable[ModelRun]) -> int:
+    """Write the profiles of ``runs`` to ``path`` atomically, keeping entries of models
+    this run did not check (a partial run must not erase the rest). Returns the count
+    written. Raises ``BaselineError`` when ``path`` holds something else."""
+    path = Path(path)
+    check_replaceable(path)
+    models: dict[str, Any] = load(path) if path.exists() else {}
     written = 0
     for run in runs:
         if run.report is not None:
             models[run.key] = profile(run.report)
             written += 1
-    document = {"format": FORMAT_VERSION, "models": dict(sorted(models.items()))}
+    document = {
+        "format": FORMAT_VERSION,
+        "kind": KIND,
+        "models": dict(sorted(models.items())),
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n", "utf-8")
+    text = json.dumps(document, indent=1, sort_keys=True) + "\n"
+    write_atomic(path, text.encode("utf-8"))
     return written

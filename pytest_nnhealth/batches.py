@@ -13,12 +13,14 @@ DataLoader) is a sequence of batches.
 from __future__ import annotations
 
 import itertools
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
+from pytest_nnhealth.caller_guard import running
 from pytest_nnhealth.ecosystem import output_loss
 
 StepFn = Callable[[nn.Module, Any], torch.Tensor]
@@ -67,20 +69,63 @@ def _is_batch_iterable(batch: Any) -> bool:
     )
 
 
-def to_device(value: Any, device: torch.device) -> Any:
-    """Move every tensor inside nested tuples/lists/dicts to ``device``."""
+def private_batches(batches: list[Any], device: torch.device) -> list[Any]:
+    """Each distinct batch copied once to ``device`` (see ``to_device``)."""
+    copies: dict[int, Any] = {}
+    out = []
+    several = len({id(batch) for batch in batches}) > 1
+    for index, batch in enumerate(batches):
+        if id(batch) not in copies:
+            refuse_meta(batch, f"batch #{index}" if several else "batch")
+            copies[id(batch)] = to_device(batch, device)
+        out.append(copies[id(batch)])
+    return out
+
+
+def refuse_meta(value: Any, where: str) -> None:
     if isinstance(value, torch.Tensor):
-        return value.to(device)
+        if value.is_meta:
+            raise ValueError(
+                f"check(): {where} is a tensor on the meta device, which holds no "
+                "data; pass real tensors"
+            )
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            refuse_meta(item, f"{where}[{key!r}]")
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            refuse_meta(item, f"{where}[{index}]")
+
+
+def to_device(value: Any, device: torch.device) -> Any:
+    """Copy every tensor inside nested tuples/lists/dicts to ``device``.
+
+    Always a copy, a new leaf with the same ``requires_grad``: the caller's input
+    tensors get no ``.grad`` and no in-place change from a model that edits its
+    input."""
+    if isinstance(value, torch.Tensor):
+        copied = value.detach().to(device, copy=True)
+        return copied.requires_grad_(value.requires_grad)
     if isinstance(value, Mapping):
-        moved = {key: to_device(item, device) for key, item in value.items()}
-        # Keep the mapping's type (e.g. transformers' BatchEncoding) when it can be
-        # rebuilt from a dict.
-        return moved if type(value) is dict else type(value)(moved)  # type: ignore[call-arg]
+        return _mapping(value, {k: to_device(v, device) for k, v in value.items()})
     if isinstance(value, tuple) and hasattr(value, "_fields"):
         return type(value)(*(to_device(item, device) for item in value))
     if isinstance(value, (list, tuple)):
         return type(value)(to_device(item, device) for item in value)
     return value
+
+
+def _mapping(original: Mapping[Any, Any], moved: dict[Any, Any]) -> Mapping[Any, Any]:
+    """Keep the mapping's type (e.g. transformers' BatchEncoding, a defaultdict) when it
+    can be rebuilt; else a plain dict, which ``model(**inputs)`` accepts alike."""
+    if type(original) is dict:
+        return moved
+    if isinstance(original, defaultdict):
+        return type(original)(original.default_factory, moved)
+    try:
+        return type(original)(moved)  # type: ignore[call-arg]
+    except Exception:  # noqa: BLE001 - a constructor with another signature
+        return moved
 
 
 def forward(model: nn.Module, inputs: Any) -> Any:
@@ -95,14 +140,19 @@ def compute_loss(
     model: nn.Module, batch: Any, loss_fn: LossFn | None, step_fn: StepFn | None
 ) -> torch.Tensor:
     if step_fn is not None:
-        loss = step_fn(model, batch)
+        with running("step_fn"):
+            loss = step_fn(model, batch)
     elif isinstance(batch, Mapping):  # keyword inputs; labels, if any, inside
-        output = model(**batch)
-        loss = output_loss(output) if loss_fn is None else loss_fn(output, batch)
+        with running("model"):
+            output = model(**batch)
+        with running("loss_fn"):
+            loss = output_loss(output) if loss_fn is None else loss_fn(output, batch)
     else:
         inputs, target = batch
-        output = forward(model, inputs)
-        loss = output_loss(output) if loss_fn is None else loss_fn(output, target)
+        with running("model"):
+            output = forward(model, inputs)
+        with running("loss_fn"):
+            loss = output_loss(output) if loss_fn is None else loss_fn(output, target)
     if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
         raise TypeError(
             "check(): the loss must be a scalar tensor, got "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from typing import Any
 
 from pytest_nnhealth.torch_required import require_torch
@@ -20,17 +21,25 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from pytest_nnhealth import batches as batch_forms  # noqa: E402
-from pytest_nnhealth import ecosystem  # noqa: E402
-from pytest_nnhealth.caller_state import FlagsState, ModelState, RngState  # noqa: E402
+from pytest_nnhealth import ecosystem, stopping  # noqa: E402
+from pytest_nnhealth.caller_guard import CallerGuard  # noqa: E402
+from pytest_nnhealth.caller_state import (  # noqa: E402
+    AttributeState,
+    FlagsState,
+    ModelState,
+    RngState,
+)
 from pytest_nnhealth.graph import graph_findings  # noqa: E402
 from pytest_nnhealth.graph_bounds import GraphLimits  # noqa: E402
 from pytest_nnhealth.judge import judge  # noqa: E402
-from pytest_nnhealth.optimizers import OptimizerSpec  # noqa: E402
+from pytest_nnhealth.optimizers import OptimizerSpec, check_instance  # noqa: E402
 from pytest_nnhealth.records import HealthFinding, HealthReport  # noqa: E402
+from pytest_nnhealth.rewire import RewireError  # noqa: E402
 from pytest_nnhealth.runner import (  # noqa: E402
     RunResult,
     RunSpec,
     first_nonfinite_step,
+    identity_memo,
     locate_nonfinite,
     run,
     work_copy,
@@ -43,7 +52,9 @@ from pytest_nnhealth.thresholds import Thresholds  # noqa: E402
 # under a second. Raise it for slow-to-show problems; lower it for big models.
 DEFAULT_STEPS = 25
 
-__all__ = ["DEFAULT_STEPS", "check"]
+DEFAULT_EARLY_STOP = stopping.DEFAULT_EARLY_STOP
+
+__all__ = ["DEFAULT_EARLY_STOP", "DEFAULT_STEPS", "check"]
 
 
 def check(
@@ -59,6 +70,8 @@ def check(
     step_fn: Callable[[nn.Module, Any], torch.Tensor] | None = None,
     seeds: int = 1,
     graph: bool | GraphLimits | Mapping[str, float] = True,
+    budget_s: float | None = None,
+    early_stop: bool = DEFAULT_EARLY_STOP,
 ) -> HealthReport:
     """Train a copy of ``model`` for ``steps`` seeded steps and judge its dynamics.
 
@@ -70,21 +83,24 @@ def check(
     adapted = ecosystem.adapt(model, batch, loss_fn, step_fn, optimizer)
     batch, step_fn, optimizer = adapted.batch, adapted.step_fn, adapted.optimizer
     _validate(model, loss_fn, step_fn, steps, seed, seeds)
+    stopping.validate(budget_s, early_stop)
     graph_limits = None if graph is False else GraphLimits.of(graph)
     model, compiled = _uncompiled(model)
+    _validate_state(model, optimizer)
     limits = _thresholds(thresholds)
     run_device = _device(model, device)
     rng = RngState.capture(cuda_used=run_device.type == "cuda")
     try:
-        batches = [
-            batch_forms.to_device(b, run_device)
-            for b in batch_forms.materialise(batch, steps, step_fn is not None)
-        ]
+        batches = batch_forms.private_batches(
+            batch_forms.materialise(batch, steps, step_fn is not None), run_device
+        )
         spec = RunSpec(
             batches, loss_fn, step_fn, optimizer, steps, seed, run_device,
             window=limits.window,
+            stopper=stopping.factory(budget_s, early_stop, steps, seeds, limits),
         )  # fmt: skip
-        report = _judged_runs(model, spec, limits, seeds)
+        report = _guarded_runs(model, spec, limits, seeds)
+        report.meta["run"].update(budget_s=budget_s, early_stop=early_stop)
         report.meta.update(adapted.meta)
         if compiled:
             report.meta["compiled"] = "checked the module torch.compile wraps"
@@ -105,12 +121,44 @@ def _uncompiled(model: nn.Module) -> tuple[nn.Module, bool]:
     return model, False
 
 
-def _judged_runs(
+def _guarded_runs(
     model: nn.Module, spec: RunSpec, limits: Thresholds, seeds: int
+) -> HealthReport:
+    """The judged runs under a ``CallerGuard``: a caller tensor that changed anyway is
+    restored and made a usage error (a note when the run itself raised)."""
+    guard = CallerGuard.capture(model, spec.optimizer)
+    passed = [
+        name
+        for name, value in (
+            ("loss_fn", spec.loss_fn),
+            ("step_fn", spec.step_fn),
+            ("optimizer", spec.optimizer),
+        )
+        if value is not None
+    ]
+    try:
+        report = _judged_runs(model, spec, limits, seeds, guard)
+    except BaseException as error:
+        touched = guard.restore()
+        if touched and hasattr(error, "add_note"):
+            error.add_note(guard.message(touched, passed))
+        raise
+    touched = guard.restore()
+    if touched:
+        raise ValueError(guard.message(touched, passed))
+    return report
+
+
+def _judged_runs(
+    model: nn.Module,
+    spec: RunSpec,
+    limits: Thresholds,
+    seeds: int,
+    guard: CallerGuard,
 ) -> HealthReport:
     """One run per seed, judged; with several seeds, the majority's findings."""
     results = [
-        _guarded_run(model, dataclasses.replace(spec, seed=spec.seed + i))
+        _guarded_run(model, dataclasses.replace(spec, seed=spec.seed + i), guard)
         for i in range(seeds)
     ]
     findings, votes = _vote([judge(result, limits) for result in results])
@@ -134,35 +182,55 @@ def _add_graph_findings(
     report.meta["graph"] = status
 
 
-def _guarded_run(model: nn.Module, spec: RunSpec) -> RunResult:
+def _guarded_run(model: nn.Module, spec: RunSpec, guard: CallerGuard) -> RunResult:
     """Run on a deep copy; fall back to training in place under a snapshot."""
     flags = FlagsState.capture(model)
-    snapshot: ModelState | None = None
+    snapshots: list[ModelState | AttributeState] = []
     try:
         try:
-            work, memo = work_copy(model, spec.device)
-            in_place = False
+            work, memo, wired = work_copy(model, spec)
         except Exception as error:  # noqa: BLE001 - any deepcopy failure means "cannot copy"
+            if isinstance(error, RewireError):
+                raise  # the user's to fix, not a reason to train the caller's model
             _check_in_place_device(model, spec.device, error)
-            snapshot = ModelState.capture(model)
-            work, memo, in_place = model, {}, True
-        result = run(work, memo, spec)
-        bad_step = first_nonfinite_step(result)
-        if bad_step is not None:
-            # Replay on a fresh copy (or the restored original) with the locator.
-            if snapshot is not None:
-                snapshot.restore()
-            else:
-                work, memo = work_copy(model, spec.device)
-            result.extras["nonfinite"] = locate_nonfinite(work, memo, spec, bad_step)
+            snapshots = [AttributeState.capture(model), ModelState.capture(model)]
+            work, memo = model, identity_memo(model)
+            wired = dataclasses.replace(spec, in_place=True)
+        with ExitStack() as stack:
+            if not wired.in_place:
+                stack.enter_context(guard.recording())
+            result = _run_and_locate(model, work, memo, wired, snapshots)
         result.meta["copy"] = (
-            "in place (model cannot be deep-copied)" if in_place else "deepcopy"
+            "in place (model cannot be deep-copied; parameters, buffers, gradients, "
+            "flags, plain attributes and torch generators restored)"
+            if wired.in_place
+            else "deepcopy"
         )
         return result
     finally:
-        if snapshot is not None:
+        for snapshot in snapshots:
             snapshot.restore()
         flags.restore()
+
+
+def _run_and_locate(
+    model: nn.Module,
+    work: nn.Module,
+    memo: dict[int, Any],
+    spec: RunSpec,
+    snapshots: list[ModelState | AttributeState],
+) -> RunResult:
+    result = run(work, memo, spec)
+    bad_step = first_nonfinite_step(result)
+    if bad_step is not None:
+        # Replay on a fresh copy (or the restored original) with the locator.
+        if spec.in_place:
+            for snapshot in snapshots:
+                snapshot.restore()
+        else:
+            work, memo, spec = work_copy(model, spec)
+        result.extras["nonfinite"] = locate_nonfinite(work, memo, spec, bad_step)
+    return result
 
 
 def _check_in_place_device(
@@ -188,9 +256,40 @@ def _device(model: nn.Module, device: str | torch.device | None) -> torch.device
     if device is None:
         return _model_device(model)
     try:
-        return torch.device(device)
+        chosen = torch.device(device)
     except (RuntimeError, TypeError) as error:
         raise ValueError(f"check(): invalid device {device!r}: {error}") from error
+    if chosen.type == "meta":
+        raise ValueError(
+            "check(): device='meta' cannot train (meta tensors hold no data); pass a "
+            "real device such as 'cpu'"
+        )
+    try:
+        torch.empty(0, device=chosen)
+    except (RuntimeError, AssertionError) as error:
+        # A CPU-only build raises AssertionError("Torch not compiled with CUDA").
+        raise ValueError(
+            f"check(): device={device!r} is not usable in this torch build or on this "
+            f"machine ({type(error).__name__}: {error}); pass device=None to run "
+            "where the model is"
+        ) from error
+    return chosen
+
+
+def _validate_state(model: nn.Module, optimizer: Any) -> None:
+    """Arguments whose problem shows only in their tensors: meta tensors (no data),
+    and an optimizer instance built on another model."""
+    meta = [
+        n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta
+    ]
+    if meta:
+        raise ValueError(
+            f"check(): the model's `{meta[0]}` (and {len(meta) - 1} more) is on the "
+            "meta device and holds no data; materialise the model first, e.g. "
+            "model.to_empty(device='cpu') and initialise or load its weights"
+        )
+    if isinstance(optimizer, torch.optim.Optimizer):
+        check_instance(optimizer, model)
 
 
 def _validate(
@@ -199,6 +298,11 @@ def _validate(
     if not isinstance(model, nn.Module):
         raise TypeError(
             f"check(): model must be a torch.nn.Module, got {type(model).__name__}"
+        )
+    if isinstance(loss_fn, type):
+        raise TypeError(
+            f"check(): loss_fn is the class {loss_fn.__name__}, not a loss; pass an "
+            f"instance, e.g. loss_fn={loss_fn.__name__}()"
         )
     for name, value in (("loss_fn", loss_fn), ("step_fn", step_fn)):
         if value is not None and not callable(value):
@@ -264,7 +368,7 @@ def _report(
         findings=findings,
         layers=result.layers,
         losses=result.losses,
-        steps=spec.steps,
+        steps=len(result.losses),
         seeds=[spec.seed + i for i in range(seeds)],
         thresholds=limits.to_dict(),
         meta=meta,

@@ -10,6 +10,8 @@ ratio is a property of the initialisation and is judged at step 0.
 
 from __future__ import annotations
 
+import math
+
 from pytest_nnhealth.hints import HINTS
 from pytest_nnhealth.judge_base import (
     finding,
@@ -21,6 +23,7 @@ from pytest_nnhealth.judge_base import (
     settled,
     trailing_run,
 )
+from pytest_nnhealth.judge_order import order_by_cause, position
 from pytest_nnhealth.judge_run import divergence, no_learning, nonfinite, plumbing
 from pytest_nnhealth.records import HealthFinding
 from pytest_nnhealth.runner import RunResult
@@ -44,7 +47,20 @@ def judge(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
         _rank,
     ):
         findings.extend(rule(result, limits))
-    return [f for f in _drop_consequences(findings) if f.check not in limits.ignore]
+    backward = _backward_modules(result)
+    kept = [
+        f
+        for f in _drop_unmeasurable(findings, result, backward)
+        if f.check not in limits.ignore
+    ]
+    return order_by_cause(kept, result.order, len(result.losses), backward)
+
+
+def _backward_modules(result: RunResult) -> frozenset[str]:
+    event = result.extras.get("nonfinite")
+    if event and event.get("phase") == "backward":
+        return frozenset({event["module"]})
+    return frozenset()
 
 
 # Checks whose measurement a NaN/Inf makes meaningless from the step it appears.
@@ -60,13 +76,21 @@ _NUMERIC = {
 }
 
 
-def _drop_consequences(findings: list[HealthFinding]) -> list[HealthFinding]:
-    """Report causes, not their echoes: a dead layer's output has no spread (its
-    vanishing depth ratio is not news), and once a NaN/Inf appears the statistics of
-    later steps describe the NaN, not the model."""
+def _drop_unmeasurable(
+    findings: list[HealthFinding], result: RunResult, backward: frozenset[str]
+) -> list[HealthFinding]:
+    """Drop echoes that measure nothing new: a dead layer's output has no spread (its
+    vanishing depth ratio is not news), and from the first NaN/Inf on the statistics
+    describe the NaN, not the model. A statistic measured *before* the NaN in the same
+    step (a shallower layer's growth that then overflows) is kept: it is the cause."""
     dead = {f.module for f in findings if f.check == "dead_units"}
-    nan_step = min(
-        (f.step for f in findings if f.check == "nonfinite" and f.step is not None),
+    steps = len(result.losses)
+    nan_at = min(
+        (
+            position(f, result.order, steps, f.module in backward)
+            for f in findings
+            if f.check == "nonfinite" and f.step is not None
+        ),
         default=None,
     )
     return [
@@ -74,10 +98,10 @@ def _drop_consequences(findings: list[HealthFinding]) -> list[HealthFinding]:
         for f in findings
         if not (f.check == "vanishing_activations" and f.module in dead)
         and not (
-            nan_step is not None
+            nan_at is not None
             and f.check in _NUMERIC
             and f.step is not None
-            and f.step >= nan_step
+            and (f.step > nan_at[0] or position(f, result.order, steps) >= nan_at)
         )
     ]
 
@@ -101,10 +125,22 @@ def _state_rule(
     return out
 
 
+# Below this many samples per unit, "dead" (inactive on > 95% of samples) means
+# "inactive on every sample", which a healthy unit is by chance: healthy ReLU MLPs over
+# 10 seeds raise dead_units 10/10 times at batch 1 and 5/10 at batch 2; the worst
+# trailing dead fraction is 0.38 at batch 4 (limit 0.40) and 0.28 at batch 8
+# (docs/health/index.md, `python bench/dead_units_small_batches.py`).
+MIN_DEAD_SAMPLES = 8
+
+
 def _dead(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
-    return _state_rule(
+    found = _state_rule(
         result, limits, "dead_fraction", "dead_units", limits.dead_fraction_max
     )
+    samples = result.extras.get("dead_samples", {})
+    return [
+        f for f in found if samples.get(f.module, MIN_DEAD_SAMPLES) >= MIN_DEAD_SAMPLES
+    ]
 
 
 def _saturation(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
@@ -117,6 +153,13 @@ def _saturation(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     )
 
 
+# The signal reaching the end is judged on the last few hidden outputs, not the last
+# one alone: a by-design small output there (the class token of CaiT, a branch behind a
+# 1e-5 layer scale, a dropout on a pooled token) is not a vanishing signal, while a
+# vanishing or exploding signal is progressive and puts all of them out of range.
+END_OUTPUTS = 3
+
+
 def _depth(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     stds = series_of(result, "act_batch_std")
     leaves = [n for n in result.leaves if n in stds]
@@ -125,31 +168,42 @@ def _depth(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     first, hidden = leaves[0], leaves[1:-1]  # the last leaf is the output layer
     # Judged at init (step 0), as signal propagation is: training can pull a badly
     # initialised net back into range within the run, the init is still wrong.
-    at_init = ratios(stds[hidden[-1]], stds[first])[0]
-    if at_init is None:
+    at_init = {n: _init_ratio(stds[n], stds[first]) for n in hidden}
+    end = [v for n in hidden[-END_OUTPUTS:] if (v := at_init[n]) is not None]
+    if not end:
         return []
     low, high = limits.depth_ratio_min, limits.depth_ratio_max
-    for check, bad in (
-        ("vanishing_activations", lambda v: v < low),
-        ("exploding_activations", lambda v: v > high),
+    for check, bad, value in (
+        ("vanishing_activations", lambda v: v < low, max(end)),
+        ("exploding_activations", lambda v: v > high, min(end)),
     ):
-        if not bad(at_init):
+        if not bad(value):
             continue
-        # Name the first hidden output whose ratio is already out of range.
+        # Name the first hidden output whose ratio is already out of range, measured
+        # on finite values (an overflow is the nonfinite finding's, not a growth).
         culprit = next(
             (
                 n
                 for n in hidden
-                if (r := ratios(stds[n], stds[first])[0]) is not None and bad(r)
+                if (r := at_init[n]) is not None and math.isfinite(r) and bad(r)
             ),
-            hidden[-1],
+            None,
         )
+        if culprit is None:
+            return []
         limit = f"in [{low:g}, {high:g}]"
         kind = kind_of(result, culprit)
-        return [
-            finding(check, culprit, kind, at_init, limit, 0, at_init_detail(at_init))
-        ]
+        return [finding(check, culprit, kind, value, limit, 0, at_init_detail(value))]
     return []
+
+
+def _init_ratio(num: list[float | None], den: list[float | None]) -> float | None:
+    """Step-0 batch-std ratio; an output that overflowed (NaN/Inf) while the first
+    output is finite counts as infinitely grown."""
+    a, b = num[0] if num else None, den[0] if den else None
+    if a is None or b is None or not math.isfinite(b) or b <= 0:
+        return None
+    return a / b if math.isfinite(a) else math.inf
 
 
 def at_init_detail(value: float) -> str:
@@ -237,9 +291,19 @@ def _updates(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     return out
 
 
+# Outputs that are probability distributions, not representations: every row sums to 1,
+# so all rows share the direction of the uniform distribution by construction (a
+# near-uniform attention map at init is "rank one" on this statistic).
+DISTRIBUTION_KINDS = frozenset({"Softmax", "Softmin", "Softmax2d"})
+
+
 def _rank(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     tops = series_of(result, "top_sv_fraction")
-    hidden = [n for n in result.leaves[:-1] if n in tops]
+    hidden = [
+        n
+        for n in result.leaves[:-1]
+        if n in tops and kind_of(result, n) not in DISTRIBUTION_KINDS
+    ]
     cap = limits.rank_top_fraction_max
     collapsed = [
         (name, hit)

@@ -14,11 +14,14 @@ would be too small for some models (false ``no_learning``) and too large for oth
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
 from torch import nn
+
+from pytest_nnhealth.caller_guard import running
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 OptimizerSpec = torch.optim.Optimizer | OptimizerFactory | None
@@ -35,12 +38,7 @@ def build_optimizer(
     elif isinstance(spec, torch.optim.Optimizer):
         optimizer = rebuild(spec, memo)
     elif callable(spec):
-        optimizer = spec(list(model.parameters()))
-        if not isinstance(optimizer, torch.optim.Optimizer):
-            raise TypeError(
-                "check(): optimizer factory must return a torch.optim.Optimizer, got "
-                f"{type(optimizer).__name__}"
-            )
+        optimizer = _from_factory(spec, model)
     else:
         raise TypeError(
             "check(): optimizer must be None, a torch.optim.Optimizer or a factory "
@@ -49,39 +47,116 @@ def build_optimizer(
     return optimizer, describe(optimizer)
 
 
+def _from_factory(factory: OptimizerFactory, model: nn.Module) -> torch.optim.Optimizer:
+    given = list(model.parameters())
+    with running("optimizer"):
+        optimizer = factory(given)
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(
+            "check(): optimizer factory must return a torch.optim.Optimizer, got "
+            f"{type(optimizer).__name__}"
+        )
+    ids = {id(p) for p in given}
+    foreign = [
+        p
+        for group in optimizer.param_groups
+        for p in group["params"]
+        if id(p) not in ids
+    ]
+    if foreign:
+        raise ValueError(
+            "check(): the `optimizer` factory did not use the `params` it was given: "
+            f"{len(foreign)} of the tensors it optimizes are not among them (it "
+            "builds on other parameters, e.g. the caller's `model.parameters()`); "
+            "build the optimizer from the `params` argument, e.g. "
+            "optimizer=lambda params: torch.optim.SGD(params, lr=0.1)"
+        )
+    return optimizer
+
+
+def check_instance(optimizer: torch.optim.Optimizer, model: nn.Module) -> None:
+    """An optimizer instance must hold at least one of the model's parameters."""
+    own = {id(p) for p in model.parameters()}
+    held = [p for group in optimizer.param_groups for p in group["params"]]
+    if held and not any(id(p) in own for p in held):
+        raise ValueError(
+            f"check(): `optimizer` ({type(optimizer).__name__}) was built on another "
+            f"model's parameters: none of its {len(held)} parameter(s) belongs to the "
+            "model passed to check(); build it on model.parameters(), or pass a "
+            "factory, e.g. optimizer=lambda params: torch.optim.SGD(params, lr=0.1)"
+        )
+
+
 def rebuild(
     original: torch.optim.Optimizer, memo: dict[int, Any]
 ) -> torch.optim.Optimizer:
     """Same class, groups, hyper-parameters and state, on the copied parameters.
 
-    ``memo`` maps ``id(original tensor)`` to its copy (the model's deepcopy memo; empty
-    when
-    the model is trained in place, then the original parameters are used). The state is
-    deep-copied: ``load_state_dict`` alone would share state tensors with the caller's
-    optimizer, and Adam updates them in place.
-    """
+    ``memo`` maps ``id(original tensor)`` to the tensor to train (the model's deepcopy
+    memo, or identities when the model is trained in place). The optimizer is
+    deep-copied with that memo: its param groups and the keys of its state then point
+    at the copy's parameters, its state is private (Adam updates moments in place),
+    and classes whose constructor needs more arguments than ``defaults`` (a subclass
+    taking a ``scale``) need no constructor call. Tensors it holds outside the model
+    get private copies."""
+    try:
+        rebuilt = _deep_copied(original, dict(memo))
+        # load_state_dict moves the state to each parameter's device and dtype (the
+        # copy may run on another device than the caller's optimizer).
+        rebuilt.load_state_dict(rebuilt.state_dict())
+        return rebuilt
+    except Exception as deep_error:  # noqa: BLE001 - fall back to the constructor
+        try:
+            return _constructed(original, memo)
+        except Exception as error:  # noqa: BLE001 - one clear message for both
+            name = type(original).__name__
+            raise ValueError(
+                f"check(): cannot rebuild the `optimizer` ({name}) on the copy of the "
+                f"model: deepcopy failed ({type(deep_error).__name__}: {deep_error}) "
+                f"and {name}(param_groups, **defaults) failed "
+                f"({type(error).__name__}: {error}); pass a factory instead, e.g. "
+                f"optimizer=lambda params: {name}(params, ...)"
+            ) from error
+
+
+def _deep_copied(
+    original: torch.optim.Optimizer, memo: dict[int, Any]
+) -> torch.optim.Optimizer:
+    """Every attribute, not only what ``Optimizer.__getstate__`` keeps: LBFGS holds
+    its parameter list in ``_params`` as well."""
+    cls = type(original)
+    rebuilt = cls.__new__(cls)
+    rebuilt.__setstate__(copy.deepcopy(vars(original), memo))
+    return rebuilt
+
+
+def _constructed(
+    original: torch.optim.Optimizer, memo: dict[int, Any]
+) -> torch.optim.Optimizer:
     groups = []
     for group in original.param_groups:
         params = [_mapped(p, memo) for p in group["params"]]
         groups.append(
             {**{k: v for k, v in group.items() if k != "params"}, "params": params}
         )
-    cls = type(original)
-    try:
-        rebuilt = cls(groups, **original.defaults)
-    except TypeError:
-        # Constructors that do not take every default as a keyword argument.
-        rebuilt = cls(groups)  # type: ignore[call-arg]
+    rebuilt = type(original)(groups, **original.defaults)
     rebuilt.load_state_dict(copy.deepcopy(original.state_dict()))
     return rebuilt
 
 
 def _mapped(param: torch.Tensor, memo: dict[int, Any]) -> torch.Tensor:
-    if not memo:
-        return param
     found = memo.get(id(param))
     # A tensor the optimizer holds outside the model: train a private copy of it.
     return found if found is not None else copy.deepcopy(param)
+
+
+def needs_closure(optimizer: torch.optim.Optimizer) -> bool:
+    """LBFGS-style optimizers re-evaluate the loss inside ``step(closure)``."""
+    try:
+        parameter = inspect.signature(optimizer.step).parameters.get("closure")
+    except (TypeError, ValueError):
+        return False
+    return parameter is not None and parameter.default is inspect.Parameter.empty
 
 
 def describe(optimizer: torch.optim.Optimizer) -> str:

@@ -152,6 +152,31 @@ def pytest_configure(config: pytest.Config) -> None:
         from pytest_nnhealth.session_hooks import SessionHooks
 
         config.pluginmanager.register(SessionHooks(config), "nnhealth-session")
+    elif _has_settings(config):
+        # A bad value is one usage error now, not an error in every fixture set-up.
+        from pytest_nnhealth.fixtures import session_settings
+
+        session_settings(config)
+
+
+def _has_settings(config: pytest.Config) -> bool:
+    """Some nnhealth setting was written (ini key, option or [tool.nnhealth]); a
+    project that writes none pays nothing and is never stopped by this plugin."""
+    from pytest_nnhealth.settings import INI_KEYS, THRESHOLDS_KEY, pyproject_path
+
+    if any(
+        config.getini(key) not in (None, "", []) for key in (*INI_KEYS, THRESHOLDS_KEY)
+    ):
+        return True
+    if any(config.getoption(dest, None) is not None for dest in INI_KEYS):
+        return True
+    if config.getoption("nnhealth_threshold", None):
+        return True
+    pyproject = pyproject_path(config)
+    try:
+        return pyproject is not None and "nnhealth" in pyproject.read_text("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def _uses_session_features(config: pytest.Config) -> bool:
@@ -167,6 +192,7 @@ def _uses_session_features(config: pytest.Config) -> bool:
 def _validate_session_options(config: pytest.Config) -> None:
     """Bad settings, report paths or baselines stop the run before any test runs."""
     from pytest_nnhealth.fixtures import session_baseline, session_settings
+    from pytest_nnhealth.output_paths import check_writable
 
     session_settings(config)
     session_baseline(config)
@@ -176,12 +202,28 @@ def _validate_session_options(config: pytest.Config) -> None:
                 f"--nnhealth-report={path}: the report format follows the suffix, "
                 "use .json or .html"
             )
+        check_writable(Path(path), "--nnhealth-report")
         if Path(path).suffix.lower() == ".html":
             from pytest_nnhealth.reporting.html_report import require_html_extra
 
             require_html_extra()
+    if config.option.nnhealth_save_baseline:
+        _check_baseline_target(Path(config.option.nnhealth_save_baseline))
     if config.option.nnhealth:
         _model_specs(config)
+
+
+def _check_baseline_target(path: Path) -> None:
+    from pytest_nnhealth.baseline import BaselineError, check_replaceable
+    from pytest_nnhealth.output_paths import check_writable
+
+    check_writable(path, "--nnhealth-save-baseline")
+    try:
+        check_replaceable(path)
+    except BaselineError as error:
+        raise pytest.UsageError(
+            f"nnhealth: --nnhealth-save-baseline={path}: {error}"
+        ) from None
 
 
 def _model_specs(config: pytest.Config) -> list[Any]:

@@ -43,7 +43,9 @@ class HealthFinding:
     ``module`` is a module or parameter name (``""`` for the whole model), ``value``
     the measured value, ``limit`` the healthy range in words (``"< 0.40"``), ``step``
     the first step (0-based) where it was seen, ``message`` what is wrong, ``hint``
-    cause and fix.
+    cause and fix. ``consequence_of`` names the earlier finding that explains this one
+    (``"exploding_activations in `layers.3`"``), ``None`` for a root cause: fix the
+    root causes first (docs/health/index.md, "Root cause first").
     """
 
     check: str
@@ -54,6 +56,7 @@ class HealthFinding:
     message: str
     hint: str
     severity: Severity = "error"
+    consequence_of: str | None = None
 
     def __post_init__(self) -> None:
         if not is_known_symptom(self.check):

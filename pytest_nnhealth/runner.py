@@ -25,7 +25,8 @@ import torch
 from torch import nn
 
 from pytest_nnhealth import batches as batch_forms
-from pytest_nnhealth.optimizers import OptimizerSpec, build_optimizer
+from pytest_nnhealth.caller_guard import running
+from pytest_nnhealth.optimizers import OptimizerSpec, build_optimizer, needs_closure
 from pytest_nnhealth.probes.activations import ActivationProbe
 from pytest_nnhealth.probes.base import Probe, RunContext, Series, to_floats
 from pytest_nnhealth.probes.dead_units import DeadUnitProbe
@@ -37,6 +38,8 @@ from pytest_nnhealth.probes.rank import RankProbe
 from pytest_nnhealth.probes.saturation import SaturationProbe
 from pytest_nnhealth.probes.updates import UpdateProbe
 from pytest_nnhealth.records import LayerStats
+from pytest_nnhealth.rewire import rewire
+from pytest_nnhealth.stopping import Stopper
 
 
 @dataclass
@@ -50,6 +53,9 @@ class RunSpec:
     device: torch.device
     window: int = 3
     held: bool = True  # measure the held batch's loss after the run
+    in_place: bool = False  # the model could not be deep-copied (for error notes)
+    # A fresh budget / early-stop decider per run (None: every step runs).
+    stopper: Callable[[], Stopper] | None = None
 
 
 @dataclass
@@ -65,12 +71,34 @@ class RunResult:
 
 
 def work_copy(
-    model: nn.Module, device: torch.device
-) -> tuple[nn.Module, dict[int, Any]]:
-    """A deep copy on ``device`` and the deepcopy memo (original id -> copy)."""
+    model: nn.Module, spec: RunSpec
+) -> tuple[nn.Module, dict[int, Any], RunSpec]:
+    """A deep copy on the run's device, the deepcopy memo (original id -> copy), and
+    the spec with its loss, step function and optimizer factory pointed at the copy
+    (see ``rewire``)."""
     memo: dict[int, Any] = {}
     clone = copy.deepcopy(model, memo)
-    return clone.to(device), memo
+    factory = (
+        None if isinstance(spec.optimizer, torch.optim.Optimizer) else spec.optimizer
+    )
+    wired = rewire(
+        {"loss_fn": spec.loss_fn, "step_fn": spec.step_fn, "optimizer": factory},
+        model,
+        memo,
+    )
+    spec = dataclasses.replace(
+        spec,
+        loss_fn=wired["loss_fn"],
+        step_fn=wired["step_fn"],
+        optimizer=spec.optimizer if factory is None else wired["optimizer"],
+    )
+    return clone.to(spec.device), memo, spec
+
+
+def identity_memo(model: nn.Module) -> dict[int, Any]:
+    """For training in place: every module and tensor of the model maps to itself."""
+    objects = [*model.modules(), *model.parameters(), *model.buffers()]
+    return {id(obj): obj for obj in objects}
 
 
 def seed_everything(seed: int, device: torch.device) -> None:
@@ -119,20 +147,53 @@ def run(
     probes = default_probes(spec.loss_fn) if probes is None else probes
     rng_at_start = _rng_state(spec.device)
     losses: list[torch.Tensor] = []
+    stopped = "steps"
+    stopper = spec.stopper() if spec.stopper is not None else None
     with ExitStack() as stack:
         for probe in probes:
             probe.attach(ctx, stack)
         for step in range(spec.steps):
             losses.append(_one_step(model, optimizer, probes, ctx, spec, step))
+            reason = _stop_reason(model, ctx, probes, losses, stopper, step)
+            if reason is not None:
+                stopped = reason
+                break
     steps_done = time.perf_counter()
+    ctx.steps = len(losses)  # series cover the steps that ran
     held_after = _held_loss(model, spec, rng_at_start) if spec.held else math.nan
     loss_values = to_floats(losses)
     result = _collect(model, ctx, probes, loss_values, (loss_values[0], held_after))
     result.meta = {
         "optimizer": description,
         "timings": {"steps_s": steps_done - started},
+        "run": {"steps": len(losses), "planned": spec.steps, "stopped": stopped},
     }
+    memory = result.extras.pop("update_ratio_memory", None)
+    if memory is not None:
+        result.meta["update_ratio_memory"] = memory
     return result
+
+
+def _stop_reason(
+    model: nn.Module,
+    ctx: RunContext,
+    probes: list[Probe],
+    losses: list[torch.Tensor],
+    stopper: Stopper | None,
+    step: int,
+) -> str | None:
+    if stopper is None or step + 1 >= ctx.steps:
+        return None
+
+    def floats() -> list[float]:
+        return to_floats(losses)
+
+    def partial() -> RunResult:
+        # The held loss is measured after the run; the last training loss stands in.
+        values = floats()
+        return _collect(model, ctx, probes, values, (values[0], values[-1]))
+
+    return stopper.after_step(step, floats, partial)
 
 
 def first_nonfinite_step(result: RunResult) -> int | None:
@@ -154,7 +215,7 @@ def locate_nonfinite(
 ) -> dict[str, Any] | None:
     """Replay steps 0..``step`` (same seed, so the same trajectory on CPU) with the
     non-finite locator attached to every module."""
-    replay = dataclasses.replace(spec, steps=step + 1, held=False)
+    replay = dataclasses.replace(spec, steps=step + 1, held=False, stopper=None)
     probe = NonFiniteProbe()
     try:
         run(model, memo, replay, [probe])
@@ -190,7 +251,7 @@ def _train_step(
     batch: Any,
 ) -> torch.Tensor:
     optimizer.zero_grad(set_to_none=True)
-    with _phase("forward and loss", step):
+    with _phase("forward and loss", step, spec.in_place):
         loss = batch_forms.compute_loss(model, batch, spec.loss_fn, spec.step_fn)
     if not loss.requires_grad:
         raise ValueError(
@@ -198,37 +259,61 @@ def _train_step(
             "it); "
             "are all parameters frozen, or is the forward run under torch.no_grad()?"
         )
-    with _phase("backward", step):
+    with _phase("backward", step, spec.in_place):
         loss.backward()
     for probe in probes:
         probe.after_backward()
     for probe in probes:
         probe.before_update()
-    with _phase("optimizer.step()", step):
-        optimizer.step()
+    with _phase("optimizer.step()", step, spec.in_place), running("optimizer"):
+        if needs_closure(optimizer):
+            optimizer.step(_closure(model, optimizer, spec, batch))  # type: ignore[arg-type]
+        else:
+            optimizer.step()
     for probe in probes:
         probe.after_update()
         probe.end_step()
     return loss.detach()
 
 
+def _closure(
+    model: nn.Module, optimizer: torch.optim.Optimizer, spec: RunSpec, batch: Any
+) -> Callable[[], torch.Tensor]:
+    """For LBFGS-style optimizers, which re-evaluate the loss several times per step;
+    the probes also see these re-evaluations (same batch, the weights of the line
+    search)."""
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        with torch.enable_grad():
+            loss = batch_forms.compute_loss(model, batch, spec.loss_fn, spec.step_fn)
+            loss.backward()
+        return loss.detach()
+
+    return closure
+
+
 class _phase:
     """Adds where a user exception happened (phase and step) as a note, then re-raises
     the original exception unchanged in type."""
 
-    def __init__(self, phase: str, step: int) -> None:
-        self.phase, self.step = phase, step
+    def __init__(self, phase: str, step: int, in_place: bool = False) -> None:
+        self.phase, self.step, self.in_place = phase, step, in_place
 
     def __enter__(self) -> None:
         return None
 
     def __exit__(self, kind: Any, error: BaseException | None, tb: Any) -> None:
         if error is not None and hasattr(error, "add_note"):
+            where = (
+                "run in place on your model, which cannot be deep-copied; its "
+                "parameters, gradients, buffers, flags and plain attributes"
+                if self.in_place
+                else "run on a copy of the model; the caller's model"
+            )
             error.add_note(
                 f"nnhealth.check(): raised in {self.phase} at step {self.step} of the "
-                "health check (run on a copy of the model; the caller's model, "
-                "optimizer "
-                "and RNG state were restored)"
+                f"health check ({where}, optimizer and RNG state were restored)"
             )
 
 

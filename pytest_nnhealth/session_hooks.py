@@ -32,16 +32,25 @@ class SessionHooks:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if hasattr(self.config, "workerinput"):
             return  # an xdist worker: its records went to the controller
+        from pytest_nnhealth.baseline import BaselineError
         from pytest_nnhealth.reporting import write
 
         option = self.config.option
         records = self.records.sorted()
-        for path in option.nnhealth_report:
-            self.written.append(write.report(Path(path), records))
+        writes = [(write.report, Path(path)) for path in option.nnhealth_report]
         if option.nnhealth_save_baseline:
-            self.written.append(
-                write.baseline(Path(option.nnhealth_save_baseline), records)
-            )
+            writes.append((write.baseline, Path(option.nnhealth_save_baseline)))
+        for writer, path in writes:
+            try:
+                self.written.append(writer(path, records))
+            except (OSError, BaselineError) as error:
+                # Checked at start-up; this is a late failure (disk full, the path
+                # changed during the run). The file is unchanged (atomic writes).
+                reason = getattr(error, "strerror", None) or error
+                self.written.append(
+                    f"nnhealth: error: could not write {path}: {reason}"
+                )
+                session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if hasattr(self.config, "workerinput"):

@@ -107,11 +107,13 @@ def worst_symptoms(run: ModelRun, limit: int = 3) -> str:
     return "; ".join(parts) or "-"
 
 
-def _group_rank(group: list[HealthFinding]) -> tuple[int, int, int, str]:
+def _group_rank(group: list[HealthFinding]) -> tuple[int, bool, int, int, str]:
     check = group[0].check
     severity = min(_SEVERITY_ORDER[finding.severity] for finding in group)
+    # Root causes before the symptoms they explain (judge_order).
+    consequence = all(finding.consequence_of for finding in group)
     order = SYMPTOMS.index(check) if check in SYMPTOMS else len(SYMPTOMS)
-    return (severity, order, -len(group), check)
+    return (severity, consequence, order, -len(group), check)
 
 
 def _describe(group: list[HealthFinding]) -> str:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from nnlint.cache import CACHE_DIR_NAME, FindingCache, entry_key
 from nnlint.config import LintConfig, load_config
-from nnlint.discovery import MissingPath, discover
+from nnlint.discovery import MissingPath, Skipped, discover
 from nnlint.findings import Finding, Fix
 from nnlint.noqa import (
     Suppressions,
@@ -179,6 +179,8 @@ def _lint_one(
         data = path.read_bytes()
     except FileNotFoundError:
         raise MissingPath(f"{path}: no such file or directory") from None
+    except OSError:
+        return []  # gone unreadable since it was listed: nothing to say about it
     name = str(path)
     key = entry_key(data, name, fingerprint) if store is not None else ""
     if store is not None:
@@ -197,22 +199,29 @@ def lint_paths(
     *,
     cache: bool = True,
     jobs: int | None = None,
+    skipped: Skipped | None = None,
 ) -> list[Finding]:
     """Findings for every Python file under ``paths``, sorted by path and position.
 
     Cached files are answered in this process; the rest are linted in a process pool
     when there are enough of them (``jobs=1`` forces serial work). Raises
-    :class:`MissingPath` for a path that does not exist.
+    :class:`MissingPath` for a path that does not exist. Entries that cannot be read
+    are left out, and listed with the reason in ``skipped`` when it is given.
     """
     from nnlint.pool import lint_many
 
-    files = discover(paths)
+    sink: Skipped = [] if skipped is None else skipped
+    files = discover(paths, sink)
     store = FindingCache(cache_directory(config)) if cache else None
     fingerprint = config.fingerprint()
     findings: list[Finding] = []
     misses: list[tuple[Path, str]] = []
     for file in files:
-        data = file.read_bytes()
+        try:
+            data = file.read_bytes()
+        except OSError as error:
+            sink.append((str(file), error.strerror or str(error)))
+            continue
         key = entry_key(data, str(file), fingerprint) if store is not None else ""
         cached = store.get(key) if store is not None else None
         if cached is None:
@@ -230,6 +239,41 @@ def lint_paths(
 def lint_uncached(files: Sequence[Path], config: LintConfig) -> list[list[Finding]]:
     """Serial worker body (also what each pool process runs on its chunk)."""
     return [_lint_one(file, config, None, "") for file in files]
+
+
+def graph_twins(code: str) -> tuple[str, ...]:
+    """Source codes that report the same defect as graph rule ``code``
+    (``GraphRule.DUPLICATES``; empty for source codes and unknown codes)."""
+    from nnlint.fx.rules import graph_rule_by_code
+
+    rule = graph_rule_by_code(code) if code.startswith("NNL6") else None
+    return () if rule is None else rule.DUPLICATES
+
+
+def merge_graph_findings(
+    source: Iterable[Finding], graph: Iterable[Finding]
+) -> list[Finding]:
+    """Source and graph findings in one sorted list, each defect reported once.
+
+    A graph finding whose rule duplicates a source rule (``DUPLICATES``) is dropped
+    when that source rule reported the same file and line: the source finding is the
+    one kept, because it has exact columns and any fix, and is the same finding with
+    or without ``--fx`` (so baselines and ``# noqa`` comments stay valid)."""
+    source = list(source)
+    seen = {(_same_file(f.path), f.line, f.code) for f in source}
+    kept = [
+        finding
+        for finding in graph
+        if not any(
+            (_same_file(finding.path), finding.line, twin) in seen
+            for twin in graph_twins(finding.code)
+        )
+    ]
+    return sorted([*source, *kept], key=lambda finding: finding.sort_key)
+
+
+def _same_file(path: str) -> str:
+    return os.path.normcase(os.path.realpath(path))
 
 
 def apply_policy(
@@ -272,4 +316,15 @@ def _unsuppressed(path: Path, findings: list[Finding]) -> list[Finding]:
         text = read_source(path).text
     except (OSError, UndecodableSource):
         return findings
-    return apply_suppressions(findings, parse_suppressions(text))
+    suppressions = parse_suppressions(text)
+    # A ``# noqa`` for a source rule also silences its graph twin (one defect).
+    return [
+        finding
+        for finding in apply_suppressions(findings, suppressions)
+        if not _twin_suppressed(finding, suppressions)
+    ]
+
+
+def _twin_suppressed(finding: Finding, suppressions: Suppressions) -> bool:
+    twins = [replace(finding, code=code) for code in graph_twins(finding.code)]
+    return len(apply_suppressions(twins, suppressions)) < len(twins)

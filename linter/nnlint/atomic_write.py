@@ -19,10 +19,13 @@ from pathlib import Path
 __all__ = ["write_atomic"]
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
     """Replace ``path``'s content with ``data`` atomically, keeping its mode.
 
-    Raises ``OSError`` (the target unchanged) when any step fails.
+    Raises ``OSError`` (the target unchanged) when any step fails. ``durable=False``
+    skips the fsync, for files whose loss is harmless (cache entries: an empty entry
+    after a power cut is a cache miss); each fsync costs ~6 ms here, 1.9 s over the
+    304 entries of a cold timm run.
     """
     path = Path(path)
     mode = _existing_mode(path)
@@ -33,7 +36,8 @@ def write_atomic(path: Path, data: bytes) -> None:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
             stream.flush()
-            os.fsync(stream.fileno())
+            if durable:
+                os.fsync(stream.fileno())
         if mode is not None:
             os.chmod(temporary, mode)
         os.replace(temporary, path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import math
 import os
 import re
 import sys
@@ -208,7 +209,10 @@ def load_config(start: Path) -> LintConfig:
         data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise ConfigError(f"cannot read {pyproject}: {error}") from None
-    table = data.get("tool", {}).get("nnlint", {})
+    tool = data.get("tool", {})
+    if not isinstance(tool, Mapping):
+        raise ConfigError(f"{pyproject}: 'tool' must be a table, got {tool!r}")
+    table = tool.get("nnlint", {})
     return config_from_table(table, root=pyproject.parent, source=str(pyproject))
 
 
@@ -226,6 +230,7 @@ def config_from_table(
     fx = table.get("fx", {})
     if not isinstance(fx, Mapping):
         raise ConfigError(f"{source}: 'fx' must be a table, got {type(fx).__name__}")
+    _check_fx(fx, f"{source}: [tool.nnlint.fx]")
     return LintConfig(
         select=_code_list(table, "select", source, DEFAULT_SELECT),
         ignore=_code_list(table, "ignore", source, ()),
@@ -265,3 +270,38 @@ def _per_file_ignores(
         (pattern, _code_list(value, pattern, f"{source}: per-file-ignores", ()))
         for pattern in value
     )
+
+
+def _check_fx(fx: Mapping[str, Any], source: str) -> None:
+    """Value types of ``[tool.nnlint.fx]`` (graph mode checks the keys): a wrong type
+    is a usage error at start-up, never a crash in the middle of a run."""
+    if "timeout" in fx:
+        value = fx["timeout"]
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        # nan compares false with everything: "nan > 0" is false, as it should be.
+        if not number or not math.isfinite(value) or not value > 0:
+            raise ConfigError(
+                f"{source} timeout: expected a finite number of seconds > 0, "
+                f"got {value!r}"
+            )
+    for key in ("loss",):
+        if key in fx and not isinstance(fx[key], str):
+            raise ConfigError(f"{source} {key}: expected a string, got {fx[key]!r}")
+    for key in ("models", "pythonpath"):
+        value = fx.get(key, [])
+        if not isinstance(value, list):
+            raise ConfigError(f"{source} {key}: expected a list, got {value!r}")
+    if not all(isinstance(path, str) for path in fx.get("pythonpath", [])):
+        raise ConfigError(f"{source} pythonpath: expected a list of directory names")
+    for entry in fx.get("models", []):
+        if not _model_entry(entry):
+            raise ConfigError(
+                f'{source} models: expected "module:function" strings or tables '
+                f"with a string 'factory', got {entry!r}"
+            )
+
+
+def _model_entry(entry: object) -> bool:
+    if isinstance(entry, str):
+        return True
+    return isinstance(entry, Mapping) and isinstance(entry.get("factory"), str)

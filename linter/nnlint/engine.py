@@ -15,6 +15,7 @@ from functools import cache
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
+from nnlint import parse_guard
 from nnlint.engine_rules import is_engine_rule
 from nnlint.findings import Finding
 from nnlint.names import ImportMap
@@ -23,6 +24,7 @@ from nnlint.prefilter import Filter, select
 from nnlint.rules import Rule, RuleContext
 from nnlint.rules.base import Report
 from nnlint.rules.nnl001_syntax_error import SyntaxErrorInFile
+from nnlint.rules.nnl004_too_complex_to_lint import TooComplexToLint
 from nnlint.walk import iter_children
 
 Handler = Callable[[cst.CSTNode], object]
@@ -181,7 +183,24 @@ def lint_source(source: str, path: str, rules: Sequence[type[Rule]]) -> list[Fin
 def check_source(
     source: str, path: str, rules: Sequence[type[Rule]], *, prune: bool = False
 ) -> tuple[list[Finding], cst.Module | None]:
-    """Like :func:`lint_source`, but a file that does not parse gives one NNL001.
+    """Like :func:`lint_source`, but a file that does not parse gives one NNL001, and
+    one too deep to parse or walk safely one NNL004 (:mod:`nnlint.parse_guard`).
+    """
+    refused = parse_guard.check(source)
+    if refused is not None:
+        return [TooComplexToLint.finding(path, refused.line, refused.reason)], None
+    try:
+        return _check_parsed(source, path, rules, prune)
+    except RecursionError:
+        # A shape the guard does not measure: the stack unwound, the file is refused.
+        reason = "Python's recursion limit was reached while linting it"
+        return [TooComplexToLint.finding(path, 1, reason)], None
+
+
+def _check_parsed(
+    source: str, path: str, rules: Sequence[type[Rule]], prune: bool
+) -> tuple[list[Finding], cst.Module | None]:
+    """:func:`check_source` for text the guard accepted.
 
     Also returns the parsed module for fixes (None when the file was not parsed, or only
     partly: ``prune=True`` parses just the top-level statements that the selected
@@ -207,7 +226,7 @@ def check_source(
             return findings, None
     try:
         module = parse_module(source)
-    except (cst.ParserSyntaxError, RecursionError, ValueError) as error:
+    except (cst.ParserSyntaxError, ValueError) as error:
         return [syntax_error_finding(source, path, error)], None
     return lint_module(module, path, rules), module
 
@@ -225,7 +244,7 @@ def _lint_pruned(
         return []
     try:
         module = parse_module(pruned.text)
-    except (cst.ParserSyntaxError, RecursionError, ValueError):
+    except (cst.ParserSyntaxError, ValueError):
         return None
     return [
         replace(

@@ -42,6 +42,13 @@ def fix_text(text: str, path: str, config: LintConfig, *, unsafe: bool) -> FixOu
         )
         if module is None:
             break
+        tail = _lost_tail(outcome.fixed, module.code)
+        if tail is None:
+            outcome.discarded.append(
+                f"{path}: fixes skipped: the parser does not reproduce this file "
+                "byte for byte"
+            )
+            break
         suppressions = parse_suppressions(outcome.fixed)
         fixable = [
             finding
@@ -50,12 +57,30 @@ def fix_text(text: str, path: str, config: LintConfig, *, unsafe: bool) -> FixOu
         ]
         if not fixable:
             break
-        new_text, count = _apply_checked(module, fixable, unsafe, outcome, rejected)
+        try:
+            new_text, count = _apply_checked(module, fixable, unsafe, outcome, rejected)
+        except RecursionError:
+            break  # keep the rounds that compiled; the file gets NNL004 when linted
+        new_text += tail
         if new_text == outcome.fixed:
             break
         outcome.fixed = new_text
         outcome.applied += count
     return outcome
+
+
+def _lost_tail(text: str, code: str) -> str | None:
+    """What libcst's round trip drops from the end of ``text`` ("" when nothing),
+    None when it changes more than that.
+
+    libcst 1.9 drops the final newline of a file whose newlines are all ``\r``; a fix
+    must not change a byte it did not mean to.
+    """
+    if code == text:
+        return ""
+    if text.startswith(code) and not text[len(code) :].strip("\r\n"):
+        return text[len(code) :]
+    return None
 
 
 def _wanted(finding: Finding, unsafe: bool) -> bool:

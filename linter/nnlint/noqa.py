@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from nnlint.findings import Finding
+from nnlint.sourcefile import split_lines
 
 _LINE = re.compile(
     r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]*(?:(?:\s*,\s*|\s+)[A-Z]+[0-9]*)*))?",
@@ -73,7 +74,7 @@ def parse_suppressions(source: str) -> Suppressions:
         return found
     candidates = {
         number
-        for number, line in enumerate(source.splitlines(), start=1)
+        for number, line in enumerate(split_lines(source), start=1)
         if _LINE.search(line) or _FILE_ANYWHERE.search(line)
     }
     if not candidates:

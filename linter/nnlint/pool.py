@@ -7,11 +7,13 @@ files for the start-up cost (~50 ms with fork) to pay off.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import multiprocessing
 import os
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from nnlint.config import LintConfig
@@ -41,20 +43,63 @@ def lint_many(
     # both cores finish together (longest-processing-time-first scheduling).
     order = sorted(range(len(files)), key=lambda i: -_size(files[i]))
     batches = [order[start : start + BATCH] for start in range(0, len(order), BATCH)]
+    ordered: list[list[Finding] | None] = [None] * len(files)
+    try:
+        _pooled(files, config, jobs, batches, ordered)
+    except BrokenProcessPool:
+        # A worker died (a crash in native code) and took its pool down. Retry the
+        # unfinished files one per task in a fresh pool, which saves every file
+        # finished before the culprit is reached again; what is left after that
+        # runs one process per file, so the culprit is named and the rest linted.
+        pending = [[i] for i, result in enumerate(ordered) if result is None]
+        with contextlib.suppress(BrokenProcessPool):
+            _pooled(files, config, jobs, pending, ordered)
+    for index, result in enumerate(ordered):
+        if result is None:
+            ordered[index] = _isolated(files[index], config)
+    return [result or [] for result in ordered]
+
+
+def _pooled(
+    files: Sequence[Path],
+    config: LintConfig,
+    jobs: int,
+    batches: list[list[int]],
+    ordered: list[list[Finding] | None],
+) -> None:
+    """Fill ``ordered`` with each batch's findings as batches complete."""
+    from nnlint.api import lint_uncached
+
     context = multiprocessing.get_context(_start_method())
     with ProcessPoolExecutor(
         max_workers=jobs, mp_context=context, initializer=_fewer_collections
     ) as executor:
-        results = executor.map(
-            lint_uncached,
-            [[files[i] for i in batch] for batch in batches],
-            [config] * len(batches),
-        )
-        ordered: list[list[Finding]] = [[] for _ in files]
-        for batch, batch_results in zip(batches, results, strict=True):
-            for index, findings in zip(batch, batch_results, strict=True):
+        futures = {
+            executor.submit(lint_uncached, [files[i] for i in batch], config): batch
+            for batch in batches
+        }
+        for future in as_completed(futures):
+            for index, findings in zip(futures[future], future.result(), strict=True):
                 ordered[index] = findings
-    return ordered
+
+
+def _isolated(file: Path, config: LintConfig) -> list[Finding]:
+    """Findings for one file in a process of its own, after a worker died.
+
+    If this process dies too, the file is what killed it: it gets one NNL004
+    finding naming the crash, and the run goes on.
+    """
+    from nnlint.api import lint_uncached
+
+    context = multiprocessing.get_context(_start_method())
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as executor:
+        try:
+            return executor.submit(lint_uncached, [file], config).result()[0]
+        except BrokenProcessPool:
+            from nnlint.rules.nnl004_too_complex_to_lint import TooComplexToLint
+
+            reason = "the linter's worker process crashed on it (a parser bug)"
+            return [TooComplexToLint.finding(str(file), 1, reason)]
 
 
 def _fewer_collections() -> None:

@@ -4,6 +4,15 @@ A method is walked in order while tracking what each local variable was computed
 from, so ``h = h + self.mlp(h)`` followed by ``h = self.norm(h)`` is recognised as
 well as the nested form, and a sum accumulated by a loop (the output of a stack) is
 not mistaken for a residual add.
+
+Post-LN means the normalised sum *replaces* the residual stream. A norm of a residual
+sum is only a candidate when its output is the value of the statement (assigned or
+returned, possibly scaled and shifted by arithmetic as in adaptive LayerNorm), not an
+argument of another call (``x + self.mlp(self.norm2(x))`` feeds a branch). A
+candidate is dropped when the un-normalised sum is read again later, through its own
+variable or an alias (``h = self.norm2(x); x = x + self.mlp(h)``, or ``residual = x``
+before the norm): the sum then stays the stream and the norm only feeds a branch,
+which is pre-LN with more than one sublayer.
 """
 
 from __future__ import annotations
@@ -12,7 +21,7 @@ from dataclasses import dataclass, replace
 
 import libcst as cst
 
-from nnlint.cst_syntax import Resolve, descendants, first_arg, is_self_attr
+from nnlint.cst_syntax import Resolve, first_arg, is_self_attr
 from nnlint.walk import iter_children
 
 # Functional norms (module norms are recognised by their constructor kind).
@@ -65,6 +74,16 @@ class _Value:
     depends_on: frozenset[str]
     computed: bool  # went through a call (a module or function), not just arithmetic
     residual: bool  # is itself a residual sum ``x + f(x)``
+    sum_id: int = 0  # which residual sum (shared by aliases ``residual = x``), 0: none
+
+
+@dataclass
+class _Candidate:
+    """A norm of a residual sum whose output may replace the stream, and the other
+    variables still holding the un-normalised sum (reading one drops it)."""
+
+    call: cst.Call
+    holders: set[str]
 
 
 class MethodScan:
@@ -74,11 +93,12 @@ class MethodScan:
         self.norms = norms
         self.resolve = resolve
         self.values: dict[str, _Value] = {}
-        self.sites: list[cst.Call] = []
+        self.pending: list[_Candidate] = []
+        self.sums = 0
 
     def run(self, body: cst.BaseSuite) -> list[cst.Call]:
         self._suite(body)
-        return self.sites
+        return [candidate.call for candidate in self.pending]
 
     def _suite(self, suite: cst.BaseSuite) -> None:
         statements = suite.body if isinstance(suite, cst.IndentedBlock) else [suite]
@@ -91,6 +111,7 @@ class MethodScan:
             elif isinstance(statement, cst.BaseCompoundStatement) and not isinstance(
                 statement, cst.FunctionDef | cst.ClassDef
             ):
+                self._read(_header_reads(statement), assigned=set())
                 before = dict(self.values)
                 for block in _blocks(statement):
                     self._suite(block)
@@ -105,18 +126,35 @@ class MethodScan:
                 self.values[name] = replace(value, residual=False)
 
     def _small(self, small: cst.BaseSmallStatement) -> None:
-        for call in descendants(small):
-            if not isinstance(call, cst.Call) or not self._is_norm(call):
-                continue
-            if self._is_residual_input(first_arg(call)):
-                self.sites.append(call)
+        targets = _assigned(small)
+        self._read(_statement_reads(small), targets)
+        for call in _outputs(small):
+            if self._is_norm(call) and self._is_residual_input(first_arg(call)):
+                holders = self._holders(first_arg(call)) - targets
+                self.pending.append(_Candidate(call, holders))
         if isinstance(small, cst.Assign):
             value = self._describe(small.value)
-            for target in small.targets:
-                for name in _target_names(target.target):
-                    self.values[name] = value
+            if value.residual and not value.sum_id:  # a new sum, not an alias
+                self.sums += 1
+                value = replace(value, sum_id=self.sums)
+            for name in targets:
+                self.values[name] = value
         elif isinstance(small, cst.AugAssign) and isinstance(small.target, cst.Name):
             self._add_in_place(small.target.value, small)
+
+    def _read(self, names: set[str], assigned: set[str]) -> None:
+        """Drop candidates whose un-normalised sum is read again (still the stream);
+        forget holders overwritten without being read."""
+        self.pending = [c for c in self.pending if not c.holders & names]
+        for candidate in self.pending:
+            candidate.holders -= assigned
+
+    def _holders(self, arg: cst.BaseExpression | None) -> set[str]:
+        """The variables holding the sum ``arg`` names (none for a nested sum)."""
+        if not isinstance(arg, cst.Name) or arg.value not in self.values:
+            return set()
+        sum_id = self.values[arg.value].sum_id
+        return {n for n, v in self.values.items() if sum_id and v.sum_id == sum_id}
 
     def _add_in_place(self, name: str, small: cst.AugAssign) -> None:
         """``x += f(x)`` is a residual add like ``x = x + f(x)``."""
@@ -129,7 +167,9 @@ class MethodScan:
             and name in branch.depends_on
         )
         computed = branch.computed or (known is not None and known.computed)
-        self.values[name] = _Value(frozenset(depends), computed, residual)
+        self.sums += residual
+        sum_id = self.sums if residual else 0
+        self.values[name] = _Value(frozenset(depends), computed, residual, sum_id)
 
     def _is_norm(self, call: cst.Call) -> bool:
         attr = is_self_attr(call.func)
@@ -144,6 +184,8 @@ class MethodScan:
         return arg is not None and self._is_residual(arg)
 
     def _describe(self, expr: cst.BaseExpression, residual: bool = True) -> _Value:
+        if isinstance(expr, cst.Name) and expr.value in self.values:
+            return self.values[expr.value]  # an alias holds the same value
         names, computed = _reads(expr)
         depends = set(names)
         for name in names:
@@ -192,3 +234,54 @@ def _target_names(target: cst.BaseExpression) -> list[str]:
             name for element in target.elements for name in _target_names(element.value)
         ]
     return []
+
+
+def _assigned(small: cst.BaseSmallStatement) -> set[str]:
+    if isinstance(small, cst.Assign):
+        return {n for t in small.targets for n in _target_names(t.target)}
+    if isinstance(small, cst.AnnAssign | cst.AugAssign):
+        return set(_target_names(small.target))
+    return set()
+
+
+def _statement_reads(small: cst.BaseSmallStatement) -> set[str]:
+    if isinstance(small, cst.Assign):
+        return _reads(small.value)[0]
+    if isinstance(small, cst.AnnAssign):
+        return _reads(small.value)[0] if small.value is not None else set()
+    return _reads(small)[0]  # AugAssign reads its target too
+
+
+def _header_reads(statement: cst.CSTNode) -> set[str]:
+    """Variables read by a compound statement's own header (``if``/``for``/``with``)."""
+    names: set[str] = set()
+    for child in iter_children(statement):
+        if not isinstance(
+            child, cst.BaseSuite | cst.If | cst.Else | cst.ExceptHandler | cst.Finally
+        ):
+            names |= _reads(child)[0]
+    return names
+
+
+def _outputs(small: cst.BaseSmallStatement) -> list[cst.Call]:
+    """Calls whose result *is* the statement's value (assigned or returned), seen
+    through arithmetic (``n(x) * (1 + s) + b``), method calls on it (``n(x).float()``)
+    and tuple elements; not calls whose result is another call's argument."""
+    if isinstance(small, cst.Assign | cst.Return) and small.value is not None:
+        stack = [small.value]
+    else:
+        return []
+    found: list[cst.Call] = []
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.BinaryOperation):
+            stack.extend((node.left, node.right))
+        elif isinstance(node, cst.UnaryOperation):
+            stack.append(node.expression)
+        elif isinstance(node, cst.Tuple):
+            stack.extend(element.value for element in node.elements)
+        elif isinstance(node, cst.Call):
+            found.append(node)
+            if isinstance(node.func, cst.Attribute) and not is_self_attr(node.func):
+                stack.append(node.func.value)  # the receiver of a method call
+    return found

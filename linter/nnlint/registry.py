@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 from collections.abc import Iterable
+from functools import cache
 from operator import attrgetter
+from pathlib import Path
 from typing import TypeVar
 
 RuleClass = TypeVar("RuleClass")
+_RULE_FILE = re.compile(r"nnl([0-9]{3})_\w+\.py$")
 
 
 def discover(
@@ -31,3 +35,16 @@ def discover(
             ):
                 found.append(value)
     return tuple(sorted(found, key=attrgetter("CODE")))
+
+
+@cache
+def known_codes() -> frozenset[str]:
+    """Codes of every source and graph rule, from the rule modules' file names
+    (``nnl101_*.py`` -> ``NNL101``), so checking a selector imports no rule."""
+    package = Path(__file__).parent
+    return frozenset(
+        f"NNL{match.group(1)}"
+        for folder in (package / "rules", package / "fx" / "rules")
+        for file in folder.glob("nnl*_*.py")
+        if (match := _RULE_FILE.match(file.name))
+    )

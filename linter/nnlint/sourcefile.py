@@ -3,9 +3,25 @@
 from __future__ import annotations
 
 import io
+import re
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
+
+from nnlint.atomic_write import write_atomic
+
+# Python's tokenizer ends a line at \r\n, \r or \n only; ``str.splitlines`` also
+# splits at \f, \v, \x1c-\x1e, \x85, U+2028 and U+2029, which are ordinary
+# characters (in strings, comments, or whitespace) to Python.
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
+
+
+def split_lines(text: str, *, keepends: bool = False) -> list[str]:
+    """``text``'s lines as Python numbers them (``splitlines`` disagrees on \f etc.)."""
+    lines = _LINE.findall(text)
+    if keepends:
+        return lines
+    return [line.rstrip("\r\n") for line in lines]
 
 
 class UndecodableSource(ValueError):
@@ -60,4 +76,5 @@ def read_source(path: Path) -> SourceText:
 
 
 def write_source(path: Path, source: SourceText, text: str) -> None:
-    path.write_bytes(encode(source, text))
+    """Replace the file atomically: on any failure it keeps its old bytes."""
+    write_atomic(path, encode(source, text))

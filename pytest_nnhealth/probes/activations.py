@@ -37,7 +37,10 @@ def hooked_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
 def sums(tensor: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(sum, sum of squares) in float32, two fast reductions."""
     total = tensor.sum(dtype=torch.float32)
-    norm = torch.linalg.vector_norm(tensor, dtype=torch.float32)
+    # vector_norm refuses a narrowing dtype: float64 outputs take their norm in
+    # float64 (then cast), every other float type is widened to float32 as before.
+    wide = tensor.dtype if tensor.dtype == torch.float64 else torch.float32
+    norm = torch.linalg.vector_norm(tensor, dtype=wide).float()
     return total, norm * norm
 
 

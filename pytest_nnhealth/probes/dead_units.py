@@ -35,20 +35,36 @@ def units_matrix(output: torch.Tensor) -> torch.Tensor | None:
     return output.movedim(1, -1).reshape(-1, output.shape[1])
 
 
+def pooled(output: torch.Tensor) -> bool:
+    """An (N, C, 1, ..., 1) output: a global pooling (squeeze-excitation paths, heads)
+    or what follows it. Its rows differ only as much as the samples' averages do, which
+    for a synthetic batch is ~1/sqrt(H*W) of the per-position spread: the statistic
+    would measure the batch, not the model (docs/health/rank.md, dead_units.md)."""
+    return output.dim() >= 4 and all(size == 1 for size in output.shape[2:])
+
+
 def dead_fraction(output: torch.Tensor) -> torch.Tensor | None:
     dims = unit_dims(output)
-    if dims is None or output.numel() == 0:
+    if dims is None or output.numel() == 0 or pooled(output):
         return None
     x = leading_samples(output.detach())
     # ReLU-family outputs are >= 0, so sign() is the "active" indicator.
     active = torch.sign(x).sum(dim=dims, dtype=torch.float32)
-    samples = x.numel() / (x.shape[-1] if x.dim() <= 3 else x.shape[1])
-    return (active < (1 - DEAD_BATCH_FRACTION) * samples).float().mean()
+    return (active < (1 - DEAD_BATCH_FRACTION) * samples_per_unit(x)).float().mean()
+
+
+def samples_per_unit(output: torch.Tensor) -> int:
+    """How many values each unit's verdict rests on (batch, and positions or space)."""
+    if output.dim() < 2 or output.numel() == 0:
+        return 0
+    x = leading_samples(output)
+    return x.numel() // (x.shape[-1] if x.dim() <= 3 else x.shape[1])
 
 
 class DeadUnitProbe(Probe):
     def __init__(self) -> None:
         self.values = StepValues(combine=max)  # a reused module: its worst call
+        self.samples: dict[str, int] = {}  # fewest samples per unit seen, per module
 
     def attach_step(self, stack: ExitStack) -> None:
         if not self.ctx.stat_step:
@@ -63,8 +79,13 @@ class DeadUnitProbe(Probe):
                 value = dead_fraction(output)
                 if value is not None:
                     self.values.add("dead_fraction", name, self.ctx.step, value)
+                    count = samples_per_unit(output)
+                    self.samples[name] = min(self.samples.get(name, count), count)
 
         return hook
 
     def series(self) -> Series:
         return self.values.to_series(self.ctx.steps)
+
+    def extras(self) -> dict[str, Any]:
+        return {"dead_samples": dict(self.samples)}

@@ -20,14 +20,39 @@ from pytest_nnhealth.probes.base import (
     StepValues,
     tensor_leaves,
 )
-from pytest_nnhealth.probes.dead_units import units_matrix
+from pytest_nnhealth.probes.dead_units import pooled, units_matrix
 
 MIN_UNITS = 4
 MAX_ROWS = 64
 
 
+def constant_rows(value: Any) -> bool:
+    """True when the first tensor input is the same for every sample (segment ids all
+    0, a broadcast condition): then identical output rows are by design."""
+    first = next(_all_tensor_leaves(value), None)
+    if first is None or first.dim() < 1 or first.numel() == 0:
+        return False
+    rows = first.detach().reshape(first.shape[0], -1)
+    if first.dtype in (torch.long, torch.int, torch.int16, torch.int8, torch.uint8):
+        return bool((rows == rows.reshape(-1)[0]).all())
+    return bool((rows == rows[:1]).all())
+
+
+def _all_tensor_leaves(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            yield from _all_tensor_leaves(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _all_tensor_leaves(item)
+
+
 def spectrum_stats(output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
     output = output.detach()
+    if pooled(output):
+        return None
     if output.dim() >= 4 and output.shape[0] > 8:
         output = output[:: output.shape[0] // 8]  # avoid copying a whole conv output
     matrix = units_matrix(output)
@@ -70,7 +95,7 @@ class RankProbe(Probe):
     def _hook(self, name: str) -> Any:
         def hook(module: nn.Module, inputs: Any, output: Any) -> None:
             first = next(tensor_leaves(output), None)
-            if first is None or first.is_complex():
+            if first is None or first.is_complex() or constant_rows(inputs):
                 return
             stats = spectrum_stats(first)
             if stats is not None:

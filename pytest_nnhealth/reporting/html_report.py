@@ -16,6 +16,7 @@ import pytest
 
 from nnlint import __version__
 from pytest_nnhealth.reporting.runs import ModelRun, SessionRecords
+from pytest_nnhealth.stopping import steps_text
 
 TEMPLATES = Path(__file__).parent / "templates"
 INSTALL_HINT = (
@@ -105,11 +106,13 @@ def _finding_view(finding: Any) -> dict[str, Any]:
         "message": finding.message,
         "hint": finding.hint,
         "severity": finding.severity,
+        "consequence_of": getattr(finding, "consequence_of", None),
     }
 
 
 def _facts(report: Any) -> list[tuple[str, str]]:
-    facts = [("layers", str(len(report.layers))), ("steps", str(report.steps))]
+    steps = steps_text(report.steps, report.meta)
+    facts = [("layers", str(len(report.layers))), ("steps", steps)]
     if report.seeds:
         facts.append(("seeds", ", ".join(str(seed) for seed in report.seeds)))
     if report.losses:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from nnlint.atomic_write import write_atomic
 from pytest_nnhealth.reporting.runs import SessionRecords
 
 
@@ -17,7 +18,7 @@ def report(path: Path, records: SessionRecords) -> str:
 
         text = render_json(records)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    write_atomic(path, text.encode("utf-8"))
     count = len(records.models)
     return f"nnhealth: wrote {path} ({count} model{'' if count == 1 else 's'})"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import libcst as cst
 import pytest
 
-from nnlint import api, docsgen
+from nnlint import api, check, docsgen
 from nnlint.cli import main
 from nnlint.rules import Invalid, Rule, all_rules
 
@@ -98,6 +98,8 @@ PROJECT = {
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(api, "all_rules", lambda: FAKE_RULES)
+    codes = check.known_codes() | {rule.CODE for rule in FAKE_RULES}
+    monkeypatch.setattr(check, "known_codes", lambda: codes)
     monkeypatch.setattr(docsgen, "all_rules", lambda: FAKE_RULES)
     monkeypatch.setattr(docsgen, "graph_rules", list)
     monkeypatch.setenv("NNLINT_CACHE_DIR", str(tmp_path / ".cache"))
@@ -298,7 +300,7 @@ def test_rule_and_rules_commands(
 ) -> None:
     code, out, _ = _run(capsys, "rules")
     assert code == 0
-    assert out.splitlines()[3].split() == [
+    assert out.splitlines()[4].split() == [
         "NNL901",
         "fake-softmax",
         "error",
@@ -325,15 +327,18 @@ def test_fx_findings_are_merged_and_suppressible(
     import types
 
     from nnlint.findings import Finding
+    from nnlint.fx.run_summary import GraphRun
 
-    def run_graph_mode(paths: list[Path], config: object) -> list[Finding]:
-        return [
-            Finding("model.py", 5, 1, 5, 4, "NNL601", "graph", "graph finding"),
-            Finding("model.py", 10, 1, 10, 4, "NNL601", "graph", "suppressed by noqa"),
-        ]
+    def run_graph(paths: list[Path], config: object) -> GraphRun:
+        return GraphRun(
+            [
+                Finding("model.py", 5, 1, 5, 4, "NNL601", "graph", "graph finding"),
+                Finding("model.py", 10, 1, 10, 4, "NNL601", "graph", "noqa'd"),
+            ]
+        )
 
     fake = types.ModuleType("nnlint.fx")
-    fake.run_graph_mode = run_graph_mode  # type: ignore[attr-defined]
+    fake.run_graph = run_graph  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "nnlint.fx", fake)
     (project / "model.py").write_text(
         PROJECT["model.py"].replace("# noqa: NNL901", "# noqa: NNL901, NNL601"),

@@ -97,9 +97,10 @@ def test_divergence_and_no_learning():
     grows = [1.0, 1.5, 4.0, 12.0, 30.0, float("inf")]
     limits = Thresholds(loss_divergence_factor=10.0)
     found = judge(result({}, losses=grows, held=(1.0, 30.0)), limits)
-    assert [(f.check, f.step) for f in found] == [
-        ("nonfinite", 5),
-        ("loss_divergence", 3),
+    # Root cause first: the loss grows from step 3, the Inf at step 5 follows from it.
+    assert [(f.check, f.step, f.consequence_of) for f in found] == [
+        ("loss_divergence", 3, None),
+        ("nonfinite", 5, "loss_divergence"),
     ]
     flat = [1.0] * 6
     [found] = judge(result({}, losses=flat, held=(1.0, 0.999)), Thresholds())
@@ -154,15 +155,50 @@ def test_depth_ratio_is_judged_at_init_and_names_the_first_low_layer():
         "a": ("Tanh", {"act_batch_std": [0.1, 0.5, 1.0]}),
         "b": ("Linear", {"act_batch_std": [1e-4, 0.5, 1.0]}),  # recovers: still found
         "c": ("Tanh", {"act_batch_std": [1e-5, 0.5, 1.0]}),
+        "d": ("Linear", {"act_batch_std": [2e-5, 0.5, 1.0]}),
         "out": ("Linear", {"act_batch_std": [1e-5, 0.5, 1.0]}),
     }
     losses = [1.0, 0.5, 0.25]
     [found] = judge(result(spread, losses), Thresholds())
     assert (found.check, found.module, found.step) == ("vanishing_activations", "b", 0)
-    assert found.value == pytest.approx(1e-5)
-    spread["c"][1]["act_batch_std"][0] = 5e3
+    # The signal at the end: the largest of the last 3 hidden outputs (b, c, d).
+    assert found.value == pytest.approx(1e-4)
+    for name, value in (("b", 2e3), ("c", 5e3), ("d", 4e3)):
+        spread[name][1]["act_batch_std"][0] = value
     [found] = judge(result(spread, losses), Thresholds())
-    assert (found.check, found.module) == ("exploding_activations", "c")
+    assert (found.check, found.module) == ("exploding_activations", "b")
+    assert found.value == pytest.approx(2e3)
+
+
+def test_depth_ratio_ignores_one_small_output_at_the_end():
+    """A by-design small last hidden output (CaiT's class token behind a 1e-5 layer
+    scale) is not a vanishing signal when the outputs before it carry the input."""
+    spread = {
+        "in": ("Linear", {"act_batch_std": [1.0]}),
+        "a": ("Linear", {"act_batch_std": [0.9]}),
+        "b": ("LayerNorm", {"act_batch_std": [1.0]}),
+        "cls": ("Dropout", {"act_batch_std": [1e-6]}),
+        "out": ("Linear", {"act_batch_std": [1e-6]}),
+    }
+    assert judge(result(spread, [1.0, 0.5]), Thresholds()) == []
+
+
+def test_growth_that_overflows_is_the_root_cause_of_the_nan():
+    """A gain-3 stack: the std grows ~3x per layer until it overflows at layer 8; the
+    first layer past 1e3 is reported first, the NaN as its consequence."""
+    names = [f"l{i}" for i in range(12)]
+    spread = {
+        name: ("Linear", {"act_batch_std": [3.0**i if i < 10 else math.inf]})
+        for i, name in enumerate(names)
+    }
+    extras = {"nonfinite": {"step": 0, "module": "l10", "phase": "forward"}}
+    losses = [math.nan] * 6
+    found = judge(result(spread, losses, **extras), Thresholds())
+    assert [(f.check, f.module, f.step, f.consequence_of) for f in found] == [
+        ("exploding_activations", "l7", 0, None),
+        ("nonfinite", "l10", 0, "exploding_activations in `l7`"),
+    ]
+    assert "l7" in found[0].message
 
 
 def test_statistics_after_a_nan_are_not_reported():
@@ -173,8 +209,9 @@ def test_statistics_after_a_nan_are_not_reported():
     }
     losses = [1.0, 0.9, math.nan, math.nan, math.nan, math.nan]
     found = judge(result(series, losses, **extras), Thresholds())
-    assert [(f.check, f.module) for f in found] == [
-        ("nonfinite", "lin"),
-        ("loss_divergence", ""),  # finite at step 0, NaN from step 2
-        ("dead_units", "early"),
+    # By position: dead from step 0; the NaN (step 2) explains the NaN loss.
+    assert [(f.check, f.module, f.consequence_of) for f in found] == [
+        ("dead_units", "early", None),
+        ("nonfinite", "lin", None),
+        ("loss_divergence", "", "nonfinite in `lin`"),  # finite at 0, NaN from 2
     ]

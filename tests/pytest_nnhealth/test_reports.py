@@ -162,3 +162,24 @@ def test_plugin_and_records_agree_on_the_report_attribute():
     from pytest_nnhealth.reporting import runs
 
     assert plugin.REPORT_ATTRIBUTE == runs.REPORT_ATTRIBUTE
+
+
+def test_html_and_json_show_which_finding_is_a_consequence():
+    import dataclasses
+
+    records = sample_records()
+    report = records.models[1].report
+    assert report is not None
+    report.findings[0] = dataclasses.replace(
+        report.findings[0], consequence_of="update_ratio_high in `net.0`"
+    )
+    page = render_html(records)
+    assert (
+        '<p class="consequence">consequence of <code>update_ratio_high in '
+        "`net.0`</code>: fix that first</p>"
+    ) in page
+    document = json.loads(render_json(records))
+    [run] = [m for m in document["models"] if m["report"] and m["report"]["findings"]]
+    assert run["report"]["findings"][0]["consequence_of"] == (
+        "update_ratio_high in `net.0`"
+    )

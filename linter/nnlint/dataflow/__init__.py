@@ -15,7 +15,12 @@ abstract interpreter over the libcst tree, without importing anything:
   returns);
 * every call of a loss records a :class:`LossUse` with the value reaching its *input*
   (never its target, so distillation onto softmax targets is fine); a loss applied to a
-  function's parameter is checked again at each call site of that function in the file.
+  function's parameter is checked again at each call site of that function in the file,
+  and so is a loss applied to what calling a parameter returns (``model(x)`` with the
+  model passed in: the forward output of the model given there) or a parameter called
+  on a tensor (``criterion(probs, y)``: a loss when a call site passes one);
+* a function returning ``(model, batch, loss_fn)`` (the nnhealth factory convention)
+  joins the model's forward output to that loss.
 
 Names are matched after import resolution (``F`` -> ``torch.nn.functional``); a user's
 own ``softmax`` helper is followed into its body instead of being taken for torch's.

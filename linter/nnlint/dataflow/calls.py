@@ -18,6 +18,7 @@ from nnlint.dataflow.expressions import ExpressionWalker
 from nnlint.dataflow.origins import argument, call_origin, module_origin
 from nnlint.dataflow.state import Scope
 from nnlint.dataflow.values import (
+    Called,
     Instance,
     Kind,
     Loss,
@@ -77,6 +78,8 @@ class CallWalker(ExpressionWalker):
     def call_value(
         self, node: cst.Call, callee: Value, values: list[Value], scope: Scope
     ) -> Value:
+        if isinstance(callee, Param) and callee.function is scope.node:
+            return self.call_parameter(node, callee, values)
         if isinstance(callee, ModuleObject):
             return Tensor(callee.kind, module_origin(callee, node))
         if isinstance(callee, LossObject):
@@ -88,6 +91,19 @@ class CallWalker(ExpressionWalker):
         if isinstance(callee, Returned):
             return callee.value
         return None
+
+    def call_parameter(
+        self, node: cst.Call, param: Param, values: list[Value]
+    ) -> Value:
+        """``model(x)`` or ``criterion(out, y)`` with the callee passed in: the output
+        of a model given at the call sites, or a loss if a call site passes one."""
+        first = values[0] if values and node.args[0].keyword is None else None
+        if self.record and isinstance(first, Tensor | Called):
+            entry = (param, node, first)
+            entries = self.param_criteria.setdefault(param.function, [])
+            if entry not in entries:
+                entries.append(entry)
+        return Called(param)
 
     def call_attribute(
         self, node: cst.Call, func: cst.Attribute, values: list[Value], scope: Scope
@@ -130,7 +146,7 @@ class CallWalker(ExpressionWalker):
         if method in METHOD_KINDS:
             return Tensor(METHOD_KINDS[method], call_origin(node, receiver, 0))
         if method in PASS_METHODS:
-            return target if isinstance(target, Tensor) else None
+            return target if isinstance(target, Tensor | Called) else None
         if method == "log" and isinstance(target, Tensor) and target.kind is Kind.PROBS:
             return Tensor(Kind.LOG_PROBS, Origin(node))
         return None
@@ -154,7 +170,7 @@ class CallWalker(ExpressionWalker):
             return self.sequential(node, values, scope)
         first = values[0] if values and node.args[0].keyword is None else None
         if qualified in PASS_FUNCTIONS:
-            return first if isinstance(first, Tensor) else None
+            return first if isinstance(first, Tensor | Called) else None
         if qualified == "torch.log" and isinstance(first, Tensor):
             return (
                 Tensor(Kind.LOG_PROBS, Origin(node))
@@ -210,4 +226,6 @@ class CallWalker(ExpressionWalker):
         self.analysis.uses.append(use)
         if isinstance(value, Param) and value.function is scope.node:
             self.param_losses.setdefault(value.function, []).append((value, use))
+        elif isinstance(value, Called) and value.param.function is scope.node:
+            self.param_losses.setdefault(value.param.function, []).append((value, use))
         return None

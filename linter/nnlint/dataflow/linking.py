@@ -15,8 +15,18 @@ from typing import TYPE_CHECKING, Any
 
 import libcst as cst
 
-from nnlint.dataflow.state import ClassInfo, Scope, Site, WalkerState
-from nnlint.dataflow.values import Param, Tensor, Value, merge_all
+from nnlint.dataflow.state import ClassInfo, Criterion, Scope, Site, WalkerState
+from nnlint.dataflow.values import (
+    Called,
+    Instance,
+    Items,
+    LossObject,
+    LossUse,
+    Param,
+    Tensor,
+    Value,
+    merge_all,
+)
 from nnlint.names import dotted_name
 
 
@@ -111,21 +121,93 @@ class Linker(WalkerState):
         """Call a function defined in the file: its summary, and its parameter losses
         checked against the arguments given at this call site."""
         result = self.summary(node, owner)
-        if site is None or not self.param_losses.get(node):
+        if site is None:
             return result
-        call, values, scope = site
         bound = _fills_first_parameter(node, owner, via_class)
-        for param, use in list(self.param_losses[node]):  # recursion may extend it
+
+        def given(param: Param) -> Value:
             index = param.index - 1 if bound and param.index >= 0 else param.index
-            given = _argument_value(call, values, index, param.name)
-            if isinstance(given, Tensor):
-                self.analysis.uses.append(replace(use, value=given, single_use=False))
-            elif isinstance(given, Param) and given.function is scope.node:
-                # Passed on from the caller's own parameter: check the caller's callers.
-                entries = self.param_losses.setdefault(given.function, [])
-                if (given, use) not in entries:
-                    entries.append((given, use))
+            return _argument_value(site[0], site[1], index, param.name)
+
+        for entry, use in list(self.param_losses.get(node, ())):  # recursion extends
+            self._bind_loss_input(entry, use, given, site[2])
+        for param, call, value in list(self.param_criteria.get(node, ())):
+            self._bind_criterion(param, call, value, given, site[2])
         return result
+
+    def _bind_loss_input(
+        self,
+        entry: Param | Called,
+        use: LossUse,
+        given: Callable[[Param], Value],
+        scope: Scope,
+    ) -> None:
+        """A loss whose input is a parameter (or what calling one returns): judge
+        the argument of this call site (the forward output of a model passed in)."""
+        param = entry if isinstance(entry, Param) else entry.param
+        value = given(param)
+        if isinstance(entry, Called):
+            if isinstance(value, Param) and value.function is scope.node:
+                value = Called(value)  # the caller's own parameter: its callers
+            else:
+                value = self.output_of(value)
+        if isinstance(value, Tensor):
+            self.analysis.uses.append(replace(use, value=value, single_use=False))
+        elif isinstance(value, Param | Called):
+            caller = (value if isinstance(value, Param) else value.param).function
+            if caller is scope.node:
+                entries = self.param_losses.setdefault(caller, [])
+                if (value, use) not in entries:
+                    entries.append((value, use))
+
+    def _bind_criterion(
+        self,
+        param: Param,
+        call: cst.Call,
+        value: Value,
+        given: Callable[[Param], Value],
+        scope: Scope,
+    ) -> None:
+        """A parameter called on a tensor is a loss when the call site passes one."""
+        loss = given(param)
+        if isinstance(value, Called):
+            value = self.output_of(given(value.param))
+        if isinstance(loss, LossObject) and isinstance(value, Tensor):
+            named_by = loss.ctor.func
+            attribute = named_by if isinstance(named_by, cst.Attribute) else None
+            self.analysis.uses.append(LossUse(loss.loss, call, value, attribute, False))
+        elif isinstance(loss, Param) and loss.function is scope.node:
+            entry: Criterion = (loss, call, value)
+            entries = self.param_criteria.setdefault(loss.function, [])
+            if entry not in entries:
+                entries.append(entry)
+
+    def output_of(self, value: Value) -> Value:
+        """What calling ``value`` returns when it is a model of the file."""
+        if isinstance(value, Instance):
+            return self.method_result(value.cls, "forward")[1]
+        return None
+
+    def factory_result(self, value: Value) -> None:
+        """A factory returning ``(model, batch, loss_fn)`` or a dict with ``model`` and
+        ``loss_fn`` (the nnhealth and graph-mode convention) joins a model of the
+        file to its loss: the model's forward output is the loss's input."""
+        if not self.record or not isinstance(value, Items):
+            return
+        if value.keys is None and len(value.values) == 3:
+            model, loss = value.values[0], value.values[2]
+        elif value.keys is not None and {"model", "loss_fn"} <= set(value.keys):
+            named = dict(zip(value.keys, value.values, strict=True))
+            model, loss = named["model"], named["loss_fn"]
+        else:
+            return
+        output = self.output_of(model)
+        if isinstance(loss, LossObject) and isinstance(output, Tensor):
+            named_by = loss.ctor.func
+            attribute = named_by if isinstance(named_by, cst.Attribute) else None
+            self.analysis.uses.append(
+                LossUse(loss.loss, loss.ctor, output, attribute, False)
+            )
 
     # -- classes -----------------------------------------------------------------------
     def _find(self, cls: str, pick: Callable[[ClassInfo], Any], depth: int = 0) -> Any:

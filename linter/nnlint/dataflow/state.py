@@ -14,11 +14,14 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from nnlint.dataflow.values import Analysis, LossUse, Param, Value
+from nnlint.dataflow.values import Analysis, Called, LossUse, Param, Value
 from nnlint.names import ImportMap
 from nnlint.walk import walk
 
 Site = tuple[cst.Call, list[Value], "Scope"]
+# A call of a parameter (``criterion(probs, y)``): the parameter, the call, and the
+# value of its first argument.
+Criterion = tuple[Param, cst.Call, Value]
 
 
 @dataclass
@@ -65,7 +68,13 @@ class WalkerState:
         self.globals: dict[str, Value] = {}
         self.summaries: dict[cst.FunctionDef, Value] = {}
         self.running: set[cst.FunctionDef] = set()
-        # Losses inside a function whose input is one of its parameters.
-        self.param_losses: dict[cst.FunctionDef, list[tuple[Param, LossUse]]] = {}
+        # Losses inside a function whose input is one of its parameters, or what
+        # calling one returns (``criterion(model(x), y)`` with ``model`` passed in).
+        self.param_losses: dict[
+            cst.FunctionDef, list[tuple[Param | Called, LossUse]]
+        ] = {}
+        # Calls of a parameter on a tensor: the parameter may be a loss object
+        # (``def train(model, criterion): criterion(F.softmax(model(x), 1), y)``).
+        self.param_criteria: dict[cst.FunctionDef, list[Criterion]] = {}
         self.record = False
         self.analysis = Analysis()

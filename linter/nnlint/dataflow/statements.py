@@ -16,7 +16,7 @@ import libcst as cst
 from nnlint.dataflow.linking import Linker
 from nnlint.dataflow.origins import drop_line
 from nnlint.dataflow.state import Scope, is_self_attribute
-from nnlint.dataflow.values import Items, Returned, Value
+from nnlint.dataflow.values import Items, Returned, Value, same
 from nnlint.names import dotted_name
 
 
@@ -119,13 +119,14 @@ class StatementWalker(Linker):
             results.append(scope.env)
         if may_skip:
             results.append(base)
-        missing = object()
         merged: dict[str, Value] = {}
         for name in {name for env in results for name in env}:
-            values = [env.get(name, missing) for env in results]
-            first = values[0]
-            same = all(value == first for value in values) and first is not missing
-            merged[name] = first if same else None  # type: ignore[assignment]
+            if not all(name in env for env in results):
+                merged[name] = None  # bound on some paths only
+                continue
+            first = results[0][name]
+            agree = all(same(env[name], first) for env in results)
+            merged[name] = first if agree else None
         scope.env = merged
 
     def small(
@@ -151,6 +152,7 @@ class StatementWalker(Linker):
         elif isinstance(node, cst.Return):
             value = self.expr(node.value, scope) if node.value is not None else None
             scope.returns.append(value)
+            self.factory_result(value)
         elif isinstance(node, cst.Expr):
             self.expr(node.value, scope)
         elif isinstance(node, cst.Import | cst.ImportFrom):
@@ -169,7 +171,7 @@ class StatementWalker(Linker):
             attrs = self.classes[scope.owner or ""].attrs
             name = target.attr.value
             # Assigned in several places with different values: unknown.
-            attrs[name] = value if attrs.get(name, value) == value else None
+            attrs[name] = value if same(attrs.get(name, value), value) else None
 
     def bind_items(
         self, elements: Sequence[cst.BaseElement], value: Value, scope: Scope

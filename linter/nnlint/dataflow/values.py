@@ -101,21 +101,48 @@ class Param:
 
 
 @dataclass(frozen=True)
+class Called:
+    """What calling a parameter returns (``model(x)`` in ``def train(model, ...)``):
+    the forward output of whatever each call site passes for it."""
+
+    param: Param
+
+
+@dataclass(frozen=True)
 class Returned:
     """A nested function: calling it gives ``value``."""
 
     value: Value
 
 
-Value = Tensor | Items | ModuleObject | LossObject | Instance | Param | Returned | None
+Value = (
+    Tensor
+    | Items
+    | ModuleObject
+    | LossObject
+    | Instance
+    | Param
+    | Called
+    | Returned
+    | None
+)
+
+
+def same(first: Value, second: Value) -> bool:
+    """Do two paths agree? Two constructions of the same loss (``nn.CrossEntropyLoss()``
+    and ``nn.CrossEntropyLoss(weight=w)`` on the two arms of an ``if``) are one loss:
+    what reaches its input is judged the same way."""
+    if isinstance(first, LossObject) and isinstance(second, LossObject):
+        return first.loss is second.loss
+    return first == second
 
 
 def merge(first: Value, second: Value) -> Value:
-    return first if first == second else None
+    return first if same(first, second) else None
 
 
 def merge_all(values: Sequence[Value]) -> Value:
-    return reduce(lambda a, b: a if a == b else None, values) if values else None
+    return reduce(merge, values) if values else None
 
 
 # -- the result ------------------------------------------------------------------------

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from nnlint.findings import Finding
     from nnlint.fx.rules import GraphRule
+    from nnlint.fx.run_summary import GraphRun
 
-__all__ = ["analyze_model", "run_graph_mode"]
+__all__ = ["analyze_model", "run_graph", "run_graph_mode"]
 
 
 def analyze_model(
@@ -39,5 +40,14 @@ def run_graph_mode(paths: Sequence[str], config: Any = None) -> list[Finding]:
     ``[tool.nnlint.fx]``) is imported and analysed in a child process with a time
     limit."""
     from nnlint.fx.subprocess_runner import run_graph_mode as run
+
+    return run(paths, config)
+
+
+def run_graph(paths: Sequence[str], config: Any = None) -> GraphRun:
+    """``run_graph_mode``'s findings with what the run built: files imported, models
+    configured and analysed (``GraphRun.summary()`` is the line ``nnlint --fx``
+    prints)."""
+    from nnlint.fx.subprocess_runner import run_graph as run
 
     return run(paths, config)

@@ -38,12 +38,25 @@ def analyze_model(
 
     ``origin`` (where the model was built, e.g. its factory) positions findings that
     have no user source line, such as those of a bare ``nn.Sequential``."""
+    return analyze_traced(model, example_inputs, loss_fn, rules=rules, origin=origin)[0]
+
+
+def analyze_traced(
+    model: nn.Module,
+    example_inputs: tuple[Any, ...],
+    loss_fn: Any = None,
+    *,
+    rules: Sequence[type[GraphRule]] | None = None,
+    origin: tuple[str, int] | None = None,
+) -> tuple[list[Finding], bool]:
+    """``analyze_model``'s findings, and whether the model was traced (so the graph
+    rules ran on it); graph mode's summary counts the traced models."""
     chosen = all_graph_rules() if rules is None else rules
     selected = [r for r in chosen if not r.REPORTED_BY_ENGINE]
     inputs = example_inputs_of(model, example_inputs)
     result = tracing.trace(model, inputs)
     if result.view is None:
-        return [_untraced(model, inputs, result, origin)]
+        return [_untraced(model, inputs, result, origin)], False
     view = result.view
     view.loss = loss_family(loss_fn)
     view.failure = shapes.propagate(view, inputs.args)
@@ -51,7 +64,7 @@ def analyze_model(
     for rule in selected:
         findings.extend(_run_rule(rule, view, model, origin))
     findings.extend(_forward_failure(view, findings, origin))
-    return _collapse(findings)
+    return _collapse(findings), True
 
 
 def _untraced(

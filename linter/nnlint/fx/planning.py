@@ -7,15 +7,46 @@ Nothing here imports user code or torch: planning must be cheap and safe.
 from __future__ import annotations
 
 import ast
+import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from nnlint.fx.import_safety import is_script
 
 DEFAULT_TIMEOUT = 60.0
 _SKIP_DIRS = {"__pycache__", "node_modules", "site-packages", "build", "dist", "venv"}
 _MARKER = "example_input_array"
-KNOWN_KEYS = frozenset({"timeout", "loss", "models", "pythonpath"})
+KNOWN_KEYS = frozenset({"timeout", "loss", "models", "pythonpath", "memory_mb"})
+
+
+@dataclass
+class Plan:
+    """What a graph-mode run will do, decided without importing anything."""
+
+    root: Path
+    fx: dict[str, Any]
+    timeout: float
+    sys_path: list[str]
+    files: list[Path] = field(default_factory=list)  # imported, one job each
+    scripts: list[Path] = field(default_factory=list)  # would run code: not imported
+    entries: list[int] = field(default_factory=list)  # indexes into fx["models"]
+
+
+def plan(paths: Sequence[str | os.PathLike[str]], config: Any) -> Plan:
+    fx, root = settings(config)
+    chosen = Plan(root, fx, timeout_of(fx), python_path(root, fx))
+    for file, script in _classified(paths):
+        (chosen.scripts if script else chosen.files).append(file)
+    models = fx.get("models", [])
+    chosen.entries = [
+        index
+        for index, entry in enumerate(models)
+        if entry_selected(entry, paths, root, fx)
+    ]
+    return chosen
 
 
 def settings(config: Any) -> tuple[dict[str, Any], Path]:
@@ -41,26 +72,52 @@ def timeout_of(fx: Mapping[str, Any]) -> float:
     for key, kind in (("models", list), ("pythonpath", list), ("loss", str)):
         if key in fx and not isinstance(fx[key], kind):
             raise ConfigError(f"[tool.nnlint.fx] {key} must be a {kind.__name__}")
+    for entry in fx.get("models", []):
+        if not isinstance(entry, (str, Mapping)):
+            raise ConfigError(
+                "[tool.nnlint.fx] models entries must be strings like "
+                f"'pkg.mod:make' or tables with a 'factory' key, not {entry!r}"
+            )
+    memory = fx.get("memory_mb", 0)
+    if isinstance(memory, bool) or not isinstance(memory, int) or memory < 0:
+        message = "[tool.nnlint.fx] memory_mb must be a whole number of MiB"
+        raise ConfigError(f"{message} (0: no limit): {memory!r}")
     value = fx.get("timeout", DEFAULT_TIMEOUT)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
         message = f"[tool.nnlint.fx] timeout must be a positive number: {value!r}"
         raise ConfigError(message)
     return float(value)
 
 
 def candidate_files(paths: Sequence[str | os.PathLike[str]]) -> Iterator[Path]:
-    """Python files under ``paths`` that may define discoverable models: modules that
-    mention torch or ``example_input_array`` (a subclass inherits the attribute),
-    define a class, and only define things at import time. Test files and scripts are
-    never imported: importing a script runs it."""
+    """Python files under ``paths`` that graph mode imports (see ``_classified``)."""
+    return (file for file, script in _classified(paths) if not script)
+
+
+def _classified(
+    paths: Sequence[str | os.PathLike[str]],
+) -> Iterator[tuple[Path, bool]]:
+    """``(file, is a script)`` for the files under ``paths`` that may define
+    discoverable models: modules that mention torch or ``example_input_array`` (a
+    subclass inherits the attribute) and define a class. Test files are skipped;
+    scripts (``nnlint.fx.import_safety``) are listed but never imported: importing a
+    script runs it."""
     for path in map(Path, paths):
         files = [path] if path.is_file() else sorted(_walk(path))
         for file in files:
             if file.suffix != ".py" or _is_test_file(file):
                 continue
             text = _read(file)
-            if (_MARKER in text or "torch" in text) and _definitions_only(text):
-                yield file.resolve()
+            if _MARKER not in text and "torch" not in text:
+                continue
+            tree = _parse(text)
+            if tree is not None and _defines_class(tree):
+                yield file.resolve(), is_script(tree)
 
 
 def _is_test_file(file: Path) -> bool:
@@ -70,51 +127,15 @@ def _is_test_file(file: Path) -> bool:
     )
 
 
-_SAFE_STATEMENTS = (
-    ast.Import,
-    ast.ImportFrom,
-    ast.FunctionDef,
-    ast.AsyncFunctionDef,
-    ast.ClassDef,
-    ast.Assign,
-    ast.AnnAssign,
-    ast.Pass,
-)
-
-
-def _definitions_only(text: str) -> bool:
-    """The module defines a class and runs nothing but imports, definitions,
-    assignments and ``if``/``try`` around them at import time."""
+def _parse(text: str) -> ast.Module | None:
     try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError):
-        return False
-    has_class = any(isinstance(node, ast.ClassDef) for node in tree.body)
-    return has_class and all(_safe(node) for node in tree.body)
+        return ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None  # the source rules report it
 
 
-def _safe(node: ast.stmt) -> bool:
-    if isinstance(node, _SAFE_STATEMENTS):
-        return True
-    if isinstance(node, ast.Expr):  # a docstring, not a call
-        return isinstance(node.value, ast.Constant)
-    if isinstance(node, ast.If):
-        if _is_main_guard(node.test):
-            return all(_safe(child) for child in node.orelse)
-        return all(_safe(child) for child in (*node.body, *node.orelse))
-    if isinstance(node, ast.Try):
-        children = [*node.body, *node.orelse, *node.finalbody]
-        children += [child for handler in node.handlers for child in handler.body]
-        return all(_safe(child) for child in children)
-    return False
-
-
-def _is_main_guard(test: ast.expr) -> bool:
-    return (
-        isinstance(test, ast.Compare)
-        and isinstance(test.left, ast.Name)
-        and test.left.id == "__name__"
-    )
+def _defines_class(tree: ast.Module) -> bool:
+    return any(isinstance(node, ast.ClassDef) for node in tree.body)
 
 
 def _walk(directory: Path) -> Iterator[Path]:

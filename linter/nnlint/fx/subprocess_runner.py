@@ -1,11 +1,14 @@
-"""Run graph mode in a child process with a time limit (no torch import here).
+"""Run graph mode in a child process with time limits (no torch import here).
 
-Graph mode imports user code, which may fail to import, kill the interpreter or hang.
-The parent starts ``python -m nnlint.fx.worker`` with a queue of jobs (files, then
-``[tool.nnlint.fx] models`` entries) and reads one JSON line per event. Each job gets
-``timeout`` seconds from its start event; a job whose process dies or overruns yields
-one finding naming the cause (NNL602 / NNL603) and a fresh child takes the rest of the
-queue. Import errors are reported by the child itself (NNL601).
+Graph mode imports user code, which may fail to import, kill the interpreter, hang,
+start threads or spawn processes. The parent starts ``python -m nnlint.fx.worker`` in
+its own process group (:mod:`nnlint.fx.process_group`) with a queue of jobs (files,
+then ``[tool.nnlint.fx] models`` entries) and reads one JSON line per event from a
+results pipe. Every wait is bounded: start-up gets STARTUP_TIMEOUT, each job
+``timeout`` seconds from its start event. A job whose process dies or overruns yields
+one finding naming the cause (NNL602 crash / NNL603 time limit, informational), the
+group is killed, and a fresh child takes the rest of the queue. Import errors are
+reported by the child itself (NNL601).
 """
 
 from __future__ import annotations
@@ -14,176 +17,174 @@ import json
 import os
 import queue
 import signal
-import subprocess
-import sys
 import threading
+import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
 from nnlint.findings import Finding
-from nnlint.fx.planning import (
-    candidate_files,
-    entry_selected,
-    python_path,
-    settings,
-    timeout_of,
-)
+from nnlint.fx.planning import plan
+from nnlint.fx.process_group import Worker, workers_killed_on_exit
+from nnlint.fx.run_summary import GraphRun
 
 # Importing torch in a fresh interpreter takes 1-5 s (more on a loaded machine); it is
 # not part of any job's time limit.
 STARTUP_TIMEOUT = 120.0
+# After the worker exited, how long to wait for the rest of its results.
+DRAIN_SECONDS = 2.0
+_TICK = 0.25
 
 
 def run_graph_mode(
     paths: Sequence[str | os.PathLike[str]], config: Any
 ) -> list[Finding]:
-    fx, root = settings(config)
-    timeout = timeout_of(fx)
+    return run_graph(paths, config).findings
+
+
+def run_graph(paths: Sequence[str | os.PathLike[str]], config: Any) -> GraphRun:
+    chosen = plan(paths, config)
     jobs: list[dict[str, Any]] = [
-        {"kind": "file", "path": str(path)} for path in candidate_files(paths)
+        {"kind": "file", "path": str(path)} for path in chosen.files
     ]
-    jobs += [
-        {"kind": "entry", "index": index}
-        for index, entry in enumerate(fx.get("models", []))
-        if entry_selected(entry, paths, root, fx)
-    ]
+    jobs += [{"kind": "entry", "index": index} for index in chosen.entries]
+    run = GraphRun(
+        files=len(chosen.files),
+        scripts=len(chosen.scripts),
+        configured=len(chosen.entries),
+    )
     if not jobs:
-        return []
-    request = {"root": str(root), "fx": fx, "sys_path": python_path(root, fx)}
-    findings = run_jobs(jobs, request, timeout)
+        return run
+    request = {
+        "root": str(chosen.root),
+        "fx": chosen.fx,
+        "sys_path": chosen.sys_path,
+    }
+    with workers_killed_on_exit():
+        run_jobs(jobs, request, chosen.timeout, run)
     # One model can be found twice (a factory and its class's example_input_array),
     # with messages differing only in the batch size: one finding per code and place.
     unique: dict[tuple[str, int, int, str], Finding] = {}
-    for finding in findings:
+    for finding in run.findings:
         unique.setdefault(
             (finding.path, finding.line, finding.column, finding.code), finding
         )
     shown = [_displayed(f) for f in unique.values()]
-    return sorted(shown, key=lambda finding: finding.sort_key)
+    run.findings = sorted(shown, key=lambda finding: finding.sort_key)
+    return run
 
 
 def run_jobs(
-    jobs: list[dict[str, Any]], request: dict[str, Any], timeout: float
-) -> list[Finding]:
-    findings: list[Finding] = []
+    jobs: list[dict[str, Any]], request: dict[str, Any], timeout: float, run: GraphRun
+) -> None:
     remaining = list(jobs)
     while remaining:
-        outcome = _run_child(remaining, request, timeout)
-        findings.extend(outcome.findings)
+        outcome = _run_child(remaining, request, timeout, run)
         if outcome.failed is None:
             break
         failed = outcome.failed
-        findings.append(_failure_finding(remaining[failed], request, outcome.cause))
+        run.findings.append(_failure_finding(remaining[failed], request, outcome.cause))
+        run.timed_out += outcome.cause[0] == "NNL603"
         remaining = remaining[failed + 1 :]
-    return findings
 
 
+@dataclass
 class _Outcome:
-    def __init__(self) -> None:
-        self.findings: list[Finding] = []
-        self.failed: int | None = (
-            None  # index (in this child's queue) of the failed job
-        )
-        self.cause = ("NNL602", "")
+    failed: int | None = None  # index (in this child's queue) of the failed job
+    cause: tuple[str, str] = ("NNL602", "")
+    crashed: bool = False
 
 
 def _run_child(
-    jobs: list[dict[str, Any]], request: dict[str, Any], timeout: float
+    jobs: list[dict[str, Any]], request: dict[str, Any], timeout: float, run: GraphRun
 ) -> _Outcome:
-    process = _start(dict(request, jobs=jobs))
+    worker = Worker(dict(request, jobs=jobs), cwd=request["root"])
     events: queue.Queue[dict[str, Any] | None] = queue.Queue()
-    stderr_tail: deque[str] = deque(maxlen=20)
+    tail: deque[str] = deque(maxlen=20)  # the last lines user code printed
     readers = [
-        _pump(
-            process.stdout,
-            lambda line: events.put(_parse(line)),
-            lambda: events.put(None),
-        ),
-        _pump(process.stderr, stderr_tail.append, lambda: None),
+        _pump(worker.results, lambda line: events.put(_parse(line)), events.put),
+        _pump(worker.process.stdout, tail.append, lambda _: None),
     ]
     try:
-        return _follow(process, events, stderr_tail, len(jobs), timeout)
+        outcome = _follow(worker, events, len(jobs), timeout, run)
     finally:
-        if process.poll() is None:
-            _kill(process)
+        status = worker.close()
         for reader in readers:
-            reader.join(timeout=5)
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
+            reader.join(timeout=DRAIN_SECONDS)  # bounded: a helper may have escaped
+    if outcome.crashed:
+        outcome.cause = ("NNL602", _crash_message(status, tail))
+    return outcome
 
 
 def _follow(
-    process: subprocess.Popen[str],
+    worker: Worker,
     events: queue.Queue[dict[str, Any] | None],
-    stderr_tail: deque[str],
     count: int,
     timeout: float,
+    run: GraphRun,
 ) -> _Outcome:
-    """Collect findings event by event until the queue is done, the child dies, or a
-    job overruns ``timeout`` (start-up gets STARTUP_TIMEOUT)."""
-    outcome = _Outcome()
-    current, limit = 0, max(timeout, STARTUP_TIMEOUT)
+    """Collect results event by event until the queue is done, the worker dies, or a
+    job overruns its time limit."""
+    current = 0
+    deadline = time.monotonic() + max(timeout, STARTUP_TIMEOUT)
+    exited = False
     while True:
         try:
-            event = events.get(timeout=limit)
+            event = events.get(timeout=_TICK)
         except queue.Empty:
-            _kill(process)
-            outcome.failed = current
-            outcome.cause = ("NNL603", f"analysis did not finish within {timeout:g} s")
-            return outcome
-        if event is None:  # the child closed stdout: finished or died
-            status = process.wait()
-            if current < count:
-                outcome.failed = current
-                outcome.cause = ("NNL602", _crash_message(status, stderr_tail))
-            return outcome
-        limit = timeout
-        if event.get("event") == "start":
-            current = int(event["job"])
-        elif event.get("event") == "done":
-            outcome.findings.extend(_finding(d) for d in event.get("findings", []))
-            current = int(event["job"]) + 1
+            if not exited and worker.exited():
+                # Helpers the worker left behind may hold the results pipe open.
+                worker.kill_group()
+                exited = True
+                deadline = min(deadline, time.monotonic() + DRAIN_SECONDS)
+            if time.monotonic() < deadline:
+                continue
+            if exited or current >= count:
+                return _ended(current, count)
+            return _Outcome(current, ("NNL603", _overrun(timeout)))
+        if event is None:  # end of the results pipe: the worker has ended
+            return _ended(current, count)
+        kind = event.get("event")
+        if kind == "finished":
+            return _Outcome()
+        if kind in ("start", "done"):
+            if kind == "done":
+                _record(event, run)
+            current = int(event["job"]) + (kind == "done")
+            deadline = time.monotonic() + timeout
 
 
-def _start(request: dict[str, Any]) -> subprocess.Popen[str]:
-    env = dict(os.environ)
-    package_root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [package_root, env.get("PYTHONPATH")])
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "nnlint.fx.worker"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-        env=env,
-        cwd=request["root"],
-        # Its own process group, so a timeout also ends what the user code started.
-        start_new_session=os.name == "posix",
-    )
-    assert process.stdin is not None
-    try:
-        process.stdin.write(json.dumps(request))
-        process.stdin.close()
-    except BrokenPipeError:
-        pass  # the child died at start-up; reported as a crash
-    return process
+def _ended(current: int, count: int) -> _Outcome:
+    """The worker ended without saying "finished": a crash unless every job was done."""
+    return _Outcome() if current >= count else _Outcome(current, crashed=True)
 
 
-def _pump(stream: IO[str] | None, sink: Any, done: Any) -> threading.Thread:
-    """Read ``stream`` line by line on a thread (portable, unlike select on pipes)."""
+def _overrun(timeout: float) -> str:
+    return f"analysis did not finish within {timeout:g} s; its processes were stopped"
+
+
+def _record(event: Mapping[str, Any], run: GraphRun) -> None:
+    run.findings.extend(_finding(d) for d in event.get("findings", []))
+    run.files_imported += bool(event.get("imported"))
+    run.analysed += int(event.get("analysed", 0))
+
+
+def _pump(
+    stream: IO[bytes] | None,
+    sink: Callable[[str], None],
+    done: Callable[[None], None],
+) -> threading.Thread:
+    """Read ``stream`` line by line on a daemon thread; it ends at end-of-file, which
+    comes once the worker's group is killed (nothing waits on it)."""
 
     def read() -> None:
         assert stream is not None
-        for line in stream:
-            sink(line.rstrip("\n"))
-        done()
+        with stream:
+            for line in stream:
+                sink(line.decode("utf-8", "replace").rstrip("\n"))
+        done(None)
 
     thread = threading.Thread(target=read, daemon=True)
     thread.start()
@@ -196,17 +197,6 @@ def _parse(line: str) -> dict[str, Any]:
     except json.JSONDecodeError:
         return {}
     return value if isinstance(value, dict) else {}
-
-
-def _kill(process: subprocess.Popen[str]) -> None:
-    try:
-        if os.name == "posix":
-            os.killpg(process.pid, signal.SIGKILL)
-        else:
-            process.kill()
-    except (ProcessLookupError, PermissionError):
-        pass
-    process.wait()
 
 
 def _crash_message(status: int, stderr_tail: deque[str]) -> str:
@@ -264,6 +254,4 @@ def _displayed(finding: Finding) -> Finding:
         relative = path.relative_to(Path.cwd())
     except ValueError:
         return finding
-    from dataclasses import replace
-
     return replace(finding, path=str(relative))

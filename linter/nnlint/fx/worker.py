@@ -1,29 +1,49 @@
 """Graph-mode child process: ``python -m nnlint.fx.worker`` (imports user code).
 
-Reads one JSON request on stdin: ``{"root", "fx", "sys_path", "jobs"}`` where each job
-is ``{"kind": "file", "path"}`` or ``{"kind": "entry", "index"}`` (an entry of
-``[tool.nnlint.fx] models``). For each job it writes one JSON line ``{"event": "start",
-"job": i}`` and, when finished, ``{"event": "done", "job": i, "findings": [...]}`` on
-the original stdout; user code's prints go to stderr. The parent enforces the time
-limit and turns a crash into a finding for the job that had started.
+Reads one JSON line on stdin: ``{"root", "fx", "sys_path", "jobs"}`` where each job is
+``{"kind": "file", "path"}`` or ``{"kind": "entry", "index"}`` (an entry of
+``[tool.nnlint.fx] models``). Results go, one JSON line per event, to a pipe of their
+own (file descriptor ``$NNLINT_FX_CHANNEL_FD``), so nothing user code prints, on stdout
+or stderr, can corrupt them: ``{"event": "ready"}``; per job ``{"event": "start", "job":
+i}`` then ``{"event": "done", "job": i, "findings": [...], "imported": bool,
+"analysed": n}``; finally ``{"event": "finished"}``. Then the process ends with
+``os._exit``: threads user code started (daemon or not) and its ``atexit`` handlers
+cannot keep it alive. The parent enforces the time limits and kills the process group.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Mapping
-from typing import IO, Any
+from dataclasses import dataclass, field
+from typing import IO, Any, NoReturn
 
 from nnlint.findings import Finding
+from nnlint.fx.process_group import CHANNEL_ENV
+
+# Default cap on the worker's data memory (RLIMIT_DATA: heap and private writable
+# mappings, where tensors live), MiB. Importing torch and the warm-up analysis take
+# ~285 MiB of it (VmData; ~700 MiB of address space), see docs/graph-mode.md; 8 GiB
+# builds models of up to ~2 billion float32 parameters.
+DEFAULT_MEMORY_MB = 8192
 
 
-def main() -> int:
-    channel = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
-    os.dup2(2, 1)  # anything user code prints must not corrupt the protocol
-    request = json.load(sys.stdin)
+@dataclass
+class JobResult:
+    findings: list[Finding] = field(default_factory=list)
+    imported: bool = False  # a file job whose module imported
+    analysed: int = 0  # models built and analysed by the graph rules
+
+
+def main() -> NoReturn:
+    channel = _channel()
+    request = json.loads(_watch_parent())
+    _limit_memory(request.get("fx", {}))
     _warm_up()
     _emit(channel, {"event": "ready"})
     for entry in reversed(request.get("sys_path", [])):
@@ -31,12 +51,55 @@ def main() -> int:
             sys.path.insert(0, entry)
     for index, job in enumerate(request["jobs"]):
         _emit(channel, {"event": "start", "job": index})
-        findings = run_job(
-            job, request.get("fx", {}), request.get("root") or os.getcwd()
-        )
-        payload = [finding.to_dict() for finding in findings]
-        _emit(channel, {"event": "done", "job": index, "findings": payload})
-    return 0
+        root = request.get("root") or os.getcwd()
+        result = run_job(job, request.get("fx", {}), root)
+        payload = [finding.to_dict() for finding in result.findings]
+        done = {"event": "done", "job": index, "findings": payload}
+        done.update(imported=result.imported, analysed=result.analysed)
+        _emit(channel, done)
+    _emit(channel, {"event": "finished"})
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def _channel() -> IO[str]:
+    """The results pipe, kept out of every process user code starts."""
+    fd = int(os.environ.pop(CHANNEL_ENV))
+    os.set_inheritable(fd, False)
+    return os.fdopen(fd, "w", buffering=1, encoding="utf-8")
+
+
+def _watch_parent() -> str:
+    """Read the request line; then watch stdin on a thread: end-of-file means the
+    parent died without killing this group, so the group kills itself. User code
+    reads /dev/null as stdin."""
+    stdin = os.fdopen(os.dup(0), "rb")
+    line = stdin.readline()
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+
+    def watch() -> None:
+        while stdin.read(1 << 16):
+            pass
+        os.killpg(0, signal.SIGKILL)
+
+    threading.Thread(target=watch, daemon=True).start()
+    return line.decode("utf-8")
+
+
+def _limit_memory(fx: Mapping[str, Any]) -> None:
+    megabytes = fx.get("memory_mb", DEFAULT_MEMORY_MB)
+    if not megabytes or os.name != "posix":
+        return
+    import resource
+
+    limit = int(megabytes) * 1024 * 1024
+    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
 
 
 def _warm_up() -> None:
@@ -54,17 +117,20 @@ def _emit(channel: IO[str], message: Mapping[str, Any]) -> None:
     channel.flush()
 
 
-def run_job(job: Mapping[str, Any], fx: Mapping[str, Any], root: str) -> list[Finding]:
+def run_job(job: Mapping[str, Any], fx: Mapping[str, Any], root: str) -> JobResult:
     from nnlint.fx import discovery
     from nnlint.fx.analysis import engine_finding
 
+    result = JobResult()
     if job["kind"] == "file":
         path = job["path"]
         try:
             module = discovery.import_file(path)
         except BaseException as error:  # SystemExit and KeyboardInterrupt included
             where = _error_location(error, prefer=path) or (path, 1)
-            return [engine_finding("NNL601", where, f"cannot import: {_cause(error)}")]
+            message = f"cannot import: {_cause(error)}"
+            return JobResult([engine_finding("NNL601", where, message)])
+        result.imported = True
         candidates = list(discovery.file_candidates(module))
     else:
         entry = fx.get("models", [])[job["index"]]
@@ -72,35 +138,41 @@ def run_job(job: Mapping[str, Any], fx: Mapping[str, Any], root: str) -> list[Fi
         try:
             candidates = [discovery.configured_candidate(entry, fx)]
         except discovery.BuildError as error:
-            return [engine_finding("NNL604", where, f"bad model entry: {error}")]
+            message = f"bad model entry: {error}"
+            return JobResult([engine_finding("NNL604", where, message)])
         except BaseException as error:
             place = _error_location(error) or where
-            return [engine_finding("NNL601", place, f"cannot import: {_cause(error)}")]
-    findings: list[Finding] = []
+            message = f"cannot import: {_cause(error)}"
+            return JobResult([engine_finding("NNL601", place, message)])
     for candidate in candidates:
-        findings.extend(_analyze(candidate, fx.get("loss")))
-    return findings
+        findings, analysed = _analyze(candidate, fx.get("loss"))
+        result.findings.extend(findings)
+        result.analysed += analysed
+    return result
 
 
-def _analyze(candidate: Any, default_loss: Any) -> list[Finding]:
-    """Build one candidate and analyse it; the configured loss applies to discovered
-    classes (a factory's own loss, if any, wins)."""
-    from nnlint.fx.analysis import analyze_model, engine_finding
+def _analyze(candidate: Any, default_loss: Any) -> tuple[list[Finding], bool]:
+    """Build one candidate and analyse it (findings, whether the graph rules ran);
+    the configured loss applies to discovered classes (a factory's own loss wins)."""
+    from nnlint.fx.analysis import analyze_traced, engine_finding
 
     try:
         built = candidate.build()
-    except Exception as error:
+    except BaseException as error:  # a factory calling sys.exit() included
         where = _error_location(error) or candidate.origin
         message = f"cannot build {candidate.label}: {_cause(error)}"
-        return [engine_finding("NNL604", where, message)]
+        return [engine_finding("NNL604", where, message)], False
     if built is None:
-        return []
+        return [], False
     loss = default_loss if built.loss is None else built.loss
     try:
-        return analyze_model(built.model, built.inputs, loss, origin=built.origin)
+        found, traced = analyze_traced(
+            built.model, built.inputs, loss, origin=built.origin
+        )
     except Exception as error:  # a graph-mode bug: one finding, the next model runs
         message = f"analysing {candidate.label} failed: {_cause(error)}"
-        return [engine_finding("NNL602", built.origin, message)]
+        return [engine_finding("NNL602", built.origin, message)], False
+    return found, traced
 
 
 def _cause(error: BaseException) -> str:
@@ -156,4 +228,9 @@ def entry_location(root: str, entry: Any) -> tuple[str, int]:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        main()
+    except BaseException:  # noqa: BLE001 - a worker bug: say why, then really exit
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(1)

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.text import Text
 
 from nnlint.findings import Finding
+from nnlint.sourcefile import split_lines
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "bold yellow", "info": "bold blue"}
 
@@ -47,7 +48,7 @@ def render_text(
         console.print(_header(finding), soft_wrap=True)
         source = (sources or {}).get(finding.path)
         if source is not None:
-            lines = lines_of.setdefault(finding.path, source.splitlines())
+            lines = lines_of.setdefault(finding.path, split_lines(source))
             for part in _snippet(finding, lines):
                 console.print(part, no_wrap=True, overflow="crop", crop=True)
     if summary:

@@ -14,7 +14,8 @@ class SoftmaxBeforeCrossEntropy(LossWiringRule):
     `forward` returns a softmax) that reach the input of `nn.CrossEntropyLoss` or
     `F.cross_entropy`, following local variables, `self.<attr>` modules, returned
     values and tuples, model classes and loss helper functions defined in the same
-    file.
+    file, a model or a loss object passed into a training function (judged at each
+    call site in the file), and `(model, batch, loss_fn)` factories.
 
     ## Why is this bad?
     Cross-entropy expects unnormalised logits and applies `log_softmax` itself. Given
@@ -135,6 +136,27 @@ def distill(student_logits, teacher_logits):
         targets = F.softmax(teacher_logits / 2.0, dim=-1)
     return F.cross_entropy(student_logits, targets)
 """,
+        # A training function judged at its call site: the model passed in returns
+        # logits, so the loss is fed correctly.
+        """\
+from torch import nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.fc(x)
+
+def train(model, loader):
+    criterion = nn.CrossEntropyLoss()
+    for x, y in loader:
+        criterion(model(x), y).backward()
+
+def main(loader):
+    train(Net(), loader)
+""",
     ]
     INVALID: ClassVar[list[Invalid]] = [
         Invalid(
@@ -249,5 +271,49 @@ def step(x, y):
 """,
             line=7,
             column=24,
+        ),
+        # The model and the loss meet only in a training function, through its
+        # call site in the same file.
+        Invalid(
+            """\
+import torch.nn.functional as F
+from torch import nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 3)
+
+    def forward(self, x):
+        return F.softmax(self.fc(x), dim=1)
+
+def train(model, loader):
+    criterion = nn.CrossEntropyLoss()
+    for x, y in loader:
+        criterion(model(x), y).backward()
+
+def main(loader):
+    model = Net()
+    train(model, loader)
+""",
+            line=10,
+            column=16,
+        ),
+        # The loss object is itself a parameter of the training function.
+        Invalid(
+            """\
+import torch.nn.functional as F
+from torch import nn
+
+def fit(model, criterion, batches):
+    for x, y in batches:
+        probs = F.softmax(model(x), dim=1)
+        criterion(probs, y).backward()
+
+def main(model, batches):
+    fit(model, nn.CrossEntropyLoss(), batches)
+""",
+            line=6,
+            column=17,
         ),
     ]

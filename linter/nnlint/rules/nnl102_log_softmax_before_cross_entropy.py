@@ -102,6 +102,22 @@ def loss_fn(student, teacher, y):
     kl = F.kl_div(F.log_softmax(student, -1), F.softmax(teacher, -1))
     return F.cross_entropy(student, y) + kl
 """,
+        # A (model, batch, loss_fn) factory whose model returns logits.
+        """\
+import torch
+from torch import nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.fc(x)
+
+def make_model():
+    return Net(), (torch.randn(2, 8), torch.tensor([0, 1])), nn.CrossEntropyLoss()
+""",
     ]
     INVALID: ClassVar[list[Invalid]] = [
         Invalid(
@@ -158,6 +174,28 @@ def train(x, y):
 """,
             line=6,
             column=54,
+        ),
+        # A (model, batch, loss_fn) factory (the nnhealth and graph-mode convention)
+        # is the only place the model meets its loss.
+        Invalid(
+            """\
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 3)
+
+    def forward(self, x):
+        return F.log_softmax(self.fc(x), dim=1)
+
+def make_model():
+    return Net(), (torch.randn(2, 8), torch.tensor([0, 1])), nn.CrossEntropyLoss()
+""",
+            line=11,
+            column=16,
         ),
     ]
 

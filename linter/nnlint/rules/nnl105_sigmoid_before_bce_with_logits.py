@@ -97,6 +97,17 @@ import torch.nn.functional as F
 def loss_fn(student_logits, teacher_logits):
     return F.binary_cross_entropy_with_logits(student_logits, teacher_logits.sigmoid())
 """,
+        # The criterion passed in is a BCELoss, which expects probabilities.
+        """\
+import torch
+from torch import nn
+
+def fit(model, criterion, x, y):
+    criterion(torch.sigmoid(model(x)), y).backward()
+
+def main(model, x, y):
+    fit(model, nn.BCELoss(), x, y)
+""",
     ]
     INVALID: ClassVar[list[Invalid]] = [
         Invalid(
@@ -201,5 +212,25 @@ def step(x, y):
     _, p = Head()(x)
     return F.binary_cross_entropy_with_logits(p, y)
 """,
+        ),
+        # A loss built differently on two branches is still one loss.
+        Invalid(
+            """\
+import torch
+from torch import nn
+
+class Trainer:
+    def __init__(self, model, pos_weight=None):
+        self.model = model
+        if pos_weight is None:
+            self.loss = nn.BCEWithLogitsLoss()
+        else:
+            self.loss = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+
+    def step(self, x, y):
+        return self.loss(torch.sigmoid(self.model(x)), y)
+""",
+            line=13,
+            column=26,
         ),
     ]

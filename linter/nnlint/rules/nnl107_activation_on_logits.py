@@ -111,6 +111,26 @@ def step(pred, y, logits, labels):
     rate = torch.relu(pred)
     return F.mse_loss(rate, y) + F.cross_entropy(logits, labels)
 """,
+        # A ReLU on hidden features only; the model passed in returns raw logits.
+        """\
+import torch.nn.functional as F
+from torch import nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(8, 8)
+        self.fc2 = nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.fc2(F.relu(self.fc1(x)))
+
+def train_step(model, x, y):
+    return F.cross_entropy(model(x), y)
+
+def run(x, y):
+    return train_step(Net(), x, y)
+""",
     ]
     INVALID: ClassVar[list[Invalid]] = [
         Invalid(
@@ -186,5 +206,30 @@ import torch.nn.functional as F
 def step(logits, y):
     return F.binary_cross_entropy_with_logits(logits, y)
 """,
+        ),
+        # ReLU after the output layer; the model meets the loss in a train step.
+        Invalid(
+            """\
+import torch.nn.functional as F
+from torch import nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(8, 8)
+        self.fc2 = nn.Linear(8, 3)
+
+    def forward(self, x):
+        x = F.relu(self.fc1(x))
+        return F.relu(self.fc2(x))
+
+def train_step(model, x, y):
+    return F.cross_entropy(model(x), y)
+
+def run(x, y):
+    return train_step(Net(), x, y)
+""",
+            line=12,
+            column=16,
         ),
     ]

@@ -56,18 +56,24 @@ class UninitialisedParameter(Rule):
     integer or arithmetic lone argument counts as a size.
 
     Anything in the file that could initialise the attribute counts, wherever it is and
-    whatever object it is reached through (so `_init_weights(self, module)` applied
-    with `self.apply(...)` or timm's `named_apply` counts, as does `reset_parameters`
-    or any method called from `__init__`): the attribute passed to a function whose
-    name ends in `_` or mentions `init` (`nn.init.normal_(self.w)`, timm's
-    `trunc_normal_(self.pos_embed)`), an in-place method on it (`.uniform_()`,
-    `.data.copy_(...)`, `.fill_(...)`), an assignment to it, its `.data` or an element
-    of it, or its name as a string (`getattr(m, "w")`). A file that initialises
-    parameters in a loop over `.parameters()`/`.named_parameters()` is not checked,
-    nor is a class with a base class from another file (timm's DeiT creates
-    `pos_embed` and lets `VisionTransformer.init_weights` initialise it), nor a class
-    holding checkpoint storage: a parameter created with `requires_grad=False` or an
-    integer / 8-bit dtype marks a quantised or frozen layer whose values are loaded.
+    whatever object it is reached through (so `_init_weights(self, module)` applied with
+    `self.apply(...)` or timm's `named_apply` counts, as does `reset_parameters` or any
+    method called from `__init__`): the attribute passed to a function whose name ends
+    in `_` or mentions `init` (`nn.init.normal_(self.w)`, timm's
+    `trunc_normal_(self.pos_embed)`); the attribute passed to *any* call inside
+    `__init__` or a function whose name mentions `init` or `reset` (`reset_parameters`,
+    `_init_weights`), which covers library helpers without a telling name
+    (`glorot(self.weight)`, `zeros(self.bias)`, `uniform(fan_in, self.att)`,
+    `kaiming_uniform(self.w, fan, a=...)`), wherever they are imported from and whether
+    or not `__init__` calls the method (PyTorch modules call `reset_parameters` by
+    convention); an in-place method on it (`.uniform_()`, `.data.copy_(...)`,
+    `.fill_(...)`), an assignment to it, its `.data` or an element of it, or its name as
+    a string (`getattr(m, "w")`). A file that initialises parameters in a loop over
+    `.parameters()`/`.named_parameters()` is not checked, nor is a class with a base
+    class from another file (timm's DeiT creates `pos_embed` and lets
+    `VisionTransformer.init_weights` initialise it), nor a class holding checkpoint
+    storage: a parameter created with `requires_grad=False` or an integer / 8-bit dtype
+    marks a quantised or frozen layer whose values are loaded.
 
     ## Why is this bad?
     `torch.empty` returns whatever the allocator had: often zeros, sometimes huge
@@ -148,6 +154,24 @@ class UninitialisedParameter(Rule):
         "    def _init_weights(self, module):\n"
         "        if isinstance(module, LayerScale):\n"
         "            module.lambda1.data.fill_(1e-5)\n",
+        # Graph-library style: reset_parameters (not even called here) initialises
+        # through helpers whose names say nothing, imported from another module.
+        "import torch\n"
+        "from torch import nn\n"
+        "from .inits import glorot, zeros, uniform\n"
+        "from somelib.init import kaiming_uniform\n"
+        "class GraphConv(nn.Module):\n"
+        "    def __init__(self, d_in, d_out):\n"
+        "        super().__init__()\n"
+        "        self.weight = nn.Parameter(torch.empty(d_in, d_out))\n"
+        "        self.bias = nn.Parameter(torch.Tensor(d_out))\n"
+        "        self.att = nn.Parameter(torch.empty(1, d_out))\n"
+        "        self.root = nn.Parameter(torch.empty(d_out, d_in))\n"
+        "    def reset_parameters(self):\n"
+        "        glorot(self.weight)\n"
+        "        zeros(self.bias)\n"
+        "        uniform(self.weight.size(0), self.att)\n"
+        "        kaiming_uniform(self.root, fan=self.root.size(1), a=5 ** 0.5)\n",
         # Built from data, initialised in a chain, or initialised generically.
         "import torch\n"
         "from torch import nn\n"
@@ -171,6 +195,20 @@ class UninitialisedParameter(Rule):
             "        self.weight = nn.Parameter(torch.Tensor(d_out, d_in))\n"
             "    def forward(self, x):\n"
             "        return F.linear(x, self.weight)\n",
+            line=7,
+            column=36,
+        ),
+        Invalid(
+            # Handed to a helper only in forward: that uses it, never initialises it.
+            "import torch\n"
+            "from torch import nn\n"
+            "from .ops import propagate\n"
+            "class Conv(nn.Module):\n"
+            "    def __init__(self, d):\n"
+            "        super().__init__()\n"
+            "        self.weight = nn.Parameter(torch.empty(d, d))\n"
+            "    def forward(self, x, edges):\n"
+            "        return propagate(edges, x @ self.weight)\n",
             line=7,
             column=36,
         ),
@@ -219,9 +257,12 @@ class UninitialisedParameter(Rule):
         self._hot: set[cst.CSTNode] = set()
 
     def visit_Call(self, node: cst.Call) -> None:
-        self._evidence.call(node)
+        function = enclosing(self.context.ancestors, cst.FunctionDef)
+        self._evidence.call(
+            node,
+            isinstance(function, cst.FunctionDef) and _init_like(function.name.value),
+        )
         if called_name(node) in _SPELLINGS:
-            function = enclosing(self.context.ancestors, cst.FunctionDef)
             if function is not None:
                 self._hot.add(function)
 
@@ -339,6 +380,15 @@ def _initialiser(name: str) -> bool:
     return name.endswith("_") or "init" in name.lower()
 
 
+def _init_like(function: str) -> bool:
+    """``__init__``, ``reset_parameters``, ``_init_weights``, ``init_weights``, ...:
+    in these, a call receiving a parameter is taken to initialise it (library helpers
+    such as ``glorot(w)``, ``zeros(b)`` or ``uniform(fan_in, w)`` have no telling
+    name, and a parameter is rarely handed to anything else while being built)."""
+    lowered = function.lower()
+    return "init" in lowered or "reset" in lowered
+
+
 def _attribute_names(node: cst.BaseExpression) -> Iterator[str]:
     """``w`` for ``x.w``, ``x.w.data``, ``x.w[0]``, ``x.w.data[0]``."""
     while True:
@@ -363,13 +413,14 @@ class _Evidence:
         self.everything = False
         self.naming: set[cst.CSTNode] = set()  # register_parameter's name strings
 
-    def call(self, node: cst.Call) -> None:
+    def call(self, node: cst.Call, in_init_method: bool) -> None:
         called = called_name(node)
         if called == "register_parameter" and node.args:
             self.naming.add(node.args[0].value)
+            return
         if isinstance(node.func, cst.Attribute) and called.endswith("_"):
             self.names.update(_attribute_names(node.func.value))
-        if _initialiser(called):
+        if in_init_method or _initialiser(called):
             for argument in node.args:
                 self.names.update(_attribute_names(argument.value))
 

@@ -131,6 +131,11 @@ class ResidualWidthMismatch(Rule):
       integer literals (passed positionally or by keyword, or the parameter's
       default literal when omitted) and the two literals differ.
 
+    Widths may also be expressions of those parameters and of integer class
+    constants (`planes * self.expansion`); they are evaluated under each call's
+    literals, or under the parameters' integer defaults when the file never builds
+    the class by name (the defaults are then the only construction it shows).
+
     A class whose callers all pass equal widths (`Block(c, c)`, `Block(64, 64)`), or
     pass anything but literals, or that this file never builds, is not reported:
     the code may well only ever be used with equal widths. Only calls by the bare
@@ -260,6 +265,16 @@ class ResidualWidthMismatch(Rule):
         "    def forward(self, x):\n"
         "        return x + self.fc(x)\n"
         "blocks = [Block(32, d) for d in dims] + [Block(16)]\n",
+        # Arithmetic on the widths: 32 * 2 == 64, so the add is fine.
+        "from torch import nn\n"
+        "class Up(nn.Module):\n"
+        "    def __init__(self, c_in, mid):\n"
+        "        super().__init__()\n"
+        "        self.a = nn.Conv2d(c_in, mid, 1)\n"
+        "        self.b = nn.Conv2d(mid, mid * 2, 1)\n"
+        "    def forward(self, x):\n"
+        "        return x + self.b(self.a(x))\n"
+        "up = Up(64, 32)\n",
     ]
     INVALID = [
         Invalid(
@@ -346,6 +361,21 @@ class ResidualWidthMismatch(Rule):
             line=7,
             column=16,
         ),
+        # ``planes * expansion`` against ``inplanes``: with its defaults (the only
+        # construction this file shows) the branch is 256 wide and the skip 64.
+        Invalid(
+            "from torch import nn\n"
+            "class Bottleneck(nn.Module):\n"
+            "    expansion = 4\n"
+            "    def __init__(self, inplanes=64, planes=64):\n"
+            "        super().__init__()\n"
+            "        self.conv1 = nn.Conv2d(inplanes, planes, 1)\n"
+            "        self.conv2 = nn.Conv2d(planes, planes * self.expansion, 1)\n"
+            "    def forward(self, x):\n"
+            "        return x + self.conv2(self.conv1(x))\n",
+            line=9,
+            column=16,
+        ),
     ]
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
@@ -429,21 +459,85 @@ def _different(
     if isinstance(left, cst.Integer) and isinstance(right, cst.Integer):
         differ = int(left.value, 0) != int(right.value, 0)
         return "they differ unless equal" if differ else None
-    if not (isinstance(left, cst.Name) and isinstance(right, cst.Name)):
+    names = _parameters(left, owner) | _parameters(right, owner)
+    if source_of(left) == source_of(right) or not names:
         return None
-    names = (left.value, right.value)
-    if names[0] == names[1] or not set(names) <= set(owner.init_params):
+    if not names <= set(owner.init_params):
         return None
     init = owner.methods["__init__"]
-    if _related(init, set(names)):
+    if _related(init, names):
         return None
-    for call in calls():
-        values = _bound(init, call, names)
-        if values is not None and values[0] != values[1]:
-            return (
-                f"this file builds `{owner.node.name.value}` with"
-                f" {names[0]}={values[0]} and {names[1]}={values[1]}"
-            )
+    constants = _class_constants(owner.node)
+    name = owner.node.name.value
+    sites: list[cst.Call | None] = list(calls())
+    # A class the file never builds: its defaults are the construction it shows.
+    bindings = [(call, _bound(init, call)) for call in sites or [None]]
+    for call, bound in bindings:
+        if bound is None:
+            continue
+        values = _evaluate(left, bound, constants), _evaluate(right, bound, constants)
+        if None in values or values[0] == values[1]:
+            continue
+        given = ", ".join(f"{n}={bound[n]}" for n in sorted(names))
+        how = "builds" if call is not None else "can build (its defaults)"
+        return f"this file {how} `{name}` with {given}: {values[0]} vs {values[1]}"
+    return None
+
+
+def source_of(node: cst.BaseExpression) -> str:
+    return cst.Module([]).code_for_node(node)
+
+
+def _parameters(expr: cst.BaseExpression, owner: ClassModel) -> set[str]:
+    """The ``__init__`` parameters a width expression reads."""
+    return {
+        n.value
+        for n in walk(expr)
+        if isinstance(n, cst.Name) and n.value in owner.init_params
+    }
+
+
+def _class_constants(node: cst.ClassDef) -> dict[str, int]:
+    """Integer class attributes (``expansion = 4``), read as ``self.expansion``."""
+    found: dict[str, int] = {}
+    for statement in node.body.body:
+        small = (
+            statement.body[0]
+            if isinstance(statement, cst.SimpleStatementLine)
+            else None
+        )
+        if isinstance(small, cst.Assign) and len(small.targets) == 1:
+            target = small.targets[0].target
+            if isinstance(target, cst.Name) and isinstance(small.value, cst.Integer):
+                found[target.value] = int(small.value.value, 0)
+    return found
+
+
+def _evaluate(
+    expr: cst.BaseExpression, bound: dict[str, int], constants: dict[str, int]
+) -> int | None:
+    """The integer a width expression takes under ``bound`` parameter values:
+    literals, parameters, class constants and ``+ - * //`` between them."""
+    if isinstance(expr, cst.Integer):
+        return int(expr.value, 0)
+    if isinstance(expr, cst.Name):
+        return bound.get(expr.value)
+    if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name):
+        return constants.get(expr.attr.value)  # ``self.expansion``, ``Cls.expansion``
+    if isinstance(expr, cst.BinaryOperation):
+        a = _evaluate(expr.left, bound, constants)
+        b = _evaluate(expr.right, bound, constants)
+        if a is None or b is None:
+            return None
+        op = expr.operator
+        if isinstance(op, cst.Add):
+            return a + b
+        if isinstance(op, cst.Subtract):
+            return a - b
+        if isinstance(op, cst.Multiply):
+            return a * b
+        if isinstance(op, cst.FloorDivide) and b:
+            return a // b
     return None
 
 
@@ -459,19 +553,20 @@ def _related(init: cst.FunctionDef, names: set[str]) -> bool:
     return False
 
 
-def _bound(
-    init: cst.FunctionDef, call: cst.Call, names: tuple[str, str]
-) -> tuple[int, int] | None:
-    """The integer literals ``call`` binds to the two ``__init__`` parameters
-    ``names`` (passed, or defaulted when omitted); None if either is not one."""
+def _bound(init: cst.FunctionDef, call: cst.Call | None) -> dict[str, int] | None:
+    """The integer literals ``call`` binds to ``__init__``'s parameters (passed, or
+    defaulted when omitted; ``call`` None: the defaults alone). Parameters bound to
+    anything else are left out; None when the binding cannot be followed."""
     if init.params.posonly_params:
         return None  # ``self`` sits there; binding would need the full protocol
     params = init.params.params[1:]
-    given = {p.name.value: p.default for p in params}
+    given: dict[str, cst.BaseExpression | None] = {
+        p.name.value: p.default for p in (*params, *init.params.kwonly_params)
+    }
     position = 0
-    for argument in call.args:
+    for argument in call.args if call is not None else ():
         if argument.star:
-            return None  # ``*widths`` / ``**cfg`` could bind either parameter
+            return None  # ``*widths`` / ``**cfg`` could bind any parameter
         if argument.keyword is not None:
             given[argument.keyword.value] = argument.value
         elif position < len(params):
@@ -479,7 +574,8 @@ def _bound(
             position += 1
         else:
             return None
-    first, second = given.get(names[0]), given.get(names[1])
-    if isinstance(first, cst.Integer) and isinstance(second, cst.Integer):
-        return int(first.value, 0), int(second.value, 0)
-    return None
+    return {
+        name: int(value.value, 0)
+        for name, value in given.items()
+        if isinstance(value, cst.Integer)
+    }

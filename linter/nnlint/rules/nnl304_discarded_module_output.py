@@ -16,6 +16,12 @@ _PURE_METHODS = frozenset(
 )
 # Modules called for their hooks: an ``nn.Identity`` "tap" whose output is unused.
 _HOOK_POINTS = frozenset({"torch.nn.Identity"})
+# Tensor methods whose result is again a tensor (a receiver built by them is one).
+_TENSOR_METHODS = _PURE_METHODS | frozenset(
+    "float half double bfloat16 long int bool to type cuda cpu detach clone "
+    "mean sum exp log abs neg sqrt pow matmul mm bmm expand expand_as repeat "
+    "masked_fill view_as narrow gather index_select".split()
+)
 
 
 class DiscardedModuleOutput(Rule):
@@ -25,7 +31,13 @@ class DiscardedModuleOutput(Rule):
 
     - a call of a submodule built from `torch.nn` in `__init__` (`self.norm(x)`),
     - a `torch.nn.functional` / `torch` function (`F.relu(h)`, `torch.tanh(h)`),
-    - a tensor method that returns a new tensor (`h.relu()`, `x.view(b, -1)`).
+    - a tensor method that returns a new tensor (`h.relu()`, `x.view(b, -1)`) on a
+      receiver that is provably a tensor: an argument of `forward`, the output of a
+      `torch` function or of a `torch.nn` submodule, a tensor method's result, or a
+      local only ever assigned one of those. A method of a user submodule
+      (`self.ctc.softmax(h)`, which may store state) or of any other object
+      (`model.reshape(shape)` on a third-party class that works in place) is not
+      judged: its name says nothing about what it does.
 
     A submodule call in a class that mentions hooks (`register_forward_hook`, timm's
     `FeatureHooks`) is not reported either: it runs for the hooks' side effects.
@@ -111,6 +123,20 @@ class DiscardedModuleOutput(Rule):
         "    def forward(self, x):\n"
         "        self.blocks(x)\n"
         "        return self.feature_hooks.get_output(x.device)\n",
+        # Methods named like tensor methods on objects that are not tensors: a user
+        # submodule's own softmax (which stores its result), a helper object that
+        # reshapes itself in place, a local built by a user function.
+        "from torch import nn\n"
+        "class Decoder(nn.Module):\n"
+        "    def __init__(self, ctc, builder):\n"
+        "        super().__init__()\n"
+        "        self.ctc = ctc\n"
+        "        self.builder = builder\n"
+        "    def forward(self, h, shape):\n"
+        "        self.ctc.softmax(h)\n"
+        "        grid = self.builder.make_grid(h)\n"
+        "        grid.reshape(shape)\n"
+        "        return self.ctc.log_probs(h)\n",
         # torch.add with out= writes its result.
         "import torch\n"
         "from torch import nn\n"
@@ -150,6 +176,35 @@ class DiscardedModuleOutput(Rule):
             column=13,
         ),
         Invalid(
+            # Provably tensors: a torch function's output kept in a local, and a
+            # torch.nn layer's output.
+            "import torch\n"
+            "from torch import nn\n"
+            "class Head(nn.Module):\n"
+            "    def __init__(self):\n"
+            "        super().__init__()\n"
+            "        self.proj = nn.Linear(8, 8)\n"
+            "    def forward(self, a, b):\n"
+            "        h = torch.cat([a, b], dim=-1)\n"
+            "        h.view(h.size(0), -1)\n"
+            "        self.proj(h).softmax(dim=-1)\n"
+            "        return h\n",
+            line=9,
+            column=9,
+        ),
+        Invalid(
+            # An argument reassigned only to tensors or None is still a tensor.
+            "from torch import nn\n"
+            "class Cross(nn.Module):\n"
+            "    def forward(self, q, mask=None):\n"
+            "        mask = mask.bool() if mask is not None else None\n"
+            "        if mask is not None and mask.dim() == 2:\n"
+            "            mask.unsqueeze(1)\n"
+            "        return q.masked_fill(mask, 0.0)\n",
+            line=6,
+            column=13,
+        ),
+        Invalid(
             "from torch import nn\n"
             "class Net(nn.Module):\n"
             "    def forward_features(self, x):\n"
@@ -179,22 +234,15 @@ class DiscardedModuleOutput(Rule):
         if owner is None:
             return
         for function in owner.forward_methods():
+            tensors = _Tensors(self, owner, function)
             for statement in _expression_statements(function.body):
                 if isinstance(statement.value, cst.Call):
-                    self._check(statement.value, owner, self_name(function))
+                    self._check(statement.value, owner, tensors)
 
-    def _check(self, call: cst.Call, owner: ClassModel, me: str | None) -> None:
-        attr = self_attr(call.func, me)
+    def _check(self, call: cst.Call, owner: ClassModel, tensors: _Tensors) -> None:
+        attr = self_attr(call.func, tensors.me)
         if attr is not None:
-            layers = owner.layers.get(attr, [])
-            kinds = {layer.kind for layer in layers}
-            if (
-                layers
-                and len(layers) == len(owner.assigned.get(attr, []))
-                and all(k is not None and k.startswith("torch.nn.") for k in kinds)
-                and not kinds & _HOOK_POINTS
-                and not _uses_hooks(owner)
-            ):
+            if tensors.torch_layer(attr) and not _uses_hooks(owner):
                 self.report(call, f"the output of `self.{attr}(...)` is discarded")
             return
         if any(
@@ -210,11 +258,111 @@ class DiscardedModuleOutput(Rule):
         if (
             isinstance(call.func, cst.Attribute)
             and call.func.attr.value in _PURE_METHODS
+            and tensors.is_tensor(call.func.value)
         ):
             method = call.func.attr.value
             self.report(
                 call, f"the result of `.{method}()` is discarded (it is not in-place)"
             )
+
+
+class _Tensors:
+    """Which expressions of one ``forward`` are provably tensors: its arguments,
+    outputs of ``torch`` functions and of ``torch.nn`` submodules, tensor-method
+    results of those, and locals only ever assigned such values. A user submodule's
+    method (``self.ctc.softmax(h)``) or a third-party object's may do anything."""
+
+    def __init__(self, rule: Rule, owner: ClassModel, function: cst.FunctionDef):
+        self.rule, self.owner = rule, owner
+        self.me = self_name(function)
+        params = function.params
+        self.names = {p.name.value for p in (*params.posonly_params, *params.params)}
+        self.names |= {p.name.value for p in params.kwonly_params}
+        self.names.discard(self.me or "")
+        self._locals(function)
+
+    def _locals(self, function: cst.FunctionDef) -> None:
+        values: dict[str, list[cst.BaseExpression]] = {}
+        unknown: set[str] = set()  # bound by unpacking, loops, ``with ... as``
+        for node in walk(function.body):
+            if isinstance(node, cst.Assign | cst.AnnAssign) and node.value is not None:
+                targets = (
+                    [t.target for t in node.targets]
+                    if isinstance(node, cst.Assign)
+                    else [node.target]
+                )
+                for target in targets:
+                    if isinstance(target, cst.Name):
+                        values.setdefault(target.value, []).append(node.value)
+                    else:
+                        unknown.update(_bound_names(target))
+            elif isinstance(node, cst.For | cst.CompFor):
+                unknown.update(_bound_names(node.target))
+            elif isinstance(node, cst.AsName | cst.NamedExpr):
+                unknown.update(
+                    _bound_names(
+                        node.name if isinstance(node, cst.AsName) else node.target
+                    )
+                )
+        # The greatest fixed point: a name is a tensor while every value assigned to
+        # it is one (or None: a method called on it runs only when it is a tensor).
+        self.names = (self.names | values.keys()) - unknown
+        changed = True
+        while changed:
+            changed = False
+            for name, exprs in values.items():
+                if name in self.names and not all(map(self._tensor_or_none, exprs)):
+                    self.names.discard(name)
+                    changed = True
+
+    def _tensor_or_none(self, expr: cst.BaseExpression) -> bool:
+        if isinstance(expr, cst.Name) and expr.value == "None":
+            return True
+        if isinstance(expr, cst.IfExp):
+            return self._tensor_or_none(expr.body) and self._tensor_or_none(expr.orelse)
+        return self.is_tensor(expr)
+
+    def torch_layer(self, attr: str) -> bool:
+        layers = self.owner.layers.get(attr, [])
+        kinds = {layer.kind for layer in layers}
+        return (
+            bool(layers)
+            and len(layers) == len(self.owner.assigned.get(attr, []))
+            and all(k is not None and k.startswith("torch.nn.") for k in kinds)
+            and not kinds & _HOOK_POINTS
+        )
+
+    def is_tensor(self, expr: cst.BaseExpression) -> bool:
+        if isinstance(expr, cst.Name):
+            return expr.value in self.names
+        if isinstance(expr, cst.BinaryOperation):
+            return self.is_tensor(expr.left) or self.is_tensor(expr.right)
+        if not isinstance(expr, cst.Call):
+            return False
+        attr = self_attr(expr.func, self.me)
+        if attr is not None:
+            return self.torch_layer(attr)
+        qualified = self.rule.qualified_name(expr.func) or ""
+        if qualified.startswith("torch.") and not qualified.startswith("torch.nn."):
+            return qualified[6:7].islower()  # a function, not a class
+        if qualified.startswith("torch.nn.functional."):
+            return True
+        return (
+            isinstance(expr.func, cst.Attribute)
+            and expr.func.attr.value in _TENSOR_METHODS
+            and self.is_tensor(expr.func.value)
+        )
+
+
+def _bound_names(target: cst.CSTNode) -> set[str]:
+    """Local names a target binds (``a, (b, *c)``; not ``self.x`` or ``d[k]``)."""
+    if isinstance(target, cst.Name):
+        return {target.value}
+    if isinstance(target, cst.StarredElement):
+        return _bound_names(target.value)
+    if isinstance(target, cst.Tuple | cst.List):
+        return {n for e in target.elements for n in _bound_names(e.value)}
+    return set()
 
 
 def _uses_hooks(owner: ClassModel) -> bool:

@@ -39,9 +39,17 @@ class PostLnInDeepStack(Rule):
     the enclosing function's parameter. A stack whose depth comes from a config
     object is not reported (BERT-style models with `config.num_hidden_layers`),
     and neither is a shallow post-LN stack (at most 6 layers, like the original
-    Transformer). Pre-LN blocks (`x = x + self.attn(self.norm(x))`) with a final
-    norm after the stack, and norms of non-residual sums such as
-    `self.norm(x + self.pos_embed)`, are not post-LN.
+    Transformer).
+
+    Post-LN means the normalised sum *replaces* the residual stream: the norm's
+    output is assigned back to the stream or returned (possibly scaled and
+    shifted), and the un-normalised sum is not read again. These are not post-LN:
+    pre-LN blocks (`x = x + self.attn(self.norm(x))`) with a final norm after the
+    stack; a second norm that reads the first residual sum but only feeds a
+    branch (`h = self.norm2(x); x = x + self.mlp(h)`, or
+    `x = x + self.mlp(self.norm2(x))`); adaptive LayerNorm
+    (`self.norm2(x) * (1 + scale) + shift` feeding a branch); and norms of
+    non-residual sums such as `self.norm(x + self.pos_embed)`.
 
     ## Why is this bad?
     In a post-LN Transformer the gradients of the last layers' parameters are
@@ -165,6 +173,41 @@ class PostLnInDeepStack(Rule):
         "        self.layer = nn.ModuleList(\n"
         "            [BertLikeLayer(cfg) for _ in range(cfg.num_layers)]\n"
         "        )\n",
+        # Pre-LN with two sublayers: the second norm reads the first residual sum,
+        # but its output only feeds the MLP branch; the sum stays the stream.
+        "from torch import nn\n"
+        "class TwoSublayers(nn.Module):\n"
+        "    def __init__(self, d):\n"
+        "        super().__init__()\n"
+        "        self.n1, self.n2 = nn.LayerNorm(d), nn.LayerNorm(d)\n"
+        "        self.attn, self.mlp = nn.Linear(d, d), nn.Linear(d, d)\n"
+        "    def forward(self, x):\n"
+        "        x = x + self.attn(self.n1(x))\n"
+        "        h = self.n2(x)\n"
+        "        x = x + self.mlp(h)\n"
+        "        return x + self.mlp(self.n1(x))\n"
+        "stack = nn.Sequential(*[TwoSublayers(32) for _ in range(12)])\n",
+        # Adaptive LayerNorm (scale and shift from a condition) feeding a branch,
+        # and the usual copy of the stream kept in `residual` before the norm.
+        "import torch\n"
+        "from torch import nn\n"
+        "class AdaBlock(nn.Module):\n"
+        "    def __init__(self, d):\n"
+        "        super().__init__()\n"
+        "        self.norm1 = nn.LayerNorm(d, elementwise_affine=False)\n"
+        "        self.norm2 = nn.LayerNorm(d, elementwise_affine=False)\n"
+        "        self.ada = nn.Linear(d, 2 * d)\n"
+        "        self.ff = nn.Linear(d, d)\n"
+        "    def forward(self, x, c):\n"
+        "        scale, shift = self.ada(c).chunk(2, dim=-1)\n"
+        "        x = x + self.ff(self.norm1(x))\n"
+        "        modulated = self.norm2(x) * (1 + scale) + shift\n"
+        "        x = x + self.ff(modulated)\n"
+        "        residual = x\n"
+        "        x = self.norm1(x)\n"
+        "        x = self.ff(x)\n"
+        "        return residual + x\n"
+        "blocks = nn.ModuleList([AdaBlock(64) for _ in range(28)])\n",
         # torch's encoder with norm_first=True.
         "from torch import nn\n"
         "layer = nn.TransformerEncoderLayer(256, 8, norm_first=True)\n"
@@ -207,6 +250,22 @@ class PostLnInDeepStack(Rule):
             "    layers.append(Residual())\n",
             line=10,
             column=13,
+        ),
+        Invalid(
+            # The normalised sum is returned under a new name: it replaces the stream.
+            "from torch import nn\n"
+            "class Sandwich(nn.Module):\n"
+            "    def __init__(self, d):\n"
+            "        super().__init__()\n"
+            "        self.ln = nn.LayerNorm(d)\n"
+            "        self.ff = nn.Linear(d, d)\n"
+            "    def forward(self, x):\n"
+            "        y = x + self.ff(x)\n"
+            "        out = self.ln(y)\n"
+            "        return out\n"
+            "tower = nn.Sequential(*[Sandwich(16) for _ in range(10)])\n",
+            line=9,
+            column=15,
         ),
         Invalid(
             "import torch.nn as nn\n"

@@ -25,6 +25,7 @@ _FUNCTIONAL = frozenset(
 _RNNS = frozenset({"torch.nn.RNN", "torch.nn.LSTM", "torch.nn.GRU"})
 _BATCH_NORM_1D = frozenset({"torch.nn.BatchNorm1d", "torch.nn.LazyBatchNorm1d"})
 _LAST_AXIS = {"Conv1d": "L", "Conv2d": "W", "Conv3d": "W"}
+_EMBEDDING = frozenset({"torch.nn.Embedding"})
 
 
 def _out_channels(ctor: cst.Call, kind: str) -> cst.BaseExpression | None:
@@ -43,6 +44,33 @@ def _normalized_size(norm: cst.Call, kind: str) -> cst.BaseExpression | None:
             return None
         return shape.elements[0].value
     return shape
+
+
+def _token_axes(norm: cst.Call, kind: str) -> str | None:
+    """How a norm's shape reaches past the last axis: ``[fields, dim]`` (several
+    sizes) or ``x.shape[1:]`` / ``x.size()[1:]`` (every axis after the batch); the
+    source of its last size (or "") when it does, else None."""
+    shape = argument(norm, 1 if kind in _FUNCTIONAL else 0, "normalized_shape")
+    if isinstance(shape, cst.Tuple | cst.List):
+        elements = shape.elements
+        if len(elements) < 2 or any(
+            isinstance(e, cst.StarredElement) for e in elements
+        ):
+            return None
+        return source_text(elements[-1].value)
+    if isinstance(shape, cst.Subscript) and len(shape.slice) == 1:
+        part = shape.slice[0].slice
+        base = shape.value
+        sized = (isinstance(base, cst.Attribute) and base.attr.value == "shape") or (
+            isinstance(base, cst.Call)
+            and isinstance(base.func, cst.Attribute)
+            and base.func.attr.value == "size"
+        )
+        if sized and isinstance(part, cst.Slice) and part.upper is None:
+            lower = part.lower
+            if isinstance(lower, cst.Integer) and int(lower.value) >= 1:
+                return ""
+    return None
 
 
 def _rnn_output(expr: cst.BaseExpression | None, table: ClassTable) -> str | None:
@@ -130,6 +158,11 @@ class NormOverWrongAxes(ContainerLinkRule):
     `nn.LSTM` or `nn.GRU` built with `batch_first=True` (`out, _ = self.rnn(x)`
     then `self.bn(out)`, or `self.bn(self.rnn(x)[0])`).
 
+    Also flags a norm over more than the last axis of an `nn.Embedding` output,
+    `(..., tokens, dim)`: `LayerNorm([fields, dim])` or
+    `F.layer_norm(x, x.shape[1:])` computes one mean and variance over all the
+    tokens (fields) of a sample instead of normalising each embedding on its own.
+
     This is the provable subset of "norm over the wrong axes". Not reported: a
     permute/transpose/reshape in between (ConvNeXt-style channels-last), a norm
     over several axes (`LayerNorm([c, h, w])`), a size that does not match the
@@ -213,6 +246,17 @@ class NormOverWrongAxes(ContainerLinkRule):
         # Flatten between conv and norm changes the layout.
         "from torch import nn\n"
         "head = nn.Sequential(nn.Conv2d(16, 32, 1), nn.Flatten(), nn.LayerNorm(32))\n",
+        # Each token's embedding normalised on its own (the last axis only).
+        "import torch.nn.functional as F\n"
+        "from torch import nn\n"
+        "class Tokens(nn.Module):\n"
+        "    def __init__(self, vocab, dim):\n"
+        "        super().__init__()\n"
+        "        self.embed = nn.Embedding(vocab, dim)\n"
+        "        self.norm = nn.LayerNorm(dim)\n"
+        "    def forward(self, ids):\n"
+        "        tok = self.embed(ids)\n"
+        "        return self.norm(tok) + F.layer_norm(tok, tok.shape[-1:])\n",
     ]
     INVALID = [
         Invalid(
@@ -261,6 +305,34 @@ class NormOverWrongAxes(ContainerLinkRule):
             line=9,
             column=16,
         ),
+        # One statistic over all fields of a sample: LayerNorm([fields, dim]).
+        Invalid(
+            "from torch import nn\n"
+            "class FieldEmbedding(nn.Module):\n"
+            "    def __init__(self, n_fields, d):\n"
+            "        super().__init__()\n"
+            "        self.table = nn.Embedding(10_000, d)\n"
+            "        self.norm = nn.LayerNorm([n_fields, d])\n"
+            "    def forward(self, ids):\n"
+            "        return self.norm(self.table(ids))\n",
+            line=8,
+            column=16,
+        ),
+        # ``x.shape[1:]`` normalises every axis after the batch, tokens included.
+        Invalid(
+            "import torch.nn.functional as F\n"
+            "from torch import nn\n"
+            "class Encoder(nn.Module):\n"
+            "    def __init__(self, vocab, dim):\n"
+            "        super().__init__()\n"
+            "        self.embed = nn.Embedding(vocab, dim)\n"
+            "    def forward(self, ids):\n"
+            "        x = self.embed(ids)\n"
+            "        x = F.layer_norm(x, x.shape[1:])\n"
+            "        return x\n",
+            line=9,
+            column=13,
+        ),
     ]
 
     def check_container(
@@ -275,9 +347,8 @@ class NormOverWrongAxes(ContainerLinkRule):
                 before -= 1
             producer = elements[before] if before >= 0 else None
             if producer is not None:
-                self._check(
-                    producer[1], producer[2], element[1], element[2], element[0]
-                )
+                for check in (self._check, self._check_tokens):
+                    check(producer[1], producer[2], element[1], element[2], element[0])
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         facts = class_facts(node, self.qualified_name, self.context.module)
@@ -286,13 +357,14 @@ class NormOverWrongAxes(ContainerLinkRule):
             norm = link.consumer_ctor
             if norm is None and isinstance(link.consumer, cst.Call):
                 norm = link.consumer  # a functional norm carries its own shape
-            self._check(
-                link.producer_kind,
-                link.producer_ctor,
-                link.consumer_kind,
-                norm,
-                link.consumer,
-            )
+            for check in (self._check, self._check_tokens):
+                check(
+                    link.producer_kind,
+                    link.producer_ctor,
+                    link.consumer_kind,
+                    norm,
+                    link.consumer,
+                )
         for index in facts.indexes:
             for call in _batch_norms_of_rnn_outputs(index, facts.table):
                 self._flag_sequence(call)
@@ -306,6 +378,36 @@ class NormOverWrongAxes(ContainerLinkRule):
             "`BatchNorm1d` normalises axis 1, but a `batch_first` RNN output is "
             "(N, T, H): this normalises over time steps, not the H features; "
             "transpose to (N, H, T) first or use LayerNorm",
+        )
+
+    def _check_tokens(
+        self,
+        producer_kind: str,
+        embedding: cst.Call | None,
+        norm_kind: str,
+        norm: cst.Call | None,
+        where: cst.BaseExpression,
+    ) -> None:
+        """An embedding's output is (..., tokens, dim): a norm over more than the
+        last axis mixes the tokens (or fields) of a sample into one statistic."""
+        if producer_kind not in _EMBEDDING or embedding is None or norm is None:
+            return
+        if norm_kind not in LAYER_NORM and norm_kind not in _FUNCTIONAL:
+            return
+        last = _token_axes(norm, norm_kind)
+        dim = argument(embedding, 1, "embedding_dim")
+        if last is None or dim is None or id(where) in self.flagged:
+            return
+        if last and last != source_text(dim):
+            return  # sized for something else: the layout is not what we think
+        self.flagged.add(id(where))
+        norm_name = norm_kind.rsplit(".", 1)[-1]
+        text = source_text(dim)
+        self.report(
+            where,
+            f"`{norm_name}` here normalises across the tokens (fields) of each sample "
+            f"together with their {text} features: each embedding should be "
+            f"normalised on its own; normalise the last axis only ({text})",
         )
 
     def _check(

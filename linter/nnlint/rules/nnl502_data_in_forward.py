@@ -14,10 +14,11 @@ from nnlint.walk import iter_children
 
 # Reading these through ``.data`` never feeds autograd (metadata, host copies) or says
 # "no gradient" explicitly; an in-place method (``.data.clamp_()``) is a deliberate
-# write.
+# write. The ``new_*`` factories read only the receiver's dtype and device.
 _HARMLESS = frozenset(
     "shape size dtype device dim ndim numel nelement element_size stride is_cuda "
-    "is_contiguous data_ptr item tolist numpy detach".split()
+    "is_contiguous is_floating_point get_device data_ptr item tolist numpy detach "
+    "new_full new_zeros new_ones new_empty new_tensor".split()
 )
 _NO_GRAD = frozenset(
     {"torch.no_grad", "torch.inference_mode", "torch.set_grad_enabled"}
@@ -131,15 +132,16 @@ class DataInForward(Rule):
     `Tensor`, or not annotated), a `self.<name>` assigned an `nn.Parameter` in the
     class, or a submodule's `self.<...>.weight` / `.bias`.
 
-    Not reported, because no gradient is lost or the intent is explicit: `.data`
-    under `with torch.no_grad()` / `torch.inference_mode()` (EMA and running-stat
-    updates), in-place writes (`p.data.clamp_()`, `w.data[...] = ...`, `x.data =
-    ...`), values cached on `self`, metadata reads (`x.data.shape`, `.dtype`,
-    `.device`, `.item()`, `.tolist()`, `.numpy()`), `.data.detach()`, conditions of
-    `if`/`while` and `assert`, `.data` outside `forward` (init code), `self.data`
-    attributes, dict keys named `"data"`, and, in a file that imports from
-    `torch.nn.utils.rnn` (a `PackedSequence` has a legitimate `.data` field),
-    arguments not annotated `Tensor`.
+    Not reported, because no gradient is lost or the intent is explicit: `.data` under
+    `with torch.no_grad()` / `torch.inference_mode()` (EMA and running-stat updates),
+    in-place writes (`p.data.clamp_()`, `w.data[...] = ...`, `x.data = ...`), values
+    cached on `self`, metadata reads (`x.data.shape`, `.dtype`, `.device`, `.size()`,
+    `.dim()`, `.item()`, `.tolist()`, `.numpy()`), `.data.detach()`, the `new_*`
+    factories (`x.data.new_full(size, v)`, `.new_zeros`, `.new_ones`, `.new_empty`,
+    `.new_tensor`: they read only dtype and device), conditions of `if`/`while` and
+    `assert`, `.data` outside `forward` (init code), `self.data` attributes, dict keys
+    named `"data"`, and, in a file that imports from `torch.nn.utils.rnn` (a
+    `PackedSequence` has a legitimate `.data` field), arguments not annotated `Tensor`.
 
     ## Why is this bad?
     `.data` returns the same storage with autograd switched off. Whatever is
@@ -217,6 +219,18 @@ class DataInForward(Rule):
         "        n = x.data.shape[0]\n"
         "        ref = self.fc.weight.data.detach()\n"
         "        return x.view(n, -1) - ref.mean()\n",
+        # new_* factories and metadata reads take only dtype, device and shape.
+        "from torch import nn\n"
+        "class Masker(nn.Module):\n"
+        "    def __init__(self, d):\n"
+        "        super().__init__()\n"
+        "        self.w = nn.Parameter(torch.ones(d))\n"
+        "    def forward(self, x, lengths):\n"
+        "        pad = x.data.new_full((x.data.size(0), 1), -1.0)\n"
+        "        keep = self.w.data.new_ones(x.data.dim())\n"
+        "        hole = x.data.new_zeros(x.data.shape, dtype=self.w.data.dtype)\n"
+        "        idx = lengths.data.new_tensor([0, 1], device=x.data.device)\n"
+        "        return x * self.w + pad.sum() + keep.sum() + hole.sum() + idx\n",
         # A PackedSequence's .data field is legitimate.
         "from torch.nn.utils.rnn import PackedSequence\n"
         "class Rnn(Module):\n"

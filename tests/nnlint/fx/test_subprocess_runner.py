@@ -44,16 +44,11 @@ def test_failures_become_findings_and_other_files_still_run(tmp_path: Path) -> N
         "b_import_error.py",
         "import torch\nimport not_a_real_module_xyz\n\nclass A:\n    pass\n",
     )
-    _write(
-        tmp_path,
-        "c_crash.py",
-        "import os, torch\nclass A:\n    pass\n_ = os._exit(3)\n",
-    )
-    _write(
-        tmp_path,
-        "d_hang.py",
-        "import torch, time\nclass A:\n    pass\n_ = time.sleep(600)\n",
-    )
+    # Importable modules (definitions only) whose imports run hostile code.
+    _write(tmp_path, "crash_helper.py", "import os\nos._exit(3)\n")
+    _write(tmp_path, "c_crash.py", "import torch, crash_helper\nclass A:\n    pass\n")
+    _write(tmp_path, "hang_helper.py", "import time\ntime.sleep(600)\n")
+    _write(tmp_path, "d_hang.py", "import torch, hang_helper\nclass A:\n    pass\n")
     _write(tmp_path, "e_good_again.py", GOOD)
     _write(tmp_path, "f_script.py", "import torch\nclass A:\n    pass\nA().train()\n")
     _write(

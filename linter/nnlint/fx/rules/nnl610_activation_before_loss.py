@@ -27,6 +27,12 @@ _WRONG = {
     "expects raw logits",
     ("softmax", "kl_div"): "softmax output fed to KLDivLoss, which expects "
     "log-probabilities as input: use log_softmax",
+    # A ReLU on the logits: no class score can go below zero, and every negative
+    # pre-activation gets no gradient at all.
+    ("relu", "cross_entropy"): "ReLU applied to the logits fed to CrossEntropyLoss: "
+    "scores cannot be negative and clipped ones get no gradient; drop it",
+    ("relu", "bce_with_logits"): "ReLU applied to the logits fed to "
+    "BCEWithLogitsLoss: the predicted probability can never fall below 0.5; drop it",
 }
 _ACTIVATIONS = frozenset(activation for activation, _ in _WRONG)
 
@@ -38,7 +44,8 @@ class ActivationBeforeLoss(GraphRule):
     returns its output, up to reshapes) when the model is trained with a loss that
     applies that normalisation itself or expects a different one: softmax into
     `CrossEntropyLoss` or `BCEWithLogitsLoss`, softmax or sigmoid into `NLLLoss`,
-    sigmoid into `BCEWithLogitsLoss`. It works on the traced graph, so it does not care
+    sigmoid into `BCEWithLogitsLoss`, a ReLU on the logits of either logit loss. It
+    works on the traced graph, so it does not care
     which attribute name holds the `nn.Softmax` (`self.act`, `self.head[-1]`) or which
     helper applied it.
 
@@ -82,6 +89,7 @@ class ActivationBeforeLoss(GraphRule):
     CODE = "NNL610"
     NAME = "activation-before-loss"
     MESSAGE = "normalised output fed to a loss that expects something else"
+    DUPLICATES = ("NNL101", "NNL103", "NNL105")
     VALID = [
         "import torch\nfrom torch import nn\n\n"
         "model = nn.Sequential(nn.Linear(8, 4))\n"
@@ -103,6 +111,13 @@ class ActivationBeforeLoss(GraphRule):
         "        return logits, torch.sigmoid(logits)\n\n"
         "model = Net()\nexample_inputs = (torch.randn(2, 8),)\n"
         "loss_fn = nn.BCEWithLogitsLoss()\n",
+        # A ReLU at the tail of a regressor of non-negative targets is fine.
+        "import torch\nfrom torch import nn\n\n"
+        "model = nn.Sequential(\n"
+        "    nn.Linear(8, 4), nn.ReLU(), nn.Linear(4, 1), nn.ReLU()\n"
+        ")\n"
+        "example_inputs = (torch.randn(2, 8),)\n"
+        "loss_fn = nn.MSELoss()\n",
         # No loss known: nothing to judge against.
         "import torch\nfrom torch import nn\n\n"
         "model = nn.Sequential(nn.Linear(8, 4), nn.Softmax(dim=-1))\n"
@@ -146,6 +161,23 @@ class ActivationBeforeLoss(GraphRule):
             "model = Net()\nexample_inputs = (torch.randn(2, 8),)\n"
             "loss_fn = nn.BCEWithLogitsLoss()\n",
             line=10,
+        ),
+        # ReLU after the last layer, inside a loop over a ModuleList.
+        GraphInvalid(
+            "import torch\nimport torch.nn.functional as F\nfrom torch import nn\n\n"
+            "class Net(nn.Module):\n"
+            "    def __init__(self):\n"
+            "        super().__init__()\n"
+            "        self.layers = nn.ModuleList(\n"
+            "            [nn.Linear(8, 8), nn.Linear(8, 3)]\n"
+            "        )\n\n"
+            "    def forward(self, x):\n"
+            "        for layer in self.layers:\n"
+            "            x = F.relu(layer(x))\n"
+            "        return x\n\n"
+            "model = Net()\nexample_inputs = (torch.randn(2, 8),)\n"
+            "loss_fn = nn.CrossEntropyLoss()\n",
+            line=14,
         ),
     ]
 

@@ -54,6 +54,7 @@ class BroadcastMismatch(GraphRule):
     CODE = "NNL611"
     NAME = "broadcast-mismatch"
     MESSAGE = "elementwise operands have mismatched or silently broadcast shapes"
+    DUPLICATES = ("NNL301",)
     VALID = [
         "import torch\nfrom torch import nn\n\n"
         "class Res(nn.Module):\n"

@@ -48,6 +48,7 @@ class ConstantWeightsInConsecutiveLayers(GraphRule):
     CODE = "NNL612"
     NAME = "constant-weights-in-consecutive-layers"
     MESSAGE = "consecutive layers have all-zero or constant weights"
+    DUPLICATES = ("NNL201",)
     VALID = [
         "import torch\nfrom torch import nn\n\n"
         "model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))\n"

@@ -50,6 +50,7 @@ class PostNormDeepStack(GraphRule):
     NAME = "post-norm-deep-stack"
     MESSAGE = "post-LN residual blocks in a deep stack"
     SEVERITY = "warning"
+    DUPLICATES = ("NNL401",)
     _BLOCK = (
         "class Block(nn.Module):\n"
         "    def __init__(self, d=8):\n"

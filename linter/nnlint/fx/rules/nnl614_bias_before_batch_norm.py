@@ -43,6 +43,7 @@ class BiasBeforeBatchNorm(GraphRule):
     NAME = "bias-before-batch-norm"
     MESSAGE = "layer bias directly followed by BatchNorm is redundant"
     SEVERITY = "warning"
+    DUPLICATES = ("NNL403",)
     _NET = (
         "import torch\nfrom torch import nn\n\n"
         "class Net(nn.Module):\n"

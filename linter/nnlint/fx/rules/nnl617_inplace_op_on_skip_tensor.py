@@ -47,6 +47,7 @@ class InplaceOpOnSkipTensor(GraphRule):
     CODE = "NNL617"
     NAME = "inplace-op-on-skip-tensor"
     MESSAGE = "in-place op modifies a tensor that a skip connection reuses"
+    DUPLICATES = ("NNL305",)
     _NET = (
         "import torch\nfrom torch import nn\n\n"
         "class Block(nn.Module):\n"

@@ -1,0 +1,243 @@
+"""A wider corpus of published PyTorch code, linted and reviewed finding by finding.
+
+    python bench/corpus.py fetch  --root DIR   # download pinned releases, unpack .py
+    python bench/corpus.py lint   --root DIR   # every rule -> DIR/findings.json
+    python bench/corpus.py review --root DIR [--table]
+
+``fetch`` runs ``pip download --no-deps`` for each pinned release below (a wheel when
+one exists, else the sdist; never a dependency), keeps only the ``.py`` files under
+``DIR/<project>/`` and prints files and lines per project. Nothing is installed or
+imported. Keep ``DIR`` outside the repository: the corpus is never committed.
+
+``review`` compares the error and warning findings with the committed verdicts in
+``bench/corpus_review.tsv`` and lists only findings that have none yet. A verdict is
+keyed on path, code and a hash of the finding's source line with whitespace removed,
+not on the line number, so an unrelated edit elsewhere in a file keeps its verdicts.
+``--table`` prints, per rule, findings / true / defensible / false / precision
+(true + defensible over findings) in the Markdown of ``docs/false-alarms.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+REVIEW_TSV = Path(__file__).with_name("corpus_review.tsv")
+VERDICTS = ("true", "defensible", "false")
+
+
+@dataclass(frozen=True)
+class Project:
+    dist: str  # the PyPI distribution name
+    version: str
+    field: str
+
+
+# Pinned so a rerun lints the same code; no timm, torchvision or transformers
+# (those are the known corpus, fetched by /work/shared/corpus/fetch.sh).
+PROJECTS = (
+    Project("diffusers", "0.42.1", "diffusion"),
+    Project("speechbrain", "1.1.2", "speech/audio"),
+    Project("espnet", "202611", "speech/audio"),
+    Project("asteroid", "0.7.0", "speech/audio"),
+    Project("pyannote-audio", "4.0.7", "speech/audio"),
+    Project("torch-geometric", "2.8.1", "graph networks"),
+    Project("ultralytics", "8.4.190", "detection/segmentation"),
+    Project("segmentation-models-pytorch", "0.6.0", "detection/segmentation"),
+    Project("mmdet", "3.3.0", "detection/segmentation"),
+    Project("peft", "0.21.2", "language models"),
+    Project("x-transformers", "2.31.10", "language models"),
+    Project("litgpt", "0.5.13", "language models"),
+    Project("torchgeo", "0.10.1", "geospatial"),
+    Project("monai", "1.6.1", "medical imaging"),
+    Project("kornia", "0.9.0", "vision (differentiable CV)"),
+    Project("open-clip-torch", "3.3.0", "vision-language"),
+    Project("vit-pytorch", "1.26.11", "vision"),
+)
+
+
+def _pip_download(project: Project, into: Path) -> Path:
+    """The one archive pip downloads for ``project`` (wheel preferred)."""
+    spec = f"{project.dist}=={project.version}"
+    base = [sys.executable, "-m", "pip", "download", "-q", "--no-deps"]
+    # The corpus is read, never installed: a release needing a newer Python is fine.
+    base += ["--ignore-requires-python", "-d"]
+    for policy in (["--only-binary", ":all:"], ["--no-binary", ":all:"]):
+        done = subprocess.run(
+            [*base, str(into), *policy, spec], capture_output=True, text=True
+        )
+        archives = [p for p in into.iterdir() if p.is_file()]
+        if done.returncode == 0 and archives:
+            return archives[0]
+    raise SystemExit(f"pip download {spec} failed:\n{done.stderr[-2000:]}")
+
+
+def _unpack_py(archive: Path, dest: Path) -> None:
+    """Copy the ``.py`` members of a wheel or sdist under ``dest``."""
+    if archive.suffix == ".whl" or archive.suffix == ".zip":
+        with zipfile.ZipFile(archive) as zipped:
+            for name in zipped.namelist():
+                if name.endswith(".py") and ".." not in name:
+                    target = dest / name
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(zipped.read(name))
+        return
+    with tarfile.open(archive) as tarred:
+        members = [
+            m for m in tarred.getmembers() if m.isfile() and m.name.endswith(".py")
+        ]
+        tarred.extractall(dest, members=members, filter="data")
+
+
+def _lines(tree: Path) -> tuple[int, int]:
+    files = list(tree.rglob("*.py"))
+    return len(files), sum(p.read_bytes().count(b"\n") for p in files)
+
+
+def fetch(root: Path) -> int:
+    root.mkdir(parents=True, exist_ok=True)
+    total = 0
+    for project in PROJECTS:
+        dest = root / project.dist
+        if not dest.is_dir():
+            with tempfile.TemporaryDirectory() as tmp:
+                archive = _pip_download(project, Path(tmp))
+                partial = root / f".{project.dist}.partial"
+                _unpack_py(archive, partial)
+                partial.rename(dest)
+        files, lines = _lines(dest)
+        total += lines
+        print(
+            f"{project.dist}=={project.version} ({project.field}): "
+            f"{files} files, {lines} lines",
+            flush=True,
+        )
+    print(f"total: {total} lines in {len(PROJECTS)} projects")
+    return 0
+
+
+def lint(root: Path) -> int:
+    """Every rule, default settings, on each project; findings to root/findings.json."""
+    command = [sys.executable, "-m", "nnlint", "check", "--exit-zero", "--no-cache"]
+    command += ["--output-format", "json"]
+    projects = [p.dist for p in PROJECTS if (root / p.dist).is_dir()]
+    done = subprocess.run(
+        [*command, *projects], cwd=root, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        print(done.stderr, file=sys.stderr)
+        return 2
+    findings = json.loads(done.stdout)
+    (root / "findings.json").write_text(json.dumps(findings, indent=1))
+    counts = Counter(f["code"] for f in findings)
+    print(f"{len(findings)} findings in {len(projects)} projects: {dict(counts)}")
+    return 0
+
+
+def line_key(root: Path, finding: dict[str, object]) -> str:
+    """Hash of the finding's source line with all whitespace removed."""
+    path = root / str(finding["path"])
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    number = int(str(finding["line"]))
+    text = lines[number - 1] if 0 < number <= len(lines) else ""
+    return hashlib.sha1("".join(text.split()).encode()).hexdigest()[:12]
+
+
+def load_review(tsv: Path | None = None) -> dict[tuple[str, str, str], list[str]]:
+    """(path, code, line hash) -> [line, verdict, reason], from the committed TSV."""
+    tsv = tsv or REVIEW_TSV
+    review: dict[tuple[str, str, str], list[str]] = {}
+    if not tsv.exists():
+        return review
+    for row in tsv.read_text(encoding="utf-8").splitlines()[1:]:
+        path, line, code, key, verdict, reason = row.split("\t")
+        if verdict not in VERDICTS:
+            raise SystemExit(f"{tsv}: bad verdict {verdict!r} in {row!r}")
+        review[(path, code, key)] = [line, verdict, reason]
+    return review
+
+
+Key = tuple[str, str, str]
+
+
+def judged(root: Path) -> list[tuple[Key, dict[str, object]]]:
+    """The error and warning findings of the last ``lint``, with their review keys."""
+    findings = json.loads((root / "findings.json").read_text())
+    return [
+        ((str(f["path"]), str(f["code"]), line_key(root, f)), f)
+        for f in findings
+        if f["severity"] in ("error", "warning")
+    ]
+
+
+def review(root: Path, table: bool) -> int:
+    verdicts = load_review()
+    found = judged(root)
+    new = [(key, f) for key, f in found if key not in verdicts]
+    for (path, code, digest), finding in new:
+        line, message = finding["line"], finding["message"]
+        print(f"{path}\t{line}\t{code}\t{digest}\t?\t{message}")
+    stale = verdicts.keys() - {key for key, _ in found}
+    print(
+        f"{len(found)} error/warning findings, {len(new)} without a verdict, "
+        f"{len(stale)} verdicts no longer found",
+        file=sys.stderr,
+    )
+    if table:
+        reviewed = [(key[1], verdicts[key][1]) for key, _ in found if key in verdicts]
+        print(precision_table(reviewed))
+    return 1 if new else 0
+
+
+def precision_table(reviewed: list[tuple[str, str]]) -> str:
+    """Markdown table of (code, verdict) pairs: counts and precision per rule."""
+    per_rule: dict[str, Counter[str]] = {}
+    for code, verdict in reviewed:
+        per_rule.setdefault(code, Counter())[verdict] += 1
+    rows = ["| rule | findings | true | defensible | false | precision |"]
+    rows.append("|---|---|---|---|---|---|")
+    total: Counter[str] = Counter()
+    for code in sorted(per_rule):
+        total.update(per_rule[code])
+        rows.append(_row(code, per_rule[code]))
+    rows.append(_row("**all**", total))
+    return "\n".join(rows)
+
+
+def _row(label: str, counts: Counter[str]) -> str:
+    n = sum(counts.values())
+    good = counts["true"] + counts["defensible"]
+    share = f"{100 * good / n:.1f}%" if n else "-"
+    return (
+        f"| {label} | {n} | {counts['true']} | {counts['defensible']} "
+        f"| {counts['false']} | {share} |"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=("fetch", "lint", "review"))
+    parser.add_argument("--root", type=Path, default=Path("/work/corpus-wide"))
+    parser.add_argument("--table", action="store_true")
+    options = parser.parse_args(argv)
+    root = options.root.resolve()
+    if options.command == "fetch":
+        return fetch(root)
+    if options.command == "lint":
+        return lint(root)
+    return review(root, options.table)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+    sys.exit(main())

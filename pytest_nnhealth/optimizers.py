@@ -126,7 +126,15 @@ def _deep_copied(
     its parameter list in ``_params`` as well."""
     cls = type(original)
     rebuilt = cls.__new__(cls)
-    rebuilt.__setstate__(copy.deepcopy(vars(original), memo))
+    # An instance attribute shadowing a method is a wrapper bound to the caller's
+    # optimizer (an LR scheduler wraps ``optimizer.step`` to count calls): copied, the
+    # copy's step() would step the caller's optimizer. The class's method is used.
+    own = {
+        key: value
+        for key, value in vars(original).items()
+        if not (callable(value) and callable(getattr(cls, key, None)))
+    }
+    rebuilt.__setstate__(copy.deepcopy(own, memo))
     return rebuilt
 
 

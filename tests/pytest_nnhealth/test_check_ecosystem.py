@@ -212,3 +212,18 @@ def test_lightning_misuse_gives_clear_errors() -> None:
 
     with pytest.raises(TypeError, match="returned no optimizer"):
         configured_optimizer(NoOptimizer())
+
+
+def test_both_lightning_packages_are_recognised_without_importing_them() -> None:
+    from pytest_nnhealth.lightning_adapter import is_datamodule, is_lightning_module
+
+    pytorch_lightning = pytest.importorskip("pytorch_lightning")
+
+    class Legacy(pytorch_lightning.LightningModule):
+        pass
+
+    assert is_lightning_module(LitClassifier())
+    assert is_lightning_module(Legacy())
+    assert not is_lightning_module(nn.Linear(2, 2))
+    assert is_datamodule(pytorch_lightning.LightningDataModule())
+    assert not is_datamodule(loader())

@@ -185,7 +185,8 @@ def test_nnl301_nested_chain_and_pooling() -> None:
         ffn = Ffn(width=256, hidden=1024, width_out=128)
     """
     assert _positions("NNL301", source) == [(11, 15), (12, 21)]
-    assert "builds `Ffn` with width=256, width_out=128" in _messages("NNL301", source)[0]
+    first = _messages("NNL301", source)[0]
+    assert "builds `Ffn` with width=256, width_out=128" in first
     # Without that call only the pooling (a stride, not a width) is provable.
     assert _positions("NNL301", source.replace("ffn = ", "# ")) == [(12, 21)]
 

@@ -55,7 +55,7 @@ def test_pytest_nnhealth_on_examples_gives_the_expected_verdicts() -> None:
     )
     out = run.stdout
     assert run.returncode == 1, out[-3000:] + run.stderr[-2000:]
-    assert "1 failed, 10 passed, 3 xfailed" in out
+    assert "1 failed, 15 passed, 3 xfailed" in out
     assert "FAILED examples/nnhealth_examples/lm_broken.py::nnlint" in out
     rows = {
         line.split()[0]: line.split()[1]
@@ -67,6 +67,9 @@ def test_pytest_nnhealth_on_examples_gives_the_expected_verdicts() -> None:
     assert rows == {
         "SmallCNN": "healthy",
         "TinyLM": "healthy",
+        "LitClassifier": "healthy",
+        "TinyBERT": "healthy",
+        "TinyGPT2": "healthy",
         "DeadReluCNN": "UNHEALTHY",
         "SoftmaxTailCNN": "UNHEALTHY",
         "BroadcastBiasLM": "warnings",

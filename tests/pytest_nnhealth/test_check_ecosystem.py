@@ -160,10 +160,27 @@ def test_lightning_module_trains_with_its_own_step_and_optimizer(
     report = check(module, loader(), steps=12)
     assert report.meta["lightning"] == "training_step and configure_optimizers" + note
     assert report.meta["optimizer"].startswith("SGD(lr=0.2")
-    assert report.losses[-1] < report.losses[0]
+    assert report.losses[8] < report.losses[4] < report.losses[0]  # same batch
     assert report.meta["graph"] == "ran: 0 finding(s)"  # from example_input_array
     assert "log" not in module.__dict__  # only the working copy was patched
     after = list(module.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(before, after, strict=True))
+
+
+def test_optimizer_with_a_scheduler_attached_trains_the_copy() -> None:
+    """An LR scheduler wraps ``optimizer.step`` on the instance; the rebuilt optimizer
+    must step the copy's parameters, not call the caller's wrapped step."""
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.2)
+    torch.optim.lr_scheduler.StepLR(optimizer, 5)
+    before = [p.detach().clone() for p in model.parameters()]
+    batch = (torch.randn(32, 4), torch.randint(0, 3, (32,)))
+    report = check(
+        model, batch, loss_fn=F.cross_entropy, optimizer=optimizer, steps=4,
+        graph=False,
+    )  # fmt: skip
+    assert report.losses[3] < report.losses[0]
+    after = list(model.parameters())
     assert all(torch.equal(a, b) for a, b in zip(before, after, strict=True))
 
 
@@ -195,3 +212,18 @@ def test_lightning_misuse_gives_clear_errors() -> None:
 
     with pytest.raises(TypeError, match="returned no optimizer"):
         configured_optimizer(NoOptimizer())
+
+
+def test_both_lightning_packages_are_recognised_without_importing_them() -> None:
+    from pytest_nnhealth.lightning_adapter import is_datamodule, is_lightning_module
+
+    pytorch_lightning = pytest.importorskip("pytorch_lightning")
+
+    class Legacy(pytorch_lightning.LightningModule):
+        pass
+
+    assert is_lightning_module(LitClassifier())
+    assert is_lightning_module(Legacy())
+    assert not is_lightning_module(nn.Linear(2, 2))
+    assert is_datamodule(pytorch_lightning.LightningDataModule())
+    assert not is_datamodule(loader())

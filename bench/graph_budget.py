@@ -1,0 +1,82 @@
+"""Time and resident-memory growth of check()'s graph analysis on base-size models.
+
+The evidence behind ``GraphLimits``' defaults (20 s, 2048 MB): config-built BERT-base
+and GPT-2 (no weights downloaded) analysed the way ``check()`` does it (hookless copy,
+budget watchdog, nnlint policy), one process per model so memory is not shared. The
+peak growth includes the model's copy, which is made before the budget starts.
+
+    OMP_NUM_THREADS=1 .venv/bin/python -m bench.graph_budget
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = ("bert-base", "gpt2", "bert-base-hooked")
+
+
+def build(name: str) -> tuple[Any, Any]:
+    import torch
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    torch.manual_seed(0)
+    ids = torch.randint(0, 30000, (8, 128))
+    if name.startswith("bert-base"):
+        model = transformers.BertForSequenceClassification(transformers.BertConfig())
+        batch = {"input_ids": ids, "labels": torch.zeros(8, dtype=torch.long)}
+        if name.endswith("hooked"):  # Grad-CAM style: keep every layer output
+            kept: list[Any] = []
+            for layer in model.bert.encoder.layer:
+                layer.register_forward_hook(lambda m, a, out: kept.append(out))
+        return model, batch
+    model = transformers.GPT2LMHeadModel(transformers.GPT2Config(use_cache=False))
+    return model, {"input_ids": ids, "labels": ids}
+
+
+def measure(name: str) -> str:
+    import resource
+
+    from pytest_nnhealth.graph import graph_findings
+    from pytest_nnhealth.graph_bounds import _resident_mb
+
+    model, batch = build(name)
+    weights = sum(p.numel() * p.element_size() for p in model.parameters()) / 2**20
+    before = _resident_mb()
+    started, cpu = time.perf_counter(), time.process_time()
+    _, status = graph_findings(model, batch, None, None)
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before
+    return (
+        f"| {name} | {elapsed:.1f} | {cpu:.1f} | {weights:.0f} | {peak:.0f} "
+        f"| {status} |"
+    )
+
+
+def main() -> int:
+    if len(sys.argv) > 1:
+        print(measure(sys.argv[1]))
+        return 0
+    print(
+        "| model | wall s | CPU s | weights MB (copied first) | peak RSS growth MB "
+        "| status |"
+    )
+    print("|---|---|---|---|---|---|")
+    for name in MODELS:
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.graph_budget", name],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        print(done.stdout.strip() or f"| {name} | error: {done.stderr[-200:]} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

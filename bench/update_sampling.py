@@ -30,7 +30,7 @@ import torch  # noqa: E402
 from bench import probe_overhead, speed_models  # noqa: E402
 from bench.zoo import CASES  # noqa: E402
 from pytest_nnhealth.probes.updates import SAMPLE, UpdateProbe  # noqa: E402
-from pytest_nnhealth.runner import RunSpec, run, work_copy  # noqa: E402
+from pytest_nnhealth.runner import RunSpec, run, wired_copy  # noqa: E402
 from pytest_nnhealth.thresholds import Thresholds  # noqa: E402
 
 CPU = torch.device("cpu")
@@ -40,7 +40,7 @@ def compare(built: Any, seed: int, sample: int, steps: int = 25) -> dict[str, An
     model, batch, loss_fn, optimizer = built
     spec = RunSpec([batch] * steps, loss_fn, None, optimizer, steps, seed, CPU)
     exact, sampled = UpdateProbe(sample=None), UpdateProbe(sample=sample)
-    work, memo, spec = work_copy(model, spec)
+    work, memo, spec = wired_copy(model, spec)
     run(work, memo, spec, [exact, sampled])
     a = exact.series()["update_ratio"]
     b = sampled.series()["update_ratio"]

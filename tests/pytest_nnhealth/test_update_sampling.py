@@ -10,7 +10,7 @@ F = torch.nn.functional
 
 from pytest_nnhealth.health_check import check  # noqa: E402
 from pytest_nnhealth.probes.updates import SAMPLE, UpdateProbe  # noqa: E402
-from pytest_nnhealth.runner import RunSpec, run, work_copy  # noqa: E402
+from pytest_nnhealth.runner import RunSpec, run, wired_copy  # noqa: E402
 
 CPU = torch.device("cpu")
 
@@ -34,7 +34,7 @@ def test_sampled_ratio_tracks_exact_ratio_on_the_same_steps(optimizer):
     model, batch = wide()
     spec = RunSpec([batch] * 6, F.cross_entropy, None, optimizer, 6, 0, CPU)
     exact, sampled = UpdateProbe(sample=None), UpdateProbe(sample=1024)
-    work, memo, spec = work_copy(model, spec)
+    work, memo, spec = wired_copy(model, spec)
     run(work, memo, spec, [exact, sampled])
     a = exact.series()["update_ratio"]["0"]  # 64 x 256 = 16384 weights: sampled
     b = sampled.series()["update_ratio"]["0"]

@@ -84,8 +84,7 @@ def wired_copy(
 ) -> tuple[nn.Module, dict[int, Any], RunSpec]:
     """``work_copy`` plus the spec with its loss, step function and optimizer factory
     pointed at the copy (see ``rewire``)."""
-    memo: dict[int, Any] = {}
-    clone = copy.deepcopy(model, memo)
+    clone, memo = work_copy(model, spec.device)
     factory = (
         None if isinstance(spec.optimizer, torch.optim.Optimizer) else spec.optimizer
     )
@@ -100,7 +99,7 @@ def wired_copy(
         step_fn=wired["step_fn"],
         optimizer=spec.optimizer if factory is None else wired["optimizer"],
     )
-    return clone.to(spec.device), memo, spec
+    return clone, memo, spec
 
 
 def identity_memo(model: nn.Module) -> dict[int, Any]:

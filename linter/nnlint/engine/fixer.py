@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from nnlint.api import selected_rules
 from nnlint.engine.config import LintConfig
 from nnlint.engine.lint_source import apply_fixes, check_source, compile_quietly
 from nnlint.engine.noqa import apply_suppressions, parse_suppressions
+from nnlint.engine.pipeline import selected_rules
 from nnlint.findings import Finding
 
 MAX_ROUNDS = 5

@@ -25,10 +25,9 @@ from pytest_nnhealth.judge.base import (
 )
 from pytest_nnhealth.judge.hints import HINTS
 from pytest_nnhealth.judge.order import order_by_cause, position
-from pytest_nnhealth.judge.records import HealthFinding
+from pytest_nnhealth.judge.records import HealthFinding, RunResult
 from pytest_nnhealth.judge.run_rules import divergence, no_learning, nonfinite, plumbing
 from pytest_nnhealth.judge.thresholds import Thresholds
-from pytest_nnhealth.training.runner import RunResult
 
 __all__ = ["first_bad", "judge", "trailing_run"]
 
@@ -77,9 +76,9 @@ def _first_collapse(
 
 
 def _backward_modules(result: RunResult) -> frozenset[str]:
-    event = result.extras.get("nonfinite")
-    if event and event.get("phase") == "backward":
-        return frozenset({event["module"]})
+    event = result.nonfinite
+    if event is not None and event.phase == "backward":
+        return frozenset({event.module})
     return frozenset()
 
 
@@ -167,7 +166,7 @@ def _dead(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
         result, limits, "dead_fraction", "dead_units", limits.dead_fraction_max
     )
     on = series_of(result, "always_on_fraction")
-    samples = result.extras.get("dead_samples", {})
+    samples = result.dead_samples
     found = [
         f for f in found if samples.get(f.module, MIN_DEAD_SAMPLES) >= MIN_DEAD_SAMPLES
     ]
@@ -306,9 +305,7 @@ def _gradients(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
 def _updates(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     # A module with no gradient at all is reported by the plumbing rule, not twice.
     plumbing = {
-        module
-        for key in ("params_without_grad", "zero_gradients")
-        for module, _ in result.extras.get(key, [])
+        module for module, _ in [*result.params_without_grad, *result.zero_gradients]
     }
     out = []
     high, low = limits.update_ratio_max, limits.update_ratio_min

@@ -109,6 +109,48 @@ class LayerStats:
         )
 
 
+@dataclass(frozen=True)
+class NonfiniteEvent:
+    """Where the first NaN/Inf appeared: ``module`` produced it in ``phase``
+    (``"forward"`` or ``"backward"``) at ``step``, its inputs still finite."""
+
+    step: int
+    module: str
+    phase: Literal["forward", "backward"]
+
+
+# A parameter by its owner module and its own name: ("encoder.0", "weight").
+ParamRef = tuple[str, str]
+
+
+@dataclass
+class RunResult:
+    """One seed's finished measurements, what the judge reads (no tensors).
+
+    ``order`` lists modules in forward execution order, ``leaves`` those without
+    children, ``param_modules`` the modules owning trainable parameters.
+    ``held_loss`` is the first batch's loss at step 0 and again after the run.
+    ``nonfinite`` is set by the runner's replay when a NaN/Inf appeared;
+    ``dead_samples`` the fewest samples per unit a module's dead fraction saw;
+    ``params_without_grad`` / ``zero_gradients`` the trainable parameters that never
+    received a gradient / only received zeros; ``unregistered`` the (path, type) of
+    modules with parameters that ran without being registered submodules.
+    """
+
+    layers: dict[str, LayerStats]
+    losses: list[float]
+    held_loss: tuple[float, float]
+    order: list[str]
+    leaves: list[str]
+    param_modules: list[str]
+    nonfinite: NonfiniteEvent | None = None
+    dead_samples: dict[str, int] = field(default_factory=dict)
+    params_without_grad: list[ParamRef] = field(default_factory=list)
+    zero_gradients: list[ParamRef] = field(default_factory=list)
+    unregistered: list[tuple[str, str]] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class HealthReport:
     """What ``check()`` measured and what it judged unhealthy."""

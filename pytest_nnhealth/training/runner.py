@@ -18,13 +18,13 @@ import random
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from pytest_nnhealth.judge.records import LayerStats
+from pytest_nnhealth.judge.records import LayerStats, NonfiniteEvent, RunResult
 from pytest_nnhealth.probes.activations import ActivationProbe
 from pytest_nnhealth.probes.base import Probe, RunContext, Series, to_floats
 from pytest_nnhealth.probes.dead_units import DeadUnitProbe
@@ -60,18 +60,6 @@ class RunSpec:
     in_place: bool = False  # the model could not be deep-copied (for error notes)
     # Budget / early stop; each run gets a fresh decider (None: every step runs).
     stopper: StopRule | None = None
-
-
-@dataclass
-class RunResult:
-    layers: dict[str, LayerStats]
-    losses: list[float]
-    held_loss: tuple[float, float]
-    order: list[str]
-    leaves: list[str]
-    param_modules: list[str]
-    extras: dict[str, Any]
-    meta: dict[str, Any] = field(default_factory=dict)
 
 
 def work_copy(
@@ -176,14 +164,28 @@ def run(
     held_after = _held_loss(model, spec, rng_at_start) if spec.held else math.nan
     loss_values = to_floats(losses)
     result = _collect(model, ctx, probes, loss_values, (loss_values[0], held_after))
-    result.meta = {
-        "optimizer": description,
-        "timings": {"steps_s": steps_done - started},
-        "run": {"steps": len(losses), "planned": spec.steps, "stopped": stopped},
-    }
-    memory = result.extras.pop("update_ratio_memory", None)
-    if memory is not None:
-        result.meta["update_ratio_memory"] = memory
+    result.meta.update(
+        optimizer=description,
+        timings={"steps_s": steps_done - started},
+        run={"steps": len(losses), "planned": spec.steps, "stopped": stopped},
+    )
+    return result
+
+
+def run_and_locate(
+    model: nn.Module,
+    memo: dict[int, Any],
+    spec: RunSpec,
+    fresh: Callable[[], tuple[nn.Module, dict[int, Any], RunSpec]],
+) -> RunResult:
+    """``run``, then, when a NaN/Inf appeared, a replay up to that step with the
+    non-finite locator on ``fresh()`` (a new copy, or the restored original): the
+    result handed to the judge already says where the first NaN/Inf came from."""
+    result = run(model, memo, spec)
+    bad_step = first_nonfinite_step(result)
+    if bad_step is not None:
+        work, work_memo, replay = fresh()
+        result.nonfinite = locate_nonfinite(work, work_memo, replay, bad_step)
     return result
 
 
@@ -225,7 +227,7 @@ def first_nonfinite_step(result: RunResult) -> int | None:
 
 def locate_nonfinite(
     model: nn.Module, memo: dict[int, Any], spec: RunSpec, step: int
-) -> dict[str, Any] | None:
+) -> NonfiniteEvent | None:
     """Replay steps 0..``step`` (same seed, so the same trajectory on CPU) with the
     non-finite locator attached to every module."""
     replay = dataclasses.replace(spec, steps=step + 1, held=False, stopper=None)
@@ -235,7 +237,7 @@ def locate_nonfinite(
     except Exception:  # noqa: BLE001 - the first run got past this step; do not mask it
         return None
     event: dict[str, Any] | None = probe.extras()["nonfinite"]
-    return event
+    return None if event is None else NonfiniteEvent(**event)
 
 
 def _one_step(
@@ -386,7 +388,20 @@ def _collect(
     param_modules += [
         pm.name for pm in ctx.param_modules if pm.name not in param_modules
     ]
-    return RunResult(layers, losses, held, order, leaves, param_modules, extras)
+    result = RunResult(layers, losses, held, order, leaves, param_modules)
+    _set_measured(result, extras)
+    return result
+
+
+def _set_measured(result: RunResult, extras: dict[str, Any]) -> None:
+    """The probes' non-series measurements (``Probe.extras``) as typed fields."""
+    result.dead_samples = dict(extras.get("dead_samples", {}))
+    result.params_without_grad = list(extras.get("params_without_grad", []))
+    result.zero_gradients = list(extras.get("zero_gradients", []))
+    result.unregistered = list(extras.get("unregistered", []))
+    memory = extras.get("update_ratio_memory")
+    if memory is not None:
+        result.meta["update_ratio_memory"] = memory
 
 
 def _measured(name: str, series: Series) -> bool:

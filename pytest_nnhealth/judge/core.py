@@ -152,15 +152,6 @@ def _state_rule(
 MIN_DEAD_SAMPLES = 8
 
 
-# A ReLU layer whose dead units come with this many always-on units is all-or-nothing
-# over the batch: its rows are aligned (one linear region for every sample), the
-# signature of a representation collapse, not of dying units. Measured on the first
-# forward pass (bench/zoo.py, bench/real_zoo.py): healthy ReLU layers <= 0.09 always
-# on; dying ReLUs (negative bias) 0.0; collapsing stacks (deep plain ReLU, data with a
-# mean of 50) 0.27-0.53 where their dead fraction passes 0.40.
-ALIGNED_ALWAYS_ON = 0.2
-
-
 def _dead(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     found = _state_rule(
         result, limits, "dead_fraction", "dead_units", limits.dead_fraction_max
@@ -173,7 +164,7 @@ def _dead(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     out = []
     for item in found:
         tail = [v for v in on.get(item.module, []) if v is not None][-limits.window :]
-        if not tail or min(tail) < ALIGNED_ALWAYS_ON:
+        if not tail or min(tail) < limits.aligned_always_on_min:
             out.append(item)
             continue
         detail = (
@@ -181,7 +172,8 @@ def _dead(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
             "sample in the same linear region (aligned rows)"
         )
         limit = (
-            f"dead < {limits.dead_fraction_max:.2f} or always on < {ALIGNED_ALWAYS_ON}"
+            f"dead < {limits.dead_fraction_max:.2f} "
+            f"or always on < {limits.aligned_always_on_min:g}"
         )
         kind = kind_of(result, item.module)
         out.append(
@@ -309,7 +301,7 @@ def _updates(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     }
     out = []
     high, low = limits.update_ratio_max, limits.update_ratio_min
-    closed = _behind_closed_gate(result, limits.window)
+    closed = _behind_closed_gate(result, limits)
     for name, values in series_of(result, "update_ratio").items():
         hit = first_bad(settled(values, limits.window), lambda v: v > high)
         if hit is not None:
@@ -351,18 +343,13 @@ PASS_THROUGH_KINDS = frozenset(
 )  # fmt: skip
 
 
-# Relative gradient ||g|| / ||w|| below which a module gets no signal to learn from:
-# healthy modules sit at 1e-4..1 (docs/calibration.md), a branch behind a layer scale of
-# 1e-6 (EdgeNeXt's XCA) at ~1e-11. Such a module's small updates are not a too-low
-# learning rate but a closed gate upstream; the gate's own parameters are judged.
-NO_SIGNAL_GRAD_RELATIVE = 1e-6
-
-
-def _behind_closed_gate(result: RunResult, window: int) -> set[str]:
+def _behind_closed_gate(result: RunResult, limits: Thresholds) -> set[str]:
+    """Modules with no gradient signal (a closed gate upstream, whose own parameters
+    are judged): their small updates are not a too-low learning rate."""
     out = set()
     for name, values in series_of(result, "grad_relative").items():
-        tail = [v for v in values if v is not None][-window:]
-        if tail and max(tail) < NO_SIGNAL_GRAD_RELATIVE:
+        tail = [v for v in values if v is not None][-limits.window :]
+        if tail and max(tail) < limits.closed_gate_grad_relative:
             out.add(name)
     return out
 

@@ -87,6 +87,7 @@ def check(
         spec = RunSpec(
             batches, loss_fn, step_fn, optimizer, steps, seed, run_device,
             window=limits.window,
+            update_scale_floor=limits.update_scale_floor,
             stopper=stopping.factory(budget_s, early_stop, steps, seeds, limits),
         )  # fmt: skip
         report = _guarded_runs(model, spec, limits, seeds)

@@ -34,7 +34,7 @@ from pytest_nnhealth.probes.nonfinite import NonFiniteProbe
 from pytest_nnhealth.probes.plumbing import PlumbingProbe
 from pytest_nnhealth.probes.rank import RankProbe
 from pytest_nnhealth.probes.saturation import SaturationProbe
-from pytest_nnhealth.probes.updates import UpdateProbe
+from pytest_nnhealth.probes.updates import SCALE_FLOOR, UpdateProbe
 from pytest_nnhealth.training import batches as batch_forms
 from pytest_nnhealth.training.caller_guard import running
 from pytest_nnhealth.training.optimizers import (
@@ -56,6 +56,7 @@ class RunSpec:
     seed: int
     device: torch.device
     window: int = 3
+    update_scale_floor: float = SCALE_FLOOR  # Thresholds.update_scale_floor
     held: bool = True  # measure the held batch's loss after the run
     in_place: bool = False  # the model could not be deep-copied (for error notes)
     # Budget / early stop; each run gets a fresh decider (None: every step runs).
@@ -115,14 +116,14 @@ def seed_everything(seed: int, device: torch.device) -> None:
     numpy.random.seed(seed % 2**32)
 
 
-def default_probes(loss_fn: Any) -> list[Probe]:
+def default_probes(loss_fn: Any, scale_floor: float = SCALE_FLOOR) -> list[Probe]:
     """Every probe except the non-finite locator, which only runs in a replay (see
     ``first_nonfinite_step``): healthy runs do not pay for it."""
     ignore = (loss_fn,) if isinstance(loss_fn, nn.Module) else ()
     return [
         ActivationProbe(),
         GradientProbe(),
-        UpdateProbe(),
+        UpdateProbe(scale_floor=scale_floor),
         DeadUnitProbe(),
         SaturationProbe(),
         PlumbingProbe(ignore),
@@ -143,7 +144,8 @@ def run(
     optimizer, description = build_optimizer(spec.optimizer, model, memo)
     seed_everything(spec.seed, spec.device)
     ctx = RunContext.build(model, spec.steps, spec.window)
-    probes = default_probes(spec.loss_fn) if probes is None else probes
+    if probes is None:
+        probes = default_probes(spec.loss_fn, spec.update_scale_floor)
     rng_at_start = _rng_state(spec.device)
     losses: list[torch.Tensor] = []
     stopped = "steps"

@@ -257,6 +257,21 @@ def test_all_or_nothing_relu_layer_is_a_collapse_not_dying_units():
     assert (found.check, found.module, found.step) == ("rank_collapse", "r2", 0)
     assert "0.50 of units dead and 0.30 always on" in found.message
     assert "(and 1 later layer(s))" in found.message
+    # The always-on cut is a threshold: above 0.3 both layers are dying units.
+    higher = Thresholds(aligned_always_on_min=0.35)
+    checks = [(f.check, f.module) for f in judge(result(series), higher)]
+    assert checks == [("dead_units", "r2"), ("dead_units", "r3")]
     series["r2"][1]["always_on_fraction"][:] = [0.0] * 6
     checks = [(f.check, f.module) for f in judge(result(series), Thresholds())]
     assert checks == [("dead_units", "r2"), ("rank_collapse", "r3")]
+
+
+def test_low_updates_behind_a_closed_gate_are_not_reported():
+    """No gradient signal (relative gradient below the gate cut on every trailing
+    step): the small updates are a closed gate upstream, not a too-low lr."""
+    series = {
+        "xca": ("Linear", {"update_ratio": [1e-7] * 6, "grad_relative": [1e-11] * 6})
+    }
+    assert judge(result(series), Thresholds()) == []
+    [found] = judge(result(series), Thresholds(closed_gate_grad_relative=1e-12))
+    assert (found.check, found.module) == ("update_ratio_low", "xca")

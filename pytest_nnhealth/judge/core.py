@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from pytest_nnhealth.judge import quantities as Q
 from pytest_nnhealth.judge.base import (
     finding,
     first_bad,
@@ -154,9 +155,9 @@ MIN_DEAD_SAMPLES = 8
 
 def _dead(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     found = _state_rule(
-        result, limits, "dead_fraction", "dead_units", limits.dead_fraction_max
+        result, limits, Q.DEAD_FRACTION, "dead_units", limits.dead_fraction_max
     )
-    on = series_of(result, "always_on_fraction")
+    on = series_of(result, Q.ALWAYS_ON_FRACTION)
     samples = result.dead_samples
     found = [
         f for f in found if samples.get(f.module, MIN_DEAD_SAMPLES) >= MIN_DEAD_SAMPLES
@@ -188,7 +189,7 @@ def _saturation(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     return _state_rule(
         result,
         limits,
-        "saturation_fraction",
+        Q.SATURATION_FRACTION,
         "saturation",
         limits.saturation_fraction_max,
     )
@@ -202,7 +203,7 @@ END_OUTPUTS = 3
 
 
 def _depth(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
-    stds = series_of(result, "act_batch_std")
+    stds = series_of(result, Q.ACT_BATCH_STD)
     leaves = [n for n in result.leaves if n in stds]
     if len(leaves) < 3:
         return []
@@ -252,7 +253,7 @@ def at_init_detail(value: float) -> str:
 
 
 def _gradients(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
-    norms = series_of(result, "grad_norm")
+    norms = series_of(result, Q.GRAD_NORM)
     owners = [n for n in result.param_modules if n in norms]
     out: list[HealthFinding] = []
     if len(owners) >= 2:
@@ -278,7 +279,7 @@ def _gradients(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     if any(f.check == "exploding_gradients" for f in out):
         return out
     cap = limits.grad_relative_max
-    for name, values in series_of(result, "grad_relative").items():
+    for name, values in series_of(result, Q.GRAD_RELATIVE).items():
         hit = trailing_run(values, lambda v: v > cap, limits.window)
         if hit is not None:
             out.append(
@@ -302,7 +303,7 @@ def _updates(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     out = []
     high, low = limits.update_ratio_max, limits.update_ratio_min
     closed = _behind_closed_gate(result, limits)
-    for name, values in series_of(result, "update_ratio").items():
+    for name, values in series_of(result, Q.UPDATE_RATIO).items():
         hit = first_bad(settled(values, limits.window), lambda v: v > high)
         if hit is not None:
             out.append(
@@ -347,7 +348,7 @@ def _behind_closed_gate(result: RunResult, limits: Thresholds) -> set[str]:
     """Modules with no gradient signal (a closed gate upstream, whose own parameters
     are judged): their small updates are not a too-low learning rate."""
     out = set()
-    for name, values in series_of(result, "grad_relative").items():
+    for name, values in series_of(result, Q.GRAD_RELATIVE).items():
         tail = [v for v in values if v is not None][-limits.window :]
         if tail and max(tail) < limits.closed_gate_grad_relative:
             out.add(name)
@@ -359,7 +360,7 @@ def _above(values: list[float | None] | None, step: int, cap: float) -> bool:
 
 
 def _rank(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
-    tops = series_of(result, "top_sv_fraction")
+    tops = series_of(result, Q.TOP_SV_FRACTION)
     hidden = [
         n
         for n in result.leaves[:-1]
@@ -367,7 +368,7 @@ def _rank(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
         and kind_of(result, n) not in DISTRIBUTION_KINDS | PASS_THROUGH_KINDS
     ]
     cap = limits.rank_top_fraction_max
-    received = series_of(result, "input_top_sv_fraction")
+    received = series_of(result, Q.INPUT_TOP_SV_FRACTION)
     steps = sorted({s for n in hidden for s, v in enumerate(tops[n]) if v is not None})
     # Per measured step, the modules where a collapse *starts*: output collapsed, input
     # not (or the module reads the batch itself). A module fed rows that already point

@@ -10,30 +10,10 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from pytest_nnhealth.judge.quantities import SYMPTOMS as SYMPTOMS
+from pytest_nnhealth.judge.quantities import is_known_symptom as is_known_symptom
+
 Severity = Literal["error", "warning", "info"]
-
-# The fixed symptom vocabulary (DESIGN.md); graph findings use "nnlint:<CODE>".
-SYMPTOMS: tuple[str, ...] = (
-    "nonfinite",
-    "dead_units",
-    "saturation",
-    "vanishing_activations",
-    "exploding_activations",
-    "vanishing_gradients",
-    "exploding_gradients",
-    "update_ratio_high",
-    "update_ratio_low",
-    "zero_gradients",
-    "params_without_grad",
-    "unregistered_params",
-    "no_learning",
-    "loss_divergence",
-    "rank_collapse",
-)
-
-
-def is_known_symptom(check: str) -> bool:
-    return check in SYMPTOMS or check.startswith("nnlint:")
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_nnhealth.judge.records import SYMPTOMS
+from pytest_nnhealth.judge.quantities import GRAPH_PREFIX, SYMPTOMS
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ class Thresholds:
         if self.window < 1:
             raise ValueError(f"thresholds: window must be >= 1, got {self.window}")
         for name in self.ignore:
-            if name not in SYMPTOMS and not name.startswith("nnlint:"):
+            if name not in SYMPTOMS and not name.startswith(GRAPH_PREFIX):
                 raise ValueError(
                     f"thresholds: unknown symptom {name!r} in ignore; known: "
                     f"{', '.join(SYMPTOMS)} or nnlint:<CODE>"

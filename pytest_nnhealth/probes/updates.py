@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from pytest_nnhealth.judge import quantities as Q
 from pytest_nnhealth.probes.base import Probe, Series, vectors_to_floats
 
 # ratio = ||dw|| / max(||w||, scale_floor * sqrt(n)); the floor is the
@@ -139,4 +140,4 @@ class UpdateProbe(Probe):
                 # ||w_before|| == 0 (zero-initialised): not measurable; the judge
                 # skips the first updates of such a module (judge_base.settled).
                 ratios[name][step] = d / max(b, floor) if b > 0 else None
-        return {"update_ratio": ratios}
+        return {Q.UPDATE_RATIO: ratios}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 
+from pytest_nnhealth.judge import quantities as Q
 from pytest_nnhealth.judge.groups import FindingGroup, group_repeats
 from pytest_nnhealth.judge.order import consequence_note
 from pytest_nnhealth.judge.records import HealthFinding, HealthReport
@@ -134,33 +135,33 @@ def assert_activation_std(
     report: HealthReport, low: float, high: float, modules: Iterable[str] | None = None
 ) -> None:
     """Every (selected) module's output std within ``[low, high]`` on every step."""
-    _assert_range(report, "act_std", low, high, modules)
+    _assert_range(report, Q.ACT_STD, low, high, modules)
 
 
 def assert_grad_norm(
     report: HealthReport, low: float, high: float, modules: Iterable[str] | None = None
 ) -> None:
     """Every (selected) parameter-owning module's gradient norm within range."""
-    _assert_range(report, "grad_norm", low, high, modules)
+    _assert_range(report, Q.GRAD_NORM, low, high, modules)
 
 
 def assert_update_ratio(
     report: HealthReport, low: float, high: float, modules: Iterable[str] | None = None
 ) -> None:
     """Every (selected) module's ||dw||/||w|| within range on every measured step."""
-    _assert_range(report, "update_ratio", low, high, modules)
+    _assert_range(report, Q.UPDATE_RATIO, low, high, modules)
 
 
 def assert_grad_ratio(report: HealthReport, low: float, high: float) -> None:
     """First-layer over last-layer gradient norm (parameter-owning modules in forward
     order) within ``[low, high]`` on every step."""
-    owners = [n for n, s in report.layers.items() if "grad_norm" in s.series]
+    owners = [n for n, s in report.layers.items() if Q.GRAD_NORM in s.series]
     if len(owners) < 2:
         raise AssertionError("need two parameter-owning modules for a gradient ratio")
     first, last = owners[0], owners[-1]
     pairs = zip(
-        report.layers[first].series["grad_norm"],
-        report.layers[last].series["grad_norm"],
+        report.layers[first].series[Q.GRAD_NORM],
+        report.layers[last].series[Q.GRAD_NORM],
         strict=True,
     )
     for step, (a, b) in enumerate(pairs):

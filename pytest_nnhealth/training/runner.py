@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from pytest_nnhealth.judge import quantities as Q
 from pytest_nnhealth.judge.records import LayerStats, NonfiniteEvent, RunResult
 from pytest_nnhealth.probes.activations import ActivationProbe
 from pytest_nnhealth.probes.base import Probe, RunContext, Series, to_floats
@@ -219,7 +220,7 @@ def first_nonfinite_step(result: RunResult) -> int | None:
     non-finite locator."""
     candidates = [s for s, v in enumerate(result.losses) if not math.isfinite(v)]
     for stats in result.layers.values():
-        for key in ("act_mean", "act_std", "grad_norm"):
+        for key in (Q.ACT_MEAN, Q.ACT_STD, Q.GRAD_NORM):
             for step, value in enumerate(stats.series.get(key, [])):
                 if value is not None and not math.isfinite(value):
                     candidates.append(step)

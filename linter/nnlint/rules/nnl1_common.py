@@ -14,7 +14,7 @@ import libcst as cst
 
 from nnlint.dataflow import analyse
 from nnlint.dataflow.values import Analysis, Kind, Loss, LossUse, Tensor
-from nnlint.rules.base import Rule
+from nnlint.rules.base import Invalid, Rule
 
 Replacements = dict[cst.CSTNode, Any]
 
@@ -99,3 +99,15 @@ def integer_value(node: cst.BaseExpression | None) -> int | None:
     ):
         return -node.expression.evaluated_value
     return None
+
+
+def functional_loss_example(activation: str) -> Invalid:
+    """The INVALID example ``F.cross_entropy(<activation>(logits, dim=1), y)`` in a
+    loss function, fixed by passing the logits (NNL101 and NNL102 share it)."""
+    head = "import torch.nn.functional as F\n\ndef loss_fn(logits, y):\n"
+    return Invalid(
+        head + f"    return F.cross_entropy({activation}(logits, dim=1), y)\n",
+        line=4,
+        column=28,
+        fixed=head + "    return F.cross_entropy(logits, y)\n",
+    )

@@ -12,14 +12,13 @@ from typing import Any, ClassVar
 
 import libcst as cst
 
-from nnlint.dataflow import analyse
+from nnlint.dataflow import loss_flow
 from nnlint.dataflow.values import Analysis, Kind, Loss, LossUse, Tensor
 from nnlint.rules.base import Invalid, Rule
 
 Replacements = dict[cst.CSTNode, Any]
 
 _SNIPPET_LIMIT = 60
-_CACHE_KEY = "nnlint.dataflow"
 
 
 class LossWiringRule(Rule):
@@ -32,7 +31,7 @@ class LossWiringRule(Rule):
     WHOLE_FILE: ClassVar[bool] = True
 
     def visit_Module(self, node: cst.Module) -> None:
-        analysis = self.analysis(node)
+        analysis = self.context.get(loss_flow)  # one data flow for all NNL1xx
         seen: set[int] = set()
         for loss, kind in self.PAIRS:
             for use, tensor in analysis.tensor_uses(loss, kind):
@@ -45,17 +44,6 @@ class LossWiringRule(Rule):
                     self.message(use),
                     replacements=self.fix(use, tensor, analysis),
                 )
-
-    def analysis(self, module: cst.Module) -> Analysis:
-        """The file's data-flow analysis, shared by all rules of the walk: on the
-        context's ``cache`` dict when the engine provides one, else by tree identity."""
-        shared = getattr(self.context, "cache", None)
-        if not isinstance(shared, dict):
-            return analyse(module)
-        if _CACHE_KEY not in shared:
-            shared[_CACHE_KEY] = analyse(module)
-        found: Analysis = shared[_CACHE_KEY]
-        return found
 
     def reported_node(self, use: LossUse, tensor: Tensor) -> cst.CSTNode:
         """The operation that made the tensor (the softmax call, the Softmax slot)."""

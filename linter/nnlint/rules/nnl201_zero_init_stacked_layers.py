@@ -284,7 +284,7 @@ class ZeroInitStackedLayers(Rule):
     def leave_Module(self, original_node: cst.Module) -> None:
         if not self._hot:
             return
-        model = file_model(self)
+        model = self.context.get(file_model)
         inherited: dict[cst.ClassDef, list[tuple[Ref, cst.CSTNode]]] = {}
         for owner in model.classes.values():
             for sub, ref, node in submodule_inits(self, owner, self._hot):
@@ -311,7 +311,7 @@ class ZeroInitStackedLayers(Rule):
             return
         randomised_refs = randomised(owner)
         constant = {ref for ref, _ in events}
-        feeds = hidden_layers(owner, self)
+        feeds = hidden_layers(owner)
         for ref, reported in events:
             if ref in feeds and ref_text(ref) not in randomised_refs:
                 consumer = feeds[ref]

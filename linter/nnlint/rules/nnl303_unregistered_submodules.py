@@ -180,7 +180,7 @@ class UnregisteredSubmodules(Rule):
     ]
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        model = file_model(self)
+        model = self.context.get(file_model)
         owner = model.classes.get(node)
         if owner is None or not owner.is_module:
             return

@@ -389,7 +389,7 @@ class InplaceActivationOnSkip(Rule):
     ]
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        owner = module_class(self, node)
+        owner = module_class(self.context, node)
         if owner is None:
             return
         for function in owner.forward_methods():

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import libcst as cst
 
-from nnlint.class_facts import class_facts, methods
+from nnlint.class_facts import methods
 from nnlint.cst_syntax import enclosing
 from nnlint.layer_kinds import PASSTHROUGH
+from nnlint.module_model import class_model
 from nnlint.norm_kinds import LAYER_NORM
 from nnlint.post_ln_scan import FUNCTIONAL_NORMS, MethodScan
 from nnlint.rules.base import Invalid, Rule, RuleContext
@@ -312,7 +313,7 @@ class PostLnInDeepStack(Rule):
 
     # -- post-LN blocks -------------------------------------------------------------
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        facts = class_facts(node, self.qualified_name, self.context.module)
+        facts = class_model(self.context, node)
         table = facts.table
         norms = {name for name in table.members if table.kind(name) in LAYER_NORM}
         if not norms and not any(

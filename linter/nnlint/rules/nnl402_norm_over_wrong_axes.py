@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from nnlint.class_facts import ClassTable, MethodIndex, class_facts
+from nnlint.class_facts import ClassTable, MethodIndex
 from nnlint.container_links import resolved_elements
 from nnlint.cst_syntax import (
     argument,
@@ -14,7 +14,7 @@ from nnlint.cst_syntax import (
     only_statement,
     source_text,
 )
-from nnlint.forward_chains import ForwardChains
+from nnlint.module_model import class_model
 from nnlint.norm_kinds import CONV, ELEMENTWISE, LAYER_NORM
 from nnlint.rules.base import Invalid
 from nnlint.rules.container_rule import ContainerLinkRule
@@ -351,9 +351,8 @@ class NormOverWrongAxes(ContainerLinkRule):
                     check(producer[1], producer[2], element[1], element[2], element[0])
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        facts = class_facts(node, self.qualified_name, self.context.module)
-        chains = ForwardChains(facts, self.qualified_name)
-        for link in chains.links(through=ELEMENTWISE):
+        facts = class_model(self.context, node)
+        for link in facts.links(through=ELEMENTWISE):
             norm = link.consumer_ctor
             if norm is None and isinstance(link.consumer, cst.Call):
                 norm = link.consumer  # a functional norm carries its own shape

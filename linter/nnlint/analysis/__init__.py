@@ -1,0 +1,1 @@
+"""Read-only analyses of libcst trees shared by the rules."""

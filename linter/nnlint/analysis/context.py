@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import libcst as cst
 
-from nnlint.names import ImportMap
+from nnlint.analysis.names import ImportMap
 
 T = TypeVar("T")
 

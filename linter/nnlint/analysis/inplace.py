@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from nnlint.method_syntax import self_attr
+from nnlint.analysis.method_syntax import self_attr
 
 if TYPE_CHECKING:
-    from nnlint.module_model import ClassModel, Layer, Resolve
+    from nnlint.analysis.module_model import ClassModel, Layer, Resolve
 
 # Position of the ``inplace`` argument of each in-place-capable torch.nn module.
 _INPLACE_INDEX = {

@@ -29,7 +29,7 @@ from nnlint.analysis.context import AnalysisContext
 from nnlint.findings import Fix, Severity
 
 if TYPE_CHECKING:
-    from nnlint.prefilter import Searcher
+    from nnlint.engine.prefilter import Searcher
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import libcst as cst
 
-from nnlint.container_links import container_links
-from nnlint.cst_syntax import argument
-from nnlint.module_model import class_model
-from nnlint.norm_kinds import BATCH_NORM, Link
+from nnlint.analysis.container_links import container_links
+from nnlint.analysis.cst_syntax import argument
+from nnlint.analysis.module_model import class_model
+from nnlint.analysis.norm_kinds import BATCH_NORM, Link
 from nnlint.rules.base import Invalid
 from nnlint.rules.container_rule import ContainerLinkRule
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from nnlint.analysis.context import AnalysisContext
-from nnlint.names import ImportMap
+from nnlint.analysis.names import ImportMap
 
 
 def _context(source: str) -> AnalysisContext:

@@ -24,6 +24,7 @@ from nnlint.analysis.forward_flow import ForwardFlow
 from nnlint.analysis.layer_kinds import SEQUENTIAL
 from nnlint.analysis.method_syntax import self_assignments
 from nnlint.analysis.names import dotted_name
+from nnlint.analysis.tensors import ProvableTensors
 from nnlint.analysis.walk import walk
 
 if TYPE_CHECKING:
@@ -91,7 +92,8 @@ class ClassModel:
     """Everything the rules ask about one class, each part computed on first use:
     what ``self.X`` was built as, the ``self`` table and method indexes
     (:mod:`nnlint.analysis.class_facts`), the data flow of each ``forward*`` method
-    (:mod:`nnlint.analysis.forward_flow`) and the "A feeds B" links of its methods."""
+    (:mod:`nnlint.analysis.forward_flow`), its provable tensors
+    (:mod:`nnlint.analysis.tensors`) and the "A feeds B" links of its methods."""
 
     node: cst.ClassDef
     is_module: bool
@@ -102,6 +104,7 @@ class ClassModel:
     init_params: tuple[str, ...]
     resolve: Resolve
     _flows: dict[cst.FunctionDef, ForwardFlow] = field(default_factory=dict)
+    _tensors: dict[cst.FunctionDef, ProvableTensors] = field(default_factory=dict)
     _index: tuple[ClassTable, list[MethodIndex]] | None = None
     _links: dict[frozenset[str], list[Link]] = field(default_factory=dict)
 
@@ -120,6 +123,12 @@ class ClassModel:
         if function not in self._flows:
             self._flows[function] = ForwardFlow(self, self.resolve).run(function)
         return self._flows[function]
+
+    def tensors(self, function: cst.FunctionDef) -> ProvableTensors:
+        """The values of one ``forward*`` method that are provably tensors."""
+        if function not in self._tensors:
+            self._tensors[function] = ProvableTensors(self, function)
+        return self._tensors[function]
 
     @property
     def table(self) -> ClassTable:

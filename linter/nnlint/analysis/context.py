@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import libcst as cst
 
@@ -43,3 +43,12 @@ class AnalysisContext:
     def resolve(self, node: cst.BaseExpression) -> str | None:
         """``torch.nn.functional.softmax`` for ``F.softmax``; None if not imported."""
         return self.imports.resolve(node)
+
+
+class WalkPosition(Protocol):
+    """A file and where the rules' shared walk is in it (``RuleContext`` is one),
+    for the analyses that answer about the node being visited."""
+
+    module: cst.Module
+    # Ancestors of the node being visited, outermost first.
+    ancestors: list[cst.CSTNode]

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 import re
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import libcst as cst
 
-from nnlint.rules.base import Invalid, Rule
-from nnlint.rules.tensor_flow import (
+from nnlint.analysis.names import ImportMap
+from nnlint.analysis.tensor_flow import (
     NOTHING,
     SOFTMAX_FUNCTIONS,
     Facts,
@@ -14,7 +14,8 @@ from nnlint.rules.tensor_flow import (
     Tag,
     functions,
 )
-from nnlint.walk import walk
+from nnlint.analysis.walk import walk
+from nnlint.rules.base import Invalid, Rule
 
 _SCALED: Tag = ("scaled", None)
 _MATMULS = frozenset({"torch.matmul", "torch.bmm", ".matmul", ".bmm"})
@@ -24,7 +25,20 @@ _SCALING_CALLS = frozenset(
         ".mul", ".mul_", ".div", ".div_", ".true_divide",
     }
 )  # fmt: skip
+_NORMALIZE = "torch.nn.functional.normalize"
 _SDPA = "torch.nn.functional.scaled_dot_product_attention"
+_DEFINED = re.compile(r"\bdef[ \t]+(\w+)")
+
+
+def _evidence(hit: str) -> re.Pattern[str]:
+    """Statements holding an initialiser call (``normal_``, ...), an L2
+    normalisation (a helper norm class) or a call of a function defined in the hit
+    statements."""
+    names = sorted(set(_DEFINED.findall(hit)) - {"__init__", "forward"})
+    calls = [rf"\b{re.escape(name)}\s*\(" for name in names]
+    return re.compile("|".join([r"(?:normal|uniform)_\s*\(|normalize\s*\(", *calls]))
+
+
 _INITS = ("normal_", "uniform_", "trunc_normal_", "xavier_normal_")
 
 
@@ -89,16 +103,20 @@ class UnscaledAttentionScores(Rule):
     )
     SEVERITY = "warning"
     TRIGGERS = ("softmax", "Softmax")
-    # The initialisation that may carry a folded scale is often in another class.
-    WHOLE_FILE: ClassVar[bool] = True
+    # Read from other statements: the initialisation that may carry a folded scale
+    # (often in a base class), and the callers that may scale q or k for a helper.
+    EVIDENCE = staticmethod(_evidence)
 
     def visit_Module(self, node: cst.Module) -> None:
-        folded = _init_scaled_attributes(node)
-        softmaxes = _softmax_attributes(node)
+        attributes = _Attributes(
+            _init_scaled_attributes(node),
+            _softmax_attributes(node),
+            _normalising_attributes(node, self.context.imports),
+        )
         judged = [f for f in functions(node) if not self._sdpa_with_scale(f)]
-        seeds = _caller_scales(self, judged, folded, softmaxes)
+        seeds = _caller_scales(self, judged, attributes)
         for function in judged:
-            walker = _ScoreWalker(self, folded, softmaxes)
+            walker = _ScoreWalker(self, attributes)
             walker.run(function, seeds.get(function))
             for matmul in dict.fromkeys(walker.found):
                 self.report(matmul)
@@ -172,6 +190,48 @@ def assign(x, centroids, q, k, v):
     s.mul_(0.125)
     return probs, s.softmax(-1) @ v
 """,
+        # The fused path states its scale (1.0 with QK-norm): the fallback mirrors it.
+        """\
+import torch.nn.functional as F
+
+def attend(q, k, v, fused):
+    if fused:
+        return F.scaled_dot_product_attention(q, k, v, scale=1.0)
+    return (q @ k.transpose(-2, -1)).softmax(-1) @ v
+""",
+        # The caller scales q; partial rotary embedding splits and re-joins q.
+        """\
+import torch
+from torch import nn
+
+class Attention(nn.Module):
+    def forward(self, x, rot):
+        q = self.q(x) * self.scale
+        q_rot, q_pass = (q[..., :rot], q[..., rot:])
+        q = torch.cat((rotate(q_rot), q_pass), dim=-1)
+        return self.attend(q, self.k(x), self.v(x))
+
+    def attend(self, q, k, v):
+        return torch.softmax(torch.einsum("bid,bjd->bij", q, k), -1) @ v
+""",
+        # Cosine attention behind a helper norm module with a learned gain.
+        """\
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+class L2Norm(nn.Module):
+    def forward(self, x):
+        return F.normalize(x, dim=-1) * self.gain
+
+class Attention(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.q_norm = L2Norm()
+
+    def forward(self, q, k, v):
+        return torch.matmul(self.q_norm(q), k.mT).softmax(-1) @ v
+""",
     ]
     INVALID: ClassVar[list[Invalid]] = [
         Invalid(
@@ -225,17 +285,39 @@ class Block(nn.Module):
             line=10,
             column=26,
         ),
+        # The fused path scales by default; the fallback forgot to.
+        Invalid(
+            """\
+import torch.nn.functional as F
+
+def attend(q, k, v, fused):
+    if fused:
+        return F.scaled_dot_product_attention(q, k, v)
+    return F.softmax(q @ k.transpose(-2, -1), dim=-1) @ v
+""",
+            line=6,
+            column=22,
+        ),
     ]
+
+
+class _Attributes(NamedTuple):
+    """``self.<attr>`` names that matter to the walk, collected once per file."""
+
+    folded: set[str]  # projections initialised with an inverse square root
+    softmaxes: set[str]  # nn.Softmax modules
+    normalising: set[str]  # modules of a file class whose forward L2-normalises
 
 
 class _ScoreWalker(FlowWalker):
     """Facts: ``scores`` (an unscaled q·k product), ``weights`` (their softmax),
     ``scaled``, and ``proj`` (the output of a ``self.<attr>`` module)."""
 
-    def __init__(self, rule: Rule, folded: set[str], softmaxes: set[str]) -> None:
+    def __init__(self, rule: Rule, attributes: _Attributes) -> None:
         super().__init__(rule.context.imports)
-        self.folded = folded
-        self.softmaxes = softmaxes
+        self.folded = attributes.folded
+        self.softmaxes = attributes.softmaxes
+        self.normalising = attributes.normalising
         self.found: list[cst.CSTNode] = []
         # Calls of plain functions and of ``self.<method>``, with their arguments'
         # facts: a scale applied by the caller reaches the callee's parameters.
@@ -243,6 +325,8 @@ class _ScoreWalker(FlowWalker):
 
     def on_call(self, node: cst.Call, name: str | None, args: list[Facts]) -> Facts:
         first = args[0] if args else NOTHING
+        if name is None or not name.startswith("."):
+            self.calls.append((node, args))
         if name in SOFTMAX_FUNCTIONS or name == ".softmax":
             return _softmax(first)
         if name in _MATMULS and len(args) >= 2:
@@ -260,8 +344,6 @@ class _ScoreWalker(FlowWalker):
             return frozenset({_SCALED, *_only(first, "weights")})
         if name is None and _self_attribute(node.func):
             return self.module_call(node, first)
-        if name is None or not name.startswith("."):
-            self.calls.append((node, args))
         passed = super().on_call(node, name, args)
         if passed:
             return passed
@@ -275,6 +357,8 @@ class _ScoreWalker(FlowWalker):
         assert isinstance(attribute, cst.Attribute)
         if attribute.attr.value in self.softmaxes:
             return _softmax(first)
+        if attribute.attr.value in self.normalising:
+            return frozenset({_SCALED})
         # A submodule keeps attention weights (dropout) and a scale applied before
         # it; its output is tagged with the attribute for the initialisation check.
         kept = {t for t in first if t[0] in ("weights", "scaled")}
@@ -319,7 +403,7 @@ class _ScoreWalker(FlowWalker):
 
 
 def _caller_scales(
-    rule: Rule, judged: list[cst.FunctionDef], folded: set[str], softmaxes: set[str]
+    rule: Rule, judged: list[cst.FunctionDef], attributes: _Attributes
 ) -> dict[cst.FunctionDef, dict[str, Facts]]:
     """Parameters that some call site in the file passes a scaled tensor to
     (``self._attend(q * self.scale, k, v)``), as seeds for the callee's walk;
@@ -331,7 +415,7 @@ def _caller_scales(
     for _ in range(3):
         before = sum(len(s) for s in seeds.values())
         for function in judged:
-            walker = _ScoreWalker(rule, folded, softmaxes)
+            walker = _ScoreWalker(rule, attributes)
             walker.run(function, seeds.get(function))
             for call, args in walker.calls:
                 for callee in by_name.get(_callee_name(call.func) or "", ()):
@@ -345,7 +429,9 @@ def _caller_scales(
 def _callee_name(func: cst.BaseExpression) -> str | None:
     if isinstance(func, cst.Name):
         return func.value
-    return func.attr.value if _self_attribute(func) else None  # type: ignore[union-attr]
+    if isinstance(func, cst.Attribute) and _self_attribute(func):
+        return func.attr.value
+    return None
 
 
 def _scaled_params(
@@ -387,16 +473,38 @@ def _self_attribute(node: cst.BaseExpression) -> bool:
 
 def _softmax_attributes(module: cst.Module) -> set[str]:
     """``self.<name> = nn.Softmax(...)`` anywhere in the file."""
-    names = set()
+    return _attributes_built_by(module, {"Softmax"})
+
+
+def _normalising_attributes(module: cst.Module, imports: ImportMap) -> set[str]:
+    """``self.<name> = Norm(...)`` where ``Norm`` is a class of this file whose
+    ``forward`` calls ``F.normalize``: cosine attention behind a helper module (a
+    learned gain on unit vectors), whose logits stay bounded."""
+    classes = set()
+    for node in walk(module):
+        if not isinstance(node, cst.ClassDef):
+            continue
+        for item in walk(node):
+            if isinstance(item, cst.FunctionDef) and item.name.value == "forward":
+                if any(
+                    isinstance(c, cst.Call) and imports.resolve(c.func) == _NORMALIZE
+                    for c in walk(item)
+                ):
+                    classes.add(node.name.value)
+    return _attributes_built_by(module, classes)
+
+
+def _attributes_built_by(module: cst.Module, names: set[str]) -> set[str]:
+    found = set()
     for node in walk(module):
         if isinstance(node, cst.Assign) and isinstance(node.value, cst.Call):
             func = node.value.func
-            if isinstance(func, cst.Attribute | cst.Name) and _ends(func, "Softmax"):
+            if isinstance(func, cst.Attribute | cst.Name) and _ends(func, *names):
                 for target in node.targets:
                     if _self_attribute(target.target):
                         assert isinstance(target.target, cst.Attribute)
-                        names.add(target.target.attr.value)
-    return names
+                        found.add(target.target.attr.value)
+    return found
 
 
 _INVERSE_SQRT = re.compile(r"\*\*\s*\(?\s*-\s*0?\.5|rsqrt|/\s*(?:math\.|np\.)?sqrt")

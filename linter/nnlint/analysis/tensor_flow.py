@@ -20,7 +20,8 @@ from typing import ClassVar
 
 import libcst as cst
 
-from nnlint.names import ImportMap
+from nnlint.analysis.names import ImportMap
+from nnlint.analysis.walk import walk
 
 # A fact about a value: (what it is, the node it came from).
 Tag = tuple[str, cst.CSTNode | None]
@@ -218,6 +219,12 @@ class FlowWalker:
         if isinstance(node, cst.IfExp):
             self.evaluate(node.test, env)
             return self.evaluate(node.body, env) & self.evaluate(node.orelse, env)
+        if isinstance(node, cst.Tuple | cst.List):
+            # ``torch.cat((a, b))``: the container stands for what it holds.
+            found = NOTHING
+            for child in _children(node):
+                found |= self.evaluate(child, env)
+            return found
         for child in _children(node):
             self.evaluate(child, env)
         return NOTHING
@@ -227,9 +234,7 @@ class FlowWalker:
         if len(node.slice) == 1:
             index = node.slice[0].slice
             if isinstance(index, cst.Index) and isinstance(index.value, cst.Integer):
-                element = self.element(inner, int(index.value.value))
-                if element:
-                    return element
+                return self.element(inner, int(index.value.value))
         return inner
 
     def call(self, node: cst.Call, env: dict[str, Facts]) -> Facts:
@@ -288,6 +293,5 @@ _BINARY: dict[type[cst.BaseAugOp], type[cst.BaseBinaryOp]] = {
 
 def functions(module: cst.Module) -> list[cst.FunctionDef]:
     """Every function and method of the file, nested ones included."""
-    from nnlint.walk import walk
 
     return [node for node in walk(module) if isinstance(node, cst.FunctionDef)]

@@ -178,7 +178,11 @@ class _TopOneWalker(FlowWalker):
     def on_binary(self, node: cst.BinaryOperation, left: Facts, right: Facts) -> Facts:
         if isinstance(node.operator, cst.Divide):
             summed = {t[1] for t in right if t[0] == "sum"}
-            self.found.extend(t[1] for t in left if t[0] == "one" and t[1] in summed)
+            self.found.extend(
+                t[1]
+                for t in left
+                if t[0] == "one" and t[1] is not None and t[1] in summed
+            )
             return NOTHING
         return super().on_binary(node, left, right)
 

@@ -7,9 +7,10 @@ import time
 
 import pytest
 
-from nnlint.api import all_rules, lint_text
+from nnlint.api import lint_text
 from nnlint.engine.config import LintConfig
 from nnlint.engine.lint_source import check_source, rule_filter
+from nnlint.engine.pipeline import all_rules
 from nnlint.engine.prefilter import Filter, construction_calls, select
 from nnlint.rules import Rule
 from nnlint.rules.engine_rules import is_engine_rule

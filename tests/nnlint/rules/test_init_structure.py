@@ -7,7 +7,8 @@ import textwrap
 import libcst as cst
 import pytest
 
-from nnlint.engine.lint_source import apply_fixes, lint_module, lint_source
+from nnlint.engine.fixer import apply_fixes
+from nnlint.engine.lint_source import lint_module, lint_source
 from nnlint.rules import rule_by_code
 
 

@@ -8,7 +8,8 @@ import libcst as cst
 import pytest
 
 from nnlint.analysis import dataflow
-from nnlint.engine.lint_source import apply_fixes, lint_module
+from nnlint.engine.fixer import apply_fixes
+from nnlint.engine.lint_source import lint_module
 from nnlint.rules import Rule, all_rules, rule_by_code
 
 LOSS_RULES = [rule for rule in all_rules() if rule.CODE.startswith("NNL1")]

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from pytest_nnhealth.ecosystem import Adapted
+from pytest_nnhealth.training.ecosystem import Adapted
 
 _PACKAGES = ("lightning", "pytorch_lightning")
 

@@ -167,30 +167,30 @@ class HealthReport:
     def from_json(cls, text: str) -> HealthReport:
         return cls.from_dict(json.loads(text))
 
-    # -- assertions (implemented in pytest_nnhealth.assertions; here for discovery) --
+    # -- assertions (in pytest_nnhealth.reporting.assertions; here for discovery) --
     def assert_healthy(self) -> None:
         """Raise ``AssertionError`` with a table of the offending layers."""
-        from pytest_nnhealth.assertions import assert_healthy
+        from pytest_nnhealth.reporting.assertions import assert_healthy
 
         assert_healthy(self)
 
     def assert_activation_std(self, low: float, high: float, **kwargs: Any) -> None:
-        from pytest_nnhealth.assertions import assert_activation_std
+        from pytest_nnhealth.reporting.assertions import assert_activation_std
 
         assert_activation_std(self, low, high, **kwargs)
 
     def assert_grad_norm(self, low: float, high: float, **kwargs: Any) -> None:
-        from pytest_nnhealth.assertions import assert_grad_norm
+        from pytest_nnhealth.reporting.assertions import assert_grad_norm
 
         assert_grad_norm(self, low, high, **kwargs)
 
     def assert_grad_ratio(self, low: float, high: float) -> None:
         """First-layer over last-layer gradient norm within ``[low, high]``."""
-        from pytest_nnhealth.assertions import assert_grad_ratio
+        from pytest_nnhealth.reporting.assertions import assert_grad_ratio
 
         assert_grad_ratio(self, low, high)
 
     def assert_update_ratio(self, low: float, high: float, **kwargs: Any) -> None:
-        from pytest_nnhealth.assertions import assert_update_ratio
+        from pytest_nnhealth.reporting.assertions import assert_update_ratio
 
         assert_update_ratio(self, low, high, **kwargs)

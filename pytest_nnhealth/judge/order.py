@@ -18,7 +18,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from pytest_nnhealth.records import HealthFinding
+from pytest_nnhealth.judge.records import HealthFinding
 
 _GROWTH = {"exploding_activations", "exploding_gradients", "update_ratio_high"}
 _ANY_NUMERIC = _GROWTH | {

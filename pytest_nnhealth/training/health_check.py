@@ -12,25 +12,25 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pytest_nnhealth.torch_required import require_torch
+from pytest_nnhealth.training.torch_required import require_torch
 
 require_torch()
 
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from pytest_nnhealth import batches as batch_forms  # noqa: E402
-from pytest_nnhealth import ecosystem, stopping  # noqa: E402
-from pytest_nnhealth.caller_guard import CallerGuard  # noqa: E402
-from pytest_nnhealth.caller_state import RngState  # noqa: E402
-from pytest_nnhealth.graph import graph_findings  # noqa: E402
-from pytest_nnhealth.graph_bounds import GraphLimits  # noqa: E402
-from pytest_nnhealth.guarded_run import model_device, run_seed, under_guard  # noqa: E402
-from pytest_nnhealth.judge import judge  # noqa: E402
-from pytest_nnhealth.optimizers import OptimizerSpec, check_instance  # noqa: E402
-from pytest_nnhealth.records import HealthFinding, HealthReport  # noqa: E402
-from pytest_nnhealth.runner import RunResult, RunSpec  # noqa: E402
-from pytest_nnhealth.thresholds import Thresholds  # noqa: E402
+from pytest_nnhealth.judge.core import judge  # noqa: E402
+from pytest_nnhealth.judge.records import HealthFinding, HealthReport  # noqa: E402
+from pytest_nnhealth.judge.thresholds import Thresholds  # noqa: E402
+from pytest_nnhealth.training import batches as batch_forms  # noqa: E402
+from pytest_nnhealth.training import ecosystem, stopping  # noqa: E402
+from pytest_nnhealth.training.caller_guard import CallerGuard  # noqa: E402
+from pytest_nnhealth.training.caller_state import RngState  # noqa: E402
+from pytest_nnhealth.training.graph import graph_findings  # noqa: E402
+from pytest_nnhealth.training.graph_bounds import GraphLimits  # noqa: E402
+from pytest_nnhealth.training.guarded_run import model_device, run_seed, under_guard  # noqa: E402
+from pytest_nnhealth.training.optimizers import OptimizerSpec, check_instance  # noqa: E402
+from pytest_nnhealth.training.runner import RunResult, RunSpec  # noqa: E402
 
 # 25 steps: a divergence can first appear after ~20 steps, state symptoms need a window
 # of

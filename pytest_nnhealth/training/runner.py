@@ -24,9 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from pytest_nnhealth import batches as batch_forms
-from pytest_nnhealth.caller_guard import running
-from pytest_nnhealth.optimizers import OptimizerSpec, build_optimizer, needs_closure
+from pytest_nnhealth.judge.records import LayerStats
 from pytest_nnhealth.probes.activations import ActivationProbe
 from pytest_nnhealth.probes.base import Probe, RunContext, Series, to_floats
 from pytest_nnhealth.probes.dead_units import DeadUnitProbe
@@ -37,9 +35,15 @@ from pytest_nnhealth.probes.plumbing import PlumbingProbe
 from pytest_nnhealth.probes.rank import RankProbe
 from pytest_nnhealth.probes.saturation import SaturationProbe
 from pytest_nnhealth.probes.updates import UpdateProbe
-from pytest_nnhealth.records import LayerStats
-from pytest_nnhealth.rewire import rewire
-from pytest_nnhealth.stopping import Stopper, StopRule
+from pytest_nnhealth.training import batches as batch_forms
+from pytest_nnhealth.training.caller_guard import running
+from pytest_nnhealth.training.optimizers import (
+    OptimizerSpec,
+    build_optimizer,
+    needs_closure,
+)
+from pytest_nnhealth.training.rewire import rewire
+from pytest_nnhealth.training.stopping import Stopper, StopRule
 
 
 @dataclass

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from _pytest._code import Traceback
 
-from pytest_nnhealth.settings import SettingsError
+from pytest_nnhealth.plugin.settings import SettingsError
 
-_PACKAGE_DIR = str(Path(__file__).parent)
+_PACKAGE_DIR = str(Path(__file__).parents[1])
 _TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 
@@ -154,9 +154,9 @@ class ModelHealthItem(pytest.Item):
         self.spec = spec
 
     def runtest(self) -> None:
-        from pytest_nnhealth.fixtures import record, session_settings
-        from pytest_nnhealth.health_check import check
-        from pytest_nnhealth.worker_threads import single_thread_under_xdist
+        from pytest_nnhealth.plugin.fixtures import record, session_settings
+        from pytest_nnhealth.training.health_check import check
+        from pytest_nnhealth.training.worker_threads import single_thread_under_xdist
 
         settings = session_settings(self.config).merged(
             self.spec.overrides, f"[tool.nnhealth] model {self.spec.name!r}"
@@ -183,7 +183,7 @@ class ModelHealthItem(pytest.Item):
         if not report.healthy:
             report.assert_healthy()
         if run.drift:
-            from pytest_nnhealth.fixtures import drift_message
+            from pytest_nnhealth.plugin.fixtures import drift_message
 
             path = str(self.config.getoption("nnhealth_baseline"))
             raise AssertionError(drift_message([run], path))

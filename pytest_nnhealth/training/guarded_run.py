@@ -17,10 +17,10 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-from pytest_nnhealth.caller_guard import CallerGuard
-from pytest_nnhealth.caller_state import AttributeState, FlagsState, ModelState
-from pytest_nnhealth.rewire import RewireError
-from pytest_nnhealth.runner import (
+from pytest_nnhealth.training.caller_guard import CallerGuard
+from pytest_nnhealth.training.caller_state import AttributeState, FlagsState, ModelState
+from pytest_nnhealth.training.rewire import RewireError
+from pytest_nnhealth.training.runner import (
     RunResult,
     RunSpec,
     first_nonfinite_step,

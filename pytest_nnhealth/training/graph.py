@@ -17,14 +17,14 @@ from typing import Any
 
 from torch import nn
 
-from pytest_nnhealth.graph_bounds import (
+from pytest_nnhealth.judge.records import HealthFinding
+from pytest_nnhealth.training.graph_bounds import (
     BudgetExceeded,
     GraphLimits,
     budget,
     hookless_copy,
     without_global_hooks,
 )
-from pytest_nnhealth.records import HealthFinding
 
 
 def graph_findings(

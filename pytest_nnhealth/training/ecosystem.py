@@ -69,7 +69,7 @@ def adapt(
 ) -> Adapted:
     """Lightning modules become a ``step_fn`` and an optimizer; everything else is
     returned unchanged."""
-    from pytest_nnhealth import lightning_adapter
+    from pytest_nnhealth.training import lightning_adapter
 
     if lightning_adapter.is_lightning_module(model) and step_fn is None:
         if loss_fn is not None:

@@ -7,11 +7,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from pytest_nnhealth.hints import HINTS
-from pytest_nnhealth.judge_base import finding, first_bad, fmt, kind_of
-from pytest_nnhealth.records import HealthFinding
-from pytest_nnhealth.runner import RunResult
-from pytest_nnhealth.thresholds import Thresholds
+from pytest_nnhealth.judge.base import finding, first_bad, fmt, kind_of
+from pytest_nnhealth.judge.hints import HINTS
+from pytest_nnhealth.judge.records import HealthFinding
+from pytest_nnhealth.judge.thresholds import Thresholds
+from pytest_nnhealth.training.runner import RunResult
 
 
 def nonfinite(result: RunResult, limits: Thresholds) -> list[HealthFinding]:

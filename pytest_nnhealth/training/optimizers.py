@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from pytest_nnhealth.caller_guard import running
+from pytest_nnhealth.training.caller_guard import running
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 OptimizerSpec = torch.optim.Optimizer | OptimizerFactory | None

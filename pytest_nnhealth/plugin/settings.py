@@ -101,7 +101,7 @@ def parse_layer(values: Mapping[str, Any], source: str) -> Layer:
 
 
 def build_thresholds(values: Mapping[str, Any], source: str) -> Any:
-    from pytest_nnhealth.thresholds import Thresholds
+    from pytest_nnhealth.judge.thresholds import Thresholds
 
     try:
         return Thresholds.from_mapping(dict(values))

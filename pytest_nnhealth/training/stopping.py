@@ -143,7 +143,7 @@ class StopRule:
         self.checkpoints = checkpoints(steps, limits.window, early_stop)
 
     def new(self) -> Stopper:
-        from pytest_nnhealth.judge import judge
+        from pytest_nnhealth.judge.core import judge
 
         limits = self.limits
 

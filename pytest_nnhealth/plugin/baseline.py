@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from nnlint.engine.atomic_write import write_atomic
-from pytest_nnhealth.records import HealthReport
+from pytest_nnhealth.judge.records import HealthReport
 from pytest_nnhealth.reporting.runs import Drift, ModelRun
 
 FORMAT_VERSION = 1

@@ -32,7 +32,7 @@ class SessionHooks:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if hasattr(self.config, "workerinput"):
             return  # an xdist worker: its records went to the controller
-        from pytest_nnhealth.baseline import BaselineError
+        from pytest_nnhealth.plugin.baseline import BaselineError
         from pytest_nnhealth.reporting import write
 
         option = self.config.option
@@ -61,7 +61,7 @@ class SessionHooks:
             and not option.collectonly
             and self.config.get_verbosity() > -2
         ):
-            from pytest_nnhealth.summary import render_summary
+            from pytest_nnhealth.plugin.summary import render_summary
 
             records = self.records.sorted()
             terminalreporter.write_sep("=", "nnhealth summary")

@@ -7,9 +7,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-from pytest_nnhealth.hints import HINTS, hint
-from pytest_nnhealth.records import HealthFinding
-from pytest_nnhealth.runner import RunResult
+from pytest_nnhealth.judge.hints import HINTS, hint
+from pytest_nnhealth.judge.records import HealthFinding
+from pytest_nnhealth.training.runner import RunResult
 
 Values = list[float | None]
 

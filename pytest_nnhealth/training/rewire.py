@@ -33,7 +33,7 @@ from typing import Any
 
 from torch import nn
 
-from pytest_nnhealth.reach import Reach, stored_globals, walk
+from pytest_nnhealth.training.reach import Reach, stored_globals, walk
 
 
 class RewireError(ValueError):

@@ -20,8 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from pytest_nnhealth.caller_guard import running
-from pytest_nnhealth.ecosystem import output_loss
+from pytest_nnhealth.training.caller_guard import running
+from pytest_nnhealth.training.ecosystem import output_loss
 
 StepFn = Callable[[nn.Module, Any], torch.Tensor]
 LossFn = Callable[[Any, Any], torch.Tensor]

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_nnhealth.records import SYMPTOMS
+from pytest_nnhealth.judge.records import SYMPTOMS
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from pytest_nnhealth.fixtures import NNHealth
+    from pytest_nnhealth.plugin.fixtures import NNHealth
 
 # = reporting.runs.REPORT_ATTRIBUTE: the test report attribute carrying records (JSON).
 REPORT_ATTRIBUTE = "nnhealth"
@@ -177,12 +177,12 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     if _uses_session_features(config):
         _validate_session_options(config)
-        from pytest_nnhealth.session_hooks import SessionHooks
+        from pytest_nnhealth.plugin.session_hooks import SessionHooks
 
         config.pluginmanager.register(SessionHooks(config), "nnhealth-session")
     elif _has_settings(config):
         # A bad value is one usage error now, not an error in every fixture set-up.
-        from pytest_nnhealth.fixtures import session_settings
+        from pytest_nnhealth.plugin.fixtures import session_settings
 
         session_settings(config)
 
@@ -190,7 +190,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def _has_settings(config: pytest.Config) -> bool:
     """Some nnhealth setting was written (ini key, option or [tool.nnhealth]); a
     project that writes none pays nothing and is never stopped by this plugin."""
-    from pytest_nnhealth.settings import INI_KEYS, THRESHOLDS_KEY, pyproject_path
+    from pytest_nnhealth.plugin.settings import INI_KEYS, THRESHOLDS_KEY, pyproject_path
 
     if any(
         config.getini(key) not in (None, "", []) for key in (*INI_KEYS, THRESHOLDS_KEY)
@@ -219,8 +219,8 @@ def _uses_session_features(config: pytest.Config) -> bool:
 
 def _validate_session_options(config: pytest.Config) -> None:
     """Bad settings, report paths or baselines stop the run before any test runs."""
-    from pytest_nnhealth.fixtures import session_baseline, session_settings
-    from pytest_nnhealth.output_paths import check_writable
+    from pytest_nnhealth.plugin.fixtures import session_baseline, session_settings
+    from pytest_nnhealth.plugin.output_paths import check_writable
 
     session_settings(config)
     session_baseline(config)
@@ -242,8 +242,8 @@ def _validate_session_options(config: pytest.Config) -> None:
 
 
 def _check_baseline_target(path: Path) -> None:
-    from pytest_nnhealth.baseline import BaselineError, check_replaceable
-    from pytest_nnhealth.output_paths import check_writable
+    from pytest_nnhealth.plugin.baseline import BaselineError, check_replaceable
+    from pytest_nnhealth.plugin.output_paths import check_writable
 
     check_writable(path, "--nnhealth-save-baseline")
     try:
@@ -255,8 +255,8 @@ def _check_baseline_target(path: Path) -> None:
 
 
 def _model_specs(config: pytest.Config) -> list[Any]:
-    from pytest_nnhealth.model_items import parse_models
-    from pytest_nnhealth.settings import read_tool_table
+    from pytest_nnhealth.plugin.model_items import parse_models
+    from pytest_nnhealth.plugin.settings import read_tool_table
 
     table = read_tool_table(config)
     if "models" not in table:
@@ -268,7 +268,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Any:
     config = parent.config
     if not config.option.nnhealth or not config.getini("nnhealth_lint"):
         return None
-    from pytest_nnhealth import lint_items
+    from pytest_nnhealth.plugin import lint_items
 
     return lint_items.collect_file(file_path, parent)
 
@@ -280,15 +280,15 @@ def pytest_collection_modifyitems(
     # Markers are validated now, so a typo stops the run instead of erroring per test.
     marked = [item for item in items if item.get_closest_marker("nnhealth") is not None]
     if marked:
-        from pytest_nnhealth.fixtures import item_settings
+        from pytest_nnhealth.plugin.fixtures import item_settings
 
         for item in marked:
             item_settings(item)
     if config.option.nnhealth and not _selects_node_ids(config):
         specs = _model_specs(config)
         if specs:
-            from pytest_nnhealth.model_items import make_items
-            from pytest_nnhealth.settings import pyproject_path
+            from pytest_nnhealth.plugin.model_items import make_items
+            from pytest_nnhealth.plugin.settings import pyproject_path
 
             pyproject = pyproject_path(config)
             assert pyproject is not None  # specs come from it
@@ -305,7 +305,7 @@ def nnhealth(request: pytest.FixtureRequest) -> NNHealth:
     """``nnhealth(model, batch, loss_fn=...) -> HealthReport``: ``check()`` bound to the
     session's configuration and this test's ``@pytest.mark.nnhealth`` overrides; every
     report is recorded for the summary and the reports."""
-    from pytest_nnhealth.fixtures import NNHealth
+    from pytest_nnhealth.plugin.fixtures import NNHealth
 
     return NNHealth(request.node)
 
@@ -315,7 +315,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     yield
     # Reached only when the test body passed: a baseline drift fails it now.
     if item.config.option.nnhealth_baseline:
-        from pytest_nnhealth.fixtures import PENDING_RUNS, drift_message
+        from pytest_nnhealth.plugin.fixtures import PENDING_RUNS, drift_message
 
         runs = item.stash.get(PENDING_RUNS, [])
         message = drift_message(runs, str(item.config.option.nnhealth_baseline))
@@ -328,8 +328,10 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    if "pytest_nnhealth.fixtures" in sys.modules:  # else nothing can have been recorded
-        from pytest_nnhealth.fixtures import PENDING_RUNS
+    if (
+        "pytest_nnhealth.plugin.fixtures" in sys.modules
+    ):  # else nothing can have been recorded
+        from pytest_nnhealth.plugin.fixtures import PENDING_RUNS
         from pytest_nnhealth.reporting.runs import encode
 
         runs = item.stash.get(PENDING_RUNS, [])

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_nnhealth.fixtures import PENDING_RUNS
+from pytest_nnhealth.plugin.fixtures import PENDING_RUNS
 from pytest_nnhealth.reporting.runs import LintRun
 
 if TYPE_CHECKING:

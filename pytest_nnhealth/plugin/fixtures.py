@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_nnhealth import baseline
+from pytest_nnhealth.plugin import baseline
+from pytest_nnhealth.plugin.settings import Settings, SettingsError, from_pytest_config
 from pytest_nnhealth.reporting.runs import LintRun, ModelRun
-from pytest_nnhealth.settings import Settings, SettingsError, from_pytest_config
 
 if TYPE_CHECKING:
-    from pytest_nnhealth.records import HealthReport
+    from pytest_nnhealth.judge.records import HealthReport
 
 # Records made while an item runs, moved onto its next test report by the plugin.
 PENDING_RUNS = pytest.StashKey[list["ModelRun | LintRun"]]()
@@ -120,8 +120,8 @@ class NNHealth:
     def __call__(
         self, model: Any, batch: Any, *, name: str | None = None, **kwargs: Any
     ) -> HealthReport:
-        from pytest_nnhealth.health_check import check
-        from pytest_nnhealth.worker_threads import single_thread_under_xdist
+        from pytest_nnhealth.training.health_check import check
+        from pytest_nnhealth.training.worker_threads import single_thread_under_xdist
 
         settings = self.settings
         thresholds = kwargs.pop("thresholds", None)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 
-from pytest_nnhealth.judge_order import consequence_note
-from pytest_nnhealth.records import HealthFinding, HealthReport
-from pytest_nnhealth.stopping import steps_text
+from pytest_nnhealth.judge.order import consequence_note
+from pytest_nnhealth.judge.records import HealthFinding, HealthReport
+from pytest_nnhealth.training.stopping import steps_text
 
 COLUMNS = ("check", "module", "value", "healthy", "step")
 

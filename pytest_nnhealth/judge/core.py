@@ -13,8 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from pytest_nnhealth.hints import HINTS
-from pytest_nnhealth.judge_base import (
+from pytest_nnhealth.judge.base import (
     finding,
     first_bad,
     fmt,
@@ -24,11 +23,12 @@ from pytest_nnhealth.judge_base import (
     settled,
     trailing_run,
 )
-from pytest_nnhealth.judge_order import order_by_cause, position
-from pytest_nnhealth.judge_run import divergence, no_learning, nonfinite, plumbing
-from pytest_nnhealth.records import HealthFinding
-from pytest_nnhealth.runner import RunResult
-from pytest_nnhealth.thresholds import Thresholds
+from pytest_nnhealth.judge.hints import HINTS
+from pytest_nnhealth.judge.order import order_by_cause, position
+from pytest_nnhealth.judge.records import HealthFinding
+from pytest_nnhealth.judge.run_rules import divergence, no_learning, nonfinite, plumbing
+from pytest_nnhealth.judge.thresholds import Thresholds
+from pytest_nnhealth.training.runner import RunResult
 
 __all__ = ["first_bad", "judge", "trailing_run"]
 

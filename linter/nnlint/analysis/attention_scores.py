@@ -210,53 +210,70 @@ def _self_attribute(node: cst.BaseExpression) -> bool:
     )
 
 
-def _softmax_attributes(module: cst.Module) -> set[str]:
+class FileIndex(NamedTuple):
+    """What the file-level facts are read from, filled during the engine's walk."""
+
+    functions: list[cst.FunctionDef]
+    classes: list[cst.ClassDef]
+    # ``self.<attr> = Ctor(...)``: (attribute, constructor's last name).
+    built: list[tuple[str, str]]
+    inits: list[cst.Call]  # calls of ``normal_``, ``uniform_``, ...
+
+    def add_assign(self, node: cst.Assign) -> None:
+        if not isinstance(node.value, cst.Call):
+            return
+        name = _last_name(node.value.func)
+        for target in node.targets:
+            attribute = target.target
+            if name and isinstance(attribute, cst.Attribute):
+                if _self_attribute(attribute):
+                    self.built.append((attribute.attr.value, name))
+
+    def add_call(self, node: cst.Call) -> None:
+        if _last_name(node.func) in _INITS:
+            self.inits.append(node)
+
+    def built_by(self, names: set[str]) -> set[str]:
+        return {attribute for attribute, ctor in self.built if ctor in names}
+
+
+def _last_name(func: cst.BaseExpression) -> str | None:
+    if isinstance(func, cst.Name):
+        return func.value
+    return func.attr.value if isinstance(func, cst.Attribute) else None
+
+
+def softmax_attributes(index: FileIndex) -> set[str]:
     """``self.<name> = nn.Softmax(...)`` anywhere in the file."""
-    return _attributes_built_by(module, {"Softmax"})
+    return index.built_by({"Softmax"})
 
 
-def _normalising_attributes(module: cst.Module, imports: ImportMap) -> set[str]:
+def _normalising_attributes(index: FileIndex, imports: ImportMap) -> set[str]:
     """``self.<name> = Norm(...)`` where ``Norm`` is a class of this file whose
     ``forward`` calls ``F.normalize``: cosine attention behind a helper module (a
     learned gain on unit vectors), whose logits stay bounded."""
     classes = set()
-    for node in walk(module):
-        if not isinstance(node, cst.ClassDef):
-            continue
-        for item in walk(node):
+    for node in index.classes:
+        body = node.body.body if isinstance(node.body, cst.IndentedBlock) else ()
+        for item in body:
             if isinstance(item, cst.FunctionDef) and item.name.value == "forward":
                 if any(
                     isinstance(c, cst.Call) and imports.resolve(c.func) == _NORMALIZE
                     for c in walk(item)
                 ):
                     classes.add(node.name.value)
-    return _attributes_built_by(module, classes)
-
-
-def _attributes_built_by(module: cst.Module, names: set[str]) -> set[str]:
-    found = set()
-    for node in walk(module):
-        if isinstance(node, cst.Assign) and isinstance(node.value, cst.Call):
-            func = node.value.func
-            if isinstance(func, cst.Attribute | cst.Name) and _ends(func, *names):
-                for target in node.targets:
-                    if _self_attribute(target.target):
-                        assert isinstance(target.target, cst.Attribute)
-                        found.add(target.target.attr.value)
-    return found
+    return index.built_by(classes)
 
 
 _INVERSE_SQRT = re.compile(r"\*\*\s*\(?\s*-\s*0?\.5|rsqrt|/\s*(?:math\.|np\.)?sqrt")
 
 
-def _init_scaled_attributes(module: cst.Module) -> set[str]:
+def _init_scaled_attributes(module: cst.Module, index: FileIndex) -> set[str]:
     """Attributes whose ``.weight`` an initialiser call sets with an inverse square
     root in its arguments: ``nn.init.normal_(self.q.weight, std=d ** -0.5)`` or
     ``module.q.weight.data.normal_(std=...)`` gives ``q``."""
     found = set()
-    for node in walk(module):
-        if not isinstance(node, cst.Call) or not _ends(node.func, *_INITS):
-            continue
+    for node in index.inits:
         text = module.code_for_node(node)
         if not _INVERSE_SQRT.search(text):
             continue
@@ -265,17 +282,13 @@ def _init_scaled_attributes(module: cst.Module) -> set[str]:
     return found
 
 
-def _ends(func: cst.BaseExpression, *names: str) -> bool:
-    if isinstance(func, cst.Name):
-        return func.value in names
-    return isinstance(func, cst.Attribute) and func.attr.value in names
-
-
-def file_attributes(module: cst.Module, imports: ImportMap) -> Attributes:
+def file_attributes(
+    module: cst.Module, imports: ImportMap, index: FileIndex
+) -> Attributes:
     return Attributes(
-        _init_scaled_attributes(module),
-        _softmax_attributes(module),
-        _normalising_attributes(module, imports),
+        _init_scaled_attributes(module, index),
+        softmax_attributes(index),
+        _normalising_attributes(index, imports),
     )
 
 

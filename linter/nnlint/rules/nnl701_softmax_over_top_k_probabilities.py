@@ -9,9 +9,9 @@ from nnlint.analysis.tensor_flow import (
     SOFTMAX_FUNCTIONS,
     Facts,
     FlowWalker,
-    functions,
 )
 from nnlint.rules.base import Invalid, Rule
+from nnlint.rules.function_scan import FunctionScanRule
 
 _PROBABILITIES = SOFTMAX_FUNCTIONS | {
     ".softmax",
@@ -23,7 +23,7 @@ _TOPK = frozenset({"torch.topk", ".topk"})
 _GATHER = frozenset({"torch.gather", ".gather", "torch.take_along_dim"})
 
 
-class SoftmaxOverTopKProbabilities(Rule):
+class SoftmaxOverTopKProbabilities(FunctionScanRule):
     """## What it does
     Finds a softmax taken over the top-k values of scores that are already
     probabilities: `probs = softmax(logits)` (or `sigmoid(logits)`), then
@@ -78,10 +78,11 @@ class SoftmaxOverTopKProbabilities(Rule):
         "nearly uniform; divide by their sum instead"
     )
     SEVERITY = "error"
+    NAMES = frozenset({"topk", "gather", "take_along_dim"})
     TRIGGERS = ("topk", "gather")
 
-    def visit_Module(self, node: cst.Module) -> None:
-        for function in functions(node):
+    def judge(self, module: cst.Module, functions: list[cst.FunctionDef]) -> None:
+        for function in functions:
             walker = _TopKWalker(self)
             walker.run(function)
             for reported in dict.fromkeys(walker.found):

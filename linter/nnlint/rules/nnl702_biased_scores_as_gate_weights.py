@@ -5,9 +5,10 @@ from typing import ClassVar
 
 import libcst as cst
 
-from nnlint.analysis.tensor_flow import NOTHING, Facts, FlowWalker, functions
+from nnlint.analysis.tensor_flow import NOTHING, Facts, FlowWalker
 from nnlint.analysis.walk import walk
 from nnlint.rules.base import Invalid, Rule
+from nnlint.rules.function_scan import FunctionScanRule
 
 _TOPK = frozenset({"torch.topk", ".topk"})
 _GATHER = frozenset({"torch.gather", ".gather", "torch.take_along_dim"})
@@ -21,7 +22,7 @@ _KEEP = frozenset(
 _FACTORIES = re.compile(r"(?:zeros|ones|full|empty|tensor)\w*$")
 
 
-class BiasedScoresAsGateWeights(Rule):
+class BiasedScoresAsGateWeights(FunctionScanRule):
     """## What it does
     Finds mixture-of-experts routers with auxiliary-loss-free balancing (a
     per-expert bias, kept outside the gradient, added to the routing scores before
@@ -77,6 +78,7 @@ class BiasedScoresAsGateWeights(Rule):
         "unbiased scores"
     )
     SEVERITY = "error"
+    NAMES = frozenset({"topk", "gather", "take_along_dim"})
     TRIGGERS = ("topk", "gather")
     # The bias buffer may be registered in another class (the router) than the one
     # using it (the MoE block).
@@ -84,11 +86,13 @@ class BiasedScoresAsGateWeights(Rule):
         lambda hit: re.compile(r"register_buffer|Buffer\s*\(|requires_grad|bias\s*=")
     )
 
-    def visit_Module(self, node: cst.Module) -> None:
-        biases = _balancing_biases(node)
+    def judge(self, module: cst.Module, functions: list[cst.FunctionDef]) -> None:
+        if not functions:
+            return
+        biases = _balancing_biases(module)
         if not biases:
             return
-        for function in functions(node):
+        for function in functions:
             walker = _GateWalker(self, biases)
             walker.run(function)
             for reported in dict.fromkeys(walker.found):
@@ -275,23 +279,21 @@ def _balancing_biases(module: cst.Module) -> set[str]:
     """Attribute names containing ``bias`` that hold a tensor outside the gradient:
     a registered buffer, ``nn.Buffer``, a ``requires_grad=False`` parameter, or a
     plain tensor from a factory (``torch.zeros``)."""
-    found = set()
+    found: set[str] = set()
     for node in walk(module):
-        if not isinstance(node, cst.Call):
-            continue
-        func = node.func
-        method = func.attr.value if isinstance(func, cst.Attribute) else None
-        if method == "register_buffer" and node.args:
-            name = node.args[0].value
-            if isinstance(name, cst.SimpleString):
-                found.add(name.evaluated_value)
-    for node in walk(module):
-        if isinstance(node, cst.Assign) and isinstance(node.value, cst.Call):
+        if isinstance(node, cst.Call):
+            func = node.func
+            method = func.attr.value if isinstance(func, cst.Attribute) else None
+            if method == "register_buffer" and node.args:
+                name = node.args[0].value
+                if isinstance(name, cst.SimpleString):
+                    found.add(str(name.evaluated_value))
+        elif isinstance(node, cst.Assign) and isinstance(node.value, cst.Call):
             if _outside_gradient(node.value):
                 for target in node.targets:
                     if isinstance(target.target, cst.Attribute):
                         found.add(target.target.attr.value)
-    return {str(name) for name in found if "bias" in str(name).lower()}
+    return {name for name in found if "bias" in name.lower()}
 
 
 def _outside_gradient(call: cst.Call) -> bool:

@@ -6,13 +6,18 @@ from typing import ClassVar
 import libcst as cst
 
 from nnlint.analysis.attention_scores import (
+    Attributes,
+    FileIndex,
     ScoreWalker,
     caller_scales,
     file_attributes,
     sdpa_with_scale,
+    softmax_attributes,
 )
-from nnlint.analysis.tensor_flow import functions
-from nnlint.rules.base import Invalid, Rule
+from nnlint.analysis.names import ImportMap
+from nnlint.analysis.tensor_flow import Facts
+from nnlint.rules.base import Invalid, RuleContext
+from nnlint.rules.function_scan import FunctionScanRule
 
 _DEFINED = re.compile(r"\bdef[ \t]+(\w+)")
 
@@ -26,7 +31,7 @@ def _evidence(hit: str) -> re.Pattern[str]:
     return re.compile("|".join([r"(?:normal|uniform)_\s*\(|normalize\s*\(", *calls]))
 
 
-class UnscaledAttentionScores(Rule):
+class UnscaledAttentionScores(FunctionScanRule):
     """## What it does
     Finds hand-written dot-product attention whose scores are not scaled before the
     softmax: `softmax(q @ k.transpose(-2, -1)) @ v` (also with `torch.matmul`,
@@ -86,21 +91,59 @@ class UnscaledAttentionScores(Rule):
         "saturates and heads collapse"
     )
     SEVERITY = "warning"
+    NAMES = frozenset({"softmax"})
     TRIGGERS = ("softmax", "Softmax")
     # Read from other statements: the initialisation that may carry a folded scale
     # (often in a base class), and the callers that may scale q or k for a helper.
     EVIDENCE = staticmethod(_evidence)
 
-    def visit_Module(self, node: cst.Module) -> None:
+    def __init__(self, context: RuleContext) -> None:
+        super().__init__(context)
+        self.index = FileIndex([], [], [], [])
+        # ``self.<attr>`` names each function reads (an ``nn.Softmax`` module).
+        self.reads: dict[cst.FunctionDef, set[str]] = {}
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        super().visit_FunctionDef(node)
+        self.index.functions.append(node)
+        self.reads[node] = set()
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self.index.classes.append(node)
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        self.index.add_assign(node)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self.index.add_call(node)
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        super().visit_Attribute(node)
+        value = node.value
+        if self.open and isinstance(value, cst.Name) and value.value == "self":
+            for function in self.open:
+                self.reads[function].add(node.attr.value)
+
+    def judge(self, module: cst.Module, functions: list[cst.FunctionDef]) -> None:
         imports = self.context.imports
-        attributes = file_attributes(node, imports)
-        judged = [f for f in functions(node) if not sdpa_with_scale(f, imports)]
-        seeds = caller_scales(imports, judged, attributes)
-        for function in judged:
-            walker = ScoreWalker(imports, attributes)
-            walker.run(function, seeds.get(function))
-            for matmul in dict.fromkeys(walker.found):
-                self.report(matmul)
+        softmaxes = softmax_attributes(self.index)
+        candidates = [
+            f
+            for f in self.index.functions
+            if f in self.hits or self.reads[f] & softmaxes
+        ]
+        # The other file facts and the callers' scales only ever remove findings:
+        # they are worked out only for functions that report without them.
+        bare = Attributes(set(), softmaxes, set())
+        suspects = [f for f in candidates if _found(imports, f, bare, None)]
+        if not suspects:
+            return
+        attributes = file_attributes(module, imports, self.index)
+        seeds = caller_scales(imports, self.index.functions, attributes)
+        for function in suspects:
+            if not sdpa_with_scale(function, imports):
+                for matmul in _found(imports, function, attributes, seeds):
+                    self.report(matmul)
 
     VALID: ClassVar[list[str]] = [
         # Scaled scores, scale folded into q, and a temperature.
@@ -270,3 +313,15 @@ def attend(q, k, v, fused):
             column=22,
         ),
     ]
+
+
+def _found(
+    imports: ImportMap,
+    function: cst.FunctionDef,
+    attributes: Attributes,
+    seeds: dict[cst.FunctionDef, dict[str, Facts]] | None,
+) -> list[cst.CSTNode]:
+    """The score products of ``function`` whose softmax weights the values."""
+    walker = ScoreWalker(imports, attributes)
+    walker.run(function, (seeds or {}).get(function))
+    return list(dict.fromkeys(walker.found))

@@ -10,14 +10,14 @@ from nnlint.analysis.tensor_flow import (
     SOFTMAX_FUNCTIONS,
     Facts,
     FlowWalker,
-    functions,
 )
 from nnlint.rules.base import Invalid, Rule
+from nnlint.rules.function_scan import FunctionScanRule
 
 _TOPK = frozenset({"torch.topk", ".topk"})
 
 
-class SingleExpertGateNormalised(Rule):
+class SingleExpertGateNormalised(FunctionScanRule):
     """## What it does
     Finds top-1 routing whose single kept gate is normalised over the expert axis:
     `softmax(topk(logits, 1).values)` or `top / top.sum(-1, keepdim=True)` after
@@ -60,10 +60,11 @@ class SingleExpertGateNormalised(Rule):
         "the router receives no gradient from the task loss"
     )
     SEVERITY = "error"
+    NAMES = frozenset({"topk"})
     TRIGGERS = ("topk",)
 
-    def visit_Module(self, node: cst.Module) -> None:
-        for function in functions(node):
+    def judge(self, module: cst.Module, functions: list[cst.FunctionDef]) -> None:
+        for function in functions:
             walker = _TopOneWalker(self)
             walker.run(function)
             for reported in dict.fromkeys(walker.found):
@@ -168,7 +169,7 @@ class _TopOneWalker(FlowWalker):
                 return frozenset({("matrix", None)})
         if name in SOFTMAX_FUNCTIONS or name == ".softmax":
             dim = argument(node, 0 if method else 1, "dim")
-            self.judge(first, "one", _axis(dim))
+            self.normalised(first, "one", _axis(dim))
             return NOTHING
         if name == ".sum":
             axis = _axis(argument(node, 0, "dim"), default="all")
@@ -191,7 +192,7 @@ class _TopOneWalker(FlowWalker):
             return frozenset(("one", tag[1]) for tag in facts if tag[0] == "topk")
         return NOTHING
 
-    def judge(self, facts: Facts, kind: str, axis: str) -> None:
+    def normalised(self, facts: Facts, kind: str, axis: str) -> None:
         for tag in facts:
             if tag[0] == kind and self.on_axis(tag, axis) and tag[1] is not None:
                 self.found.append(tag[1])

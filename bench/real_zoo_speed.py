@@ -40,9 +40,9 @@ import torch  # noqa: E402
 
 from bench import speed_models  # noqa: E402
 from bench.real_zoo_cases import HEALTHY, RealCase  # noqa: E402
-from pytest_nnhealth import batches as batch_forms  # noqa: E402
-from pytest_nnhealth.optimizers import build_optimizer  # noqa: E402
-from pytest_nnhealth.runner import seed_everything  # noqa: E402
+from pytest_nnhealth.training import batches as batch_forms  # noqa: E402
+from pytest_nnhealth.training.optimizers import build_optimizer  # noqa: E402
+from pytest_nnhealth.training.runner import seed_everything  # noqa: E402
 
 STEPS = 25
 CPU = torch.device("cpu")
@@ -76,7 +76,7 @@ def bare(case: Any, timings: dict[str, float]) -> None:
 
 def _targets() -> list[tuple[Any, str, str]]:
     """(module, attribute, part): the functions whose time makes each part."""
-    from pytest_nnhealth import guarded_run, health_check, runner
+    from pytest_nnhealth.training import guarded_run, health_check, runner
 
     return [
         (guarded_run, "wired_copy", "copy"),
@@ -134,7 +134,7 @@ def clocks() -> tuple[float, float]:
 
 
 def checked(case: Any, options: dict[str, Any]) -> tuple[dict[str, float], Any]:
-    from pytest_nnhealth.health_check import check
+    from pytest_nnhealth.training.health_check import check
 
     model, batch, loss_fn, optimizer = case
     totals: dict[str, float] = {}

@@ -142,7 +142,7 @@ BROKEN = [
         custom_case(tiny_lm, adam(3e-2, 0.01), token_batch),
         False,
         frozenset({"attention_logit_growth"}),
-        "blocks.",
+        "blocks",
         "Adam lr 3e-2, no QK-norm: the largest attention logit grows from ~1 to 25-35",
     ),
     ZooCase(

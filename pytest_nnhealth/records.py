@@ -29,6 +29,9 @@ SYMPTOMS: tuple[str, ...] = (
     "no_learning",
     "loss_divergence",
     "rank_collapse",
+    "attention_entropy_collapse",
+    "attention_logit_growth",
+    "logit_drift",
 )
 
 

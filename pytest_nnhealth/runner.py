@@ -28,10 +28,12 @@ from pytest_nnhealth import batches as batch_forms
 from pytest_nnhealth.caller_guard import running
 from pytest_nnhealth.optimizers import OptimizerSpec, build_optimizer, needs_closure
 from pytest_nnhealth.probes.activations import ActivationProbe
+from pytest_nnhealth.probes.attention import AttentionProbe
 from pytest_nnhealth.probes.base import Probe, RunContext, Series, to_floats
 from pytest_nnhealth.probes.dead_units import DeadUnitProbe
 from pytest_nnhealth.probes.gradients import GradientProbe
 from pytest_nnhealth.probes.histograms import HistogramProbe
+from pytest_nnhealth.probes.logits import LogitProbe
 from pytest_nnhealth.probes.nonfinite import NonFiniteProbe
 from pytest_nnhealth.probes.plumbing import PlumbingProbe
 from pytest_nnhealth.probes.rank import RankProbe
@@ -136,6 +138,8 @@ def default_probes(loss_fn: Any) -> list[Probe]:
         PlumbingProbe(ignore),
         RankProbe(),
         HistogramProbe(),
+        AttentionProbe(),
+        LogitProbe(),
     ]
 
 

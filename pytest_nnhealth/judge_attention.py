@@ -56,7 +56,7 @@ def _collapse(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
             continue
         head = min(runs, key=lambda h: (runs[h][1], h))
         step, value = runs[head]
-        near = _last(heads_of(stats.series, "attn_collapsed").get(head))
+        near = _last(heads_of(stats.series, "attn_one_key_fraction").get(head))
         more = f"; {len(runs)} of {len(heads)} heads collapsed" if len(runs) > 1 else ""
         detail = (
             f"head {head}: normalised attention entropy {fmt(value)} "

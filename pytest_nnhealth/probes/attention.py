@@ -46,7 +46,7 @@ from pytest_nnhealth.probes.base import Probe, Series, vectors_to_floats
 
 NEAR_ZERO = 0.1  # nats: the head puts > ~98% of the weight on one key
 MARK = "_nnhealth_attention_heads"
-QUANTITIES = ("attn_entropy", "attn_collapsed", "attn_logit_max")
+QUANTITIES = ("attn_entropy", "attn_one_key_fraction", "attn_logit_max")
 _SOFTMAX = {F.softmax, torch.softmax, torch.Tensor.softmax}
 _WRAPPERS = (nn.Softmax, nn.Dropout)
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from matplotlib.figure import Figure
 
+from pytest_nnhealth.records import HealthReport
 from pytest_nnhealth.reporting.plots import _STYLE, step_edges, to_data_uri
 
 # Beyond this many rows the labels overlap; the figure grows up to this height and
@@ -86,3 +87,42 @@ def _check_shape(
             raise ValueError(
                 f"heatmap: row {label!r} has {len(row)} values for {len(steps)} steps"
             )
+
+
+def per_unit_rows(
+    report: HealthReport, quantity: str, unit: str
+) -> tuple[list[str], list[int], list[list[float | None]]]:
+    """Rows ``<module> <unit><j>`` from the per-unit series ``<quantity>_h<j>`` of
+    every module, over the steps any of them was measured at."""
+    prefix = f"{quantity}_h"
+    rows: list[tuple[str, list[float | None]]] = []
+    for name, stats in report.layers.items():
+        units = sorted(
+            int(key[len(prefix) :])
+            for key in stats.series
+            if key.startswith(prefix) and key[len(prefix) :].isdigit()
+        )
+        for index in units:
+            rows.append((f"{name} {unit}{index}", stats.series[f"{prefix}{index}"]))
+    steps = sorted(
+        {step for _, values in rows for step, v in enumerate(values) if v is not None}
+    )
+    matrix = [[values[step] for step in steps] for _, values in rows]
+    return [label for label, _ in rows], steps, matrix
+
+
+def attention_entropy_figure(report: HealthReport) -> str | None:
+    """Per-head normalised attention entropy over the sampled steps (None when the
+    model has no measured attention)."""
+    labels, steps, values = per_unit_rows(report, "attn_entropy", "h")
+    if not labels:
+        return None
+    return heatmap_figure(
+        "attention entropy per head (1 = uniform, 0 = one key)",
+        labels,
+        steps,
+        values,
+        colour_label="normalised entropy",
+        vmin=0.0,
+        vmax=1.0,
+    )

@@ -34,7 +34,7 @@ def attention(entropy: dict[int, list[float]], logits: dict[int, list[float]]):
     rows: dict = {}
     for head, values in entropy.items():
         rows[f"attn_entropy_h{head}"] = sampled(values)
-        rows[f"attn_collapsed_h{head}"] = sampled([0.9] * 7)
+        rows[f"attn_one_key_fraction_h{head}"] = sampled([0.9] * 7)
     for head, values in logits.items():
         rows[f"attn_logit_max_h{head}"] = sampled(values)
     return rows

@@ -191,19 +191,59 @@ class AttentionProbe(Probe):
     def __init__(self) -> None:
         self._items: list[tuple[str, int, torch.Tensor]] = []
         self._stack: list[tuple[str, nn.Module]] = []
+        self._owners: set[str] | None = None  # found on the first sampled step
+        self._sampled = 0
 
     def attach_step(self, stack: ExitStack) -> None:
         if not self.ctx.stat_step:
             return
+        if self._sampled == 1:
+            self._owners = {name for name, _, _ in self._items}
+        self._sampled += 1
+        # The first sampled step watches every module; later ones only the modules
+        # found computing attention then (the same forward runs every step), and
+        # no mode at all when there were none: a CNN pays nothing after step 0.
+        watched = self._owners
         for name, module in self.ctx.model.named_modules():
-            stack.enter_context(module.register_forward_pre_hook(self._enter(name)))
-            stack.enter_context(module.register_forward_hook(self._leave(name)))
             if isinstance(module, nn.MultiheadAttention):
                 hook = self._mha(name)
                 stack.enter_context(
                     module.register_forward_pre_hook(hook, with_kwargs=True)
                 )
-        stack.enter_context(_AttentionMode(self))
+            elif watched is None or name in watched:
+                stack.enter_context(module.register_forward_pre_hook(self._enter(name)))
+                stack.enter_context(module.register_forward_hook(self._leave(name)))
+        if watched is None or watched - self._mha_names():
+            self._mode_during_forward(stack)
+
+    def _mode_during_forward(self, stack: ExitStack) -> None:
+        """The mode is on from the model's forward pre-hook to its forward hook only:
+        the backward pass and the optimizer step (hundreds of tensor calls) run
+        without it. The step's ExitStack closes it if the forward raised."""
+        mode = _AttentionMode(self)
+        active: list[bool] = []
+
+        def start(module: nn.Module, inputs: Any) -> None:
+            if not active:
+                mode.__enter__()
+                active.append(True)
+
+        def stop(*args: Any) -> None:
+            if active:
+                active.pop()
+                mode.__exit__(None, None, None)
+
+        model = self.ctx.model
+        stack.callback(stop)
+        stack.enter_context(model.register_forward_pre_hook(start))
+        stack.enter_context(model.register_forward_hook(stop))
+
+    def _mha_names(self) -> set[str]:
+        return {
+            name
+            for name, module in self.ctx.model.named_modules()
+            if isinstance(module, nn.MultiheadAttention)
+        }
 
     def _enter(self, name: str) -> Any:
         def hook(module: nn.Module, inputs: Any) -> None:

@@ -17,9 +17,10 @@ transformers output, else the first floating-point tensor) and, over the last ax
   loss, whose outputs may legitimately move by any constant. The judge reads drift
   only where this says "softmax".
 
-A few cheap reductions per step, kept on the device until the end. Outputs with fewer
-than 2 entries on the last axis (a single regression value or a binary logit) are
-not measured: there is no partition to drift.
+Measured on the sampled (activation-statistics) steps: a few cheap reductions,
+kept on the device until the end. Outputs with fewer than 2 entries on the last axis
+(a single regression value or a binary logit) are not measured: there is no
+partition to drift.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ class LogitProbe(Probe):
         stack.enter_context(ctx.model.register_forward_hook(self._hook))
 
     def _hook(self, module: nn.Module, inputs: Any, output: Any) -> None:
+        if not self.ctx.stat_step:
+            return
         logits = output_logits(output)
         if logits is None:
             return

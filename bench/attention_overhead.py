@@ -35,7 +35,7 @@ from bench import zoo_models as zm  # noqa: E402
 from bench.probe_overhead import CPU, Workload, bare  # noqa: E402
 from pytest_nnhealth.probes.attention import AttentionProbe  # noqa: E402
 from pytest_nnhealth.probes.logits import LogitProbe  # noqa: E402
-from pytest_nnhealth.runner import RunSpec, run, work_copy  # noqa: E402
+from pytest_nnhealth.training.runner import RunSpec, run, work_copy  # noqa: E402
 
 STEPS = 25
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from matplotlib.figure import Figure
 
-from pytest_nnhealth.records import HealthReport
+from pytest_nnhealth.judge.records import HealthReport
 from pytest_nnhealth.reporting.plots import _STYLE, step_edges, to_data_uri
 
 # Beyond this many rows the labels overlap; the figure grows up to this height and

@@ -13,13 +13,13 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
-from pytest_nnhealth.health_check import check  # noqa: E402
 from pytest_nnhealth.probes.attention import (  # noqa: E402
     head_stats,
     mark_attention,
     mha_logits,
     sdpa_logits,
 )
+from pytest_nnhealth.training.health_check import check  # noqa: E402
 
 
 def test_head_stats_uniform_and_one_hot_heads():

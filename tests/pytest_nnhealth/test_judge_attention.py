@@ -6,10 +6,10 @@ import pytest
 
 pytest.importorskip("torch")
 
-from pytest_nnhealth.judge import judge  # noqa: E402
-from pytest_nnhealth.records import LayerStats  # noqa: E402
-from pytest_nnhealth.runner import RunResult  # noqa: E402
-from pytest_nnhealth.thresholds import Thresholds  # noqa: E402
+from pytest_nnhealth.judge.core import judge  # noqa: E402
+from pytest_nnhealth.judge.records import LayerStats  # noqa: E402
+from pytest_nnhealth.judge.thresholds import Thresholds  # noqa: E402
+from pytest_nnhealth.training.runner import RunResult  # noqa: E402
 
 SAMPLED = [0, 1, 2, 5, 7, 8, 9]
 

@@ -44,7 +44,9 @@ def test_healthy_mlp_passes_and_records_series():
     assert report.steps == STEPS
     assert len(report.losses) == STEPS
     assert report.losses[-1] < report.losses[0]
-    assert list(report.layers) == ["0", "1", "2", "3", "4"]
+    # "" is the model itself: its output logits (max, log Z, mean) per step.
+    assert list(report.layers) == ["0", "1", "2", "3", "4", ""]
+    assert len(report.layers[""].series["logit_lse"]) == STEPS
     linear = report.layers["0"]
     assert linear.type == "Linear"
     for key in ("grad_norm", "update_ratio"):

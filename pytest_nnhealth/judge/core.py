@@ -14,6 +14,7 @@ import dataclasses
 import math
 
 from pytest_nnhealth.judge import quantities as Q
+from pytest_nnhealth.judge.attention import attention_rules
 from pytest_nnhealth.judge.base import (
     finding,
     first_bad,
@@ -46,6 +47,7 @@ def judge(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
         _updates,
         plumbing,
         _rank,
+        attention_rules,
     ):
         findings.extend(rule(result, limits))
     backward = _backward_modules(result)

@@ -216,3 +216,22 @@ class HealthReport:
         from pytest_nnhealth.reporting.assertions import assert_update_ratio
 
         assert_update_ratio(self, low, high, **kwargs)
+
+    def assert_attention_entropy(self, low: float, **kwargs: Any) -> None:
+        """Every attention head's normalised entropy >= ``low`` (sampled steps)."""
+        from pytest_nnhealth.reporting.assertions import assert_attention_entropy
+
+        assert_attention_entropy(self, low, **kwargs)
+
+    def assert_attention_logits(self, high: float, **kwargs: Any) -> None:
+        """Every attention head's largest pre-softmax logit <= ``high``."""
+        from pytest_nnhealth.reporting.assertions import assert_attention_logits
+
+        assert_attention_logits(self, high, **kwargs)
+
+    def assert_logit_drift(self, max_shift: float, **kwargs: Any) -> None:
+        """Mean output logit within ``max_shift`` nats of step 0 (and optionally
+        ``|log Z| <= max_log_z``)."""
+        from pytest_nnhealth.reporting.assertions import assert_logit_drift
+
+        assert_logit_drift(self, max_shift, **kwargs)

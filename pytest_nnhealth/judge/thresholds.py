@@ -99,6 +99,25 @@ class Thresholds:
     # stacks (deep plain ReLU, data with a mean of 50) 0.27-0.53.
     aligned_always_on_min: float = 0.2
 
+    # Normalised entropy of one attention head (1 = uniform over the keys it may see,
+    # 0 = one key), mean over queries, on each of the last `window` sampled steps.
+    # Calibration (docs/calibration.md): healthy zoo and real architectures (BERT,
+    # GPT-2, Llama, T5, ViT, Swin, CaiT, DiT) never below 0.64 per module; Q/K init 8x
+    # too large: 0.02-0.06.
+    attention_entropy_min: float = 0.25
+    # Largest pre-softmax attention logit of a head: "growing" when above this and
+    # above `attention_logit_growth` times its step-0 value on each of the last
+    # `window` sampled steps. Healthy: <= 9 at the end, up to ~5x growth from small
+    # starts (CaiT 0.06 -> 3.1 is 50x, so the absolute bound is what guards it); Adam
+    # lr 3e-2 without QK-norm: 1 -> 25-37.
+    attention_logit_max: float = 20.0
+    attention_logit_growth: float = 4.0
+    # Drift of the mean output logit from step 0, in nats, on each of the last
+    # `window` steps, for outputs read through a softmax. Cross-entropy cannot see it
+    # (it is the part of log Z that z-loss pulls back). Healthy: |drift| <= 2.7 (Adam
+    # noise on a 10-class head); a 256-token head at lr 0.3: 12-17.
+    logit_shift_max: float = 6.0
+
     # Symptoms not to report (names from the symptom vocabulary, or "nnlint:<CODE>").
     ignore: tuple[str, ...] = ()
 

@@ -84,7 +84,8 @@ def _format(row: Sequence[str], widths: Sequence[int]) -> str:
 
 
 def _row(run: ModelRun) -> tuple[str, str, str, str, str]:
-    layers = "-" if run.report is None else str(len(run.report.layers))
+    # "" is the model's own row (its output logits), not a layer.
+    layers = "-" if run.report is None else str(sum(1 for n in run.report.layers if n))
     where = "[tool.nnhealth]" if run.origin == "config" else run.nodeid.split("::")[-1]
     return (run.model, _VERDICT_WORDS[run.verdict], layers, where, worst_symptoms(run))
 

@@ -81,7 +81,7 @@ class DeadUnitProbe(Probe):
     def attach_step(self, stack: ExitStack) -> None:
         if not self.ctx.stat_step:
             return
-        for name, module in self.ctx.model.named_modules():
+        for name, module in self.ctx.named_modules:
             if isinstance(module, RELU_FAMILY):
                 stack.enter_context(module.register_forward_hook(self._hook(name)))
 

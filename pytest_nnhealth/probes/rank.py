@@ -98,7 +98,7 @@ class RankProbe(Probe):
     def attach_step(self, stack: ExitStack) -> None:
         if not self.ctx.deep_step:
             return
-        for name, module in self.ctx.model.named_modules():
+        for name, module in self.ctx.named_modules:
             if name and not any(True for _ in module.children()):
                 stack.enter_context(module.register_forward_hook(self._hook(name)))
 

@@ -54,7 +54,7 @@ class SaturationProbe(Probe):
     def attach_step(self, stack: ExitStack) -> None:
         if not self.ctx.stat_step:
             return
-        for name, module in self.ctx.model.named_modules():
+        for name, module in self.ctx.named_modules:
             # ReLU6 subclasses Hardtanh but saturates only above; it is a ReLU here.
             if isinstance(module, SATURATING) and not isinstance(module, nn.ReLU6):
                 stack.enter_context(module.register_forward_hook(self._hook(name)))

@@ -56,8 +56,10 @@ class _Tracked:
         self.before = self.values().clone()
 
     def values(self) -> torch.Tensor:
-        flat = self.param.detach().reshape(-1)
-        return flat if self.index is None else flat.index_select(0, self.index)
+        """The tracked values now: the whole tensor (its own shape), or the subset."""
+        if self.index is None:
+            return self.param.detach()
+        return self.param.detach().reshape(-1).index_select(0, self.index)
 
     def bytes(self) -> int:
         held = self.before.numel() * self.before.element_size()
@@ -90,10 +92,13 @@ class UpdateProbe(Probe):
             scales = [t.scale for t in self._tracked]
             self._scales = torch.tensor(scales, device=params[0].device).sqrt()
             return
+        # Whole tensors in one fused copy (a model with hundreds of small tensors paid
+        # one Python-level copy each, every step); subsets one gather each.
+        whole = [t for t in self._tracked if t.index is None]
+        if whole:
+            torch._foreach_copy_([t.before for t in whole], [t.param for t in whole])
         for tracked in self._tracked:
-            if tracked.index is None:
-                tracked.before.copy_(tracked.param.detach().reshape(-1))
-            else:
+            if tracked.index is not None:
                 torch.index_select(
                     tracked.param.detach().reshape(-1), 0, tracked.index,
                     out=tracked.before,

@@ -8,7 +8,7 @@ Rendering is a pure function (``render_table``) so it is tested at a fixed width
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from pytest_nnhealth.judge import quantities as Q
 from pytest_nnhealth.judge.groups import FindingGroup, group_repeats
@@ -172,4 +172,112 @@ def assert_grad_ratio(report: HealthReport, low: float, high: float) -> None:
             raise AssertionError(
                 f"gradient ratio `{first}` / `{last}` = {_fmt(ratio)} at step {step}, "
                 f"expected in [{low:g}, {high:g}]"
+            )
+
+
+def _head_values(
+    report: HealthReport, quantity: str, modules: Iterable[str] | None
+) -> dict[tuple[str, int], list[tuple[int, float]]]:
+    """(module, head) -> measured (step, value) of ``<quantity>_h<head>``."""
+    prefix = f"{quantity}_h"
+    rows: dict[tuple[str, int], list[tuple[int, float]]] = {}
+    for name, points_by_key in _attention_series(report, modules).items():
+        for key, values in points_by_key.items():
+            if key.startswith(prefix) and key[len(prefix) :].isdigit():
+                measured = [(s, v) for s, v in enumerate(values) if v is not None]
+                rows[(name, int(key[len(prefix) :]))] = measured
+    if not rows:
+        raise AssertionError(
+            f"no attention measured in {report.model} (nn.MultiheadAttention, "
+            "F.scaled_dot_product_attention or a softmax over (batch, heads, queries, "
+            "keys); see docs/health/attention.md)"
+        )
+    return rows
+
+
+def _attention_series(
+    report: HealthReport, modules: Iterable[str] | None
+) -> dict[str, dict[str, list[float | None]]]:
+    with_attention = {
+        name: stats.series
+        for name, stats in report.layers.items()
+        if "attn_entropy" in stats.series
+    }
+    if modules is None:
+        return with_attention
+    wanted = list(modules)
+    missing = [name for name in wanted if name not in with_attention]
+    if missing:
+        raise AssertionError(
+            f"no attention measurements for module(s) {missing}; measured: "
+            f"{', '.join(with_attention) or 'none'}"
+        )
+    return {name: with_attention[name] for name in wanted}
+
+
+def _assert_heads(
+    report: HealthReport,
+    quantity: str,
+    ok: Callable[[float], bool],
+    expected: str,
+    modules: Iterable[str] | None,
+) -> None:
+    bad = []
+    for (name, head), points in _head_values(report, quantity, modules).items():
+        outside = [(s, v) for s, v in points if not ok(v)]
+        if outside:
+            step, value = outside[0]
+            bad.append(
+                f"`{name}` head {head}: {quantity} = {_fmt(value)} at step {step}, "
+                f"expected {expected}"
+            )
+    if bad:
+        raise AssertionError(f"{len(bad)} head(s) out of range:\n" + "\n".join(bad))
+
+
+def assert_attention_entropy(
+    report: HealthReport, low: float, modules: Iterable[str] | None = None
+) -> None:
+    """Every (selected) attention head's normalised entropy (1 = uniform over the
+    keys, 0 = one key) is at least ``low`` on every sampled step."""
+    _assert_heads(report, "attn_entropy", lambda v: v >= low, f">= {low:g}", modules)
+
+
+def assert_attention_logits(
+    report: HealthReport, high: float, modules: Iterable[str] | None = None
+) -> None:
+    """Every (selected) attention head's largest pre-softmax logit is at most
+    ``high`` on every sampled step."""
+    _assert_heads(
+        report, "attn_logit_max", lambda v: v <= high, f"<= {high:g}", modules
+    )
+
+
+def assert_logit_drift(
+    report: HealthReport, max_shift: float, max_log_z: float | None = None
+) -> None:
+    """The model's mean output logit stays within ``max_shift`` nats of step 0 and,
+    when given, ``|log Z|`` (logsumexp over the last axis, mean over rows) within
+    ``max_log_z`` on every step."""
+    stats = report.layers.get("")
+    if stats is None or "logit_mean" not in stats.series:
+        raise AssertionError(
+            f"no output logits measured for {report.model} (the output needs a last "
+            "axis of at least 2 classes)"
+        )
+    means = [(s, v) for s, v in enumerate(stats.series["logit_mean"]) if v is not None]
+    start = means[0][1]
+    for step, value in means:
+        if abs(value - start) > max_shift:
+            raise AssertionError(
+                f"mean output logit drifted {value - start:+.3g} nats from step 0 at "
+                f"step {step}, expected within {max_shift:g}"
+            )
+    if max_log_z is None:
+        return
+    for step, log_z in enumerate(stats.series.get("logit_lse", [])):
+        if log_z is not None and abs(log_z) > max_log_z:
+            raise AssertionError(
+                f"log Z of the output = {_fmt(log_z)} at step {step}, expected "
+                f"|log Z| <= {max_log_z:g}"
             )

@@ -130,7 +130,7 @@ def _limits(
 def _legend_panel(ax: Axes, report: HealthReport, flagged: set[str]) -> None:
     """Explains the colours: a depth colour bar and the flagged layers by name."""
     ax.set_axis_off()
-    names = list(report.layers)
+    names = [name for name in report.layers if name]  # "": the output logits
     ax.set_title("layers")
     if names:
         gradient = [[i / 255 for i in range(256)]]

@@ -146,11 +146,14 @@ def _add_graph_findings(
     if graph is None:
         report.meta["graph"] = "disabled (graph=False)"
         return
+    started = time.perf_counter()
     extra, status = graph_findings(
         model, spec.batches[0], spec.loss_fn, spec.step_fn, graph
     )
     report.findings.extend(f for f in extra if f.check not in limits.ignore)
     report.meta["graph"] = status
+    # A fixed cost per check that dominates on small models (docs/performance.md).
+    report.meta["timings"]["graph_s"] = time.perf_counter() - started
 
 
 def _device(model: nn.Module, device: str | torch.device | None) -> torch.device:

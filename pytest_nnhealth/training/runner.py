@@ -27,10 +27,12 @@ from torch import nn
 from pytest_nnhealth.judge import quantities as Q
 from pytest_nnhealth.judge.records import LayerStats, NonfiniteEvent, RunResult
 from pytest_nnhealth.probes.activations import ActivationProbe
+from pytest_nnhealth.probes.attention import AttentionProbe
 from pytest_nnhealth.probes.base import Probe, RunContext, Series, to_floats
 from pytest_nnhealth.probes.dead_units import DeadUnitProbe
 from pytest_nnhealth.probes.gradients import GradientProbe
 from pytest_nnhealth.probes.histograms import HistogramProbe
+from pytest_nnhealth.probes.logits import LogitProbe
 from pytest_nnhealth.probes.nonfinite import NonFiniteProbe
 from pytest_nnhealth.probes.plumbing import PlumbingProbe
 from pytest_nnhealth.probes.rank import RankProbe
@@ -130,6 +132,8 @@ def default_probes(loss_fn: Any, scale_floor: float = SCALE_FLOOR) -> list[Probe
         PlumbingProbe(ignore),
         RankProbe(),
         HistogramProbe(),
+        AttentionProbe(),
+        LogitProbe(),
     ]
 
 

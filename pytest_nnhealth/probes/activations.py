@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from pytest_nnhealth.judge import quantities as Q
 from pytest_nnhealth.probes.base import (
     Probe,
     RunContext,
@@ -140,14 +141,14 @@ class ActivationProbe(Probe):
             if ctx.step == 0:  # the depth ratio is judged at init (judge._depth)
                 spread = batch_std(output)
                 if spread is not None:
-                    self.values.add("act_batch_std", name, ctx.step, spread)
+                    self.values.add(Q.ACT_BATCH_STD, name, ctx.step, spread)
 
         return hook
 
     def series(self) -> Series:
         series = self.values.to_series(self.ctx.steps)
-        means = series.setdefault("act_mean", {})
-        stds = series.setdefault("act_std", {})
+        means = series.setdefault(Q.ACT_MEAN, {})
+        stds = series.setdefault(Q.ACT_STD, {})
         flat = vectors_to_floats([moments for _, _, _, moments in self._sums])
         for (name, step, count, _), (total, square) in zip(
             self._sums, flat, strict=True

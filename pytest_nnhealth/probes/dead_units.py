@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from pytest_nnhealth.judge import quantities as Q
 from pytest_nnhealth.probes.activations import leading_samples, unit_dims
 from pytest_nnhealth.probes.base import Probe, Series, StepValues
 
@@ -90,8 +91,8 @@ class DeadUnitProbe(Probe):
                 values = unit_fractions(output)
                 if values is not None:
                     step = self.ctx.step
-                    self.values.add("dead_fraction", name, step, values[0])
-                    self.values.add("always_on_fraction", name, step, values[1])
+                    self.values.add(Q.DEAD_FRACTION, name, step, values[0])
+                    self.values.add(Q.ALWAYS_ON_FRACTION, name, step, values[1])
                     count = samples_per_unit(output)
                     self.samples[name] = min(self.samples.get(name, count), count)
 

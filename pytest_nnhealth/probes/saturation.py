@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from pytest_nnhealth.judge import quantities as Q
 from pytest_nnhealth.probes.base import Probe, Series, StepValues
 
 TANH_CUTOFF = math.atanh(math.sqrt(0.9))  # 1.8184 (DESIGN rounds to 1.8183)
@@ -63,7 +64,7 @@ class SaturationProbe(Probe):
             if inputs and isinstance(inputs[0], torch.Tensor):
                 value = saturated_fraction(module, inputs[0])
                 if value is not None:
-                    self.values.add("saturation_fraction", name, self.ctx.step, value)
+                    self.values.add(Q.SATURATION_FRACTION, name, self.ctx.step, value)
 
         return hook
 

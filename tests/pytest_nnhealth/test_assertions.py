@@ -177,6 +177,8 @@ def test_a_few_repeats_stay_one_line_each():
         assert_healthy(report)
     entries = [s for s in str(failure.value).splitlines() if s.startswith("- ")]
     assert entries == [f"- {_high(f'blocks.{i}.gamma').message}" for i in range(3)]
+
+
 def attention_report() -> HealthReport:
     series = {
         "attn_entropy": [0.9, None, 0.05],

@@ -100,9 +100,7 @@ def test_noqa_and_json_fields() -> None:
         """
     )
     findings = lint_text(source.encode(), "m.py", LintConfig(select=("NNL7",)))
-    assert [(f.code, f.line, f.severity) for f in findings] == [
-        ("NNL704", 4, "error")
-    ]
+    assert [(f.code, f.line, f.severity) for f in findings] == [("NNL704", 4, "error")]
     record = json.loads(json.dumps(findings[0].to_dict()))
     assert record["name"] == "single-expert-gate-normalised"
     assert record["fix"] is None

@@ -169,6 +169,8 @@ def test_every_path_is_measured_per_head_on_sampled_steps(attention, name):
     report = check(model, _batch(), loss_fn=nn.CrossEntropyLoss(), steps=10)
     owner = name if wrapped is not None else "attention.inner"
     assert _attention_rows(report, owner) == ["attn_entropy_h0", "attn_entropy_h1"]
+    measured = [n for n, s in report.layers.items() if "attn_entropy" in s.series]
+    assert measured == [owner]  # once, on the module computing it, not its parents
     entropy = report.layers[owner].series["attn_entropy"]
     measured = [step for step, value in enumerate(entropy) if value is not None]
     assert measured == [0, 1, 2, 5, 7, 8, 9]  # the sampled steps of a 10-step run

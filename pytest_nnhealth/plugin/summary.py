@@ -12,7 +12,8 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Sequence
 
-from pytest_nnhealth.judge.records import SYMPTOMS, HealthFinding
+from pytest_nnhealth.judge.quantities import SYMPTOMS
+from pytest_nnhealth.judge.records import HealthFinding
 from pytest_nnhealth.reporting.runs import ModelRun, SessionRecords
 
 _VERDICT_WORDS = {

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 
+from pytest_nnhealth.judge import quantities as Q
+from pytest_nnhealth.judge.groups import FindingGroup, group_repeats
 from pytest_nnhealth.judge.order import consequence_note
 from pytest_nnhealth.judge.records import HealthFinding, HealthReport
 from pytest_nnhealth.training.stopping import steps_text
@@ -25,18 +27,12 @@ def _fmt(value: float | None) -> str:
     return f"{value:.3g}"
 
 
-def render_table(findings: Sequence[HealthFinding], width: int = 100) -> str:
-    """A fixed-width plain-text table of findings, one row each, then their hints."""
-    rows = [
-        (
-            f.check,
-            f.module or "(model)",
-            _fmt(f.value),
-            f.limit or "-",
-            "-" if f.step is None else str(f.step),
-        )
-        for f in findings
-    ]
+def render_table(
+    findings: Sequence[HealthFinding | FindingGroup], width: int = 100
+) -> str:
+    """A fixed-width plain-text table, one row per finding or group of repeats (the
+    first member's values, "+N more" after its module)."""
+    rows = [_row(item) for item in findings]
     widths = [
         max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
         for i, h in enumerate(COLUMNS)
@@ -54,6 +50,15 @@ def render_table(findings: Sequence[HealthFinding], width: int = 100) -> str:
     return "\n".join(out)
 
 
+def _row(item: HealthFinding | FindingGroup) -> tuple[str, str, str, str, str]:
+    first = item.first if isinstance(item, FindingGroup) else item
+    module = first.module or "(model)"
+    if isinstance(item, FindingGroup) and item.count > 1:
+        module += f" +{item.count - 1} more"
+    step = "-" if first.step is None else str(first.step)
+    return (first.check, module, _fmt(first.value), first.limit or "-", step)
+
+
 def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else "..." + text[-(width - 3) :]
 
@@ -62,8 +67,18 @@ def failure_message(report: HealthReport, width: int = 100) -> str:
     errors = [f for f in report.findings if f.severity == "error"]
     steps = steps_text(report.steps, report.meta)
     head = f"{report.model}: {len(errors)} unhealthy finding(s) in {steps} steps"
-    body = "\n".join(f"- {f.message}{consequence_note(f)}" for f in errors)
-    return f"{head}\n{render_table(errors, width)}\n\n{body}"
+    groups = group_repeats(errors)
+    body = "\n".join(_entry(group) for group in groups)
+    return f"{head}\n{render_table(groups, width)}\n\n{body}"
+
+
+def _entry(group: FindingGroup) -> str:
+    """One line per finding; a group of repeats names its first layers and count,
+    then the first one's message (the JSON report keeps every finding)."""
+    note = consequence_note(group.first)
+    if group.count == 1:
+        return f"- {group.first.message}{note}"
+    return f"- {group.title()}{note}; the first: {group.first.message}"
 
 
 def assert_healthy(report: HealthReport) -> None:
@@ -120,33 +135,33 @@ def assert_activation_std(
     report: HealthReport, low: float, high: float, modules: Iterable[str] | None = None
 ) -> None:
     """Every (selected) module's output std within ``[low, high]`` on every step."""
-    _assert_range(report, "act_std", low, high, modules)
+    _assert_range(report, Q.ACT_STD, low, high, modules)
 
 
 def assert_grad_norm(
     report: HealthReport, low: float, high: float, modules: Iterable[str] | None = None
 ) -> None:
     """Every (selected) parameter-owning module's gradient norm within range."""
-    _assert_range(report, "grad_norm", low, high, modules)
+    _assert_range(report, Q.GRAD_NORM, low, high, modules)
 
 
 def assert_update_ratio(
     report: HealthReport, low: float, high: float, modules: Iterable[str] | None = None
 ) -> None:
     """Every (selected) module's ||dw||/||w|| within range on every measured step."""
-    _assert_range(report, "update_ratio", low, high, modules)
+    _assert_range(report, Q.UPDATE_RATIO, low, high, modules)
 
 
 def assert_grad_ratio(report: HealthReport, low: float, high: float) -> None:
     """First-layer over last-layer gradient norm (parameter-owning modules in forward
     order) within ``[low, high]`` on every step."""
-    owners = [n for n, s in report.layers.items() if "grad_norm" in s.series]
+    owners = [n for n, s in report.layers.items() if Q.GRAD_NORM in s.series]
     if len(owners) < 2:
         raise AssertionError("need two parameter-owning modules for a gradient ratio")
     first, last = owners[0], owners[-1]
     pairs = zip(
-        report.layers[first].series["grad_norm"],
-        report.layers[last].series["grad_norm"],
+        report.layers[first].series[Q.GRAD_NORM],
+        report.layers[last].series[Q.GRAD_NORM],
         strict=True,
     )
     for step, (a, b) in enumerate(pairs):

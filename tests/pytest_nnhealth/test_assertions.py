@@ -131,6 +131,54 @@ def test_grad_ratio_first_over_last():
     )
 
 
+def _high(name: str, step: int = 0) -> HealthFinding:
+    message = (
+        f"update_ratio_high in `{name}` (LayerScale): 12.0 at step {step}, "
+        "healthy < 0.50; lr too high for this layer; lower lr"
+    )
+    return HealthFinding(
+        "update_ratio_high", name, 12.0, "< 0.50", step, message, "lower lr"
+    )
+
+
+def test_failure_text_groups_a_symptom_repeated_over_many_layers():
+    """A ConvNeXt with layer scale 1.0 and a huge lr: one cause on 70 parameters is
+    one entry naming the first layers and the count; the JSON keeps all 70."""
+    names = [f"stages.{i // 10}.blocks.{i % 10}.gamma" for i in range(70)]
+    nan = HealthFinding(
+        "nonfinite", "head", None, "finite", 3, "nonfinite in `head`", "h",
+        consequence_of="update_ratio_high in `stages.0.blocks.0.gamma`",
+    )  # fmt: skip
+    report = report_with([_high(n) for n in names] + [nan])
+    with pytest.raises(AssertionError) as failure:
+        assert_healthy(report)
+    text = str(failure.value)
+    assert text.splitlines()[0] == "Net: 71 unhealthy finding(s) in 2 steps"
+    entries = [line for line in text.splitlines() if line.startswith("- ")]
+    assert entries == [
+        "- update_ratio_high in 70 layers, first `stages.0.blocks.0.gamma`, "
+        "`stages.0.blocks.1.gamma`, `stages.0.blocks.2.gamma` ...; the first: "
+        + _high(names[0]).message,
+        "- nonfinite in `head` (consequence of update_ratio_high in "
+        "`stages.0.blocks.0.gamma`)",
+    ]
+    rows = text.split("\n\n")[0].splitlines()[3:]
+    assert rows[0].split() == [
+        "update_ratio_high", "stages.0.blocks.0.gamma", "+69", "more", "12", "<",
+        "0.50", "0",
+    ]  # fmt: skip
+    assert len(rows) == 2
+    assert len(HealthReport.from_json(report.to_json()).findings) == 71
+
+
+def test_a_few_repeats_stay_one_line_each():
+    report = report_with([_high(f"blocks.{i}.gamma") for i in range(3)])
+    with pytest.raises(AssertionError) as failure:
+        assert_healthy(report)
+    entries = [s for s in str(failure.value).splitlines() if s.startswith("- ")]
+    assert entries == [f"- {_high(f'blocks.{i}.gamma').message}" for i in range(3)]
+
+
 def attention_report() -> HealthReport:
     series = {
         "attn_entropy": [0.9, None, 0.05],

@@ -1,15 +1,10 @@
-"""Attention and output-logit symptoms on synthetic measurements."""
+"""Attention and output-logit symptoms on synthetic measurements (no torch)."""
 
 from __future__ import annotations
 
-import pytest
-
-pytest.importorskip("torch")
-
-from pytest_nnhealth.judge.core import judge  # noqa: E402
-from pytest_nnhealth.judge.records import LayerStats  # noqa: E402
-from pytest_nnhealth.judge.thresholds import Thresholds  # noqa: E402
-from pytest_nnhealth.training.runner import RunResult  # noqa: E402
+from pytest_nnhealth.judge.core import judge
+from pytest_nnhealth.judge.records import LayerStats, RunResult
+from pytest_nnhealth.judge.thresholds import Thresholds
 
 SAMPLED = [0, 1, 2, 5, 7, 8, 9]
 
@@ -27,7 +22,7 @@ def result(layers: dict[str, tuple[str, dict]]) -> RunResult:
     }
     losses = [2.0 - 0.1 * step for step in range(10)]
     order = [name for name in layers if name]
-    return RunResult(stats, losses, (2.0, 1.0), order, order, [], {})
+    return RunResult(stats, losses, (2.0, 1.0), order, order, [])
 
 
 def attention(entropy: dict[int, list[float]], logits: dict[int, list[float]]):

@@ -198,6 +198,21 @@ attention. Reproduce:
 
     .venv/bin/python -m bench.attention_margins --seeds 5 --real-seeds 3 --write
 
+With every probe and the whole judge (`check()` defaults), the zoo's transformer cases
+at 5 seeds: 0/15 false alarms on the three healthy ones (hand-written softmax,
+`nn.MultiheadAttention`, SDPA); `attention_entropy_collapse` on
+`attention_qk_init_large` 5/5 (on `blocks.0.attn` 5/5), `attention_logit_growth` on
+`attention_logits_lr_high` 5/5, `logit_drift` on `lm_head_lr_high` 5/5; Adam at lr 0.1
+(`transformer_lr_too_high`) also shows both attention symptoms 5/5, as consequences of
+its `update_ratio_high`. The real-architecture section above (`bench/real_zoo.py
+--seeds 0 1 2`) ran with these probes and rules on: 0/96 false alarms. Reproduce the
+zoo part:
+
+    .venv/bin/python -m bench.calibrate --seeds 5 --no-write \\
+      --case transformer_preln_adamw --case transformer_mha_adamw --case transformer_sdpa_adamw \\
+      --case attention_qk_init_large --case attention_logits_lr_high \\
+      --case lm_head_lr_high --case transformer_lr_too_high
+
 """
 
 

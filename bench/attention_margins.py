@@ -209,7 +209,8 @@ its `update_ratio_high`. The real-architecture section above (`bench/real_zoo.py
 zoo part:
 
     .venv/bin/python -m bench.calibrate --seeds 5 --no-write \\
-      --case transformer_preln_adamw --case transformer_mha_adamw --case transformer_sdpa_adamw \\
+      --case transformer_preln_adamw --case transformer_mha_adamw \\
+      --case transformer_sdpa_adamw \\
       --case attention_qk_init_large --case attention_logits_lr_high \\
       --case lm_head_lr_high --case transformer_lr_too_high
 

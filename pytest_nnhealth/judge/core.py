@@ -95,6 +95,9 @@ _NUMERIC = {
     "exploding_gradients",
     "update_ratio_low",
     "rank_collapse",
+    "attention_entropy_collapse",
+    "attention_logit_growth",
+    "logit_drift",
 }
 
 

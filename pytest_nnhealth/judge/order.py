@@ -77,12 +77,14 @@ CAUSED_BY: dict[str, frozenset[str]] = {
         {"dead_units", "saturation", "vanishing_activations", "exploding_activations"}
     ),
     "vanishing_activations": frozenset({"dead_units", "saturation"}),
-    # Growing logits make the softmax pick one key; too-large steps grow both.
+    # Growing logits make the softmax pick one key; too-large steps or activations
+    # that grow through the depth grow both, and the output logits with them (a
+    # 48-layer stack at 3x Kaiming init "drifts" by its growth alone).
     "attention_entropy_collapse": frozenset(
-        {"attention_logit_growth", "update_ratio_high", "loss_divergence"}
+        _GROWTH | {"attention_logit_growth", "loss_divergence", "nonfinite"}
     ),
-    "attention_logit_growth": frozenset({"update_ratio_high"}),
-    "logit_drift": frozenset({"update_ratio_high", "loss_divergence"}),
+    "attention_logit_growth": frozenset(_GROWTH),
+    "logit_drift": frozenset(_GROWTH | {"loss_divergence", "nonfinite"}),
     # A layer whose input is (exactly) zero gets a zero weight gradient.
     "zero_gradients": frozenset({"vanishing_activations", "dead_units"}),
 }

@@ -13,6 +13,7 @@ from nnlint import __version__
 if TYPE_CHECKING:
     from pytest_nnhealth.graph_bounds import GraphLimits
     from pytest_nnhealth.health_check import check
+    from pytest_nnhealth.probes.routers import Router
     from pytest_nnhealth.records import HealthFinding, HealthReport, LayerStats
     from pytest_nnhealth.thresholds import Thresholds
 
@@ -21,6 +22,7 @@ __all__ = [
     "HealthFinding",
     "HealthReport",
     "LayerStats",
+    "Router",
     "Thresholds",
     "__version__",
     "check",
@@ -32,6 +34,7 @@ _LAZY = {
     "HealthFinding": "pytest_nnhealth.records",
     "HealthReport": "pytest_nnhealth.records",
     "LayerStats": "pytest_nnhealth.records",
+    "Router": "pytest_nnhealth.probes.routers",
     "Thresholds": "pytest_nnhealth.thresholds",
 }
 

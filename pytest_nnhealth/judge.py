@@ -24,6 +24,7 @@ from pytest_nnhealth.judge_base import (
     settled,
     trailing_run,
 )
+from pytest_nnhealth.judge_moe import judge_routing
 from pytest_nnhealth.judge_order import order_by_cause, position
 from pytest_nnhealth.judge_run import divergence, no_learning, nonfinite, plumbing
 from pytest_nnhealth.records import HealthFinding
@@ -46,6 +47,7 @@ def judge(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
         _updates,
         plumbing,
         _rank,
+        judge_routing,
     ):
         findings.extend(rule(result, limits))
     backward = _backward_modules(result)

@@ -29,6 +29,9 @@ SYMPTOMS: tuple[str, ...] = (
     "no_learning",
     "loss_divergence",
     "rank_collapse",
+    "expert_load_imbalance",
+    "dead_experts",
+    "router_collapse",
 )
 
 

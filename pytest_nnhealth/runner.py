@@ -35,6 +35,8 @@ from pytest_nnhealth.probes.histograms import HistogramProbe
 from pytest_nnhealth.probes.nonfinite import NonFiniteProbe
 from pytest_nnhealth.probes.plumbing import PlumbingProbe
 from pytest_nnhealth.probes.rank import RankProbe
+from pytest_nnhealth.probes.routers import Router
+from pytest_nnhealth.probes.routing import RoutingProbe
 from pytest_nnhealth.probes.saturation import SaturationProbe
 from pytest_nnhealth.probes.updates import UpdateProbe
 from pytest_nnhealth.records import LayerStats
@@ -56,6 +58,8 @@ class RunSpec:
     in_place: bool = False  # the model could not be deep-copied (for error notes)
     # Budget / early stop; each run gets a fresh decider (None: every step runs).
     stopper: StopRule | None = None
+    # Custom MoE routers to read (check(routers=...)); others are found automatically.
+    routers: tuple[Router, ...] = ()
 
 
 @dataclass
@@ -123,7 +127,7 @@ def seed_everything(seed: int, device: torch.device) -> None:
     numpy.random.seed(seed % 2**32)
 
 
-def default_probes(loss_fn: Any) -> list[Probe]:
+def default_probes(loss_fn: Any, routers: tuple[Router, ...] = ()) -> list[Probe]:
     """Every probe except the non-finite locator, which only runs in a replay (see
     ``first_nonfinite_step``): healthy runs do not pay for it."""
     ignore = (loss_fn,) if isinstance(loss_fn, nn.Module) else ()
@@ -136,6 +140,7 @@ def default_probes(loss_fn: Any) -> list[Probe]:
         PlumbingProbe(ignore),
         RankProbe(),
         HistogramProbe(),
+        RoutingProbe(routers),
     ]
 
 
@@ -151,7 +156,7 @@ def run(
     optimizer, description = build_optimizer(spec.optimizer, model, memo)
     seed_everything(spec.seed, spec.device)
     ctx = RunContext.build(model, spec.steps, spec.window)
-    probes = default_probes(spec.loss_fn) if probes is None else probes
+    probes = default_probes(spec.loss_fn, spec.routers) if probes is None else probes
     rng_at_start = _rng_state(spec.device)
     losses: list[torch.Tensor] = []
     stopped = "steps"

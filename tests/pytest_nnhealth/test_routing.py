@@ -1,0 +1,193 @@
+"""MoE routing: which routers are located, what the probe counts, how it is judged."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+from pytest_nnhealth.health_check import check  # noqa: E402
+from pytest_nnhealth.judge_moe import judge_routing, top_share  # noqa: E402
+from pytest_nnhealth.probes.routers import Router, locate_routers  # noqa: E402
+from pytest_nnhealth.probes.routing import (  # noqa: E402
+    expert_tokens,
+    load_statistics,
+)
+from pytest_nnhealth.records import LayerStats  # noqa: E402
+from pytest_nnhealth.runner import RunResult  # noqa: E402
+from pytest_nnhealth.thresholds import Thresholds  # noqa: E402
+
+
+class ListMoE(nn.Module):
+    """Switch/Mixtral-style block: a Linear gate next to a ModuleList of experts."""
+
+    def __init__(self, dim: int = 8, experts: int = 4, top_k: int = 2) -> None:
+        super().__init__()
+        self.gate = nn.Linear(dim, experts, bias=False)
+        self.experts = nn.ModuleList(nn.Linear(dim, dim) for _ in range(experts))
+        self.top_k = top_k
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weights, chosen = self.gate(x).softmax(-1).topk(self.top_k, dim=-1)
+        out = torch.zeros_like(x)
+        for index, expert in enumerate(self.experts):
+            mask = (chosen == index).float().mul(weights).sum(-1, keepdim=True)
+            out = out + mask * expert(x)
+        return out
+
+
+class BiasRouter(nn.Module):
+    """DeepSeek-V3-style: own (experts, d) weight, a score-correction bias buffer,
+    returns only the logits."""
+
+    def __init__(self, dim: int, experts: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(experts, dim) * 0.1)
+        self.register_buffer("correction", torch.zeros(experts))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x @ self.weight.T
+
+
+class GroupedExperts(nn.Module):
+    def __init__(self, dim: int, experts: int) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(experts, dim, dim) * 0.1)
+
+
+class BiasMoE(nn.Module):
+    def __init__(self, dim: int = 8, experts: int = 4) -> None:
+        super().__init__()
+        self.router = BiasRouter(dim, experts)
+        self.experts = GroupedExperts(dim, experts)
+        self.top_k = 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scores = self.router(x).sigmoid() + self.router.correction
+        chosen = scores.topk(1, dim=-1).indices[..., 0]
+        return torch.einsum("nd,nde->ne", x, self.experts.w[chosen])
+
+
+class Blocks(nn.Module):
+    """Not a MoE: two blocks and a 2-class head. Must not be taken for a router."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(nn.Linear(8, 8) for _ in range(2))
+        self.head = nn.Linear(8, 2)
+
+
+def test_locates_linear_gate_next_to_module_list() -> None:
+    [found] = locate_routers(nn.Sequential(ListMoE()))
+    assert (found.name, found.num_experts, found.top_k, found.bias) == (
+        "0.gate",
+        4,
+        2,
+        None,
+    )
+
+
+def test_locates_bias_router_next_to_grouped_experts() -> None:
+    model = BiasMoE()
+    [found] = locate_routers(model)
+    assert (found.name, found.num_experts, found.top_k) == ("router", 4, 1)
+    assert found.bias is model.router.correction
+    assert found.sigmoid
+
+
+def test_classifier_head_next_to_blocks_is_not_a_router() -> None:
+    assert locate_routers(Blocks()) == []
+
+
+def test_locates_transformers_mixtral_routers() -> None:
+    transformers = pytest.importorskip("transformers")
+    config = transformers.MixtralConfig(
+        vocab_size=32, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=1, num_local_experts=4,
+        num_experts_per_tok=2,
+    )  # fmt: skip
+    found = locate_routers(transformers.MixtralForCausalLM(config))
+    assert [(r.name, r.num_experts, r.top_k) for r in found] == [
+        (f"model.layers.{i}.mlp.gate", 4, 2) for i in range(2)
+    ]
+
+
+def test_expert_tokens_counts_every_choice_and_drops_padding() -> None:
+    chosen = torch.tensor([[0, 1], [0, 3], [-1, 4]])  # -1 and 4 (= experts): dropped
+    assert expert_tokens(chosen, 4).tolist() == [2.0, 1.0, 0.0, 1.0]
+
+
+def test_load_statistics() -> None:
+    stats = load_statistics([6.0, 2.0, 0.0, 0.0])
+    assert stats["expert_load_max_over_mean"] == 3.0
+    assert stats["dead_experts"] == 2.0
+    assert stats["expert_load_cv"] == pytest.approx(math.sqrt(6.0) / 2.0)
+    assert load_statistics([0.0, 0.0])["expert_load_max_over_mean"] is None
+
+
+def test_router_adapter_rejects_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="top_k"):
+        Router("gate", num_experts=4, top_k=5, logits=lambda out: out)
+    with pytest.raises(ValueError, match="logits=..., experts=..."):
+        Router("gate", num_experts=4)
+    model = nn.Sequential(nn.Linear(4, 4))
+    with pytest.raises(ValueError, match="no module named 'nope'"):
+        check(
+            model,
+            (torch.randn(4, 4), torch.randn(4, 4)),
+            loss_fn=nn.MSELoss(),
+            routers=[Router("nope", 4, logits=lambda out: out)],
+            steps=2,
+        )
+
+
+def routed(loads: list[list[float]], top_k: int = 2, **series: list) -> RunResult:
+    steps = len(loads)
+    rows: dict[str, list] = {
+        f"expert_tokens.{e}": [float(step[e]) for step in loads]
+        for e in range(len(loads[0]))
+    }
+    for step_loads in loads:
+        for key, value in load_statistics(step_loads).items():
+            rows.setdefault(key, []).append(value)
+    rows.update(series)
+    info = {"experts": len(loads[0]), "top_k": top_k, "bias_balanced": False}
+    layer = LayerStats("moe.gate", "Linear", rows)
+    return RunResult(
+        {"moe.gate": layer}, [1.0] * steps, (1.0, 0.5), ["moe.gate"], ["moe.gate"],
+        ["moe.gate"], {"routers": {"moe.gate": info}},
+    )  # fmt: skip
+
+
+def test_collapse_is_reported_once_with_its_experts() -> None:
+    loads = [[16.0] * 8] * 2 + [[0, 0, 60, 0, 0, 64, 4, 0]] * 3
+    [found] = judge_routing(routed(loads), Thresholds())
+    assert (found.check, found.module, found.step) == ("router_collapse", "moe.gate", 2)
+    assert found.value == pytest.approx(124 / 128)
+    assert "expert(s) 2, 5 of 8" in found.message
+    assert top_share([[1.0, 2.0], [1.0, 0.0], [2.0, 0.0]], 1) == [0.5, 1.0]
+
+
+def test_dead_expert_names_the_expert() -> None:
+    loads = [[20, 20, 20, 0, 20, 20, 20, 20]] * 4
+    [found] = judge_routing(routed(loads), Thresholds())
+    assert (found.check, found.value, found.step) == ("dead_experts", 1.0, 0)
+    assert "(expert(s) 3)" in found.message
+
+
+def test_imbalance_with_a_rising_bias_blames_the_sign() -> None:
+    loads = [[50, 10, 10, 10, 10, 10, 10, 10]] * 4
+    bias = {"expert_bias.0": [0.0, 0.02, 0.04, 0.06]}
+    [found] = judge_routing(routed(loads, **bias), Thresholds())
+    assert found.check == "expert_load_imbalance"
+    assert found.value == pytest.approx(50 / 15)
+    assert "wrong sign" in found.message
+    assert "expert 0 gets 3.33x" in found.message
+
+
+def test_too_few_tokens_per_expert_is_not_judged() -> None:
+    loads = [[6, 0, 0, 0, 2, 0, 0, 0]] * 4  # 1 expected token per expert: chance
+    assert judge_routing(routed(loads), Thresholds()) == []

@@ -182,6 +182,8 @@ def run(
         "timings": {"steps_s": steps_done - started},
         "run": {"steps": len(losses), "planned": spec.steps, "stopped": stopped},
     }
+    if result.extras.get("routers"):  # for reports and assert_expert_load
+        result.meta["routers"] = result.extras["routers"]
     memory = result.extras.pop("update_ratio_memory", None)
     if memory is not None:
         result.meta["update_ratio_memory"] = memory

@@ -16,7 +16,7 @@ from pytest_nnhealth.probes.routing import (  # noqa: E402
     expert_tokens,
     load_statistics,
 )
-from pytest_nnhealth.records import LayerStats  # noqa: E402
+from pytest_nnhealth.records import HealthReport, LayerStats  # noqa: E402
 from pytest_nnhealth.runner import RunResult  # noqa: E402
 from pytest_nnhealth.thresholds import Thresholds  # noqa: E402
 
@@ -191,3 +191,29 @@ def test_imbalance_with_a_rising_bias_blames_the_sign() -> None:
 def test_too_few_tokens_per_expert_is_not_judged() -> None:
     loads = [[6, 0, 0, 0, 2, 0, 0, 0]] * 4  # 1 expected token per expert: chance
     assert judge_routing(routed(loads), Thresholds()) == []
+
+
+def routed_report(loads: list[list[float]], entropy: list[float]) -> HealthReport:
+    result = routed(loads, router_entropy=entropy)
+    return HealthReport("M", layers=result.layers, steps=len(loads))
+
+
+def test_assert_expert_load_names_router_expert_and_step() -> None:
+    report = routed_report([[10, 10, 10, 10], [25, 5, 5, 5]], [0.9, 0.8])
+    report.assert_expert_load(max_over_mean=2.6)
+    with pytest.raises(AssertionError, match=r"`moe.gate` step 1: expert 0 gets 2.5x"):
+        report.assert_expert_load(max_over_mean=2.0)
+    dead = routed_report([[20, 20, 0, 0]], [0.5])
+    with pytest.raises(AssertionError, match=r"expert\(s\) \[2, 3\] got no token"):
+        dead.assert_expert_load(max_over_mean=3.0)
+    dead.assert_expert_load(max_over_mean=3.0, dead_max=2)
+    with pytest.raises(AssertionError, match="located routers: none"):
+        HealthReport("M").assert_expert_load()
+
+
+def test_assert_router_checks_entropy_range() -> None:
+    report = routed_report([[10, 10, 10, 10]] * 3, [0.9, 0.5, 0.1])
+    report.assert_router(min_entropy=0.05)
+    with pytest.raises(AssertionError, match=r"step 2: router entropy 0.1, expected"):
+        report.assert_router(min_entropy=0.2)
+    report.assert_router(min_entropy=0.2, from_step=3)

@@ -72,12 +72,12 @@ MOE_HEALTHY = [
 MOE_BROKEN = [
     ZooCase(
         "moe_collapse_unbalanced",
-        moe_case(offset=5.0, balance="none"),
+        moe_case(offset=10.0, balance="none"),
         False,
         frozenset({"router_collapse"}),
         "moe.gate",
         "no balancing, and the router reads hidden states sharing a large common "
-        "component (+5 on every feature): every token goes to the same 2 experts",
+        "component (+10 on every feature): every token goes to the same 2 experts",
     ),
     ZooCase(
         "moe_dead_expert",

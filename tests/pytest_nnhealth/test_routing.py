@@ -217,3 +217,53 @@ def test_assert_router_checks_entropy_range() -> None:
     with pytest.raises(AssertionError, match=r"step 2: router entropy 0.1, expected"):
         report.assert_router(min_entropy=0.2)
     report.assert_router(min_entropy=0.2, from_step=3)
+
+
+class Passthrough(nn.Module):
+    def forward(self, decision: dict) -> dict:
+        return decision
+
+
+class DictRouted(nn.Module):
+    """Experts in a ModuleDict and a router returning a dict: not located
+    automatically, read through the Router adapter."""
+
+    def __init__(self, collapse: bool) -> None:
+        super().__init__()
+        self.switch = nn.Linear(8, 4)
+        if collapse:
+            with torch.no_grad():
+                self.switch.bias.copy_(torch.tensor([20.0, 0.0, 0.0, 0.0]))
+        self.experts = nn.ModuleDict({str(e): nn.Linear(8, 8) for e in range(4)})
+        self.route = Passthrough()
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.switch(x)
+        routed = self.route({"scores": logits, "choice": logits.argmax(-1)})
+        choice, weight = routed["choice"], routed["scores"].softmax(-1)
+        out = torch.stack([self.experts[str(e)](x) for e in range(4)], dim=1)
+        picked = out[torch.arange(len(x)), choice] * weight.gather(1, choice[:, None])
+        return self.head(picked)
+
+
+def test_router_adapter_reads_a_custom_router_end_to_end() -> None:
+    x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
+    adapter = Router(
+        "route", num_experts=4, logits=lambda out: out["scores"],
+        experts=lambda out: out["choice"],
+    )  # fmt: skip
+    for collapse in (False, True):
+        model = DictRouted(collapse)
+        plain = check(model, (x, y), loss_fn=nn.CrossEntropyLoss(), steps=6)
+        assert "routers" not in plain.meta
+        report = check(
+            model, (x, y), loss_fn=nn.CrossEntropyLoss(), steps=6, routers=[adapter]
+        )
+        assert report.meta["routers"] == {
+            "route": {"experts": 4, "top_k": 1, "bias_balanced": False}
+        }
+        found = [f.check for f in report.findings if f.module == "route"]
+        assert found == (["router_collapse"] if collapse else [])
+        if collapse:
+            assert report.layers["route"].series["expert_tokens.0"][-1] == 64.0

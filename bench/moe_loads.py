@@ -13,7 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.zoo_moe import MOE_BROKEN, MOE_HEALTHY  # noqa: E402
-from pytest_nnhealth.health_check import check  # noqa: E402
+from pytest_nnhealth.training.health_check import check  # noqa: E402
 
 ROUTER = "moe.gate"
 SHOWN = (0, 4, 8, 12, 16, 20, 24)

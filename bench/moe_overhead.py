@@ -27,7 +27,7 @@ import torch  # noqa: E402
 from bench.probe_overhead import bare, spec_for  # noqa: E402
 from bench.zoo_moe import MOE_BROKEN, MOE_HEALTHY  # noqa: E402
 from pytest_nnhealth.probes.routing import RoutingProbe  # noqa: E402
-from pytest_nnhealth.runner import RunSpec, run, work_copy  # noqa: E402
+from pytest_nnhealth.training.runner import RunSpec, run, work_copy  # noqa: E402
 
 CPU = torch.device("cpu")
 

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 from nnlint import __version__
 
 if TYPE_CHECKING:
-    from pytest_nnhealth.graph_bounds import GraphLimits
-    from pytest_nnhealth.health_check import check
+    from pytest_nnhealth.judge.records import HealthFinding, HealthReport, LayerStats
+    from pytest_nnhealth.judge.thresholds import Thresholds
     from pytest_nnhealth.probes.routers import Router
-    from pytest_nnhealth.records import HealthFinding, HealthReport, LayerStats
-    from pytest_nnhealth.thresholds import Thresholds
+    from pytest_nnhealth.training.graph_bounds import GraphLimits
+    from pytest_nnhealth.training.health_check import check
 
 __all__ = [
     "GraphLimits",
@@ -29,13 +29,13 @@ __all__ = [
 ]
 
 _LAZY = {
-    "check": "pytest_nnhealth.health_check",
-    "GraphLimits": "pytest_nnhealth.graph_bounds",
-    "HealthFinding": "pytest_nnhealth.records",
-    "HealthReport": "pytest_nnhealth.records",
-    "LayerStats": "pytest_nnhealth.records",
+    "check": "pytest_nnhealth.training.health_check",
+    "GraphLimits": "pytest_nnhealth.training.graph_bounds",
+    "HealthFinding": "pytest_nnhealth.judge.records",
+    "HealthReport": "pytest_nnhealth.judge.records",
+    "LayerStats": "pytest_nnhealth.judge.records",
     "Router": "pytest_nnhealth.probes.routers",
-    "Thresholds": "pytest_nnhealth.thresholds",
+    "Thresholds": "pytest_nnhealth.judge.thresholds",
 }
 
 

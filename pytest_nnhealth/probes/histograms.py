@@ -15,8 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from pytest_nnhealth.judge.records import Histogram
 from pytest_nnhealth.probes.base import Probe, tensor_leaves
-from pytest_nnhealth.records import Histogram
 
 LOW, HIGH, BINS = -8.0, 4.0, 24
 MAX_VALUES = 4096

@@ -16,7 +16,7 @@ import pytest
 
 from nnlint import __version__
 from pytest_nnhealth.reporting.runs import ModelRun, SessionRecords
-from pytest_nnhealth.stopping import steps_text
+from pytest_nnhealth.training.stopping import steps_text
 
 TEMPLATES = Path(__file__).parent / "templates"
 INSTALL_HINT = (
@@ -68,8 +68,8 @@ def render_html(records: SessionRecords) -> str:
 
 
 def _model_view(index: int, run: ModelRun) -> dict[str, Any]:
+    from pytest_nnhealth.plugin.summary import worst_symptoms
     from pytest_nnhealth.reporting.plots import histogram_figure, series_figure
-    from pytest_nnhealth.summary import worst_symptoms
 
     report = run.report
     view: dict[str, Any] = {

@@ -20,7 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from pytest_nnhealth.records import HealthReport, Histogram
+from pytest_nnhealth.judge.records import HealthReport, Histogram
 
 # (series key, panel title, log scale, (low threshold key, high threshold key))
 PANELS: tuple[tuple[str, str, bool, tuple[str | None, str | None]], ...] = (

@@ -7,12 +7,13 @@ import time
 
 import pytest
 
-from nnlint.api import all_rules, lint_text
-from nnlint.config import LintConfig
-from nnlint.engine import check_source, rule_filter
-from nnlint.engine_rules import is_engine_rule
-from nnlint.prefilter import Filter, construction_calls, select
+from nnlint.api import lint_text
+from nnlint.engine.config import LintConfig
+from nnlint.engine.lint_source import check_source, rule_filter
+from nnlint.engine.pipeline import all_rules
+from nnlint.engine.prefilter import Filter, construction_calls, select
 from nnlint.rules import Rule
+from nnlint.rules.engine_rules import is_engine_rule
 from nnlint.rules.nnl201_zero_init_stacked_layers import ZeroInitStackedLayers
 from nnlint.rules.nnl202_uninitialised_parameter import UninitialisedParameter
 from nnlint.rules.nnl302_self_add_skip import SelfAddSkip

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import math
 
-from pytest_nnhealth.records import HealthFinding, HealthReport, Histogram, LayerStats
+from pytest_nnhealth.judge.records import (
+    HealthFinding,
+    HealthReport,
+    Histogram,
+    LayerStats,
+)
 from pytest_nnhealth.reporting.runs import LintRun, ModelRun, SessionRecords
 
 THRESHOLDS = {

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_nnhealth.assertions import (
+from pytest_nnhealth.judge.records import HealthFinding, HealthReport, LayerStats
+from pytest_nnhealth.reporting.assertions import (
     assert_activation_std,
     assert_grad_norm,
     assert_grad_ratio,
@@ -12,7 +13,6 @@ from pytest_nnhealth.assertions import (
     assert_update_ratio,
     render_table,
 )
-from pytest_nnhealth.records import HealthFinding, HealthReport, LayerStats
 
 
 def report_with(findings=(), layers=None) -> HealthReport:

@@ -8,7 +8,7 @@ import pytest
 from nnhealth_plugin_helpers import make_project
 from nnhealth_sample_records import healthy_report, model_run
 
-from pytest_nnhealth import baseline
+from pytest_nnhealth.plugin import baseline
 
 
 def test_profile_is_the_median_of_finite_values_per_layer_and_quantity():

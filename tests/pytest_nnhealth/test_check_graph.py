@@ -20,8 +20,8 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 from pytest_nnhealth import check  # noqa: E402
-from pytest_nnhealth.graph import graph_findings  # noqa: E402
-from pytest_nnhealth.graph_bounds import (  # noqa: E402
+from pytest_nnhealth.training.graph import graph_findings  # noqa: E402
+from pytest_nnhealth.training.graph_bounds import (  # noqa: E402
     GraphLimits,
     hookless_copy,
     without_global_hooks,

@@ -8,10 +8,10 @@ import pytest
 
 pytest.importorskip("torch")
 
-from pytest_nnhealth.judge import first_bad, judge, trailing_run  # noqa: E402
-from pytest_nnhealth.records import LayerStats  # noqa: E402
-from pytest_nnhealth.runner import RunResult  # noqa: E402
-from pytest_nnhealth.thresholds import Thresholds  # noqa: E402
+from pytest_nnhealth.judge.core import first_bad, judge, trailing_run  # noqa: E402
+from pytest_nnhealth.judge.records import LayerStats  # noqa: E402
+from pytest_nnhealth.judge.thresholds import Thresholds  # noqa: E402
+from pytest_nnhealth.training.runner import RunResult  # noqa: E402
 
 
 def result(series: dict[str, tuple[str, dict]], losses=None, held=None, **extras):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from pytest_nnhealth.assertions import failure_message
-from pytest_nnhealth.judge_order import consequence_note, order_by_cause, position
-from pytest_nnhealth.records import HealthFinding, HealthReport
+from pytest_nnhealth.judge.order import consequence_note, order_by_cause, position
+from pytest_nnhealth.judge.records import HealthFinding, HealthReport
+from pytest_nnhealth.reporting.assertions import failure_message
 
 ORDER = ["embed", "layers.0", "layers.1", "layers.2", "layers.3", "head"]
 

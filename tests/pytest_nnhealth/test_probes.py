@@ -11,7 +11,6 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 F = torch.nn.functional
 
-from pytest_nnhealth.health_check import check  # noqa: E402
 from pytest_nnhealth.probes.activations import output_moments  # noqa: E402
 from pytest_nnhealth.probes.dead_units import dead_fraction, units_matrix  # noqa: E402
 from pytest_nnhealth.probes.histograms import EDGES, log_histogram  # noqa: E402
@@ -21,6 +20,7 @@ from pytest_nnhealth.probes.saturation import (  # noqa: E402
     TANH_CUTOFF,
     saturated_fraction,
 )
+from pytest_nnhealth.training.health_check import check  # noqa: E402
 
 
 def test_units_matrix_layouts():
@@ -163,7 +163,7 @@ def test_no_activation_or_gradient_outlives_its_step():
 
 def test_probe_memory_does_not_grow_with_tensors_per_step():
     """Probes keep scalars per step (series), never tensors of activation size."""
-    from pytest_nnhealth import runner
+    from pytest_nnhealth.training import runner
 
     kept: list = []
     original = runner._collect

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pytest_nnhealth.records import (
+from pytest_nnhealth.judge.records import (
     SYMPTOMS,
     HealthFinding,
     HealthReport,
@@ -69,6 +69,6 @@ def test_vocabulary_is_fixed():
 
 
 def test_judge_only_emits_known_symptoms():
-    from pytest_nnhealth.hints import HINTS
+    from pytest_nnhealth.judge.hints import HINTS
 
     assert set(HINTS) == set(SYMPTOMS)

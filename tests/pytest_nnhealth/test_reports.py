@@ -158,7 +158,7 @@ def test_unknown_report_suffix_is_a_usage_error(pytester: pytest.Pytester):
 
 
 def test_plugin_and_records_agree_on_the_report_attribute():
-    from pytest_nnhealth import plugin
+    from pytest_nnhealth.plugin import hooks as plugin
     from pytest_nnhealth.reporting import runs
 
     assert plugin.REPORT_ATTRIBUTE == runs.REPORT_ATTRIBUTE

@@ -9,16 +9,16 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
-from pytest_nnhealth.health_check import check  # noqa: E402
-from pytest_nnhealth.judge_moe import judge_routing, top_share  # noqa: E402
+from pytest_nnhealth.judge.moe import judge_routing, top_share  # noqa: E402
+from pytest_nnhealth.judge.records import HealthReport, LayerStats  # noqa: E402
+from pytest_nnhealth.judge.thresholds import Thresholds  # noqa: E402
 from pytest_nnhealth.probes.routers import Router, locate_routers  # noqa: E402
 from pytest_nnhealth.probes.routing import (  # noqa: E402
     expert_tokens,
     load_statistics,
 )
-from pytest_nnhealth.records import HealthReport, LayerStats  # noqa: E402
-from pytest_nnhealth.runner import RunResult  # noqa: E402
-from pytest_nnhealth.thresholds import Thresholds  # noqa: E402
+from pytest_nnhealth.training.health_check import check  # noqa: E402
+from pytest_nnhealth.training.runner import RunResult  # noqa: E402
 
 
 class ListMoE(nn.Module):

@@ -9,9 +9,9 @@ from nnhealth_sample_records import (
     sample_records,
 )
 
-from pytest_nnhealth.records import HealthFinding
+from pytest_nnhealth.judge.records import HealthFinding
+from pytest_nnhealth.plugin.summary import render_summary, worst_symptoms
 from pytest_nnhealth.reporting.runs import Drift, SessionRecords
-from pytest_nnhealth.summary import render_summary, worst_symptoms
 
 
 def test_table_at_width_80_wraps_symptoms_under_their_column():

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from pytest_nnhealth.thresholds import Thresholds
+from pytest_nnhealth.judge.thresholds import Thresholds
 
 
 def test_defaults_match_the_design_evidence():

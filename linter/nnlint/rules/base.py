@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import libcst as cst
 
+from nnlint.analysis.names import ImportMap
 from nnlint.findings import Fix, Severity
-from nnlint.names import ImportMap
 
 if TYPE_CHECKING:
-    from nnlint.prefilter import Searcher
+    from nnlint.engine.prefilter import Searcher
 
 
 @dataclass(frozen=True)

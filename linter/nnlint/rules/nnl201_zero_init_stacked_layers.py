@@ -6,10 +6,10 @@ import re
 
 import libcst as cst
 
-from nnlint.cst_syntax import called_name, enclosing
-from nnlint.layer_feeds import Ref, hidden_layers, normalise, ref_text
-from nnlint.module_model import ClassModel, file_model
-from nnlint.prefilter import any_word
+from nnlint.analysis.cst_syntax import called_name, enclosing
+from nnlint.analysis.layer_feeds import Ref, hidden_layers, normalise, ref_text
+from nnlint.analysis.module_model import ClassModel, file_model
+from nnlint.engine.prefilter import any_word
 from nnlint.rules.base import Invalid, Rule, RuleContext
 from nnlint.rules.constant_inits import (
     CONSTANT_INITS,

@@ -66,7 +66,7 @@ def test_a_graph_twin_on_the_same_line_is_dropped() -> None:
 
 
 def test_twins_are_declared_by_graph_rules_on_source_codes() -> None:
-    from nnlint.api import all_rules
+    from nnlint.engine.pipeline import all_rules
 
     source_codes = {rule.CODE for rule in all_rules()}
     assert set(graph_twins("NNL610")) == {"NNL101", "NNL103", "NNL105"}

@@ -26,6 +26,7 @@ from bench.zoo_build import (
     slow_divergence,
     token_batch,
 )
+from bench.zoo_moe import MOE_BROKEN, MOE_HEALTHY
 
 MLP3 = [D_IN, 32, 32, 4]
 DEEP = [D_IN, *[32] * 8, 4]
@@ -294,5 +295,8 @@ BROKEN += [
         "first layer's output points the same way",
     ),
 ]
+
+HEALTHY += MOE_HEALTHY
+BROKEN += MOE_BROKEN
 
 CASES: list[ZooCase] = HEALTHY + BROKEN

@@ -92,10 +92,10 @@ MOE_BROKEN = [
         "moe_bias_wrong_sign",
         moe_case(balance="bias", bias_rate=-0.02),
         False,
-        frozenset(),
+        frozenset({"dead_experts"}),
         "moe.gate",
-        "the balancing bias moves with the load instead of against it: busy experts "
-        "get busier (reported as dead_experts, expert_load_imbalance or "
-        "router_collapse, depending on how far it got)",
+        "the balancing bias moves with the load instead of against it (-0.02 per "
+        "step): idle experts lose all their tokens and busy ones get busier; the "
+        "finding says the idle expert's bias fell (the wrong sign)",
     ),
 ]

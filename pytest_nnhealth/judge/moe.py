@@ -110,6 +110,7 @@ def _dead(
     detail = (
         f"{len(empty)} of {len(loads)} experts received no token "
         f"(expert(s) {', '.join(map(str, empty))})"
+        + _bias_note(series, empty[0], busy=False)
     )
     limit = f"<= {allowed} experts without tokens"
     return [finding("dead_experts", name, "", float(len(empty)), limit, hit[0], detail)]
@@ -139,18 +140,23 @@ def _imbalance(
     return [finding("expert_load_imbalance", name, "", hit[1], limit, hit[0], detail)]
 
 
-def _bias_note(series: dict[str, Values], expert: int) -> str:
-    """For a bias-balanced router: which way the busiest expert's bias moved. A
-    balancing update lowers an overloaded expert's bias; a rise is the wrong sign."""
+def _bias_note(series: dict[str, Values], expert: int, busy: bool = True) -> str:
+    """For a bias-balanced router: which way the expert's bias moved. Balancing lowers
+    a busy expert's bias and raises an idle one's; the opposite is the wrong sign."""
     values = [v for v in series.get(f"expert_bias.{expert}", []) if v is not None]
     if len(values) < 2:
         return ""
     drift = values[-1] - values[0]
-    if drift > 0:
-        return (
-            f"; its balancing bias rose by {fmt(drift)} while overloaded: the bias "
-            "update has the wrong sign (it must lower the bias of busy experts)"
-        )
+    state = "overloaded" if busy else "idle"
     if drift == 0:
-        return "; its balancing bias never moved: is the bias update run?"
-    return f"; its balancing bias fell by {fmt(-drift)} (update too slow?)"
+        return f"; expert {expert}'s balancing bias never moved: is the update run?"
+    if (drift > 0) == busy:
+        return (
+            f"; expert {expert}'s balancing bias {'rose' if busy else 'fell'} by "
+            f"{fmt(abs(drift))} while {state}: the bias update has the wrong sign (it "
+            "must lower busy experts' bias and raise idle ones')"
+        )
+    return (
+        f"; expert {expert}'s balancing bias moved {fmt(drift)} while {state} "
+        "(the right way: update too slow?)"
+    )

@@ -184,7 +184,10 @@ def test_imbalance_with_a_rising_bias_blames_the_sign() -> None:
     [found] = judge_routing(routed(loads, **bias), Thresholds())
     assert found.check == "expert_load_imbalance"
     assert found.value == pytest.approx(50 / 15)
-    assert "wrong sign" in found.message
+    assert (
+        "expert 0's balancing bias rose by 0.06 while overloaded: the bias update "
+        "has the wrong sign" in found.message
+    )
     assert "expert 0 gets 3.33x" in found.message
 
 
@@ -231,9 +234,10 @@ class DictRouted(nn.Module):
     def __init__(self, collapse: bool) -> None:
         super().__init__()
         self.switch = nn.Linear(8, 4)
-        if collapse:
-            with torch.no_grad():
-                self.switch.bias.copy_(torch.tensor([20.0, 0.0, 0.0, 0.0]))
+        with torch.no_grad():  # four symmetric directions: balanced on Gaussian x
+            self.switch.weight.copy_(torch.eye(8)[[0, 0, 1, 1]] * 3)
+            self.switch.weight[1::2] *= -1
+            self.switch.bias.copy_(torch.tensor([20.0 * collapse, 0.0, 0.0, 0.0]))
         self.experts = nn.ModuleDict({str(e): nn.Linear(8, 8) for e in range(4)})
         self.route = Passthrough()
         self.head = nn.Linear(8, 3)
@@ -248,7 +252,8 @@ class DictRouted(nn.Module):
 
 
 def test_router_adapter_reads_a_custom_router_end_to_end() -> None:
-    x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(64, 8, generator=gen), torch.randint(0, 3, (64,), generator=gen)
     adapter = Router(
         "route", num_experts=4, logits=lambda out: out["scores"],
         experts=lambda out: out["choice"],

@@ -15,6 +15,8 @@ are not judged: with a handful of tokens an empty or doubled expert is chance.
 
 from __future__ import annotations
 
+import dataclasses
+
 from pytest_nnhealth.judge.base import Values, finding, fmt, trailing_run
 from pytest_nnhealth.judge.records import HealthFinding
 from pytest_nnhealth.judge.thresholds import Thresholds
@@ -160,3 +162,51 @@ def _bias_note(series: dict[str, Values], expert: int, busy: bool = True) -> str
         f"; expert {expert}'s balancing bias moved {fmt(drift)} while {state} "
         "(the right way: update too slow?)"
     )
+
+
+# What an expert that receives no token shows: no gradient, so no update.
+UNROUTED_ECHOES = frozenset(
+    {"params_without_grad", "zero_gradients", "update_ratio_low"}
+)
+
+
+def unrouted_after_cause(
+    findings: list[HealthFinding], result: RunResult
+) -> list[HealthFinding]:
+    """Mark the gradient findings of experts inside a router's experts container as
+    consequences of that router's ``dead_experts``/``router_collapse`` finding, and
+    list them right after it: the wiring is fine, the router sends them nothing."""
+    routers = result.extras.get("routers", {})
+    causes = {
+        f.module: f for f in findings if f.check in ("dead_experts", "router_collapse")
+    }
+    containers = {
+        info["experts_module"]: causes[name]
+        for name, info in routers.items()
+        if name in causes and info.get("experts_module")
+    }
+    if not containers:
+        return findings
+    moved: dict[int, list[HealthFinding]] = {}
+    kept: list[HealthFinding] = []
+    for item in findings:
+        cause = _container_cause(item, containers)
+        if cause is None:
+            kept.append(item)
+            continue
+        label = f"{cause.check} in `{cause.module}`"
+        moved.setdefault(id(cause), []).append(
+            dataclasses.replace(item, consequence_of=label)
+        )
+    return [out for f in kept for out in (f, *moved.get(id(f), []))]
+
+
+def _container_cause(
+    item: HealthFinding, containers: dict[str, HealthFinding]
+) -> HealthFinding | None:
+    if item.check not in UNROUTED_ECHOES:
+        return None
+    for container, cause in containers.items():
+        if item.module == container or item.module.startswith(container + "."):
+            return cause
+    return None

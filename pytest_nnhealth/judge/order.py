@@ -31,7 +31,8 @@ _ANY_NUMERIC = _GROWTH | {
     "rank_collapse",
 }
 _WIRING = {"zero_gradients", "params_without_grad", "unregistered_params"}
-# An expert that receives no token gets no gradient and no update (docs/health/moe.md).
+# Experts that receive no token learn nothing (their own gradient findings are tied to
+# the router in judge/moe.py, by module).
 _UNROUTED = frozenset({"dead_experts", "router_collapse"})
 # Gradient symptoms leave their range in the backward pass, which starts at the output:
 # the deepest module is where a gradient first stops, grows or shrinks.
@@ -50,7 +51,6 @@ CAUSED_BY: dict[str, frozenset[str]] = {
     "loss_divergence": frozenset(_GROWTH | {"nonfinite"}),
     # Nothing is learnt when any of the dynamics (or the wiring) is broken.
     "no_learning": frozenset(_ANY_NUMERIC | _WIRING | _UNROUTED),
-    "params_without_grad": _UNROUTED,
     "exploding_gradients": frozenset({"exploding_activations", "nonfinite"}),
     "update_ratio_high": frozenset({"exploding_gradients", "exploding_activations"}),
     # Too-large steps push ReLU inputs negative and tanh/sigmoid inputs to the tails;
@@ -74,7 +74,6 @@ CAUSED_BY: dict[str, frozenset[str]] = {
     ),
     "update_ratio_low": frozenset(
         {"dead_units", "saturation", "vanishing_gradients", "zero_gradients"}
-        | _UNROUTED
     ),
     # Without signal only the biases remain: every row points the same way.
     "rank_collapse": frozenset(
@@ -82,7 +81,7 @@ CAUSED_BY: dict[str, frozenset[str]] = {
     ),
     "vanishing_activations": frozenset({"dead_units", "saturation"}),
     # A layer whose input is (exactly) zero gets a zero weight gradient.
-    "zero_gradients": frozenset({"vanishing_activations", "dead_units"} | _UNROUTED),
+    "zero_gradients": frozenset({"vanishing_activations", "dead_units"}),
 }
 
 

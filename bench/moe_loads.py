@@ -13,6 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.zoo_moe import MOE_BROKEN, MOE_HEALTHY  # noqa: E402
+from pytest_nnhealth.judge.moe import top_share  # noqa: E402
 from pytest_nnhealth.training.health_check import check  # noqa: E402
 
 ROUTER = "moe.gate"
@@ -29,8 +30,14 @@ def describe(name: str, seed: int) -> str:
     last = [int(series[f"expert_tokens.{e}"][-1] or 0) for e in range(8)]
     found = sorted({f.check for f in report.findings if f.severity == "error"})
     steps = " ".join(f"{ratio[s]:.2f}/{int(dead[s] or 0)}" for s in SHOWN)
+    share = top_share([series[f"expert_tokens.{e}"] for e in range(8)], 2)
+    peak = max(v or 0.0 for v in ratio)
+    trailing = min(v or 0.0 for v in ratio[-3:])
     return (
-        f"{name:26} seed {seed}  max/mean/dead @{SHOWN}: {steps}  last {last}  {found}"
+        f"{name:26} seed {seed}  max/mean/dead @{SHOWN}: {steps}  peak max/mean "
+        f"{peak:.2f}, trailing min {trailing:.2f}; top-2 share max "
+        f"{max(v or 0.0 for v in share):.2f}, trailing min "
+        f"{min(v or 0.0 for v in share[-3:]):.2f}  last {last}  {found}"
     )
 
 

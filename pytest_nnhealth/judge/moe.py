@@ -81,7 +81,8 @@ def _collapse(
 ) -> list[HealthFinding] | None:
     k = int(info["top_k"])  # type: ignore[call-overload]
     cap = limits.router_top_share_max
-    hit = trailing_run(top_share(loads, k), lambda v: v > cap, limits.window)
+    share = series.get("router_top_share") or top_share(loads, k)
+    hit = trailing_run(share, lambda v: v > cap, limits.window)
     if hit is None:
         return None
     last = _at(loads, len(loads[0]) - 1)

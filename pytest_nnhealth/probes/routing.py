@@ -4,10 +4,11 @@
 Per router and step: tokens routed to each expert (``expert_tokens.<e>``, every
 top-k choice counts), the load imbalance as max/mean (``expert_load_max_over_mean``)
 and coefficient of variation (``expert_load_cv``) of those counts, the number of
-experts that received no token (``dead_experts``), the mean over tokens of the entropy
-of the softmax over experts divided by log(experts) (``router_entropy``: 1 uniform,
-0 one-hot), and, for a bias-balanced router, its bias after the step
-(``expert_bias.<e>``).
+experts that received no token (``dead_experts``), the share of all choices taken by
+the top-k busiest experts (``router_top_share``: k/experts balanced, 1 collapsed), the
+mean over tokens of the entropy of the softmax over experts divided by log(experts)
+(``router_entropy``: 1 uniform, 0 one-hot), and, for a bias-balanced router, its bias
+after the step (``expert_bias.<e>``).
 
 Cheap: one log-softmax and one scatter-add over the (tokens x experts) logits per
 router call; the hook keeps a count vector and an entropy scalar on the device, never
@@ -66,6 +67,7 @@ class RoutingProbe(Probe):
         self._counts: dict[Key, torch.Tensor] = {}
         self._entropy: dict[Key, torch.Tensor] = {}
         self._bias: dict[Key, torch.Tensor] = {}
+        self._top_k: dict[str, int] = {}
 
     def attach(self, ctx: RunContext, stack: ExitStack) -> None:
         super().attach(ctx, stack)
@@ -73,6 +75,7 @@ class RoutingProbe(Probe):
         for adapter in self.adapters:
             routers[adapter.module] = from_adapter(ctx.model, adapter)
         self.routers = list(routers.values())
+        self._top_k = {router.name: router.top_k for router in self.routers}
         for router in self.routers:
             hook = router.module.register_forward_hook(self._hook(router))
             stack.enter_context(hook)
@@ -117,7 +120,8 @@ class RoutingProbe(Probe):
                 for expert, number in enumerate(row):
                     self._put(series, f"{quantity}.{expert}", name, step, number)
                 if quantity == "expert_tokens":
-                    for derived, stat in load_statistics(row).items():
+                    k = self._top_k.get(name, 1)
+                    for derived, stat in load_statistics(row, k).items():
                         self._put(series, derived, name, step, stat)
         entropies = vectors_to_floats([v.reshape(1) for v in self._entropy.values()])
         for (name, step), (number,) in zip(self._entropy, entropies, strict=True):
@@ -145,8 +149,9 @@ class RoutingProbe(Probe):
         }
 
 
-def load_statistics(counts: Sequence[float]) -> dict[str, float | None]:
-    """max/mean, coefficient of variation and zero-token experts of one step."""
+def load_statistics(counts: Sequence[float], top_k: int = 1) -> dict[str, float | None]:
+    """max/mean, coefficient of variation, zero-token experts and the share of all
+    choices taken by the ``top_k`` busiest experts, for one step."""
     total = sum(counts)
     if total <= 0:
         return {"expert_load_max_over_mean": None, "expert_load_cv": None}
@@ -156,4 +161,5 @@ def load_statistics(counts: Sequence[float]) -> dict[str, float | None]:
         "expert_load_max_over_mean": max(counts) / mean,
         "expert_load_cv": spread / mean,
         "dead_experts": float(sum(1 for c in counts if c == 0)),
+        "router_top_share": sum(sorted(counts, reverse=True)[:top_k]) / total,
     }

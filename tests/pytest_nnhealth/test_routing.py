@@ -126,6 +126,8 @@ def test_load_statistics() -> None:
     assert stats["dead_experts"] == 2.0
     assert stats["expert_load_cv"] == pytest.approx(math.sqrt(6.0) / 2.0)
     assert load_statistics([0.0, 0.0])["expert_load_max_over_mean"] is None
+    assert load_statistics([6.0, 2.0, 0.0, 0.0], top_k=2)["router_top_share"] == 1.0
+    assert load_statistics([3.0, 1.0, 0.0, 0.0])["router_top_share"] == 0.75
 
 
 def test_router_adapter_rejects_bad_arguments() -> None:
@@ -151,7 +153,7 @@ def routed(loads: list[list[float]], top_k: int = 2, **series: list) -> RunResul
         for e in range(len(loads[0]))
     }
     for step_loads in loads:
-        for key, value in load_statistics(step_loads).items():
+        for key, value in load_statistics(step_loads, top_k).items():
             rows.setdefault(key, []).append(value)
     rows.update(series)
     info = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from bench import zoo_attention as za
 from bench import zoo_models as zm
 from bench import zoo_variants as zv
 from bench.zoo_build import (
@@ -296,7 +297,7 @@ BROKEN += [
     ),
 ]
 
-HEALTHY += MOE_HEALTHY
-BROKEN += MOE_BROKEN
+HEALTHY += za.HEALTHY + MOE_HEALTHY
+BROKEN += za.BROKEN + MOE_BROKEN
 
 CASES: list[ZooCase] = HEALTHY + BROKEN

@@ -2,6 +2,12 @@
 
 Importing this package never imports torch (an installed pytest plugin loads in every
 pytest run); the API below is resolved lazily on first use.
+
+Layout: ``training/`` runs the seeded steps on a copy (``check()``, runner, inputs,
+guards; torch), ``probes/`` measure one quantity each during those steps (torch),
+``judge/`` turns finished records into findings (records, quantity names, thresholds,
+hints; no torch), ``reporting/`` renders records (text, JSON, HTML), ``plugin/`` is the
+pytest adapter (``plugin.hooks`` is the pytest11 entry point).
 """
 
 from __future__ import annotations

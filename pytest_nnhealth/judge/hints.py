@@ -92,6 +92,27 @@ HINTS: dict[str, tuple[str, str, str]] = {
         "check normalisation, residual paths and init (a bias or input mean that "
         "dwarfs the signal); lower the lr",
     ),
+    "attention_entropy_collapse": (
+        "normalised attention entropy (1 = uniform, 0 = one key)",
+        "attention logits so large that the softmax picks one key: Q/K weights "
+        "initialised too large or grown by a too-high learning rate",
+        "lower the lr or the Q/K init scale, add QK-norm (LayerNorm on q and k), "
+        "and check the 1/sqrt(head_dim) scaling",
+    ),
+    "attention_logit_growth": (
+        "largest pre-softmax attention logit",
+        "Q/K projections growing under a too-high learning rate, with nothing "
+        "bounding q and k",
+        "add QK-norm, lower the lr or add warm-up, or apply weight decay to the Q/K "
+        "projections",
+    ),
+    "logit_drift": (
+        "drift of the mean output logit (the shift the softmax cannot see)",
+        "cross-entropy has no gradient along a common shift of all logits, so log Z "
+        "drifts freely (fast Adam steps on the output layer random-walk it)",
+        "add z-loss (1e-4 * logsumexp(logits) ** 2), lower the output layer's lr, "
+        "or normalise the final hidden state",
+    ),
     "expert_load_imbalance": (
         "busiest expert's load over the mean load",
         "the load balancing is too weak or absent (auxiliary-loss coefficient, bias "

@@ -18,9 +18,8 @@ from __future__ import annotations
 import dataclasses
 
 from pytest_nnhealth.judge.base import Values, finding, fmt, trailing_run
-from pytest_nnhealth.judge.records import HealthFinding
+from pytest_nnhealth.judge.records import HealthFinding, RunResult
 from pytest_nnhealth.judge.thresholds import Thresholds
-from pytest_nnhealth.training.runner import RunResult
 
 # A balanced router gives each expert Binomial(choices, 1/experts) tokens; at a mean of
 # 8 an expert is empty by chance with probability e^-8 ~ 3e-4 per step, and the
@@ -29,7 +28,7 @@ MIN_TOKENS_PER_EXPERT = 8.0
 
 
 def judge_routing(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
-    routers = result.extras.get("routers", {})
+    routers = result.meta.get("routers", {})
     out: list[HealthFinding] = []
     for name, info in routers.items():
         stats = result.layers.get(name)
@@ -177,7 +176,7 @@ def unrouted_after_cause(
     """Mark the gradient findings of experts inside a router's experts container as
     consequences of that router's ``dead_experts``/``router_collapse`` finding, and
     list them right after it: the wiring is fine, the router sends them nothing."""
-    routers = result.extras.get("routers", {})
+    routers = result.meta.get("routers", {})
     causes = {
         f.module: f for f in findings if f.check in ("dead_experts", "router_collapse")
     }

@@ -80,6 +80,12 @@ CAUSED_BY: dict[str, frozenset[str]] = {
         {"dead_units", "saturation", "vanishing_activations", "exploding_activations"}
     ),
     "vanishing_activations": frozenset({"dead_units", "saturation"}),
+    # Growing logits make the softmax pick one key; too-large steps grow both.
+    "attention_entropy_collapse": frozenset(
+        {"attention_logit_growth", "update_ratio_high", "loss_divergence"}
+    ),
+    "attention_logit_growth": frozenset({"update_ratio_high"}),
+    "logit_drift": frozenset({"update_ratio_high", "loss_divergence"}),
     # A layer whose input is (exactly) zero gets a zero weight gradient.
     "zero_gradients": frozenset({"vanishing_activations", "dead_units"}),
 }

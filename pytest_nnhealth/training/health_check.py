@@ -20,7 +20,11 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from pytest_nnhealth.judge.core import judge  # noqa: E402
-from pytest_nnhealth.judge.records import HealthFinding, HealthReport  # noqa: E402
+from pytest_nnhealth.judge.records import (  # noqa: E402
+    HealthFinding,
+    HealthReport,
+    RunResult,
+)
 from pytest_nnhealth.judge.thresholds import Thresholds  # noqa: E402
 from pytest_nnhealth.probes.routers import Router  # noqa: E402
 from pytest_nnhealth.training import batches as batch_forms  # noqa: E402
@@ -31,7 +35,7 @@ from pytest_nnhealth.training.graph import graph_findings  # noqa: E402
 from pytest_nnhealth.training.graph_bounds import GraphLimits  # noqa: E402
 from pytest_nnhealth.training.guarded_run import model_device, run_seed, under_guard  # noqa: E402
 from pytest_nnhealth.training.optimizers import OptimizerSpec, check_instance  # noqa: E402
-from pytest_nnhealth.training.runner import RunResult, RunSpec  # noqa: E402
+from pytest_nnhealth.training.runner import RunSpec  # noqa: E402
 
 # 25 steps: a divergence can first appear after ~20 steps, state symptoms need a window
 # of
@@ -85,6 +89,7 @@ def check(
         spec = RunSpec(
             batches, loss_fn, step_fn, optimizer, steps, seed, run_device,
             window=limits.window,
+            update_scale_floor=limits.update_scale_floor,
             stopper=stopping.factory(budget_s, early_stop, steps, seeds, limits),
             routers=_routers(model, routers),
         )  # fmt: skip
@@ -144,11 +149,14 @@ def _add_graph_findings(
     if graph is None:
         report.meta["graph"] = "disabled (graph=False)"
         return
+    started = time.perf_counter()
     extra, status = graph_findings(
         model, spec.batches[0], spec.loss_fn, spec.step_fn, graph
     )
     report.findings.extend(f for f in extra if f.check not in limits.ignore)
     report.meta["graph"] = status
+    # A fixed cost per check that dominates on small models (docs/performance.md).
+    report.meta["timings"]["graph_s"] = time.perf_counter() - started
 
 
 def _device(model: nn.Module, device: str | torch.device | None) -> torch.device:

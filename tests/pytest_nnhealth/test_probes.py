@@ -109,6 +109,14 @@ def test_update_ratio_of_a_small_init_scale_is_judged_against_the_floor():
     ratios = report.layers[""].series["update_ratio"]
     assert ratios[0] == pytest.approx(0.1, rel=0.05)
     assert report.by_check("update_ratio_high") == []
+    # The floor is a threshold: at 1e-4 per value the same step is 10x the floor.
+    lower = {"update_scale_floor": 1e-4}
+    report = check(
+        Scaled(), (x, y), loss_fn=F.cross_entropy, steps=6, graph=False,
+        thresholds=lower,
+    )  # fmt: skip
+    assert report.layers[""].series["update_ratio"][0] == pytest.approx(10, rel=0.05)
+    assert report.thresholds["update_scale_floor"] == 1e-4
 
 
 def test_log_histogram_bins():

@@ -10,7 +10,11 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
 from pytest_nnhealth.judge.moe import judge_routing, top_share  # noqa: E402
-from pytest_nnhealth.judge.records import HealthReport, LayerStats  # noqa: E402
+from pytest_nnhealth.judge.records import (  # noqa: E402
+    HealthReport,
+    LayerStats,
+    RunResult,  # noqa: E402
+)
 from pytest_nnhealth.judge.thresholds import Thresholds  # noqa: E402
 from pytest_nnhealth.probes.routers import Router, locate_routers  # noqa: E402
 from pytest_nnhealth.probes.routing import (  # noqa: E402
@@ -18,7 +22,6 @@ from pytest_nnhealth.probes.routing import (  # noqa: E402
     load_statistics,
 )
 from pytest_nnhealth.training.health_check import check  # noqa: E402
-from pytest_nnhealth.training.runner import RunResult  # noqa: E402
 
 
 class ListMoE(nn.Module):
@@ -165,7 +168,7 @@ def routed(loads: list[list[float]], top_k: int = 2, **series: list) -> RunResul
     layer = LayerStats("moe.gate", "Linear", rows)
     return RunResult(
         {"moe.gate": layer}, [1.0] * steps, (1.0, 0.5), ["moe.gate"], ["moe.gate"],
-        ["moe.gate"], {"routers": {"moe.gate": info}},
+        ["moe.gate"], meta={"routers": {"moe.gate": info}},
     )  # fmt: skip
 
 

@@ -17,7 +17,7 @@ from nnlint.analysis.cst_syntax import argument, enclosing, has_star_args
 from nnlint.engine.prefilter import AnyOf, construction_calls
 
 if TYPE_CHECKING:
-    from nnlint.rules.base import RuleContext
+    from nnlint.analysis.context import WalkPosition
 
 # A module-level integer constant (``N_LAYERS = 16``, also ``A = B = 16``).
 _DEPTH_CONSTANT = re.compile(
@@ -34,7 +34,7 @@ def stacks_and_depths(hit: str) -> AnyOf:
 class LoopDepths:
     """Loop lengths and integer values in one file, read at the rule's current node."""
 
-    def __init__(self, context: RuleContext) -> None:
+    def __init__(self, context: WalkPosition) -> None:
         self.context = context
         self._constants: dict[str, int] | None = None
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from bench import zoo_attention as za
 from bench import zoo_models as zm
 from bench import zoo_variants as zv
 from bench.zoo_build import (
@@ -26,6 +27,7 @@ from bench.zoo_build import (
     slow_divergence,
     token_batch,
 )
+from bench.zoo_moe import MOE_BROKEN, MOE_HEALTHY
 
 MLP3 = [D_IN, 32, 32, 4]
 DEEP = [D_IN, *[32] * 8, 4]
@@ -294,5 +296,8 @@ BROKEN += [
         "first layer's output points the same way",
     ),
 ]
+
+HEALTHY += za.HEALTHY + MOE_HEALTHY
+BROKEN += za.BROKEN + MOE_BROKEN
 
 CASES: list[ZooCase] = HEALTHY + BROKEN

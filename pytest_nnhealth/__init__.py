@@ -2,6 +2,12 @@
 
 Importing this package never imports torch (an installed pytest plugin loads in every
 pytest run); the API below is resolved lazily on first use.
+
+Layout: ``training/`` runs the seeded steps on a copy (``check()``, runner, inputs,
+guards; torch), ``probes/`` measure one quantity each during those steps (torch),
+``judge/`` turns finished records into findings (records, quantity names, thresholds,
+hints; no torch), ``reporting/`` renders records (text, JSON, HTML), ``plugin/`` is the
+pytest adapter (``plugin.hooks`` is the pytest11 entry point).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from nnlint import __version__
 if TYPE_CHECKING:
     from pytest_nnhealth.judge.records import HealthFinding, HealthReport, LayerStats
     from pytest_nnhealth.judge.thresholds import Thresholds
+    from pytest_nnhealth.probes.routers import Router
     from pytest_nnhealth.training.graph_bounds import GraphLimits
     from pytest_nnhealth.training.health_check import check
 
@@ -21,6 +28,7 @@ __all__ = [
     "HealthFinding",
     "HealthReport",
     "LayerStats",
+    "Router",
     "Thresholds",
     "__version__",
     "check",
@@ -32,6 +40,7 @@ _LAZY = {
     "HealthFinding": "pytest_nnhealth.judge.records",
     "HealthReport": "pytest_nnhealth.judge.records",
     "LayerStats": "pytest_nnhealth.judge.records",
+    "Router": "pytest_nnhealth.probes.routers",
     "Thresholds": "pytest_nnhealth.judge.thresholds",
 }
 

@@ -8,8 +8,7 @@ import math
 from collections.abc import Callable, Sequence
 
 from pytest_nnhealth.judge.hints import HINTS, hint
-from pytest_nnhealth.judge.records import HealthFinding
-from pytest_nnhealth.training.runner import RunResult
+from pytest_nnhealth.judge.records import HealthFinding, RunResult
 
 Values = list[float | None]
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from pytest_nnhealth.judge import quantities as Q
+from pytest_nnhealth.judge.attention import attention_rules
 from pytest_nnhealth.judge.base import (
     finding,
     first_bad,
@@ -24,11 +26,11 @@ from pytest_nnhealth.judge.base import (
     trailing_run,
 )
 from pytest_nnhealth.judge.hints import HINTS
+from pytest_nnhealth.judge.moe import judge_routing, unrouted_after_cause
 from pytest_nnhealth.judge.order import order_by_cause, position
-from pytest_nnhealth.judge.records import HealthFinding
+from pytest_nnhealth.judge.records import HealthFinding, RunResult
 from pytest_nnhealth.judge.run_rules import divergence, no_learning, nonfinite, plumbing
 from pytest_nnhealth.judge.thresholds import Thresholds
-from pytest_nnhealth.training.runner import RunResult
 
 __all__ = ["first_bad", "judge", "trailing_run"]
 
@@ -46,6 +48,8 @@ def judge(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
         _updates,
         plumbing,
         _rank,
+        attention_rules,
+        judge_routing,
     ):
         findings.extend(rule(result, limits))
     backward = _backward_modules(result)
@@ -55,7 +59,8 @@ def judge(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
         for f in _drop_unmeasurable(findings, result, backward)
         if f.check not in limits.ignore
     ]
-    return order_by_cause(kept, result.order, len(result.losses), backward)
+    ordered = order_by_cause(kept, result.order, len(result.losses), backward)
+    return unrouted_after_cause(ordered, result)
 
 
 def _first_collapse(
@@ -77,9 +82,9 @@ def _first_collapse(
 
 
 def _backward_modules(result: RunResult) -> frozenset[str]:
-    event = result.extras.get("nonfinite")
-    if event and event.get("phase") == "backward":
-        return frozenset({event["module"]})
+    event = result.nonfinite
+    if event is not None and event.phase == "backward":
+        return frozenset({event.module})
     return frozenset()
 
 
@@ -93,6 +98,9 @@ _NUMERIC = {
     "exploding_gradients",
     "update_ratio_low",
     "rank_collapse",
+    "attention_entropy_collapse",
+    "attention_logit_growth",
+    "logit_drift",
 }
 
 
@@ -153,28 +161,19 @@ def _state_rule(
 MIN_DEAD_SAMPLES = 8
 
 
-# A ReLU layer whose dead units come with this many always-on units is all-or-nothing
-# over the batch: its rows are aligned (one linear region for every sample), the
-# signature of a representation collapse, not of dying units. Measured on the first
-# forward pass (bench/zoo.py, bench/real_zoo.py): healthy ReLU layers <= 0.09 always
-# on; dying ReLUs (negative bias) 0.0; collapsing stacks (deep plain ReLU, data with a
-# mean of 50) 0.27-0.53 where their dead fraction passes 0.40.
-ALIGNED_ALWAYS_ON = 0.2
-
-
 def _dead(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     found = _state_rule(
-        result, limits, "dead_fraction", "dead_units", limits.dead_fraction_max
+        result, limits, Q.DEAD_FRACTION, "dead_units", limits.dead_fraction_max
     )
-    on = series_of(result, "always_on_fraction")
-    samples = result.extras.get("dead_samples", {})
+    on = series_of(result, Q.ALWAYS_ON_FRACTION)
+    samples = result.dead_samples
     found = [
         f for f in found if samples.get(f.module, MIN_DEAD_SAMPLES) >= MIN_DEAD_SAMPLES
     ]
     out = []
     for item in found:
         tail = [v for v in on.get(item.module, []) if v is not None][-limits.window :]
-        if not tail or min(tail) < ALIGNED_ALWAYS_ON:
+        if not tail or min(tail) < limits.aligned_always_on_min:
             out.append(item)
             continue
         detail = (
@@ -182,7 +181,8 @@ def _dead(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
             "sample in the same linear region (aligned rows)"
         )
         limit = (
-            f"dead < {limits.dead_fraction_max:.2f} or always on < {ALIGNED_ALWAYS_ON}"
+            f"dead < {limits.dead_fraction_max:.2f} "
+            f"or always on < {limits.aligned_always_on_min:g}"
         )
         kind = kind_of(result, item.module)
         out.append(
@@ -197,7 +197,7 @@ def _saturation(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     return _state_rule(
         result,
         limits,
-        "saturation_fraction",
+        Q.SATURATION_FRACTION,
         "saturation",
         limits.saturation_fraction_max,
     )
@@ -211,7 +211,7 @@ END_OUTPUTS = 3
 
 
 def _depth(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
-    stds = series_of(result, "act_batch_std")
+    stds = series_of(result, Q.ACT_BATCH_STD)
     leaves = [n for n in result.leaves if n in stds]
     if len(leaves) < 3:
         return []
@@ -261,7 +261,7 @@ def at_init_detail(value: float) -> str:
 
 
 def _gradients(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
-    norms = series_of(result, "grad_norm")
+    norms = series_of(result, Q.GRAD_NORM)
     owners = [n for n in result.param_modules if n in norms]
     out: list[HealthFinding] = []
     if len(owners) >= 2:
@@ -287,7 +287,7 @@ def _gradients(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     if any(f.check == "exploding_gradients" for f in out):
         return out
     cap = limits.grad_relative_max
-    for name, values in series_of(result, "grad_relative").items():
+    for name, values in series_of(result, Q.GRAD_RELATIVE).items():
         hit = trailing_run(values, lambda v: v > cap, limits.window)
         if hit is not None:
             out.append(
@@ -306,14 +306,12 @@ def _gradients(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
 def _updates(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     # A module with no gradient at all is reported by the plumbing rule, not twice.
     plumbing = {
-        module
-        for key in ("params_without_grad", "zero_gradients")
-        for module, _ in result.extras.get(key, [])
+        module for module, _ in [*result.params_without_grad, *result.zero_gradients]
     }
     out = []
     high, low = limits.update_ratio_max, limits.update_ratio_min
-    closed = _behind_closed_gate(result, limits.window)
-    for name, values in series_of(result, "update_ratio").items():
+    closed = _behind_closed_gate(result, limits)
+    for name, values in series_of(result, Q.UPDATE_RATIO).items():
         hit = first_bad(settled(values, limits.window), lambda v: v > high)
         if hit is not None:
             out.append(
@@ -354,18 +352,13 @@ PASS_THROUGH_KINDS = frozenset(
 )  # fmt: skip
 
 
-# Relative gradient ||g|| / ||w|| below which a module gets no signal to learn from:
-# healthy modules sit at 1e-4..1 (docs/calibration.md), a branch behind a layer scale of
-# 1e-6 (EdgeNeXt's XCA) at ~1e-11. Such a module's small updates are not a too-low
-# learning rate but a closed gate upstream; the gate's own parameters are judged.
-NO_SIGNAL_GRAD_RELATIVE = 1e-6
-
-
-def _behind_closed_gate(result: RunResult, window: int) -> set[str]:
+def _behind_closed_gate(result: RunResult, limits: Thresholds) -> set[str]:
+    """Modules with no gradient signal (a closed gate upstream, whose own parameters
+    are judged): their small updates are not a too-low learning rate."""
     out = set()
-    for name, values in series_of(result, "grad_relative").items():
-        tail = [v for v in values if v is not None][-window:]
-        if tail and max(tail) < NO_SIGNAL_GRAD_RELATIVE:
+    for name, values in series_of(result, Q.GRAD_RELATIVE).items():
+        tail = [v for v in values if v is not None][-limits.window :]
+        if tail and max(tail) < limits.closed_gate_grad_relative:
             out.add(name)
     return out
 
@@ -375,7 +368,7 @@ def _above(values: list[float | None] | None, step: int, cap: float) -> bool:
 
 
 def _rank(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
-    tops = series_of(result, "top_sv_fraction")
+    tops = series_of(result, Q.TOP_SV_FRACTION)
     hidden = [
         n
         for n in result.leaves[:-1]
@@ -383,7 +376,7 @@ def _rank(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
         and kind_of(result, n) not in DISTRIBUTION_KINDS | PASS_THROUGH_KINDS
     ]
     cap = limits.rank_top_fraction_max
-    received = series_of(result, "input_top_sv_fraction")
+    received = series_of(result, Q.INPUT_TOP_SV_FRACTION)
     steps = sorted({s for n in hidden for s, v in enumerate(tops[n]) if v is not None})
     # Per measured step, the modules where a collapse *starts*: output collapsed, input
     # not (or the module reads the batch itself). A module fed rows that already point

@@ -92,6 +92,49 @@ HINTS: dict[str, tuple[str, str, str]] = {
         "check normalisation, residual paths and init (a bias or input mean that "
         "dwarfs the signal); lower the lr",
     ),
+    "attention_entropy_collapse": (
+        "normalised attention entropy (1 = uniform, 0 = one key)",
+        "attention logits so large that the softmax picks one key: Q/K weights "
+        "initialised too large or grown by a too-high learning rate",
+        "lower the lr or the Q/K init scale, add QK-norm (LayerNorm on q and k), "
+        "and check the 1/sqrt(head_dim) scaling",
+    ),
+    "attention_logit_growth": (
+        "largest pre-softmax attention logit",
+        "Q/K projections growing under a too-high learning rate, with nothing "
+        "bounding q and k",
+        "add QK-norm, lower the lr or add warm-up, or apply weight decay to the Q/K "
+        "projections",
+    ),
+    "logit_drift": (
+        "drift of the mean output logit (the shift the softmax cannot see)",
+        "cross-entropy has no gradient along a common shift of all logits, so log Z "
+        "drifts freely (fast Adam steps on the output layer random-walk it)",
+        "add z-loss (1e-4 * logsumexp(logits) ** 2), lower the output layer's lr, "
+        "or normalise the final hidden state",
+    ),
+    "expert_load_imbalance": (
+        "busiest expert's load over the mean load",
+        "the load balancing is too weak or absent (auxiliary-loss coefficient, bias "
+        "update speed), or the router learns faster than the balancing corrects",
+        "raise the balancing coefficient or bias update speed, lower the router lr, "
+        "or set a capacity factor so overflow tokens are dropped or rerouted",
+    ),
+    "dead_experts": (
+        "experts that received no token",
+        "the router never scores these experts in the top-k (a router init or bias "
+        "that excludes them) and nothing pulls load back to them",
+        "re-initialise the router (small std, zero bias), add a load-balancing loss "
+        "or a bias update, or use a capacity factor",
+    ),
+    "router_collapse": (
+        "share of all choices going to the top-k busiest experts",
+        "every token is routed to the same experts: no balancing, a balancing bias "
+        "updated with the wrong sign, or router inputs dominated by a shared "
+        "component",
+        "add an auxiliary balancing loss or a bias update that lowers busy experts' "
+        "bias, normalise the router input, lower the router lr or init scale",
+    ),
 }
 
 

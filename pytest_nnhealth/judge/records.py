@@ -10,30 +10,10 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from pytest_nnhealth.judge.quantities import SYMPTOMS as SYMPTOMS
+from pytest_nnhealth.judge.quantities import is_known_symptom as is_known_symptom
+
 Severity = Literal["error", "warning", "info"]
-
-# The fixed symptom vocabulary (DESIGN.md); graph findings use "nnlint:<CODE>".
-SYMPTOMS: tuple[str, ...] = (
-    "nonfinite",
-    "dead_units",
-    "saturation",
-    "vanishing_activations",
-    "exploding_activations",
-    "vanishing_gradients",
-    "exploding_gradients",
-    "update_ratio_high",
-    "update_ratio_low",
-    "zero_gradients",
-    "params_without_grad",
-    "unregistered_params",
-    "no_learning",
-    "loss_divergence",
-    "rank_collapse",
-)
-
-
-def is_known_symptom(check: str) -> bool:
-    return check in SYMPTOMS or check.startswith("nnlint:")
 
 
 @dataclass(frozen=True)
@@ -107,6 +87,48 @@ class LayerStats:
             series=dict(data.get("series", {})),
             histograms=histograms,
         )
+
+
+@dataclass(frozen=True)
+class NonfiniteEvent:
+    """Where the first NaN/Inf appeared: ``module`` produced it in ``phase``
+    (``"forward"`` or ``"backward"``) at ``step``, its inputs still finite."""
+
+    step: int
+    module: str
+    phase: Literal["forward", "backward"]
+
+
+# A parameter by its owner module and its own name: ("encoder.0", "weight").
+ParamRef = tuple[str, str]
+
+
+@dataclass
+class RunResult:
+    """One seed's finished measurements, what the judge reads (no tensors).
+
+    ``order`` lists modules in forward execution order, ``leaves`` those without
+    children, ``param_modules`` the modules owning trainable parameters.
+    ``held_loss`` is the first batch's loss at step 0 and again after the run.
+    ``nonfinite`` is set by the runner's replay when a NaN/Inf appeared;
+    ``dead_samples`` the fewest samples per unit a module's dead fraction saw;
+    ``params_without_grad`` / ``zero_gradients`` the trainable parameters that never
+    received a gradient / only received zeros; ``unregistered`` the (path, type) of
+    modules with parameters that ran without being registered submodules.
+    """
+
+    layers: dict[str, LayerStats]
+    losses: list[float]
+    held_loss: tuple[float, float]
+    order: list[str]
+    leaves: list[str]
+    param_modules: list[str]
+    nonfinite: NonfiniteEvent | None = None
+    dead_samples: dict[str, int] = field(default_factory=dict)
+    params_without_grad: list[ParamRef] = field(default_factory=list)
+    zero_gradients: list[ParamRef] = field(default_factory=list)
+    unregistered: list[tuple[str, str]] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -194,3 +216,35 @@ class HealthReport:
         from pytest_nnhealth.reporting.assertions import assert_update_ratio
 
         assert_update_ratio(self, low, high, **kwargs)
+
+    def assert_attention_entropy(self, low: float, **kwargs: Any) -> None:
+        """Every attention head's normalised entropy >= ``low`` (sampled steps)."""
+        from pytest_nnhealth.reporting.assertions import assert_attention_entropy
+
+        assert_attention_entropy(self, low, **kwargs)
+
+    def assert_attention_logits(self, high: float, **kwargs: Any) -> None:
+        """Every attention head's largest pre-softmax logit <= ``high``."""
+        from pytest_nnhealth.reporting.assertions import assert_attention_logits
+
+        assert_attention_logits(self, high, **kwargs)
+
+    def assert_logit_drift(self, max_shift: float, **kwargs: Any) -> None:
+        """Mean output logit within ``max_shift`` nats of step 0 (and optionally
+        ``|log Z| <= max_log_z``)."""
+        from pytest_nnhealth.reporting.assertions import assert_logit_drift
+
+        assert_logit_drift(self, max_shift, **kwargs)
+
+    def assert_expert_load(self, max_over_mean: float = 2.0, **kwargs: Any) -> None:
+        """Busiest expert <= ``max_over_mean`` x mean load, no expert without tokens
+        (docs/health/moe.md)."""
+        from pytest_nnhealth.reporting.assertions_moe import assert_expert_load
+
+        assert_expert_load(self, max_over_mean, **kwargs)
+
+    def assert_router(self, **kwargs: Any) -> None:
+        """Router entropy within ``[min_entropy, max_entropy]``."""
+        from pytest_nnhealth.reporting.assertions_moe import assert_router
+
+        assert_router(self, **kwargs)

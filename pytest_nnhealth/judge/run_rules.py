@@ -5,26 +5,24 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from pytest_nnhealth.judge.base import finding, first_bad, fmt, kind_of
 from pytest_nnhealth.judge.hints import HINTS
-from pytest_nnhealth.judge.records import HealthFinding
+from pytest_nnhealth.judge.records import HealthFinding, NonfiniteEvent, RunResult
 from pytest_nnhealth.judge.thresholds import Thresholds
-from pytest_nnhealth.training.runner import RunResult
 
 
 def nonfinite(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
-    event: dict[str, Any] | None = result.extras.get("nonfinite")
+    event = result.nonfinite
     bad_loss = next(
         (s for s, v in enumerate(result.losses) if not math.isfinite(v)), None
     )
-    if event is None and bad_loss is None:
+    if bad_loss is not None and (event is None or bad_loss < event.step):
+        event = NonfiniteEvent(bad_loss, "loss_fn", "forward")
+    if event is None:
         return []
-    if event is None or (bad_loss is not None and bad_loss < event["step"]):
-        event = {"step": bad_loss, "module": "loss_fn", "phase": "forward"}
-    module, phase = event["module"], event["phase"]
-    detail = f"first NaN/Inf in {phase} (inputs finite)"
+    module = event.module
+    detail = f"first NaN/Inf in {event.phase} (inputs finite)"
     return [
         finding(
             "nonfinite",
@@ -32,7 +30,7 @@ def nonfinite(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
             kind_of(result, module),
             None,
             "finite",
-            event["step"],
+            event.step,
             detail,
         )
     ]
@@ -96,12 +94,12 @@ def no_learning(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
 
 def plumbing(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     out = []
-    for check, key in (
-        ("params_without_grad", "params_without_grad"),
-        ("zero_gradients", "zero_gradients"),
+    for check, params_of in (
+        ("params_without_grad", result.params_without_grad),
+        ("zero_gradients", result.zero_gradients),
     ):
         grouped: dict[str, list[str]] = {}
-        for module, param in result.extras.get(key, []):
+        for module, param in params_of:
             grouped.setdefault(module, []).append(param)
         for module, params in grouped.items():
             detail = f"{', '.join(params)}: {HINTS[check][0]}"
@@ -116,7 +114,7 @@ def plumbing(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
                     detail,
                 )
             )
-    for path, kind in result.extras.get("unregistered", []):
+    for path, kind in result.unregistered:
         detail = (
             f"{kind} with parameters ran in forward but is not a registered submodule"
         )

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_nnhealth.judge.records import SYMPTOMS
+from pytest_nnhealth.judge.quantities import GRAPH_PREFIX, SYMPTOMS
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,21 @@ class Thresholds:
     # gains under fine-tuning-size Adam lr (1e-5) move ~5e-6 per step, and Adam at lr
     # 1e-6 (7e-6) is left to no_learning. Below 3e-6 the module is effectively frozen.
     update_ratio_min: float = 3e-6
+    # The scale a parameter's update is measured against never drops below this RMS
+    # per element: ratio = ||dw|| / max(||w||, update_scale_floor * sqrt(n)).
+    # Default-initialised weights sit above it (PyTorch's Linear/Conv init has RMS
+    # 1/sqrt(3 fan_in) >= 0.01 up to fan_in 3,300; BERT/GPT-2/ViT use std 0.02), so
+    # their ratio is unchanged. Parameters initialised far below it on purpose (layer
+    # scale 1e-6..1e-5 in ConvNeXt, CaiT, PoolFormer, ResMLP) are meant to grow from
+    # almost nothing: their first Adam step is 1,000x their own norm but 0.1x the floor
+    # at lr 1e-3 (docs/health/update_ratio.md; 0/96 false alarms on the real zoo).
+    update_scale_floor: float = 0.01
+    # Relative gradient ||g|| / ||w|| below which a module gets no signal to learn
+    # from, on each trailing step: its low updates are a closed gate upstream, not a
+    # too-low learning rate, and are not reported. Healthy modules sit at 1e-4..1
+    # (docs/calibration.md); a branch behind a layer scale of 1e-6 (EdgeNeXt's XCA) at
+    # ~1e-11.
+    closed_gate_grad_relative: float = 1e-6
 
     # Loss above this multiple of the step-0 loss (or non-finite) is a divergence.
     # Calibration (docs/calibration.md): no healthy zoo run ever exceeded its step-0
@@ -77,6 +92,43 @@ class Thresholds:
     # sigma_1 / sum(sigma) of a hidden output (sampled steps): above this, the rows of
     # the output lie on (almost) one direction.
     rank_top_fraction_max: float = 0.9
+    # A ReLU layer with dead units and at least this fraction of always-on units is
+    # all-or-nothing over the batch (its rows are aligned): reported as rank_collapse,
+    # not dead_units. First forward pass (bench/zoo.py, bench/real_zoo.py): healthy
+    # ReLU layers <= 0.09 always on; dying ReLUs (negative bias) 0.0; collapsing
+    # stacks (deep plain ReLU, data with a mean of 50) 0.27-0.53.
+    aligned_always_on_min: float = 0.2
+
+    # Normalised entropy of one attention head (1 = uniform over the keys it may see,
+    # 0 = one key), mean over queries, on each of the last `window` sampled steps.
+    # Calibration (docs/calibration.md): healthy zoo and real architectures (BERT,
+    # GPT-2, Llama, T5, ViT, Swin, CaiT, DiT) never below 0.64 per module; Q/K init 8x
+    # too large: 0.02-0.06.
+    attention_entropy_min: float = 0.25
+    # Largest pre-softmax attention logit of a head: "growing" when above this and
+    # above `attention_logit_growth` times its step-0 value on each of the last
+    # `window` sampled steps. Healthy: <= 9 at the end, up to ~5x growth from small
+    # starts (CaiT 0.06 -> 3.1 is 50x, so the absolute bound is what guards it); Adam
+    # lr 3e-2 without QK-norm: 1 -> 25-37.
+    attention_logit_max: float = 20.0
+    attention_logit_growth: float = 4.0
+    # Drift of the mean output logit from step 0, in nats, on each of the last
+    # `window` steps, for outputs read through a softmax. Cross-entropy cannot see it
+    # (it is the part of log Z that z-loss pulls back). Healthy: |drift| <= 2.7 (Adam
+    # noise on a 10-class head); a 256-token head at lr 0.3: 12-17.
+    logit_shift_max: float = 6.0
+
+    # Mixture-of-experts routing (docs/health/moe.md, docs/calibration.md). Busiest
+    # expert's tokens over the mean: a capacity factor of 2.0 (the top of the usual
+    # 1.0-2.0) drops tokens above this; healthy zoo routers, balanced by an auxiliary
+    # loss or a bias, peak at 1.8 on a step and their trailing 3 steps stay below 1.6.
+    expert_load_max_over_mean: float = 2.0
+    # Experts allowed to receive no token on each of the last `window` steps. Routers
+    # with fewer than 8 expected tokens per expert are not judged (chance).
+    dead_experts_max: int = 0
+    # Share of all top-k choices taken by the k busiest experts: 1.0 when every token
+    # goes to the same experts, k/E when balanced (0.25 for top-2 of 8).
+    router_top_share_max: float = 0.9
 
     # Symptoms not to report (names from the symptom vocabulary, or "nnlint:<CODE>").
     ignore: tuple[str, ...] = ()
@@ -91,7 +143,7 @@ class Thresholds:
         if self.window < 1:
             raise ValueError(f"thresholds: window must be >= 1, got {self.window}")
         for name in self.ignore:
-            if name not in SYMPTOMS and not name.startswith("nnlint:"):
+            if name not in SYMPTOMS and not name.startswith(GRAPH_PREFIX):
                 raise ValueError(
                     f"thresholds: unknown symptom {name!r} in ignore; known: "
                     f"{', '.join(SYMPTOMS)} or nnlint:<CODE>"

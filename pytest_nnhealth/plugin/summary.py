@@ -12,7 +12,8 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Sequence
 
-from pytest_nnhealth.judge.records import SYMPTOMS, HealthFinding
+from pytest_nnhealth.judge.quantities import SYMPTOMS
+from pytest_nnhealth.judge.records import HealthFinding
 from pytest_nnhealth.reporting.runs import ModelRun, SessionRecords
 
 _VERDICT_WORDS = {
@@ -83,7 +84,8 @@ def _format(row: Sequence[str], widths: Sequence[int]) -> str:
 
 
 def _row(run: ModelRun) -> tuple[str, str, str, str, str]:
-    layers = "-" if run.report is None else str(len(run.report.layers))
+    # "" is the model's own row (its output logits), not a layer.
+    layers = "-" if run.report is None else str(sum(1 for n in run.report.layers if n))
     where = "[tool.nnhealth]" if run.origin == "config" else run.nodeid.split("::")[-1]
     return (run.model, _VERDICT_WORDS[run.verdict], layers, where, worst_symptoms(run))
 

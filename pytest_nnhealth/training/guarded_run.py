@@ -17,16 +17,14 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
+from pytest_nnhealth.judge.records import RunResult
 from pytest_nnhealth.training.caller_guard import CallerGuard
 from pytest_nnhealth.training.caller_state import AttributeState, FlagsState, ModelState
 from pytest_nnhealth.training.rewire import RewireError
 from pytest_nnhealth.training.runner import (
-    RunResult,
     RunSpec,
-    first_nonfinite_step,
     identity_memo,
-    locate_nonfinite,
-    run,
+    run_and_locate,
     wired_copy,
 )
 
@@ -97,17 +95,15 @@ def _run_and_locate(
     spec: RunSpec,
     snapshots: list[ModelState | AttributeState],
 ) -> RunResult:
-    result = run(work, memo, spec)
-    bad_step = first_nonfinite_step(result)
-    if bad_step is not None:
-        # Replay on a fresh copy (or the restored original) with the locator.
+    def fresh() -> tuple[nn.Module, dict[int, Any], RunSpec]:
+        # The replay starts from the weights the run started from.
         if spec.in_place:
             for snapshot in snapshots:
                 snapshot.restore()
-        else:
-            work, memo, spec = wired_copy(model, spec)
-        result.extras["nonfinite"] = locate_nonfinite(work, memo, spec, bad_step)
-    return result
+            return work, memo, spec
+        return wired_copy(model, spec)
+
+    return run_and_locate(work, memo, spec, fresh)
 
 
 def _check_in_place_device(

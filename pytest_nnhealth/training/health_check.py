@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pytest_nnhealth.training.torch_required import require_torch
@@ -20,8 +20,13 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from pytest_nnhealth.judge.core import judge  # noqa: E402
-from pytest_nnhealth.judge.records import HealthFinding, HealthReport  # noqa: E402
+from pytest_nnhealth.judge.records import (  # noqa: E402
+    HealthFinding,
+    HealthReport,
+    RunResult,
+)
 from pytest_nnhealth.judge.thresholds import Thresholds  # noqa: E402
+from pytest_nnhealth.probes.routers import Router  # noqa: E402
 from pytest_nnhealth.training import batches as batch_forms  # noqa: E402
 from pytest_nnhealth.training import ecosystem, stopping  # noqa: E402
 from pytest_nnhealth.training.caller_guard import CallerGuard  # noqa: E402
@@ -30,7 +35,7 @@ from pytest_nnhealth.training.graph import graph_findings  # noqa: E402
 from pytest_nnhealth.training.graph_bounds import GraphLimits  # noqa: E402
 from pytest_nnhealth.training.guarded_run import model_device, run_seed, under_guard  # noqa: E402
 from pytest_nnhealth.training.optimizers import OptimizerSpec, check_instance  # noqa: E402
-from pytest_nnhealth.training.runner import RunResult, RunSpec  # noqa: E402
+from pytest_nnhealth.training.runner import RunSpec  # noqa: E402
 
 # 25 steps: a divergence can first appear after ~20 steps, state symptoms need a window
 # of
@@ -58,6 +63,7 @@ def check(
     graph: bool | GraphLimits | Mapping[str, float] = True,
     budget_s: float | None = None,
     early_stop: bool = DEFAULT_EARLY_STOP,
+    routers: Sequence[Router] = (),
 ) -> HealthReport:
     """Train a copy of ``model`` for ``steps`` seeded steps and judge its dynamics.
 
@@ -83,7 +89,9 @@ def check(
         spec = RunSpec(
             batches, loss_fn, step_fn, optimizer, steps, seed, run_device,
             window=limits.window,
+            update_scale_floor=limits.update_scale_floor,
             stopper=stopping.factory(budget_s, early_stop, steps, seeds, limits),
+            routers=_routers(model, routers),
         )  # fmt: skip
         report = _guarded_runs(model, spec, limits, seeds)
         report.meta["run"].update(budget_s=budget_s, early_stop=early_stop)
@@ -141,11 +149,14 @@ def _add_graph_findings(
     if graph is None:
         report.meta["graph"] = "disabled (graph=False)"
         return
+    started = time.perf_counter()
     extra, status = graph_findings(
         model, spec.batches[0], spec.loss_fn, spec.step_fn, graph
     )
     report.findings.extend(f for f in extra if f.check not in limits.ignore)
     report.meta["graph"] = status
+    # A fixed cost per check that dominates on small models (docs/performance.md).
+    report.meta["timings"]["graph_s"] = time.perf_counter() - started
 
 
 def _device(model: nn.Module, device: str | torch.device | None) -> torch.device:
@@ -186,6 +197,23 @@ def _validate_state(model: nn.Module, optimizer: Any) -> None:
         )
     if isinstance(optimizer, torch.optim.Optimizer):
         check_instance(optimizer, model)
+
+
+def _routers(model: nn.Module, routers: Any) -> tuple[Router, ...]:
+    """Custom MoE routers (docs/health/moe.md), checked before any step runs."""
+    items = tuple(routers) if isinstance(routers, (list, tuple)) else (routers,)
+    names = {name for name, _ in model.named_modules()}
+    for item in items:
+        if not isinstance(item, Router):
+            raise TypeError(
+                "check(): routers must be a list of pytest_nnhealth.Router, got "
+                f"{type(item).__name__}"
+            )
+        if item.module not in names:
+            raise ValueError(
+                f"check(): routers: no module named {item.module!r} in the model"
+            )
+    return items
 
 
 def _validate(

@@ -18,23 +18,28 @@ import random
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from pytest_nnhealth.judge.records import LayerStats
+from pytest_nnhealth.judge import quantities as Q
+from pytest_nnhealth.judge.records import LayerStats, NonfiniteEvent, RunResult
 from pytest_nnhealth.probes.activations import ActivationProbe
+from pytest_nnhealth.probes.attention import AttentionProbe
 from pytest_nnhealth.probes.base import Probe, RunContext, Series, to_floats
 from pytest_nnhealth.probes.dead_units import DeadUnitProbe
 from pytest_nnhealth.probes.gradients import GradientProbe
 from pytest_nnhealth.probes.histograms import HistogramProbe
+from pytest_nnhealth.probes.logits import LogitProbe
 from pytest_nnhealth.probes.nonfinite import NonFiniteProbe
 from pytest_nnhealth.probes.plumbing import PlumbingProbe
 from pytest_nnhealth.probes.rank import RankProbe
+from pytest_nnhealth.probes.routers import Router
+from pytest_nnhealth.probes.routing import RoutingProbe
 from pytest_nnhealth.probes.saturation import SaturationProbe
-from pytest_nnhealth.probes.updates import UpdateProbe
+from pytest_nnhealth.probes.updates import SCALE_FLOOR, UpdateProbe
 from pytest_nnhealth.training import batches as batch_forms
 from pytest_nnhealth.training.caller_guard import running
 from pytest_nnhealth.training.optimizers import (
@@ -56,22 +61,13 @@ class RunSpec:
     seed: int
     device: torch.device
     window: int = 3
+    update_scale_floor: float = SCALE_FLOOR  # Thresholds.update_scale_floor
     held: bool = True  # measure the held batch's loss after the run
     in_place: bool = False  # the model could not be deep-copied (for error notes)
     # Budget / early stop; each run gets a fresh decider (None: every step runs).
     stopper: StopRule | None = None
-
-
-@dataclass
-class RunResult:
-    layers: dict[str, LayerStats]
-    losses: list[float]
-    held_loss: tuple[float, float]
-    order: list[str]
-    leaves: list[str]
-    param_modules: list[str]
-    extras: dict[str, Any]
-    meta: dict[str, Any] = field(default_factory=dict)
+    # Custom MoE routers to read (check(routers=...)); others are found automatically.
+    routers: tuple[Router, ...] = ()
 
 
 def work_copy(
@@ -127,19 +123,24 @@ def seed_everything(seed: int, device: torch.device) -> None:
     numpy.random.seed(seed % 2**32)
 
 
-def default_probes(loss_fn: Any) -> list[Probe]:
+def default_probes(
+    loss_fn: Any, scale_floor: float = SCALE_FLOOR, routers: tuple[Router, ...] = ()
+) -> list[Probe]:
     """Every probe except the non-finite locator, which only runs in a replay (see
     ``first_nonfinite_step``): healthy runs do not pay for it."""
     ignore = (loss_fn,) if isinstance(loss_fn, nn.Module) else ()
     return [
         ActivationProbe(),
         GradientProbe(),
-        UpdateProbe(),
+        UpdateProbe(scale_floor=scale_floor),
         DeadUnitProbe(),
         SaturationProbe(),
         PlumbingProbe(ignore),
         RankProbe(),
         HistogramProbe(),
+        AttentionProbe(),
+        LogitProbe(),
+        RoutingProbe(routers),
     ]
 
 
@@ -155,7 +156,8 @@ def run(
     optimizer, description = build_optimizer(spec.optimizer, model, memo)
     seed_everything(spec.seed, spec.device)
     ctx = RunContext.build(model, spec.steps, spec.window)
-    probes = default_probes(spec.loss_fn) if probes is None else probes
+    if probes is None:
+        probes = default_probes(spec.loss_fn, spec.update_scale_floor, spec.routers)
     rng_at_start = _rng_state(spec.device)
     losses: list[torch.Tensor] = []
     stopped = "steps"
@@ -176,14 +178,28 @@ def run(
     held_after = _held_loss(model, spec, rng_at_start) if spec.held else math.nan
     loss_values = to_floats(losses)
     result = _collect(model, ctx, probes, loss_values, (loss_values[0], held_after))
-    result.meta = {
-        "optimizer": description,
-        "timings": {"steps_s": steps_done - started},
-        "run": {"steps": len(losses), "planned": spec.steps, "stopped": stopped},
-    }
-    memory = result.extras.pop("update_ratio_memory", None)
-    if memory is not None:
-        result.meta["update_ratio_memory"] = memory
+    result.meta.update(
+        optimizer=description,
+        timings={"steps_s": steps_done - started},
+        run={"steps": len(losses), "planned": spec.steps, "stopped": stopped},
+    )
+    return result
+
+
+def run_and_locate(
+    model: nn.Module,
+    memo: dict[int, Any],
+    spec: RunSpec,
+    fresh: Callable[[], tuple[nn.Module, dict[int, Any], RunSpec]],
+) -> RunResult:
+    """``run``, then, when a NaN/Inf appeared, a replay up to that step with the
+    non-finite locator on ``fresh()`` (a new copy, or the restored original): the
+    result handed to the judge already says where the first NaN/Inf came from."""
+    result = run(model, memo, spec)
+    bad_step = first_nonfinite_step(result)
+    if bad_step is not None:
+        work, work_memo, replay = fresh()
+        result.nonfinite = locate_nonfinite(work, work_memo, replay, bad_step)
     return result
 
 
@@ -215,7 +231,7 @@ def first_nonfinite_step(result: RunResult) -> int | None:
     non-finite locator."""
     candidates = [s for s, v in enumerate(result.losses) if not math.isfinite(v)]
     for stats in result.layers.values():
-        for key in ("act_mean", "act_std", "grad_norm"):
+        for key in (Q.ACT_MEAN, Q.ACT_STD, Q.GRAD_NORM):
             for step, value in enumerate(stats.series.get(key, [])):
                 if value is not None and not math.isfinite(value):
                     candidates.append(step)
@@ -225,7 +241,7 @@ def first_nonfinite_step(result: RunResult) -> int | None:
 
 def locate_nonfinite(
     model: nn.Module, memo: dict[int, Any], spec: RunSpec, step: int
-) -> dict[str, Any] | None:
+) -> NonfiniteEvent | None:
     """Replay steps 0..``step`` (same seed, so the same trajectory on CPU) with the
     non-finite locator attached to every module."""
     replay = dataclasses.replace(spec, steps=step + 1, held=False, stopper=None)
@@ -235,7 +251,7 @@ def locate_nonfinite(
     except Exception:  # noqa: BLE001 - the first run got past this step; do not mask it
         return None
     event: dict[str, Any] | None = probe.extras()["nonfinite"]
-    return event
+    return None if event is None else NonfiniteEvent(**event)
 
 
 def _one_step(
@@ -386,7 +402,22 @@ def _collect(
     param_modules += [
         pm.name for pm in ctx.param_modules if pm.name not in param_modules
     ]
-    return RunResult(layers, losses, held, order, leaves, param_modules, extras)
+    result = RunResult(layers, losses, held, order, leaves, param_modules)
+    _set_measured(result, extras)
+    return result
+
+
+def _set_measured(result: RunResult, extras: dict[str, Any]) -> None:
+    """The probes' non-series measurements (``Probe.extras``) as typed fields."""
+    result.dead_samples = dict(extras.get("dead_samples", {}))
+    result.params_without_grad = list(extras.get("params_without_grad", []))
+    result.zero_gradients = list(extras.get("zero_gradients", []))
+    result.unregistered = list(extras.get("unregistered", []))
+    memory = extras.get("update_ratio_memory")
+    if memory is not None:
+        result.meta["update_ratio_memory"] = memory
+    if extras.get("routers"):  # MoE routers read: the judge, reports, assertions
+        result.meta["routers"] = extras["routers"]
 
 
 def _measured(name: str, series: Series) -> bool:

@@ -1,7 +1,7 @@
 """nnlint's import layers (pyproject ``[tool.importlinter]``, docs/architecture.md).
 
-The contracts are checked by import-linter on the real package, and once on a copy
-with one back-import added, to show the check would catch it.
+The contracts are checked by import-linter on the real package, and on copies with
+one back-import or one unplaced package added, to show the check would catch them.
 """
 
 from __future__ import annotations
@@ -49,3 +49,15 @@ def test_a_back_import_breaks_the_layers(tmp_path: Path) -> None:
     assert "nnlint.engine is not allowed to import nnlint.api:" in done.stdout
     assert "- nnlint.engine.discovery -> nnlint.api" in done.stdout
     assert "Contracts: 0 kept, 2 broken." in done.stdout
+
+
+def test_a_new_package_must_be_placed_in_a_layer(tmp_path: Path) -> None:
+    copy = tmp_path / "nnlint"
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(Path(nnlint.__file__).parent, copy, ignore=ignore)
+    (copy / "helpers").mkdir()
+    (copy / "helpers" / "__init__.py").write_text("", encoding="utf-8")
+    done = _lint_imports(tmp_path)
+    assert done.returncode == 1
+    assert "The following modules are not listed as layers:" in done.stdout
+    assert "- nnlint.helpers" in done.stdout

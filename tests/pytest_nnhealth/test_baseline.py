@@ -89,7 +89,9 @@ def test_save_then_compare_through_the_plugin(
         "pyproject.toml::tiny_models:make_tiny",
         "test_health.py::test_tiny::TinyNet",
     ]
-    assert set(saved["test_health.py::test_tiny::TinyNet"]) == {"fc1", "act", "fc2"}
+    tiny = saved["test_health.py::test_tiny::TinyNet"]
+    assert set(tiny) == {"fc1", "act", "fc2", ""}  # "": the output logits
+    assert set(tiny[""]) == {"logit_max", "logit_lse"}
 
     pytester.runpytest(
         "--nnhealth", "--nnhealth-baseline=base/nn.json"

@@ -75,6 +75,16 @@ def test_grad_cam_hooked_model_is_analysed_inside_its_budget() -> None:
     assert list(model.conv._forward_hooks) == [cam.handle.id]  # still registered
 
 
+def test_graph_time_is_reported_apart_from_the_steps() -> None:
+    report = check(Net(), images(), loss_fn=F.cross_entropy, steps=3)
+    timings = report.meta["timings"]
+    assert report.meta["graph"].startswith("ran:")
+    assert 0 < timings["graph_s"] < timings["total_s"]
+    assert timings["steps_s"] + timings["graph_s"] <= timings["total_s"]
+    off = check(Net(), images(), loss_fn=F.cross_entropy, steps=3, graph=False)
+    assert "graph_s" not in off.meta["timings"]
+
+
 def test_hookless_copy_drops_every_kind_of_module_hook() -> None:
     model = Net()
     model.conv.register_forward_pre_hook(lambda m, a: None)

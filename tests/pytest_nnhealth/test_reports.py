@@ -65,8 +65,9 @@ def test_html_page_has_a_section_per_model_with_embedded_plots():
         "unhealthy",
         "error",
     ]
-    # series + histograms for each measured model; none for the one that did not run
-    assert len(parsed.images) == 4
+    # series + histograms for each measured model, the attention heat-map for the one
+    # with attention; none for the model that did not run
+    assert len(parsed.images) == 5
     assert all(src.startswith("data:image/png;base64,") for src in parsed.images)
     assert parsed.external == []  # no network at view time, no script
     assert '<span class="what">dead_units</span>' in page

@@ -33,20 +33,37 @@ def merge_graph_findings(
     """Source and graph findings in one sorted list, each defect reported once.
 
     A graph finding whose rule duplicates a source rule (``DUPLICATES``) is dropped
-    when that source rule reported the same file and line: the source finding is the
-    one kept, because it has exact columns and any fix, and is the same finding with
-    or without ``--fx`` (so baselines and ``# noqa`` comments stay valid)."""
+    when that source rule reported the same defect: the same call (the graph finding's
+    line lies in the source finding's span) or the same module (the source finding
+    lies where the graph finding's module was constructed, ``Finding.about``). The
+    source finding is the one kept, because it has exact columns and any fix, and is
+    the same finding with or without ``--fx`` (so baselines and ``# noqa`` comments
+    stay valid)."""
     source = list(source)
-    seen = {(_same_file(f.path), f.line, f.code) for f in source}
+    by_code: dict[str, list[Finding]] = {}
+    for finding in source:
+        by_code.setdefault(finding.code, []).append(finding)
     kept = [
         finding
         for finding in graph
         if not any(
-            (_same_file(finding.path), finding.line, twin) in seen
-            for twin in graph_twins(finding.code)
+            _same_defect(finding, twin)
+            for code in graph_twins(finding.code)
+            for twin in by_code.get(code, ())
         )
     ]
     return sorted([*source, *kept], key=lambda finding: finding.sort_key)
+
+
+def _same_defect(graph: Finding, source: Finding) -> bool:
+    where = _same_file(source.path)
+    if _same_file(graph.path) == where:
+        if source.line <= graph.line <= max(source.line, source.end_line):
+            return True
+    return any(
+        first <= source.line <= last and _same_file(path) == where
+        for path, first, last in graph.about
+    )
 
 
 def _same_file(path: str) -> str:
@@ -69,11 +86,12 @@ def apply_policy(
     for finding in findings:
         by_path.setdefault(finding.path, []).append(finding)
     configs: dict[Path, LintConfig] = {}
+    files: _Files = {}
     kept: list[Finding] = []
     for path, group in by_path.items():
         policy = config if config is not None else _config_for(Path(path), configs)
         selected = [f for f in group if policy.applies(f.code, path)]
-        kept.extend(_unsuppressed(Path(path), selected))
+        kept.extend(_unsuppressed(Path(path), selected, files))
     return sorted(kept, key=lambda finding: finding.sort_key)
 
 
@@ -84,24 +102,47 @@ def _config_for(path: Path, cache: dict[Path, LintConfig]) -> LintConfig:
     return cache[directory]
 
 
-def _unsuppressed(path: Path, findings: list[Finding]) -> list[Finding]:
+def _unsuppressed(path: Path, findings: list[Finding], files: _Files) -> list[Finding]:
     """``findings`` of one file without those its ``# noqa`` comments silence (a file
     that cannot be read silences nothing)."""
     if not findings:
         return []
-    try:
-        text = read_source(path).text
-    except (OSError, UndecodableSource):
-        return findings
-    suppressions = parse_suppressions(text)
-    # A ``# noqa`` for a source rule also silences its graph twin (one defect).
-    return [
-        finding
-        for finding in apply_suppressions(findings, suppressions)
-        if not _twin_suppressed(finding, suppressions)
+    suppressions = _suppressions(str(path), files)
+    if suppressions is not None:
+        findings = apply_suppressions(findings, suppressions)
+    # A suppression of a source rule also silences its graph twin (one defect), on the
+    # graph finding's line or where its module was constructed.
+    return [finding for finding in findings if not _twin_suppressed(finding, files)]
+
+
+def _twin_suppressed(finding: Finding, files: _Files) -> bool:
+    places = [(finding.path, finding.line)]
+    places += [
+        (path, line)
+        for path, first, last in finding.about
+        for line in range(first, last + 1)
     ]
+    for path, line in places:
+        suppressions = _suppressions(path, files)
+        if suppressions is None:
+            continue
+        twins = [
+            replace(finding, path=path, line=line, code=code)
+            for code in graph_twins(finding.code)
+        ]
+        if len(apply_suppressions(twins, suppressions)) < len(twins):
+            return True
+    return False
 
 
-def _twin_suppressed(finding: Finding, suppressions: Suppressions) -> bool:
-    twins = [replace(finding, code=code) for code in graph_twins(finding.code)]
-    return len(apply_suppressions(twins, suppressions)) < len(twins)
+# Suppressions of each file read during one apply_policy call (None: unreadable).
+_Files = dict[str, Suppressions | None]
+
+
+def _suppressions(path: str, files: _Files) -> Suppressions | None:
+    if path not in files:
+        try:
+            files[path] = parse_suppressions(read_source(Path(path)).text)
+        except (OSError, UndecodableSource):
+            files[path] = None
+    return files[path]

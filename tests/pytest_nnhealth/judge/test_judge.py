@@ -1,4 +1,8 @@
-"""The judge on synthetic measurements: windows, first steps, messages."""
+"""The judge on synthetic measurements: windows, first steps, messages.
+
+Records are built by hand: this module and the judge import no torch
+(test_torch_free.py checks both in a fresh interpreter).
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,12 @@ import math
 
 import pytest
 
-pytest.importorskip("torch")
-
-from pytest_nnhealth.judge.core import first_bad, judge, trailing_run  # noqa: E402
-from pytest_nnhealth.judge.records import LayerStats  # noqa: E402
-from pytest_nnhealth.judge.thresholds import Thresholds  # noqa: E402
-from pytest_nnhealth.training.runner import RunResult  # noqa: E402
+from pytest_nnhealth.judge.core import first_bad, judge, trailing_run
+from pytest_nnhealth.judge.records import LayerStats, NonfiniteEvent, RunResult
+from pytest_nnhealth.judge.thresholds import Thresholds
 
 
-def result(series: dict[str, tuple[str, dict]], losses=None, held=None, **extras):
+def result(series: dict[str, tuple[str, dict]], losses=None, held=None, **measured):
     layers = {
         name: LayerStats(name, kind, values) for name, (kind, values) in series.items()
     }
@@ -26,7 +27,7 @@ def result(series: dict[str, tuple[str, dict]], losses=None, held=None, **extras
         order=list(series),
         leaves=list(series),
         param_modules=[n for n, (_, v) in series.items() if "grad_norm" in v],
-        extras=extras,
+        **measured,
     )
 
 
@@ -112,12 +113,12 @@ def test_divergence_and_no_learning():
 
 def test_plumbing_grouped_per_module_and_not_doubled_by_low_updates():
     series = {"b": ("Linear", {"update_ratio": [0.0] * 6})}
-    extras = {
+    measured = {
         "zero_gradients": [("b", "weight"), ("b", "bias")],
         "params_without_grad": [],
         "unregistered": [("blocks[0]", "Linear")],
     }
-    found = judge(result(series, **extras), Thresholds())
+    found = judge(result(series, **measured), Thresholds())
     # The unregistered module runs in forward, the zero gradient shows in backward.
     assert [(f.check, f.module) for f in found] == [
         ("unregistered_params", "blocks[0]"),
@@ -127,9 +128,9 @@ def test_plumbing_grouped_per_module_and_not_doubled_by_low_updates():
 
 
 def test_nonfinite_event_from_the_probe():
-    extras = {"nonfinite": {"step": 2, "module": "act", "phase": "backward"}}
+    measured = {"nonfinite": NonfiniteEvent(2, "act", "backward")}
     losses = [1.0, 0.9, 0.8, math.nan, math.nan, math.nan]
-    found = judge(result({"act": ("Tanh", {})}, losses, **extras), Thresholds())
+    found = judge(result({"act": ("Tanh", {})}, losses, **measured), Thresholds())
     assert found[0].message.startswith(
         "nonfinite in `act` (Tanh): first NaN/Inf in backward (inputs finite) from "
         "step 2"
@@ -192,9 +193,9 @@ def test_growth_that_overflows_is_the_root_cause_of_the_nan():
         name: ("Linear", {"act_batch_std": [3.0**i if i < 10 else math.inf]})
         for i, name in enumerate(names)
     }
-    extras = {"nonfinite": {"step": 0, "module": "l10", "phase": "forward"}}
+    measured = {"nonfinite": NonfiniteEvent(0, "l10", "forward")}
     losses = [math.nan] * 6
-    found = judge(result(spread, losses, **extras), Thresholds())
+    found = judge(result(spread, losses, **measured), Thresholds())
     assert [(f.check, f.module, f.step, f.consequence_of) for f in found] == [
         ("exploding_activations", "l7", 0, None),
         ("nonfinite", "l10", 0, "exploding_activations in `l7`"),
@@ -203,13 +204,13 @@ def test_growth_that_overflows_is_the_root_cause_of_the_nan():
 
 
 def test_statistics_after_a_nan_are_not_reported():
-    extras = {"nonfinite": {"step": 2, "module": "lin", "phase": "forward"}}
+    measured = {"nonfinite": NonfiniteEvent(2, "lin", "forward")}
     series = {
         "early": ("ReLU", {"dead_fraction": [0.9] * 6}),  # dead before the NaN: kept
         "late": ("ReLU", {"dead_fraction": [0.0, 0.0, 0.0, 1.0, 1.0, 1.0]}),
     }
     losses = [1.0, 0.9, math.nan, math.nan, math.nan, math.nan]
-    found = judge(result(series, losses, **extras), Thresholds())
+    found = judge(result(series, losses, **measured), Thresholds())
     # By position: dead from step 0; the NaN (step 2) explains the NaN loss.
     assert [(f.check, f.module, f.consequence_of) for f in found] == [
         ("dead_units", "early", None),
@@ -256,6 +257,21 @@ def test_all_or_nothing_relu_layer_is_a_collapse_not_dying_units():
     assert (found.check, found.module, found.step) == ("rank_collapse", "r2", 0)
     assert "0.50 of units dead and 0.30 always on" in found.message
     assert "(and 1 later layer(s))" in found.message
+    # The always-on cut is a threshold: above 0.3 both layers are dying units.
+    higher = Thresholds(aligned_always_on_min=0.35)
+    checks = [(f.check, f.module) for f in judge(result(series), higher)]
+    assert checks == [("dead_units", "r2"), ("dead_units", "r3")]
     series["r2"][1]["always_on_fraction"][:] = [0.0] * 6
     checks = [(f.check, f.module) for f in judge(result(series), Thresholds())]
     assert checks == [("dead_units", "r2"), ("rank_collapse", "r3")]
+
+
+def test_low_updates_behind_a_closed_gate_are_not_reported():
+    """No gradient signal (relative gradient below the gate cut on every trailing
+    step): the small updates are a closed gate upstream, not a too-low lr."""
+    series = {
+        "xca": ("Linear", {"update_ratio": [1e-7] * 6, "grad_relative": [1e-11] * 6})
+    }
+    assert judge(result(series), Thresholds()) == []
+    [found] = judge(result(series), Thresholds(closed_gate_grad_relative=1e-12))
+    assert (found.check, found.module) == ("update_ratio_low", "xca")

@@ -245,3 +245,40 @@ def _tensors(value, depth=0):
     elif isinstance(value, (list, tuple)):
         for item in value:
             yield from _tensors(item, depth + 1)
+
+
+def test_the_runner_replays_to_the_first_nan_and_records_where_it_started():
+    """run_and_locate: a finite run asks for no replay copy; a NaN run replays on a
+    fresh copy and hands the judge a finished record with the NonfiniteEvent."""
+    from pytest_nnhealth.judge.records import NonfiniteEvent
+    from pytest_nnhealth.training import runner
+
+    class LogFeatures(nn.Module):
+        def forward(self, x):
+            return torch.log(x)  # NaN for negative inputs, from the first forward
+
+    def new_spec() -> runner.RunSpec:
+        batch = (torch.randn(16, 4), torch.randint(0, 2, (16,)))
+        return runner.RunSpec(
+            [batch] * 3, F.cross_entropy, None, None, 3, 0, torch.device("cpu")
+        )
+
+    for net, expected in (
+        (nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2)), None),
+        (
+            nn.Sequential(nn.Linear(4, 4), LogFeatures(), nn.Linear(4, 2)),
+            NonfiniteEvent(0, "1", "forward"),
+        ),
+    ):
+        torch.manual_seed(0)
+        spec = new_spec()
+        fresh_calls = []
+
+        def fresh(net=net, spec=spec, calls=fresh_calls):
+            calls.append(1)
+            return runner.wired_copy(net, spec)
+
+        work, memo, wired = runner.wired_copy(net, spec)
+        result = runner.run_and_locate(work, memo, wired, fresh)
+        assert result.nonfinite == expected
+        assert len(fresh_calls) == (0 if expected is None else 1)

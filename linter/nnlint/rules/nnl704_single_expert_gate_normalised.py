@@ -31,7 +31,8 @@ class SingleExpertGateNormalised(FunctionScanRule):
     auxiliary losses, and the router barely trains. This is why Switch Transformer
     multiplies the top-1 expert's output by its *unnormalised* probability from a
     softmax over all experts. With `k >= 2` normalising the kept gates is fine
-    (Mixtral), and so is top-1 with the full-softmax probability.
+    (Mixtral), and so is top-1 with the full-softmax probability. In graph mode,
+    NNL619 reads `k` as the model was built (`top_k=1` from a configuration).
 
     ## Example
     ```python

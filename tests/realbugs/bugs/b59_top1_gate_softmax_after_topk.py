@@ -4,6 +4,7 @@
 #   is always 1 and the router gets no gradient from the language-model loss (MoE
 #   models trained to a higher loss than expected).
 # Kind: single-expert-gate-normalised
+# Graph: make_model
 import torch
 from torch import nn
 
@@ -15,6 +16,10 @@ class TopOneRouter(nn.Module):
 
     def forward(self, x):
         logits = self.gate(x).view(-1, self.gate.out_features)
-        scores, top_indices = torch.topk(logits, k=1, dim=1)  # expect: NNL704
+        scores, top_indices = torch.topk(logits, k=1, dim=1)  # expect: NNL704  expect-fx: NNL619
         probs = torch.softmax(scores, dim=-1, dtype=torch.float32).type_as(logits)
         return probs, top_indices
+
+
+def make_model():
+    return TopOneRouter(), (torch.randn(6, 32),)

@@ -8,27 +8,14 @@ integer constant. Anything else (``range(config.num_layers)``) is unknown.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 import libcst as cst
 
 from nnlint.cst_syntax import argument, enclosing, has_star_args
-from nnlint.prefilter import AnyOf, construction_calls
 
 if TYPE_CHECKING:
     from nnlint.rules.base import RuleContext
-
-# A module-level integer constant (``N_LAYERS = 16``, also ``A = B = 16``).
-_DEPTH_CONSTANT = re.compile(
-    r"^\w+(?:[ \t]*=[ \t]*\w+)*[ \t]*(?::[^=\n]*)?=[ \t]*\d", re.MULTILINE
-)
-
-
-def stacks_and_depths(hit: str) -> AnyOf:
-    """Statements that may stack a block defined in ``hit`` (they call it by name)
-    or give a loop its length (module-level integer constants)."""
-    return AnyOf(construction_calls(hit), _DEPTH_CONSTANT)
 
 
 class LoopDepths:

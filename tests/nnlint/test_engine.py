@@ -15,6 +15,7 @@ from nnlint.engine import check_source, lint_module
 from nnlint.pool import MIN_FILES_FOR_POOL
 from nnlint.prefilter import prune, statement_starts
 from nnlint.rules import Rule
+from nnlint.rules.needs import Needs
 from nnlint.walk import SKIPPED, walk
 
 SAMPLE = '''"""Doc.
@@ -49,7 +50,7 @@ class CallNames(Rule):
     CODE = "NNL901"
     NAME = "test-call"
     MESSAGE = "softmax call"
-    TRIGGERS = ("softmax",)
+    NEEDS = Needs(("softmax",))
 
     def visit_Call(self, node: cst.Call) -> None:
         if self.qualified_name(node.func) == "torch.softmax":
@@ -208,7 +209,7 @@ class WholeFile(CallNames):
     """Test rule: like CallNames, but needs statements without its trigger too."""
 
     CODE = "NNL903"
-    WHOLE_FILE = True
+    NEEDS = Needs(("softmax",), scope="file")
     seen: list[str] = []
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:

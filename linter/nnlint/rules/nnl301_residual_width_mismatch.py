@@ -10,8 +10,8 @@ import libcst as cst
 from nnlint.forward_flow import Add
 from nnlint.layer_kinds import PASSTHROUGH
 from nnlint.module_model import ClassModel, Layer, file_model, module_class
-from nnlint.prefilter import construction_calls
 from nnlint.rules.base import Invalid, Rule
+from nnlint.rules.needs import Needs, construction_calls
 from nnlint.walk import walk
 
 _CONV = {f"torch.nn.Conv{d}d" for d in (1, 2, 3)}
@@ -188,10 +188,10 @@ class ResidualWidthMismatch(Rule):
     NAME = "residual-width-mismatch"
     MESSAGE = "the two sides of this residual add have different shapes"
     SEVERITY = "error"
-    TRIGGERS = ("Linear", "Conv", "Pool")
-    MODULES_ONLY = True
     # Two parameter widths are compared only with proof from a call of the class.
-    EVIDENCE = staticmethod(construction_calls)
+    NEEDS = Needs(
+        ("Linear", "Conv", "Pool"), scope="modules", evidence=construction_calls
+    )
     VALID = [
         # A downsample projection on the skip matches the strided, widened branch.
         "import torch.nn as nn\n"

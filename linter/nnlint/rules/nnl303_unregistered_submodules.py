@@ -9,6 +9,7 @@ from nnlint.method_syntax import self_attr
 from nnlint.module_constructors import is_module_constructor, torch_nn_expression
 from nnlint.module_model import ClassModel, FileModel, file_model
 from nnlint.rules.base import Invalid, Rule
+from nnlint.rules.needs import Needs
 from nnlint.walk import walk
 
 _LIST_LIKE = (cst.List, cst.Tuple, cst.ListComp)
@@ -77,8 +78,7 @@ class UnregisteredSubmodules(Rule):
     # "Module" finds `class Net(Module)` after `from torch.nn import Module`. A class
     # whose text names neither (`class Wide(Conv2d)` with a bare import) is only
     # parsed when another rule asks for it.
-    TRIGGERS = ("nn.", "torch.nn", "Module")
-    MODULES_ONLY = True
+    NEEDS = Needs(("nn.", "torch.nn", "Module"), scope="modules")
     VALID = [
         # Registered properly.
         "import torch.nn as nn\n"

@@ -7,6 +7,7 @@ import libcst as cst
 from nnlint.method_syntax import self_attr, self_name
 from nnlint.module_model import ClassModel, module_class
 from nnlint.rules.base import Invalid, Rule
+from nnlint.rules.needs import Needs
 from nnlint.walk import iter_children, walk
 
 # Tensor methods that only return a new tensor (their in-place twins end in ``_``).
@@ -79,8 +80,7 @@ class DiscardedModuleOutput(Rule):
     NAME = "discarded-module-output"
     MESSAGE = "the result of this call is discarded: it has no effect on the output"
     SEVERITY = "error"
-    TRIGGERS = ("forward",)
-    MODULES_ONLY = True
+    NEEDS = Needs(("forward",), scope="modules")
     VALID = [
         "import torch.nn as nn\n"
         "import torch.nn.functional as F\n"

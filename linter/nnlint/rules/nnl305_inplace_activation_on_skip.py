@@ -10,6 +10,7 @@ import libcst as cst
 from nnlint.method_syntax import self_attr, self_name
 from nnlint.module_model import ClassModel, Layer, module_class
 from nnlint.rules.base import Invalid, Rule
+from nnlint.rules.needs import Needs
 from nnlint.walk import iter_children
 
 # Position of the ``inplace`` argument of each in-place-capable torch.nn module.
@@ -242,12 +243,14 @@ class InplaceActivationOnSkip(Rule):
     # Only forward* methods are checked; an in-place op there is a literal ``True``
     # passed as an argument (``inplace=True``, ``LeakyReLU(0.2, True)``), a call of a
     # name ending in ``_`` (``x.relu_()``, ``F.relu_(x)``) or an augmented assignment.
-    TRIGGERS = ("forward",)
-    MODULES_ONLY = True
-    TRIGGER_PATTERN = re.compile(
-        r"(?:inplace(?:[\s\\]|#[^\n]*+)*+=|[(,])(?:[\s(\\]|#[^\n]*+)*+True(?!\w)"
-        r"|(?<!\w)[^\W\d_]\w*_(?:[\s)\\]|#[^\n]*+)*+\("
-        r"|(?:[-+*/%@&|^]|>>|<<)="
+    NEEDS = Needs(
+        ("forward",),
+        scope="modules",
+        pattern=re.compile(
+            r"(?:inplace(?:[\s\\]|#[^\n]*+)*+=|[(,])(?:[\s(\\]|#[^\n]*+)*+True(?!\w)"
+            r"|(?<!\w)[^\W\d_]\w*_(?:[\s)\\]|#[^\n]*+)*+\("
+            r"|(?:[-+*/%@&|^]|>>|<<)="
+        ),
     )
     VALID = [
         # torchvision's BasicBlock: the in-place ReLUs act on fresh conv outputs.

@@ -10,6 +10,7 @@ from nnlint.class_facts import class_table
 from nnlint.cst_syntax import descendants, is_self_attr, source_text
 from nnlint.names import dotted_name
 from nnlint.rules.base import Invalid, Rule
+from nnlint.rules.needs import Needs
 from nnlint.walk import iter_children
 
 # Reading these through ``.data`` never feeds autograd (metadata, host copies) or says
@@ -183,13 +184,15 @@ class DataInForward(Rule):
     FIX_IS_SAFE = False
     # ``.data`` as used on a tensor; a bare ``.data`` also matches every
     # ``torch.utils.data``/``timm.data`` import, which would parse most files.
-    TRIGGERS = tuple(
-        f".data{after}"
-        for after in (")", ",", ".", "[", "\n", " *", " +", " -", " /", " @")
-    )
-    CLASSES_ONLY = True
     # Only a method named exactly ``forward`` is read (see visit_FunctionDef).
-    TRIGGER_PATTERN = re.compile(r"^[ \t]+(?:async[ \t]+)?def[ \t]+forward(?!\w)", re.M)
+    NEEDS = Needs(
+        tuple(
+            f".data{after}"
+            for after in (")", ",", ".", "[", "\n", " *", " +", " -", " /", " @")
+        ),
+        scope="classes",
+        pattern=re.compile(r"^[ \t]+(?:async[ \t]+)?def[ \t]+forward(?!\w)", re.M),
+    )
 
     VALID = [
         # Init code may use .data; forward uses the parameter itself.

@@ -18,9 +18,9 @@ import hypothesmith
 from hypothesis import HealthCheck, given, seed, settings
 
 from nnlint.api import lint_text
-from nnlint.config import LintConfig
-from nnlint.engine import compile_quietly
-from nnlint.fixer import fix_text
+from nnlint.engine.config import LintConfig
+from nnlint.engine.fixer import fix_text
+from nnlint.engine.lint_source import compile_quietly
 
 ALL = LintConfig(select=("ALL",))
 PRELUDE = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"

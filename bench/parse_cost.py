@@ -7,10 +7,10 @@ ways, interleaved round by round so that load on the shared machine hits all of 
 alike, and prints the median CPU seconds of each:
 
 * ``libcst``: ``libcst.parse_module`` at the interpreter's default GC thresholds;
-* ``no validation``: ``nnlint.parsing.parse_module`` (libcst's per-node validation
-  switched off while the parser runs);
+* ``no validation``: ``nnlint.engine.parsing.parse_module`` (libcst's per-node
+  validation switched off while the parser runs);
 * ``fewer collections``: ``libcst.parse_module`` with the pool workers' GC settings
-  (``nnlint.pool._fewer_collections``);
+  (``nnlint.engine.pool._fewer_collections``);
 * ``both``: what an nnlint worker does.
 """
 
@@ -28,8 +28,8 @@ import libcst as cst
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "linter"))
 
-from nnlint.parsing import parse_module  # noqa: E402
-from nnlint.pool import _fewer_collections  # noqa: E402
+from nnlint.engine.parsing import parse_module  # noqa: E402
+from nnlint.engine.pool import _fewer_collections  # noqa: E402
 
 DEFAULT_TREE = "/work/corpus/timm"
 

@@ -28,11 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "linter"))
 
 import libcst as cst  # noqa: E402
 
-from nnlint import parse_guard  # noqa: E402
-from nnlint.engine import check_source, lint_module  # noqa: E402
-from nnlint.engine_rules import is_engine_rule  # noqa: E402
-from nnlint.parsing import parse_module  # noqa: E402
+from nnlint.engine import parse_guard  # noqa: E402
+from nnlint.engine.lint_source import check_source, lint_module  # noqa: E402
+from nnlint.engine.parsing import parse_module  # noqa: E402
 from nnlint.rules import Rule, all_rules  # noqa: E402
+from nnlint.rules.engine_rules import is_engine_rule  # noqa: E402
 
 # One finding as compared: everything the user sees (the fix without its nodes).
 Key = tuple[object, ...]

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from nnlint.api import lint_text
-from nnlint.config import LintConfig
+from nnlint.engine.config import LintConfig
 from nnlint.findings import Finding
 
 ROOT = Path(__file__).resolve().parent.parent / "tests" / "realbugs"

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from nnlint.atomic_write import write_atomic
+from nnlint.engine.atomic_write import write_atomic
 from pytest_nnhealth.records import HealthReport
 from pytest_nnhealth.reporting.runs import Drift, ModelRun
 

@@ -21,7 +21,7 @@ from pytest_nnhealth.reporting.runs import LintRun
 if TYPE_CHECKING:
     from _pytest._code.code import TerminalRepr
 
-    from nnlint.config import LintConfig
+    from nnlint.engine.config import LintConfig
     from nnlint.findings import Finding
 
 # `import torch`, `import torch.nn as nn`, `from torch import nn`, `import os, torch`.
@@ -77,7 +77,7 @@ class NNLintItem(pytest.Item):
             raise NNLintFailure(shown, self._source_text())
 
     def _lint_config(self) -> LintConfig:
-        from nnlint.config import load_config
+        from nnlint.engine.config import load_config
 
         configs = self.config.stash.setdefault(_CONFIGS, {})
         directory = self.path.parent
@@ -104,7 +104,7 @@ class NNLintItem(pytest.Item):
         excinfo: pytest.ExceptionInfo[BaseException],
         style: Any = None,
     ) -> str | TerminalRepr:
-        from nnlint.config import ConfigError
+        from nnlint.engine.config import ConfigError
 
         error = excinfo.value
         if isinstance(error, NNLintFailure):

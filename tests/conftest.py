@@ -14,7 +14,7 @@ import importlib.util
 
 def _warm_up() -> None:
     from nnlint.api import lint_text
-    from nnlint.config import LintConfig
+    from nnlint.engine.config import LintConfig
     from nnlint.output.text import render_text
 
     source = "import torch.nn.functional as F\nF.cross_entropy(F.softmax(x, 1), y)\n"

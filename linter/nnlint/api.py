@@ -13,17 +13,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nnlint.cache import CACHE_DIR_NAME, FindingCache, entry_key
-from nnlint.config import LintConfig, load_config
-from nnlint.discovery import MissingPath, Skipped, discover
-from nnlint.findings import Finding, Fix
-from nnlint.noqa import (
+from nnlint.engine.cache import CACHE_DIR_NAME, FindingCache, entry_key
+from nnlint.engine.config import LintConfig, load_config
+from nnlint.engine.discovery import MissingPath, Skipped, discover
+from nnlint.engine.noqa import (
     Suppressions,
     apply_suppressions,
     parse_suppressions,
     unused_codes,
 )
-from nnlint.sourcefile import UndecodableSource, decode, read_source
+from nnlint.engine.sourcefile import UndecodableSource, decode, read_source
+from nnlint.findings import Finding, Fix
 
 if TYPE_CHECKING:
     from nnlint.rules import Rule
@@ -76,7 +76,7 @@ class Analysis:
 
 
 def analyse(data: bytes | str, path: str, config: LintConfig) -> Analysis:
-    from nnlint.engine import (
+    from nnlint.engine.lint_source import (
         check_source,
     )  # libcst import only when something is parsed
 
@@ -208,7 +208,7 @@ def lint_paths(
     :class:`MissingPath` for a path that does not exist. Entries that cannot be read
     are left out, and listed with the reason in ``skipped`` when it is given.
     """
-    from nnlint.pool import lint_many
+    from nnlint.engine.pool import lint_many
 
     sink: Skipped = [] if skipped is None else skipped
     files = discover(paths, sink)

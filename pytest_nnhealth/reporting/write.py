@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nnlint.atomic_write import write_atomic
+from nnlint.engine.atomic_write import write_atomic
 from pytest_nnhealth.reporting.runs import SessionRecords
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from nnlint.atomic_write import write_atomic
+from nnlint.engine.atomic_write import write_atomic
 
 
 def test_replaces_content_and_keeps_mode(tmp_path: Path) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from nnlint import api
-from nnlint.cache import FindingCache, entry_key
-from nnlint.config import LintConfig
+from nnlint.engine.cache import FindingCache, entry_key
+from nnlint.engine.config import LintConfig
 from nnlint.findings import Finding, Fix
 
 SOURCE = "x = 1  # noqa: NNL101\n"  # one NNL003 (unused suppression) finding

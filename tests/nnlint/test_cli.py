@@ -15,8 +15,8 @@ from pathlib import Path
 import libcst as cst
 import pytest
 
-from nnlint import api, check, docsgen
-from nnlint.cli import main
+from nnlint import api
+from nnlint.cli import check, docsgen, main
 from nnlint.rules import Invalid, Rule, all_rules
 from nnlint.rules.needs import Needs
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from nnlint.config import ConfigError, LintConfig, config_from_table, load_config
+from nnlint.engine.config import ConfigError, LintConfig, config_from_table, load_config
 
 
 def _write(directory: Path, text: str) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from nnlint.docsgen import (
+from nnlint.cli.docsgen import (
     expected_files,
     main,
     render_index,
@@ -24,7 +24,7 @@ def test_generated_docs_are_current() -> None:
         write_docs(DOCS)
     stale = stale_files(DOCS)
     assert stale == [], (
-        f"stale rule docs {stale}: run `python -m nnlint.docsgen` "
+        f"stale rule docs {stale}: run `python -m nnlint.cli.docsgen` "
         "or NNLINT_REGEN_DOCS=1 pytest tests/nnlint/test_docs.py"
     )
 

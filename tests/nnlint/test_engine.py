@@ -9,14 +9,14 @@ import libcst as cst
 import pytest
 
 from nnlint import api
+from nnlint.analysis.walk import SKIPPED, walk
 from nnlint.api import lint_text
-from nnlint.config import LintConfig
-from nnlint.engine import check_source, lint_module
-from nnlint.pool import MIN_FILES_FOR_POOL
-from nnlint.prefilter import prune, statement_starts
+from nnlint.engine.config import LintConfig
+from nnlint.engine.lint_source import check_source, lint_module
+from nnlint.engine.pool import MIN_FILES_FOR_POOL
+from nnlint.engine.prefilter import prune, statement_starts
 from nnlint.rules import Rule
 from nnlint.rules.needs import Needs
-from nnlint.walk import SKIPPED, walk
 
 SAMPLE = '''"""Doc.
 

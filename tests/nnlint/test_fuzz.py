@@ -10,10 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nnlint.api import lint_text
-from nnlint.config import LintConfig
-from nnlint.engine import compile_quietly
-from nnlint.fixer import fix_text
-from nnlint.prefilter import prune
+from nnlint.engine.config import LintConfig
+from nnlint.engine.fixer import fix_text
+from nnlint.engine.lint_source import compile_quietly
+from nnlint.engine.prefilter import prune
 
 ALL = LintConfig(select=("ALL",))
 # Code that mentions torch so that rules' triggers fire on generated programs too.

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from nnlint.engine.noqa import apply_suppressions, parse_suppressions, unused_codes
 from nnlint.findings import Finding
-from nnlint.noqa import apply_suppressions, parse_suppressions, unused_codes
 
 
 def _finding(line: int, code: str = "NNL101") -> Finding:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import libcst as cst
 import pytest
 
-from nnlint import parsing
-from nnlint.parsing import parse_module
+from nnlint.engine import parsing
+from nnlint.engine.parsing import parse_module
 
 SOURCE = """\
 import torch.nn as nn

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from nnlint.possible_modules import module_statements, torch_bindings
-from nnlint.prefilter import statement_starts
+from nnlint.engine.possible_modules import module_statements, torch_bindings
+from nnlint.engine.prefilter import statement_starts
 
 
 def _possible(source: str) -> list[str]:

@@ -8,11 +8,11 @@ import time
 import pytest
 
 from nnlint.api import all_rules, lint_text
-from nnlint.config import LintConfig
-from nnlint.engine import check_source
-from nnlint.engine_rules import is_engine_rule
-from nnlint.prefilter import select
+from nnlint.engine.config import LintConfig
+from nnlint.engine.lint_source import check_source
+from nnlint.engine.prefilter import select
 from nnlint.rules import Rule
+from nnlint.rules.engine_rules import is_engine_rule
 from nnlint.rules.needs import Needs, construction_calls
 from nnlint.rules.nnl201_zero_init_stacked_layers import ZeroInitStackedLayers
 from nnlint.rules.nnl202_uninitialised_parameter import UninitialisedParameter

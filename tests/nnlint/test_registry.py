@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from nnlint.docsgen import SECTIONS, catalogue_rules, docstring_sections
+from nnlint.cli.docsgen import SECTIONS, catalogue_rules, docstring_sections
 from nnlint.rules import all_rules, rule_by_code
 
 FLAKE8_CODE = re.compile(r"^[A-Z]{1,3}[0-9]{0,3}$")

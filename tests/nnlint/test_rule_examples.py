@@ -10,12 +10,12 @@ import libcst as cst
 import pytest
 
 from nnlint.api import lint_text
-from nnlint.config import LintConfig
-from nnlint.engine import apply_fixes, lint_module, lint_source
-from nnlint.engine_rules import is_engine_rule
+from nnlint.engine.config import LintConfig
+from nnlint.engine.lint_source import apply_fixes, lint_module, lint_source
 from nnlint.findings import Finding
 from nnlint.rules import Rule, all_rules
 from nnlint.rules.base import Invalid
+from nnlint.rules.engine_rules import is_engine_rule
 from nnlint.rules.nnl002_undecodable_file import UndecodableFile
 
 ENGINE_CONFIG = LintConfig(select=("NNL00",))

@@ -8,7 +8,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from nnlint.docsgen import catalogue_rules
+from nnlint.cli.docsgen import catalogue_rules
 from nnlint.findings import Finding, Fix
 from nnlint.output.sarif import render_sarif
 

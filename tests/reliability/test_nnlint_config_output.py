@@ -93,7 +93,7 @@ def test_model_entries_as_strings_and_tables_are_accepted(
 def test_any_timeout_is_accepted_or_named(
     tmp_path_factory: pytest.TempPathFactory, value: object
 ) -> None:
-    from nnlint.config import ConfigError, config_from_table
+    from nnlint.engine.config import ConfigError, config_from_table
 
     valid = (
         not isinstance(value, bool | str)

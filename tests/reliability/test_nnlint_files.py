@@ -13,9 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from nnlint_reliability_helpers import FIXED, SOFTMAX, run, run_process
 
-from nnlint import api, atomic_write
-from nnlint.cache import FindingCache, entry_key
-from nnlint.config import LintConfig
+from nnlint import api
+from nnlint.engine import atomic_write
+from nnlint.engine.cache import FindingCache, entry_key
+from nnlint.engine.config import LintConfig
 
 
 def _bad_entry(directory: Path, kind: str) -> Path:

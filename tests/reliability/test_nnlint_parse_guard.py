@@ -13,8 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from nnlint_reliability_helpers import SOFTMAX, run
 
-from nnlint import api, parse_guard
-from nnlint.config import LintConfig
+from nnlint import api
+from nnlint.engine import parse_guard
+from nnlint.engine.config import LintConfig
 
 HEAD = "import torch.nn.functional as F\n"
 
@@ -74,7 +75,7 @@ def test_twenty_thousand_terms_are_refused_quickly() -> None:
 def test_recursion_error_anywhere_becomes_nnl004(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from nnlint import engine
+    from nnlint.engine import lint_source as engine
 
     def overflow(*_: object) -> object:
         raise RecursionError("maximum recursion depth exceeded")

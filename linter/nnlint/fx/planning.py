@@ -61,7 +61,7 @@ def settings(config: Any) -> tuple[dict[str, Any], Path]:
 
 def timeout_of(fx: Mapping[str, Any]) -> float:
     """The per-job time limit, after checking the table's keys and value types."""
-    from nnlint.config import ConfigError
+    from nnlint.engine.config import ConfigError
 
     unknown = sorted(set(fx) - KNOWN_KEYS)
     if unknown:

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.text import Text
 
+from nnlint.engine.sourcefile import split_lines
 from nnlint.findings import Finding
-from nnlint.sourcefile import split_lines
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "bold yellow", "info": "bold blue"}
 

@@ -26,8 +26,8 @@ from typing import Any, ClassVar
 
 import libcst as cst
 
+from nnlint.analysis.names import ImportMap
 from nnlint.findings import Fix, Severity
-from nnlint.names import ImportMap
 from nnlint.rules.needs import Needs
 
 

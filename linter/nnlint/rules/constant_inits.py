@@ -13,13 +13,13 @@ from collections.abc import Iterator
 
 import libcst as cst
 
-from nnlint.cst_syntax import called_name
-from nnlint.layer_feeds import Ref, ref_text, weight_ref
-from nnlint.layer_kinds import MIXING, PARAMETER
-from nnlint.method_syntax import self_attr, self_name
-from nnlint.module_model import ClassModel
+from nnlint.analysis.cst_syntax import called_name
+from nnlint.analysis.layer_feeds import Ref, ref_text, weight_ref
+from nnlint.analysis.layer_kinds import MIXING, PARAMETER
+from nnlint.analysis.method_syntax import self_attr, self_name
+from nnlint.analysis.module_model import ClassModel
+from nnlint.analysis.walk import walk
 from nnlint.rules.base import Rule
-from nnlint.walk import walk
 
 CONSTANT_INITS = frozenset(
     f"torch.nn.init.{n}" for n in ("zeros_", "ones_", "constant_")

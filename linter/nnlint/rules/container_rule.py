@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from nnlint.container_links import is_container
-from nnlint.cst_syntax import enclosing
+from nnlint.analysis.container_links import is_container
+from nnlint.analysis.cst_syntax import enclosing
 from nnlint.rules.base import Rule, RuleContext
 
 

@@ -16,7 +16,7 @@ Fields, from coarse to fine:
   file: a model class and the training function that joins it to a loss);
   ``"statements"`` picks the statements holding a word; ``"classes"`` only those that
   hold a class definition; ``"modules"`` only those holding a class that may subclass
-  ``nn.Module`` (:mod:`nnlint.possible_modules`).
+  ``nn.Module`` (:mod:`nnlint.engine.possible_modules`).
 * ``pattern``: a regex every picked statement must also match (``search``). Allow
   every spacing, line continuation, comment and parenthesis Python allows between
   tokens, and keep the gaps possessive (``(?:[\\s\\\\]|#[^\\n]*+)*+``).

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from nnlint.engine_rules import EngineRule
 from nnlint.rules.base import Invalid
+from nnlint.rules.engine_rules import EngineRule
 
 
 class UnusedNoqa(EngineRule):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from nnlint.engine_rules import EngineRule
+from nnlint.engine.parse_guard import MAX_CHAIN, MAX_DEPTH
 from nnlint.findings import Finding
-from nnlint.parse_guard import MAX_CHAIN, MAX_DEPTH
 from nnlint.rules.base import Invalid
+from nnlint.rules.engine_rules import EngineRule
 
 
 class TooComplexToLint(EngineRule):

@@ -4,7 +4,7 @@ from typing import ClassVar
 
 import libcst as cst
 
-from nnlint.dataflow.values import Analysis, Kind, Loss, LossUse, Tensor
+from nnlint.analysis.dataflow.values import Analysis, Kind, Loss, LossUse, Tensor
 from nnlint.rules.base import Invalid
 from nnlint.rules.needs import Needs
 from nnlint.rules.nnl1_common import (

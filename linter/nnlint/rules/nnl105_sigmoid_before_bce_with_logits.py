@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from nnlint.dataflow.values import Analysis, Kind, Loss, LossUse, Tensor
+from nnlint.analysis.dataflow.values import Analysis, Kind, Loss, LossUse, Tensor
 from nnlint.rules.base import Invalid
 from nnlint.rules.needs import Needs
 from nnlint.rules.nnl1_common import LossWiringRule, Replacements, removal

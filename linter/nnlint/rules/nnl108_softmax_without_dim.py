@@ -4,7 +4,7 @@ from typing import ClassVar
 
 import libcst as cst
 
-from nnlint.dataflow.origins import argument
+from nnlint.analysis.dataflow.origins import argument
 from nnlint.rules.base import Invalid, Rule
 from nnlint.rules.needs import Needs
 

@@ -1,9 +1,9 @@
 """Shared base of the loss-wiring rules (NNL101-NNL107): one data-flow pass, many rules.
 
-Not a rule itself (no ``CODE``), so the registry skips it. Each rule names the
-(loss, tensor kind) pairs it is about and how its fix is built; the pairing of loss
-calls with what reaches their input comes from :mod:`nnlint.dataflow`, computed once
-per file.
+Not a rule itself (no ``CODE``), so the registry skips it. Each rule names the (loss,
+tensor kind) pairs it is about and how its fix is built; the pairing of loss calls with
+what reaches their input comes from :mod:`nnlint.analysis.dataflow`, computed once per
+file.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from typing import Any, ClassVar
 
 import libcst as cst
 
-from nnlint.dataflow import analyse
-from nnlint.dataflow.values import Analysis, Kind, Loss, LossUse, Tensor
+from nnlint.analysis.dataflow import analyse
+from nnlint.analysis.dataflow.values import Analysis, Kind, Loss, LossUse, Tensor
 from nnlint.rules.base import Rule
 
 Replacements = dict[cst.CSTNode, Any]
 
 _SNIPPET_LIMIT = 60
-_CACHE_KEY = "nnlint.dataflow"
+_CACHE_KEY = "nnlint.analysis.dataflow"
 
 
 class LossWiringRule(Rule):

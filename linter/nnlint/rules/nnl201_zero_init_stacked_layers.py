@@ -6,9 +6,9 @@ import re
 
 import libcst as cst
 
-from nnlint.cst_syntax import called_name, enclosing
-from nnlint.layer_feeds import Ref, hidden_layers, normalise, ref_text
-from nnlint.module_model import ClassModel, file_model
+from nnlint.analysis.cst_syntax import called_name, enclosing
+from nnlint.analysis.layer_feeds import Ref, hidden_layers, normalise, ref_text
+from nnlint.analysis.module_model import ClassModel, file_model
 from nnlint.rules.base import Invalid, Rule, RuleContext
 from nnlint.rules.constant_inits import (
     CONSTANT_INITS,

@@ -7,13 +7,13 @@ from collections.abc import Callable, Iterator
 
 import libcst as cst
 
-from nnlint.cst_syntax import called_name, enclosing
-from nnlint.method_syntax import self_attr, self_name
-from nnlint.module_model import ClassModel, file_model
-from nnlint.names import dotted_name
+from nnlint.analysis.cst_syntax import called_name, enclosing
+from nnlint.analysis.method_syntax import self_attr, self_name
+from nnlint.analysis.module_model import ClassModel, file_model
+from nnlint.analysis.names import dotted_name
+from nnlint.analysis.walk import walk
 from nnlint.rules.base import Invalid, Rule, RuleContext
 from nnlint.rules.needs import Needs, any_word
-from nnlint.walk import walk
 
 _UNINITIALISED = frozenset(
     ["torch.empty", "torch.empty_like", "torch.Tensor"]

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from nnlint.forward_flow import Add
-from nnlint.layer_kinds import PASSTHROUGH
-from nnlint.module_model import ClassModel, Layer, file_model, module_class
+from nnlint.analysis.forward_flow import Add
+from nnlint.analysis.layer_kinds import PASSTHROUGH
+from nnlint.analysis.module_model import ClassModel, Layer, file_model, module_class
+from nnlint.analysis.walk import walk
 from nnlint.rules.base import Invalid, Rule
 from nnlint.rules.needs import Needs, construction_calls
-from nnlint.walk import walk
 
 _CONV = {f"torch.nn.Conv{d}d" for d in (1, 2, 3)}
 _CONV_T = {f"torch.nn.ConvTranspose{d}d" for d in (1, 2, 3)}

@@ -6,8 +6,8 @@ import re
 
 import libcst as cst
 
-from nnlint.forward_flow import Add
-from nnlint.module_model import module_class
+from nnlint.analysis.forward_flow import Add
+from nnlint.analysis.module_model import module_class
 from nnlint.rules.base import Invalid, Rule
 from nnlint.rules.needs import Needs
 

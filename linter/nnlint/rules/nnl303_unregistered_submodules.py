@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import libcst as cst
 
-from nnlint.cst_syntax import called_name
-from nnlint.method_syntax import self_attr
-from nnlint.module_constructors import is_module_constructor, torch_nn_expression
-from nnlint.module_model import ClassModel, FileModel, file_model
+from nnlint.analysis.cst_syntax import called_name
+from nnlint.analysis.method_syntax import self_attr
+from nnlint.analysis.module_constructors import (
+    is_module_constructor,
+    torch_nn_expression,
+)
+from nnlint.analysis.module_model import ClassModel, FileModel, file_model
+from nnlint.analysis.walk import walk
 from nnlint.rules.base import Invalid, Rule
 from nnlint.rules.needs import Needs
-from nnlint.walk import walk
 
 _LIST_LIKE = (cst.List, cst.Tuple, cst.ListComp)
 _DICT_LIKE = (cst.Dict, cst.DictComp)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import libcst as cst
 
-from nnlint.method_syntax import self_attr, self_name
-from nnlint.module_model import ClassModel, module_class
+from nnlint.analysis.method_syntax import self_attr, self_name
+from nnlint.analysis.module_model import ClassModel, module_class
+from nnlint.analysis.walk import iter_children, walk
 from nnlint.rules.base import Invalid, Rule
 from nnlint.rules.needs import Needs
-from nnlint.walk import iter_children, walk
 
 # Tensor methods that only return a new tensor (their in-place twins end in ``_``).
 _PURE_METHODS = frozenset(

@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from nnlint.method_syntax import self_attr, self_name
-from nnlint.module_model import ClassModel, Layer, module_class
+from nnlint.analysis.method_syntax import self_attr, self_name
+from nnlint.analysis.module_model import ClassModel, Layer, module_class
+from nnlint.analysis.walk import iter_children
 from nnlint.rules.base import Invalid, Rule
 from nnlint.rules.needs import Needs
-from nnlint.walk import iter_children
 
 # Position of the ``inplace`` argument of each in-place-capable torch.nn module.
 _INPLACE_INDEX = {

@@ -6,19 +6,19 @@ import re
 
 import libcst as cst
 
-from nnlint.class_facts import class_facts, methods
-from nnlint.cst_syntax import enclosing
-from nnlint.layer_kinds import PASSTHROUGH
-from nnlint.norm_kinds import LAYER_NORM
-from nnlint.post_ln_scan import FUNCTIONAL_NORMS, MethodScan
-from nnlint.rules.base import Invalid, Rule, RuleContext
-from nnlint.rules.needs import AnyOf, Needs, construction_calls
-from nnlint.stack_depth import LoopDepths
-from nnlint.torch_post_ln import (
+from nnlint.analysis.class_facts import class_facts, methods
+from nnlint.analysis.cst_syntax import enclosing
+from nnlint.analysis.layer_kinds import PASSTHROUGH
+from nnlint.analysis.norm_kinds import LAYER_NORM
+from nnlint.analysis.post_ln_scan import FUNCTIONAL_NORMS, MethodScan
+from nnlint.analysis.stack_depth import LoopDepths
+from nnlint.analysis.torch_post_ln import (
     ENCODER_STACKS,
     post_ln_encoder,
     post_ln_transformer_depth,
 )
+from nnlint.rules.base import Invalid, Rule, RuleContext
+from nnlint.rules.needs import AnyOf, Needs, construction_calls
 
 # The original Transformer trained 6 post-LN layers (with warm-up); deeper post-LN
 # stacks are where divergence without warm-up is documented (see the docstring).

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import libcst as cst
 
-from nnlint.class_facts import ClassTable, MethodIndex, class_facts
-from nnlint.container_links import resolved_elements
-from nnlint.cst_syntax import (
+from nnlint.analysis.class_facts import ClassTable, MethodIndex, class_facts
+from nnlint.analysis.container_links import resolved_elements
+from nnlint.analysis.cst_syntax import (
     argument,
     first_arg,
     is_self_attr,
@@ -14,8 +14,8 @@ from nnlint.cst_syntax import (
     only_statement,
     source_text,
 )
-from nnlint.forward_chains import ForwardChains
-from nnlint.norm_kinds import CONV, ELEMENTWISE, LAYER_NORM
+from nnlint.analysis.forward_chains import ForwardChains
+from nnlint.analysis.norm_kinds import CONV, ELEMENTWISE, LAYER_NORM
 from nnlint.rules.base import Invalid
 from nnlint.rules.container_rule import ContainerLinkRule
 from nnlint.rules.needs import Needs

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import libcst as cst
 
-from nnlint.class_facts import class_facts
-from nnlint.container_links import container_links
-from nnlint.cst_syntax import argument
-from nnlint.forward_chains import ForwardChains
-from nnlint.norm_kinds import BATCH_NORM, DROPOUT, Link
+from nnlint.analysis.class_facts import class_facts
+from nnlint.analysis.container_links import container_links
+from nnlint.analysis.cst_syntax import argument
+from nnlint.analysis.forward_chains import ForwardChains
+from nnlint.analysis.norm_kinds import BATCH_NORM, DROPOUT, Link
 from nnlint.rules.base import Invalid
 from nnlint.rules.container_rule import ContainerLinkRule
 from nnlint.rules.needs import Needs

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from nnlint.cst_syntax import descendants
+from nnlint.analysis.cst_syntax import descendants
 from nnlint.rules.base import Invalid, Rule, RuleContext
 from nnlint.rules.needs import Needs
 

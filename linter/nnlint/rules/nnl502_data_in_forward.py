@@ -6,12 +6,12 @@ import re
 
 import libcst as cst
 
-from nnlint.class_facts import class_table
-from nnlint.cst_syntax import descendants, is_self_attr, source_text
-from nnlint.names import dotted_name
+from nnlint.analysis.class_facts import class_table
+from nnlint.analysis.cst_syntax import descendants, is_self_attr, source_text
+from nnlint.analysis.names import dotted_name
+from nnlint.analysis.walk import iter_children
 from nnlint.rules.base import Invalid, Rule
 from nnlint.rules.needs import Needs
-from nnlint.walk import iter_children
 
 # Reading these through ``.data`` never feeds autograd (metadata, host copies) or says
 # "no gradient" explicitly; an in-place method (``.data.clamp_()``) is a deliberate

@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from nnlint.engine import lint_source  # noqa: E402
+from nnlint.engine.lint_source import lint_source  # noqa: E402
 from nnlint.fx import analyze_model, run_graph_mode  # noqa: E402
 from nnlint.rules import all_rules  # noqa: E402
 
@@ -95,7 +95,7 @@ def test_healthy_examples_are_clean(factories: ModuleType, factory: str) -> None
 
 def test_nnlint_fx_on_the_examples_directory() -> None:
     """End to end: the subprocess runner with ``[tool.nnlint.fx]`` factories."""
-    from nnlint.config import load_config
+    from nnlint.engine.config import load_config
 
     config = load_config(EXAMPLES)
     fx = dict(config.fx)

@@ -180,7 +180,7 @@ def test_entries_run_only_for_linted_paths(tmp_path: Path) -> None:
 
 
 def test_settings_accept_lint_config_and_mappings(tmp_path: Path) -> None:
-    from nnlint.config import LintConfig
+    from nnlint.engine.config import LintConfig
 
     assert settings(LintConfig(fx={"timeout": 5}, root=tmp_path)) == (
         {"timeout": 5},
@@ -211,7 +211,7 @@ def test_bad_timeout_is_a_clear_error(tmp_path: Path) -> None:
 def test_bad_fx_table_is_a_config_error(
     tmp_path: Path, fx: dict[str, object], match: str
 ) -> None:
-    from nnlint.config import ConfigError
+    from nnlint.engine.config import ConfigError
 
     _write(tmp_path, "m.py", "class A:\n    example_input_array = 1\n")
     with pytest.raises(ConfigError, match=match):

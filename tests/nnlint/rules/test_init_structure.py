@@ -7,7 +7,7 @@ import textwrap
 import libcst as cst
 import pytest
 
-from nnlint.engine import apply_fixes, lint_module, lint_source
+from nnlint.engine.lint_source import apply_fixes, lint_module, lint_source
 from nnlint.rules import rule_by_code
 
 
@@ -456,8 +456,8 @@ def test_rules_ignore_files_without_classes(code: str) -> None:
 
 
 def _model_of(source: str):  # type: ignore[no-untyped-def]
-    from nnlint.module_model import file_model
-    from nnlint.names import ImportMap
+    from nnlint.analysis.module_model import file_model
+    from nnlint.analysis.names import ImportMap
     from nnlint.rules.base import RuleContext
 
     module = cst.parse_module(textwrap.dedent(source))
@@ -466,7 +466,7 @@ def _model_of(source: str):  # type: ignore[no-untyped-def]
 
 
 def test_module_model_is_built_once_per_file_and_reads_constructors() -> None:
-    from nnlint.module_model import file_model
+    from nnlint.analysis.module_model import file_model
 
     rule, model = _model_of(
         """

@@ -7,8 +7,8 @@ import textwrap
 import libcst as cst
 import pytest
 
-from nnlint import dataflow
-from nnlint.engine import apply_fixes, lint_module
+from nnlint.analysis import dataflow
+from nnlint.engine.lint_source import apply_fixes, lint_module
 from nnlint.rules import Rule, all_rules, rule_by_code
 
 LOSS_RULES = [rule for rule in all_rules() if rule.CODE.startswith("NNL1")]
@@ -548,7 +548,7 @@ def test_nnl1_analysis_runs_once_per_file_for_all_rules(
 
 
 def test_nnl1_flows_across_top_level_statements_survive_pruning() -> None:
-    from nnlint.engine import check_source
+    from nnlint.engine.lint_source import check_source
 
     rule = _rules(("NNL101",))[0]
     for example in rule.INVALID:
@@ -557,7 +557,7 @@ def test_nnl1_flows_across_top_level_statements_survive_pruning() -> None:
 
 
 def test_nnl1_triggers_skip_files_without_the_loss() -> None:
-    from nnlint.engine import should_parse
+    from nnlint.engine.lint_source import should_parse
 
     no_loss = "import torch\ny = torch.softmax(x, 1)\n"
     rules = [rule for rule in LOSS_RULES if rule.CODE != "NNL108"]
@@ -566,7 +566,7 @@ def test_nnl1_triggers_skip_files_without_the_loss() -> None:
 
 
 def test_nnl1_analysis_is_shared_through_a_context_cache_when_there_is_one() -> None:
-    from nnlint.names import ImportMap
+    from nnlint.analysis.names import ImportMap
     from nnlint.rules.base import RuleContext
 
     module = cst.parse_module(
@@ -577,7 +577,7 @@ def test_nnl1_analysis_is_shared_through_a_context_cache_when_there_is_one() -> 
     first, second = (rule(context) for rule in _rules(("NNL103", "NNL101")))
     first.visit_Module(module)  # type: ignore[attr-defined]
     second.visit_Module(module)  # type: ignore[attr-defined]
-    assert list(context.cache) == ["nnlint.dataflow"]  # type: ignore[attr-defined]
+    assert list(context.cache) == ["nnlint.analysis.dataflow"]  # type: ignore[attr-defined]
     assert [report.node for report in first.reports] == [
         module.body[1].body[0].value.args[0].value  # type: ignore[attr-defined]
     ]

@@ -7,7 +7,7 @@ import textwrap
 import libcst as cst
 import pytest
 
-from nnlint.engine import (
+from nnlint.engine.lint_source import (
     apply_fixes,
     check_source,
     lint_module,

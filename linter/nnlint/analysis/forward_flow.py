@@ -1,0 +1,283 @@
+"""Forward data flow: one linear pass over a ``forward*`` method of a class, recording
+which submodule chain produced each local name, every ``+`` with the chains of its
+operands, and every submodule application.
+
+``ClassModel.flow`` runs it once per method and caches the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import libcst as cst
+
+from nnlint.analysis.layer_kinds import FUNCTIONAL_PASSTHROUGH, RESHAPE_METHODS
+from nnlint.analysis.method_syntax import self_attr, self_name
+from nnlint.analysis.walk import iter_children
+
+if TYPE_CHECKING:
+    from nnlint.analysis.module_model import ClassModel, Resolve
+
+
+@dataclass(frozen=True)
+class Flow:
+    """A value as "tensor ``root`` with the submodules ``steps`` applied in order".
+
+    ``root`` identifies the value the chain started from (an argument, or anything the
+    flow cannot see through); ``"~"`` in ``steps`` is a reshape (view, flatten, ...).
+    """
+
+    root: int
+    steps: tuple[str, ...] = ()
+
+    def then(self, step: str) -> Flow:
+        return Flow(self.root, (*self.steps, step))
+
+
+@dataclass(eq=False)
+class Binding:
+    """What a local name holds at one point of ``forward``."""
+
+    flow: Flow
+    tensorish: bool
+    # ``h = self.block(x)``: ("x", the binding x had then): what ``h`` came from.
+    source: tuple[str, Binding] | None = None
+
+
+@dataclass
+class Add:
+    node: cst.BinaryOperation | cst.AugAssign
+    left: cst.BaseExpression
+    right: cst.BaseExpression
+    flows: tuple[Flow | None, Flow | None]
+    bindings: tuple[Binding | None, Binding | None]
+    guarded: bool  # under an ``if`` or a conditional expression
+    env: dict[str, Binding]  # what every local name held when the add ran
+
+
+@dataclass
+class Application:
+    attr: str  # the submodule (or raw weight parameter) applied
+    input: Flow | None
+    node: cst.CSTNode
+
+
+_SAME_VALUE_METHODS = frozenset("contiguous float half double to type_as clone".split())
+
+
+class ForwardFlow:
+    """One linear pass over a forward method: which submodule chain produced each name,
+    every ``+`` with the chains of its operands, and every submodule application.
+
+    Branches are walked in order, as if all were taken (a later assignment wins): this
+    is enough for "what does this add combine?" and never invents a chain."""
+
+    def __init__(self, model: ClassModel, resolve: Resolve) -> None:
+        self.model = model
+        self.resolve = resolve
+        self.env: dict[str, Binding] = {}
+        self.adds: list[Add] = []
+        self.applications: list[Application] = []
+        self.owner: str | None = None
+        self._guard = 0
+        self._roots = 0
+
+    def fresh(self, tensorish: bool = False) -> Binding:
+        self._roots += 1
+        return Binding(Flow(self._roots), tensorish)
+
+    def run(self, function: cst.FunctionDef) -> ForwardFlow:
+        self.owner = self_name(function)
+        for param in function.params.params[1:]:
+            annotation = param.annotation
+            text = (
+                ""
+                if annotation is None
+                else cst.Module([]).code_for_node(annotation.annotation)
+            )
+            self.env[param.name.value] = self.fresh(not text or "Tensor" in text)
+        self._suite(function.body)
+        return self
+
+    # -- statements
+    def _suite(self, suite: cst.CSTNode) -> None:
+        for statement in getattr(suite, "body", ()):
+            self._statement(statement)
+
+    def _statement(self, statement: cst.CSTNode) -> None:
+        if isinstance(statement, cst.SimpleStatementLine):
+            for small in statement.body:
+                self._small(small)
+        elif isinstance(statement, cst.If | cst.While | cst.For):
+            self._branches(statement)
+        elif isinstance(statement, cst.With):
+            for item in statement.items:
+                self.expr(item.item)
+            self._suite(statement.body)
+        elif isinstance(statement, cst.Try):
+            self._suite(statement.body)
+            for handler in statement.handlers:
+                self._suite(handler.body)
+
+    def _branches(self, statement: cst.If | cst.While | cst.For) -> None:
+        """Walk both ways; a name bound differently on the two ways holds "unknown"."""
+        if isinstance(statement, cst.For):
+            self.expr(statement.iter)
+        else:
+            self.expr(statement.test)
+        before = dict(self.env)
+        self._guard += 1
+        if isinstance(statement, cst.For):
+            self._bind(statement.target, None)
+        self._suite(statement.body)
+        taken, self.env = self.env, dict(before)
+        if statement.orelse is not None:
+            self._else(statement.orelse)
+        self._guard -= 1
+        for name in set(taken) | set(self.env):
+            one, other = taken.get(name), self.env.get(name)
+            if one is not other:
+                tensorish = any(b is not None and b.tensorish for b in (one, other))
+                self.env[name] = self.fresh(tensorish)
+
+    def _else(self, orelse: cst.CSTNode) -> None:
+        if isinstance(orelse, cst.If):
+            self._statement(orelse)
+        else:
+            self._suite(orelse.body)  # type: ignore[attr-defined]
+
+    def _small(self, small: cst.CSTNode) -> None:
+        if isinstance(small, cst.Assign):
+            binding = self._value(small.value)
+            for target in small.targets:
+                self._bind(target.target, binding)
+        elif isinstance(small, cst.AnnAssign) and small.value is not None:
+            self._bind(small.target, self._value(small.value))
+        elif isinstance(small, cst.AugAssign):
+            left = self.expr(small.target)
+            right = self.expr(small.value)
+            if isinstance(small.operator, cst.AddAssign):
+                self._record_add(small, small.target, small.value, left, right)
+            old = self.env.get(_name(small.target) or "")
+            self._bind(small.target, self.fresh(old is not None and old.tensorish))
+        elif isinstance(small, cst.Expr | cst.Return) and small.value is not None:
+            self.expr(small.value)
+
+    def _bind(self, target: cst.BaseExpression, binding: Binding | None) -> None:
+        if isinstance(target, cst.Name):
+            self.env[target.value] = binding or self.fresh()
+        elif isinstance(target, cst.Tuple | cst.List):
+            for element in target.elements:
+                self._bind(element.value, None)
+
+    def _value(self, value: cst.BaseExpression) -> Binding:
+        if isinstance(value, cst.Name) and value.value in self.env:
+            return self.env[value.value]  # an alias: the very same value
+        flow = self.expr(value)
+        tensorish = isinstance(value, cst.Call) and self._tensor_call(value)
+        source = None
+        if isinstance(value, cst.Call) and value.args and self._submodule(value.func):
+            name = _name(value.args[0].value)
+            if name in self.env:
+                source = (name, self.env[name])
+        if flow is None:
+            return Binding(self.fresh().flow, tensorish, source)
+        return Binding(flow, tensorish or bool(flow.steps), source)
+
+    def _tensor_call(self, call: cst.Call) -> bool:
+        qualified = self.resolve(call.func) or ""
+        return self._submodule(call.func) is not None or qualified.startswith("torch.")
+
+    def _submodule(self, func: cst.BaseExpression) -> str | None:
+        attr = self_attr(func, self.owner)
+        if attr is None or attr in self.model.methods:
+            return None
+        return attr
+
+    # -- expressions
+    def expr(self, node: cst.BaseExpression) -> Flow | None:  # noqa: C901
+        if isinstance(node, cst.Name):
+            binding = self.env.get(node.value)
+            return binding.flow if binding else None
+        if isinstance(node, cst.Call):
+            return self._call(node)
+        if isinstance(node, cst.BinaryOperation):
+            left, right = self.expr(node.left), self.expr(node.right)
+            if isinstance(node.operator, cst.Add):
+                self._record_add(node, node.left, node.right, left, right)
+            elif isinstance(node.operator, cst.MatrixMultiply):
+                weight = self_attr(node.right, self.owner)
+                if weight is not None and left is not None:
+                    self.applications.append(Application(weight, left, node))
+                    return left.then(weight)
+            return None
+        if isinstance(node, cst.IfExp):
+            self.expr(node.test)
+            self._guard += 1
+            self.expr(node.body)
+            self.expr(node.orelse)
+            self._guard -= 1
+            return None
+        for child in _child_expressions(node):
+            self.expr(child)
+        return None
+
+    def _call(self, call: cst.Call) -> Flow | None:
+        args = [a.value for a in call.args]
+        flows = [self.expr(a) for a in args]
+        first = flows[0] if flows and call.args[0].keyword is None else None
+        attr = self._submodule(call.func)
+        if attr is not None:
+            self.applications.append(Application(attr, first, call))
+            return first.then(attr) if first else None
+        qualified = self.resolve(call.func)
+        if qualified in FUNCTIONAL_PASSTHROUGH:
+            return first
+        if qualified == "torch.nn.functional.linear" and len(args) > 1:
+            weight = self_attr(args[1], self.owner)
+            if weight is not None and first is not None:
+                self.applications.append(Application(weight, first, call))
+                return first.then(weight)
+            return None
+        if isinstance(call.func, cst.Attribute) and qualified is None:
+            receiver = self.expr(call.func.value)
+            if receiver is not None and call.func.attr.value in RESHAPE_METHODS:
+                return receiver.then("~")
+            if receiver is not None and call.func.attr.value in _SAME_VALUE_METHODS:
+                return receiver
+        return None
+
+    def _record_add(
+        self,
+        node: cst.BinaryOperation | cst.AugAssign,
+        left: cst.BaseExpression,
+        right: cst.BaseExpression,
+        left_flow: Flow | None,
+        right_flow: Flow | None,
+    ) -> None:
+        bindings = (self.env.get(_name(left) or ""), self.env.get(_name(right) or ""))
+        self.adds.append(
+            Add(
+                node,
+                left,
+                right,
+                (left_flow, right_flow),
+                bindings,
+                self._guard > 0,
+                dict(self.env),
+            )
+        )
+
+
+def _name(node: cst.BaseExpression) -> str | None:
+    return node.value if isinstance(node, cst.Name) else None
+
+
+def _child_expressions(node: cst.CSTNode) -> Iterator[cst.BaseExpression]:
+    for child in iter_children(node):
+        if isinstance(child, cst.BaseExpression):
+            yield child
+        elif not isinstance(child, cst.BaseSuite):
+            yield from _child_expressions(child)

@@ -1,0 +1,125 @@
+"""``--fix``: apply fixes, re-lint, repeat until nothing changes (at most a few rounds).
+
+A round's result must compile; a fix whose result does not is discarded and reported,
+never written. Suppressed findings are not fixed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from nnlint.api import selected_rules
+from nnlint.engine.config import LintConfig
+from nnlint.engine.lint_source import apply_fixes, check_source, compile_quietly
+from nnlint.engine.noqa import apply_suppressions, parse_suppressions
+from nnlint.findings import Finding
+
+MAX_ROUNDS = 5
+
+
+@dataclass
+class FixOutcome:
+    path: str
+    original: str
+    fixed: str
+    applied: int = 0
+    discarded: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return self.fixed != self.original
+
+
+def fix_text(text: str, path: str, config: LintConfig, *, unsafe: bool) -> FixOutcome:
+    outcome = FixOutcome(path, text, text)
+    rejected: set[tuple[str, int, int]] = set()
+    for _ in range(MAX_ROUNDS):
+        findings, module = check_source(
+            outcome.fixed, path, selected_rules(config, path)
+        )
+        if module is None:
+            break
+        tail = _lost_tail(outcome.fixed, module.code)
+        if tail is None:
+            outcome.discarded.append(
+                f"{path}: fixes skipped: the parser does not reproduce this file "
+                "byte for byte"
+            )
+            break
+        suppressions = parse_suppressions(outcome.fixed)
+        fixable = [
+            finding
+            for finding in apply_suppressions(findings, suppressions)
+            if _wanted(finding, unsafe) and _identity(finding) not in rejected
+        ]
+        if not fixable:
+            break
+        try:
+            new_text, count = _apply_checked(module, fixable, unsafe, outcome, rejected)
+        except RecursionError:
+            break  # keep the rounds that compiled; the file gets NNL004 when linted
+        new_text += tail
+        if new_text == outcome.fixed:
+            break
+        outcome.fixed = new_text
+        outcome.applied += count
+    return outcome
+
+
+def _lost_tail(text: str, code: str) -> str | None:
+    """What libcst's round trip drops from the end of ``text`` ("" when nothing),
+    None when it changes more than that.
+
+    libcst 1.9 drops the final newline of a file whose newlines are all ``\r``; a fix
+    must not change a byte it did not mean to.
+    """
+    if code == text:
+        return ""
+    if text.startswith(code) and not text[len(code) :].strip("\r\n"):
+        return text[len(code) :]
+    return None
+
+
+def _wanted(finding: Finding, unsafe: bool) -> bool:
+    fix = finding.fix
+    return fix is not None and bool(fix.replacements) and (fix.safe or unsafe)
+
+
+def _identity(finding: Finding) -> tuple[str, int, int]:
+    return (finding.code, finding.line, finding.column)
+
+
+def _apply_checked(
+    module: cst.Module,
+    fixable: Sequence[Finding],
+    unsafe: bool,
+    outcome: FixOutcome,
+    rejected: set[tuple[str, int, int]],
+) -> tuple[str, int]:
+    """All fixes at once if the result compiles, else the first one that does alone."""
+    candidate = apply_fixes(module, fixable, unsafe)
+    if _compiles(candidate, outcome.path):
+        return candidate, len(fixable)
+    for finding in fixable:
+        candidate = apply_fixes(module, [finding], unsafe)
+        if _compiles(candidate, outcome.path):
+            return candidate, 1
+        rejected.add(_identity(finding))
+        outcome.discarded.append(
+            f"{outcome.path}:{finding.line}:{finding.column}: {finding.code} "
+            "fix discarded: "
+            "it would produce code that does not parse"
+        )
+    return module.code, 0
+
+
+def _compiles(text: str, path: str) -> bool:
+    try:
+        compile_quietly(text, path)
+        cst.parse_module(text)
+    except (SyntaxError, ValueError, cst.ParserSyntaxError):
+        return False
+    return True

@@ -1,0 +1,318 @@
+"""Lint one source text: parse once, run every selected rule in one shared walk.
+
+The engine never prints. Positions are computed only when a rule reported something
+(``PositionProvider`` over a whole tree is the most expensive part of libcst linting).
+"""
+
+from __future__ import annotations
+
+import ast
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from functools import cache
+
+import libcst as cst
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+
+from nnlint.analysis.names import ImportMap
+from nnlint.analysis.walk import iter_children
+from nnlint.engine import parse_guard
+from nnlint.engine.parsing import parse_module
+from nnlint.engine.prefilter import select
+from nnlint.findings import Finding
+from nnlint.rules import Rule, RuleContext
+from nnlint.rules.base import Report
+from nnlint.rules.engine_rules import is_engine_rule
+from nnlint.rules.nnl001_syntax_error import SyntaxErrorInFile
+from nnlint.rules.nnl004_too_complex_to_lint import TooComplexToLint
+
+Handler = Callable[[cst.CSTNode], object]
+
+
+class _BatchedWalker:
+    """Dispatches each node to the matching ``visit_``/``leave_`` methods of all rules.
+
+    Walks with :func:`nnlint.analysis.walk.iter_children` (libcst's own ``visit``
+    rebuilds every node and costs more than parsing); iterative, so deeply nested code
+    cannot overflow the interpreter stack.
+    """
+
+    def __init__(self, rules: Sequence[Rule], context: RuleContext) -> None:
+        self.context = context
+        self.visits: dict[str, list[Handler]] = {}
+        self.leaves: dict[str, list[Handler]] = {}
+        for rule in rules:
+            for attribute in _handler_names(type(rule)):
+                table = self.visits if attribute.startswith("visit_") else self.leaves
+                table.setdefault(attribute[6:], []).append(getattr(rule, attribute))
+
+    def walk(self, module: cst.Module) -> None:
+        ancestors = self.context.ancestors
+        visits, leaves = self.visits, self.leaves
+        imports = self.context.imports
+        # A node is pushed to enter it, and once more wrapped in a 1-tuple to leave it
+        # (hot: one tuple per node instead of two).
+        stack: list[cst.CSTNode | tuple[cst.CSTNode]] = [module]
+        while stack:
+            item = stack.pop()
+            if type(item) is tuple:
+                node = item[0]
+                for handler in leaves.get(type(node).__name__, ()):
+                    handler(node)
+                ancestors.pop()
+                continue
+            node = item  # type: ignore[assignment]
+            kind = type(node).__name__
+            ancestors.append(node)
+            if kind == "Import" or kind == "ImportFrom":
+                # Imports inside functions still bind names for what follows them.
+                imports.add_import(node)  # type: ignore[arg-type]
+            for handler in visits.get(kind, ()):
+                handler(node)
+            stack.append((node,))
+            children = iter_children(node)
+            children.reverse()
+            stack.extend(children)
+
+
+@cache
+def _handler_names(rule: type[Rule]) -> tuple[str, ...]:
+    """``visit_X``/``leave_X`` methods the rule defines (not CSTVisitor's no-ops).
+
+    Cached per class: ``dir()`` over a visitor lists hundreds of inherited names.
+    """
+    names = []
+    for attribute in dir(rule):
+        if not attribute.startswith(("visit_", "leave_")) or attribute in (
+            "visit_",
+            "leave_",
+        ):
+            continue
+        if getattr(rule, attribute) is getattr(cst.CSTVisitor, attribute, None):
+            continue
+        names.append(attribute)
+    return tuple(names)
+
+
+@dataclass
+class FileResult:
+    """Findings for one file, plus the parsed module when fixes may be applied."""
+
+    path: str
+    findings: list[Finding]
+    module: cst.Module | None = None
+
+
+def should_parse(source: str, rules: Iterable[type[Rule]]) -> bool:
+    """Cheap pre-filter: skip parsing when no selected rule's declared words occur (and,
+    for a rule declaring a pattern, when its pattern matches nowhere)."""
+    for rule in rules:
+        needs = rule.NEEDS
+        if needs is None:
+            return True
+        if any(word in source for word in needs.words):
+            if needs.pattern is None or needs.pattern.search(source):
+                return True
+    return False
+
+
+def _mentions(source: str, rule: type[Rule]) -> bool:
+    needs = rule.NEEDS
+    return needs is None or any(word in source for word in needs.words)
+
+
+def _whole(rule: type[Rule]) -> bool:
+    """Whether the rule is run on the whole file (no declaration, or scope "file")."""
+    return rule.NEEDS is None or rule.NEEDS.scope == "file"
+
+
+def lint_module(
+    module: cst.Module, path: str, rules: Sequence[type[Rule]]
+) -> list[Finding]:
+    rules = [rule for rule in rules if not is_engine_rule(rule)]
+    context = RuleContext(
+        path=path, module=module, imports=ImportMap.from_module(module)
+    )
+    instances = [rule(context) for rule in rules]
+    _BatchedWalker(instances, context).walk(module)
+    reported = [(rule, report) for rule in instances for report in rule.reports]
+    if not reported:
+        return []
+    return _to_findings(module, path, reported)
+
+
+def _to_findings(
+    module: cst.Module, path: str, reported: list[tuple[Rule, Report]]
+) -> list[Finding]:
+    # unsafe_skip_copy keeps node identity, so reported nodes can be looked up.
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    positions = wrapper.resolve(PositionProvider)
+    findings = []
+    for rule, report in reported:
+        where: CodeRange = positions[report.node]
+        findings.append(
+            Finding(
+                path=path,
+                line=where.start.line,
+                column=where.start.column + 1,
+                end_line=where.end.line,
+                end_column=where.end.column + 1,
+                code=rule.CODE,
+                name=rule.NAME,
+                message=report.message,
+                severity=rule.SEVERITY,
+                fix=report.fix,
+            )
+        )
+    return sorted(findings, key=lambda finding: finding.sort_key)
+
+
+def lint_source(source: str, path: str, rules: Sequence[type[Rule]]) -> list[Finding]:
+    """Findings of ``rules`` on ``source``; ``cst.ParserSyntaxError`` on bad syntax."""
+    rules = [rule for rule in rules if not is_engine_rule(rule)]
+    if not should_parse(source, rules):
+        return []
+    return lint_module(parse_module(source), path, rules)
+
+
+def check_source(
+    source: str, path: str, rules: Sequence[type[Rule]], *, prune: bool = False
+) -> tuple[list[Finding], cst.Module | None]:
+    """Like :func:`lint_source`, but a file that does not parse gives one NNL001, and
+    one too deep to parse or walk safely one NNL004 (:mod:`nnlint.engine.parse_guard`).
+    """
+    refused = parse_guard.check(source)
+    if refused is not None:
+        return [TooComplexToLint.finding(path, refused.line, refused.reason)], None
+    try:
+        return _check_parsed(source, path, rules, prune)
+    except RecursionError:
+        # A shape the guard does not measure: the stack unwound, the file is refused.
+        reason = "Python's recursion limit was reached while linting it"
+        return [TooComplexToLint.finding(path, 1, reason)], None
+
+
+def _check_parsed(
+    source: str, path: str, rules: Sequence[type[Rule]], prune: bool
+) -> tuple[list[Finding], cst.Module | None]:
+    """:func:`check_source` for text the guard accepted.
+
+    Also returns the parsed module for fixes (None when the file was not parsed, or only
+    partly: ``prune=True`` parses just the top-level statements that the selected
+    rules' filters pick, see :mod:`nnlint.engine.prefilter`). Files that no walking rule
+    triggers on are not parsed, unless NNL001 is the only thing asked for
+    (``--select NNL001`` is a syntax check).
+    """
+    syntax_only = SyntaxErrorInFile in rules
+    walking = [rule for rule in rules if not is_engine_rule(rule)]
+    # Only rules whose declared words occur in this file run on it (and decide the
+    # pruning; a declared pattern is checked per statement, in _lint_pruned).
+    rules = [rule for rule in walking if _mentions(source, rule)]
+    if not rules and (walking or not syntax_only):
+        return [], None
+    # Pruning is off when a triggered rule needs the whole file.
+    if prune and rules and not any(map(_whole, rules)):
+        findings = _lint_pruned(source, path, rules)
+        if findings is not None:
+            return findings, None
+    try:
+        module = parse_module(source)
+    except (cst.ParserSyntaxError, ValueError) as error:
+        return [syntax_error_finding(source, path, error)], None
+    return lint_module(module, path, rules), module
+
+
+def _lint_pruned(
+    source: str, path: str, rules: Sequence[type[Rule]]
+) -> list[Finding] | None:
+    """Findings from the pruned text; None when it does not parse (parse all then).
+
+    A rule none of whose statements is hit (its pattern matched nowhere) does not run.
+    """
+    declared = [(rule, rule.NEEDS) for rule in rules if rule.NEEDS is not None]
+    pruned, hits = select(source, [needs for _, needs in declared])
+    rules = [rule for (rule, _), hit in zip(declared, hits, strict=True) if hit]
+    if pruned is None:
+        return []
+    try:
+        module = parse_module(pruned.text)
+    except (cst.ParserSyntaxError, ValueError):
+        return None
+    return [
+        replace(
+            finding,
+            line=pruned.source_line(finding.line),
+            end_line=pruned.source_line(finding.end_line),
+        )
+        for finding in lint_module(module, path, rules)
+    ]
+
+
+def compile_quietly(source: str, path: str) -> None:
+    """Compile to an AST only, raising SyntaxError; the compiler's SyntaxWarnings
+    (``'int' object is not callable``) are about user code, not for us to print."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        compile(source, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+
+
+def syntax_error_finding(source: str, path: str, error: Exception) -> Finding:
+    """NNL001 at the position and with the message of Python's own parser.
+
+    libcst's positions point at the start of the failing statement; ``compile`` is
+    only run here, on the rare file that failed, and says exactly where and why.
+    """
+    line, column, message = 1, 1, str(error).splitlines()[0] if str(error) else "error"
+    try:
+        compile_quietly(source, path)
+    except SyntaxError as python_error:
+        line = python_error.lineno or 1
+        column = max(python_error.offset or 1, 1)
+        message = python_error.msg
+    except (ValueError, RecursionError, MemoryError) as python_error:
+        message = str(python_error)
+    else:
+        if isinstance(error, cst.ParserSyntaxError):
+            line, column = error.raw_line, error.raw_column + 1
+            message = f"not supported by the parser: {error.message}"
+    rule = SyntaxErrorInFile
+    return Finding(
+        path=path,
+        line=line,
+        column=column,
+        end_line=line,
+        end_column=column,
+        code=rule.CODE,
+        name=rule.NAME,
+        message=f"syntax error: {message}",
+        severity=rule.SEVERITY,
+    )
+
+
+class _Replacer(cst.CSTTransformer):
+    def __init__(self, replacements: dict[cst.CSTNode, object]) -> None:
+        super().__init__()
+        self.replacements = replacements
+
+    def on_leave(self, original_node, updated_node):
+        return self.replacements.get(original_node, updated_node)
+
+
+def apply_fixes(module: cst.Module, findings: Iterable[Finding], unsafe: bool) -> str:
+    """Source with the fixes of ``findings`` applied (safe ones, and unsafe if asked).
+
+    Fixes whose nodes overlap an earlier fix's are skipped; running the linter again
+    applies them (the CLI loops until nothing changes).
+    """
+    replacements: dict[cst.CSTNode, object] = {}
+    for finding in findings:
+        fix = finding.fix
+        if fix is None or (not fix.safe and not unsafe):
+            continue
+        if any(old in replacements for old, _ in fix.replacements):
+            continue
+        replacements.update(fix.replacements)
+    if not replacements:
+        return module.code
+    return module.visit(_Replacer(replacements)).code

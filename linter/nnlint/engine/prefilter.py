@@ -1,0 +1,237 @@
+"""Parse only what a rule could flag: drop the top-level statements no filter picks.
+
+``libcst.parse_module`` is the dominant cost of linting (13-16 s for timm serially).
+Most of a model file is model-factory functions and configuration tables that no rule
+looks at. A fast scan splits the module into top-level statements (a line starting in
+column 0, outside any string, starts one); the statements that no selected rule's
+filter hits, and are not imports, are dropped, and the kept ones are parsed back to
+back. Findings are mapped back to source lines (:meth:`Pruned.source_line`); columns
+do not change, as every statement starts in column 0.
+
+The scan is a heuristic; when it is wrong (a column-0 line inside brackets), the
+kept text fails to parse and the caller parses the whole file instead.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from nnlint.engine.possible_modules import module_statements
+from nnlint.rules.needs import EvidencePattern, Needs
+
+_TRIPLE = re.compile(r'"""|\'\'\'')
+_BOUNDARY = re.compile(r"^(?=[^\s#)\]}])", re.MULTILINE)
+_CONTINUATION = re.compile(r"(?:else|elif|except|finally)\b")
+_IMPORT = re.compile(r"^[ \t]*(?:import|from)[ \t]", re.MULTILINE)
+_DEFINITION = re.compile(r"(?:@|def |async |class )")
+
+
+def _triple_quoted_spans(source: str) -> list[tuple[int, int]]:
+    """Spans of triple-quoted strings, pairing each opening quote with the next closing
+    one. A quote inside a comment or a one-line string can mislead this; the kept
+    text then fails to parse and the file is parsed whole (or two statements are
+    merged into one, which only keeps more)."""
+    spans: list[tuple[int, int]] = []
+    position = 0
+    while True:
+        match = _TRIPLE.search(source, position)
+        if match is None:
+            return spans
+        close = source.find(match.group(), match.end())
+        if close < 0:
+            return spans
+        spans.append((match.start(), close + 3))
+        position = close + 3
+
+
+def statement_starts(source: str) -> list[int]:
+    """Offsets where top-level statements start (heuristic, see module docstring)."""
+    inside = (
+        _triple_quoted_spans(source) if ('"""' in source or "'''" in source) else []
+    )
+    starts: list[int] = []
+    position = 0
+    previous = -1  # the previous column-0 line outside strings
+    for match in _BOUNDARY.finditer(source):
+        offset = match.start()
+        while position < len(inside) and inside[position][1] <= offset:
+            position += 1
+        if position < len(inside) and inside[position][0] < offset:
+            continue  # a column-0 line inside a multi-line string
+        if not (starts and _continues(source, offset, previous)):
+            starts.append(offset)
+        previous = offset
+    if not starts or starts[0] != 0:
+        starts.insert(0, 0)
+    return starts
+
+
+def _continues(source: str, offset: int, previous: int) -> bool:
+    """``else:`` and friends continue the previous statement, and so does a line after
+    a backslash continuation; a decorator continues into the next."""
+    return (
+        bool(_CONTINUATION.match(source, offset))
+        or source.startswith("@", previous)
+        or source.endswith(("\\\n", "\\\r\n"), 0, offset)
+    )
+
+
+# A class statement, after its decorators: the name it binds.
+_CLASS = re.compile(r"(?:@[^\n]*\n)*class[ \t]+(\w+)")
+# A class definition anywhere in a statement (a top-level class, or one nested in a
+# function); a line starting with "class " inside a string only keeps more.
+_CLASS_KEYWORD = re.compile(r"^[ \t]*class[ \t]", re.MULTILINE)
+
+
+class Pruned(NamedTuple):
+    """The kept top-level statements, back to back, and where each run of them came
+    from. Statements no filter picks are dropped rather than replaced by blank lines:
+    libcst builds several nodes per blank line (about 4% of timm's parse time), and
+    positions are only needed for findings, which :meth:`source_line` maps back."""
+
+    text: str
+    # (first line in ``text``, first line in the source) of each run of kept lines.
+    runs: list[tuple[int, int]]
+
+    def source_line(self, line: int) -> int:
+        """The source line of line ``line`` (1-based) of ``text``."""
+        index = bisect.bisect_right(self.runs, (line, float("inf"))) - 1
+        pruned_start, source_start = self.runs[index]
+        return source_start + line - pruned_start
+
+
+def prune(source: str, triggers: Sequence[str]) -> Pruned | None:
+    """``source`` without the statements containing none of ``triggers``."""
+    return select(source, [Needs(tuple(triggers))])[0]
+
+
+def select(source: str, filters: Sequence[Needs]) -> tuple[Pruned | None, list[bool]]:
+    """The top-level statements of ``source`` some declaration picks (None if none
+    does), and for each whether it picked anything (see :mod:`nnlint.rules.needs`).
+
+    Imports are always kept (rules resolve names through them). So are the top-level
+    classes that a statement hit by a narrowed filter names (a local base class, a
+    local module built in ``__init__``), and the classes those name in turn: a narrowed
+    filter hits where a rule reports, while the rule may still look up local classes
+    elsewhere.
+    """
+    statements = _Statements(source)
+    hit: set[int] = set()
+    seeds: set[int] = set()
+    flags = []
+    for wanted in filters:
+        found = statements.hit_by(wanted)
+        flags.append(bool(found))
+        hit |= found
+        if found and wanted.evidence is not None:
+            hit |= statements.evidence(found, wanted.evidence)
+        if wanted.narrowed:
+            seeds |= found
+    if not hit:
+        return None, flags
+    starts, ends = statements.starts, statements.ends
+    if seeds:
+        hit |= _referenced_classes(source, starts, ends, seeds)
+    return _kept(source, starts, ends, hit), flags
+
+
+class _Statements:
+    """The top-level statements of one source, with the facts several filters ask
+    about (holds a class? may define a module?) computed once per statement."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.starts = statement_starts(source)
+        self.ends = [*self.starts[1:], len(source)]
+        self._has_class: dict[int, bool] = {}
+        self._modules: set[int] | None = None
+
+    def hit_by(self, wanted: Needs) -> set[int]:
+        """Indexes of the statements ``wanted`` hits: one ``find`` per statement for
+        the triggers, then the cheap tests, and the pattern last."""
+        source, starts, ends = self.source, self.starts, self.ends
+        hit: set[int] = set()
+        for trigger in set(wanted.words):
+            position = source.find(trigger)
+            while position >= 0:
+                index = bisect.bisect_right(starts, position) - 1
+                hit.add(index)
+                position = source.find(trigger, ends[index])
+        if wanted.classes_only or wanted.modules_only:
+            hit = {index for index in hit if self._holds_class(index)}
+        if wanted.modules_only and hit:
+            if self._modules is None:
+                self._modules = module_statements(source, starts, ends)
+            hit &= self._modules
+        pattern = wanted.pattern
+        if pattern is None:
+            return hit
+        return {i for i in hit if pattern.search(source, starts[i], ends[i])}
+
+    def _holds_class(self, index: int) -> bool:
+        known = self._has_class.get(index)
+        if known is None:
+            start, end = self.starts[index], self.ends[index]
+            known = bool(_CLASS_KEYWORD.search(self.source, start, end))
+            self._has_class[index] = known
+        return known
+
+    def evidence(self, found: set[int], evidence: EvidencePattern) -> set[int]:
+        """Statements the evidence pattern (built from the ``found`` ones) matches."""
+        source, starts, ends = self.source, self.starts, self.ends
+        pattern = evidence(
+            "\n".join(source[starts[i] : ends[i]] for i in sorted(found))
+        )
+        return {
+            index
+            for index, (start, end) in enumerate(zip(starts, ends, strict=False))
+            if pattern is None or pattern.search(source, start, end)
+        }
+
+
+def _kept(source: str, starts: list[int], ends: list[int], hit: set[int]) -> Pruned:
+    pieces: list[str] = []
+    runs: list[tuple[int, int]] = []
+    pruned_line = source_line = 1
+    previous_kept = False
+    for index, (start, end) in enumerate(zip(starts, ends, strict=False)):
+        chunk = source[start:end]
+        lines = chunk.count("\n")
+        kept = index in hit or bool(
+            _IMPORT.search(chunk) and not _DEFINITION.match(chunk)
+        )
+        if kept:
+            if not previous_kept:
+                runs.append((pruned_line, source_line))
+            pieces.append(chunk)
+            pruned_line += lines
+        previous_kept = kept
+        source_line += lines
+    return Pruned("".join(pieces), runs)
+
+
+def _referenced_classes(
+    source: str, starts: list[int], ends: list[int], seeds: set[int]
+) -> set[int]:
+    """Top-level classes named (as a whole word) in a seed statement, transitively."""
+    classes: dict[int, str] = {}
+    for index, start in enumerate(starts):
+        match = _CLASS.match(source, start)
+        if match is not None and index not in seeds:
+            classes[index] = match.group(1)
+    found: set[int] = set()
+    frontier = seeds
+    while frontier and classes:
+        text = "\n".join(source[starts[i] : ends[i]] for i in frontier)
+        frontier = {
+            index
+            for index, name in classes.items()
+            if re.search(rf"(?<!\w){name}(?!\w)", text)
+        }
+        for index in frontier:
+            del classes[index]
+        found |= frontier
+    return found

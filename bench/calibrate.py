@@ -33,7 +33,7 @@ def run_one(name: str, seed: int) -> dict[str, Any]:
     import torch
 
     from bench.zoo import CASES
-    from pytest_nnhealth.health_check import check
+    from pytest_nnhealth.training.health_check import check
 
     torch.set_num_threads(1)
     case = next(case for case in CASES if case.name == name)

@@ -1,8 +1,9 @@
 """The measured margin behind each judged threshold.
 
 For every run, ``run_statistics`` reduces the raw per-layer series of a report to the
-one number per threshold that the judge compares (as ``pytest_nnhealth/judge.py`` does:
-"state" quantities on the last ``window`` steps, "event" quantities on the worst step).
+one number per threshold that the judge compares (as
+``pytest_nnhealth/judge/core.py`` does: "state" quantities on the last ``window``
+steps, "event" quantities on the worst step).
 ``margins`` then puts the worst healthy value next to the best (least extreme) value
 among the broken cases that expect the matching symptom: a default is well placed when
 it lies between the two.
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.zoo_build import ZooCase
-from pytest_nnhealth.judge_base import ratios, settled
+from pytest_nnhealth.judge.base import ratios, settled
 
 Values = list[Any]
 
@@ -175,7 +176,7 @@ def _fmt(value: float | None) -> str:
 
 
 def margins(records: list[dict[str, Any]], cases: list[ZooCase]) -> list[Margin]:
-    from pytest_nnhealth.thresholds import Thresholds
+    from pytest_nnhealth.judge.thresholds import Thresholds
 
     defaults = Thresholds()
     by_name = {case.name: case for case in cases}

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from pytest_nnhealth import check
-from pytest_nnhealth.caller_guard import CallerGuard
+from pytest_nnhealth.training.caller_guard import CallerGuard
 
 
 def row(width: int) -> str:

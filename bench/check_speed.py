@@ -33,9 +33,9 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from bench import speed_models  # noqa: E402
-from pytest_nnhealth import batches as batch_forms  # noqa: E402
-from pytest_nnhealth.optimizers import build_optimizer  # noqa: E402
-from pytest_nnhealth.runner import seed_everything  # noqa: E402
+from pytest_nnhealth.training import batches as batch_forms  # noqa: E402
+from pytest_nnhealth.training.optimizers import build_optimizer  # noqa: E402
+from pytest_nnhealth.training.runner import seed_everything  # noqa: E402
 
 CPU = torch.device("cpu")
 STEPS = 25
@@ -59,7 +59,7 @@ def bare(model: nn.Module, batch: Any, loss_fn: Any) -> None:
 def checked(
     model: nn.Module, batch: Any, loss_fn: Any, options: dict[str, Any]
 ) -> dict[str, Any]:
-    from pytest_nnhealth.health_check import check
+    from pytest_nnhealth.training.health_check import check
 
     report = check(model, batch, loss_fn=loss_fn, **options)
     return report.meta

@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pytest_nnhealth.judge_base import trailing_run
-from pytest_nnhealth.runner import RunSpec, run
-from pytest_nnhealth.thresholds import Thresholds
+from pytest_nnhealth.judge.base import trailing_run
+from pytest_nnhealth.judge.thresholds import Thresholds
+from pytest_nnhealth.training.runner import RunSpec, run
 
 SEEDS = 10
 STEPS = 12

@@ -27,7 +27,7 @@ if __package__ in (None, ""):
 import torch  # noqa: E402
 
 from bench.zoo import CASES  # noqa: E402
-from pytest_nnhealth.health_check import check  # noqa: E402
+from pytest_nnhealth.training.health_check import check  # noqa: E402
 
 
 def one(case: Any, seed: int, steps: int, early: bool) -> dict[str, Any]:

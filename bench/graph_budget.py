@@ -42,8 +42,8 @@ def build(name: str) -> tuple[Any, Any]:
 def measure(name: str) -> str:
     import resource
 
-    from pytest_nnhealth.graph import graph_findings
-    from pytest_nnhealth.graph_bounds import _resident_mb
+    from pytest_nnhealth.training.graph import graph_findings
+    from pytest_nnhealth.training.graph_bounds import _resident_mb
 
     model, batch = build(name)
     weights = sum(p.numel() * p.element_size() for p in model.parameters()) / 2**20

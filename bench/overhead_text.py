@@ -20,9 +20,10 @@ batch:
 
 * **bare**: what the health-check runner does minus the probes: deep copy, build the
   optimizer (default `Adam(lr=1e-3)`), 25 training steps, one held-batch forward;
-* **instrumented**: `pytest_nnhealth.runner.run` on a deep copy: the default probe set
-  attached exactly as `check()` attaches it, the same 25 steps and held forward, and the
-  conversion of every statistic to floats. The *ratio* column is instrumented / bare;
+* **instrumented**: `pytest_nnhealth.training.runner.run` on a deep copy: the default
+  probe set attached exactly as `check()` attaches it, the same 25 steps and held
+  forward, and the conversion of every statistic to floats. The *ratio* column is
+  instrumented / bare;
 * **check()**: the whole public call with the default configuration (judging, the graph
   rules, and the non-finite replay when needed), for reference.
 

@@ -4,9 +4,10 @@ For an MLP, a small CNN and a small transformer, one process times, side by side
 
 * **bare**: deep copy, build the optimizer, ``steps`` plain training steps, one held
   forward (the same setup the runner does, without a single hook);
-* **instrumented**: ``pytest_nnhealth.runner.run`` on a deep copy: the default probe set
-  attached exactly as ``check()`` attaches it, the same steps, the held forward and the
-  conversion of every statistic to floats (what ``check()`` does before judging);
+* **instrumented**: ``pytest_nnhealth.training.runner.run`` on a deep copy: the default
+  probe set attached exactly as ``check()`` attaches it, the same steps, the held
+  forward and the conversion of every statistic to floats (what ``check()`` does before
+  judging);
 * **check()**: the whole public call with the default configuration (judge, replay
   locator when needed, and the graph rules), for reference.
 
@@ -38,9 +39,9 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from bench import zoo_models as zm  # noqa: E402
-from pytest_nnhealth import batches as batch_forms  # noqa: E402
-from pytest_nnhealth.optimizers import build_optimizer  # noqa: E402
-from pytest_nnhealth.runner import RunSpec, run, seed_everything, work_copy  # noqa: E402
+from pytest_nnhealth.training import batches as batch_forms  # noqa: E402
+from pytest_nnhealth.training.optimizers import build_optimizer  # noqa: E402
+from pytest_nnhealth.training.runner import RunSpec, run, seed_everything, work_copy  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CPU = torch.device("cpu")
@@ -110,7 +111,7 @@ def instrumented(model: nn.Module, spec: RunSpec) -> None:
 
 
 def full_check(model: nn.Module, spec: RunSpec) -> None:
-    from pytest_nnhealth.health_check import check
+    from pytest_nnhealth.training.health_check import check
 
     check(model, spec.batches[0], loss_fn=spec.loss_fn, steps=spec.steps)
 
@@ -208,7 +209,7 @@ def measure(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         model, batch, loss_fn = make()
-    from pytest_nnhealth.health_check import DEFAULT_STEPS
+    from pytest_nnhealth.training.health_check import DEFAULT_STEPS
 
     times = time_modes(model, spec_for(batch, loss_fn, DEFAULT_STEPS), repeats)
     row: dict[str, Any] = {"workload": name, "times": times}

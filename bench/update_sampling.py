@@ -29,9 +29,9 @@ import torch  # noqa: E402
 
 from bench import probe_overhead, speed_models  # noqa: E402
 from bench.zoo import CASES  # noqa: E402
+from pytest_nnhealth.judge.thresholds import Thresholds  # noqa: E402
 from pytest_nnhealth.probes.updates import SAMPLE, UpdateProbe  # noqa: E402
-from pytest_nnhealth.runner import RunSpec, run, wired_copy  # noqa: E402
-from pytest_nnhealth.thresholds import Thresholds  # noqa: E402
+from pytest_nnhealth.training.runner import RunSpec, run, wired_copy  # noqa: E402
 
 CPU = torch.device("cpu")
 

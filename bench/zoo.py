@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from bench import zoo_attention as za
 from bench import zoo_models as zm
 from bench import zoo_variants as zv
 from bench.zoo_build import (
@@ -294,5 +295,8 @@ BROKEN += [
         "first layer's output points the same way",
     ),
 ]
+
+HEALTHY += za.HEALTHY
+BROKEN += za.BROKEN
 
 CASES: list[ZooCase] = HEALTHY + BROKEN

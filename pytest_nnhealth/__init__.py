@@ -2,6 +2,12 @@
 
 Importing this package never imports torch (an installed pytest plugin loads in every
 pytest run); the API below is resolved lazily on first use.
+
+Layout: ``training/`` runs the seeded steps on a copy (``check()``, runner, inputs,
+guards; torch), ``probes/`` measure one quantity each during those steps (torch),
+``judge/`` turns finished records into findings (records, quantity names, thresholds,
+hints; no torch), ``reporting/`` renders records (text, JSON, HTML), ``plugin/`` is the
+pytest adapter (``plugin.hooks`` is the pytest11 entry point).
 """
 
 from __future__ import annotations
@@ -11,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 from nnlint import __version__
 
 if TYPE_CHECKING:
-    from pytest_nnhealth.graph_bounds import GraphLimits
-    from pytest_nnhealth.health_check import check
-    from pytest_nnhealth.records import HealthFinding, HealthReport, LayerStats
-    from pytest_nnhealth.thresholds import Thresholds
+    from pytest_nnhealth.judge.records import HealthFinding, HealthReport, LayerStats
+    from pytest_nnhealth.judge.thresholds import Thresholds
+    from pytest_nnhealth.training.graph_bounds import GraphLimits
+    from pytest_nnhealth.training.health_check import check
 
 __all__ = [
     "GraphLimits",
@@ -27,12 +33,12 @@ __all__ = [
 ]
 
 _LAZY = {
-    "check": "pytest_nnhealth.health_check",
-    "GraphLimits": "pytest_nnhealth.graph_bounds",
-    "HealthFinding": "pytest_nnhealth.records",
-    "HealthReport": "pytest_nnhealth.records",
-    "LayerStats": "pytest_nnhealth.records",
-    "Thresholds": "pytest_nnhealth.thresholds",
+    "check": "pytest_nnhealth.training.health_check",
+    "GraphLimits": "pytest_nnhealth.training.graph_bounds",
+    "HealthFinding": "pytest_nnhealth.judge.records",
+    "HealthReport": "pytest_nnhealth.judge.records",
+    "LayerStats": "pytest_nnhealth.judge.records",
+    "Thresholds": "pytest_nnhealth.judge.thresholds",
 }
 
 

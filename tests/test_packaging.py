@@ -60,11 +60,17 @@ def test_source_lint_runs_without_torch(torchless_venv: Path, tmp_path: Path) ->
 
 def test_plugin_import_does_not_load_torch() -> None:
     run = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import pytest_nnhealth.plugin"],
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-c",
+            "import pytest_nnhealth.plugin.hooks",
+        ],
         capture_output=True,
         text=True,
     )
     assert run.returncode == 0, run.stderr
     imported = [line.rsplit("|", 1)[-1].strip() for line in run.stderr.splitlines()]
-    assert "pytest_nnhealth.plugin" in imported
+    assert "pytest_nnhealth.plugin.hooks" in imported
     assert not [name for name in imported if name.split(".")[0] == "torch"]

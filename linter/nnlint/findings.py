@@ -40,6 +40,10 @@ class Finding:
     message: str
     severity: Severity = "error"
     fix: Fix | None = field(default=None, compare=False)
+    # Other places the finding is about, as (path, first line, last line): for a graph
+    # finding, where the module it reports was constructed. Twins are merged on it
+    # (nnlint.fx.policy); it is not part of the JSON output.
+    about: tuple[tuple[str, int, int], ...] = field(default=(), compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -1,5 +1,7 @@
-"""Activation statistics: mean and std of every module's output on every step, and on
-the statistics steps the std across samples (``act_batch_std``) the depth ratio uses.
+"""Activation statistics on the statistics steps (``stat_schedule``: 10 of 25 by
+default): mean and std of every module's output; at step 0 also the std across samples
+(``act_batch_std``), from which the judge takes the depth ratio at init. The hooks are
+attached on those steps only.
 
 Cheap by construction: a float32 ``sum`` and a ``vector_norm`` per output tensor (two
 vectorised passes; ``var_mean`` is ~100x slower on CPU), std from E[x^2] - E[x]^2. The
@@ -17,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from pytest_nnhealth.judge import quantities as Q
 from pytest_nnhealth.probes.base import (
     Probe,
     RunContext,
@@ -113,8 +116,18 @@ class ActivationProbe(Probe):
 
     def attach(self, ctx: RunContext, stack: ExitStack) -> None:
         super().attach(ctx, stack)
-        for name, module in hooked_modules(ctx.model):
-            stack.enter_context(module.register_forward_hook(self._hook(name)))
+        self._hooks = [
+            (module, self._hook(name)) for name, module in hooked_modules(ctx.model)
+        ]
+
+    def attach_step(self, stack: ExitStack) -> None:
+        # Statistics steps only: no judge rule reads act_mean/act_std, and a NaN shows
+        # in the loss or the gradient norms (every step) as well. A hook that is not
+        # attached costs nothing; an idle one still costs its dispatch.
+        if not self.ctx.stat_step:
+            return
+        for module, hook in self._hooks:
+            stack.enter_context(module.register_forward_hook(hook))
 
     def _hook(self, name: str) -> Any:
         def hook(module: nn.Module, inputs: Any, output: Any) -> None:
@@ -125,17 +138,17 @@ class ActivationProbe(Probe):
             measured = output_sums(output)
             if measured is not None:
                 self._sums.append((name, ctx.step, measured[0], measured[1]))
-            if ctx.stat_step:
+            if ctx.step == 0:  # the depth ratio is judged at init (judge._depth)
                 spread = batch_std(output)
                 if spread is not None:
-                    self.values.add("act_batch_std", name, ctx.step, spread)
+                    self.values.add(Q.ACT_BATCH_STD, name, ctx.step, spread)
 
         return hook
 
     def series(self) -> Series:
         series = self.values.to_series(self.ctx.steps)
-        means = series.setdefault("act_mean", {})
-        stds = series.setdefault("act_std", {})
+        means = series.setdefault(Q.ACT_MEAN, {})
+        stds = series.setdefault(Q.ACT_STD, {})
         flat = vectors_to_floats([moments for _, _, _, moments in self._sums])
         for (name, step, count, _), (total, square) in zip(
             self._sums, flat, strict=True

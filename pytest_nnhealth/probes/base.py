@@ -62,12 +62,16 @@ class RunContext:
     # Module names in the order their forward hooks fired at step 0 (post-order).
     order: list[str] = field(default_factory=list)
     order_set: set[str] = field(default_factory=set)
+    # model.named_modules() once per run: probes that hook on sampled steps walked the
+    # module tree on each of them.
+    named_modules: list[tuple[str, nn.Module]] = field(default_factory=list)
     _cache: dict[str, Any] = field(default_factory=dict)  # cleared every step
     _static: dict[str, Any] = field(default_factory=dict)  # kept for the run
 
     @classmethod
     def build(cls, model: nn.Module, steps: int, window: int = 3) -> RunContext:
-        names = {module: name for name, module in model.named_modules()}
+        modules = list(model.named_modules())
+        names = {module: name for name, module in modules}
         param_modules = [
             ParamModule(name, module, trainable)
             for name, module in model.named_modules()
@@ -84,6 +88,7 @@ class RunContext:
             deep_schedule(steps),
             names,
             param_modules,
+            named_modules=modules,
         )
 
     @property

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from pytest_nnhealth.judge import quantities as Q
 from pytest_nnhealth.probes.activations import leading_samples, unit_dims
 from pytest_nnhealth.probes.base import Probe, Series, StepValues
 
@@ -80,7 +81,7 @@ class DeadUnitProbe(Probe):
     def attach_step(self, stack: ExitStack) -> None:
         if not self.ctx.stat_step:
             return
-        for name, module in self.ctx.model.named_modules():
+        for name, module in self.ctx.named_modules:
             if isinstance(module, RELU_FAMILY):
                 stack.enter_context(module.register_forward_hook(self._hook(name)))
 
@@ -90,8 +91,8 @@ class DeadUnitProbe(Probe):
                 values = unit_fractions(output)
                 if values is not None:
                     step = self.ctx.step
-                    self.values.add("dead_fraction", name, step, values[0])
-                    self.values.add("always_on_fraction", name, step, values[1])
+                    self.values.add(Q.DEAD_FRACTION, name, step, values[0])
+                    self.values.add(Q.ALWAYS_ON_FRACTION, name, step, values[1])
                     count = samples_per_unit(output)
                     self.samples[name] = min(self.samples.get(name, count), count)
 

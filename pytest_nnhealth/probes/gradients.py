@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from pytest_nnhealth.judge import quantities as Q
 from pytest_nnhealth.probes.base import Probe, Series, vectors_to_floats
 
 
@@ -34,4 +35,4 @@ class GradientProbe(Probe):
             for name, g, w in zip(names, grad, weight, strict=True):
                 norms[name][step] = g
                 relative[name][step] = g / w if w > 0 else None
-        return {"grad_norm": norms, "grad_relative": relative}
+        return {Q.GRAD_NORM: norms, Q.GRAD_RELATIVE: relative}

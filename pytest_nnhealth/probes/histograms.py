@@ -15,8 +15,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from pytest_nnhealth.judge import quantities as Q
+from pytest_nnhealth.judge.records import Histogram
 from pytest_nnhealth.probes.base import Probe, tensor_leaves
-from pytest_nnhealth.records import Histogram
 
 LOW, HIGH, BINS = -8.0, 4.0, 24
 MAX_VALUES = 4096
@@ -42,7 +43,7 @@ class HistogramProbe(Probe):
     def attach_step(self, stack: ExitStack) -> None:
         if not self.ctx.deep_step:
             return
-        for name, module in self.ctx.model.named_modules():
+        for name, module in self.ctx.named_modules:
             if name and not any(True for _ in module.children()):
                 stack.enter_context(module.register_forward_hook(self._hook(name)))
 
@@ -50,7 +51,7 @@ class HistogramProbe(Probe):
         def hook(module: nn.Module, inputs: Any, output: Any) -> None:
             leaves = [t for t in tensor_leaves(output) if not t.is_complex()]
             if leaves and all(t.numel() for t in leaves):
-                self._add("act_hist", name, log_histogram(leaves))
+                self._add(Q.ACT_HIST, name, log_histogram(leaves))
 
         return hook
 
@@ -69,7 +70,7 @@ class HistogramProbe(Probe):
                 p.grad for p in pm.params if p.grad is not None and not p.grad.is_sparse
             ]
             if grads:
-                self._add("grad_hist", pm.name, log_histogram(grads))
+                self._add(Q.GRAD_HIST, pm.name, log_histogram(grads))
 
     def extras(self) -> dict[str, Any]:
         result: dict[str, dict[str, Histogram]] = {}

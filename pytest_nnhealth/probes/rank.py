@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from pytest_nnhealth.judge import quantities as Q
 from pytest_nnhealth.probes.base import (
     Probe,
     Series,
@@ -97,7 +98,7 @@ class RankProbe(Probe):
     def attach_step(self, stack: ExitStack) -> None:
         if not self.ctx.deep_step:
             return
-        for name, module in self.ctx.model.named_modules():
+        for name, module in self.ctx.named_modules:
             if name and not any(True for _ in module.children()):
                 stack.enter_context(module.register_forward_hook(self._hook(name)))
 
@@ -111,15 +112,15 @@ class RankProbe(Probe):
             if stats is None:
                 return
             step = self.ctx.step
-            self.values.add("top_sv_fraction", name, step, stats[0])
-            self.values.add("rank", name, step, stats[1])
+            self.values.add(Q.TOP_SV_FRACTION, name, step, stats[0])
+            self.values.add(Q.RANK, name, step, stats[1])
             # The same statistic on the input: a collapse the module receives is
             # not one it starts (the judge reports where it starts).
             source = next(tensor_leaves(inputs), None)
             if source is not None and not source.is_complex():
                 received = spectrum_stats(source, linear)
                 if received is not None:
-                    self.values.add("input_top_sv_fraction", name, step, received[0])
+                    self.values.add(Q.INPUT_TOP_SV_FRACTION, name, step, received[0])
 
         return hook
 

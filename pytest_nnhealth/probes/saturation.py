@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from pytest_nnhealth.judge import quantities as Q
 from pytest_nnhealth.probes.base import Probe, Series, StepValues
 
 TANH_CUTOFF = math.atanh(math.sqrt(0.9))  # 1.8184 (DESIGN rounds to 1.8183)
@@ -53,7 +54,7 @@ class SaturationProbe(Probe):
     def attach_step(self, stack: ExitStack) -> None:
         if not self.ctx.stat_step:
             return
-        for name, module in self.ctx.model.named_modules():
+        for name, module in self.ctx.named_modules:
             # ReLU6 subclasses Hardtanh but saturates only above; it is a ReLU here.
             if isinstance(module, SATURATING) and not isinstance(module, nn.ReLU6):
                 stack.enter_context(module.register_forward_hook(self._hook(name)))
@@ -63,7 +64,7 @@ class SaturationProbe(Probe):
             if inputs and isinstance(inputs[0], torch.Tensor):
                 value = saturated_fraction(module, inputs[0])
                 if value is not None:
-                    self.values.add("saturation_fraction", name, self.ctx.step, value)
+                    self.values.add(Q.SATURATION_FRACTION, name, self.ctx.step, value)
 
         return hook
 

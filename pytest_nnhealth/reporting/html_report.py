@@ -16,7 +16,7 @@ import pytest
 
 from nnlint import __version__
 from pytest_nnhealth.reporting.runs import ModelRun, SessionRecords
-from pytest_nnhealth.stopping import steps_text
+from pytest_nnhealth.training.stopping import steps_text
 
 TEMPLATES = Path(__file__).parent / "templates"
 INSTALL_HINT = (
@@ -68,8 +68,8 @@ def render_html(records: SessionRecords) -> str:
 
 
 def _model_view(index: int, run: ModelRun) -> dict[str, Any]:
+    from pytest_nnhealth.plugin.summary import worst_symptoms
     from pytest_nnhealth.reporting.plots import histogram_figure, series_figure
-    from pytest_nnhealth.summary import worst_symptoms
 
     report = run.report
     view: dict[str, Any] = {
@@ -86,6 +86,7 @@ def _model_view(index: int, run: ModelRun) -> dict[str, Any]:
         "facts": [],
         "series_png": None,
         "histogram_png": None,
+        "heatmaps": [],
     }
     if report is None:
         return view
@@ -93,7 +94,22 @@ def _model_view(index: int, run: ModelRun) -> dict[str, Any]:
     view["facts"] = _facts(report)
     view["series_png"] = series_figure(report)
     view["histogram_png"] = histogram_figure(report)
+    view["heatmaps"] = _heatmaps(report)
     return view
+
+
+def _heatmaps(report: Any) -> list[dict[str, str]]:
+    """Per-unit heat-maps over steps (attention heads, ...), each with a CSS class
+    and a heading; only those with measurements."""
+    from pytest_nnhealth.reporting.heatmap import attention_entropy_figure
+
+    figures = [("attention", "Attention entropy per head", attention_entropy_figure)]
+    views = []
+    for kind, heading, make in figures:
+        png = make(report)
+        if png is not None:
+            views.append({"kind": kind, "heading": heading, "png": png})
+    return views
 
 
 def _finding_view(finding: Any) -> dict[str, Any]:
@@ -112,7 +128,8 @@ def _finding_view(finding: Any) -> dict[str, Any]:
 
 def _facts(report: Any) -> list[tuple[str, str]]:
     steps = steps_text(report.steps, report.meta)
-    facts = [("layers", str(len(report.layers))), ("steps", steps)]
+    layers = sum(1 for name in report.layers if name)  # "": the output logits
+    facts = [("layers", str(layers)), ("steps", steps)]
     if report.seeds:
         facts.append(("seeds", ", ".join(str(seed) for seed in report.seeds)))
     if report.losses:

@@ -20,22 +20,23 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from pytest_nnhealth.records import HealthReport, Histogram
+from pytest_nnhealth.judge import quantities as Q
+from pytest_nnhealth.judge.records import HealthReport, Histogram
 
 # (series key, panel title, log scale, (low threshold key, high threshold key))
 PANELS: tuple[tuple[str, str, bool, tuple[str | None, str | None]], ...] = (
-    ("act_std", "activation std", True, (None, None)),
-    ("grad_norm", "gradient norm", True, (None, None)),
+    (Q.ACT_STD, "activation std", True, (None, None)),
+    (Q.GRAD_NORM, "gradient norm", True, (None, None)),
     (
-        "update_ratio",
+        Q.UPDATE_RATIO,
         "update ratio |Δw|/|w|",
         True,
         ("update_ratio_min", "update_ratio_max"),
     ),
-    ("dead_fraction", "dead-unit fraction", False, (None, "dead_fraction_max")),
+    (Q.DEAD_FRACTION, "dead-unit fraction", False, (None, "dead_fraction_max")),
 )
 FLAGGED = "#d62728"
-KIND_NAMES = {"act_hist": "activations", "grad_hist": "gradients"}
+KIND_NAMES = {Q.ACT_HIST: "activations", Q.GRAD_HIST: "gradients"}
 _CMAP = colormaps["viridis"]
 _STYLE: Any = {"font.size": 9, "axes.titlesize": 10, "axes.titleweight": "bold"}
 
@@ -129,7 +130,7 @@ def _limits(
 def _legend_panel(ax: Axes, report: HealthReport, flagged: set[str]) -> None:
     """Explains the colours: a depth colour bar and the flagged layers by name."""
     ax.set_axis_off()
-    names = list(report.layers)
+    names = [name for name in report.layers if name]  # "": the output logits
     ax.set_title("layers")
     if names:
         gradient = [[i / 255 for i in range(256)]]

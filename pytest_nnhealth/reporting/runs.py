@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pytest_nnhealth.records import HealthReport
+from pytest_nnhealth.judge.records import HealthReport
 
 Verdict = Literal["healthy", "warnings", "unhealthy", "drifted", "error"]
 Origin = Literal["fixture", "config"]

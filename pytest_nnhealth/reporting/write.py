@@ -24,7 +24,7 @@ def report(path: Path, records: SessionRecords) -> str:
 
 
 def baseline(path: Path, records: SessionRecords) -> str:
-    from pytest_nnhealth import baseline as baselines
+    from pytest_nnhealth.plugin import baseline as baselines
 
     count = baselines.save(path, records.models)
     noun = "model" if count == 1 else "models"

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from nnlint import api
+from nnlint.engine import pipeline
 from nnlint.engine.cache import FindingCache, entry_key
 from nnlint.engine.config import LintConfig
 from nnlint.findings import Finding, Fix
@@ -58,7 +59,7 @@ def test_second_run_is_served_from_the_cache(
     def explode(*args: object, **kwargs: object) -> None:
         raise AssertionError("should have been cached")
 
-    monkeypatch.setattr(api, "lint_text", explode)
+    monkeypatch.setattr(pipeline, "lint_text", explode)
     assert api.lint_file(project / "m.py", config) == first
     assert api.lint_paths([project], config) == first
     # A different configuration is a different entry.

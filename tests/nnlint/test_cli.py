@@ -15,8 +15,8 @@ from pathlib import Path
 import libcst as cst
 import pytest
 
-from nnlint import api
 from nnlint.cli import check, docsgen, main
+from nnlint.engine import pipeline
 from nnlint.rules import Invalid, Rule, all_rules
 from nnlint.rules.needs import Needs
 
@@ -98,7 +98,7 @@ PROJECT = {
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setattr(api, "all_rules", lambda: FAKE_RULES)
+    monkeypatch.setattr(pipeline, "all_rules", lambda: FAKE_RULES)
     codes = check.known_codes() | {rule.CODE for rule in FAKE_RULES}
     monkeypatch.setattr(check, "known_codes", lambda: codes)
     monkeypatch.setattr(docsgen, "all_rules", lambda: FAKE_RULES)

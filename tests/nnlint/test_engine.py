@@ -11,6 +11,7 @@ import pytest
 from nnlint import api
 from nnlint.analysis.walk import SKIPPED, walk
 from nnlint.api import lint_text
+from nnlint.engine import pipeline
 from nnlint.engine.config import LintConfig
 from nnlint.engine.lint_source import check_source, lint_module
 from nnlint.engine.pool import MIN_FILES_FOR_POOL
@@ -190,7 +191,7 @@ def test_selecting_only_nnl001_is_a_syntax_check() -> None:
 def test_process_pool_gives_the_same_findings_as_serial(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(api, "all_rules", lambda: (CallNames,))
+    monkeypatch.setattr(pipeline, "all_rules", lambda: (CallNames,))
     for index in range(MIN_FILES_FOR_POOL + 6):
         body = "import torch\n" + "\n" * index + "y = torch.softmax(x)\n"
         (tmp_path / f"m{index:02d}.py").write_text(body, encoding="utf-8")

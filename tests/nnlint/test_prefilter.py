@@ -7,9 +7,10 @@ import time
 
 import pytest
 
-from nnlint.api import all_rules, lint_text
+from nnlint.api import lint_text
 from nnlint.engine.config import LintConfig
 from nnlint.engine.lint_source import check_source
+from nnlint.engine.pipeline import all_rules
 from nnlint.engine.prefilter import select
 from nnlint.rules import Rule
 from nnlint.rules.engine_rules import is_engine_rule

@@ -55,7 +55,7 @@ def test_rule_by_code_accepts_codes_and_names() -> None:
 
 
 def test_engine_finding_metadata_matches_the_rule_classes() -> None:
-    from nnlint.api import UNDECODABLE, UNUSED_NOQA
+    from nnlint.engine.pipeline import UNDECODABLE, UNUSED_NOQA
     from nnlint.rules.nnl002_undecodable_file import UndecodableFile
     from nnlint.rules.nnl003_unused_noqa import UnusedNoqa
 

@@ -11,7 +11,8 @@ import pytest
 
 from nnlint.api import lint_text
 from nnlint.engine.config import LintConfig
-from nnlint.engine.lint_source import apply_fixes, lint_module, lint_source
+from nnlint.engine.fixer import apply_fixes
+from nnlint.engine.lint_source import lint_module, lint_source
 from nnlint.findings import Finding
 from nnlint.rules import Rule, all_rules
 from nnlint.rules.base import Invalid

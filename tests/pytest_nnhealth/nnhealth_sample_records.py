@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import math
 
-from pytest_nnhealth.records import HealthFinding, HealthReport, Histogram, LayerStats
+from pytest_nnhealth.judge.records import (
+    HealthFinding,
+    HealthReport,
+    Histogram,
+    LayerStats,
+)
 from pytest_nnhealth.reporting.runs import LintRun, ModelRun, SessionRecords
 
 THRESHOLDS = {
@@ -73,6 +78,24 @@ def dead_relu_report(model: str = "DeadNet") -> HealthReport:
     return report
 
 
+def with_attention(report: HealthReport) -> HealthReport:
+    report.layers["attn"] = attention_layer()
+    return report
+
+
+def attention_layer() -> LayerStats:
+    """Two heads measured on sampled steps 0, 1, 2, 5: head 1 collapses."""
+    heads = {
+        0: [0.95, 0.94, 0.93, None, None, 0.9],
+        1: [0.9, 0.6, 0.2, None, None, 0.05],
+    }
+    series: dict[str, list[float | None]] = {
+        f"attn_entropy_h{head}": values for head, values in heads.items()
+    }
+    series["attn_entropy"] = heads[1]
+    return LayerStats("attn", "MultiheadAttention", series)
+
+
 def model_run(report: HealthReport | None, nodeid: str, **kwargs: object) -> ModelRun:
     model = report.model if report is not None else "Broken"
     origin = kwargs.pop("origin", "fixture")
@@ -96,7 +119,9 @@ def sample_records() -> SessionRecords:
     return SessionRecords(
         models=[
             model_run(healthy_report(), "tests/test_net.py::test_small"),
-            model_run(dead_relu_report(), "tests/test_net.py::test_dead"),
+            model_run(
+                with_attention(dead_relu_report()), "tests/test_net.py::test_dead"
+            ),
             model_run(
                 None,
                 "pyproject.toml::pkg.models:make_broken",

@@ -8,7 +8,7 @@ import pytest
 from nnhealth_plugin_helpers import make_project
 from nnhealth_sample_records import healthy_report, model_run
 
-from pytest_nnhealth import baseline
+from pytest_nnhealth.plugin import baseline
 
 
 def test_profile_is_the_median_of_finite_values_per_layer_and_quantity():
@@ -89,7 +89,9 @@ def test_save_then_compare_through_the_plugin(
         "pyproject.toml::tiny_models:make_tiny",
         "test_health.py::test_tiny::TinyNet",
     ]
-    assert set(saved["test_health.py::test_tiny::TinyNet"]) == {"fc1", "act", "fc2"}
+    tiny = saved["test_health.py::test_tiny::TinyNet"]
+    assert set(tiny) == {"fc1", "act", "fc2", ""}  # "": the output logits
+    assert set(tiny[""]) == {"logit_max", "logit_lse"}
 
     pytester.runpytest(
         "--nnhealth", "--nnhealth-baseline=base/nn.json"

@@ -14,9 +14,9 @@ np = pytest.importorskip("numpy")
 nn = torch.nn
 F = torch.nn.functional
 
-from pytest_nnhealth import health_check  # noqa: E402
-from pytest_nnhealth.caller_state import ModelState, RngState  # noqa: E402
-from pytest_nnhealth.health_check import check  # noqa: E402
+from pytest_nnhealth.training import health_check  # noqa: E402
+from pytest_nnhealth.training.caller_state import ModelState, RngState  # noqa: E402
+from pytest_nnhealth.training.health_check import check  # noqa: E402
 
 
 class Net(nn.Module):
@@ -134,7 +134,7 @@ def test_state_identical_after_check_with_caller_optimizer():
 
 def test_rebuilt_optimizer_continues_from_the_callers_state():
     model, optimizer, batch = caller_setup()
-    from pytest_nnhealth.optimizers import rebuild
+    from pytest_nnhealth.training.optimizers import rebuild
 
     memo: dict = {}
     import copy

@@ -8,7 +8,8 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 F = torch.nn.functional
 
-from pytest_nnhealth.health_check import check  # noqa: E402
+from pytest_nnhealth.judge import quantities as Q  # noqa: E402
+from pytest_nnhealth.training.health_check import check  # noqa: E402
 
 STEPS = 12
 
@@ -43,12 +44,19 @@ def test_healthy_mlp_passes_and_records_series():
     assert report.steps == STEPS
     assert len(report.losses) == STEPS
     assert report.losses[-1] < report.losses[0]
-    assert list(report.layers) == ["0", "1", "2", "3", "4"]
+    # "" is the model itself: its output logits (max, log Z, mean) per step.
+    assert list(report.layers) == ["0", "1", "2", "3", "4", ""]
+    assert len(report.layers[""].series["logit_lse"]) == STEPS
     linear = report.layers["0"]
     assert linear.type == "Linear"
-    for key in ("act_mean", "act_std", "grad_norm", "update_ratio"):
+    for key in ("grad_norm", "update_ratio"):
         assert len(linear.series[key]) == STEPS
         assert all(v is not None for v in linear.series[key])
+    # Activation statistics: on the statistics steps only (first and last 3, every
+    # 5th), where their hooks are attached.
+    for key in ("act_mean", "act_std"):
+        measured = [i for i, v in enumerate(linear.series[key]) if v is not None]
+        assert measured == [0, 1, 2, 5, 9, 10, 11]
     assert len(report.layers["1"].series["dead_fraction"]) == STEPS
     rank = report.layers["2"].series["rank"]
     assert [i for i, v in enumerate(rank) if v is not None] == [
@@ -58,6 +66,12 @@ def test_healthy_mlp_passes_and_records_series():
     ]
     hist = report.layers["0"].histograms["act_hist"]
     assert hist.steps == [0, STEPS // 2, STEPS - 1]
+    # Every key the probes wrote is declared in judge/quantities.py.
+    series = {key for stats in report.layers.values() for key in stats.series}
+    histograms = {key for stats in report.layers.values() for key in stats.histograms}
+    assert series <= set(Q.SERIES)
+    assert histograms == set(Q.HISTOGRAMS)
+    assert series >= set(Q.SERIES) - {Q.SATURATION_FRACTION}  # no Tanh in this MLP
     assert len(hist.edges) == len(hist.counts[0]) + 1
     assert sum(hist.counts[0]) == 64 * 32
     assert report.meta["optimizer"].startswith("Adam(lr=0.001")

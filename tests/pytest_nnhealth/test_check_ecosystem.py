@@ -14,7 +14,7 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 from pytest_nnhealth import check  # noqa: E402
-from pytest_nnhealth.lightning_adapter import configured_optimizer  # noqa: E402
+from pytest_nnhealth.training.lightning_adapter import configured_optimizer  # noqa: E402
 
 
 @dataclass
@@ -215,7 +215,10 @@ def test_lightning_misuse_gives_clear_errors() -> None:
 
 
 def test_both_lightning_packages_are_recognised_without_importing_them() -> None:
-    from pytest_nnhealth.lightning_adapter import is_datamodule, is_lightning_module
+    from pytest_nnhealth.training.lightning_adapter import (
+        is_datamodule,
+        is_lightning_module,
+    )
 
     pytorch_lightning = pytest.importorskip("pytorch_lightning")
 

@@ -20,8 +20,8 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 from pytest_nnhealth import check  # noqa: E402
-from pytest_nnhealth.graph import graph_findings  # noqa: E402
-from pytest_nnhealth.graph_bounds import (  # noqa: E402
+from pytest_nnhealth.training.graph import graph_findings  # noqa: E402
+from pytest_nnhealth.training.graph_bounds import (  # noqa: E402
     GraphLimits,
     hookless_copy,
     without_global_hooks,
@@ -73,6 +73,16 @@ def test_grad_cam_hooked_model_is_analysed_inside_its_budget() -> None:
     assert found == []
     assert len(cam.activations) == 1  # the analysis never ran the user's hook
     assert list(model.conv._forward_hooks) == [cam.handle.id]  # still registered
+
+
+def test_graph_time_is_reported_apart_from_the_steps() -> None:
+    report = check(Net(), images(), loss_fn=F.cross_entropy, steps=3)
+    timings = report.meta["timings"]
+    assert report.meta["graph"].startswith("ran:")
+    assert 0 < timings["graph_s"] < timings["total_s"]
+    assert timings["steps_s"] + timings["graph_s"] <= timings["total_s"]
+    off = check(Net(), images(), loss_fn=F.cross_entropy, steps=3, graph=False)
+    assert "graph_s" not in off.meta["timings"]
 
 
 def test_hookless_copy_drops_every_kind_of_module_hook() -> None:

@@ -12,8 +12,8 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 F = torch.nn.functional
 
-from pytest_nnhealth.health_check import check  # noqa: E402
-from pytest_nnhealth.records import HealthReport  # noqa: E402
+from pytest_nnhealth.judge.records import HealthReport  # noqa: E402
+from pytest_nnhealth.training.health_check import check  # noqa: E402
 
 
 def xy(n: int = 32, d: int = 8):
@@ -170,9 +170,9 @@ def test_same_seed_same_findings_and_values():
 
 
 def test_seeds_majority_vote(monkeypatch):
-    from pytest_nnhealth import guarded_run
-    from pytest_nnhealth import health_check as check_module
-    from pytest_nnhealth.records import HealthFinding
+    from pytest_nnhealth.judge.records import HealthFinding
+    from pytest_nnhealth.training import health_check as check_module
+    from pytest_nnhealth.training import runner
 
     def fake_judge(result, limits):
         seed_marker = result.meta["seed"]
@@ -181,7 +181,7 @@ def test_seeds_majority_vote(monkeypatch):
             found.append(HealthFinding("saturation", "b", 0.9, "< 0.40", 1, "m", "h"))
         return found
 
-    original_run = guarded_run.run
+    original_run = runner.run
 
     def tagged_run(model, memo, spec):
         result = original_run(model, memo, spec)
@@ -189,7 +189,7 @@ def test_seeds_majority_vote(monkeypatch):
         return result
 
     monkeypatch.setattr(check_module, "judge", fake_judge)
-    monkeypatch.setattr(guarded_run, "run", tagged_run)
+    monkeypatch.setattr(runner, "run", tagged_run)
     report = check(small(), xy(), loss_fn=F.cross_entropy, steps=2, seeds=3)
     assert [(f.check, f.module) for f in report.findings] == [("dead_units", "a")]
     assert report.seeds == [0, 1, 2]
@@ -302,10 +302,10 @@ def test_cuda_run_matches_cpu_findings():
 
 def test_package_level_check_is_the_function_after_the_submodule_import():
     import pytest_nnhealth
-    import pytest_nnhealth.health_check  # noqa: F401 - binds the package attribute
+    import pytest_nnhealth.training.health_check  # noqa: F401 - binds the package attribute
     from pytest_nnhealth import check as exported
 
-    assert exported is pytest_nnhealth.health_check.check
+    assert exported is pytest_nnhealth.training.health_check.check
     report = exported(small(), xy(), loss_fn=F.cross_entropy, steps=2, graph=False)
     assert report.steps == 2
 

@@ -16,8 +16,8 @@ import pytest
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
-from pytest_nnhealth.health_check import check  # noqa: E402
-from pytest_nnhealth.rewire import RewireError, rewire  # noqa: E402
+from pytest_nnhealth.training.health_check import check  # noqa: E402
+from pytest_nnhealth.training.rewire import RewireError, rewire  # noqa: E402
 
 STEPS = 8
 CRIT = nn.CrossEntropyLoss()

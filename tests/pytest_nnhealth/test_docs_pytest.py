@@ -46,4 +46,4 @@ def test_fixture_and_marker_are_documented(pytester: pytest.Pytester):
     result = pytester.runpytest("--markers")
     result.stdout.fnmatch_lines(["@pytest.mark.nnhealth(**overrides): *"])
     result = pytester.runpytest("--fixtures")
-    result.stdout.fnmatch_lines(["nnhealth -- *plugin.py*"])
+    result.stdout.fnmatch_lines(["nnhealth -- *plugin/hooks.py*"])

@@ -30,7 +30,9 @@ def test_dom_has_a_section_and_plots_per_model(page):
     assert 'id="model-2" data-verdict="unhealthy"' in dom
     assert dom.count('<img class="series"') == 2
     assert dom.count('<img class="histograms"') == 2
-    assert dom.count("data:image/png;base64,") == 4
+    assert dom.count('<img class="heatmap attention"') == 1
+    assert "Attention entropy per head" in dom
+    assert dom.count("data:image/png;base64,") == 5
     assert '<section class="lint" id="nnlint">' in dom
 
 

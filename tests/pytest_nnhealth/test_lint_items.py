@@ -5,7 +5,7 @@ from __future__ import annotations
 import nnhealth_plugin_helpers  # noqa: F401  (loads libcst and the rules before pytester)
 import pytest
 
-from pytest_nnhealth.lint_items import imports_torch
+from pytest_nnhealth.plugin.lint_items import imports_torch
 
 SOFTMAX_INTO_CE = """
 import torch

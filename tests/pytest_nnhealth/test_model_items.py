@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from nnhealth_plugin_helpers import make_project
 
-from pytest_nnhealth.model_items import (
+from pytest_nnhealth.plugin.model_items import (
     ModelLoadError,
     load_factory,
     parse_models,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from nnhealth_plugin_helpers import make_project
 
-import pytest_nnhealth.health_check  # noqa: F401  (imported before pytester's module snapshot)
+import pytest_nnhealth.training.health_check  # noqa: F401  (imported before pytester's module snapshot)
 
 FIXTURE_TESTS = """
 import pytest

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from nnhealth_plugin_helpers import make_project
 
-import pytest_nnhealth.health_check  # noqa: F401  (imported before pytester's module snapshot)
-from pytest_nnhealth.settings import parse_layer
+import pytest_nnhealth.training.health_check  # noqa: F401  (imported before pytester's module snapshot)
+from pytest_nnhealth.plugin.settings import parse_layer
 
 
 def test_layer_parses_budget_and_early_stop():

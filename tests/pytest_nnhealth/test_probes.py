@@ -11,7 +11,6 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 F = torch.nn.functional
 
-from pytest_nnhealth.health_check import check  # noqa: E402
 from pytest_nnhealth.probes.activations import output_moments  # noqa: E402
 from pytest_nnhealth.probes.dead_units import dead_fraction, units_matrix  # noqa: E402
 from pytest_nnhealth.probes.histograms import EDGES, log_histogram  # noqa: E402
@@ -21,6 +20,7 @@ from pytest_nnhealth.probes.saturation import (  # noqa: E402
     TANH_CUTOFF,
     saturated_fraction,
 )
+from pytest_nnhealth.training.health_check import check  # noqa: E402
 
 
 def test_units_matrix_layouts():
@@ -109,6 +109,14 @@ def test_update_ratio_of_a_small_init_scale_is_judged_against_the_floor():
     ratios = report.layers[""].series["update_ratio"]
     assert ratios[0] == pytest.approx(0.1, rel=0.05)
     assert report.by_check("update_ratio_high") == []
+    # The floor is a threshold: at 1e-4 per value the same step is 10x the floor.
+    lower = {"update_scale_floor": 1e-4}
+    report = check(
+        Scaled(), (x, y), loss_fn=F.cross_entropy, steps=6, graph=False,
+        thresholds=lower,
+    )  # fmt: skip
+    assert report.layers[""].series["update_ratio"][0] == pytest.approx(10, rel=0.05)
+    assert report.thresholds["update_scale_floor"] == 1e-4
 
 
 def test_log_histogram_bins():
@@ -163,7 +171,7 @@ def test_no_activation_or_gradient_outlives_its_step():
 
 def test_probe_memory_does_not_grow_with_tensors_per_step():
     """Probes keep scalars per step (series), never tensors of activation size."""
-    from pytest_nnhealth import runner
+    from pytest_nnhealth.training import runner
 
     kept: list = []
     original = runner._collect

@@ -23,8 +23,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.real_zoo import BY_KEY  # noqa: E402
-from pytest_nnhealth.health_check import check  # noqa: E402
-from pytest_nnhealth.records import HealthReport  # noqa: E402
+from pytest_nnhealth.judge.records import HealthReport  # noqa: E402
+from pytest_nnhealth.training.health_check import check  # noqa: E402
 
 # One per false alarm the judge once raised on real models, plus plain references.
 HEALTHY = [

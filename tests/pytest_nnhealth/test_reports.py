@@ -65,8 +65,9 @@ def test_html_page_has_a_section_per_model_with_embedded_plots():
         "unhealthy",
         "error",
     ]
-    # series + histograms for each measured model; none for the one that did not run
-    assert len(parsed.images) == 4
+    # series + histograms for each measured model, the attention heat-map for the one
+    # with attention; none for the model that did not run
+    assert len(parsed.images) == 5
     assert all(src.startswith("data:image/png;base64,") for src in parsed.images)
     assert parsed.external == []  # no network at view time, no script
     assert '<span class="what">dead_units</span>' in page
@@ -158,7 +159,7 @@ def test_unknown_report_suffix_is_a_usage_error(pytester: pytest.Pytester):
 
 
 def test_plugin_and_records_agree_on_the_report_attribute():
-    from pytest_nnhealth import plugin
+    from pytest_nnhealth.plugin import hooks as plugin
     from pytest_nnhealth.reporting import runs
 
     assert plugin.REPORT_ATTRIBUTE == runs.REPORT_ATTRIBUTE

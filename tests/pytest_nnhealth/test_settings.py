@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_nnhealth.settings import (
+from pytest_nnhealth.judge.thresholds import Thresholds
+from pytest_nnhealth.plugin.settings import (
     Settings,
     literal,
     parse_assignments,
     parse_layer,
 )
-from pytest_nnhealth.thresholds import Thresholds
 
 
 @pytest.mark.parametrize(
@@ -99,7 +99,7 @@ def test_assignments_need_key_and_value():
 
 
 def _settings(pytester: pytest.Pytester, *args: str):
-    from pytest_nnhealth.fixtures import session_settings
+    from pytest_nnhealth.plugin.fixtures import session_settings
 
     return session_settings(pytester.parseconfigure(*args))
 

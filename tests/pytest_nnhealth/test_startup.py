@@ -28,14 +28,16 @@ def _imported_modules(code: str) -> set[str]:
 
 
 def test_importing_the_plugin_imports_nothing_heavy():
-    modules = _imported_modules("import pytest_nnhealth.plugin")
-    assert "pytest_nnhealth.plugin" in modules
+    modules = _imported_modules("import pytest_nnhealth.plugin.hooks")
+    assert "pytest_nnhealth.plugin.hooks" in modules
     assert sorted(m for m in modules if m.split(".")[0] in HEAVY) == []
 
 
 def test_entry_point_is_registered():
     points = importlib.metadata.entry_points(group="pytest11")
-    assert {p.name: p.value for p in points}["nnhealth"] == "pytest_nnhealth.plugin"
+    assert {p.name: p.value for p in points}[
+        "nnhealth"
+    ] == "pytest_nnhealth.plugin.hooks"
 
 
 REPORT_HEAVY = """

@@ -6,13 +6,13 @@ import time
 
 import pytest
 
-from pytest_nnhealth.stopping import Stopper, default_min_steps, steps_text
+from pytest_nnhealth.training.stopping import Stopper, default_min_steps, steps_text
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
 F = torch.nn.functional
 
-from pytest_nnhealth.health_check import check  # noqa: E402
+from pytest_nnhealth.training.health_check import check  # noqa: E402
 
 
 def data():

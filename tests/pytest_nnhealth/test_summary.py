@@ -9,9 +9,9 @@ from nnhealth_sample_records import (
     sample_records,
 )
 
-from pytest_nnhealth.records import HealthFinding
+from pytest_nnhealth.judge.records import HealthFinding
+from pytest_nnhealth.plugin.summary import render_summary, worst_symptoms
 from pytest_nnhealth.reporting.runs import Drift, SessionRecords
-from pytest_nnhealth.summary import render_summary, worst_symptoms
 
 
 def test_table_at_width_80_wraps_symptoms_under_their_column():
@@ -19,7 +19,7 @@ def test_table_at_width_80_wraps_symptoms_under_their_column():
     assert render_summary(sample_records(), width=80).splitlines() == [
         "model     verdict    layers  checked in       worst symptoms",
         "SmallNet  healthy         3  test_small       -",
-        "DeadNet   UNHEALTHY       3  test_dead        dead_units (act: 0.9, healthy <",
+        "DeadNet   UNHEALTHY       4  test_dead        dead_units (act: 0.9, healthy <",
         pad + "0.40); no_learning (model: 0.001,",
         pad + "healthy drop >= 1%)",
         "Broken    ERROR           -  [tool.nnhealth]  error: cannot import "
@@ -86,7 +86,7 @@ def test_narrow_terminal_puts_symptoms_under_each_row():
     assert render_summary(sample_records(), width=60).splitlines()[:5] == [
         "model     verdict    layers  checked in",
         "SmallNet  healthy         3  test_small",
-        "DeadNet   UNHEALTHY       3  test_dead",
+        "DeadNet   UNHEALTHY       4  test_dead",
         "    dead_units (act: 0.9, healthy < 0.40); no_learning",
         "    (model: 0.001, healthy drop >= 1%)",
     ]

@@ -8,9 +8,9 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 F = torch.nn.functional
 
-from pytest_nnhealth.health_check import check  # noqa: E402
 from pytest_nnhealth.probes.updates import SAMPLE, UpdateProbe  # noqa: E402
-from pytest_nnhealth.runner import RunSpec, run, wired_copy  # noqa: E402
+from pytest_nnhealth.training.health_check import check  # noqa: E402
+from pytest_nnhealth.training.runner import RunSpec, run, wired_copy  # noqa: E402
 
 CPU = torch.device("cpu")
 

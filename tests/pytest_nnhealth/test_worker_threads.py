@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pytest_nnhealth.worker_threads import single_thread_under_xdist
+from pytest_nnhealth.training.worker_threads import single_thread_under_xdist
 
 
 def test_one_thread_inside_an_xdist_worker_and_restored_after(

@@ -21,8 +21,8 @@ if str(ROOT) not in sys.path:
 from bench.calibration_stats import in_module  # noqa: E402
 from bench.zoo import CASES  # noqa: E402
 from bench.zoo_build import ZooCase  # noqa: E402
-from pytest_nnhealth.health_check import check  # noqa: E402
-from pytest_nnhealth.records import HealthReport  # noqa: E402
+from pytest_nnhealth.judge.records import HealthReport  # noqa: E402
+from pytest_nnhealth.training.health_check import check  # noqa: E402
 
 # Cases the current implementation misses, with the precise reason (strict: the day one
 # starts passing, the marker must go).

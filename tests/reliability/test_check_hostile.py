@@ -22,7 +22,7 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 F = torch.nn.functional
 
-from pytest_nnhealth.health_check import check  # noqa: E402
+from pytest_nnhealth.training.health_check import check  # noqa: E402
 
 STEPS = 6
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from nnlint_reliability_helpers import SOFTMAX, run
 
 from nnlint import api
-from nnlint.engine import parse_guard
+from nnlint.engine import parse_guard, pipeline
 from nnlint.engine.config import LintConfig
 
 HEAD = "import torch.nn.functional as F\n"
@@ -115,14 +115,14 @@ def test_a_crashed_worker_names_its_file_and_the_run_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Workers are forked: the patched function is what they run.
-    original = api._lint_one
+    original = pipeline.lint_one
 
     def crash_on_culprit(path: Path, *rest: object) -> object:
         if path.name == "culprit.py":
             os.kill(os.getpid(), signal.SIGKILL)  # like a segfault, quieter
         return original(path, *rest)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(api, "_lint_one", crash_on_culprit)
+    monkeypatch.setattr(pipeline, "lint_one", crash_on_culprit)
     for index in range(30):
         (tmp_path / f"m{index:02}.py").write_text(SOFTMAX)
     (tmp_path / "culprit.py").write_text(SOFTMAX)

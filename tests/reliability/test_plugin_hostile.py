@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_nnhealth import baseline
+from pytest_nnhealth.plugin import baseline
 
 # Each test writes a marker: a usage error must stop the session before any runs.
 TESTS = """
@@ -120,7 +120,7 @@ def test_projects_without_nnhealth_settings_are_not_stopped(
 ) -> None:
     """Start-up validation runs only when a setting of nnhealth's is written, so a
     project that does not use nnhealth never pays for it or fails on it."""
-    from pytest_nnhealth.plugin import _has_settings
+    from pytest_nnhealth.plugin.hooks import _has_settings
 
     pytester.makepyprojecttoml("[tool.other]\nsteps = 'many'\n")
     pytester.makepyfile(test_plain="def test_plain():\n    assert True\n")

@@ -1,4 +1,4 @@
-"""Per-class ``self.<attr>`` facts and per-method indexes, computed once per file.
+"""Per-class ``self.<attr>`` facts and per-method indexes (parts of the class model).
 
 Module kinds come from the constructor call a ``self.<attr>`` was assigned (anywhere in
 the class); an attribute assigned two different kinds, or anything that is not a plain
@@ -7,7 +7,6 @@ constructor call, has no kind and never links. Everything here is read-only.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -122,29 +121,12 @@ class MethodIndex:
             self.suites.append(tuple(node.body))
 
 
-@dataclass
-class ClassFacts:
-    """One pass over a class body: the ``self`` table and per-method indexes."""
-
-    table: ClassTable
-    indexes: list[MethodIndex]
-
-
-def class_facts(node: cst.ClassDef, resolve: Resolve, module: cst.Module) -> ClassFacts:
-    """Facts about ``node``, computed once per file and shared by all rules."""
-    cache = _file_cache(module)
-    facts = cache.get(id(node))
-    if facts is None:
-        facts = _analyse(node, resolve)
-        cache[id(node)] = facts
-    return facts
-
-
-def class_table(node: cst.ClassDef, resolve: Resolve, module: cst.Module) -> ClassTable:
-    return class_facts(node, resolve, module).table
-
-
-def _analyse(node: cst.ClassDef, resolve: Resolve) -> ClassFacts:
+def index_class(
+    node: cst.ClassDef, resolve: Resolve
+) -> tuple[ClassTable, list[MethodIndex]]:
+    """One pass over a class body: the ``self`` table and an index per method
+    (``__init__`` excluded). Read it through ``module_model.ClassModel``, which
+    computes it once per class."""
     table = ClassTable()
     targets: set[int] = set()
     indexes = []
@@ -163,17 +145,4 @@ def _analyse(node: cst.ClassDef, resolve: Resolve) -> ClassFacts:
             _record(table, found, resolve, targets)
             if index is not None:
                 index.add(found)
-    return ClassFacts(table, indexes)
-
-
-_local = threading.local()
-
-
-def _file_cache(module: cst.Module) -> dict[int, ClassFacts]:
-    """Per-file cache keyed by node identity. The module itself is held, so its nodes'
-    ids cannot be reused by another file's nodes while the entry lives."""
-    if getattr(_local, "module", None) is not module:
-        _local.module = module
-        _local.facts = {}
-    facts: dict[int, ClassFacts] = _local.facts
-    return facts
+    return table, indexes

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import libcst as cst
 
-from nnlint.analysis.class_facts import ClassFacts, ClassTable, MethodIndex
+from nnlint.analysis.class_facts import ClassTable, MethodIndex
 from nnlint.analysis.cst_syntax import Resolve, first_arg, is_self_attr, only_statement
 from nnlint.analysis.norm_kinds import Link
 
@@ -51,12 +51,15 @@ def _rebinds(statement: cst.BaseStatement, name: str) -> bool:
 
 
 class ForwardChains:
-    """Links found in the non-``__init__`` methods of one class."""
+    """Links found in the non-``__init__`` methods of one class (ask the class
+    model, ``ClassModel.links``, which finds them once per class)."""
 
-    def __init__(self, facts: ClassFacts, resolve: Resolve) -> None:
-        self.table = facts.table
+    def __init__(
+        self, table: ClassTable, indexes: list[MethodIndex], resolve: Resolve
+    ) -> None:
+        self.table = table
         self.resolve = resolve
-        self.indexes = facts.indexes
+        self.indexes = indexes
 
     def links(self, through: frozenset[str] = frozenset()) -> Iterator[Link]:
         """Every A -> B link; calls whose kind is in ``through`` are looked through."""

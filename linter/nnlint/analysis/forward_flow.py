@@ -1,6 +1,8 @@
 """Forward data flow: one linear pass over a ``forward*`` method of a class, recording
 which submodule chain produced each local name, every ``+`` with the chains of its
-operands, and every submodule application.
+operands, every submodule application, and every in-place operation with the first
+later read of a name still referring to the overwritten tensor
+(:mod:`nnlint.analysis.inplace`).
 
 ``ClassModel.flow`` runs it once per method and caches the result.
 """
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
+from nnlint.analysis.inplace import Overwrites, inplace_call
 from nnlint.analysis.layer_kinds import FUNCTIONAL_PASSTHROUGH, RESHAPE_METHODS
 from nnlint.analysis.method_syntax import self_attr, self_name
 from nnlint.analysis.walk import iter_children
@@ -44,6 +47,8 @@ class Binding:
     tensorish: bool
     # ``h = self.block(x)``: ("x", the binding x had then): what ``h`` came from.
     source: tuple[str, Binding] | None = None
+    # The tensor object held: shared by aliases and by an in-place op's result.
+    tensor: int = 0
 
 
 @dataclass
@@ -80,13 +85,17 @@ class ForwardFlow:
         self.env: dict[str, Binding] = {}
         self.adds: list[Add] = []
         self.applications: list[Application] = []
+        self.overwrites = Overwrites()
         self.owner: str | None = None
         self._guard = 0
         self._roots = 0
+        self._statement_call: cst.BaseExpression | None = None
+        self._unread = 0  # > 0: names evaluated are not reads (lambda, ``x +=``)
+        self._same_tensor: dict[cst.Call, int] = {}  # in-place call -> operand
 
-    def fresh(self, tensorish: bool = False) -> Binding:
+    def fresh(self, tensorish: bool = False, tensor: int = 0) -> Binding:
         self._roots += 1
-        return Binding(Flow(self._roots), tensorish)
+        return Binding(Flow(self._roots), tensorish, tensor=tensor or self._roots)
 
     def run(self, function: cst.FunctionDef) -> ForwardFlow:
         self.owner = self_name(function)
@@ -120,6 +129,9 @@ class ForwardFlow:
             self._suite(statement.body)
             for handler in statement.handlers:
                 self._suite(handler.body)
+            for block in (statement.orelse, statement.finalbody):
+                if block is not None:
+                    self._suite(block.body)
 
     def _branches(self, statement: cst.If | cst.While | cst.For) -> None:
         """Walk both ways; a name bound differently on the two ways holds "unknown"."""
@@ -149,21 +161,47 @@ class ForwardFlow:
             self._suite(orelse.body)  # type: ignore[attr-defined]
 
     def _small(self, small: cst.CSTNode) -> None:
-        if isinstance(small, cst.Assign):
+        if isinstance(small, cst.Assign | cst.AnnAssign):
+            if small.value is None:
+                return
             binding = self._value(small.value)
-            for target in small.targets:
-                self._bind(target.target, binding)
-        elif isinstance(small, cst.AnnAssign) and small.value is not None:
-            self._bind(small.target, self._value(small.value))
+            targets = (
+                [t.target for t in small.targets]
+                if isinstance(small, cst.Assign)
+                else [small.target]
+            )
+            self.overwrites.rebound({t.value for t in targets if type(t) is cst.Name})
+            for target in targets:
+                self._bind(target, binding)
         elif isinstance(small, cst.AugAssign):
-            left = self.expr(small.target)
-            right = self.expr(small.value)
-            if isinstance(small.operator, cst.AddAssign):
-                self._record_add(small, small.target, small.value, left, right)
-            old = self.env.get(_name(small.target) or "")
-            self._bind(small.target, self.fresh(old is not None and old.tensorish))
-        elif isinstance(small, cst.Expr | cst.Return) and small.value is not None:
-            self.expr(small.value)
+            self._augmented(small)
+        elif isinstance(small, cst.Expr | cst.Return):
+            if isinstance(small, cst.Expr):
+                self._statement_call = small.value  # run for its in-place effect
+            if small.value is not None:
+                self.expr(small.value)
+        else:  # ``assert``, ``del``, ``raise``...: reads only
+            for child in _child_expressions(small):
+                self.expr(child)
+
+    def _augmented(self, small: cst.AugAssign) -> None:
+        """``x += y`` adds like ``x = x + y``; on a tensor it overwrites ``x``'s
+        tensor in place, so ``x`` keeps referring to the same tensor."""
+        self._unread += 1
+        left = self.expr(small.target)
+        self._unread -= 1
+        right = self.expr(small.value)
+        if isinstance(small.operator, cst.AddAssign):
+            self._record_add(small, small.target, small.value, left, right)
+        name = _name(small.target)
+        old = self.env.get(name or "")
+        if name is not None and old is not None and old.tensorish:
+            self.overwrites.mutate(small, name, self._tensors(), explicit=True)
+        tensor = old.tensor if old is not None else 0
+        self._bind(small.target, self.fresh(old is not None and old.tensorish, tensor))
+
+    def _tensors(self) -> dict[str, int]:
+        return {name: binding.tensor for name, binding in self.env.items()}
 
     def _bind(self, target: cst.BaseExpression, binding: Binding | None) -> None:
         if isinstance(target, cst.Name):
@@ -174,17 +212,21 @@ class ForwardFlow:
 
     def _value(self, value: cst.BaseExpression) -> Binding:
         if isinstance(value, cst.Name) and value.value in self.env:
+            self.expr(value)  # a read
             return self.env[value.value]  # an alias: the very same value
         flow = self.expr(value)
+        # The result of an in-place call is its operand's tensor.
+        tensor = self._same_tensor.get(value, 0) if type(value) is cst.Call else 0
         tensorish = isinstance(value, cst.Call) and self._tensor_call(value)
         source = None
         if isinstance(value, cst.Call) and value.args and self._submodule(value.func):
             name = _name(value.args[0].value)
             if name in self.env:
                 source = (name, self.env[name])
+        fresh = self.fresh(tensor=tensor)
         if flow is None:
-            return Binding(self.fresh().flow, tensorish, source)
-        return Binding(flow, tensorish or bool(flow.steps), source)
+            return Binding(fresh.flow, tensorish, source, fresh.tensor)
+        return Binding(flow, tensorish or bool(flow.steps), source, fresh.tensor)
 
     def _tensor_call(self, call: cst.Call) -> bool:
         qualified = self.resolve(call.func) or ""
@@ -200,9 +242,18 @@ class ForwardFlow:
     def expr(self, node: cst.BaseExpression) -> Flow | None:  # noqa: C901
         if isinstance(node, cst.Name):
             binding = self.env.get(node.value)
+            if not self._unread:
+                self.overwrites.read(node.value, binding.tensor if binding else None)
             return binding.flow if binding else None
         if isinstance(node, cst.Call):
-            return self._call(node)
+            flow = self._call(node)
+            self._inplace(node)
+            return flow
+        if isinstance(node, cst.Lambda):  # its body runs later, if ever
+            self._unread += 1
+            self.expr(node.body)
+            self._unread -= 1
+            return None
         if isinstance(node, cst.BinaryOperation):
             left, right = self.expr(node.left), self.expr(node.right)
             if isinstance(node.operator, cst.Add):
@@ -248,6 +299,18 @@ class ForwardFlow:
             if receiver is not None and call.func.attr.value in _SAME_VALUE_METHODS:
                 return receiver
         return None
+
+    def _inplace(self, call: cst.Call) -> None:
+        """Record what ``call`` overwrites (after its arguments were read)."""
+        found = inplace_call(call, self.model, self.owner, self.resolve)
+        if found is None or type(found.operand) is not cst.Name:
+            return
+        name = found.operand.value
+        explicit = found.explicit or call is self._statement_call
+        self.overwrites.mutate(call, name, self._tensors(), explicit, found.fix)
+        binding = self.env.get(name)
+        if binding is not None:
+            self._same_tensor[call] = binding.tensor
 
     def _record_add(
         self,

@@ -15,7 +15,6 @@ from nnlint.analysis.forward_flow import Flow
 from nnlint.analysis.layer_kinds import MIXING, PARAMETER, PASSTHROUGH
 from nnlint.analysis.method_syntax import self_attr
 from nnlint.analysis.module_model import ClassModel
-from nnlint.rules.base import Rule
 
 # (attribute, index into a Sequential or None): one layer of a class.
 Ref = tuple[str, int | None]
@@ -69,7 +68,7 @@ def _integer(expr: cst.BaseExpression) -> int | None:
     return None
 
 
-def hidden_layers(owner: ClassModel, rule: Rule) -> dict[Ref, Ref]:
+def hidden_layers(owner: ClassModel) -> dict[Ref, Ref]:
     """Each hidden layer of ``owner`` -> a mixing layer its output feeds."""
     feeds: dict[Ref, Ref] = {}
     for attr in owner.layers:
@@ -85,7 +84,7 @@ def hidden_layers(owner: ClassModel, rule: Rule) -> dict[Ref, Ref]:
             elif element.kind not in PASSTHROUGH:
                 last = None
     for function in owner.forward_methods():
-        for application in owner.flow(function, rule.qualified_name).applications:
+        for application in owner.flow(function).applications:
             consumer = _first_mixing(owner, application.attr)
             producer = _last_mixing(owner, application.input)
             if consumer is not None and producer is not None:

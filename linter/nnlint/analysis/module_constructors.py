@@ -5,24 +5,21 @@ from __future__ import annotations
 
 import libcst as cst
 
+from nnlint.analysis.context import AnalysisContext
 from nnlint.analysis.layer_kinds import STATELESS
 from nnlint.analysis.module_model import FileModel
 from nnlint.analysis.names import dotted_name
-from nnlint.rules.base import Rule
 
 
 def torch_nn_expression(
-    rule: Rule, name: str, hint: cst.BaseExpression | None = None
+    context: AnalysisContext, name: str, hint: cst.BaseExpression | None = None
 ) -> cst.BaseExpression | None:
     """An expression for ``torch.nn.<name>`` spelled with this file's own imports (the
     alias ``hint`` used: ``tnn.Linear`` -> ``tnn.ModuleList``); None if none fits."""
     target = f"torch.nn.{name}"
-    if (
-        isinstance(hint, cst.Attribute)
-        and rule.qualified_name(hint.value) == "torch.nn"
-    ):
+    if isinstance(hint, cst.Attribute) and context.resolve(hint.value) == "torch.nn":
         return cst.Attribute(value=hint.value, attr=cst.Name(name))
-    aliases = rule.context.imports.aliases
+    aliases = context.imports.aliases
     for wanted, suffix in (
         (target, ""),
         ("torch.nn", f".{name}"),
@@ -35,14 +32,14 @@ def torch_nn_expression(
 
 
 def is_module_constructor(
-    rule: Rule, call: cst.BaseExpression, model: FileModel
+    context: AnalysisContext, call: cst.BaseExpression, model: FileModel
 ) -> bool:
     """``nn.Linear(...)``, ``nn.Sequential(...)`` or a call of a local nn.Module,
     leaving out modules with no parameters, buffers or train/eval behaviour (losses,
     activations, pooling): keeping those in a plain list is harmless."""
     if not isinstance(call, cst.Call):
         return False
-    qualified = rule.qualified_name(call.func)
+    qualified = context.resolve(call.func)
     if qualified is not None:
         head, _, last = qualified.rpartition(".")
         return (

@@ -1,25 +1,35 @@
-"""What ``self.X`` is: a per-file table of each nn.Module class, computed once per file.
+"""What ``self.X`` is: the one model of each class of a file, built once per file.
 
-Several initialisation and structure rules ask the same questions about a class: what
-was ``self.fc`` constructed as, with which arguments, what a ``nn.Sequential`` holds,
-and which submodule's output reaches which other submodule in ``forward``. The answers
-come from one pass over the file, cached on the module object, and shared by every rule
-that asks. The forward data flow lives in ``nnlint.analysis.forward_flow``, the layer
-vocabulary in ``nnlint.analysis.layer_kinds``.
+Several rules ask the same questions about a class: what ``self.fc`` was constructed
+as, with which arguments, what a ``nn.Sequential`` holds, which submodule's output
+reaches which other submodule in ``forward``, how ``self`` is used across the class.
+:func:`file_model` is an analysis (``context.get(file_model)``): one model per file,
+shared by every rule that asks; the costlier parts of a class's model (the ``self``
+table, the forward data flow, the links) are computed the first time a rule asks.
+The forward data flow lives in ``nnlint.analysis.forward_flow``, the layer vocabulary in
+``nnlint.analysis.layer_kinds``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import libcst as cst
 
+from nnlint.analysis.class_facts import ClassTable, MethodIndex, index_class
+from nnlint.analysis.forward_chains import ForwardChains
 from nnlint.analysis.forward_flow import ForwardFlow
 from nnlint.analysis.layer_kinds import SEQUENTIAL
 from nnlint.analysis.method_syntax import self_assignments
 from nnlint.analysis.names import dotted_name
-from nnlint.rules.base import Rule
+from nnlint.analysis.tensors import ProvableTensors
+from nnlint.analysis.walk import walk
+
+if TYPE_CHECKING:
+    from nnlint.analysis.context import AnalysisContext
+    from nnlint.analysis.norm_kinds import Link
 
 Resolve = Callable[[cst.BaseExpression], "str | None"]
 
@@ -79,6 +89,12 @@ def layer_of(value: cst.BaseExpression, resolve: Resolve, local: set[str]) -> La
 
 @dataclass
 class ClassModel:
+    """Everything the rules ask about one class, each part computed on first use:
+    what ``self.X`` was built as, the ``self`` table and method indexes
+    (:mod:`nnlint.analysis.class_facts`), the data flow of each ``forward*`` method
+    (:mod:`nnlint.analysis.forward_flow`), its provable tensors
+    (:mod:`nnlint.analysis.tensors`) and the "A feeds B" links of its methods."""
+
     node: cst.ClassDef
     is_module: bool
     methods: dict[str, cst.FunctionDef]
@@ -86,7 +102,11 @@ class ClassModel:
     assigned: dict[str, list[cst.BaseExpression]]
     layers: dict[str, list[Layer]]  # the constructor calls among those values
     init_params: tuple[str, ...]
+    resolve: Resolve
     _flows: dict[cst.FunctionDef, ForwardFlow] = field(default_factory=dict)
+    _tensors: dict[cst.FunctionDef, ProvableTensors] = field(default_factory=dict)
+    _index: tuple[ClassTable, list[MethodIndex]] | None = None
+    _links: dict[frozenset[str], list[Link]] = field(default_factory=dict)
 
     def layer(self, attr: str) -> Layer | None:
         """The constructor call ``self.attr`` was assigned, if assigned once."""
@@ -98,10 +118,40 @@ class ClassModel:
     def forward_methods(self) -> list[cst.FunctionDef]:
         return [fn for name, fn in self.methods.items() if name.startswith("forward")]
 
-    def flow(self, function: cst.FunctionDef, resolve: Resolve) -> ForwardFlow:
+    def flow(self, function: cst.FunctionDef) -> ForwardFlow:
+        """The data flow of one ``forward*`` method, walked once."""
         if function not in self._flows:
-            self._flows[function] = ForwardFlow(self, resolve).run(function)
+            self._flows[function] = ForwardFlow(self, self.resolve).run(function)
         return self._flows[function]
+
+    def tensors(self, function: cst.FunctionDef) -> ProvableTensors:
+        """The values of one ``forward*`` method that are provably tensors."""
+        if function not in self._tensors:
+            self._tensors[function] = ProvableTensors(self, function)
+        return self._tensors[function]
+
+    @property
+    def table(self) -> ClassTable:
+        """``self.<attr>`` kinds and uses over the whole class body."""
+        return self._indexed()[0]
+
+    @property
+    def indexes(self) -> list[MethodIndex]:
+        """Calls, suites and names of each method but ``__init__``."""
+        return self._indexed()[1]
+
+    def _indexed(self) -> tuple[ClassTable, list[MethodIndex]]:
+        if self._index is None:
+            self._index = index_class(self.node, self.resolve)
+        return self._index
+
+    def links(self, through: frozenset[str] = frozenset()) -> list[Link]:
+        """ "A feeds B" links of the methods (NNL402-NNL404 ask with two ``through``
+        sets); calls of a kind in ``through`` are looked through."""
+        if through not in self._links:
+            chains = ForwardChains(self.table, self.indexes, self.resolve)
+            self._links[through] = list(chains.links(through))
+        return self._links[through]
 
 
 @dataclass
@@ -110,23 +160,34 @@ class FileModel:
     by_name: dict[str, ClassModel]
 
 
-_CACHE: list[tuple[cst.Module, FileModel]] = []
+def file_model(context: AnalysisContext) -> FileModel:
+    """Every class of the file, modelled (an analysis: ``context.get(file_model)``)."""
+    return _build(context.module, context.resolve)
 
 
-def file_model(rule: Rule) -> FileModel:
-    """The model of the file ``rule`` is linting (built by the first rule that asks)."""
-    module = rule.context.module
-    if _CACHE and _CACHE[0][0] is module:
-        return _CACHE[0][1]
-    model = _build(module, rule.context.imports.resolve)
-    _CACHE[:] = [(module, model)]
-    return model
+def class_model(context: AnalysisContext, node: cst.ClassDef) -> ClassModel:
+    """The model of ``node``, a class of the file ``context`` is about."""
+    model = context.get(file_model)
+    found = model.classes.get(node)
+    if found is None:  # a class where no statement walk looks (inside ``match``)
+        found = _class_model(node, context.resolve, model, {node.name.value})
+        model.classes[node] = found
+    return found
 
 
-def module_class(rule: Rule, node: cst.ClassDef) -> ClassModel | None:
+def module_class(context: AnalysisContext, node: cst.ClassDef) -> ClassModel | None:
     """The model of ``node`` if it is a torch ``nn.Module`` subclass, else None."""
-    found = file_model(rule).classes.get(node)
+    found = context.get(file_model).classes.get(node)
     return found if found is not None and found.is_module else None
+
+
+def name_calls(context: AnalysisContext) -> dict[str, list[cst.Call]]:
+    """Every call of a bare name in the file (``Block(64, 128)``), by that name."""
+    index: dict[str, list[cst.Call]] = {}
+    for node in walk(context.module):
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Name):
+            index.setdefault(node.func.value, []).append(node)
+    return index
 
 
 def _build(module: cst.Module, resolve: Resolve) -> FileModel:
@@ -134,25 +195,32 @@ def _build(module: cst.Module, resolve: Resolve) -> FileModel:
     local = {n.name.value for n in class_nodes}
     model = FileModel({}, {})
     for node in class_nodes:
-        methods = {
-            s.name.value: s for s in node.body.body if isinstance(s, cst.FunctionDef)
-        }
-        assigned: dict[str, list[cst.BaseExpression]] = {}
-        for name, method in methods.items():
-            if not name.startswith("forward"):
-                for attr, value in self_assignments(method):
-                    assigned.setdefault(attr, []).append(value)
-        layers = {
-            attr: [layer_of(v, resolve, local) for v in _alternatives(values)]
-            for attr, values in assigned.items()
-        }
-        init = methods.get("__init__")
-        params = tuple(p.name.value for p in init.params.params[1:]) if init else ()
-        classes = ClassModel(node, False, methods, assigned, layers, params)
-        classes.is_module = _is_module(node, resolve, model.by_name, methods)
+        classes = _class_model(node, resolve, model, local)
         model.classes[node] = classes
         model.by_name.setdefault(node.name.value, classes)
     return model
+
+
+def _class_model(
+    node: cst.ClassDef, resolve: Resolve, model: FileModel, local: set[str]
+) -> ClassModel:
+    methods = {
+        s.name.value: s for s in node.body.body if isinstance(s, cst.FunctionDef)
+    }
+    assigned: dict[str, list[cst.BaseExpression]] = {}
+    for name, method in methods.items():
+        if not name.startswith("forward"):
+            for attr, value in self_assignments(method):
+                assigned.setdefault(attr, []).append(value)
+    layers = {
+        attr: [layer_of(v, resolve, local) for v in _alternatives(values)]
+        for attr, values in assigned.items()
+    }
+    init = methods.get("__init__")
+    params = tuple(p.name.value for p in init.params.params[1:]) if init else ()
+    classes = ClassModel(node, False, methods, assigned, layers, params, resolve)
+    classes.is_module = _is_module(node, resolve, model.by_name, methods)
+    return classes
 
 
 def _alternatives(values: list[cst.BaseExpression]) -> Iterator[cst.BaseExpression]:

@@ -17,56 +17,55 @@ which is pre-LN with more than one sublayer.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import libcst as cst
 
+from nnlint.analysis.class_facts import methods
 from nnlint.analysis.cst_syntax import Resolve, first_arg, is_self_attr
-from nnlint.analysis.layer_kinds import FUNCTIONAL_PASSTHROUGH
-from nnlint.analysis.walk import iter_children
+from nnlint.analysis.layer_kinds import FUNCTIONAL_PASSTHROUGH, PASSTHROUGH
+from nnlint.analysis.norm_kinds import LAYER_NORM
+from nnlint.analysis.statement_reads import (
+    addends,
+    assigned,
+    blocks,
+    header_reads,
+    outputs,
+    reads,
+    statement_reads,
+)
+
+if TYPE_CHECKING:
+    from nnlint.analysis.module_model import ClassModel
 
 EMPTY: frozenset[str] = frozenset()
 # Functional norms (module norms are recognised by their constructor kind).
 FUNCTIONAL_NORMS = frozenset(
     {"torch.nn.functional.layer_norm", "torch.nn.functional.rms_norm"}
 )
-# Reading only these from a tensor does not make a value depend on its contents.
-_SHAPE_ATTRS = frozenset({"shape", "device", "dtype", "ndim", "size", "dim"})
 
 
-def _reads(expr: cst.CSTNode) -> tuple[set[str], bool]:
-    """Variables an expression reads (not attribute names, keywords or shapes), and
-    whether it calls anything."""
-    names: set[str] = set()
-    has_call = False
-    stack = [expr]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, cst.Name):
-            if node.value != "self":
-                names.add(node.value)
-        elif isinstance(node, cst.Attribute):
-            if node.attr.value not in _SHAPE_ATTRS:
-                stack.append(node.value)
-        elif isinstance(node, cst.Arg):
-            stack.append(node.value)
-        else:
-            has_call = has_call or isinstance(node, cst.Call)
-            stack.extend(iter_children(node))
-    return names, has_call
-
-
-def _addends(expr: cst.BaseExpression) -> list[cst.BaseExpression]:
-    """``[a, b, c]`` for ``a + b + c`` (iterative: long chains are not deep calls)."""
-    found: list[cst.BaseExpression] = []
-    stack = [expr]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
-            stack.extend((node.right, node.left))
-        else:
-            found.append(node)
+def post_ln_norms(model: ClassModel) -> list[cst.Call]:
+    """The norm calls of a class's methods whose output replaces a residual stream
+    (post-LN), in method order."""
+    table = model.table
+    norms = {name for name in table.members if table.kind(name) in LAYER_NORM}
+    if not norms and not any(
+        model.resolve(call.func) in FUNCTIONAL_NORMS
+        for index in model.indexes
+        for call in index.calls
+    ):
+        return []  # no norm in this class: nothing to scan
+    passthrough = frozenset(
+        name
+        for name in table.members
+        if table.kind(name) in PASSTHROUGH and table.kind(name) not in LAYER_NORM
+    )
+    found: list[cst.Call] = []
+    for method in methods(model.node):
+        scan = MethodScan(norms, model.resolve, passthrough)
+        found.extend(scan.run(method.body))
     return found
 
 
@@ -119,9 +118,9 @@ class MethodScan:
             elif isinstance(statement, cst.BaseCompoundStatement) and not isinstance(
                 statement, cst.FunctionDef | cst.ClassDef
             ):
-                self._read(_header_reads(statement), assigned=set())
+                self._read(header_reads(statement), assigned=set())
                 before = dict(self.values)
-                for block in _blocks(statement):
+                for block in blocks(statement):
                     self._suite(block)
                 if isinstance(statement, cst.For | cst.While):
                     self._forget_loop_sums(before)
@@ -134,9 +133,9 @@ class MethodScan:
                 self.values[name] = replace(value, residual=False)
 
     def _small(self, small: cst.BaseSmallStatement) -> None:
-        targets = _assigned(small)
-        self._read(_statement_reads(small), targets)
-        for call in _outputs(small, self._passes):
+        targets = assigned(small)
+        self._read(statement_reads(small), targets)
+        for call in outputs(small, self._passes):
             if self._is_norm(call) and self._is_residual_input(first_arg(call)):
                 holders = self._holders(first_arg(call)) - targets
                 self.pending.append(_Candidate(call, holders))
@@ -201,7 +200,7 @@ class MethodScan:
     def _describe(self, expr: cst.BaseExpression, residual: bool = True) -> _Value:
         if isinstance(expr, cst.Name) and expr.value in self.values:
             return self.values[expr.value]  # an alias holds the same value
-        names, computed = _reads(expr)
+        names, computed = reads(expr)
         depends = set(names)
         for name in names:
             known = self.values.get(name)
@@ -214,95 +213,14 @@ class MethodScan:
 
     def _is_residual(self, expr: cst.BaseExpression) -> bool:
         """``h + f(h)``: one addend is a variable the other was computed from."""
-        addends = _addends(expr)
-        for skip in addends:
+        terms = addends(expr)
+        for skip in terms:
             if not isinstance(skip, cst.Name):
                 continue
-            for branch in addends:
+            for branch in terms:
                 if branch is skip:
                     continue
                 value = self._describe(branch, residual=False)
                 if value.computed and skip.value in value.depends_on:
                     return True
         return False
-
-
-def _blocks(node: cst.CSTNode) -> list[cst.BaseSuite]:
-    """The statement blocks of a compound statement (``elif``/``else``/handlers too)."""
-    found: list[cst.BaseSuite] = []
-    for child in iter_children(node):
-        if isinstance(child, cst.BaseSuite):
-            found.append(child)
-        elif isinstance(
-            child,
-            cst.If | cst.Else | cst.ExceptHandler | cst.ExceptStarHandler | cst.Finally,
-        ):
-            found.extend(_blocks(child))
-    return found
-
-
-def _target_names(target: cst.BaseExpression) -> list[str]:
-    if isinstance(target, cst.Name):
-        return [target.value]
-    if isinstance(target, cst.Tuple | cst.List):
-        return [
-            name for element in target.elements for name in _target_names(element.value)
-        ]
-    return []
-
-
-def _assigned(small: cst.BaseSmallStatement) -> set[str]:
-    if isinstance(small, cst.Assign):
-        return {n for t in small.targets for n in _target_names(t.target)}
-    if isinstance(small, cst.AnnAssign | cst.AugAssign):
-        return set(_target_names(small.target))
-    return set()
-
-
-def _statement_reads(small: cst.BaseSmallStatement) -> set[str]:
-    if isinstance(small, cst.Assign):
-        return _reads(small.value)[0]
-    if isinstance(small, cst.AnnAssign):
-        return _reads(small.value)[0] if small.value is not None else set()
-    return _reads(small)[0]  # AugAssign reads its target too
-
-
-def _header_reads(statement: cst.CSTNode) -> set[str]:
-    """Variables read by a compound statement's own header (``if``/``for``/``with``),
-    not the names it binds (``for x in ...``, ``with ... as y``)."""
-    if isinstance(statement, cst.If | cst.While):
-        return _reads(statement.test)[0]
-    if isinstance(statement, cst.For):
-        return _reads(statement.iter)[0]
-    if isinstance(statement, cst.With):
-        return {n for item in statement.items for n in _reads(item.item)[0]}
-    return set()
-
-
-def _outputs(
-    small: cst.BaseSmallStatement, passes: Callable[[cst.Call], bool]
-) -> list[cst.Call]:
-    """Calls whose result *is* the statement's value (assigned or returned), seen
-    through arithmetic (``n(x) * (1 + s) + b``), method calls on it (``n(x).float()``),
-    tuple elements and pass-through calls (activations, dropout); not calls whose
-    result is another call's argument (a branch)."""
-    if isinstance(small, cst.Assign | cst.Return) and small.value is not None:
-        stack = [small.value]
-    else:
-        return []
-    found: list[cst.Call] = []
-    while stack:
-        node = stack.pop()
-        if isinstance(node, cst.BinaryOperation):
-            stack.extend((node.left, node.right))
-        elif isinstance(node, cst.UnaryOperation):
-            stack.append(node.expression)
-        elif isinstance(node, cst.Tuple):
-            stack.extend(element.value for element in node.elements)
-        elif isinstance(node, cst.Call):
-            found.append(node)
-            if passes(node) and (inner := first_arg(node)) is not None:
-                stack.append(inner)
-            elif isinstance(node.func, cst.Attribute) and not is_self_attr(node.func):
-                stack.append(node.func.value)  # the receiver of a method call
-    return found

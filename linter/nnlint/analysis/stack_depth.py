@@ -15,13 +15,13 @@ import libcst as cst
 from nnlint.analysis.cst_syntax import argument, enclosing, has_star_args
 
 if TYPE_CHECKING:
-    from nnlint.rules.base import RuleContext
+    from nnlint.analysis.context import WalkPosition
 
 
 class LoopDepths:
     """Loop lengths and integer values in one file, read at the rule's current node."""
 
-    def __init__(self, context: RuleContext) -> None:
+    def __init__(self, context: WalkPosition) -> None:
         self.context = context
         self._constants: dict[str, int] | None = None
 

@@ -16,7 +16,7 @@ from nnlint.analysis.cst_syntax import Resolve, argument, bound_call, enclosing
 from nnlint.analysis.stack_depth import LoopDepths
 
 if TYPE_CHECKING:
-    from nnlint.rules.base import RuleContext
+    from nnlint.analysis.context import WalkPosition
 
 # Stack class -> (keyword of its layer argument, the layer class it must be built of).
 ENCODER_STACKS = {
@@ -45,7 +45,7 @@ def post_ln_encoder(
     kind: str,
     resolve: Resolve,
     depths: LoopDepths,
-    context: RuleContext,
+    context: WalkPosition,
 ) -> tuple[cst.Call, int] | None:
     """The post-LN layer constructor an encoder/decoder ``node`` of class ``kind``
     stacks, and its provable depth."""
@@ -67,7 +67,7 @@ def post_ln_encoder(
 
 
 def post_ln_transformer_depth(
-    node: cst.Call, depths: LoopDepths, context: RuleContext
+    node: cst.Call, depths: LoopDepths, context: WalkPosition
 ) -> int | None:
     """Depth of the deeper stack of a post-LN ``nn.Transformer`` call, if known."""
     if any(arg.star == "**" for arg in node.args):

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TextIO
 
 from nnlint.api import apply_policy, lint_paths, merge_graph_findings
-from nnlint.cli.entry import UsageError, default_paths
+from nnlint.cli.arguments import UsageError, default_paths, split_values
 from nnlint.engine.config import ConfigError, LintConfig, load_config
 from nnlint.engine.discovery import MissingPath, Skipped, discover
 from nnlint.engine.sourcefile import (
@@ -63,13 +63,11 @@ def _warn_skipped(skipped: Skipped) -> None:
 
 
 def _config(paths: Sequence[Path], options: argparse.Namespace) -> LintConfig:
-    from nnlint.cli.entry import _split
-
     try:
         config = load_config(paths[0] if paths[0].exists() else Path.cwd())
         _check_known("[tool.nnlint]", _configured_selectors(config))
         given = {
-            flag: _split(getattr(options, flag.lstrip("-").replace("-", "_")))
+            flag: split_values(getattr(options, flag.lstrip("-").replace("-", "_")))
             for flag in ("--select", "--extend-select", "--ignore")
         }
         overridden = config.with_overrides(

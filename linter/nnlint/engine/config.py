@@ -1,9 +1,8 @@
 """``[tool.nnlint]`` configuration: which codes run, and where they are ignored.
 
-Selection follows ruff: selectors are codes or code prefixes (``NNL1``, ``NNL101``,
-``ALL``). Each layer (the config file, then the command line) either replaces the
-selection (``select``) or adjusts it (``extend-select``, ``ignore``); within one layer a
-more specific selector wins over a less specific one, and later layers win over earlier.
+The table is read from the nearest ``pyproject.toml`` and checked here; how selectors
+combine (ruff's rules: codes and prefixes, layers, the more specific wins) is in
+:mod:`nnlint.engine.selection`. The command line adds a later selection layer.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ import hashlib
 import json
 import math
 import os
-import re
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -21,27 +19,22 @@ from functools import lru_cache
 from pathlib import Path, PurePath
 from typing import Any
 
+from nnlint.engine.selection import (
+    ConfigError,
+    Selection,
+    check_selector,
+    layer_decision,
+    matches,
+    upper_selectors,
+)
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-SELECTOR = re.compile(r"^(ALL|N|NN|NNL[0-9]{0,3})$")
 DEFAULT_SELECT: tuple[str, ...] = ("NNL",)
 KNOWN_KEYS = frozenset({"select", "ignore", "extend-select", "per-file-ignores", "fx"})
-
-
-class ConfigError(ValueError):
-    """A configuration or selector the user wrote is invalid (usage error, exit 2)."""
-
-
-@dataclass(frozen=True)
-class Selection:
-    """One layer of rule selection (``select=None`` keeps the previous layer's set)."""
-
-    select: tuple[str, ...] | None = None
-    extend_select: tuple[str, ...] = ()
-    ignore: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -86,9 +79,9 @@ class LintConfig:
     ) -> LintConfig:
         """A copy with one more selection layer (what the command line asked for)."""
         layer = Selection(
-            None if select is None else _upper(select),
-            _upper(extend_select),
-            _upper(ignore),
+            None if select is None else upper_selectors(select),
+            upper_selectors(extend_select),
+            upper_selectors(ignore),
         )
         if layer == Selection():
             return self
@@ -97,7 +90,7 @@ class LintConfig:
     def is_enabled(self, code: str) -> bool:
         enabled = False
         for layer in self.layers():
-            enabled = _layer_decision(layer, code, enabled)
+            enabled = layer_decision(layer, code, enabled)
         return enabled
 
     def is_ignored_for(self, code: str, path: str) -> bool:
@@ -107,7 +100,7 @@ class LintConfig:
         relative = self._relative(path)
         name = PurePath(path).name
         for pattern, selectors in self.per_file_ignores:
-            if not any(_matches(selector, code) for selector in selectors):
+            if not any(matches(selector, code) for selector in selectors):
                 continue
             if fnmatch.fnmatchcase(relative, pattern) or (
                 "/" not in pattern and fnmatch.fnmatchcase(name, pattern)
@@ -145,43 +138,6 @@ def _relative_to(root: str | None, path: str) -> str:
         return PurePath(absolute).relative_to(root).as_posix()
     except ValueError:
         return PurePath(path).as_posix()
-
-
-def _matches(selector: str, code: str) -> bool:
-    return selector == "ALL" or code.startswith(selector)
-
-
-def _specificity(selectors: Iterable[str], code: str) -> int:
-    """Length of the longest selector matching ``code`` (-1 when none; ALL counts 0)."""
-    best = -1
-    for selector in selectors:
-        if _matches(selector, code):
-            best = max(best, 0 if selector == "ALL" else len(selector))
-    return best
-
-
-def _layer_decision(layer: Selection, code: str, enabled: bool) -> bool:
-    chosen = _specificity((*(layer.select or ()), *layer.extend_select), code)
-    if layer.select is not None:
-        enabled = chosen >= 0
-    elif chosen >= 0:
-        enabled = True
-    ignored = _specificity(layer.ignore, code)
-    if ignored >= 0 and ignored >= chosen:
-        enabled = False
-    return enabled
-
-
-def check_selector(selector: str) -> None:
-    if not isinstance(selector, str) or not SELECTOR.match(selector):
-        raise ConfigError(
-            f"invalid rule selector {selector!r}: expected a code or prefix such as "
-            "'NNL101', 'NNL1', 'NNL' or 'ALL'"
-        )
-
-
-def _upper(selectors: Iterable[str]) -> tuple[str, ...]:
-    return tuple(selector.strip().upper() for selector in selectors if selector.strip())
 
 
 def find_pyproject(start: Path) -> Path | None:
@@ -252,11 +208,11 @@ def _code_list(
             f"{source}: '{key}' must be a list of rule codes, got {value!r}"
         )
     try:
-        for selector in _upper(value):
+        for selector in upper_selectors(value):
             check_selector(selector)
     except ConfigError as error:
         raise ConfigError(f"{source}: '{key}': {error}") from None
-    return _upper(value)
+    return upper_selectors(value)
 
 
 def _per_file_ignores(

@@ -6,15 +6,15 @@ never written. Suppressed findings are not fixed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import libcst as cst
 
-from nnlint.api import selected_rules
 from nnlint.engine.config import LintConfig
-from nnlint.engine.lint_source import apply_fixes, check_source, compile_quietly
+from nnlint.engine.lint_source import check_source, compile_quietly
 from nnlint.engine.noqa import apply_suppressions, parse_suppressions
+from nnlint.engine.pipeline import selected_rules
 from nnlint.findings import Finding
 
 MAX_ROUNDS = 5
@@ -123,3 +123,31 @@ def _compiles(text: str, path: str) -> bool:
     except (SyntaxError, ValueError, cst.ParserSyntaxError):
         return False
     return True
+
+
+class _Replacer(cst.CSTTransformer):
+    def __init__(self, replacements: dict[cst.CSTNode, object]) -> None:
+        super().__init__()
+        self.replacements = replacements
+
+    def on_leave(self, original_node, updated_node):
+        return self.replacements.get(original_node, updated_node)
+
+
+def apply_fixes(module: cst.Module, findings: Iterable[Finding], unsafe: bool) -> str:
+    """Source with the fixes of ``findings`` applied (safe ones, and unsafe if asked).
+
+    Fixes whose nodes overlap an earlier fix's are skipped; running the linter again
+    applies them (the CLI loops until nothing changes).
+    """
+    replacements: dict[cst.CSTNode, object] = {}
+    for finding in findings:
+        fix = finding.fix
+        if fix is None or (not fix.safe and not unsafe):
+            continue
+        if any(old in replacements for old, _ in fix.replacements):
+            continue
+        replacements.update(fix.replacements)
+    if not replacements:
+        return module.code
+    return module.visit(_Replacer(replacements)).code

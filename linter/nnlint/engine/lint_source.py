@@ -8,91 +8,23 @@ from __future__ import annotations
 
 import ast
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from functools import cache
 
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from nnlint.analysis.names import ImportMap
-from nnlint.analysis.walk import iter_children
 from nnlint.engine import parse_guard
 from nnlint.engine.parsing import parse_module
 from nnlint.engine.prefilter import select
+from nnlint.engine.rule_walk import BatchedWalker
 from nnlint.findings import Finding
 from nnlint.rules import Rule, RuleContext
 from nnlint.rules.base import Report
 from nnlint.rules.engine_rules import is_engine_rule
 from nnlint.rules.nnl001_syntax_error import SyntaxErrorInFile
 from nnlint.rules.nnl004_too_complex_to_lint import TooComplexToLint
-
-Handler = Callable[[cst.CSTNode], object]
-
-
-class _BatchedWalker:
-    """Dispatches each node to the matching ``visit_``/``leave_`` methods of all rules.
-
-    Walks with :func:`nnlint.analysis.walk.iter_children` (libcst's own ``visit``
-    rebuilds every node and costs more than parsing); iterative, so deeply nested code
-    cannot overflow the interpreter stack.
-    """
-
-    def __init__(self, rules: Sequence[Rule], context: RuleContext) -> None:
-        self.context = context
-        self.visits: dict[str, list[Handler]] = {}
-        self.leaves: dict[str, list[Handler]] = {}
-        for rule in rules:
-            for attribute in _handler_names(type(rule)):
-                table = self.visits if attribute.startswith("visit_") else self.leaves
-                table.setdefault(attribute[6:], []).append(getattr(rule, attribute))
-
-    def walk(self, module: cst.Module) -> None:
-        ancestors = self.context.ancestors
-        visits, leaves = self.visits, self.leaves
-        imports = self.context.imports
-        # A node is pushed to enter it, and once more wrapped in a 1-tuple to leave it
-        # (hot: one tuple per node instead of two).
-        stack: list[cst.CSTNode | tuple[cst.CSTNode]] = [module]
-        while stack:
-            item = stack.pop()
-            if type(item) is tuple:
-                node = item[0]
-                for handler in leaves.get(type(node).__name__, ()):
-                    handler(node)
-                ancestors.pop()
-                continue
-            node = item  # type: ignore[assignment]
-            kind = type(node).__name__
-            ancestors.append(node)
-            if kind == "Import" or kind == "ImportFrom":
-                # Imports inside functions still bind names for what follows them.
-                imports.add_import(node)  # type: ignore[arg-type]
-            for handler in visits.get(kind, ()):
-                handler(node)
-            stack.append((node,))
-            children = iter_children(node)
-            children.reverse()
-            stack.extend(children)
-
-
-@cache
-def _handler_names(rule: type[Rule]) -> tuple[str, ...]:
-    """``visit_X``/``leave_X`` methods the rule defines (not CSTVisitor's no-ops).
-
-    Cached per class: ``dir()`` over a visitor lists hundreds of inherited names.
-    """
-    names = []
-    for attribute in dir(rule):
-        if not attribute.startswith(("visit_", "leave_")) or attribute in (
-            "visit_",
-            "leave_",
-        ):
-            continue
-        if getattr(rule, attribute) is getattr(cst.CSTVisitor, attribute, None):
-            continue
-        names.append(attribute)
-    return tuple(names)
 
 
 @dataclass
@@ -135,7 +67,7 @@ def lint_module(
         path=path, module=module, imports=ImportMap.from_module(module)
     )
     instances = [rule(context) for rule in rules]
-    _BatchedWalker(instances, context).walk(module)
+    BatchedWalker(instances, context).walk(module)
     reported = [(rule, report) for rule in instances for report in rule.reports]
     if not reported:
         return []
@@ -288,31 +220,3 @@ def syntax_error_finding(source: str, path: str, error: Exception) -> Finding:
         message=f"syntax error: {message}",
         severity=rule.SEVERITY,
     )
-
-
-class _Replacer(cst.CSTTransformer):
-    def __init__(self, replacements: dict[cst.CSTNode, object]) -> None:
-        super().__init__()
-        self.replacements = replacements
-
-    def on_leave(self, original_node, updated_node):
-        return self.replacements.get(original_node, updated_node)
-
-
-def apply_fixes(module: cst.Module, findings: Iterable[Finding], unsafe: bool) -> str:
-    """Source with the fixes of ``findings`` applied (safe ones, and unsafe if asked).
-
-    Fixes whose nodes overlap an earlier fix's are skipped; running the linter again
-    applies them (the CLI loops until nothing changes).
-    """
-    replacements: dict[cst.CSTNode, object] = {}
-    for finding in findings:
-        fix = finding.fix
-        if fix is None or (not fix.safe and not unsafe):
-            continue
-        if any(old in replacements for old, _ in fix.replacements):
-            continue
-        replacements.update(fix.replacements)
-    if not replacements:
-        return module.code
-    return module.visit(_Replacer(replacements)).code

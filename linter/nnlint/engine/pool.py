@@ -34,7 +34,7 @@ def lint_many(
     files: Sequence[Path], config: LintConfig, jobs: int | None = None
 ) -> list[list[Finding]]:
     """Findings per file, in the order of ``files``."""
-    from nnlint.api import lint_uncached
+    from nnlint.engine.pipeline import lint_uncached
 
     jobs = default_jobs() if jobs is None else max(1, jobs)
     if jobs == 1 or len(files) < MIN_FILES_FOR_POOL:
@@ -68,7 +68,7 @@ def _pooled(
     ordered: list[list[Finding] | None],
 ) -> None:
     """Fill ``ordered`` with each batch's findings as batches complete."""
-    from nnlint.api import lint_uncached
+    from nnlint.engine.pipeline import lint_uncached
 
     context = multiprocessing.get_context(_start_method())
     with ProcessPoolExecutor(
@@ -89,7 +89,7 @@ def _isolated(file: Path, config: LintConfig) -> list[Finding]:
     If this process dies too, the file is what killed it: it gets one NNL004
     finding naming the crash, and the run goes on.
     """
-    from nnlint.api import lint_uncached
+    from nnlint.engine.pipeline import lint_uncached
 
     context = multiprocessing.get_context(_start_method())
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as executor:

@@ -17,6 +17,7 @@ from torch import nn
 
 from nnlint.findings import Finding, Severity
 from nnlint.fx import shapes, tracing
+from nnlint.fx.construction import Span, construction_spans
 from nnlint.fx.graph import GraphView
 from nnlint.fx.inputs import ExampleInputs
 from nnlint.fx.inputs import example_inputs as example_inputs_of
@@ -108,7 +109,10 @@ def _collapse(findings: list[Finding]) -> list[Finding]:
         first = group[0]
         if len(group) > 1:
             more = f" (and {len(group) - 1} more like it from this line)"
-            first = dataclasses.replace(first, message=first.message + more)
+            about = tuple(dict.fromkeys(span for f in group for span in f.about))
+            first = dataclasses.replace(
+                first, message=first.message + more, about=about
+            )
         collapsed.append(first)
     return collapsed
 
@@ -137,8 +141,16 @@ def _run_rule(
         where = _report_position(report, view) or _as_position(
             model_location(model, origin)
         )
-        findings.append(_rule_finding(rule, where, report))
+        finding = _rule_finding(rule, where, report)
+        if rule.DUPLICATES:  # only twin merging reads where the module was built
+            finding = dataclasses.replace(finding, about=_built_at(view, report.node))
+        findings.append(finding)
     return findings
+
+
+def _built_at(view: GraphView, node: Any) -> tuple[Span, ...]:
+    owner = view.module_of(node) if node is not None else None
+    return construction_spans(view.model, owner[0]) if owner is not None else ()
 
 
 def _report_position(report: GraphReport, view: GraphView) -> Position | None:

@@ -37,7 +37,7 @@ class _FakeInterpreter(fx.Interpreter):
     def __init__(self, view: GraphView, mode: FakeTensorMode) -> None:
         super().__init__(view.gm)
         self.mode = mode
-        self.fake = fake_state(view.model, mode)
+        self.model = view.model
         self.current: fx.Node | None = None
 
     def run_node(self, n: fx.Node) -> Any:
@@ -46,21 +46,23 @@ class _FakeInterpreter(fx.Interpreter):
         n.meta["val"] = result
         return result
 
+    # Tensors become fake when a node first reads them, not all up front: a module
+    # whose shape rule needs none (batch norm) never converts its four tensors, and a
+    # call reads its own module's tensors instead of filtering the whole model's.
+    # ``from_tensor`` memoises per tensor, so a tied weight is one fake everywhere.
     def get_attr(self, target: Any, args: Any, kwargs: Any) -> Any:
-        if target in self.fake:
-            return self.fake[target]
-        value = super().get_attr(target, args, kwargs)
-        return self._fake(value)
+        return self._fake(super().get_attr(target, args, kwargs))
 
     def call_module(self, target: Any, args: Any, kwargs: Any) -> Any:
         module = self.fetch_attr(target)
         if isinstance(module, _SHAPE_PRESERVING) and args and not kwargs:
             return _same_shape(module, args[0])
-        prefix = f"{target}."
         state = {
-            name[len(prefix) :]: t
-            for name, t in self.fake.items()
-            if name.startswith(prefix)
+            name: self.mode.from_tensor(tensor)
+            for name, tensor in (
+                *module.named_parameters(remove_duplicate=False),
+                *module.named_buffers(remove_duplicate=False),
+            )
         }
         return functional_call(module, state, args, kwargs)
 
@@ -90,7 +92,9 @@ def _same_shape(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
         raise RuntimeError(
             f"{type(module).__name__}({features}) got input of shape {tuple(x.shape)}"
         )
-    return torch.empty_like(x)
+    # The input's own fake value: only its shape is read, and a new fake tensor costs
+    # a dispatch through fake mode (~0.3 ms) per normalisation layer.
+    return x
 
 
 def propagate(view: GraphView, example_inputs: tuple[Any, ...]) -> ShapeFailure | None:
@@ -164,7 +168,8 @@ def _fake_input(interpreter: _FakeInterpreter, value: Any) -> Any:
 
 
 def model_device(interpreter: _FakeInterpreter) -> torch.device:
-    for tensor in interpreter.fake.values():
+    model = interpreter.model
+    for tensor in (*model.parameters(), *model.buffers()):
         return tensor.device
     return torch.device("cpu")
 

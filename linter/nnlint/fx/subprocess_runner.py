@@ -240,9 +240,12 @@ def _entry_location(root: str, entry: Any) -> tuple[str, int]:
 
 def _finding(data: Mapping[str, Any]) -> Finding:
     fields = {
-        k: data[k] for k in Finding.__dataclass_fields__ if k in data and k != "fix"
+        k: data[k]
+        for k in Finding.__dataclass_fields__
+        if k in data and k not in ("fix", "about")
     }
-    return Finding(**fields)
+    about = tuple((str(p), int(a), int(b)) for p, a, b in data.get("about", ()))
+    return Finding(**fields, about=about)
 
 
 def _displayed(finding: Finding) -> Finding:

@@ -53,7 +53,9 @@ def main() -> NoReturn:
         _emit(channel, {"event": "start", "job": index})
         root = request.get("root") or os.getcwd()
         result = run_job(job, request.get("fx", {}), root)
-        payload = [finding.to_dict() for finding in result.findings]
+        payload = [
+            {**finding.to_dict(), "about": finding.about} for finding in result.findings
+        ]
         done = {"event": "done", "job": index, "findings": payload}
         done.update(imported=result.imported, analysed=result.analysed)
         _emit(channel, done)

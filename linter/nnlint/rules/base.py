@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 import libcst as cst
 
-from nnlint.analysis.names import ImportMap
+from nnlint.analysis.context import AnalysisContext
 from nnlint.findings import Fix, Severity
 from nnlint.rules.needs import Needs
 
@@ -55,16 +55,12 @@ class Report:
 
 
 @dataclass
-class RuleContext:
-    """Per-file state shared by all rules during one walk."""
+class RuleContext(AnalysisContext):
+    """Per-file state shared by all rules during one walk: the file, the memo of its
+    analyses (``context.get(file_model)``) and where the walk is."""
 
-    path: str
-    module: cst.Module
-    imports: ImportMap
     # Ancestors of the node being visited, outermost first (maintained by the engine).
     ancestors: list[cst.CSTNode] = field(default_factory=list)
-    # Per-file analyses shared by several rules (computed once, keyed by analysis name).
-    cache: dict[str, Any] = field(default_factory=dict)
 
 
 class Rule(cst.CSTVisitor):

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from nnlint.engine.parse_guard import MAX_CHAIN, MAX_DEPTH
 from nnlint.findings import Finding
 from nnlint.rules.base import Invalid
 from nnlint.rules.engine_rules import EngineRule
+
+# Deepest bracket nesting and longest operator chain linted; the engine's parse guard
+# (nnlint.engine.parse_guard) refuses anything beyond, for the measured reasons its
+# docstring gives.
+MAX_DEPTH = 100
+MAX_CHAIN = 200
 
 
 class TooComplexToLint(EngineRule):

@@ -5,7 +5,12 @@ from typing import ClassVar
 from nnlint.analysis.dataflow.values import Analysis, Kind, Loss, LossUse, Tensor
 from nnlint.rules.base import Invalid
 from nnlint.rules.needs import Needs
-from nnlint.rules.nnl1_common import LossWiringRule, Replacements, removal
+from nnlint.rules.nnl1_common import (
+    LossWiringRule,
+    Replacements,
+    functional_loss_example,
+    removal,
+)
 
 
 class SoftmaxBeforeCrossEntropy(LossWiringRule):
@@ -160,22 +165,7 @@ def main(loader):
 """,
     ]
     INVALID: ClassVar[list[Invalid]] = [
-        Invalid(
-            """\
-import torch.nn.functional as F
-
-def loss_fn(logits, y):
-    return F.cross_entropy(F.softmax(logits, dim=1), y)
-""",
-            line=4,
-            column=28,
-            fixed="""\
-import torch.nn.functional as F
-
-def loss_fn(logits, y):
-    return F.cross_entropy(logits, y)
-""",
-        ),
+        functional_loss_example("F.softmax"),
         Invalid(
             """\
 from torch import nn

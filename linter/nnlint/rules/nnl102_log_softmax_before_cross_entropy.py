@@ -10,6 +10,7 @@ from nnlint.rules.needs import Needs
 from nnlint.rules.nnl1_common import (
     LossWiringRule,
     Replacements,
+    functional_loss_example,
     integer_value,
     removal,
 )
@@ -121,22 +122,7 @@ def make_model():
 """,
     ]
     INVALID: ClassVar[list[Invalid]] = [
-        Invalid(
-            """\
-import torch.nn.functional as F
-
-def loss_fn(logits, y):
-    return F.cross_entropy(F.log_softmax(logits, dim=1), y)
-""",
-            line=4,
-            column=28,
-            fixed="""\
-import torch.nn.functional as F
-
-def loss_fn(logits, y):
-    return F.cross_entropy(logits, y)
-""",
-        ),
+        functional_loss_example("F.log_softmax"),
         Invalid(
             """\
 from torch import nn

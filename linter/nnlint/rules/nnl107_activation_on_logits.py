@@ -7,6 +7,17 @@ from nnlint.rules.base import Invalid
 from nnlint.rules.needs import Needs
 from nnlint.rules.nnl1_common import LossWiringRule, Replacements, removal
 
+# The start of the two-layer classifiers the examples build (ReLU placement varies).
+_NET_HEAD = """\
+import torch.nn.functional as F
+from torch import nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(8, 8)
+"""
+
 
 class ActivationOnLogits(LossWiringRule):
     """## What it does
@@ -89,14 +100,8 @@ def step(x, y):
     return criterion(head(x), y)
 """,
         # An activation on features that then go through the classifier.
-        """\
-import torch.nn.functional as F
-from torch import nn
-
-class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc1 = nn.Linear(8, 8)
+        _NET_HEAD
+        + """\
         self.fc2 = nn.Linear(8, 2)
 
     def forward(self, x):
@@ -116,14 +121,8 @@ def step(pred, y, logits, labels):
     return F.mse_loss(rate, y) + F.cross_entropy(logits, labels)
 """,
         # A ReLU on hidden features only; the model passed in returns raw logits.
-        """\
-import torch.nn.functional as F
-from torch import nn
-
-class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc1 = nn.Linear(8, 8)
+        _NET_HEAD
+        + """\
         self.fc2 = nn.Linear(8, 3)
 
     def forward(self, x):
@@ -213,14 +212,8 @@ def step(logits, y):
         ),
         # ReLU after the output layer; the model meets the loss in a train step.
         Invalid(
-            """\
-import torch.nn.functional as F
-from torch import nn
-
-class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc1 = nn.Linear(8, 8)
+            _NET_HEAD
+            + """\
         self.fc2 = nn.Linear(8, 3)
 
     def forward(self, x):

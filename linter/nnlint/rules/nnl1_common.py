@@ -3,7 +3,7 @@
 Not a rule itself (no ``CODE``), so the registry skips it. Each rule names the (loss,
 tensor kind) pairs it is about and how its fix is built; the pairing of loss calls with
 what reaches their input comes from :mod:`nnlint.analysis.dataflow`, computed once per
-file.
+file (``context.get(loss_flow)``).
 """
 
 from __future__ import annotations
@@ -12,14 +12,13 @@ from typing import Any, ClassVar
 
 import libcst as cst
 
-from nnlint.analysis.dataflow import analyse
+from nnlint.analysis.dataflow import loss_flow
 from nnlint.analysis.dataflow.values import Analysis, Kind, Loss, LossUse, Tensor
-from nnlint.rules.base import Rule
+from nnlint.rules.base import Invalid, Rule
 
 Replacements = dict[cst.CSTNode, Any]
 
 _SNIPPET_LIMIT = 60
-_CACHE_KEY = "nnlint.analysis.dataflow"
 
 
 class LossWiringRule(Rule):
@@ -31,7 +30,7 @@ class LossWiringRule(Rule):
     # triggers on is parsed whole, never pruned to the statements holding a word.
 
     def visit_Module(self, node: cst.Module) -> None:
-        analysis = self.analysis(node)
+        analysis = self.context.get(loss_flow)  # one data flow for all NNL1xx
         seen: set[int] = set()
         for loss, kind in self.PAIRS:
             for use, tensor in analysis.tensor_uses(loss, kind):
@@ -44,17 +43,6 @@ class LossWiringRule(Rule):
                     self.message(use),
                     replacements=self.fix(use, tensor, analysis),
                 )
-
-    def analysis(self, module: cst.Module) -> Analysis:
-        """The file's data-flow analysis, shared by all rules of the walk: on the
-        context's ``cache`` dict when the engine provides one, else by tree identity."""
-        shared = getattr(self.context, "cache", None)
-        if not isinstance(shared, dict):
-            return analyse(module)
-        if _CACHE_KEY not in shared:
-            shared[_CACHE_KEY] = analyse(module)
-        found: Analysis = shared[_CACHE_KEY]
-        return found
 
     def reported_node(self, use: LossUse, tensor: Tensor) -> cst.CSTNode:
         """The operation that made the tensor (the softmax call, the Softmax slot)."""
@@ -98,3 +86,15 @@ def integer_value(node: cst.BaseExpression | None) -> int | None:
     ):
         return -node.expression.evaluated_value
     return None
+
+
+def functional_loss_example(activation: str) -> Invalid:
+    """The INVALID example ``F.cross_entropy(<activation>(logits, dim=1), y)`` in a
+    loss function, fixed by passing the logits (NNL101 and NNL102 share it)."""
+    head = "import torch.nn.functional as F\n\ndef loss_fn(logits, y):\n"
+    return Invalid(
+        head + f"    return F.cross_entropy({activation}(logits, dim=1), y)\n",
+        line=4,
+        column=28,
+        fixed=head + "    return F.cross_entropy(logits, y)\n",
+    )

@@ -24,6 +24,21 @@ from nnlint.rules.needs import Needs, any_word
 _CONSTANT_SPELLINGS = CONSTANT_METHODS | {
     q.rpartition(".")[2] for q in CONSTANT_INITS | CONSTANT_TENSORS
 }
+# A parent initialising its LoRA adapter (VALID zeroes ``up``, INVALID ``down``).
+_LORA_BLOCK = (
+    "from torch import nn\n"
+    "class LoRA(nn.Module):\n"
+    "    def __init__(self, d, r):\n"
+    "        super().__init__()\n"
+    "        self.down = nn.Linear(d, r, bias=False)\n"
+    "        self.up = nn.Linear(r, d, bias=False)\n"
+    "    def forward(self, x):\n"
+    "        return x + self.up(self.down(x))\n"
+    "class Block(nn.Module):\n"
+    "    def __init__(self, d):\n"
+    "        super().__init__()\n"
+    "        self.adapter = LoRA(d, 4)\n"
+)
 
 # Whatever Python allows between two tokens: spaces, newlines, continuations, comments.
 _GAP = r"(?:[\s\\]|#[^\n]*+)*+"
@@ -164,19 +179,7 @@ class ZeroInitStackedLayers(Rule):
         "        return self.fc2(self.fc1(x).relu())\n",
         # A parent zeroes the adapter's last layer only (LoRA's B): it is added to
         # the skip, not hidden.
-        "from torch import nn\n"
-        "class LoRA(nn.Module):\n"
-        "    def __init__(self, d, r):\n"
-        "        super().__init__()\n"
-        "        self.down = nn.Linear(d, r, bias=False)\n"
-        "        self.up = nn.Linear(r, d, bias=False)\n"
-        "    def forward(self, x):\n"
-        "        return x + self.up(self.down(x))\n"
-        "class Block(nn.Module):\n"
-        "    def __init__(self, d):\n"
-        "        super().__init__()\n"
-        "        self.adapter = LoRA(d, 4)\n"
-        "        nn.init.zeros_(self.adapter.up.weight)\n",
+        _LORA_BLOCK + "        nn.init.zeros_(self.adapter.up.weight)\n",
     ]
     INVALID = [
         Invalid(
@@ -257,19 +260,7 @@ class ZeroInitStackedLayers(Rule):
         ),
         # A parent zeroes a hidden layer of its submodule: ``down`` feeds ``up``.
         Invalid(
-            "from torch import nn\n"
-            "class LoRA(nn.Module):\n"
-            "    def __init__(self, d, r):\n"
-            "        super().__init__()\n"
-            "        self.down = nn.Linear(d, r, bias=False)\n"
-            "        self.up = nn.Linear(r, d, bias=False)\n"
-            "    def forward(self, x):\n"
-            "        return x + self.up(self.down(x))\n"
-            "class Block(nn.Module):\n"
-            "    def __init__(self, d):\n"
-            "        super().__init__()\n"
-            "        self.adapter = LoRA(d, 4)\n"
-            "        nn.init.zeros_(self.adapter.down.weight)\n",
+            _LORA_BLOCK + "        nn.init.zeros_(self.adapter.down.weight)\n",
             line=13,
             column=9,
         ),
@@ -293,7 +284,7 @@ class ZeroInitStackedLayers(Rule):
     def leave_Module(self, original_node: cst.Module) -> None:
         if not self._hot:
             return
-        model = file_model(self)
+        model = self.context.get(file_model)
         inherited: dict[cst.ClassDef, list[tuple[Ref, cst.CSTNode]]] = {}
         for owner in model.classes.values():
             for sub, ref, node in submodule_inits(self, owner, self._hot):
@@ -320,7 +311,7 @@ class ZeroInitStackedLayers(Rule):
             return
         randomised_refs = randomised(owner)
         constant = {ref for ref, _ in events}
-        feeds = hidden_layers(owner, self)
+        feeds = hidden_layers(owner)
         for ref, reported in events:
             if ref in feeds and ref_text(ref) not in randomised_refs:
                 consumer = feeds[ref]

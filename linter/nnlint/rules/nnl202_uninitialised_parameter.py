@@ -270,7 +270,7 @@ class UninitialisedParameter(Rule):
 
     def leave_Module(self, original_node: cst.Module) -> None:
         if self._hot:
-            for owner in file_model(self).classes.values():
+            for owner in self.context.get(file_model).classes.values():
                 if owner.is_module:
                     self._check_class(owner)
 
@@ -295,7 +295,7 @@ class UninitialisedParameter(Rule):
 
     def _ancestry_visible(self, owner: ClassModel, seen: set[str]) -> bool:
         """Every base class is ``torch.nn``'s or defined (visibly) in this file."""
-        by_name = file_model(self).by_name
+        by_name = self.context.get(file_model).by_name
         for base in owner.node.bases:
             qualified = self.qualified_name(base.value) or ""
             if qualified.startswith("torch.nn."):

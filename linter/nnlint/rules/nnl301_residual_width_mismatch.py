@@ -9,7 +9,13 @@ import libcst as cst
 
 from nnlint.analysis.forward_flow import Add
 from nnlint.analysis.layer_kinds import PASSTHROUGH
-from nnlint.analysis.module_model import ClassModel, Layer, file_model, module_class
+from nnlint.analysis.module_model import (
+    ClassModel,
+    Layer,
+    file_model,
+    module_class,
+    name_calls,
+)
 from nnlint.analysis.walk import walk
 from nnlint.rules.base import Invalid, Rule
 from nnlint.rules.needs import Needs, construction_calls
@@ -18,7 +24,6 @@ _CONV = {f"torch.nn.Conv{d}d" for d in (1, 2, 3)}
 _CONV_T = {f"torch.nn.ConvTranspose{d}d" for d in (1, 2, 3)}
 _POOL = {f"torch.nn.{kind}Pool{d}d" for kind in ("Max", "Avg") for d in (1, 2, 3)}
 _SIZED = _CONV | _CONV_T | _POOL | {"torch.nn.Linear"}
-_CALLS_KEY = "nnl301.calls_by_name"  # RuleContext.cache: bare name -> calls
 
 
 @dataclass
@@ -379,7 +384,7 @@ class ResidualWidthMismatch(Rule):
     ]
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        owner = module_class(self, node)
+        owner = module_class(self.context, node)
         if owner is None or not any(
             layer.kind in _SIZED or layer.elements
             for layers in owner.layers.values()
@@ -387,7 +392,7 @@ class ResidualWidthMismatch(Rule):
         ):
             return  # nothing whose width or stride the rule could read
         for function in owner.forward_methods():
-            for add in owner.flow(function, self.qualified_name).adds:
+            for add in owner.flow(function).adds:
                 if not add.guarded:
                     self._check(add, owner)
 
@@ -435,17 +440,10 @@ class ResidualWidthMismatch(Rule):
         """Calls of ``owner`` by its bare name anywhere in this file (none when the
         file defines two classes of that name: the call could be to either)."""
         name = owner.node.name.value
-        classes = file_model(self).classes.values()
+        classes = self.context.get(file_model).classes.values()
         if sum(model.node.name.value == name for model in classes) != 1:
             return []
-        index = self.context.cache.get(_CALLS_KEY)
-        if index is None:  # one walk per file, shared by every class's adds
-            index = {}
-            for node in walk(self.context.module):
-                if isinstance(node, cst.Call) and isinstance(node.func, cst.Name):
-                    index.setdefault(node.func.value, []).append(node)
-            self.context.cache[_CALLS_KEY] = index
-        return index.get(name, [])
+        return self.context.get(name_calls).get(name, [])
 
 
 def _different(

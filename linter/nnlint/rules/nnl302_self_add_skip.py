@@ -139,11 +139,11 @@ class SelfAddSkip(Rule):
     ]
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        owner = module_class(self, node)
+        owner = module_class(self.context, node)
         if owner is None:
             return
         for function in owner.forward_methods():
-            for add in owner.flow(function, self.qualified_name).adds:
+            for add in owner.flow(function).adds:
                 self._check(add)
 
     def _check(self, add: Add) -> None:

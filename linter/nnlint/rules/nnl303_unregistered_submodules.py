@@ -183,7 +183,7 @@ class UnregisteredSubmodules(Rule):
     ]
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        model = file_model(self)
+        model = self.context.get(file_model)
         owner = model.classes.get(node)
         if owner is None or not owner.is_module:
             return
@@ -213,7 +213,7 @@ class UnregisteredSubmodules(Rule):
         elif isinstance(value, cst.DictComp):
             candidates = [value.value]
         for candidate in candidates:
-            if is_module_constructor(self, candidate, model):
+            if is_module_constructor(self.context, candidate, model):
                 return candidate
         return None
 
@@ -223,7 +223,7 @@ class UnregisteredSubmodules(Rule):
         is_dict = isinstance(value, _DICT_LIKE)
         container = "ModuleDict" if is_dict else "ModuleList"
         hint = element.func if isinstance(element, cst.Call) else None
-        func = torch_nn_expression(self, container, hint)
+        func = torch_nn_expression(self.context, container, hint)
         kind = {cst.Dict: "dict", cst.DictComp: "dict", cst.Tuple: "tuple"}.get(
             type(value), "list"
         )
@@ -265,7 +265,7 @@ def _appended_module(
             else:
                 values = [value]
             for element in values:
-                if is_module_constructor(rule, element, model):
+                if is_module_constructor(rule.context, element, model):
                     return element
     return None
 

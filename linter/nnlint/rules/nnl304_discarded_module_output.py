@@ -4,25 +4,12 @@ from __future__ import annotations
 
 import libcst as cst
 
-from nnlint.analysis.method_syntax import self_attr, self_name
+from nnlint.analysis.method_syntax import self_attr
 from nnlint.analysis.module_model import ClassModel, module_class
+from nnlint.analysis.tensors import PURE_METHODS, ProvableTensors
 from nnlint.analysis.walk import iter_children, walk
 from nnlint.rules.base import Invalid, Rule
 from nnlint.rules.needs import Needs
-
-# Tensor methods that only return a new tensor (their in-place twins end in ``_``).
-_PURE_METHODS = frozenset(
-    "relu sigmoid tanh softmax log_softmax clamp clip view reshape permute transpose "
-    "contiguous flatten unsqueeze squeeze".split()
-)
-# Modules called for their hooks: an ``nn.Identity`` "tap" whose output is unused.
-_HOOK_POINTS = frozenset({"torch.nn.Identity"})
-# Tensor methods whose result is again a tensor (a receiver built by them is one).
-_TENSOR_METHODS = _PURE_METHODS | frozenset(
-    "float half double bfloat16 long int bool to type cuda cpu detach clone "
-    "mean sum exp log abs neg sqrt pow matmul mm bmm expand expand_as repeat "
-    "masked_fill view_as narrow gather index_select".split()
-)
 
 
 class DiscardedModuleOutput(Rule):
@@ -230,16 +217,18 @@ class DiscardedModuleOutput(Rule):
     ]
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        owner = module_class(self, node)
+        owner = module_class(self.context, node)
         if owner is None:
             return
         for function in owner.forward_methods():
-            tensors = _Tensors(self, owner, function)
+            tensors = owner.tensors(function)
             for statement in _expression_statements(function.body):
                 if isinstance(statement.value, cst.Call):
                     self._check(statement.value, owner, tensors)
 
-    def _check(self, call: cst.Call, owner: ClassModel, tensors: _Tensors) -> None:
+    def _check(
+        self, call: cst.Call, owner: ClassModel, tensors: ProvableTensors
+    ) -> None:
         attr = self_attr(call.func, tensors.me)
         if attr is not None:
             if tensors.torch_layer(attr) and not _uses_hooks(owner):
@@ -257,112 +246,13 @@ class DiscardedModuleOutput(Rule):
             return
         if (
             isinstance(call.func, cst.Attribute)
-            and call.func.attr.value in _PURE_METHODS
+            and call.func.attr.value in PURE_METHODS
             and tensors.is_tensor(call.func.value)
         ):
             method = call.func.attr.value
             self.report(
                 call, f"the result of `.{method}()` is discarded (it is not in-place)"
             )
-
-
-class _Tensors:
-    """Which expressions of one ``forward`` are provably tensors: its arguments,
-    outputs of ``torch`` functions and of ``torch.nn`` submodules, tensor-method
-    results of those, and locals only ever assigned such values. A user submodule's
-    method (``self.ctc.softmax(h)``) or a third-party object's may do anything."""
-
-    def __init__(self, rule: Rule, owner: ClassModel, function: cst.FunctionDef):
-        self.rule, self.owner = rule, owner
-        self.me = self_name(function)
-        params = function.params
-        self.names = {p.name.value for p in (*params.posonly_params, *params.params)}
-        self.names |= {p.name.value for p in params.kwonly_params}
-        self.names.discard(self.me or "")
-        self._locals(function)
-
-    def _locals(self, function: cst.FunctionDef) -> None:
-        values: dict[str, list[cst.BaseExpression]] = {}
-        unknown: set[str] = set()  # bound by unpacking, loops, ``with ... as``
-        for node in walk(function.body):
-            if isinstance(node, cst.Assign | cst.AnnAssign) and node.value is not None:
-                targets = (
-                    [t.target for t in node.targets]
-                    if isinstance(node, cst.Assign)
-                    else [node.target]
-                )
-                for target in targets:
-                    if isinstance(target, cst.Name):
-                        values.setdefault(target.value, []).append(node.value)
-                    else:
-                        unknown.update(_bound_names(target))
-            elif isinstance(node, cst.For | cst.CompFor):
-                unknown.update(_bound_names(node.target))
-            elif isinstance(node, cst.AsName | cst.NamedExpr):
-                unknown.update(
-                    _bound_names(
-                        node.name if isinstance(node, cst.AsName) else node.target
-                    )
-                )
-        # The greatest fixed point: a name is a tensor while every value assigned to
-        # it is one (or None: a method called on it runs only when it is a tensor).
-        self.names = (self.names | values.keys()) - unknown
-        changed = True
-        while changed:
-            changed = False
-            for name, exprs in values.items():
-                if name in self.names and not all(map(self._tensor_or_none, exprs)):
-                    self.names.discard(name)
-                    changed = True
-
-    def _tensor_or_none(self, expr: cst.BaseExpression) -> bool:
-        if isinstance(expr, cst.Name) and expr.value == "None":
-            return True
-        if isinstance(expr, cst.IfExp):
-            return self._tensor_or_none(expr.body) and self._tensor_or_none(expr.orelse)
-        return self.is_tensor(expr)
-
-    def torch_layer(self, attr: str) -> bool:
-        layers = self.owner.layers.get(attr, [])
-        kinds = {layer.kind for layer in layers}
-        return (
-            bool(layers)
-            and len(layers) == len(self.owner.assigned.get(attr, []))
-            and all(k is not None and k.startswith("torch.nn.") for k in kinds)
-            and not kinds & _HOOK_POINTS
-        )
-
-    def is_tensor(self, expr: cst.BaseExpression) -> bool:
-        if isinstance(expr, cst.Name):
-            return expr.value in self.names
-        if isinstance(expr, cst.BinaryOperation):
-            return self.is_tensor(expr.left) or self.is_tensor(expr.right)
-        if not isinstance(expr, cst.Call):
-            return False
-        attr = self_attr(expr.func, self.me)
-        if attr is not None:
-            return self.torch_layer(attr)
-        qualified = self.rule.qualified_name(expr.func) or ""
-        if qualified.startswith("torch.") and not qualified.startswith("torch.nn."):
-            return qualified[6:7].islower()  # a function, not a class
-        if qualified.startswith("torch.nn.functional."):
-            return True
-        return (
-            isinstance(expr.func, cst.Attribute)
-            and expr.func.attr.value in _TENSOR_METHODS
-            and self.is_tensor(expr.func.value)
-        )
-
-
-def _bound_names(target: cst.CSTNode) -> set[str]:
-    """Local names a target binds (``a, (b, *c)``; not ``self.x`` or ``d[k]``)."""
-    if isinstance(target, cst.Name):
-        return {target.value}
-    if isinstance(target, cst.StarredElement):
-        return _bound_names(target.value)
-    if isinstance(target, cst.Tuple | cst.List):
-        return {n for e in target.elements for n in _bound_names(e.value)}
-    return set()
 
 
 def _uses_hooks(owner: ClassModel) -> bool:
@@ -379,7 +269,7 @@ def _is_pure_torch_function(qualified: str) -> bool:
         return False
     if head == "torch.nn.functional":
         return True
-    return head == "torch" and last in _PURE_METHODS | {"matmul", "cat", "stack", "exp"}
+    return head == "torch" and last in PURE_METHODS | {"matmul", "cat", "stack", "exp"}
 
 
 def _expression_statements(block: cst.CSTNode) -> list[cst.Expr]:

@@ -6,11 +6,9 @@ import re
 
 import libcst as cst
 
-from nnlint.analysis.class_facts import class_facts, methods
 from nnlint.analysis.cst_syntax import enclosing
-from nnlint.analysis.layer_kinds import PASSTHROUGH
-from nnlint.analysis.norm_kinds import LAYER_NORM
-from nnlint.analysis.post_ln_scan import FUNCTIONAL_NORMS, MethodScan
+from nnlint.analysis.module_model import class_model
+from nnlint.analysis.post_ln_scan import post_ln_norms
 from nnlint.analysis.stack_depth import LoopDepths
 from nnlint.analysis.torch_post_ln import (
     ENCODER_STACKS,
@@ -329,24 +327,7 @@ class PostLnInDeepStack(Rule):
 
     # -- post-LN blocks -------------------------------------------------------------
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        facts = class_facts(node, self.qualified_name, self.context.module)
-        table = facts.table
-        norms = {name for name in table.members if table.kind(name) in LAYER_NORM}
-        if not norms and not any(
-            self.qualified_name(call.func) in FUNCTIONAL_NORMS
-            for index in facts.indexes
-            for call in index.calls
-        ):
-            return  # no norm in this class: nothing to scan
-        passthrough = frozenset(
-            name
-            for name in table.members
-            if table.kind(name) in PASSTHROUGH and table.kind(name) not in LAYER_NORM
-        )
-        found: list[cst.Call] = []
-        for method in methods(node):
-            scan = MethodScan(norms, self.qualified_name, passthrough)
-            found.extend(scan.run(method.body))
+        found = post_ln_norms(class_model(self.context, node))
         if found:
             self.sites.setdefault(node.name.value, []).extend(found)
 

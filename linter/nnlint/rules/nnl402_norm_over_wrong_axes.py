@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from nnlint.analysis.class_facts import ClassTable, MethodIndex, class_facts
+from nnlint.analysis.class_facts import ClassTable, MethodIndex
 from nnlint.analysis.container_links import resolved_elements
 from nnlint.analysis.cst_syntax import (
     argument,
@@ -14,7 +14,7 @@ from nnlint.analysis.cst_syntax import (
     only_statement,
     source_text,
 )
-from nnlint.analysis.forward_chains import ForwardChains
+from nnlint.analysis.module_model import class_model
 from nnlint.analysis.norm_kinds import CONV, ELEMENTWISE, LAYER_NORM
 from nnlint.rules.base import Invalid
 from nnlint.rules.container_rule import ContainerLinkRule
@@ -352,9 +352,8 @@ class NormOverWrongAxes(ContainerLinkRule):
                     check(producer[1], producer[2], element[1], element[2], element[0])
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        facts = class_facts(node, self.qualified_name, self.context.module)
-        chains = ForwardChains(facts, self.qualified_name)
-        for link in chains.links(through=ELEMENTWISE):
+        facts = class_model(self.context, node)
+        for link in facts.links(through=ELEMENTWISE):
             norm = link.consumer_ctor
             if norm is None and isinstance(link.consumer, cst.Call):
                 norm = link.consumer  # a functional norm carries its own shape

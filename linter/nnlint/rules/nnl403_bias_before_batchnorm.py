@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import libcst as cst
 
-from nnlint.analysis.class_facts import class_facts
 from nnlint.analysis.container_links import container_links
 from nnlint.analysis.cst_syntax import argument
-from nnlint.analysis.forward_chains import ForwardChains
+from nnlint.analysis.module_model import class_model
 from nnlint.analysis.norm_kinds import BATCH_NORM, Link
 from nnlint.rules.base import Invalid
 from nnlint.rules.container_rule import ContainerLinkRule
@@ -261,10 +260,10 @@ class BiasBeforeBatchNorm(ContainerLinkRule):
                 self._check(link)
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        facts = class_facts(node, self.qualified_name, self.context.module)
+        facts = class_model(self.context, node)
         table = facts.table
         by_attr: dict[str, list[Link]] = {}
-        for link in ForwardChains(facts, self.qualified_name).links():
+        for link in facts.links():
             if link.producer_attr is not None and link.exclusive:
                 by_attr.setdefault(link.producer_attr, []).append(link)
         for attr, links in by_attr.items():

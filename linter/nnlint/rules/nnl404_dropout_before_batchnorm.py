@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import libcst as cst
 
-from nnlint.analysis.class_facts import class_facts
 from nnlint.analysis.container_links import container_links
 from nnlint.analysis.cst_syntax import argument
-from nnlint.analysis.forward_chains import ForwardChains
+from nnlint.analysis.module_model import class_model
 from nnlint.analysis.norm_kinds import BATCH_NORM, DROPOUT, Link
 from nnlint.rules.base import Invalid
 from nnlint.rules.container_rule import ContainerLinkRule
@@ -147,8 +146,7 @@ class DropoutBeforeBatchNorm(ContainerLinkRule):
             self._check(link, link.producer_ctor)
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        facts = class_facts(node, self.qualified_name, self.context.module)
-        for link in ForwardChains(facts, self.qualified_name).links():
+        for link in class_model(self.context, node).links():
             # The module's constructor holds ``p``; a functional call holds it itself.
             ctor = link.producer_ctor
             if link.producer_attr is None and isinstance(link.producer, cst.Call):

@@ -6,8 +6,8 @@ import re
 
 import libcst as cst
 
-from nnlint.analysis.class_facts import class_table
 from nnlint.analysis.cst_syntax import descendants, is_self_attr, source_text
+from nnlint.analysis.module_model import class_model
 from nnlint.analysis.names import dotted_name
 from nnlint.analysis.walk import iter_children
 from nnlint.rules.base import Invalid, Rule
@@ -318,7 +318,7 @@ class DataInForward(Rule):
         )
 
     def _parameters(self, owner: cst.ClassDef) -> set[str]:
-        table = class_table(owner, self.qualified_name, self.context.module)
+        table = class_model(self.context, owner).table
         found = {
             name for name, member in table.members.items() if member.kind in _PARAMETER
         }

@@ -217,7 +217,7 @@ def test_check_reports_softmax_before_cross_entropy(
 ) -> None:
     """``check()`` merges graph findings as ``nnlint:<CODE>`` (defects without a
     dynamic signature fail a health test too)."""
-    check_module = pytest.importorskip("pytest_nnhealth.health_check")
+    check_module = pytest.importorskip("pytest_nnhealth.training.health_check")
     module = example(SOFTMAX_TAIL)
     batch = (torch.randn(8, 16), torch.randint(0, 10, (8,)))
     report = check_module.check(

@@ -7,7 +7,8 @@ import textwrap
 import libcst as cst
 import pytest
 
-from nnlint.engine.lint_source import apply_fixes, lint_module, lint_source
+from nnlint.engine.fixer import apply_fixes
+from nnlint.engine.lint_source import lint_module, lint_source
 from nnlint.rules import rule_by_code
 
 
@@ -461,14 +462,14 @@ def _model_of(source: str):  # type: ignore[no-untyped-def]
     from nnlint.rules.base import RuleContext
 
     module = cst.parse_module(textwrap.dedent(source))
-    rule = _rule("NNL301")(RuleContext("m.py", module, ImportMap.from_module(module)))
-    return rule, file_model(rule)
+    context = RuleContext("m.py", module, ImportMap.from_module(module))
+    return context, context.get(file_model)
 
 
 def test_module_model_is_built_once_per_file_and_reads_constructors() -> None:
     from nnlint.analysis.module_model import file_model
 
-    rule, model = _model_of(
+    context, model = _model_of(
         """
         import torch.nn as tnn
         class Block(tnn.Module):
@@ -480,7 +481,7 @@ def test_module_model_is_built_once_per_file_and_reads_constructors() -> None:
             pass
         """
     )
-    assert file_model(rule) is model
+    assert context.get(file_model) is model
     block = model.by_name["Block"]
     assert block.is_module
     assert not model.by_name["NotAModule"].is_module
@@ -497,7 +498,7 @@ def test_module_model_is_built_once_per_file_and_reads_constructors() -> None:
 
 
 def test_forward_flow_follows_chains_and_merges_branches() -> None:
-    rule, model = _model_of(
+    _, model = _model_of(
         """
         from torch import nn
         class Block(nn.Module):
@@ -510,7 +511,7 @@ def test_forward_flow_follows_chains_and_merges_branches() -> None:
         """
     )
     block = model.by_name["Block"]
-    flow = block.flow(block.methods["forward"], rule.qualified_name)
+    flow = block.flow(block.methods["forward"])
     first, second = flow.adds
     chain, skip = first.flows
     assert chain is not None

@@ -8,7 +8,8 @@ import libcst as cst
 import pytest
 
 from nnlint.analysis import dataflow
-from nnlint.engine.lint_source import apply_fixes, lint_module
+from nnlint.engine.fixer import apply_fixes
+from nnlint.engine.lint_source import lint_module
 from nnlint.rules import Rule, all_rules, rule_by_code
 
 LOSS_RULES = [rule for rule in all_rules() if rule.CODE.startswith("NNL1")]
@@ -565,19 +566,28 @@ def test_nnl1_triggers_skip_files_without_the_loss() -> None:
     assert should_parse(no_loss + "l = torch.nn.CrossEntropyLoss()\n", rules)
 
 
-def test_nnl1_analysis_is_shared_through_a_context_cache_when_there_is_one() -> None:
+def test_nnl1_rules_share_one_data_flow_through_the_context_memo(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from nnlint.analysis.names import ImportMap
     from nnlint.rules.base import RuleContext
 
     module = cst.parse_module(
         "import torch\nloss = torch.nn.NLLLoss()(torch.softmax(x, 1), y)\n"
     )
+    walked: list[cst.Module] = []
+    real = dataflow.analyse
+
+    def counting(tree: cst.Module) -> dataflow.Analysis:
+        walked.append(tree)
+        return real(tree)
+
+    monkeypatch.setattr(dataflow, "analyse", counting)
     context = RuleContext("t.py", module, ImportMap.from_module(module))
-    context.cache = {}  # type: ignore[attr-defined]
     first, second = (rule(context) for rule in _rules(("NNL103", "NNL101")))
     first.visit_Module(module)  # type: ignore[attr-defined]
     second.visit_Module(module)  # type: ignore[attr-defined]
-    assert list(context.cache) == ["nnlint.analysis.dataflow"]  # type: ignore[attr-defined]
+    assert walked == [module]
     assert [report.node for report in first.reports] == [
         module.body[1].body[0].value.args[0].value  # type: ignore[attr-defined]
     ]

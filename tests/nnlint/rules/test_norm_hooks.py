@@ -7,8 +7,8 @@ import textwrap
 import libcst as cst
 import pytest
 
+from nnlint.engine.fixer import apply_fixes
 from nnlint.engine.lint_source import (
-    apply_fixes,
     check_source,
     lint_module,
     lint_source,

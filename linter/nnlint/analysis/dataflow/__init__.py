@@ -37,13 +37,18 @@ losses at call sites), :mod:`~nnlint.analysis.dataflow.statements`,
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import libcst as cst
 
 from nnlint.analysis.dataflow.calls import CallWalker
 from nnlint.analysis.dataflow.state import Scope
 from nnlint.analysis.dataflow.values import Analysis
 
-__all__ = ["analyse"]
+if TYPE_CHECKING:
+    from nnlint.analysis.context import AnalysisContext
+
+__all__ = ["analyse", "loss_flow"]
 
 
 class _Walker(CallWalker):
@@ -67,20 +72,15 @@ class _Walker(CallWalker):
         return self.analysis
 
 
-_CACHE: list[tuple[cst.Module, Analysis]] = []
-
-
 def analyse(module: cst.Module) -> Analysis:
-    """The analysis of ``module``, computed once and shared by every NNL1xx rule.
-
-    All rules see one tree during one walk, so remembering the last tree (by identity)
-    is enough, and it keeps worker processes independent."""
-    if _CACHE and _CACHE[0][0] is module:
-        return _CACHE[0][1]
+    """The loss data flow of ``module`` (rules get it through :func:`loss_flow`)."""
     try:
-        analysis = _Walker(module).run()
+        return _Walker(module).run()
     except RecursionError:
         # Pathologically nested expressions: no data flow rather than no lint at all.
-        analysis = Analysis()
-    _CACHE[:] = [(module, analysis)]
-    return analysis
+        return Analysis()
+
+
+def loss_flow(context: AnalysisContext) -> Analysis:
+    """The file's loss data flow, computed once per file by ``context.get``."""
+    return analyse(context.module)

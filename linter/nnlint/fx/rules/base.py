@@ -54,8 +54,9 @@ class GraphRule:
     # Reported by the engine or the subprocess runner rather than by ``run`` (tool
     # failures, untraceable models): registered for docs and ``nnlint rule``, no pass.
     REPORTED_BY_ENGINE: ClassVar[bool] = False
-    # Source rules that report the same defect at the same line (this rule sees it on
-    # the traced graph): when both fire there, ``nnlint.api.merge_graph_findings``
+    # Source rules that report the same defect (this rule sees it on the traced
+    # graph): when both report the same call or the same module (the source finding
+    # sits where the module was constructed), ``nnlint.fx.policy.merge_graph_findings``
     # keeps the source finding only, and a suppression of the source code silences
     # the graph twin too.
     DUPLICATES: ClassVar[tuple[str, ...]] = ()

@@ -1,0 +1,317 @@
+from __future__ import annotations
+
+import re
+from typing import ClassVar
+
+import libcst as cst
+
+from nnlint.analysis.tensor_flow import NOTHING, Facts, FlowWalker
+from nnlint.analysis.walk import walk
+from nnlint.rules.base import Invalid, Rule
+from nnlint.rules.function_scan import FunctionScanRule
+from nnlint.rules.needs import Needs
+
+_TOPK = frozenset({"torch.topk", ".topk"})
+_GATHER = frozenset({"torch.gather", ".gather", "torch.take_along_dim"})
+# Normalising the biased scores keeps the bias in them.
+_KEEP = frozenset(
+    {
+        "torch.sigmoid", "torch.softmax", "torch.nn.functional.softmax", ".sigmoid",
+        ".softmax", "torch.nn.functional.sigmoid",
+    }
+)  # fmt: skip
+_FACTORIES = re.compile(r"(?:zeros|ones|full|empty|tensor)\w*$")
+
+
+class BiasedScoresAsGateWeights(FunctionScanRule):
+    """## What it does
+    Finds mixture-of-experts routers with auxiliary-loss-free balancing (a
+    per-expert bias, kept outside the gradient, added to the routing scores before
+    top-k, as in DeepSeek-V3) that also take the *gate weights* from the biased
+    scores: the values of `topk(scores + bias)`, or `(scores + bias).gather(...)`,
+    used to weight the experts' outputs (multiplied, divided or returned).
+
+    The bias is recognised by how it is stored: a buffer (`register_buffer`,
+    `nn.Buffer`), a parameter with `requires_grad=False` or a plain tensor
+    attribute, whose name contains `bias`. A learned bias (a router `nn.Linear`'s
+    own bias) is part of the logits and is not judged.
+
+    ## Why is this bad?
+    The balancing bias exists only to decide *which* experts a token goes to: it is
+    nudged up for under-loaded experts and down for over-loaded ones, outside the
+    gradient. When the same biased scores also weight the outputs, the balancing
+    step changes the model's function directly: an expert that is under-loaded gets
+    a larger weight in every token's output whatever the router learned, the bias
+    fights the gradient, and the output scale drifts as the bias grows. The
+    auxiliary-loss-free method takes the indices from the biased scores and the
+    weights from the unbiased ones.
+
+    Group-limited routing that sums the top values of the biased scores only to
+    choose expert groups is selection, not weighting, and is not reported.
+
+    ## Example
+    ```python
+    biased = scores + self.expert_bias
+    weights, experts = torch.topk(biased, k, dim=-1)
+    ```
+
+    ## Use instead
+    ```python
+    experts = torch.topk(scores + self.expert_bias, k, dim=-1).indices
+    weights = scores.gather(-1, experts)
+    ```
+
+    ## Fix safety
+    There is no automatic fix.
+
+    ## References
+    - [Wang et al., Auxiliary-Loss-Free Load Balancing Strategy for
+      Mixture-of-Experts (2024)](https://arxiv.org/abs/2408.15664): the bias
+      only affects the top-k selection
+    - [DeepSeek-V3 technical report (2024), section 2.1.2](https://arxiv.org/abs/2412.19437)
+    """
+
+    CODE = "NNL702"
+    NAME = "biased-scores-as-gate-weights"
+    MESSAGE = (
+        "gate weights are taken from routing scores that include the load-balancing "
+        "bias: the bias must only choose experts; gather the weights from the "
+        "unbiased scores"
+    )
+    SEVERITY = "error"
+    NAMES = frozenset({"topk", "gather", "take_along_dim"})
+    # The bias buffer may be registered in another class (the router) than the one
+    # using it (the MoE block): the evidence.
+    NEEDS = Needs(
+        ("topk", "gather"),
+        evidence=lambda hit: re.compile(
+            r"register_buffer|Buffer\s*\(|requires_grad|bias\s*="
+        ),
+    )
+
+    def judge(self, module: cst.Module, functions: list[cst.FunctionDef]) -> None:
+        if not functions:
+            return
+        biases = _balancing_biases(module)
+        if not biases:
+            return
+        for function in functions:
+            walker = _GateWalker(self, biases)
+            walker.run(function)
+            for reported in dict.fromkeys(walker.found):
+                self.report(reported)
+
+    VALID: ClassVar[list[str]] = [
+        # DeepSeek-V3: groups and experts chosen on biased scores, weights gathered
+        # from the unbiased ones.
+        """\
+import torch
+from torch import nn
+
+class Router(nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        self.register_buffer("e_score_correction_bias", torch.zeros(n))
+
+    def forward(self, logits, k):
+        scores = logits.sigmoid()
+        biased = scores + self.e_score_correction_bias
+        groups = biased.view(-1, 8, 4).topk(2, dim=-1)[0].sum(dim=-1)
+        chosen = torch.topk(groups, k=2, dim=-1)[1]
+        biased = biased.masked_fill(chosen.sum() < 0, float("-inf"))
+        _, idx = torch.topk(biased, k, dim=-1)
+        weights = scores.gather(1, idx)
+        return idx, weights / weights.sum(-1, keepdim=True)
+""",
+        # A learned bias (part of the router's logits) is not a balancing bias.
+        """\
+import torch
+from torch import nn
+
+class Router(nn.Module):
+    def __init__(self, d, n):
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(n))
+        self.weight = nn.Parameter(torch.randn(n, d))
+
+    def forward(self, x, k):
+        logits = x @ self.weight.T + self.bias
+        weights, idx = logits.softmax(-1).topk(k)
+        return weights, idx
+""",
+        # Only the indices of the biased top-k are kept.
+        """\
+import torch
+from torch import nn
+
+class Gate(nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        self.expert_bias = nn.Parameter(torch.zeros(n), requires_grad=False)
+
+    def forward(self, probs, k):
+        idx = (probs + self.expert_bias).topk(k, dim=-1).indices
+        return idx, probs.gather(-1, idx)
+""",
+    ]
+    INVALID: ClassVar[list[Invalid]] = [
+        Invalid(
+            """\
+import torch
+from torch import nn
+
+class Router(nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        self.register_buffer("expert_bias", torch.zeros(n))
+
+    def forward(self, scores, k):
+        biased = scores + self.expert_bias
+        weights, experts = torch.topk(biased, k, dim=-1)
+        return experts, weights
+""",
+            line=11,
+            column=28,
+        ),
+        Invalid(
+            """\
+import torch
+from torch import nn
+
+class Router(nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        self.routing_bias = nn.Buffer(torch.zeros(n))
+
+    def forward(self, logits, k):
+        scores = torch.softmax(logits + self.routing_bias[None], dim=-1)
+        idx = scores.topk(k).indices
+        weights = scores.gather(-1, idx)
+        return idx, weights / weights.sum(-1, keepdim=True)
+""",
+            line=12,
+            column=19,
+        ),
+        Invalid(
+            """\
+import torch
+from torch import nn
+
+class MoE(nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        self.expert_bias = torch.zeros(n)
+
+    def forward(self, x, scores, k):
+        top = (scores + self.expert_bias.to(x.device)).topk(k)
+        return top.values.unsqueeze(-1) * x
+""",
+            line=10,
+            column=15,
+        ),
+    ]
+
+
+class _GateWalker(FlowWalker):
+    """Facts: ``biased`` (scores with the balancing bias), ``topk`` (a top-k of
+    them), ``gates`` (its values, or a gather of biased scores)."""
+
+    def __init__(self, rule: Rule, biases: set[str]) -> None:
+        super().__init__(rule.context.imports)
+        self.biases = biases
+        self.found: list[cst.CSTNode] = []
+
+    def on_call(self, node: cst.Call, name: str | None, args: list[Facts]) -> Facts:
+        first = args[0] if args else NOTHING
+        if name in _TOPK:
+            # Top values of biased scores (or of their group sums) select again.
+            if _has(first, "biased") or _has(first, "gates"):
+                return frozenset({("topk", node)})
+            return NOTHING
+        if name in _GATHER and _has(first, "biased"):
+            return frozenset({("gates", node)})
+        if name in _KEEP:
+            return _only(first, "biased")
+        return super().on_call(node, name, args)
+
+    def on_binary(self, node: cst.BinaryOperation, left: Facts, right: Facts) -> Facts:
+        if isinstance(node.operator, cst.Multiply | cst.Divide):
+            self.use(left | right)
+            return NOTHING
+        if isinstance(node.operator, cst.Add) and (
+            self.is_bias(node.left) or self.is_bias(node.right)
+        ):
+            return left | right | {("biased", node)}
+        return super().on_binary(node, left, right)
+
+    def element(self, facts: Facts, index: int) -> Facts:
+        if index == 0:
+            return frozenset(("gates", tag[1]) for tag in facts if tag[0] == "topk")
+        return NOTHING
+
+    def on_statement(self, node: cst.CSTNode, env: dict[str, Facts]) -> None:
+        if isinstance(node, cst.Return) and node.value is not None:
+            self.use(self.evaluate(node.value, env))
+
+    def use(self, facts: Facts) -> None:
+        """Gates multiplied, normalised or returned: they weight the experts."""
+        self.found.extend(t[1] for t in facts if t[0] == "gates" and t[1] is not None)
+
+    def is_bias(self, node: cst.BaseExpression) -> bool:
+        """``self.expert_bias`` (or ``self.gate.expert_bias``), possibly moved,
+        reshaped or indexed."""
+        while True:
+            if isinstance(node, cst.Subscript):
+                node = node.value
+            elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+                node = node.func.value
+            else:
+                break
+        return isinstance(node, cst.Attribute) and node.attr.value in self.biases
+
+
+def _has(facts: Facts, kind: str) -> bool:
+    return any(tag[0] == kind for tag in facts)
+
+
+def _only(facts: Facts, kind: str) -> Facts:
+    return frozenset(tag for tag in facts if tag[0] == kind)
+
+
+def _balancing_biases(module: cst.Module) -> set[str]:
+    """Attribute names containing ``bias`` that hold a tensor outside the gradient:
+    a registered buffer, ``nn.Buffer``, a ``requires_grad=False`` parameter, or a
+    plain tensor from a factory (``torch.zeros``)."""
+    found: set[str] = set()
+    for node in walk(module):
+        if isinstance(node, cst.Call):
+            func = node.func
+            method = func.attr.value if isinstance(func, cst.Attribute) else None
+            if method == "register_buffer" and node.args:
+                name = node.args[0].value
+                if isinstance(name, cst.SimpleString):
+                    found.add(str(name.evaluated_value))
+        elif isinstance(node, cst.Assign) and isinstance(node.value, cst.Call):
+            if _outside_gradient(node.value):
+                for target in node.targets:
+                    if isinstance(target.target, cst.Attribute):
+                        found.add(target.target.attr.value)
+    return {name for name in found if "bias" in name.lower()}
+
+
+def _outside_gradient(call: cst.Call) -> bool:
+    func = call.func
+    last = func.attr.value if isinstance(func, cst.Attribute) else None
+    if isinstance(func, cst.Name):
+        last = func.value
+    if last == "Buffer":
+        return True
+    if last == "Parameter":
+        return any(
+            a.keyword is not None
+            and a.keyword.value == "requires_grad"
+            and isinstance(a.value, cst.Name)
+            and a.value.value == "False"
+            for a in call.args
+        )
+    return last is not None and bool(_FACTORIES.match(last))

@@ -1,0 +1,1 @@
+"""The judge: measured quantities and thresholds in, findings out (records, hints)."""

@@ -1,0 +1,144 @@
+"""Attention and output-logit symptoms: entropy collapse, attention-logit growth,
+output-logit drift.
+
+Entropy collapse is a state (a head whose normalised entropy is below the floor on
+each of the last ``window`` measured steps); attention-logit growth and logit drift
+compare the end of the run with its start, so a head that starts large (a collapse)
+is not called growing, and a model that starts with large logits is not called
+drifting. Each finding names the worst head.
+"""
+
+from __future__ import annotations
+
+from pytest_nnhealth.judge.base import Values, finding, fmt, kind_of, trailing_run
+from pytest_nnhealth.judge.records import HealthFinding
+from pytest_nnhealth.judge.thresholds import Thresholds
+from pytest_nnhealth.training.runner import RunResult
+
+# Below this share of its start the softmax cannot see the logits' shift at all: the
+# loss reads the output through a softmax over the last axis (probes/logits.py).
+SOFTMAX_AXIS = 1e-3
+
+
+def attention_rules(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
+    return [
+        *_collapse(result, limits),
+        *_growth(result, limits),
+        *_drift(result, limits),
+    ]
+
+
+def heads_of(series: dict[str, Values], quantity: str) -> dict[int, Values]:
+    """Per-head rows ``quantity_h<j>`` of one module's series."""
+    prefix = f"{quantity}_h"
+    return {
+        int(key[len(prefix) :]): values
+        for key, values in series.items()
+        if key.startswith(prefix) and key[len(prefix) :].isdigit()
+    }
+
+
+def _measured(values: Values) -> list[tuple[int, float]]:
+    return [(step, value) for step, value in enumerate(values) if value is not None]
+
+
+def _collapse(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
+    floor = limits.attention_entropy_min
+    found = []
+    for name, stats in result.layers.items():
+        heads = heads_of(stats.series, "attn_entropy")
+        runs = {
+            head: run
+            for head, values in heads.items()
+            if (run := trailing_run(values, lambda v: v < floor, limits.window))
+        }
+        if not runs:
+            continue
+        head = min(runs, key=lambda h: (runs[h][1], h))
+        step, value = runs[head]
+        near = _last(heads_of(stats.series, "attn_one_key_fraction").get(head))
+        more = f"; {len(runs)} of {len(heads)} heads collapsed" if len(runs) > 1 else ""
+        detail = (
+            f"head {head}: normalised attention entropy {fmt(value)} "
+            f"({fmt(near)} of queries on one key){more}"
+        )
+        limit = f"> {floor:.2f}"
+        found.append(
+            finding(
+                "attention_entropy_collapse",
+                name,
+                kind_of(result, name),
+                value,
+                limit,
+                step,
+                detail,
+            )
+        )
+    return found
+
+
+def _growth(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
+    cap, factor = limits.attention_logit_max, limits.attention_logit_growth
+    found = []
+    for name, stats in result.layers.items():
+        grown = {}
+        for head, values in heads_of(stats.series, "attn_logit_max").items():
+            points = _measured(values)
+            if len(points) < 2 or points[0][1] <= 0:
+                continue
+            start = points[0][1]
+            tail = points[-min(limits.window, len(points)) :]
+            if all(v > cap and v > factor * start for _, v in tail):
+                onset = next(s for s, v in points if v > cap and v > factor * start)
+                grown[head] = (onset, start, tail[-1][1])
+        if not grown:
+            continue
+        head = max(grown, key=lambda h: (grown[h][2], -h))
+        step, start, value = grown[head]
+        detail = (
+            f"head {head}: largest attention logit {fmt(start)} -> {fmt(value)} "
+            f"({fmt(value / start)}x)"
+        )
+        limit = f"< {cap:g}, or < {factor:g}x its start"
+        found.append(
+            finding(
+                "attention_logit_growth",
+                name,
+                kind_of(result, name),
+                value,
+                limit,
+                step,
+                detail,
+            )
+        )
+    return found
+
+
+def _drift(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
+    stats = result.layers.get("")
+    if stats is None or "logit_mean" not in stats.series:
+        return []
+    axis = _measured(stats.series.get("logit_shift_grad", []))
+    if not axis or max(v for _, v in axis) > SOFTMAX_AXIS:
+        return []  # not a softmax over the last axis: a shift may be the signal
+    means = _measured(stats.series["logit_mean"])
+    if len(means) < 2:
+        return []
+    start = means[0][1]
+    cap = limits.logit_shift_max
+    shifted = [None if v is None else v - start for v in stats.series["logit_mean"]]
+    run = trailing_run(shifted, lambda v: abs(v) > cap, limits.window)
+    if run is None:
+        return []
+    step, value = run
+    lse = _measured(stats.series.get("logit_lse", []))
+    detail = f"mean output logit drifted {value:+.2f} nats from step 0"
+    if lse:
+        detail += f" (log Z {fmt(lse[0][1])} -> {fmt(lse[-1][1])})"
+    limit = f"|drift| < {cap:g} nats"
+    return [finding("logit_drift", "", "", value, limit, step, detail)]
+
+
+def _last(values: Values | None) -> float | None:
+    measured = _measured(values or [])
+    return measured[-1][1] if measured else None

@@ -1,0 +1,121 @@
+"""For each symptom: what it measures (in words), its likely cause and the usual fix.
+
+Kept apart from the judge so reports, docs and messages use the same sentences.
+"""
+
+from __future__ import annotations
+
+# symptom -> (what the value is, likely cause, usual fix)
+HINTS: dict[str, tuple[str, str, str]] = {
+    "nonfinite": (
+        "first NaN/Inf",
+        "an overflow, log/sqrt/division of zero or a negative, or a too-high "
+        "learning rate",
+        "clamp or add eps before log/sqrt/division, lower the lr, or use gradient "
+        "clipping",
+    ),
+    "dead_units": (
+        "of units dead",
+        "learning rate too high or negative bias init",
+        "lower lr, use LeakyReLU/GELU, or add normalisation",
+    ),
+    "saturation": (
+        "of inputs saturated",
+        "pre-activations too large (init scale or missing normalisation)",
+        "use Xavier/Glorot init, normalise the inputs, or add LayerNorm/BatchNorm",
+    ),
+    "vanishing_activations": (
+        "depth ratio (std of last hidden output / first)",
+        "weights initialised too small for the depth",
+        "use Kaiming/Xavier init for the activation, or add normalisation/residuals",
+    ),
+    "exploding_activations": (
+        "depth ratio (std of last hidden output / first)",
+        "weights initialised too large for the depth",
+        "use Kaiming/Xavier init for the activation, or add normalisation",
+    ),
+    "vanishing_gradients": (
+        "gradient norm ratio (first layer / last layer)",
+        "saturating activations or too-small init in a deep stack",
+        "use ReLU-family activations, residual connections, normalisation or better "
+        "init",
+    ),
+    "exploding_gradients": (
+        "gradient norm ratio or relative gradient ||g||/||w||",
+        "init too large, missing normalisation, or an unstable loss",
+        "use gradient clipping, normalisation, or a smaller init",
+    ),
+    "update_ratio_high": (
+        "update ratio ||dw||/||w||",
+        "learning rate too high for this layer",
+        "lower the learning rate or add warm-up",
+    ),
+    "update_ratio_low": (
+        "update ratio ||dw||/||w||",
+        "learning rate too low, or the layer receives almost no gradient",
+        "raise the learning rate, or check that the layer is wired into the loss",
+    ),
+    "zero_gradients": (
+        "parameters with exactly-zero gradient on every step",
+        "the output does not depend on them (dead path, multiplied by zero, "
+        "detached use)",
+        "check the forward path through this module and its initialisation",
+    ),
+    "params_without_grad": (
+        "trainable parameters whose .grad stayed None",
+        "the module is unused in forward, or its output is detached (.detach(), .data, "
+        "torch.no_grad, .item())",
+        "remove the detach/no_grad, or freeze the parameters (requires_grad=False)",
+    ),
+    "unregistered_params": (
+        "module run in forward but not registered",
+        "a submodule kept in a plain list/dict/tuple: its parameters are invisible to "
+        ".parameters(), the optimizer, .to() and state_dict()",
+        "use nn.ModuleList / nn.ModuleDict",
+    ),
+    "no_learning": (
+        "relative loss drop on the held batch",
+        "learning rate too low, wrong loss wiring, or gradients not reaching the "
+        "weights",
+        "check the loss inputs (logits vs probabilities), the optimizer's "
+        "parameters and lr",
+    ),
+    "loss_divergence": (
+        "loss growth over step 0",
+        "learning rate too high or a numerically unstable loss",
+        "lower the lr, add warm-up or gradient clipping, use fused losses "
+        "(log-softmax)",
+    ),
+    "rank_collapse": (
+        "sigma_1 / sum(sigma) of the output",
+        "all samples map to (almost) the same representation",
+        "check normalisation, residual paths and init (a bias or input mean that "
+        "dwarfs the signal); lower the lr",
+    ),
+    "attention_entropy_collapse": (
+        "normalised attention entropy (1 = uniform, 0 = one key)",
+        "attention logits so large that the softmax picks one key: Q/K weights "
+        "initialised too large or grown by a too-high learning rate",
+        "lower the lr or the Q/K init scale, add QK-norm (LayerNorm on q and k), "
+        "and check the 1/sqrt(head_dim) scaling",
+    ),
+    "attention_logit_growth": (
+        "largest pre-softmax attention logit",
+        "Q/K projections growing under a too-high learning rate, with nothing "
+        "bounding q and k",
+        "add QK-norm, lower the lr or add warm-up, or apply weight decay to the Q/K "
+        "projections",
+    ),
+    "logit_drift": (
+        "drift of the mean output logit (the shift the softmax cannot see)",
+        "cross-entropy has no gradient along a common shift of all logits, so log Z "
+        "drifts freely (fast Adam steps on the output layer random-walk it)",
+        "add z-loss (1e-4 * logsumexp(logits) ** 2), lower the output layer's lr, "
+        "or normalise the final hidden state",
+    ),
+}
+
+
+def hint(check: str) -> str:
+    _, cause, fix = HINTS[check]
+    return f"{cause}; {fix}"

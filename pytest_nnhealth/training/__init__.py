@@ -1,0 +1,1 @@
+"""The torch side: ``check()``, the seeded training run, its inputs and guards."""

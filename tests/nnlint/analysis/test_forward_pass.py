@@ -1,0 +1,110 @@
+"""The forward pass and the class model it hangs off, queried as the rules do."""
+
+from __future__ import annotations
+
+import textwrap
+
+import libcst as cst
+
+from nnlint.analysis.context import AnalysisContext
+from nnlint.analysis.forward_flow import ForwardFlow
+from nnlint.analysis.module_model import ClassModel, class_model, file_model
+from nnlint.analysis.names import ImportMap
+
+
+def _context(source: str) -> AnalysisContext:
+    module = cst.parse_module(textwrap.dedent(source))
+    return AnalysisContext("m.py", module, ImportMap.from_module(module))
+
+
+def _forward(source: str, name: str = "Block") -> tuple[ClassModel, ForwardFlow]:
+    model = _context(source).get(file_model).by_name[name]
+    return model, model.flow(model.methods["forward"])
+
+
+def _code(node: cst.CSTNode) -> str:
+    return cst.Module([]).code_for_node(node)
+
+
+def test_an_inplace_module_overwrites_the_tensor_the_skip_still_names() -> None:
+    _, flow = _forward(
+        """
+        from torch import nn
+        class Block(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.act = nn.ReLU(inplace=True)
+            def forward(self, x):
+                residual = x
+                out = self.act(x)
+                return out + residual
+        """
+    )
+    (overwrite,) = flow.overwrites.found
+    assert _code(overwrite.node) == "self.act(x)"
+    assert overwrite.stale == {"x", "residual"}
+    assert overwrite.alias == "residual"
+    assert [_code(old) for old in overwrite.fix] == ["True"]
+
+
+def test_a_name_rebound_before_its_read_is_not_stale() -> None:
+    _, flow = _forward(
+        """
+        import torch
+        class Block(torch.nn.Module):
+            def forward(self, x):
+                skip = x
+                x.add_(1)
+                skip = torch.zeros_like(x)
+                return x + skip
+        """
+    )
+    (overwrite,) = flow.overwrites.found
+    assert overwrite.stale == set()  # ``x`` meant it (``add_``); ``skip`` rebound
+    assert overwrite.alias is None
+
+
+def test_augmented_assignment_of_a_tensor_is_in_place_and_keeps_its_aliases() -> None:
+    _, flow = _forward(
+        """
+        from torch import nn
+        class Block(nn.Module):
+            def forward(self, x):
+                h = x
+                x += 1
+                f = lambda: h
+                return h
+        """
+    )
+    (overwrite,) = flow.overwrites.found
+    assert isinstance(overwrite.node, cst.AugAssign)
+    assert overwrite.alias == "h"
+    # The read is the ``return``, not the lambda's body (which runs later, if ever).
+    assert flow.env["x"].tensor == flow.env["h"].tensor
+
+
+def test_class_model_holds_table_indexes_and_links_computed_once() -> None:
+    context = _context(
+        """
+        from torch import nn
+        class Block(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 8, 3)
+                self.bn = nn.BatchNorm2d(8)
+            def forward(self, x):
+                return self.bn(self.conv(x))
+        """
+    )
+    statement = context.module.body[1]
+    assert isinstance(statement, cst.ClassDef)
+    model = class_model(context, statement)
+    assert model is context.get(file_model).classes[statement]
+    assert model.table.kind("conv") == "torch.nn.Conv2d"
+    assert len(model.indexes) == 1  # forward (``__init__`` is not indexed)
+    (link,) = model.links()
+    assert (link.producer_kind, link.consumer_kind) == (
+        "torch.nn.Conv2d",
+        "torch.nn.BatchNorm2d",
+    )
+    assert model.links() is model.links()

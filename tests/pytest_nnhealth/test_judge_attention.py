@@ -1,0 +1,109 @@
+"""Attention and output-logit symptoms on synthetic measurements."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("torch")
+
+from pytest_nnhealth.judge.core import judge  # noqa: E402
+from pytest_nnhealth.judge.records import LayerStats  # noqa: E402
+from pytest_nnhealth.judge.thresholds import Thresholds  # noqa: E402
+from pytest_nnhealth.training.runner import RunResult  # noqa: E402
+
+SAMPLED = [0, 1, 2, 5, 7, 8, 9]
+
+
+def sampled(values: list[float]) -> list[float | None]:
+    row: list[float | None] = [None] * 10
+    for step, value in zip(SAMPLED, values, strict=True):
+        row[step] = value
+    return row
+
+
+def result(layers: dict[str, tuple[str, dict]]) -> RunResult:
+    stats = {
+        name: LayerStats(name, kind, rows) for name, (kind, rows) in layers.items()
+    }
+    losses = [2.0 - 0.1 * step for step in range(10)]
+    order = [name for name in layers if name]
+    return RunResult(stats, losses, (2.0, 1.0), order, order, [], {})
+
+
+def attention(entropy: dict[int, list[float]], logits: dict[int, list[float]]):
+    rows: dict = {}
+    for head, values in entropy.items():
+        rows[f"attn_entropy_h{head}"] = sampled(values)
+        rows[f"attn_one_key_fraction_h{head}"] = sampled([0.9] * 7)
+    for head, values in logits.items():
+        rows[f"attn_logit_max_h{head}"] = sampled(values)
+    return rows
+
+
+def test_collapse_names_the_worst_head_and_where_its_run_began():
+    rows = attention(
+        {0: [0.9] * 7, 1: [0.9, 0.8, 0.2, 0.1, 0.1, 0.05, 0.04]}, {0: [2.0] * 7}
+    )
+    [found] = judge(result({"blocks.0.attn": ("SelfAttention", rows)}), Thresholds())
+    assert (found.check, found.module, found.value, found.step) == (
+        "attention_entropy_collapse",
+        "blocks.0.attn",
+        0.04,
+        2,
+    )
+    assert found.message.startswith(
+        "attention_entropy_collapse in `blocks.0.attn` (SelfAttention): head 1: "
+        "normalised attention entropy 0.04 (0.90 of queries on one key) from step 2, "
+        "healthy > 0.25; "
+    )
+    assert "QK-norm" in found.hint
+
+
+def test_recovered_or_healthy_heads_are_not_collapsed():
+    rows = attention({0: [0.1, 0.1, 0.1, 0.1, 0.3, 0.5, 0.6]}, {0: [1.0] * 7})
+    assert judge(result({"attn": ("MultiheadAttention", rows)}), Thresholds()) == []
+
+
+def test_logit_growth_needs_both_the_absolute_bound_and_growth():
+    growing = attention({0: [0.9] * 7}, {0: [1.0, 2.0, 5.0, 12.0, 22.0, 25.0, 30.0]})
+    large_from_start = attention({0: [0.9] * 7}, {0: [60.0] * 7})
+    small_but_50x = attention({0: [0.9] * 7}, {0: [0.06, 0.1, 1.0, 2.0, 3.0, 3, 3]})
+    [found] = judge(result({"a": ("Attention", growing)}), Thresholds())
+    assert (found.check, found.value, found.step) == ("attention_logit_growth", 30.0, 7)
+    assert "head 0: largest attention logit 1.00 -> 30.00 (30.00x)" in found.message
+    for rows in (large_from_start, small_but_50x):
+        assert judge(result({"a": ("Attention", rows)}), Thresholds()) == []
+
+
+def output(means: list[float], shift_grad: float) -> dict:
+    return {
+        "logit_mean": means,
+        "logit_lse": [2.3 + abs(m) for m in means],
+        "logit_shift_grad": [shift_grad] * len(means),
+    }
+
+
+def test_logit_drift_fires_for_softmax_outputs_only():
+    means = [0.0, -1.0, -3.0, -5.0, -7.0, -9.0, -10.0, -11.0, -12.0, -12.5]
+    [found] = judge(result({"": ("LM", output(means, 3e-8))}), Thresholds())
+    assert (found.check, found.module, found.value, found.step) == (
+        "logit_drift",
+        "",
+        -12.5,
+        4,
+    )
+    assert found.message.startswith(
+        "logit_drift in the model: mean output logit drifted -12.50 nats from step 0 "
+        "(log Z 2.30 -> 14.80) from step 4, healthy |drift| < 6 nats; "
+    )
+    assert "z-loss" in found.hint
+    # A regression output may move by any constant: not judged.
+    assert judge(result({"": ("Regressor", output(means, 0.9))}), Thresholds()) == []
+
+
+def test_thresholds_and_ignore_apply():
+    means = [0.0] * 5 + [-7.0] * 5
+    drifting = result({"": ("LM", output(means, 0.0))})
+    assert judge(drifting, Thresholds(logit_shift_max=8.0)) == []
+    assert judge(drifting, Thresholds(ignore=("logit_drift",))) == []
+    assert [f.check for f in judge(drifting, Thresholds())] == ["logit_drift"]

@@ -11,9 +11,8 @@ drifting. Each finding names the worst head.
 from __future__ import annotations
 
 from pytest_nnhealth.judge.base import Values, finding, fmt, kind_of, trailing_run
-from pytest_nnhealth.judge.records import HealthFinding
+from pytest_nnhealth.judge.records import HealthFinding, RunResult
 from pytest_nnhealth.judge.thresholds import Thresholds
-from pytest_nnhealth.training.runner import RunResult
 
 # Below this share of its start the softmax cannot see the logits' shift at all: the
 # loss reads the output through a softmax over the last axis (probes/logits.py).

@@ -31,6 +31,9 @@ _ANY_NUMERIC = _GROWTH | {
     "rank_collapse",
 }
 _WIRING = {"zero_gradients", "params_without_grad", "unregistered_params"}
+# Experts that receive no token learn nothing (their own gradient findings are tied to
+# the router in judge/moe.py, by module).
+_UNROUTED = frozenset({"dead_experts", "router_collapse"})
 # Gradient symptoms leave their range in the backward pass, which starts at the output:
 # the deepest module is where a gradient first stops, grows or shrinks.
 BACKWARD_CHECKS = frozenset(
@@ -47,7 +50,7 @@ CAUSED_BY: dict[str, frozenset[str]] = {
     "nonfinite": frozenset(_GROWTH | {"loss_divergence", "saturation"}),
     "loss_divergence": frozenset(_GROWTH | {"nonfinite"}),
     # Nothing is learnt when any of the dynamics (or the wiring) is broken.
-    "no_learning": frozenset(_ANY_NUMERIC | _WIRING),
+    "no_learning": frozenset(_ANY_NUMERIC | _WIRING | _UNROUTED),
     "exploding_gradients": frozenset({"exploding_activations", "nonfinite"}),
     "update_ratio_high": frozenset({"exploding_gradients", "exploding_activations"}),
     # Too-large steps push ReLU inputs negative and tanh/sigmoid inputs to the tails;
@@ -77,12 +80,14 @@ CAUSED_BY: dict[str, frozenset[str]] = {
         {"dead_units", "saturation", "vanishing_activations", "exploding_activations"}
     ),
     "vanishing_activations": frozenset({"dead_units", "saturation"}),
-    # Growing logits make the softmax pick one key; too-large steps grow both.
+    # Growing logits make the softmax pick one key; too-large steps or activations
+    # that grow through the depth grow both, and the output logits with them (a
+    # 48-layer stack at 3x Kaiming init "drifts" by its growth alone).
     "attention_entropy_collapse": frozenset(
-        {"attention_logit_growth", "update_ratio_high", "loss_divergence"}
+        _GROWTH | {"attention_logit_growth", "loss_divergence", "nonfinite"}
     ),
-    "attention_logit_growth": frozenset({"update_ratio_high"}),
-    "logit_drift": frozenset({"update_ratio_high", "loss_divergence"}),
+    "attention_logit_growth": frozenset(_GROWTH),
+    "logit_drift": frozenset(_GROWTH | {"loss_divergence", "nonfinite"}),
     # A layer whose input is (exactly) zero gets a zero weight gradient.
     "zero_gradients": frozenset({"vanishing_activations", "dead_units"}),
 }

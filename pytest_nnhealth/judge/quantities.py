@@ -59,7 +59,7 @@ SATURATION_FRACTION = "saturation_fraction"  # inputs where the derivative is < 
 TOP_SV_FRACTION = "top_sv_fraction"  # sigma_1 / sum(sigma) of the output
 RANK = "rank"  # effective rank exp(entropy(sigma / sum(sigma))) of the output
 INPUT_TOP_SV_FRACTION = "input_top_sv_fraction"  # the same of the module's input
-SERIES: tuple[str, ...] = (
+CORE_SERIES: tuple[str, ...] = (
     ACT_MEAN,
     ACT_STD,
     ACT_BATCH_STD,
@@ -73,6 +73,31 @@ SERIES: tuple[str, ...] = (
     RANK,
     INPUT_TOP_SV_FRACTION,
 )
+# Attention modules, per head as "<quantity>_h<head>" and the worst head as
+# "<quantity>" (sampled steps).
+ATTN_ENTROPY = "attn_entropy"  # entropy of the attention weights / log(keys)
+ATTN_ONE_KEY_FRACTION = "attn_one_key_fraction"  # queries attending to ~one key
+ATTN_LOGIT_MAX = "attn_logit_max"  # largest pre-softmax attention logit
+PER_HEAD: tuple[str, ...] = (ATTN_ENTROPY, ATTN_ONE_KEY_FRACTION, ATTN_LOGIT_MAX)
+# The model's output logits, on the model's own row (module name "").
+LOGIT_MAX = "logit_max"  # largest |logit|
+LOGIT_LSE = "logit_lse"  # log-partition, logsumexp over the class axis
+LOGIT_MEAN = "logit_mean"  # mean logit
+LOGIT_SHIFT_GRAD = "logit_shift_grad"  # gradient along the all-ones logit direction
+LOGIT_SERIES: tuple[str, ...] = (LOGIT_MAX, LOGIT_LSE, LOGIT_MEAN, LOGIT_SHIFT_GRAD)
+SERIES: tuple[str, ...] = CORE_SERIES + PER_HEAD + LOGIT_SERIES
+
+
+def head_key(quantity: str, head: int) -> str:
+    """The series key of one attention head: ``attn_entropy_h3``."""
+    return f"{quantity}_h{head}"
+
+
+def is_declared_series(key: str) -> bool:
+    """A key declared here, or one head's key of a per-head quantity."""
+    base, _, head = key.rpartition("_h")
+    return key in SERIES or (base in PER_HEAD and head.isdigit())
+
 
 # -- Histograms: keys of ``LayerStats.histograms``. --------------------------------
 ACT_HIST = "act_hist"

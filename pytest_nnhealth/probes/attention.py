@@ -193,6 +193,7 @@ class AttentionProbe(Probe):
         self._stack: list[tuple[str, nn.Module]] = []
         self._owners: set[str] | None = None  # found on the first sampled step
         self._sampled = 0
+        self._busy = False  # the probe's own softmax is not the model's attention
 
     def attach_step(self, stack: ExitStack) -> None:
         if not self.ctx.stat_step:
@@ -205,12 +206,15 @@ class AttentionProbe(Probe):
         # no mode at all when there were none: a CNN pays nothing after step 0.
         watched = self._owners
         for name, module in self.ctx.model.named_modules():
-            if isinstance(module, nn.MultiheadAttention):
+            mha = isinstance(module, nn.MultiheadAttention)
+            if mha:
                 hook = self._mha(name)
                 stack.enter_context(
                     module.register_forward_pre_hook(hook, with_kwargs=True)
                 )
-            elif watched is None or name in watched:
+            # A MultiheadAttention is on the stack too, so that what runs inside it
+            # (its own SDPA or softmax) is not credited to its parent.
+            if mha or watched is None or name in watched:
                 stack.enter_context(module.register_forward_pre_hook(self._enter(name)))
                 stack.enter_context(module.register_forward_hook(self._leave(name)))
         if watched is None or watched - self._mha_names():
@@ -262,11 +266,17 @@ class AttentionProbe(Probe):
     def _mha(self, name: str) -> Any:
         def hook(module: nn.Module, args: Any, kwargs: Any) -> None:
             assert isinstance(module, nn.MultiheadAttention)
-            self._record(name, mha_logits(module, args, kwargs))
+            self._busy = True
+            try:
+                self._record(name, mha_logits(module, args, kwargs))
+            finally:
+                self._busy = False
 
         return hook
 
     def _owner(self) -> tuple[str, nn.Module] | None:
+        if self._busy:
+            return None
         for name, module in reversed(self._stack):
             if not isinstance(module, (*_WRAPPERS, nn.MultiheadAttention)):
                 return name, module

@@ -169,6 +169,8 @@ def test_every_path_is_measured_per_head_on_sampled_steps(attention, name):
     report = check(model, _batch(), loss_fn=nn.CrossEntropyLoss(), steps=10)
     owner = name if wrapped is not None else "attention.inner"
     assert _attention_rows(report, owner) == ["attn_entropy_h0", "attn_entropy_h1"]
+    measured = [n for n, s in report.layers.items() if "attn_entropy" in s.series]
+    assert measured == [owner]  # once, on the module computing it, not its parents
     entropy = report.layers[owner].series["attn_entropy"]
     measured = [step for step, value in enumerate(entropy) if value is not None]
     assert measured == [0, 1, 2, 5, 7, 8, 9]  # the sampled steps of a 10-step run
@@ -194,3 +196,44 @@ def test_output_logits_and_the_softmax_axis_test():
     target = torch.randn(4, 3) + 50.0  # regression: a shift is the signal
     regression = check(model, (x, target), loss_fn=nn.MSELoss(), steps=4)
     assert regression.layers[""].series["logit_shift_grad"][0] > 0.5
+
+
+@pytest.mark.parametrize("name", ["hf_llama", "hf_bert"])
+def test_transformers_eager_and_sdpa_attention_measure_the_same(name):
+    """transformers' two attention implementations reach the probe by different paths
+    (a 4-d softmax, an SDPA call) and must give the same per-head numbers."""
+    pytest.importorskip("transformers")
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[2])
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from bench import real_zoo_models as rm
+    from pytest_nnhealth.probes.attention import AttentionProbe
+    from pytest_nnhealth.training.runner import RunSpec, run, work_copy
+
+    ids = torch.randint(1, rm.VOCAB, (2, rm.SEQ), generator=torch.Generator())
+    rows = {}
+    for implementation in ("eager", "sdpa"):
+        torch.manual_seed(0)
+        model = getattr(rm, name)()
+        model.config._attn_implementation = implementation
+        batch = ({"input_ids": ids}, ids)
+
+        def loss(output, target):
+            logits = output.logits
+            return logits.float().logsumexp(-1).mean()  # any scalar of the logits
+
+        spec = RunSpec([batch] * 3, loss, None, None, 3, 0, torch.device("cpu"))
+        work, memo = work_copy(model, spec.device)
+        result = run(work, memo, spec, [AttentionProbe()])
+        rows[implementation] = {
+            layer: stats.series["attn_entropy_h1"]
+            for layer, stats in result.layers.items()
+            if "attn_entropy_h1" in stats.series
+        }
+    assert len(rows["eager"]) == 2  # one row per layer's attention module
+    assert rows["eager"].keys() == rows["sdpa"].keys()
+    for layer, values in rows["eager"].items():
+        assert values == pytest.approx(rows["sdpa"][layer], abs=1e-4)

@@ -82,6 +82,11 @@ def test_zoo_covers_the_issue() -> None:
         "update_ratio_high",
         "update_ratio_low",
         "loss_divergence",
+        "attention_entropy_collapse",
+        "attention_logit_growth",
+        "logit_drift",
+        "router_collapse",
+        "dead_experts",
     } <= expected
     for case in CASES:
         assert case.healthy == (not case.expected), case.name

@@ -1,15 +1,10 @@
-"""Attention and output-logit symptoms on synthetic measurements."""
+"""Attention and output-logit symptoms on synthetic measurements (no torch)."""
 
 from __future__ import annotations
 
-import pytest
-
-pytest.importorskip("torch")
-
-from pytest_nnhealth.judge.core import judge  # noqa: E402
-from pytest_nnhealth.judge.records import LayerStats  # noqa: E402
-from pytest_nnhealth.judge.thresholds import Thresholds  # noqa: E402
-from pytest_nnhealth.training.runner import RunResult  # noqa: E402
+from pytest_nnhealth.judge.core import judge
+from pytest_nnhealth.judge.records import LayerStats, RunResult
+from pytest_nnhealth.judge.thresholds import Thresholds
 
 SAMPLED = [0, 1, 2, 5, 7, 8, 9]
 
@@ -27,7 +22,7 @@ def result(layers: dict[str, tuple[str, dict]]) -> RunResult:
     }
     losses = [2.0 - 0.1 * step for step in range(10)]
     order = [name for name in layers if name]
-    return RunResult(stats, losses, (2.0, 1.0), order, order, [], {})
+    return RunResult(stats, losses, (2.0, 1.0), order, order, [])
 
 
 def attention(entropy: dict[int, list[float]], logits: dict[int, list[float]]):
@@ -107,3 +102,41 @@ def test_thresholds_and_ignore_apply():
     assert judge(drifting, Thresholds(logit_shift_max=8.0)) == []
     assert judge(drifting, Thresholds(ignore=("logit_drift",))) == []
     assert [f.check for f in judge(drifting, Thresholds())] == ["logit_drift"]
+
+
+def test_growth_explains_drift_and_collapse_follows_logit_growth():
+    from pytest_nnhealth.judge.order import order_by_cause
+    from pytest_nnhealth.judge.records import HealthFinding
+
+    def made(check: str, module: str, step: int) -> HealthFinding:
+        return HealthFinding(check, module, 1.0, "", step, check, "")
+
+    ordered = order_by_cause(
+        [
+            made("logit_drift", "", 3),
+            made("attention_entropy_collapse", "a", 7),
+            made("attention_logit_growth", "a", 5),
+            made("exploding_activations", "b", 0),
+        ],
+        ["a", "b"],
+        10,
+    )
+    causes = {f.check: f.consequence_of for f in ordered}
+    assert causes == {
+        "exploding_activations": None,
+        "logit_drift": "exploding_activations in `b`",
+        "attention_logit_growth": "exploding_activations in `b`",
+        "attention_entropy_collapse": "exploding_activations in `b`",
+    }
+    alone = order_by_cause(
+        [
+            made("attention_entropy_collapse", "a", 7),
+            made("attention_logit_growth", "a", 5),
+        ],
+        ["a"],
+        10,
+    )
+    assert [(f.check, f.consequence_of) for f in alone] == [
+        ("attention_logit_growth", None),
+        ("attention_entropy_collapse", "attention_logit_growth in `a`"),
+    ]

@@ -1,7 +1,16 @@
-"""nnlint cold/warm wall time vs TorchFix on real trees, side by side.
+"""nnlint cold/warm wall time vs TorchFix, or cold CPU time vs ruff, side by side.
 
     .venv/bin/python bench/lint_speed.py [TREE ...] [--torchfix PATH]
         [--torchfix-timeout S] [--repeat N] [--skip-torchfix]
+    .venv/bin/python bench/lint_speed.py --ruff [TREE ...] [--repeat N]
+
+``--ruff``: nnlint cold (fresh cache) and ``ruff check --select ALL --no-cache
+--exit-zero TREE`` run alternately, ``--repeat`` rounds, on the same tree; prints the
+median CPU seconds (user + sys of the tool and its workers) and wall seconds of each,
+the ratio of the medians and the load average, which matters on a shared machine
+(CPU time grows under load too, though less than wall time). A tree given as
+``DIR/*`` (a quoted glob) is linted as all of DIR's subdirectories in one command
+(the wider corpus of ``bench/corpus.py``).
 
 Defaults: /work/corpus/timm and /work/corpus/torchvision. Each tool runs as a
 subprocess on the same tree, as a user would run it:
@@ -19,9 +28,11 @@ and pass ``--torchfix /tmp/torchfix-venv/bin/torchfix``.
 from __future__ import annotations
 
 import argparse
+import glob
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -101,14 +112,63 @@ def _ratio(other: tuple[float, float] | None, ours: float, timeout: float) -> st
     return f"{other[0] / ours:.0f}x"
 
 
+RUFF = [
+    str(Path(sys.executable).with_name("ruff")),
+    "check", "--select", "ALL", "--no-cache", "--exit-zero", "--quiet",
+]  # fmt: skip
+
+
+def _paths(tree: str) -> list[str]:
+    if "*" not in tree:
+        return [tree]
+    return sorted(path for path in glob.glob(tree) if Path(path).is_dir())
+
+
+def against_ruff(trees: list[str], repeat: int) -> None:
+    """Median cold CPU (wall) of nnlint and ruff, alternating runs on each tree."""
+    print("tree | files | lines | nnlint cold CPU s (wall) | ruff CPU s (wall) | ratio")
+    print("---|---|---|---|---|---")
+    for tree in trees:
+        paths = _paths(tree)
+        sizes = [_tree_size(Path(path)) for path in paths]
+        ours: list[tuple[float, float]] = []
+        theirs: list[tuple[float, float]] = []
+        loads = [os.getloadavg()[0]]
+        for _ in range(repeat):
+            with tempfile.TemporaryDirectory(prefix="nnlint-bench-") as cache:
+                env = {**os.environ, "NNLINT_CACHE_DIR": cache}
+                ours.append(_timed([*NNLINT, *paths], env, None) or (0.0, 0.0))
+            theirs.append(_timed([*RUFF, *paths], dict(os.environ), None) or (0, 0))
+            loads.append(os.getloadavg()[0])
+        cpu = statistics.median(c for _, c in ours)
+        other = statistics.median(c for _, c in theirs)
+        wall = statistics.median(w for w, _ in ours)
+        other_wall = statistics.median(w for w, _ in theirs)
+        print(
+            f"{tree} | {sum(f for f, _ in sizes)} | {sum(n for _, n in sizes)} "
+            f"| {cpu:.2f} ({wall:.1f}) | {other:.2f} ({other_wall:.1f}) "
+            f"| {cpu / other:.1f}x",
+            flush=True,
+        )
+    print(f"median of {repeat} alternating runs; load average {_span(loads)}")
+
+
+def _span(loads: list[float]) -> str:
+    return f"{min(loads):.1f}-{max(loads):.1f}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="nnlint vs TorchFix wall time")
+    parser = argparse.ArgumentParser(description="nnlint vs TorchFix / ruff time")
     parser.add_argument("trees", nargs="*", default=list(DEFAULT_TREES))
+    parser.add_argument("--ruff", action="store_true", help="cold CPU vs ruff")
     parser.add_argument("--torchfix", default=shutil.which("torchfix") or "torchfix")
     parser.add_argument("--torchfix-timeout", type=float, default=600.0)
     parser.add_argument("--skip-torchfix", action="store_true")
     parser.add_argument("--repeat", type=int, default=1)
     options = parser.parse_args(argv)
+    if options.ruff:
+        against_ruff(options.trees, options.repeat)
+        return 0
     header = (
         "tree | files | lines | nnlint cold s (cpu) | nnlint warm s (cpu) "
         "| TorchFix s (cpu) | cold ratio | load"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cache
 from operator import attrgetter
 from pathlib import Path
@@ -15,11 +15,22 @@ RuleClass = TypeVar("RuleClass")
 _RULE_FILE = re.compile(r"nnl([0-9]{3})_\w+\.py$")
 
 
+class RuleDeclarationError(TypeError):
+    """A rule class declares something the engine cannot honour (raised at load)."""
+
+
 def discover(
-    package: str, path: Iterable[str], base: type[RuleClass]
+    package: str,
+    path: Iterable[str],
+    base: type[RuleClass],
+    check: Callable[[type], list[str]] | None = None,
 ) -> tuple[type[RuleClass], ...]:
     """Subclasses of ``base`` with a ``CODE``, defined in the ``nnl*`` modules of
-    ``package``, sorted by code: adding a rule file adds a rule."""
+    ``package``, sorted by code: adding a rule file adds a rule.
+
+    ``check`` lists what is wrong with a rule class; any problem is raised as a
+    :class:`RuleDeclarationError` naming the rule, so a bad declaration fails when
+    the rules load instead of silently changing findings."""
     found: list[type[RuleClass]] = []
     for info in pkgutil.iter_modules(path):
         if not info.name.startswith("nnl"):
@@ -34,7 +45,19 @@ def discover(
                 and getattr(value, "CODE", None)
             ):
                 found.append(value)
+    if check is not None:
+        _raise_problems(found, check)
     return tuple(sorted(found, key=attrgetter("CODE")))
+
+
+def _raise_problems(rules: list[type], check: Callable[[type], list[str]]) -> None:
+    lines = [
+        f"{rule.CODE} ({rule.__module__}.{rule.__qualname__}): {problem}"  # type: ignore[attr-defined]
+        for rule in rules
+        for problem in check(rule)
+    ]
+    if lines:
+        raise RuleDeclarationError("invalid rule declaration:\n" + "\n".join(lines))
 
 
 @cache

@@ -18,6 +18,7 @@ import pytest
 from nnlint.cli import check, docsgen, main
 from nnlint.engine import pipeline
 from nnlint.rules import Invalid, Rule, all_rules
+from nnlint.rules.needs import Needs
 
 SNAPSHOTS = Path(__file__).parent / "fixtures" / "cli"
 DOC = """## What it does\nTest rule.\n## Why is this bad?\nIt is not.\n## Example\nx\n
@@ -31,7 +32,7 @@ class FakeSoftmax(Rule):
     MESSAGE = "torch.softmax called"
     FIX_TITLE = "call torch.log_softmax"
     FIX_IS_SAFE = True
-    TRIGGERS = ("softmax",)
+    NEEDS = Needs(("softmax",))
     VALID = ["x = 1\n"] * 3
     INVALID = [Invalid("import torch\ntorch.softmax(x)\n")] * 3
 
@@ -49,7 +50,7 @@ class FakeOldName(Rule):
     MESSAGE = "old_name assigned"
     SEVERITY = "warning"
     FIX_TITLE = "rename to new_name"
-    TRIGGERS = ("old_name",)
+    NEEDS = Needs(("old_name",))
 
     def visit_Name(self, node: cst.Name) -> None:
         if node.value == "old_name":
@@ -64,7 +65,7 @@ class FakeBrokenFix(Rule):
     SEVERITY = "info"
     FIX_TITLE = "produce invalid code"
     FIX_IS_SAFE = True
-    TRIGGERS = ("breakme",)
+    NEEDS = Needs(("breakme",))
 
     def visit_Call(self, node: cst.Call) -> None:
         if isinstance(node.func, cst.Name) and node.func.value == "breakme":

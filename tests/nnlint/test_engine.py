@@ -17,6 +17,7 @@ from nnlint.engine.lint_source import check_source, lint_module
 from nnlint.engine.pool import MIN_FILES_FOR_POOL
 from nnlint.engine.prefilter import prune, statement_starts
 from nnlint.rules import Rule
+from nnlint.rules.needs import Needs
 
 SAMPLE = '''"""Doc.
 
@@ -50,7 +51,7 @@ class CallNames(Rule):
     CODE = "NNL901"
     NAME = "test-call"
     MESSAGE = "softmax call"
-    TRIGGERS = ("softmax",)
+    NEEDS = Needs(("softmax",))
 
     def visit_Call(self, node: cst.Call) -> None:
         if self.qualified_name(node.func) == "torch.softmax":
@@ -209,7 +210,7 @@ class WholeFile(CallNames):
     """Test rule: like CallNames, but needs statements without its trigger too."""
 
     CODE = "NNL903"
-    WHOLE_FILE = True
+    NEEDS = Needs(("softmax",), scope="file")
     seen: list[str] = []
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:

@@ -9,11 +9,12 @@ import pytest
 
 from nnlint.api import lint_text
 from nnlint.engine.config import LintConfig
-from nnlint.engine.lint_source import check_source, rule_filter
+from nnlint.engine.lint_source import check_source
 from nnlint.engine.pipeline import all_rules
-from nnlint.engine.prefilter import Filter, construction_calls, select
+from nnlint.engine.prefilter import select
 from nnlint.rules import Rule
 from nnlint.rules.engine_rules import is_engine_rule
+from nnlint.rules.needs import Needs, construction_calls
 from nnlint.rules.nnl201_zero_init_stacked_layers import ZeroInitStackedLayers
 from nnlint.rules.nnl202_uninitialised_parameter import UninitialisedParameter
 from nnlint.rules.nnl302_self_add_skip import SelfAddSkip
@@ -63,9 +64,15 @@ def test_pruning_changes_no_finding_of_any_example(
     assert pruned == whole
 
 
+def _needs(rule: type[Rule]) -> Needs:
+    assert rule.NEEDS is not None
+    return rule.NEEDS
+
+
 def _hit(rule: type[Rule], source: str) -> bool:
-    assert rule.TRIGGER_PATTERN is not None
-    return bool(select(source, [rule_filter(rule)])[1][0])
+    assert rule.NEEDS is not None
+    assert rule.NEEDS.pattern is not None
+    return bool(select(source, [rule.NEEDS])[1][0])
 
 
 def _forward(body: str) -> str:
@@ -166,7 +173,7 @@ def unrelated():
 
 def test_select_drops_unmatched_statements_and_keeps_named_classes() -> None:
     rule = SelfAddSkip
-    pruned, hits = select(SOURCE, [rule_filter(rule)])
+    pruned, hits = select(SOURCE, [_needs(rule)])
     assert hits == [True]
     assert pruned is not None
     assert "class Block(Helper)" in pruned.text
@@ -193,8 +200,7 @@ class _NeverMatches(Rule):
     CODE = "NNL999"
     NAME = "never-matches"
     MESSAGE = "test rule"
-    TRIGGERS = ("forward",)
-    TRIGGER_PATTERN = re.compile(r"no such text")
+    NEEDS = Needs(("forward",), pattern=re.compile(r"no such text"))
     created = 0
 
     def __init__(self, *args: object, **kwargs: object) -> None:
@@ -218,7 +224,7 @@ def test_construction_calls_keep_the_statements_building_a_hit_class() -> None:
         "other = Thing(1)\n"
         "tail = my.Block(1)\n"
     )
-    wanted = Filter(("Linear",), evidence=construction_calls)
+    wanted = Needs(("Linear",), evidence=construction_calls)
     kept, flags = select(source, [wanted])
     assert flags == [True]
     assert kept is not None
@@ -228,7 +234,7 @@ def test_construction_calls_keep_the_statements_building_a_hit_class() -> None:
         "head = Block(32, 64)",
     ]
     # Without the evidence, the construction is not parsed.
-    without = select(source, [Filter(("Linear",))])[0]
+    without = select(source, [Needs(("Linear",))])[0]
     assert without is not None
     assert without.text == "class Block:\n    layer = Linear(1, 2)\n"
 
@@ -247,7 +253,7 @@ class Net(nn.Module):
 
 
 def test_classes_only_filter_skips_statements_without_a_class() -> None:
-    pruned, hits = select(FACTORIES, [Filter(("nn.",), classes_only=True)])
+    pruned, hits = select(FACTORIES, [Needs(("nn.",), scope="classes")])
     assert hits == [True]
     assert pruned is not None
     assert pruned.runs == [(1, 1), (2, 4)]  # line 1 is line 1, line 2 is line 4
@@ -264,7 +270,7 @@ def test_classes_only_filter_skips_statements_without_a_class() -> None:
 
 def test_classes_only_filter_hits_nothing_in_a_file_without_classes() -> None:
     source = "from torch import nn\ndef build():\n    return nn.Linear(1, 1)\n"
-    assert select(source, [Filter(("nn.",), classes_only=True)]) == (None, [False])
+    assert select(source, [Needs(("nn.",), scope="classes")]) == (None, [False])
 
 
 def test_a_backslash_continued_signature_is_one_statement() -> None:
@@ -274,7 +280,7 @@ def test_a_backslash_continued_signature_is_one_statement() -> None:
         '    """Doc."""\n'
         "    return nn.Linear(d, d)\n"
     )
-    pruned, _ = select(source, [Filter(("nn.",))])
+    pruned, _ = select(source, [Needs(("nn.",))])
     assert pruned is not None
     assert pruned.text == source
 
@@ -303,7 +309,7 @@ def unrelated_helper():
 
 def test_nnl201_keeps_the_module_level_function_a_class_applies() -> None:
     rules = [ZeroInitStackedLayers]
-    pruned, _ = select(APPLIED_INIT, [rule_filter(rule) for rule in rules])
+    pruned, _ = select(APPLIED_INIT, [_needs(rule) for rule in rules])
     assert pruned is not None
     assert "def _constant_linears(module):" in pruned.text
     assert "def unrelated_helper" not in pruned.text
@@ -335,7 +341,7 @@ def test_nnl202_reads_the_statements_naming_a_created_parameter() -> None:
     # init_experts has no NNL202 trigger; pruning it away used to turn its
     # initialisation into a false alarm on `gate_up`.
     rules = [UninitialisedParameter]
-    pruned, _ = select(EXPERTS, [rule_filter(rule) for rule in rules])
+    pruned, _ = select(EXPERTS, [_needs(rule) for rule in rules])
     assert pruned is not None
     assert "def init_experts" in pruned.text
     findings, _ = check_source(EXPERTS, "m.py", rules, prune=True)
@@ -352,7 +358,7 @@ def test_nnl202_reads_everything_when_parameter_is_imported_renamed() -> None:
         + "\n\ndef elsewhere(model):\n    model.down.data.normal_()\n"
     )
     rules = [UninitialisedParameter]
-    pruned, _ = select(source, [rule_filter(rule) for rule in rules])
+    pruned, _ = select(source, [_needs(rule) for rule in rules])
     assert pruned is not None
     assert "def elsewhere" in pruned.text
     assert check_source(source, "m.py", rules, prune=True)[0] == []

@@ -8,7 +8,6 @@ integer constant. Anything else (``range(config.num_layers)``) is unknown.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 import libcst as cst
@@ -19,21 +18,9 @@ from nnlint.analysis.cst_syntax import (
     enclosing,
     has_star_args,
 )
-from nnlint.engine.prefilter import AnyOf, construction_calls
 
 if TYPE_CHECKING:
     from nnlint.analysis.context import WalkPosition
-
-# A module-level integer constant (``N_LAYERS = 16``, also ``A = B = 16``).
-_DEPTH_CONSTANT = re.compile(
-    r"^\w+(?:[ \t]*=[ \t]*\w+)*[ \t]*(?::[^=\n]*)?=[ \t]*\d", re.MULTILINE
-)
-
-
-def stacks_and_depths(hit: str) -> AnyOf:
-    """Statements that may stack a block defined in ``hit`` (they call it by name)
-    or give a loop its length (module-level integer constants)."""
-    return AnyOf(construction_calls(hit), _DEPTH_CONSTANT)
 
 
 class LoopDepths:

@@ -17,7 +17,7 @@ from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 from nnlint.analysis.names import ImportMap
 from nnlint.engine import parse_guard
 from nnlint.engine.parsing import parse_module
-from nnlint.engine.prefilter import Filter, select
+from nnlint.engine.prefilter import select
 from nnlint.engine.rule_walk import BatchedWalker
 from nnlint.findings import Finding
 from nnlint.rules import Rule, RuleContext
@@ -37,30 +37,26 @@ class FileResult:
 
 
 def should_parse(source: str, rules: Iterable[type[Rule]]) -> bool:
-    """Cheap pre-filter: skip parsing when no selected rule's trigger text occurs (and,
-    for a rule with a ``TRIGGER_PATTERN``, when its pattern matches nowhere)."""
+    """Cheap pre-filter: skip parsing when no selected rule's declared words occur (and,
+    for a rule declaring a pattern, when its pattern matches nowhere)."""
     for rule in rules:
-        if not rule.TRIGGERS:
+        needs = rule.NEEDS
+        if needs is None:
             return True
-        if any(trigger in source for trigger in rule.TRIGGERS):
-            pattern = rule.TRIGGER_PATTERN
-            if pattern is None or pattern.search(source):
+        if any(word in source for word in needs.words):
+            if needs.pattern is None or needs.pattern.search(source):
                 return True
     return False
 
 
 def _mentions(source: str, rule: type[Rule]) -> bool:
-    return not rule.TRIGGERS or any(trigger in source for trigger in rule.TRIGGERS)
+    needs = rule.NEEDS
+    return needs is None or any(word in source for word in needs.words)
 
 
-def rule_filter(rule: type[Rule]) -> Filter:
-    return Filter(
-        rule.TRIGGERS,
-        rule.TRIGGER_PATTERN,
-        rule.CLASSES_ONLY,
-        rule.EVIDENCE,
-        rule.MODULES_ONLY,
-    )
+def _whole(rule: type[Rule]) -> bool:
+    """Whether the rule is run on the whole file (no declaration, or scope "file")."""
+    return rule.NEEDS is None or rule.NEEDS.scope == "file"
 
 
 def lint_module(
@@ -142,17 +138,13 @@ def _check_parsed(
     """
     syntax_only = SyntaxErrorInFile in rules
     walking = [rule for rule in rules if not is_engine_rule(rule)]
-    # Only rules whose triggers occur in this file run on it (and decide the pruning;
-    # a TRIGGER_PATTERN is checked per statement, in _lint_pruned).
+    # Only rules whose declared words occur in this file run on it (and decide the
+    # pruning; a declared pattern is checked per statement, in _lint_pruned).
     rules = [rule for rule in walking if _mentions(source, rule)]
     if not rules and (walking or not syntax_only):
         return [], None
-    # Pruning is off when a triggered rule needs the whole file (WHOLE_FILE) or has no
-    # triggers at all.
-    whole = any(
-        getattr(rule, "WHOLE_FILE", False) or not rule.TRIGGERS for rule in rules
-    )
-    if prune and rules and not whole:
+    # Pruning is off when a triggered rule needs the whole file.
+    if prune and rules and not any(map(_whole, rules)):
         findings = _lint_pruned(source, path, rules)
         if findings is not None:
             return findings, None
@@ -170,8 +162,9 @@ def _lint_pruned(
 
     A rule none of whose statements is hit (its pattern matched nowhere) does not run.
     """
-    pruned, hits = select(source, [rule_filter(rule) for rule in rules])
-    rules = [rule for rule, hit in zip(rules, hits, strict=True) if hit]
+    declared = [(rule, rule.NEEDS) for rule in rules if rule.NEEDS is not None]
+    pruned, hits = select(source, [needs for _, needs in declared])
+    rules = [rule for (rule, _), hit in zip(declared, hits, strict=True) if hit]
     if pruned is None:
         return []
     try:

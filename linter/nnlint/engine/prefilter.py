@@ -16,36 +16,11 @@ from __future__ import annotations
 
 import bisect
 import re
-import sys
-from collections.abc import Callable, Iterable, Sequence
-from typing import NamedTuple, Protocol
+from collections.abc import Sequence
+from typing import NamedTuple
 
 from nnlint.engine.possible_modules import module_statements
-
-
-class Searcher(Protocol):
-    """What the pre-filter needs of a pattern: ``re.Pattern.search``'s signature."""
-
-    def search(self, string: str, pos: int = ..., endpos: int = ...) -> object: ...
-
-
-class AnyOf:
-    """Several patterns searched one after the other: cheaper than one alternation
-    when that alternation keeps ``re`` from skipping ahead to a likely first
-    character (a ``^`` alternative next to a word list)."""
-
-    def __init__(self, *patterns: re.Pattern[str]) -> None:
-        self.patterns = patterns
-
-    def search(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> object:
-        return next(
-            (True for p in self.patterns if p.search(string, pos, endpos)), None
-        )
-
-
-# Given the text of the statements a filter hit: a pattern that every statement holding
-# evidence the rule reads matches, or None when any statement may hold some.
-EvidencePattern = Callable[[str], "Searcher | None"]
+from nnlint.rules.needs import EvidencePattern, Needs
 
 _TRIPLE = re.compile(r'"""|\'\'\'')
 _BOUNDARY = re.compile(r"^(?=[^\s#)\]}])", re.MULTILINE)
@@ -104,29 +79,8 @@ def _continues(source: str, offset: int, previous: int) -> bool:
     )
 
 
-class Filter(NamedTuple):
-    """What one rule needs parsed (its ``TRIGGERS``, ``TRIGGER_PATTERN``,
-    ``CLASSES_ONLY``, ``EVIDENCE`` and ``MODULES_ONLY``): statements containing a
-    trigger, matching the pattern if there is one, holding a class definition if the
-    rule looks only inside classes, and one that may be an ``nn.Module`` if it judges
-    only those (:mod:`nnlint.engine.possible_modules`); plus, once it hit something, the
-    statements its evidence pattern matches."""
-
-    triggers: Sequence[str]
-    pattern: re.Pattern[str] | None = None
-    classes_only: bool = False
-    evidence: EvidencePattern | None = None
-    modules_only: bool = False
-
-    @property
-    def narrowed(self) -> bool:
-        """Narrower than its triggers: the classes it names must be kept as well."""
-        return self.pattern is not None or self.classes_only or self.modules_only
-
-
 # A class statement, after its decorators: the name it binds.
 _CLASS = re.compile(r"(?:@[^\n]*\n)*class[ \t]+(\w+)")
-_TOP_LEVEL_CLASS = re.compile(r"^class[ \t]+(\w+)", re.MULTILINE)
 # A class definition anywhere in a statement (a top-level class, or one nested in a
 # function); a line starting with "class " inside a string only keeps more.
 _CLASS_KEYWORD = re.compile(r"^[ \t]*class[ \t]", re.MULTILINE)
@@ -151,12 +105,12 @@ class Pruned(NamedTuple):
 
 def prune(source: str, triggers: Sequence[str]) -> Pruned | None:
     """``source`` without the statements containing none of ``triggers``."""
-    return select(source, [Filter(triggers)])[0]
+    return select(source, [Needs(tuple(triggers))])[0]
 
 
-def select(source: str, filters: Sequence[Filter]) -> tuple[Pruned | None, list[bool]]:
-    """The top-level statements of ``source`` some filter hits (None if none is hit),
-    and for each filter whether it hit anything (see :class:`Filter`).
+def select(source: str, filters: Sequence[Needs]) -> tuple[Pruned | None, list[bool]]:
+    """The top-level statements of ``source`` some declaration picks (None if none
+    does), and for each whether it picked anything (see :mod:`nnlint.rules.needs`).
 
     Imports are always kept (rules resolve names through them). So are the top-level
     classes that a statement hit by a narrowed filter names (a local base class, a
@@ -195,12 +149,12 @@ class _Statements:
         self._has_class: dict[int, bool] = {}
         self._modules: set[int] | None = None
 
-    def hit_by(self, wanted: Filter) -> set[int]:
+    def hit_by(self, wanted: Needs) -> set[int]:
         """Indexes of the statements ``wanted`` hits: one ``find`` per statement for
         the triggers, then the cheap tests, and the pattern last."""
         source, starts, ends = self.source, self.starts, self.ends
         hit: set[int] = set()
-        for trigger in set(wanted.triggers):
+        for trigger in set(wanted.words):
             position = source.find(trigger)
             while position >= 0:
                 index = bisect.bisect_right(starts, position) - 1
@@ -281,25 +235,3 @@ def _referenced_classes(
             del classes[index]
         found |= frontier
     return found
-
-
-def any_word(words: Iterable[str], *, after_dot: bool = True) -> str:
-    """Regex source matching any of the identifiers ``words`` as a whole word (also
-    right after a dot unless ``after_dot`` is false); never matches when empty.
-
-    It starts with a look-ahead on the words' first letters: a leading look-behind
-    alone keeps ``re`` from skipping ahead, which made such searches 2-5x slower."""
-    unique = sorted(set(words))
-    if not unique:
-        return "(?!)"
-    first = "".join(sorted({word[0] for word in unique}))
-    before = r"(?<!\w)" if after_dot else r"(?<![\w.])"
-    return rf"(?=[{first}]){before}(?:{'|'.join(map(re.escape, unique))})(?!\w)"
-
-
-def construction_calls(hit: str) -> re.Pattern[str]:
-    """An ``EVIDENCE`` for rules that take proof from how a class is built: the
-    statements calling, by bare name, a top-level class defined in ``hit``
-    (``head = Block(32, 64)``)."""
-    names = _TOP_LEVEL_CLASS.findall(hit)
-    return re.compile(rf"{any_word(names, after_dot=False)}\s*\(")

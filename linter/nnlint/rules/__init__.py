@@ -6,14 +6,16 @@ from functools import cache
 
 from nnlint.registry import discover
 from nnlint.rules.base import Invalid, Rule, RuleContext
+from nnlint.rules.needs import declaration_problems
 
 __all__ = ["Invalid", "Rule", "RuleContext", "all_rules", "rule_by_code"]
 
 
 @cache
 def all_rules() -> tuple[type[Rule], ...]:
-    """Rule classes sorted by code; found by module name: a new file is a new rule."""
-    return discover(__name__, __path__, Rule)
+    """Rule classes sorted by code; found by module name: a new file is a new rule.
+    Each rule's pre-filter declaration (``NEEDS``) is checked as it loads."""
+    return discover(__name__, __path__, Rule, declaration_problems)
 
 
 def rule_by_code(code: str) -> type[Rule] | None:

@@ -15,21 +15,20 @@ Class attributes (checked by the registry tests):
 * The class docstring is the user documentation, with ruff's sections:
   ``## What it does``, ``## Why is this bad?``, ``## Example``, ``## Use instead``,
   ``## Fix safety``, ``## References``.
+* ``NEEDS``: the one pre-filter declaration (:class:`nnlint.rules.needs.Needs`),
+  validated when the registry loads the rule.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import libcst as cst
 
 from nnlint.analysis.context import AnalysisContext
 from nnlint.findings import Fix, Severity
-
-if TYPE_CHECKING:
-    from nnlint.engine.prefilter import Searcher
+from nnlint.rules.needs import Needs
 
 
 @dataclass(frozen=True)
@@ -73,37 +72,9 @@ class Rule(cst.CSTVisitor):
     FIX_IS_SAFE: ClassVar[bool] = False
     VALID: ClassVar[list[str]] = []
     INVALID: ClassVar[list[Invalid]] = []
-    # Cheap pre-filter: a file none of whose text contains any of these substrings is
-    # never parsed for this rule. Empty means "always run".
-    TRIGGERS: ClassVar[tuple[str, ...]] = ()
-    # The engine may parse only the top-level statements that contain a trigger. A rule
-    # whose evidence spans statements (data flow from a model class to a loss call, a
-    # block class and the loop that stacks it) sets this, and the file is parsed whole
-    # whenever one of its triggers occurs.
-    WHOLE_FILE: ClassVar[bool] = False
-    # A finer pre-filter, checked (``search``) on each top-level statement that
-    # contains one of TRIGGERS: only statements it matches are parsed for this rule,
-    # and the rule does not run on a file where it matches none. It must be a
-    # *necessary* condition of the rule reporting in that statement (allow any
-    # spacing, line continuation, comment or parentheses Python allows), or findings
-    # are lost. Top-level classes a matched statement names are kept too.
-    TRIGGER_PATTERN: ClassVar[re.Pattern[str] | None] = None
-    # The rule's analysis starts from class definitions: only statements holding a
-    # class (top-level, or nested in a function) are hit for it, so the engine skips
-    # parsing top-level functions and tables for it (timm's model factories and
-    # configs). Anything else it reads must come through EVIDENCE.
-    CLASSES_ONLY: ClassVar[bool] = False
-    # Further statements the rule reads, given the text of the statements its filter
-    # hit: a pattern matching each of them (None: every statement). For proof taken
-    # from another statement (NNL301: a call of the class with literal widths; NNL401:
-    # the loop stacking a block) and above all for a rule that reports an *absence*
-    # (NNL202: "nothing initialises it"), where evidence pruned away turns into a
-    # false alarm. Wrap the function in ``staticmethod``.
-    EVIDENCE: ClassVar[staticmethod[[str], Searcher | None] | None] = None
-    # The rule judges only ``nn.Module`` subclasses (``module_model.module_class``):
-    # like CLASSES_ONLY, and classes that cannot be one (no bases; no base named from
-    # torch or this file and no ``forward``) are not parsed for it either.
-    MODULES_ONLY: ClassVar[bool] = False
+    # What must be parsed for the rule to report (:mod:`nnlint.rules.needs`); None
+    # runs it on every file, parsed whole. Checked by the registry at load.
+    NEEDS: ClassVar[Needs | None] = None
 
     def __init__(self, context: RuleContext) -> None:
         super().__init__()

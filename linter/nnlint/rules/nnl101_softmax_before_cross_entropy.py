@@ -4,6 +4,7 @@ from typing import ClassVar
 
 from nnlint.analysis.dataflow.values import Analysis, Kind, Loss, LossUse, Tensor
 from nnlint.rules.base import Invalid
+from nnlint.rules.needs import Needs
 from nnlint.rules.nnl1_common import (
     LossWiringRule,
     Replacements,
@@ -69,7 +70,7 @@ class SoftmaxBeforeCrossEntropy(LossWiringRule):
     SEVERITY = "error"
     FIX_TITLE = "Remove the softmax (pass the logits)"
     FIX_IS_SAFE = False
-    TRIGGERS = ("cross_entropy", "CrossEntropyLoss")
+    NEEDS = Needs(("cross_entropy", "CrossEntropyLoss"), scope="file")
     PAIRS: ClassVar[tuple[tuple[Loss, Kind], ...]] = ((Loss.CE, Kind.PROBS),)
 
     def fix(

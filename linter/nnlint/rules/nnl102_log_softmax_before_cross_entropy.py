@@ -6,6 +6,7 @@ import libcst as cst
 
 from nnlint.analysis.dataflow.values import Analysis, Kind, Loss, LossUse, Tensor
 from nnlint.rules.base import Invalid
+from nnlint.rules.needs import Needs
 from nnlint.rules.nnl1_common import (
     LossWiringRule,
     Replacements,
@@ -64,7 +65,7 @@ class LogSoftmaxBeforeCrossEntropy(LossWiringRule):
     SEVERITY = "warning"
     FIX_TITLE = "Remove the redundant log-softmax"
     FIX_IS_SAFE = True
-    TRIGGERS = ("cross_entropy", "CrossEntropyLoss")
+    NEEDS = Needs(("cross_entropy", "CrossEntropyLoss"), scope="file")
     PAIRS: ClassVar[tuple[tuple[Loss, Kind], ...]] = ((Loss.CE, Kind.LOG_PROBS),)
 
     def fix(

@@ -4,6 +4,7 @@ from typing import ClassVar
 
 from nnlint.analysis.dataflow.values import Analysis, Kind, Loss, LossUse, Tensor
 from nnlint.rules.base import Invalid
+from nnlint.rules.needs import Needs
 from nnlint.rules.nnl1_common import LossWiringRule, Replacements, renamed
 
 _TO_LOG = {"softmax": "log_softmax", "Softmax": "LogSoftmax"}
@@ -57,7 +58,7 @@ class SoftmaxBeforeNllLoss(LossWiringRule):
     SEVERITY = "error"
     FIX_TITLE = "Use log_softmax instead of softmax"
     FIX_IS_SAFE = False
-    TRIGGERS = ("nll_loss", "NLLLoss")
+    NEEDS = Needs(("nll_loss", "NLLLoss"), scope="file")
     PAIRS: ClassVar[tuple[tuple[Loss, Kind], ...]] = ((Loss.NLL, Kind.PROBS),)
 
     def fix(

@@ -6,6 +6,7 @@ import libcst as cst
 
 from nnlint.analysis.dataflow.values import Analysis, Kind, Loss, LossUse, Tensor
 from nnlint.rules.base import Invalid
+from nnlint.rules.needs import Needs
 from nnlint.rules.nnl1_common import LossWiringRule, Replacements, renamed
 
 _TO_CROSS_ENTROPY = {"nll_loss": "cross_entropy", "NLLLoss": "CrossEntropyLoss"}
@@ -58,7 +59,7 @@ class LogitsIntoNllLoss(LossWiringRule):
     SEVERITY = "error"
     FIX_TITLE = "Use cross-entropy on the logits"
     FIX_IS_SAFE = False
-    TRIGGERS = ("nll_loss", "NLLLoss")
+    NEEDS = Needs(("nll_loss", "NLLLoss"), scope="file")
     PAIRS: ClassVar[tuple[tuple[Loss, Kind], ...]] = ((Loss.NLL, Kind.LOGITS),)
 
     def reported_node(self, use: LossUse, tensor: Tensor) -> cst.CSTNode:

@@ -4,6 +4,7 @@ from typing import ClassVar
 
 from nnlint.analysis.dataflow.values import Analysis, Kind, Loss, LossUse, Tensor
 from nnlint.rules.base import Invalid
+from nnlint.rules.needs import Needs
 from nnlint.rules.nnl1_common import LossWiringRule, Replacements, removal
 
 
@@ -51,7 +52,9 @@ class SigmoidBeforeBceWithLogits(LossWiringRule):
     SEVERITY = "error"
     FIX_TITLE = "Remove the sigmoid (pass the logits)"
     FIX_IS_SAFE = False
-    TRIGGERS = ("binary_cross_entropy_with_logits", "BCEWithLogitsLoss")
+    NEEDS = Needs(
+        ("binary_cross_entropy_with_logits", "BCEWithLogitsLoss"), scope="file"
+    )
     PAIRS: ClassVar[tuple[tuple[Loss, Kind], ...]] = ((Loss.BCE_LOGITS, Kind.SIGMOID),)
 
     def fix(

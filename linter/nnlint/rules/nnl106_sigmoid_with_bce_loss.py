@@ -4,6 +4,7 @@ from typing import ClassVar
 
 from nnlint.analysis.dataflow.values import Analysis, Kind, Loss, LossUse, Tensor
 from nnlint.rules.base import Invalid
+from nnlint.rules.needs import Needs
 from nnlint.rules.nnl1_common import LossWiringRule, Replacements, removal, renamed
 
 _TO_WITH_LOGITS = {
@@ -60,7 +61,7 @@ class SigmoidWithBceLoss(LossWiringRule):
     SEVERITY = "warning"
     FIX_TITLE = "Drop the sigmoid and use the with-logits loss"
     FIX_IS_SAFE = False
-    TRIGGERS = ("binary_cross_entropy", "BCELoss")
+    NEEDS = Needs(("binary_cross_entropy", "BCELoss"), scope="file")
     PAIRS: ClassVar[tuple[tuple[Loss, Kind], ...]] = ((Loss.BCE, Kind.SIGMOID),)
 
     def fix(

@@ -4,6 +4,7 @@ from typing import ClassVar
 
 from nnlint.analysis.dataflow.values import Analysis, Kind, Loss, LossUse, Tensor
 from nnlint.rules.base import Invalid
+from nnlint.rules.needs import Needs
 from nnlint.rules.nnl1_common import LossWiringRule, Replacements, removal
 
 # The start of the two-layer classifiers the examples build (ReLU placement varies).
@@ -67,11 +68,14 @@ class ActivationOnLogits(LossWiringRule):
     SEVERITY = "error"
     FIX_TITLE = "Remove the activation on the logits"
     FIX_IS_SAFE = False
-    TRIGGERS = (
-        "cross_entropy",
-        "CrossEntropyLoss",
-        "binary_cross_entropy_with_logits",
-        "BCEWithLogitsLoss",
+    NEEDS = Needs(
+        (
+            "cross_entropy",
+            "CrossEntropyLoss",
+            "binary_cross_entropy_with_logits",
+            "BCEWithLogitsLoss",
+        ),
+        scope="file",
     )
     PAIRS: ClassVar[tuple[tuple[Loss, Kind], ...]] = (
         (Loss.CE, Kind.ACTIVATED),

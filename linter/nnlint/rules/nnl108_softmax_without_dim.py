@@ -6,6 +6,7 @@ import libcst as cst
 
 from nnlint.analysis.dataflow.origins import argument
 from nnlint.rules.base import Invalid, Rule
+from nnlint.rules.needs import Needs
 
 # qualified callable -> position of its ``dim`` parameter
 _FUNCTIONS = {
@@ -68,7 +69,7 @@ class SoftmaxWithoutDim(Rule):
     SEVERITY = "warning"
     FIX_TITLE = "Pass dim=-1 explicitly"
     FIX_IS_SAFE = False
-    TRIGGERS = ("softmax", "Softmax")
+    NEEDS = Needs(("softmax", "Softmax"))
 
     def visit_Call(self, node: cst.Call) -> None:
         position = self._dim_position(node)

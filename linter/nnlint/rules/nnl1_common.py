@@ -26,9 +26,8 @@ class LossWiringRule(Rule):
 
     PAIRS: ClassVar[tuple[tuple[Loss, Kind], ...]] = ()
     # The data flow crosses top-level statements (a model class, ``model = Net()``, the
-    # training function), so a file these rules trigger on must be parsed whole, never
-    # pruned to the statements that contain a trigger word (nnlint.engine.prefilter).
-    WHOLE_FILE: ClassVar[bool] = True
+    # training function), so each subclass declares ``scope="file"``: a file it
+    # triggers on is parsed whole, never pruned to the statements holding a word.
 
     def visit_Module(self, node: cst.Module) -> None:
         analysis = self.context.get(loss_flow)  # one data flow for all NNL1xx

@@ -9,7 +9,6 @@ import libcst as cst
 from nnlint.analysis.cst_syntax import called_name, enclosing
 from nnlint.analysis.layer_feeds import Ref, hidden_layers, normalise, ref_text
 from nnlint.analysis.module_model import ClassModel, file_model
-from nnlint.engine.prefilter import any_word
 from nnlint.rules.base import Invalid, Rule, RuleContext
 from nnlint.rules.constant_inits import (
     CONSTANT_INITS,
@@ -20,6 +19,7 @@ from nnlint.rules.constant_inits import (
     randomised,
     submodule_inits,
 )
+from nnlint.rules.needs import Needs, any_word
 
 _CONSTANT_SPELLINGS = CONSTANT_METHODS | {
     q.rpartition(".")[2] for q in CONSTANT_INITS | CONSTANT_TENSORS
@@ -112,15 +112,15 @@ class ZeroInitStackedLayers(Rule):
         "constant initialisation of a hidden layer's weight: its units stay identical"
     )
     SEVERITY = "error"
-    TRIGGERS = ("zeros", "ones", "constant_", "fill_", "zero_", "full", "apply")
     # Only methods calling a constant initialiser by one of these spellings are
     # analysed (see visit_Call), plus the methods that ``.apply(fn)`` one; and from
-    # outside classes only the module-level functions they apply.
-    TRIGGER_PATTERN = re.compile(
-        rf"{any_word({*_CONSTANT_SPELLINGS, 'apply'})}{_GAP}\("
+    # outside classes only the module-level functions they apply (the evidence).
+    NEEDS = Needs(
+        ("zeros", "ones", "constant_", "fill_", "zero_", "full", "apply"),
+        scope="modules",
+        pattern=re.compile(rf"{any_word({*_CONSTANT_SPELLINGS, 'apply'})}{_GAP}\("),
+        evidence=_applied_functions,
     )
-    MODULES_ONLY = True
-    EVIDENCE = staticmethod(_applied_functions)
     VALID = [
         # torchvision's zero_init_residual: a BatchNorm gamma, in a loop.
         "import torch.nn as nn\n"

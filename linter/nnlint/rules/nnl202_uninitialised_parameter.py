@@ -12,8 +12,8 @@ from nnlint.analysis.method_syntax import self_attr, self_name
 from nnlint.analysis.module_model import ClassModel, file_model
 from nnlint.analysis.names import dotted_name
 from nnlint.analysis.walk import walk
-from nnlint.engine.prefilter import any_word
 from nnlint.rules.base import Invalid, Rule, RuleContext
+from nnlint.rules.needs import Needs, any_word
 
 _UNINITIALISED = frozenset(
     ["torch.empty", "torch.empty_like", "torch.Tensor"]
@@ -103,17 +103,19 @@ class UninitialisedParameter(Rule):
     NAME = "uninitialised-parameter"
     MESSAGE = "parameter created from uninitialised memory and never initialised"
     SEVERITY = "error"
-    TRIGGERS = ("Tensor(", "empty")
-    # Where a parameter is created from an uninitialised constructor (or where one
-    # of those names, or ``Parameter``, is imported under another name).
-    TRIGGER_PATTERN = re.compile(
-        rf"Parameter{_GAP}\({_GAP}(?:data{_GAP}={_GAP})?(?:\w+{_GAP}\.{_GAP})*"
-        rf"(?:empty|empty_like|\w*Tensor){_GAP}\("
-        rf"|{_RENAMED.pattern}"
+    # The pattern: where a parameter is created from an uninitialised constructor (or
+    # where one of those names, or ``Parameter``, is imported under another name).
+    # "Nothing initialises it": every statement naming a created parameter is read
+    # (the evidence). Not scope "modules": a renamed import must stay a hit.
+    NEEDS = Needs(
+        ("Tensor(", "empty"),
+        pattern=re.compile(
+            rf"Parameter{_GAP}\({_GAP}(?:data{_GAP}={_GAP})?(?:\w+{_GAP}\.{_GAP})*"
+            rf"(?:empty|empty_like|\w*Tensor){_GAP}\("
+            rf"|{_RENAMED.pattern}"
+        ),
+        evidence=_evidence_pattern,
     )
-    # "Nothing initialises it": every statement naming a created parameter is read.
-    # (Not MODULES_ONLY: a renamed import must stay a hit, see _evidence_pattern.)
-    EVIDENCE = staticmethod(_evidence_pattern)
     VALID = [
         # reset_parameters called from __init__ (the torch.nn.Linear pattern).
         "import math\n"

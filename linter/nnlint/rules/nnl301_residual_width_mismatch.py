@@ -17,8 +17,8 @@ from nnlint.analysis.module_model import (
     name_calls,
 )
 from nnlint.analysis.walk import walk
-from nnlint.engine.prefilter import construction_calls
 from nnlint.rules.base import Invalid, Rule
+from nnlint.rules.needs import Needs, construction_calls
 
 _CONV = {f"torch.nn.Conv{d}d" for d in (1, 2, 3)}
 _CONV_T = {f"torch.nn.ConvTranspose{d}d" for d in (1, 2, 3)}
@@ -193,10 +193,10 @@ class ResidualWidthMismatch(Rule):
     NAME = "residual-width-mismatch"
     MESSAGE = "the two sides of this residual add have different shapes"
     SEVERITY = "error"
-    TRIGGERS = ("Linear", "Conv", "Pool")
-    MODULES_ONLY = True
     # Two parameter widths are compared only with proof from a call of the class.
-    EVIDENCE = staticmethod(construction_calls)
+    NEEDS = Needs(
+        ("Linear", "Conv", "Pool"), scope="modules", evidence=construction_calls
+    )
     VALID = [
         # A downsample projection on the skip matches the strided, widened branch.
         "import torch.nn as nn\n"

@@ -9,6 +9,7 @@ import libcst as cst
 from nnlint.analysis.forward_flow import Add
 from nnlint.analysis.module_model import module_class
 from nnlint.rules.base import Invalid, Rule
+from nnlint.rules.needs import Needs
 
 
 class SelfAddSkip(Rule):
@@ -52,12 +53,15 @@ class SelfAddSkip(Rule):
     SEVERITY = "error"
     FIX_TITLE = "Add the block input instead of the block output"
     FIX_IS_SAFE = False
-    TRIGGERS = ("forward",)
-    MODULES_ONLY = True
     # ``h + h`` / ``h += h``: one name on both sides of ``+`` (only spaces, line
     # continuations, comments and parentheses between).
-    TRIGGER_PATTERN = re.compile(
-        r"(?<![\w.])([^\W\d]\w*+)(?:[\s)\\]|#[^\n]*+)*+\+=?(?:[\s(\\]|#[^\n]*+)*+\1(?!\w)"
+    NEEDS = Needs(
+        ("forward",),
+        scope="modules",
+        pattern=re.compile(
+            r"(?<![\w.])([^\W\d]\w*+)(?:[\s)\\]|#[^\n]*+)*+\+=?"
+            r"(?:[\s(\\]|#[^\n]*+)*+\1(?!\w)"
+        ),
     )
     VALID = [
         "from torch import nn\n"

@@ -13,6 +13,7 @@ from nnlint.analysis.module_constructors import (
 from nnlint.analysis.module_model import ClassModel, FileModel, file_model
 from nnlint.analysis.walk import walk
 from nnlint.rules.base import Invalid, Rule
+from nnlint.rules.needs import Needs
 
 _LIST_LIKE = (cst.List, cst.Tuple, cst.ListComp)
 _DICT_LIKE = (cst.Dict, cst.DictComp)
@@ -80,8 +81,7 @@ class UnregisteredSubmodules(Rule):
     # "Module" finds `class Net(Module)` after `from torch.nn import Module`. A class
     # whose text names neither (`class Wide(Conv2d)` with a bare import) is only
     # parsed when another rule asks for it.
-    TRIGGERS = ("nn.", "torch.nn", "Module")
-    MODULES_ONLY = True
+    NEEDS = Needs(("nn.", "torch.nn", "Module"), scope="modules")
     VALID = [
         # Registered properly.
         "import torch.nn as nn\n"

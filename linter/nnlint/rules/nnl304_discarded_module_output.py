@@ -9,6 +9,7 @@ from nnlint.analysis.module_model import ClassModel, module_class
 from nnlint.analysis.tensors import PURE_METHODS, ProvableTensors
 from nnlint.analysis.walk import iter_children, walk
 from nnlint.rules.base import Invalid, Rule
+from nnlint.rules.needs import Needs
 
 
 class DiscardedModuleOutput(Rule):
@@ -66,8 +67,7 @@ class DiscardedModuleOutput(Rule):
     NAME = "discarded-module-output"
     MESSAGE = "the result of this call is discarded: it has no effect on the output"
     SEVERITY = "error"
-    TRIGGERS = ("forward",)
-    MODULES_ONLY = True
+    NEEDS = Needs(("forward",), scope="modules")
     VALID = [
         "import torch.nn as nn\n"
         "import torch.nn.functional as F\n"

@@ -9,6 +9,7 @@ import libcst as cst
 from nnlint.analysis.inplace import Overwrite
 from nnlint.analysis.module_model import module_class
 from nnlint.rules.base import Invalid, Rule
+from nnlint.rules.needs import Needs
 
 
 class InplaceActivationOnSkip(Rule):
@@ -74,12 +75,14 @@ class InplaceActivationOnSkip(Rule):
     # Only forward* methods are checked; an in-place op there is a literal ``True``
     # passed as an argument (``inplace=True``, ``LeakyReLU(0.2, True)``), a call of a
     # name ending in ``_`` (``x.relu_()``, ``F.relu_(x)``) or an augmented assignment.
-    TRIGGERS = ("forward",)
-    MODULES_ONLY = True
-    TRIGGER_PATTERN = re.compile(
-        r"(?:inplace(?:[\s\\]|#[^\n]*+)*+=|[(,])(?:[\s(\\]|#[^\n]*+)*+True(?!\w)"
-        r"|(?<!\w)[^\W\d_]\w*_(?:[\s)\\]|#[^\n]*+)*+\("
-        r"|(?:[-+*/%@&|^]|>>|<<)="
+    NEEDS = Needs(
+        ("forward",),
+        scope="modules",
+        pattern=re.compile(
+            r"(?:inplace(?:[\s\\]|#[^\n]*+)*+=|[(,])(?:[\s(\\]|#[^\n]*+)*+True(?!\w)"
+            r"|(?<!\w)[^\W\d_]\w*_(?:[\s)\\]|#[^\n]*+)*+\("
+            r"|(?:[-+*/%@&|^]|>>|<<)="
+        ),
     )
     VALID = [
         # torchvision's BasicBlock: the in-place ReLUs act on fresh conv outputs.

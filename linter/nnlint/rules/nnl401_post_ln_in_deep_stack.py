@@ -2,22 +2,37 @@
 
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
 from nnlint.analysis.cst_syntax import enclosing
 from nnlint.analysis.module_model import class_model
 from nnlint.analysis.post_ln_scan import post_ln_norms
-from nnlint.analysis.stack_depth import LoopDepths, stacks_and_depths
+from nnlint.analysis.stack_depth import LoopDepths
 from nnlint.analysis.torch_post_ln import (
     ENCODER_STACKS,
     post_ln_encoder,
     post_ln_transformer_depth,
 )
 from nnlint.rules.base import Invalid, Rule, RuleContext
+from nnlint.rules.needs import AnyOf, Needs, construction_calls
 
 # The original Transformer trained 6 post-LN layers (with warm-up); deeper post-LN
 # stacks are where divergence without warm-up is documented (see the docstring).
 MAX_POST_LN_DEPTH = 6
+
+
+# A module-level integer constant (``N_LAYERS = 16``, also ``A = B = 16``).
+_DEPTH_CONSTANT = re.compile(
+    r"^\w+(?:[ \t]*=[ \t]*\w+)*[ \t]*(?::[^=\n]*)?=[ \t]*\d", re.MULTILINE
+)
+
+
+def stacks_and_depths(hit: str) -> AnyOf:
+    """Statements that may stack a block defined in ``hit`` (they call it by name)
+    or give a loop its length (module-level integer constants)."""
+    return AnyOf(construction_calls(hit), _DEPTH_CONSTANT)
 
 
 class PostLnInDeepStack(Rule):
@@ -104,18 +119,20 @@ class PostLnInDeepStack(Rule):
     # The stack usually lives in another top-level statement than the block; the
     # container names keep it when the engine parses only triggered statements, and
     # the evidence keeps loops calling a block class and the depth constants.
-    TRIGGERS = (
-        "ModuleList",
-        "Sequential(",
-        "LayerNorm",
-        "RMSNorm",
-        "layer_norm",
-        "rms_norm",
-        "TransformerEncoder",
-        "TransformerDecoder",
-        "Transformer(",
+    NEEDS = Needs(
+        (
+            "ModuleList",
+            "Sequential(",
+            "LayerNorm",
+            "RMSNorm",
+            "layer_norm",
+            "rms_norm",
+            "TransformerEncoder",
+            "TransformerDecoder",
+            "Transformer(",
+        ),
+        evidence=stacks_and_depths,
     )
-    EVIDENCE = staticmethod(stacks_and_depths)
 
     VALID = [
         # Pre-LN blocks with a final norm after the stack.

@@ -18,6 +18,7 @@ from nnlint.analysis.module_model import class_model
 from nnlint.analysis.norm_kinds import CONV, ELEMENTWISE, LAYER_NORM
 from nnlint.rules.base import Invalid
 from nnlint.rules.container_rule import ContainerLinkRule
+from nnlint.rules.needs import Needs
 
 _FUNCTIONAL = frozenset(
     {"torch.nn.functional.layer_norm", "torch.nn.functional.rms_norm"}
@@ -209,7 +210,7 @@ class NormOverWrongAxes(ContainerLinkRule):
     NAME = "norm-over-wrong-axes"
     MESSAGE = "The norm normalises a different axis than the features it is sized for"
     SEVERITY = "error"
-    TRIGGERS = ("LayerNorm", "RMSNorm", "layer_norm", "rms_norm", "BatchNorm1d")
+    NEEDS = Needs(("LayerNorm", "RMSNorm", "layer_norm", "rms_norm", "BatchNorm1d"))
 
     VALID = [
         # Channels-last permute before the norm (ConvNeXt).

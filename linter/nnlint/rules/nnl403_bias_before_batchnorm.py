@@ -10,6 +10,7 @@ from nnlint.analysis.module_model import class_model
 from nnlint.analysis.norm_kinds import BATCH_NORM, Link
 from nnlint.rules.base import Invalid
 from nnlint.rules.container_rule import ContainerLinkRule
+from nnlint.rules.needs import Needs
 
 # Where ``bias`` sits among the positional parameters of each constructor.
 _BIAS_POSITION = {
@@ -140,7 +141,7 @@ class BiasBeforeBatchNorm(ContainerLinkRule):
     SEVERITY = "warning"
     FIX_TITLE = "Build the layer with `bias=False`"
     FIX_IS_SAFE = False
-    TRIGGERS = ("BatchNorm",)
+    NEEDS = Needs(("BatchNorm",))
 
     VALID = [
         # bias=False already (a downsample projection on the skip path).

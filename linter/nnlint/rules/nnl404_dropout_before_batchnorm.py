@@ -10,6 +10,7 @@ from nnlint.analysis.module_model import class_model
 from nnlint.analysis.norm_kinds import BATCH_NORM, DROPOUT, Link
 from nnlint.rules.base import Invalid
 from nnlint.rules.container_rule import ContainerLinkRule
+from nnlint.rules.needs import Needs
 
 
 def _is_identity(ctor: cst.Call | None, kind: str) -> bool:
@@ -73,7 +74,7 @@ class DropoutBeforeBatchNorm(ContainerLinkRule):
         "Dropout feeds BatchNorm directly: its statistics shift between train and eval"
     )
     SEVERITY = "warning"
-    TRIGGERS = ("BatchNorm",)
+    NEEDS = Needs(("BatchNorm",))
 
     VALID = [
         # Dropout after the BatchNorm is the recommended order.

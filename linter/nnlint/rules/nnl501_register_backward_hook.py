@@ -6,6 +6,7 @@ import libcst as cst
 
 from nnlint.analysis.cst_syntax import descendants
 from nnlint.rules.base import Invalid, Rule, RuleContext
+from nnlint.rules.needs import Needs
 
 _METHOD = "register_backward_hook"
 _GLOBAL = (
@@ -68,7 +69,7 @@ class RegisterBackwardHook(Rule):
     SEVERITY = "error"
     FIX_TITLE = "Use `register_full_backward_hook`"
     FIX_IS_SAFE = False
-    TRIGGERS = ("register_backward_hook", "register_module_backward_hook")
+    NEEDS = Needs(("register_backward_hook", "register_module_backward_hook"))
 
     VALID = [
         "handle = model.register_full_backward_hook(hook)\n",

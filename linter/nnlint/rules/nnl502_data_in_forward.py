@@ -11,6 +11,7 @@ from nnlint.analysis.module_model import class_model
 from nnlint.analysis.names import dotted_name
 from nnlint.analysis.walk import iter_children
 from nnlint.rules.base import Invalid, Rule
+from nnlint.rules.needs import Needs
 
 # Reading these through ``.data`` never feeds autograd (metadata, host copies) or says
 # "no gradient" explicitly; an in-place method (``.data.clamp_()``) is a deliberate
@@ -183,13 +184,15 @@ class DataInForward(Rule):
     FIX_IS_SAFE = False
     # ``.data`` as used on a tensor; a bare ``.data`` also matches every
     # ``torch.utils.data``/``timm.data`` import, which would parse most files.
-    TRIGGERS = tuple(
-        f".data{after}"
-        for after in (")", ",", ".", "[", "\n", " *", " +", " -", " /", " @")
-    )
-    CLASSES_ONLY = True
     # Only a method named exactly ``forward`` is read (see visit_FunctionDef).
-    TRIGGER_PATTERN = re.compile(r"^[ \t]+(?:async[ \t]+)?def[ \t]+forward(?!\w)", re.M)
+    NEEDS = Needs(
+        tuple(
+            f".data{after}"
+            for after in (")", ",", ".", "[", "\n", " *", " +", " -", " /", " @")
+        ),
+        scope="classes",
+        pattern=re.compile(r"^[ \t]+(?:async[ \t]+)?def[ \t]+forward(?!\w)", re.M),
+    )
 
     VALID = [
         # Init code may use .data; forward uses the parameter itself.

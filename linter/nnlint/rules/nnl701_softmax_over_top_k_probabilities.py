@@ -12,6 +12,7 @@ from nnlint.analysis.tensor_flow import (
 )
 from nnlint.rules.base import Invalid, Rule
 from nnlint.rules.function_scan import FunctionScanRule
+from nnlint.rules.needs import Needs
 
 _PROBABILITIES = SOFTMAX_FUNCTIONS | {
     ".softmax",
@@ -79,7 +80,7 @@ class SoftmaxOverTopKProbabilities(FunctionScanRule):
     )
     SEVERITY = "error"
     NAMES = frozenset({"topk", "gather", "take_along_dim"})
-    TRIGGERS = ("topk", "gather")
+    NEEDS = Needs(("topk", "gather"))
 
     def judge(self, module: cst.Module, functions: list[cst.FunctionDef]) -> None:
         for function in functions:

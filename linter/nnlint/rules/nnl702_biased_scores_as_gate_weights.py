@@ -9,6 +9,7 @@ from nnlint.analysis.tensor_flow import NOTHING, Facts, FlowWalker
 from nnlint.analysis.walk import walk
 from nnlint.rules.base import Invalid, Rule
 from nnlint.rules.function_scan import FunctionScanRule
+from nnlint.rules.needs import Needs
 
 _TOPK = frozenset({"torch.topk", ".topk"})
 _GATHER = frozenset({"torch.gather", ".gather", "torch.take_along_dim"})
@@ -79,11 +80,13 @@ class BiasedScoresAsGateWeights(FunctionScanRule):
     )
     SEVERITY = "error"
     NAMES = frozenset({"topk", "gather", "take_along_dim"})
-    TRIGGERS = ("topk", "gather")
     # The bias buffer may be registered in another class (the router) than the one
-    # using it (the MoE block).
-    EVIDENCE = staticmethod(
-        lambda hit: re.compile(r"register_buffer|Buffer\s*\(|requires_grad|bias\s*=")
+    # using it (the MoE block): the evidence.
+    NEEDS = Needs(
+        ("topk", "gather"),
+        evidence=lambda hit: re.compile(
+            r"register_buffer|Buffer\s*\(|requires_grad|bias\s*="
+        ),
     )
 
     def judge(self, module: cst.Module, functions: list[cst.FunctionDef]) -> None:

@@ -18,6 +18,7 @@ from nnlint.analysis.names import ImportMap
 from nnlint.analysis.tensor_flow import Facts
 from nnlint.rules.base import Invalid, RuleContext
 from nnlint.rules.function_scan import FunctionScanRule
+from nnlint.rules.needs import Needs
 
 _DEFINED = re.compile(r"\bdef[ \t]+(\w+)")
 
@@ -96,10 +97,10 @@ class UnscaledAttentionScores(FunctionScanRule):
     )
     SEVERITY = "warning"
     NAMES = frozenset({"softmax"})
-    TRIGGERS = ("softmax", "Softmax")
-    # Read from other statements: the initialisation that may carry a folded scale
-    # (often in a base class), and the callers that may scale q or k for a helper.
-    EVIDENCE = staticmethod(_evidence)
+    # Read from other statements (the evidence): the initialisation that may carry a
+    # folded scale (often in a base class), and the callers that may scale q or k for
+    # a helper.
+    NEEDS = Needs(("softmax", "Softmax"), evidence=_evidence)
 
     def __init__(self, context: RuleContext) -> None:
         super().__init__(context)

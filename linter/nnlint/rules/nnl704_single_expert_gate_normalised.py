@@ -13,6 +13,7 @@ from nnlint.analysis.tensor_flow import (
 )
 from nnlint.rules.base import Invalid, Rule
 from nnlint.rules.function_scan import FunctionScanRule
+from nnlint.rules.needs import Needs
 
 _TOPK = frozenset({"torch.topk", ".topk"})
 
@@ -62,7 +63,7 @@ class SingleExpertGateNormalised(FunctionScanRule):
     )
     SEVERITY = "error"
     NAMES = frozenset({"topk"})
-    TRIGGERS = ("topk",)
+    NEEDS = Needs(("topk",))
 
     def judge(self, module: cst.Module, functions: list[cst.FunctionDef]) -> None:
         for function in functions:

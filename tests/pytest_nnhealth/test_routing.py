@@ -118,6 +118,38 @@ def test_locates_transformers_mixtral_routers() -> None:
     ]
 
 
+def test_locates_transformers_deepseek_v3_bias_router_and_qwen2_moe() -> None:
+    transformers = pytest.importorskip("transformers")
+    deepseek = transformers.DeepseekV3Config(
+        vocab_size=32, hidden_size=16, intermediate_size=32, moe_intermediate_size=8,
+        num_hidden_layers=2, first_k_dense_replace=1, n_routed_experts=4,
+        num_experts_per_tok=2, n_group=1, topk_group=1, num_attention_heads=2,
+        num_key_value_heads=2, q_lora_rank=None, kv_lora_rank=8, qk_rope_head_dim=4,
+        qk_nope_head_dim=4, v_head_dim=4,
+    )  # fmt: skip
+    model = transformers.DeepseekV3ForCausalLM(deepseek)
+    [found] = locate_routers(model)  # layer 0 is dense (first_k_dense_replace=1)
+    gate = model.model.layers[1].mlp.gate
+    assert (found.name, found.num_experts, found.top_k) == (
+        "model.layers.1.mlp.gate",
+        4,
+        2,
+    )
+    assert found.bias is gate.e_score_correction_bias
+    assert found.sigmoid
+    assert found.container == "model.layers.1.mlp.experts"
+    qwen = transformers.Qwen2MoeConfig(
+        vocab_size=32, hidden_size=16, intermediate_size=32, moe_intermediate_size=8,
+        shared_expert_intermediate_size=8, num_hidden_layers=1, num_attention_heads=2,
+        num_key_value_heads=1, num_experts=4, num_experts_per_tok=2,
+    )  # fmt: skip
+    found_qwen = locate_routers(transformers.Qwen2MoeForCausalLM(qwen))
+    # The shared expert's 1-wide sigmoid gate is not a router.
+    assert [(r.name, r.num_experts, r.bias) for r in found_qwen] == [
+        ("model.layers.0.mlp.gate", 4, None)
+    ]
+
+
 def test_expert_tokens_counts_every_choice_and_drops_padding() -> None:
     chosen = torch.tensor([[0, 1], [0, 3], [-1, 4]])  # -1 and 4 (= experts): dropped
     assert expert_tokens(chosen, 4).tolist() == [2.0, 1.0, 0.0, 1.0]

@@ -46,7 +46,7 @@ def test_tuple_inputs_and_tuple_outputs():
         loss_fn=lambda out, target: F.cross_entropy(out[0] + out[1], target),
     )
     assert report.healthy, report.findings
-    assert set(report.layers) == {"a", "b"}
+    assert set(report.layers) == {"a", "b", ""}  # "": the (first) output's logits
 
 
 def test_dict_inputs_and_dict_outputs():
@@ -313,5 +313,5 @@ def test_package_level_check_is_the_function_after_the_submodule_import():
 def test_torch_compile_wrapper_is_checked_through_its_module():
     compiled = torch.compile(small(), backend="eager")
     report = check(compiled, xy(), loss_fn=F.cross_entropy, steps=4, graph=False)
-    assert list(report.layers) == ["0", "1", "2"]
+    assert list(report.layers) == ["0", "1", "2", ""]  # "": the output logits
     assert report.meta["compiled"] == "checked the module torch.compile wraps"

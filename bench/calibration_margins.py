@@ -43,6 +43,9 @@ RULES = (
     Rule("loss_divergence_factor", "loss_divergence", True),
     Rule("min_loss_drop", "no_learning", False),
     Rule("rank_top_fraction_max", "rank_collapse", True),
+    Rule("expert_load_max_over_mean", "expert_load_imbalance", True),
+    Rule("dead_experts_max", "dead_experts", True),
+    Rule("router_top_share_max", "router_collapse", True),
 )
 
 
@@ -107,6 +110,13 @@ def run_statistics(
     stats["rank_top_fraction_max"] = _extreme(
         [_tail(tops[n], window, min) for n in leaves[:-1] if n in tops], upper=True
     )
+    for key, quantity in (
+        ("expert_load_max_over_mean", "expert_load_max_over_mean"),
+        ("dead_experts_max", "dead_experts"),
+        ("router_top_share_max", "router_top_share"),
+    ):  # MoE routers only (docs/health/moe.md): trailing-window minimum, worst router
+        rows = _series(layers, quantity).values()
+        stats[key] = _extreme([_tail(v, window, min) for v in rows], upper=True)
     return stats
 
 

@@ -178,6 +178,7 @@ HEALTHY = [
     RealCase("distilbert", "transformers", classify_tokens(rm.hf_distilbert)),
     RealCase("gpt2", "transformers", causal_lm(rm.hf_gpt2)),
     RealCase("llama", "transformers", causal_lm(rm.hf_llama)),
+    RealCase("mixtral", "transformers", causal_lm(rm.hf_mixtral)),
     RealCase("t5", "transformers", seq2seq),
     RealCase("lstm_tagger", "torch.nn", tagger(nn.LSTM)),
     RealCase("gru_tagger", "torch.nn", tagger(nn.GRU)),

@@ -167,7 +167,7 @@ def time_case(case: RealCase, repeats: int, options: dict[str, Any]) -> dict[str
         totals, report = checked(built, options)
         checks.append(totals)
     keys = set().union(*checks)
-    result = {k: median(c.get(k, 0.0) for c in checks) for k in keys}
+    result: dict[str, Any] = {k: median(c.get(k, 0.0) for c in checks) for k in keys}
     for suffix in ("", "_cpu"):
         result["bare" + suffix] = median(b["total" + suffix] for b in bares)
         result["bare_steps" + suffix] = median(b["steps" + suffix] for b in bares)

@@ -27,6 +27,7 @@ from bench.zoo_build import (
     slow_divergence,
     token_batch,
 )
+from bench.zoo_moe import MOE_BROKEN, MOE_HEALTHY
 
 MLP3 = [D_IN, 32, 32, 4]
 DEEP = [D_IN, *[32] * 8, 4]
@@ -296,7 +297,7 @@ BROKEN += [
     ),
 ]
 
-HEALTHY += za.HEALTHY
-BROKEN += za.BROKEN
+HEALTHY += za.HEALTHY + MOE_HEALTHY
+BROKEN += za.BROKEN + MOE_BROKEN
 
 CASES: list[ZooCase] = HEALTHY + BROKEN

@@ -19,6 +19,7 @@ from nnlint import __version__
 if TYPE_CHECKING:
     from pytest_nnhealth.judge.records import HealthFinding, HealthReport, LayerStats
     from pytest_nnhealth.judge.thresholds import Thresholds
+    from pytest_nnhealth.probes.routers import Router
     from pytest_nnhealth.training.graph_bounds import GraphLimits
     from pytest_nnhealth.training.health_check import check
 
@@ -27,6 +28,7 @@ __all__ = [
     "HealthFinding",
     "HealthReport",
     "LayerStats",
+    "Router",
     "Thresholds",
     "__version__",
     "check",
@@ -38,6 +40,7 @@ _LAZY = {
     "HealthFinding": "pytest_nnhealth.judge.records",
     "HealthReport": "pytest_nnhealth.judge.records",
     "LayerStats": "pytest_nnhealth.judge.records",
+    "Router": "pytest_nnhealth.probes.routers",
     "Thresholds": "pytest_nnhealth.judge.thresholds",
 }
 

@@ -26,6 +26,7 @@ from pytest_nnhealth.judge.base import (
     trailing_run,
 )
 from pytest_nnhealth.judge.hints import HINTS
+from pytest_nnhealth.judge.moe import judge_routing, unrouted_after_cause
 from pytest_nnhealth.judge.order import order_by_cause, position
 from pytest_nnhealth.judge.records import HealthFinding, RunResult
 from pytest_nnhealth.judge.run_rules import divergence, no_learning, nonfinite, plumbing
@@ -48,6 +49,7 @@ def judge(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
         plumbing,
         _rank,
         attention_rules,
+        judge_routing,
     ):
         findings.extend(rule(result, limits))
     backward = _backward_modules(result)
@@ -57,7 +59,8 @@ def judge(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
         for f in _drop_unmeasurable(findings, result, backward)
         if f.check not in limits.ignore
     ]
-    return order_by_cause(kept, result.order, len(result.losses), backward)
+    ordered = order_by_cause(kept, result.order, len(result.losses), backward)
+    return unrouted_after_cause(ordered, result)
 
 
 def _first_collapse(

@@ -113,6 +113,28 @@ HINTS: dict[str, tuple[str, str, str]] = {
         "add z-loss (1e-4 * logsumexp(logits) ** 2), lower the output layer's lr, "
         "or normalise the final hidden state",
     ),
+    "expert_load_imbalance": (
+        "busiest expert's load over the mean load",
+        "the load balancing is too weak or absent (auxiliary-loss coefficient, bias "
+        "update speed), or the router learns faster than the balancing corrects",
+        "raise the balancing coefficient or bias update speed, lower the router lr, "
+        "or set a capacity factor so overflow tokens are dropped or rerouted",
+    ),
+    "dead_experts": (
+        "experts that received no token",
+        "the router never scores these experts in the top-k (a router init or bias "
+        "that excludes them) and nothing pulls load back to them",
+        "re-initialise the router (small std, zero bias), add a load-balancing loss "
+        "or a bias update, or use a capacity factor",
+    ),
+    "router_collapse": (
+        "share of all choices going to the top-k busiest experts",
+        "every token is routed to the same experts: no balancing, a balancing bias "
+        "updated with the wrong sign, or router inputs dominated by a shared "
+        "component",
+        "add an auxiliary balancing loss or a bias update that lowers busy experts' "
+        "bias, normalise the router input, lower the router lr or init scale",
+    ),
 }
 
 

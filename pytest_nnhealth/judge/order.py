@@ -31,6 +31,9 @@ _ANY_NUMERIC = _GROWTH | {
     "rank_collapse",
 }
 _WIRING = {"zero_gradients", "params_without_grad", "unregistered_params"}
+# Experts that receive no token learn nothing (their own gradient findings are tied to
+# the router in judge/moe.py, by module).
+_UNROUTED = frozenset({"dead_experts", "router_collapse"})
 # Gradient symptoms leave their range in the backward pass, which starts at the output:
 # the deepest module is where a gradient first stops, grows or shrinks.
 BACKWARD_CHECKS = frozenset(
@@ -47,7 +50,7 @@ CAUSED_BY: dict[str, frozenset[str]] = {
     "nonfinite": frozenset(_GROWTH | {"loss_divergence", "saturation"}),
     "loss_divergence": frozenset(_GROWTH | {"nonfinite"}),
     # Nothing is learnt when any of the dynamics (or the wiring) is broken.
-    "no_learning": frozenset(_ANY_NUMERIC | _WIRING),
+    "no_learning": frozenset(_ANY_NUMERIC | _WIRING | _UNROUTED),
     "exploding_gradients": frozenset({"exploding_activations", "nonfinite"}),
     "update_ratio_high": frozenset({"exploding_gradients", "exploding_activations"}),
     # Too-large steps push ReLU inputs negative and tanh/sigmoid inputs to the tails;

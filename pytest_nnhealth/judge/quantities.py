@@ -59,12 +59,7 @@ SATURATION_FRACTION = "saturation_fraction"  # inputs where the derivative is < 
 TOP_SV_FRACTION = "top_sv_fraction"  # sigma_1 / sum(sigma) of the output
 RANK = "rank"  # effective rank exp(entropy(sigma / sum(sigma))) of the output
 INPUT_TOP_SV_FRACTION = "input_top_sv_fraction"  # the same of the module's input
-# The model's own output (module name ""), on statistics steps (probes/logits.py).
-LOGIT_MAX = "logit_max"  # largest |logit|
-LOGIT_LSE = "logit_lse"  # log Z = logsumexp over the last axis, mean over rows
-LOGIT_MEAN = "logit_mean"  # mean logit: the shift a softmax cannot see
-LOGIT_SHIFT_GRAD = "logit_shift_grad"  # ~0 when the loss reads a softmax of the logits
-SERIES: tuple[str, ...] = (
+CORE_SERIES: tuple[str, ...] = (
     ACT_MEAN,
     ACT_STD,
     ACT_BATCH_STD,
@@ -77,25 +72,31 @@ SERIES: tuple[str, ...] = (
     TOP_SV_FRACTION,
     RANK,
     INPUT_TOP_SV_FRACTION,
-    LOGIT_MAX,
-    LOGIT_LSE,
-    LOGIT_MEAN,
-    LOGIT_SHIFT_GRAD,
 )
-# Attention modules only (probes/attention.py), per module (the worst head) and per
-# head under ``<quantity>_h<j>`` (see ``per_head``).
-ATTN_ENTROPY = "attn_entropy"  # normalised entropy of the attention weights
-ATTN_ONE_KEY_FRACTION = "attn_one_key_fraction"  # queries with entropy < 0.1 nats
-ATTN_LOGIT_MAX = "attn_logit_max"  # largest pre-softmax logit
-ATTENTION_SERIES: tuple[str, ...] = (
-    ATTN_ENTROPY,
-    ATTN_ONE_KEY_FRACTION,
-    ATTN_LOGIT_MAX,
-)
+# Attention modules, per head as "<quantity>_h<head>" and the worst head as
+# "<quantity>" (sampled steps).
+ATTN_ENTROPY = "attn_entropy"  # entropy of the attention weights / log(keys)
+ATTN_ONE_KEY_FRACTION = "attn_one_key_fraction"  # queries attending to ~one key
+ATTN_LOGIT_MAX = "attn_logit_max"  # largest pre-softmax attention logit
+PER_HEAD: tuple[str, ...] = (ATTN_ENTROPY, ATTN_ONE_KEY_FRACTION, ATTN_LOGIT_MAX)
+# The model's output logits, on the model's own row (module name "").
+LOGIT_MAX = "logit_max"  # largest |logit|
+LOGIT_LSE = "logit_lse"  # log-partition, logsumexp over the class axis
+LOGIT_MEAN = "logit_mean"  # mean logit
+LOGIT_SHIFT_GRAD = "logit_shift_grad"  # gradient along the all-ones logit direction
+LOGIT_SERIES: tuple[str, ...] = (LOGIT_MAX, LOGIT_LSE, LOGIT_MEAN, LOGIT_SHIFT_GRAD)
+SERIES: tuple[str, ...] = CORE_SERIES + PER_HEAD + LOGIT_SERIES
 
 
-def per_head(quantity: str, head: int) -> str:
+def head_key(quantity: str, head: int) -> str:
+    """The series key of one attention head: ``attn_entropy_h3``."""
     return f"{quantity}_h{head}"
+
+
+def is_declared_series(key: str) -> bool:
+    """A key declared here, or one head's key of a per-head quantity."""
+    base, _, head = key.rpartition("_h")
+    return key in SERIES or (base in PER_HEAD and head.isdigit())
 
 
 # -- Histograms: keys of ``LayerStats.histograms``. --------------------------------

@@ -235,3 +235,16 @@ class HealthReport:
         from pytest_nnhealth.reporting.assertions import assert_logit_drift
 
         assert_logit_drift(self, max_shift, **kwargs)
+
+    def assert_expert_load(self, max_over_mean: float = 2.0, **kwargs: Any) -> None:
+        """Busiest expert <= ``max_over_mean`` x mean load, no expert without tokens
+        (docs/health/moe.md)."""
+        from pytest_nnhealth.reporting.assertions_moe import assert_expert_load
+
+        assert_expert_load(self, max_over_mean, **kwargs)
+
+    def assert_router(self, **kwargs: Any) -> None:
+        """Router entropy within ``[min_entropy, max_entropy]``."""
+        from pytest_nnhealth.reporting.assertions_moe import assert_router
+
+        assert_router(self, **kwargs)

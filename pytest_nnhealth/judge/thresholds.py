@@ -118,6 +118,18 @@ class Thresholds:
     # noise on a 10-class head); a 256-token head at lr 0.3: 12-17.
     logit_shift_max: float = 6.0
 
+    # Mixture-of-experts routing (docs/health/moe.md, docs/calibration.md). Busiest
+    # expert's tokens over the mean: a capacity factor of 2.0 (the top of the usual
+    # 1.0-2.0) drops tokens above this; healthy zoo routers, balanced by an auxiliary
+    # loss or a bias, peak at 1.8 on a step and their trailing 3 steps stay below 1.6.
+    expert_load_max_over_mean: float = 2.0
+    # Experts allowed to receive no token on each of the last `window` steps. Routers
+    # with fewer than 8 expected tokens per expert are not judged (chance).
+    dead_experts_max: int = 0
+    # Share of all top-k choices taken by the k busiest experts: 1.0 when every token
+    # goes to the same experts, k/E when balanced (0.25 for top-2 of 8).
+    router_top_share_max: float = 0.9
+
     # Symptoms not to report (names from the symptom vocabulary, or "nnlint:<CODE>").
     ignore: tuple[str, ...] = ()
 

@@ -8,6 +8,7 @@ deep-statistics steps, on leaf modules whose output has at least 8 units, with a
 
 from __future__ import annotations
 
+import weakref
 from contextlib import ExitStack
 from typing import Any
 
@@ -94,6 +95,33 @@ def spectrum_stats(
 class RankProbe(Probe):
     def __init__(self) -> None:
         self.values = StepValues()
+        # Spectra computed this step, by (tensor id, version, layout): a module's input
+        # is usually the previous module's output, measured a moment before. The
+        # version counter tells an in-place change (an in-place ReLU) apart; a weak
+        # reference tells a new tensor at a freed one's id apart, without keeping the
+        # activation alive.
+        self._seen: dict[
+            tuple[int, int, bool], tuple[weakref.ref[torch.Tensor], Any]
+        ] = {}
+
+    def start_step(self) -> None:
+        self._seen.clear()
+
+    def end_step(self) -> None:
+        self._seen.clear()
+
+    def _spectrum(
+        self, tensor: torch.Tensor, linear: bool
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        # The layout flag matters for >= 4-d tensors only (see spectrum_stats).
+        key = (id(tensor), tensor._version, linear and tensor.dim() >= 4)
+        known = self._seen.get(key)
+        if known is not None and known[0]() is tensor:
+            result: tuple[torch.Tensor, torch.Tensor] | None = known[1]
+            return result
+        stats = spectrum_stats(tensor, linear)
+        self._seen[key] = (weakref.ref(tensor), stats)
+        return stats
 
     def attach_step(self, stack: ExitStack) -> None:
         if not self.ctx.deep_step:
@@ -108,7 +136,7 @@ class RankProbe(Probe):
             if first is None or first.is_complex() or constant_rows(inputs):
                 return
             linear = isinstance(module, nn.Linear)
-            stats = spectrum_stats(first, linear)
+            stats = self._spectrum(first, linear)
             if stats is None:
                 return
             step = self.ctx.step
@@ -118,7 +146,7 @@ class RankProbe(Probe):
             # not one it starts (the judge reports where it starts).
             source = next(tensor_leaves(inputs), None)
             if source is not None and not source.is_complex():
-                received = spectrum_stats(source, linear)
+                received = self._spectrum(source, linear)
                 if received is not None:
                     self.values.add(Q.INPUT_TOP_SV_FRACTION, name, step, received[0])
 

@@ -101,9 +101,13 @@ def _model_view(index: int, run: ModelRun) -> dict[str, Any]:
 def _heatmaps(report: Any) -> list[dict[str, str]]:
     """Per-unit heat-maps over steps (attention heads, ...), each with a CSS class
     and a heading; only those with measurements."""
+    from pytest_nnhealth.reporting.expert_load import expert_load_figure
     from pytest_nnhealth.reporting.heatmap import attention_entropy_figure
 
-    figures = [("attention", "Attention entropy per head", attention_entropy_figure)]
+    figures = [
+        ("attention", "Attention entropy per head", attention_entropy_figure),
+        ("experts", "Tokens per expert", expert_load_figure),
+    ]
     views = []
     for kind, heading, make in figures:
         png = make(report)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pytest_nnhealth.training.torch_required import require_torch
@@ -26,6 +26,7 @@ from pytest_nnhealth.judge.records import (  # noqa: E402
     RunResult,
 )
 from pytest_nnhealth.judge.thresholds import Thresholds  # noqa: E402
+from pytest_nnhealth.probes.routers import Router  # noqa: E402
 from pytest_nnhealth.training import batches as batch_forms  # noqa: E402
 from pytest_nnhealth.training import ecosystem, stopping  # noqa: E402
 from pytest_nnhealth.training.caller_guard import CallerGuard  # noqa: E402
@@ -62,6 +63,7 @@ def check(
     graph: bool | GraphLimits | Mapping[str, float] = True,
     budget_s: float | None = None,
     early_stop: bool = DEFAULT_EARLY_STOP,
+    routers: Sequence[Router] = (),
 ) -> HealthReport:
     """Train a copy of ``model`` for ``steps`` seeded steps and judge its dynamics.
 
@@ -89,6 +91,7 @@ def check(
             window=limits.window,
             update_scale_floor=limits.update_scale_floor,
             stopper=stopping.factory(budget_s, early_stop, steps, seeds, limits),
+            routers=_routers(model, routers),
         )  # fmt: skip
         report = _guarded_runs(model, spec, limits, seeds)
         report.meta["run"].update(budget_s=budget_s, early_stop=early_stop)
@@ -194,6 +197,23 @@ def _validate_state(model: nn.Module, optimizer: Any) -> None:
         )
     if isinstance(optimizer, torch.optim.Optimizer):
         check_instance(optimizer, model)
+
+
+def _routers(model: nn.Module, routers: Any) -> tuple[Router, ...]:
+    """Custom MoE routers (docs/health/moe.md), checked before any step runs."""
+    items = tuple(routers) if isinstance(routers, (list, tuple)) else (routers,)
+    names = {name for name, _ in model.named_modules()}
+    for item in items:
+        if not isinstance(item, Router):
+            raise TypeError(
+                "check(): routers must be a list of pytest_nnhealth.Router, got "
+                f"{type(item).__name__}"
+            )
+        if item.module not in names:
+            raise ValueError(
+                f"check(): routers: no module named {item.module!r} in the model"
+            )
+    return items
 
 
 def _validate(

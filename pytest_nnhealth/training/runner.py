@@ -36,6 +36,8 @@ from pytest_nnhealth.probes.logits import LogitProbe
 from pytest_nnhealth.probes.nonfinite import NonFiniteProbe
 from pytest_nnhealth.probes.plumbing import PlumbingProbe
 from pytest_nnhealth.probes.rank import RankProbe
+from pytest_nnhealth.probes.routers import Router
+from pytest_nnhealth.probes.routing import RoutingProbe
 from pytest_nnhealth.probes.saturation import SaturationProbe
 from pytest_nnhealth.probes.updates import SCALE_FLOOR, UpdateProbe
 from pytest_nnhealth.training import batches as batch_forms
@@ -64,6 +66,8 @@ class RunSpec:
     in_place: bool = False  # the model could not be deep-copied (for error notes)
     # Budget / early stop; each run gets a fresh decider (None: every step runs).
     stopper: StopRule | None = None
+    # Custom MoE routers to read (check(routers=...)); others are found automatically.
+    routers: tuple[Router, ...] = ()
 
 
 def work_copy(
@@ -119,7 +123,9 @@ def seed_everything(seed: int, device: torch.device) -> None:
     numpy.random.seed(seed % 2**32)
 
 
-def default_probes(loss_fn: Any, scale_floor: float = SCALE_FLOOR) -> list[Probe]:
+def default_probes(
+    loss_fn: Any, scale_floor: float = SCALE_FLOOR, routers: tuple[Router, ...] = ()
+) -> list[Probe]:
     """Every probe except the non-finite locator, which only runs in a replay (see
     ``first_nonfinite_step``): healthy runs do not pay for it."""
     ignore = (loss_fn,) if isinstance(loss_fn, nn.Module) else ()
@@ -134,6 +140,7 @@ def default_probes(loss_fn: Any, scale_floor: float = SCALE_FLOOR) -> list[Probe
         HistogramProbe(),
         AttentionProbe(),
         LogitProbe(),
+        RoutingProbe(routers),
     ]
 
 
@@ -150,7 +157,7 @@ def run(
     seed_everything(spec.seed, spec.device)
     ctx = RunContext.build(model, spec.steps, spec.window)
     if probes is None:
-        probes = default_probes(spec.loss_fn, spec.update_scale_floor)
+        probes = default_probes(spec.loss_fn, spec.update_scale_floor, spec.routers)
     rng_at_start = _rng_state(spec.device)
     losses: list[torch.Tensor] = []
     stopped = "steps"
@@ -409,6 +416,8 @@ def _set_measured(result: RunResult, extras: dict[str, Any]) -> None:
     memory = extras.get("update_ratio_memory")
     if memory is not None:
         result.meta["update_ratio_memory"] = memory
+    if extras.get("routers"):  # MoE routers read: the judge, reports, assertions
+        result.meta["routers"] = extras["routers"]
 
 
 def _measured(name: str, series: Series) -> bool:

@@ -46,7 +46,9 @@ def test_tuple_inputs_and_tuple_outputs():
         loss_fn=lambda out, target: F.cross_entropy(out[0] + out[1], target),
     )
     assert report.healthy, report.findings
-    assert set(report.layers) == {"a", "b", ""}  # "": the (first) output's logits
+    # "" is the model's own row: its output logits (the first tensor of the tuple).
+    assert set(report.layers) == {"a", "b", ""}
+    assert "logit_lse" in report.layers[""].series
 
 
 def test_dict_inputs_and_dict_outputs():
@@ -313,5 +315,6 @@ def test_package_level_check_is_the_function_after_the_submodule_import():
 def test_torch_compile_wrapper_is_checked_through_its_module():
     compiled = torch.compile(small(), backend="eager")
     report = check(compiled, xy(), loss_fn=F.cross_entropy, steps=4, graph=False)
-    assert list(report.layers) == ["0", "1", "2", ""]  # "": the output logits
+    assert [name for name in report.layers if name] == ["0", "1", "2"]
+    assert "logit_lse" in report.layers[""].series  # the wrapped module's output
     assert report.meta["compiled"] == "checked the module torch.compile wraps"

@@ -82,6 +82,43 @@ def test_rank_is_not_measured_on_pooled_rows_or_constant_inputs():
     assert not constant_rows((torch.randn(4, 3),))
 
 
+def test_rank_of_an_input_that_is_the_previous_output_is_computed_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Sequential modules: module k's input is module k-1's output; its spectrum is
+    reused, unless an in-place op changed the tensor in between (version counter)."""
+    from pytest_nnhealth.probes import rank
+
+    calls: list[tuple[int, ...]] = []
+    real = rank.spectrum_stats
+
+    def counted(output, channels_last=False):  # type: ignore[no-untyped-def]
+        calls.append(tuple(output.shape))
+        return real(output, channels_last)
+
+    monkeypatch.setattr(rank, "spectrum_stats", counted)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(12, 16), nn.Tanh(), nn.Linear(16, 10))
+    x, y = torch.randn(32, 12), torch.randint(0, 10, (32,))
+    report = check(model, (x, y), loss_fn=F.cross_entropy, steps=3, graph=False)
+    # Per deep step (0, 1, 2): 3 outputs and 3 inputs, of which 2 are the outputs of
+    # "0" and "1": 4 spectra, not 6.
+    assert len(calls) == 3 * 4
+    first = report.layers["0"].series["top_sv_fraction"][0]
+    assert report.layers["1"].series["input_top_sv_fraction"][0] == first
+
+    calls.clear()
+    inplace = nn.Sequential(nn.Linear(12, 16), nn.ReLU(inplace=True), nn.Linear(16, 10))
+    report = check(inplace, (x, y), loss_fn=F.cross_entropy, steps=3, graph=False)
+    # The in-place ReLU changes "0"'s output after "0"'s hook: what ReLU receives (seen
+    # after its forward, as without the reuse) is its own output, not "0"'s stale one.
+    assert len(calls) == 3 * 4
+    relu = report.layers["1"].series
+    assert relu["input_top_sv_fraction"][0] == relu["top_sv_fraction"][0]
+    before = report.layers["0"].series["top_sv_fraction"][0]
+    assert relu["input_top_sv_fraction"][0] != before
+
+
 def test_a_linear_on_4d_input_has_its_units_last():
     """Talking-heads projection over (B, N, N, heads): units are the heads."""
     logits = torch.randn(2, 4, 4, 8)
@@ -208,3 +245,40 @@ def _tensors(value, depth=0):
     elif isinstance(value, (list, tuple)):
         for item in value:
             yield from _tensors(item, depth + 1)
+
+
+def test_the_runner_replays_to_the_first_nan_and_records_where_it_started():
+    """run_and_locate: a finite run asks for no replay copy; a NaN run replays on a
+    fresh copy and hands the judge a finished record with the NonfiniteEvent."""
+    from pytest_nnhealth.judge.records import NonfiniteEvent
+    from pytest_nnhealth.training import runner
+
+    class LogFeatures(nn.Module):
+        def forward(self, x):
+            return torch.log(x)  # NaN for negative inputs, from the first forward
+
+    def new_spec() -> runner.RunSpec:
+        batch = (torch.randn(16, 4), torch.randint(0, 2, (16,)))
+        return runner.RunSpec(
+            [batch] * 3, F.cross_entropy, None, None, 3, 0, torch.device("cpu")
+        )
+
+    for net, expected in (
+        (nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2)), None),
+        (
+            nn.Sequential(nn.Linear(4, 4), LogFeatures(), nn.Linear(4, 2)),
+            NonfiniteEvent(0, "1", "forward"),
+        ),
+    ):
+        torch.manual_seed(0)
+        spec = new_spec()
+        fresh_calls = []
+
+        def fresh(net=net, spec=spec, calls=fresh_calls):
+            calls.append(1)
+            return runner.wired_copy(net, spec)
+
+        work, memo, wired = runner.wired_copy(net, spec)
+        result = runner.run_and_locate(work, memo, wired, fresh)
+        assert result.nonfinite == expected
+        assert len(fresh_calls) == (0 if expected is None else 1)

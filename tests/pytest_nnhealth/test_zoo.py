@@ -85,6 +85,8 @@ def test_zoo_covers_the_issue() -> None:
         "attention_entropy_collapse",
         "attention_logit_growth",
         "logit_drift",
+        "router_collapse",
+        "dead_experts",
     } <= expected
     for case in CASES:
         assert case.healthy == (not case.expected), case.name

@@ -20,7 +20,7 @@ from nnlint_reliability_helpers import SOFTMAX, run, run_process
     [
         (["--select", "NNL999"], "--select: 'NNL999' matches no rule"),
         (["--extend-select", "NNL9"], "--extend-select: 'NNL9' matches no rule"),
-        (["--ignore", "NNL7"], "--ignore: 'NNL7' matches no rule"),
+        (["--ignore", "NNL8"], "--ignore: 'NNL8' matches no rule"),
     ],
 )
 def test_unknown_selector_is_a_usage_error(

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from nnlint_reliability_helpers import FIXED, SOFTMAX, run, run_process
 
@@ -170,6 +170,8 @@ def test_noqa_line_counts_like_the_tokenizer(
         max_size=20,
     ),
 )
+# A NUL byte makes Python refuse the file; the fix is still applied (it keeps parsing).
+@example(newline="\n", encoding="utf-8", comment="\x00")
 def test_fix_round_trips_encodings_and_newlines(
     tmp_path_factory: pytest.TempPathFactory,
     newline: str,

@@ -85,6 +85,13 @@ def descendants(
             stack.extend(children)
 
 
+def assign_targets(small: cst.Assign | cst.AnnAssign) -> list[cst.BaseExpression]:
+    """What ``a = b = value`` or ``a: T = value`` assigns to, in order."""
+    if isinstance(small, cst.Assign):
+        return [target.target for target in small.targets]
+    return [small.target]
+
+
 def only_statement(statement: cst.BaseStatement) -> cst.BaseSmallStatement | None:
     if isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1:
         return statement.body[0]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
+from nnlint.analysis.cst_syntax import assign_targets
 from nnlint.analysis.inplace import Overwrites, inplace_call
 from nnlint.analysis.layer_kinds import FUNCTIONAL_PASSTHROUGH, RESHAPE_METHODS
 from nnlint.analysis.method_syntax import self_attr, self_name
@@ -165,11 +166,7 @@ class ForwardFlow:
             if small.value is None:
                 return
             binding = self._value(small.value)
-            targets = (
-                [t.target for t in small.targets]
-                if isinstance(small, cst.Assign)
-                else [small.target]
-            )
+            targets = assign_targets(small)
             self.overwrites.rebound({t.value for t in targets if type(t) is cst.Name})
             for target in targets:
                 self._bind(target, binding)

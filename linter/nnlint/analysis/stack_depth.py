@@ -13,7 +13,12 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from nnlint.analysis.cst_syntax import argument, enclosing, has_star_args
+from nnlint.analysis.cst_syntax import (
+    argument,
+    assign_targets,
+    enclosing,
+    has_star_args,
+)
 from nnlint.engine.prefilter import AnyOf, construction_calls
 
 if TYPE_CHECKING:
@@ -127,12 +132,7 @@ class LoopDepths:
                 if isinstance(small, cst.Assign | cst.AnnAssign) and isinstance(
                     small.value, cst.Integer
                 ):
-                    targets = (
-                        [t.target for t in small.targets]
-                        if isinstance(small, cst.Assign)
-                        else [small.target]
-                    )
-                    for target in targets:
+                    for target in assign_targets(small):
                         if isinstance(target, cst.Name):
                             self._constants[target.value] = int(small.value.value, 0)
         return self._constants

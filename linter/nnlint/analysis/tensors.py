@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
+from nnlint.analysis.cst_syntax import assign_targets
 from nnlint.analysis.method_syntax import self_attr, self_name
 from nnlint.analysis.walk import walk
 
@@ -52,12 +53,7 @@ class ProvableTensors:
         unknown: set[str] = set()  # bound by unpacking, loops, ``with ... as``
         for node in walk(function.body):
             if isinstance(node, cst.Assign | cst.AnnAssign) and node.value is not None:
-                targets = (
-                    [t.target for t in node.targets]
-                    if isinstance(node, cst.Assign)
-                    else [node.target]
-                )
-                for target in targets:
+                for target in assign_targets(node):
                     if isinstance(target, cst.Name):
                         values.setdefault(target.value, []).append(node.value)
                     else:

@@ -1,7 +1,8 @@
 """``--fix``: apply fixes, re-lint, repeat until nothing changes (at most a few rounds).
 
 A round's result must compile; a fix whose result does not is discarded and reported,
-never written. Suppressed findings are not fixed.
+never written. A file that did not compile before (a NUL byte in a comment, say) is held
+to what it passed: the fixed text must still parse. Suppressed findings are not fixed.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ class FixOutcome:
     fixed: str
     applied: int = 0
     discarded: list[str] = field(default_factory=list)
+    # Whether ``original`` compiled: a fix is judged by what it changes, so a file
+    # Python already refused is only required to keep parsing.
+    original_compiles: bool = True
 
     @property
     def changed(self) -> bool:
@@ -34,7 +38,7 @@ class FixOutcome:
 
 
 def fix_text(text: str, path: str, config: LintConfig, *, unsafe: bool) -> FixOutcome:
-    outcome = FixOutcome(path, text, text)
+    outcome = FixOutcome(path, text, text, original_compiles=_compiles(text, path))
     rejected: set[tuple[str, int, int]] = set()
     for _ in range(MAX_ROUNDS):
         findings, module = check_source(
@@ -101,11 +105,11 @@ def _apply_checked(
 ) -> tuple[str, int]:
     """All fixes at once if the result compiles, else the first one that does alone."""
     candidate = apply_fixes(module, fixable, unsafe)
-    if _compiles(candidate, outcome.path):
+    if _acceptable(candidate, outcome):
         return candidate, len(fixable)
     for finding in fixable:
         candidate = apply_fixes(module, [finding], unsafe)
-        if _compiles(candidate, outcome.path):
+        if _acceptable(candidate, outcome):
             return candidate, 1
         rejected.add(_identity(finding))
         outcome.discarded.append(
@@ -114,6 +118,16 @@ def _apply_checked(
             "it would produce code that does not parse"
         )
     return module.code, 0
+
+
+def _acceptable(candidate: str, outcome: FixOutcome) -> bool:
+    if outcome.original_compiles:
+        return _compiles(candidate, outcome.path)
+    try:
+        cst.parse_module(candidate)
+    except cst.ParserSyntaxError:
+        return False
+    return True
 
 
 def _compiles(text: str, path: str) -> bool:

@@ -59,6 +59,10 @@ class GraphView:
     user_inputs: frozenset[str] = frozenset()
     loss: str | None = None
     failure: ShapeFailure | None = None
+    # kind() per node: every rule asks it of most nodes, and rules never edit the graph.
+    _kinds: dict[fx.Node, tuple[str | None, bool]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @property
     def nodes(self) -> list[fx.Node]:
@@ -84,6 +88,12 @@ class GraphView:
 
     def kind(self, node: fx.Node) -> tuple[str | None, bool]:
         """Canonical ``(kind, inplace)`` of ``node``; kind None for unknown ops."""
+        known = self._kinds.get(node)
+        if known is None:
+            known = self._kinds[node] = self._kind(node)
+        return known
+
+    def _kind(self, node: fx.Node) -> tuple[str | None, bool]:
         if node.op == "call_module":
             module = self.model.get_submodule(str(node.target))
             inplace = bool(getattr(module, "inplace", False))

@@ -57,7 +57,7 @@ class _FakeInterpreter(fx.Interpreter):
         module = self.fetch_attr(target)
         if isinstance(module, _SHAPE_PRESERVING) and args and not kwargs:
             return _same_shape(module, args[0])
-        state = {
+        state: dict[str, torch.Tensor] = {
             name: self.mode.from_tensor(tensor)
             for name, tensor in (
                 *module.named_parameters(remove_duplicate=False),

@@ -58,7 +58,11 @@ class UnscaledAttentionScores(FunctionScanRule):
     projection that produced `q` or `k` with an inverse-square-root standard
     deviation, the rule stays silent (it cannot tell a folded scale from a plain
     fan-in initialisation there, so it gives the benefit of the doubt). An additive
-    bias or mask on the scores does not count as scaling.
+    bias or mask on the scores does not count as scaling. A helper taking `q` and
+    `k` as parameters is judged with the scales its callers *in the same file* apply;
+    callers elsewhere are not seen (suppress with `# noqa: NNL703` there). Scores
+    passed through a function the rule cannot read are not followed. In graph mode,
+    NNL618 sees the same pattern through helpers and loops.
 
     ## Example
     ```python

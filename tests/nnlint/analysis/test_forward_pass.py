@@ -108,3 +108,63 @@ def test_class_model_holds_table_indexes_and_links_computed_once() -> None:
         "torch.nn.BatchNorm2d",
     )
     assert model.links() is model.links()
+
+
+def test_provable_tensors_exclude_names_bound_by_unpacking_or_assigned_objects() -> (
+    None
+):
+    model, _ = _forward(
+        """
+        import torch
+        from torch import nn
+        class Block(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 4)
+            def forward(self, x):
+                h = self.fc(x)
+                a, b = x.chunk(2)
+                tool = self.helper
+                m = None
+                m = torch.ones(2)
+                return h
+        """
+    )
+    tensors = model.tensors(model.methods["forward"])
+    assert tensors is model.tensors(model.methods["forward"])
+    assert {"x", "h", "m"} <= tensors.names
+    assert not {"a", "b", "tool"} & tensors.names
+
+
+def test_post_ln_norms_are_the_norms_whose_output_replaces_the_stream() -> None:
+    from nnlint.analysis.post_ln_scan import post_ln_norms
+
+    post, pre = (
+        _context(source).get(file_model).by_name["Block"]
+        for source in (
+            """
+            from torch import nn
+            class Block(nn.Module):
+                def __init__(self, d):
+                    super().__init__()
+                    self.mlp = nn.Linear(d, d)
+                    self.norm = nn.LayerNorm(d)
+                def forward(self, x):
+                    return self.norm(x + self.mlp(x))
+            """,
+            """
+            from torch import nn
+            class Block(nn.Module):
+                def __init__(self, d):
+                    super().__init__()
+                    self.mlp = nn.Linear(d, d)
+                    self.norm = nn.LayerNorm(d)
+                def forward(self, x):
+                    return x + self.mlp(self.norm(x))
+            """,
+        )
+    )
+    assert [_code(call) for call in post_ln_norms(post)] == [
+        "self.norm(x + self.mlp(x))"
+    ]
+    assert post_ln_norms(pre) == []

@@ -38,12 +38,20 @@ def test_every_page_uses_declared_names():
         for name, text in pages.items()
         for key in re.findall(r'series\["([a-z_]+)"\]', text)
     }
-    assert {key for _, key in series} <= set(Q.SERIES), series
-    # Every measured series is documented on some page.
-    assert set(Q.SERIES) - {Q.ACT_BATCH_STD} <= {key for _, key in series}
+    assert all(Q.is_declared_series(key) for _, key in series), series
+    # Every core series is documented on some page.
+    assert set(Q.CORE_SERIES) - {Q.ACT_BATCH_STD} <= {key for _, key in series}
     headings = {
         name: re.findall(r"^# .*\(`([a-z_]+)`", text, re.MULTILINE)
         for name, text in pages.items()
     }
     for name, found in headings.items():
         assert set(found) <= set(Q.SYMPTOMS), (name, found)
+
+
+def test_per_head_keys_are_declared_through_their_quantity():
+    assert Q.head_key(Q.ATTN_ENTROPY, 3) == "attn_entropy_h3"
+    assert Q.is_declared_series("attn_entropy_h3")
+    assert Q.is_declared_series(Q.LOGIT_LSE)
+    assert not Q.is_declared_series("act_std_h1")
+    assert not Q.is_declared_series("attn_entropy_hx")

@@ -3,6 +3,7 @@
 #   and weights the values, without dividing the scores by sqrt(d_k), although the
 #   formula next to it has the factor.
 # Kind: unscaled-attention-scores
+# Graph: make_model
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -19,6 +20,12 @@ class CachedSelfAttention(nn.Module):
         q, k, v = self.wq(x), self.wk(x), self.wv(x)
         keys = torch.cat([past_k, k], dim=1)
         values = torch.cat([past_v, v], dim=1)
-        scores = torch.matmul(q, keys.transpose(-2, -1))  # expect: NNL703
+        scores = torch.matmul(q, keys.transpose(-2, -1))  # expect: NNL703  expect-fx: NNL618
         weights = F.softmax(scores, dim=-1)
-        return torch.matmul(weights, values), keys, values
+        return torch.matmul(weights, values)
+
+
+def make_model():
+    past = torch.randn(2, 4, 64)
+    batch = ((torch.randn(2, 3, 64), past, past), torch.randn(2, 3, 64))
+    return CachedSelfAttention(), batch, nn.MSELoss()

@@ -1,0 +1,184 @@
+from __future__ import annotations
+
+from typing import Any
+
+from nnlint.fx.ops import PASS_THROUGH
+from nnlint.fx.rules.base import GraphInvalid, GraphRule
+
+_PRODUCTS = frozenset({"matmul", "bmm", "einsum"})
+_SCALES = frozenset({"mul", "div", "truediv", "normalize", "baddbmm"})
+# Between the product and the softmax: masks, biases, casts.
+_TO_SOFTMAX = PASS_THROUGH | {"add", "sub", "masked_fill", "where", "_to_copy", "type"}
+# Between the softmax and the values: dropout, casts, masks.
+_TO_VALUES = PASS_THROUGH | {"native_dropout", "masked_fill", "_to_copy", "type"}
+
+
+class UnscaledAttentionLogits(GraphRule):
+    """
+    ## What it does
+    Finds dot-product attention on the traced graph whose scores reach the softmax
+    unscaled: a `matmul`/`bmm`/`einsum` of two tensors, then (through masks, additive
+    biases and casts only) a softmax, whose output (through dropout) is multiplied
+    with a third tensor, and no multiplication, division or L2 normalisation on the
+    scores or on the two operands before the product. Helpers and loops are traced
+    through, so attention split across functions is seen whole. A contraction width
+    of 1 (known from the propagated shapes) needs no scale and is not reported.
+
+    ## Why is this bad?
+    With unit-variance queries and keys of width `d` the logits have variance `d`:
+    the softmax saturates onto one key and heads collapse early in training. See
+    NNL703, the source rule for the same pattern, for the scales that count.
+
+    ## Example
+    ```python
+    w = (q @ k.transpose(-2, -1)).softmax(dim=-1)
+    out = w @ v
+    ```
+
+    ## Use instead
+    ```python
+    out = F.scaled_dot_product_attention(q, k, v)
+    ```
+
+    ## Fix safety
+    There is no automatic fix.
+
+    ## References
+    - [Vaswani et al., Attention Is All You Need (2017), section 3.2.1](https://arxiv.org/abs/1706.03762)
+    """
+
+    CODE = "NNL618"
+    NAME = "unscaled-attention-logits"
+    MESSAGE = "attention scores reach the softmax without the 1/sqrt(d) scale"
+    SEVERITY = "warning"
+    DUPLICATES = ("NNL703",)
+    _NET = (
+        "import torch\nfrom torch import nn\n\n"
+        "class Attention(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.qkv = nn.Linear(8, 24)\n\n"
+        "    def forward(self, x):\n"
+        "        q, k, v = self.qkv(x).chunk(3, dim=-1)\n"
+        "{body}"
+        "model = Attention()\nexample_inputs = (torch.randn(2, 5, 8),)\n"
+    )
+    VALID = [
+        _NET.format(
+            body="        s = q @ k.transpose(-2, -1) * 8 ** -0.5\n"
+            "        return s.softmax(-1) @ v\n\n"
+        ),
+        _NET.format(
+            body="        q = q * 8 ** -0.5\n"
+            "        return torch.softmax(q @ k.transpose(-2, -1), -1) @ v\n\n"
+        ),
+        # A similarity softmax that is not attention (nothing multiplies it).
+        _NET.format(
+            body="        return torch.softmax(q @ k.transpose(-2, -1), -1)\n\n"
+        ),
+        # Width-1 "heads": the product is a plain outer product.
+        _NET.format(
+            body="        q, k = q[..., :1], k[..., :1]\n"
+            "        return torch.softmax(q @ k.transpose(-2, -1), -1) @ v\n\n"
+        ),
+    ]
+    INVALID = [
+        GraphInvalid(
+            _NET.format(
+                body="        s = q @ k.transpose(-2, -1)\n"
+                "        return s.softmax(-1) @ v\n\n"
+            ),
+            line=11,
+        ),
+        GraphInvalid(
+            "import torch\nfrom torch import nn\n\n"
+            "def attend(q, k, v):\n"
+            "    w = torch.einsum('bid,bjd->bij', q, k)\n"
+            "    return torch.einsum('bij,bjd->bid', w.softmax(-1), v)\n\n"
+            "class Net(nn.Module):\n"
+            "    def __init__(self):\n"
+            "        super().__init__()\n"
+            "        self.q = nn.Linear(8, 8)\n"
+            "        self.drop = nn.Dropout(0.1)\n\n"
+            "    def forward(self, x):\n"
+            "        return attend(self.q(x), x, x)\n\n"
+            "model = Net()\nexample_inputs = (torch.randn(2, 5, 8),)\n",
+            line=5,
+        ),
+        GraphInvalid(
+            _NET.format(
+                body="        s = torch.matmul(q, k.transpose(1, 2)) + 0.5\n"
+                "        w = nn.functional.dropout(s.softmax(-1), 0.1, self.training)\n"
+                "        return torch.bmm(w, v)\n\n"
+            ),
+            line=11,
+        ),
+    ]
+
+    def run(self, graph: Any) -> None:
+        for node in graph.nodes:
+            if graph.op(node) != "softmax" or not _weights_values(graph, node):
+                continue
+            product = _product_before(graph, node)
+            if product is None or _scaled_operands(graph, product):
+                continue
+            operands = graph.tensor_inputs(product)
+            shape = graph.shape(operands[0]) if operands else None
+            if shape and shape[-1] <= 1:
+                continue
+            self.report(product)
+
+
+def _product_before(graph: Any, softmax: Any) -> Any:
+    """The product feeding ``softmax`` through masks, biases and casts only; None
+    when a scale (or anything else) stands in between."""
+    pending, seen = list(graph.tensor_inputs(softmax)[:1]), set()
+    while pending:
+        node = pending.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        op = graph.op(node)
+        if op in _PRODUCTS:
+            return node
+        if op in _SCALES or op not in _TO_SOFTMAX:
+            if op in _SCALES:
+                return None
+            continue
+        pending.extend(graph.tensor_inputs(node))
+    return None
+
+
+def _scaled_operands(graph: Any, product: Any) -> bool:
+    """A multiplication, division or normalisation on an operand's way to the
+    product (through reshapes, transposes and slicing only)."""
+    pending = list(graph.tensor_inputs(product))
+    seen = set()
+    while pending:
+        node = pending.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        op = graph.op(node)
+        if op in _SCALES:
+            return True
+        if op in PASS_THROUGH or op in ("chunk", "split", "unbind", "_to_copy"):
+            pending.extend(graph.tensor_inputs(node))
+    return False
+
+
+def _weights_values(graph: Any, softmax: Any) -> bool:
+    """The softmax output reaches a product (with the values)."""
+    pending = list(softmax.users)
+    seen = set()
+    while pending:
+        node = pending.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        op = graph.op(node)
+        if op in _PRODUCTS:
+            return True
+        if op in _TO_VALUES or op == "dropout":
+            pending.extend(node.users)
+    return False

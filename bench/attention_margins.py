@@ -80,7 +80,8 @@ def statistics(layers: dict[str, Any]) -> dict[str, float | None]:
 def _drift(stats: Any) -> float | None:
     if stats is None or "logit_mean" not in stats.series:
         return None
-    if max(_tail(stats.series["logit_shift_grad"]) or [1.0]) > SOFTMAX_AXIS:
+    axis = [v for v in stats.series["logit_shift_grad"] if v is not None]
+    if not axis or axis[0] > SOFTMAX_AXIS:
         return None
     means = [v for v in stats.series["logit_mean"] if v is not None]
     return min(abs(v - means[0]) for v in means[-LIMITS.window :])

@@ -194,6 +194,7 @@ class AttentionProbe(Probe):
         self._owners: set[str] | None = None  # found on the first sampled step
         self._sampled = 0
         self._busy = False  # the probe's own softmax is not the model's attention
+        self._watched: list[tuple[str, nn.Module]] | None = None
 
     def attach_step(self, stack: ExitStack) -> None:
         if not self.ctx.stat_step:
@@ -205,7 +206,8 @@ class AttentionProbe(Probe):
         # found computing attention then (the same forward runs every step), and
         # no mode at all when there were none: a CNN pays nothing after step 0.
         watched = self._owners
-        for name, module in self.ctx.model.named_modules():
+        modules = self._modules(watched)
+        for name, module in modules:
             mha = isinstance(module, nn.MultiheadAttention)
             if mha:
                 hook = self._mha(name)
@@ -217,8 +219,22 @@ class AttentionProbe(Probe):
             if mha or watched is None or name in watched:
                 stack.enter_context(module.register_forward_pre_hook(self._enter(name)))
                 stack.enter_context(module.register_forward_hook(self._leave(name)))
-        if watched is None or watched - self._mha_names():
+        mha_names = {n for n, m in modules if isinstance(m, nn.MultiheadAttention)}
+        if watched is None or watched - mha_names:
             self._mode_during_forward(stack)
+
+    def _modules(self, watched: set[str] | None) -> list[tuple[str, nn.Module]]:
+        """Every module on the first sampled step; afterwards (cached) only the
+        watched ones and the MultiheadAttention modules."""
+        if watched is None:
+            return list(self.ctx.model.named_modules())
+        if self._watched is None:
+            self._watched = [
+                (name, module)
+                for name, module in self.ctx.model.named_modules()
+                if name in watched or isinstance(module, nn.MultiheadAttention)
+            ]
+        return self._watched
 
     def _mode_during_forward(self, stack: ExitStack) -> None:
         """The mode is on from the model's forward pre-hook to its forward hook only:
@@ -241,13 +257,6 @@ class AttentionProbe(Probe):
         stack.callback(stop)
         stack.enter_context(model.register_forward_pre_hook(start))
         stack.enter_context(model.register_forward_hook(stop))
-
-    def _mha_names(self) -> set[str]:
-        return {
-            name
-            for name, module in self.ctx.model.named_modules()
-            if isinstance(module, nn.MultiheadAttention)
-        }
 
     def _enter(self, name: str) -> Any:
         def hook(module: nn.Module, inputs: Any) -> None:

@@ -21,7 +21,6 @@ caller guard, report). ``hooks`` is ``steps`` minus the bare run's 25 steps.
 from __future__ import annotations
 
 import argparse
-import ast
 import copy
 import functools
 import os
@@ -39,6 +38,7 @@ if __package__ in (None, ""):
 import torch  # noqa: E402
 
 from bench import speed_models  # noqa: E402
+from bench.check_speed import parse_options  # noqa: E402
 from bench.real_zoo_cases import HEALTHY, RealCase  # noqa: E402
 from pytest_nnhealth.training import batches as batch_forms  # noqa: E402
 from pytest_nnhealth.training.optimizers import build_optimizer  # noqa: E402
@@ -192,14 +192,6 @@ def profile(case: RealCase, options: dict[str, Any]) -> None:
     checked(built, options)
     profiler.stop()
     print(profiler.output_text(unicode=False, color=False, show_all=False))
-
-
-def parse_options(items: list[str]) -> dict[str, Any]:
-    options: dict[str, Any] = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        options[key] = ast.literal_eval(value)
-    return options
 
 
 def row(key: str, r: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ drifting. Each finding names the worst head.
 
 from __future__ import annotations
 
+from pytest_nnhealth.judge import quantities as Q
 from pytest_nnhealth.judge.base import Values, finding, fmt, kind_of, trailing_run
 from pytest_nnhealth.judge.records import HealthFinding, RunResult
 from pytest_nnhealth.judge.thresholds import Thresholds
@@ -45,7 +46,7 @@ def _collapse(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     floor = limits.attention_entropy_min
     found = []
     for name, stats in result.layers.items():
-        heads = heads_of(stats.series, "attn_entropy")
+        heads = heads_of(stats.series, Q.ATTN_ENTROPY)
         runs = {
             head: run
             for head, values in heads.items()
@@ -55,7 +56,7 @@ def _collapse(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
             continue
         head = min(runs, key=lambda h: (runs[h][1], h))
         step, value = runs[head]
-        near = _last(heads_of(stats.series, "attn_one_key_fraction").get(head))
+        near = _last(heads_of(stats.series, Q.ATTN_ONE_KEY_FRACTION).get(head))
         more = f"; {len(runs)} of {len(heads)} heads collapsed" if len(runs) > 1 else ""
         detail = (
             f"head {head}: normalised attention entropy {fmt(value)} "
@@ -81,7 +82,7 @@ def _growth(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     found = []
     for name, stats in result.layers.items():
         grown = {}
-        for head, values in heads_of(stats.series, "attn_logit_max").items():
+        for head, values in heads_of(stats.series, Q.ATTN_LOGIT_MAX).items():
             points = _measured(values)
             if len(points) < 2 or points[0][1] <= 0:
                 continue
@@ -115,25 +116,25 @@ def _growth(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
 
 def _drift(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     stats = result.layers.get("")
-    if stats is None or "logit_mean" not in stats.series:
+    if stats is None or Q.LOGIT_MEAN not in stats.series:
         return []
     # Read at the first measured step: once a model is confident its gradient is
     # tiny and the rounding of p - 1 dominates the sum (a memorising MobileNet reads
     # ~1e-2 by step 20 under plain cross-entropy).
-    axis = _measured(stats.series.get("logit_shift_grad", []))
+    axis = _measured(stats.series.get(Q.LOGIT_SHIFT_GRAD, []))
     if not axis or axis[0][1] > SOFTMAX_AXIS:
         return []  # not a softmax over the last axis: a shift may be the signal
-    means = _measured(stats.series["logit_mean"])
+    means = _measured(stats.series[Q.LOGIT_MEAN])
     if len(means) < 2:
         return []
     start = means[0][1]
     cap = limits.logit_shift_max
-    shifted = [None if v is None else v - start for v in stats.series["logit_mean"]]
+    shifted = [None if v is None else v - start for v in stats.series[Q.LOGIT_MEAN]]
     run = trailing_run(shifted, lambda v: abs(v) > cap, limits.window)
     if run is None:
         return []
     step, value = run
-    lse = _measured(stats.series.get("logit_lse", []))
+    lse = _measured(stats.series.get(Q.LOGIT_LSE, []))
     detail = f"mean output logit drifted {value:+.2f} nats from step 0"
     if lse:
         detail += f" (log Z {fmt(lse[0][1])} -> {fmt(lse[-1][1])})"

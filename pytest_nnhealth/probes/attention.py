@@ -49,6 +49,7 @@ MARK = "_nnhealth_attention_heads"
 QUANTITIES = ("attn_entropy", "attn_one_key_fraction", "attn_logit_max")
 _SOFTMAX = {F.softmax, torch.softmax, torch.Tensor.softmax}
 _WRAPPERS = (nn.Softmax, nn.Dropout)
+_FLOOR = torch.finfo(torch.float32).min / 2  # below: a masked position
 
 
 def mark_attention(module: nn.Module, heads: int) -> nn.Module:
@@ -58,16 +59,22 @@ def mark_attention(module: nn.Module, heads: int) -> nn.Module:
     return module
 
 
-def head_stats(logits: torch.Tensor) -> torch.Tensor | None:
+def head_stats(
+    logits: torch.Tensor, probs: torch.Tensor | None = None
+) -> torch.Tensor | None:
     """``(3, heads)``: normalised entropy, near-zero fraction, largest logit, for
     logits ``(batch, heads, queries, keys)`` where masked positions are -inf or
-    very negative (transformers adds ``finfo.min``)."""
+    very negative (transformers adds ``finfo.min``). ``probs``: the model's own
+    softmax of these logits when it computed one (reused, not recomputed)."""
     logits = logits.detach().float()
     if logits.dim() != 4 or logits.shape[-1] < 2 or logits.numel() == 0:
         return None
-    allowed = logits > torch.finfo(torch.float32).min / 2
+    allowed = logits > _FLOOR
     keys = allowed.sum(-1)  # (batch, heads, queries)
-    p = torch.softmax(logits.masked_fill(~allowed, -math.inf), dim=-1)
+    logits = logits.masked_fill(~allowed, -math.inf)
+    if probs is None or probs.shape != logits.shape:
+        probs = torch.softmax(logits, dim=-1)
+    p = probs.detach().float()
     entropy = -(p * torch.log(p.clamp_min(1e-30))).sum(-1)
     choice = keys >= 2
     normalised = entropy / torch.log(keys.clamp_min(2).float())
@@ -75,7 +82,7 @@ def head_stats(logits: torch.Tensor) -> torch.Tensor | None:
     count = weight.sum(dim=(0, 2)).clamp_min(1)
     mean = (normalised * weight).sum(dim=(0, 2)) / count
     near = ((entropy < NEAR_ZERO).float() * weight).sum(dim=(0, 2)) / count
-    top = logits.masked_fill(~allowed, -math.inf).amax(dim=(0, 2, 3))
+    top = logits.amax(dim=(0, 2, 3))
     return torch.stack([mean, near, top])
 
 
@@ -183,7 +190,9 @@ class _AttentionMode(TorchFunctionMode):
         if func is F.scaled_dot_product_attention:
             self.probe.seen(sdpa_logits(args, kwargs))
         elif func in _SOFTMAX:
-            self.probe.seen_softmax(args, kwargs)
+            result = func(*args, **kwargs)
+            self.probe.seen_softmax(args, kwargs, result)
+            return result
         return func(*args, **kwargs)
 
 
@@ -298,7 +307,9 @@ class AttentionProbe(Probe):
         if owner is not None:
             self._record(owner[0], logits)
 
-    def seen_softmax(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    def seen_softmax(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], probs: Any = None
+    ) -> None:
         scores = args[0] if args else kwargs.get("input")
         dim = args[1] if len(args) > 1 else kwargs.get("dim")
         owner = self._owner()
@@ -307,16 +318,21 @@ class AttentionProbe(Probe):
         if dim not in (-1, scores.dim() - 1) or not scores.is_floating_point():
             return
         heads = getattr(owner[1], MARK, None)
+        if not isinstance(probs, torch.Tensor) or probs.shape != scores.shape:
+            probs = None  # the softmax's own output, when it is a plain tensor
         if scores.dim() == 3 and heads:
             scores = scores.reshape(-1, heads, *scores.shape[-2:])
+            probs = None if probs is None else probs.reshape(scores.shape)
         if scores.dim() == 4:
-            self._record(owner[0], scores)
+            self._record(owner[0], scores, probs)
 
-    def _record(self, name: str, logits: torch.Tensor | None) -> None:
+    def _record(
+        self, name: str, logits: torch.Tensor | None, probs: Any = None
+    ) -> None:
         if logits is None:
             return
         with torch.no_grad():
-            stats = head_stats(logits)
+            stats = head_stats(logits, probs)
         if stats is not None:
             self._items.append((name, self.ctx.step, stats))
 

@@ -47,6 +47,24 @@ def test_head_stats_leaves_out_queries_without_a_choice_and_masked_keys():
     assert top.item() == 7.0
 
 
+def test_head_stats_from_the_models_own_softmax_equal_the_recomputed_ones():
+    # The softmax path hands head_stats the model's softmax output instead of
+    # recomputing it; masked (finfo.min) keys get weight 0 either way.
+    torch.manual_seed(0)
+    causal = torch.ones(6, 6, dtype=torch.bool).tril()
+    logits = (3 * torch.randn(2, 3, 6, 6)).masked_fill(
+        ~causal, torch.finfo(torch.float32).min
+    )
+    own = head_stats(logits, torch.softmax(logits, dim=-1))
+    recomputed = head_stats(logits)
+    assert own is not None
+    assert recomputed is not None
+    assert torch.allclose(own, recomputed, atol=1e-6)
+    wrong_shape = head_stats(logits, torch.zeros(2, 3, 6, 5))  # ignored, recomputed
+    assert wrong_shape is not None
+    assert torch.equal(wrong_shape, recomputed)
+
+
 @pytest.mark.parametrize("batch_first", [True, False])
 @pytest.mark.parametrize("mask", ["none", "bool", "float", "padding", "causal"])
 def test_multihead_attention_logits_match_its_weights(batch_first, mask):

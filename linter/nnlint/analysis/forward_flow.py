@@ -1,25 +1,18 @@
-"""Forward data flow: one linear pass over a ``forward*`` method of a class, recording
-which submodule chain produced each local name, every ``+`` with the chains of its
-operands, every submodule application, and every in-place operation with the first
-later read of a name still referring to the overwritten tensor
-(:mod:`nnlint.analysis.inplace`).
-
-``ClassModel.flow`` runs it once per method and caches the result.
-"""
+"""Forward data flow (:class:`ForwardFlow`); ``ClassModel.flow`` runs it once per
+method and keeps the result. In-place effects are judged in :mod:`.inplace`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from nnlint.analysis.cst_syntax import assign_targets
+from nnlint.analysis.cst_syntax import assign_targets, source_text
 from nnlint.analysis.inplace import Overwrites, inplace_call
 from nnlint.analysis.layer_kinds import FUNCTIONAL_PASSTHROUGH, RESHAPE_METHODS
 from nnlint.analysis.method_syntax import self_attr, self_name
-from nnlint.analysis.walk import iter_children
+from nnlint.analysis.walk import child_expressions
 
 if TYPE_CHECKING:
     from nnlint.analysis.module_model import ClassModel, Resolve
@@ -75,7 +68,9 @@ _SAME_VALUE_METHODS = frozenset("contiguous float half double to type_as clone".
 
 class ForwardFlow:
     """One linear pass over a forward method: which submodule chain produced each name,
-    every ``+`` with the chains of its operands, and every submodule application.
+    every ``+`` with the chains of its operands, every submodule application, and every
+    in-place operation with the first later read of a name still referring to the
+    overwritten tensor.
 
     Branches are walked in order, as if all were taken (a later assignment wins): this
     is enough for "what does this add combine?" and never invents a chain."""
@@ -101,12 +96,8 @@ class ForwardFlow:
     def run(self, function: cst.FunctionDef) -> ForwardFlow:
         self.owner = self_name(function)
         for param in function.params.params[1:]:
-            annotation = param.annotation
-            text = (
-                ""
-                if annotation is None
-                else cst.Module([]).code_for_node(annotation.annotation)
-            )
+            hint = param.annotation
+            text = "" if hint is None else source_text(hint.annotation)
             self.env[param.name.value] = self.fresh(not text or "Tensor" in text)
         self._suite(function.body)
         return self
@@ -146,20 +137,16 @@ class ForwardFlow:
             self._bind(statement.target, None)
         self._suite(statement.body)
         taken, self.env = self.env, dict(before)
-        if statement.orelse is not None:
-            self._else(statement.orelse)
+        if isinstance(statement.orelse, cst.If):  # ``elif``
+            self._statement(statement.orelse)
+        elif statement.orelse is not None:
+            self._suite(statement.orelse.body)
         self._guard -= 1
         for name in set(taken) | set(self.env):
             one, other = taken.get(name), self.env.get(name)
             if one is not other:
                 tensorish = any(b is not None and b.tensorish for b in (one, other))
                 self.env[name] = self.fresh(tensorish)
-
-    def _else(self, orelse: cst.CSTNode) -> None:
-        if isinstance(orelse, cst.If):
-            self._statement(orelse)
-        else:
-            self._suite(orelse.body)  # type: ignore[attr-defined]
 
     def _small(self, small: cst.CSTNode) -> None:
         if isinstance(small, cst.Assign | cst.AnnAssign):
@@ -178,7 +165,7 @@ class ForwardFlow:
             if small.value is not None:
                 self.expr(small.value)
         else:  # ``assert``, ``del``, ``raise``...: reads only
-            for child in _child_expressions(small):
+            for child in child_expressions(small):
                 self.expr(child)
 
     def _augmented(self, small: cst.AugAssign) -> None:
@@ -268,7 +255,7 @@ class ForwardFlow:
             self.expr(node.orelse)
             self._guard -= 1
             return None
-        for child in _child_expressions(node):
+        for child in child_expressions(node):
             self.expr(child)
         return None
 
@@ -318,26 +305,9 @@ class ForwardFlow:
         right_flow: Flow | None,
     ) -> None:
         bindings = (self.env.get(_name(left) or ""), self.env.get(_name(right) or ""))
-        self.adds.append(
-            Add(
-                node,
-                left,
-                right,
-                (left_flow, right_flow),
-                bindings,
-                self._guard > 0,
-                dict(self.env),
-            )
-        )
+        flows, env = (left_flow, right_flow), dict(self.env)
+        self.adds.append(Add(node, left, right, flows, bindings, self._guard > 0, env))
 
 
 def _name(node: cst.BaseExpression) -> str | None:
     return node.value if isinstance(node, cst.Name) else None
-
-
-def _child_expressions(node: cst.CSTNode) -> Iterator[cst.BaseExpression]:
-    for child in iter_children(node):
-        if isinstance(child, cst.BaseExpression):
-            yield child
-        elif not isinstance(child, cst.BaseSuite):
-            yield from _child_expressions(child)

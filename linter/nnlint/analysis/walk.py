@@ -105,3 +105,13 @@ def walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
         yield current
         children = iter_children(current)
         stack.extend(reversed(children))
+
+
+def child_expressions(node: cst.CSTNode) -> Iterator[cst.BaseExpression]:
+    """The expressions directly inside ``node``, looking through non-expression
+    wrappers (arguments, subscript elements...) but not into statement suites."""
+    for child in iter_children(node):
+        if isinstance(child, cst.BaseExpression):
+            yield child
+        elif not isinstance(child, cst.BaseSuite):
+            yield from child_expressions(child)

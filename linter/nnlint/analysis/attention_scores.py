@@ -29,10 +29,15 @@ from nnlint.analysis.walk import walk
 
 _SCALED: Tag = ("scaled", None)
 _MATMULS = frozenset({"torch.matmul", "torch.bmm", ".matmul", ".bmm"})
+# Every spelling of a product or quotient: torch's aliases (``multiply``, ``divide``)
+# and the quantization-friendly ``FloatFunctional.mul_scalar`` that quantizable
+# attention scales q with.
 _SCALING_CALLS = frozenset(
     {
         "torch.mul", "torch.div", "torch.true_divide", "torch.nn.functional.normalize",
-        ".mul", ".mul_", ".div", ".div_", ".true_divide",
+        "torch.multiply", "torch.divide",
+        ".mul", ".mul_", ".div", ".div_", ".true_divide", ".multiply", ".multiply_",
+        ".divide", ".divide_", ".mul_scalar",
     }
 )  # fmt: skip
 _NORMALIZE = "torch.nn.functional.normalize"

@@ -181,6 +181,23 @@ class CosineAttention(nn.Module):
         attn = F.softmax(attn, dim=-1)
         return attn @ v, F.scaled_dot_product_attention(q, k, v)
 """,
+        # Scaled through another spelling of a product: a quantization-friendly
+        # FloatFunctional (``mul_scalar``) and torch's ``divide`` alias.
+        """\
+import torch
+from torch import nn
+
+class QuantizableAttention(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.q_scale = torch.ao.nn.quantized.FloatFunctional()
+
+    def forward(self, q, k, v, scaling, temperature):
+        q = self.q_scale.mul_scalar(q, scaling)
+        weights = torch.bmm(q, k.transpose(1, 2)).softmax(-1)
+        scores = torch.divide(torch.bmm(q, k.transpose(1, 2)), temperature)
+        return torch.bmm(weights, v), torch.bmm(scores.softmax(-1), v)
+""",
         # T5-style: the scale is folded into the query projection's initialisation.
         """\
 import torch

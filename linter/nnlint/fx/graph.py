@@ -20,6 +20,7 @@ from torch import fx, nn
 
 from nnlint.fx.locations import Position, position, user_frame
 from nnlint.fx.ops import canonical
+from nnlint.fx.traversal import walk
 
 _TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__))
 _INPLACE_OPERATORS = {operator.iadd, operator.imul, operator.isub}
@@ -174,14 +175,9 @@ class GraphView:
 
     def reaches_output(self) -> set[fx.Node]:
         """Nodes with a path to the output that no ``detach`` cuts (gradient flows)."""
-        alive: set[fx.Node] = set()
-        work = [self.output]
-        while work:
-            node = work.pop()
-            if node in alive:
-                continue
-            alive.add(node)
-            if self.op(node) in ("detach", "data"):
-                continue  # gradient stops here: its inputs do not train through it
-            work.extend(node.all_input_nodes)
-        return alive
+
+        # Gradient stops at a detach: its inputs do not train through it.
+        def inputs(node: fx.Node) -> list[fx.Node]:
+            return [] if self.op(node) in ("detach", "data") else node.all_input_nodes
+
+        return set(walk([self.output], inputs))

@@ -4,6 +4,7 @@ from typing import Any
 
 from nnlint.fx.ops import PASS_THROUGH
 from nnlint.fx.rules.base import GraphInvalid, GraphRule
+from nnlint.fx.traversal import walk
 
 _PRODUCTS = frozenset({"matmul", "bmm", "einsum"})
 _SCALES = frozenset({"mul", "div", "truediv", "normalize", "baddbmm"})
@@ -132,53 +133,39 @@ class UnscaledAttentionLogits(GraphRule):
 def _product_before(graph: Any, softmax: Any) -> Any:
     """The product feeding ``softmax`` through masks, biases and casts only; None
     when a scale (or anything else) stands in between."""
-    pending, seen = list(graph.tensor_inputs(softmax)[:1]), set()
-    while pending:
-        node = pending.pop()
-        if node in seen:
-            continue
-        seen.add(node)
+
+    def inputs(node: Any) -> list[Any]:
+        return graph.tensor_inputs(node) if graph.op(node) in _TO_SOFTMAX else []
+
+    for node in walk(graph.tensor_inputs(softmax)[:1], inputs):
         op = graph.op(node)
         if op in _PRODUCTS:
             return node
-        if op in _SCALES or op not in _TO_SOFTMAX:
-            if op in _SCALES:
-                return None
-            continue
-        pending.extend(graph.tensor_inputs(node))
+        if op in _SCALES:
+            return None
     return None
 
 
 def _scaled_operands(graph: Any, product: Any) -> bool:
     """A multiplication, division or normalisation on an operand's way to the
     product (through reshapes, transposes and slicing only)."""
-    pending = list(graph.tensor_inputs(product))
-    seen = set()
-    while pending:
-        node = pending.pop()
-        if node in seen:
-            continue
-        seen.add(node)
+
+    def inputs(node: Any) -> list[Any]:
         op = graph.op(node)
-        if op in _SCALES:
-            return True
         if op in PASS_THROUGH or op in ("chunk", "split", "unbind", "_to_copy"):
-            pending.extend(graph.tensor_inputs(node))
-    return False
+            return graph.tensor_inputs(node)
+        return []
+
+    nodes = walk(graph.tensor_inputs(product), inputs)
+    return any(graph.op(node) in _SCALES for node in nodes)
 
 
 def _weights_values(graph: Any, softmax: Any) -> bool:
     """The softmax output reaches a product (with the values)."""
-    pending = list(softmax.users)
-    seen = set()
-    while pending:
-        node = pending.pop()
-        if node in seen:
-            continue
-        seen.add(node)
+
+    def users(node: Any) -> list[Any]:
         op = graph.op(node)
-        if op in _PRODUCTS:
-            return True
-        if op in _TO_VALUES or op == "dropout":
-            pending.extend(node.users)
-    return False
+        return list(node.users) if op in _TO_VALUES or op == "dropout" else []
+
+    nodes = walk(softmax.users, users)
+    return any(graph.op(node) in _PRODUCTS for node in nodes)

@@ -4,6 +4,7 @@ from typing import Any
 
 from nnlint.fx.ops import PASS_THROUGH
 from nnlint.fx.rules.base import GraphInvalid, GraphRule
+from nnlint.fx.traversal import walk
 
 
 class SingleExpertGateSoftmax(GraphRule):
@@ -136,19 +137,16 @@ def _softmax_over(graph: Any, values: Any, axis: int | None) -> bool:
     that keep the rank."""
     if axis is None:
         return False
-    pending, seen = list(values.users), set()
     rank = len(graph.shape(values) or ())
-    while pending:
-        node = pending.pop()
-        if node in seen:
-            continue
-        seen.add(node)
-        op = graph.op(node)
-        if op == "softmax":
+
+    def users(node: Any) -> list[Any]:
+        keeps_rank = len(graph.shape(node) or ()) == rank
+        return list(node.users) if graph.op(node) in PASS_THROUGH and keeps_rank else []
+
+    for node in walk(values.users, users):
+        if graph.op(node) == "softmax":
             dim = _softmax_dim(graph, node)
             return isinstance(dim, int) and rank > 0 and dim % rank == axis
-        if op in PASS_THROUGH and len(graph.shape(node) or ()) == rank:
-            pending.extend(node.users)
     return False
 
 

@@ -167,7 +167,11 @@ def test_signal_to_nnlint_kills_the_worker_group(tmp_path: Path, signum: int) ->
         start_new_session=True,
     )
     deadline = time.monotonic() + 120
-    while not (tmp_path / "child.pid").exists():
+    # A pid file exists before its number is written: wait for the number.
+    while not all(
+        (tmp_path / name).exists() and (tmp_path / name).read_text().strip()
+        for name in ("worker.pid", "child.pid")
+    ):
         assert (time.monotonic() < deadline, nnlint.poll()) == (True, None)
         time.sleep(0.1)
     worker, child = _pids(tmp_path)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 
 from pytest_nnhealth.judge.base import Values, finding, fmt, trailing_run
+from pytest_nnhealth.judge.measured import RouterInfo
 from pytest_nnhealth.judge.records import HealthFinding, RunResult
 from pytest_nnhealth.judge.thresholds import Thresholds
 
@@ -28,20 +29,20 @@ MIN_TOKENS_PER_EXPERT = 8.0
 
 
 def judge_routing(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
-    routers = result.meta.get("routers", {})
     out: list[HealthFinding] = []
-    for name, info in routers.items():
+    for router in result.routers:
+        name = router.name
         stats = result.layers.get(name)
         if stats is None:
             continue
-        loads = _loads(stats.series, info["experts"])
+        loads = _loads(stats.series, router.experts)
         if not loads or _mean_tokens(loads) < MIN_TOKENS_PER_EXPERT:
             continue
-        found = _collapse(name, stats.series, loads, info, limits)
+        found = _collapse(router, stats.series, loads, limits)
         if found is None:
             found = [
                 *_dead(name, stats.series, loads, limits),
-                *_imbalance(name, stats.series, loads, info, limits),
+                *_imbalance(name, stats.series, loads, limits),
             ]
         out.extend(found)
     return out
@@ -72,13 +73,12 @@ def top_share(loads: list[Values], k: int) -> Values:
 
 
 def _collapse(
-    name: str,
+    router: RouterInfo,
     series: dict[str, Values],
     loads: list[Values],
-    info: dict[str, object],
     limits: Thresholds,
 ) -> list[HealthFinding] | None:
-    k = int(info["top_k"])  # type: ignore[call-overload]
+    name, k = router.name, router.top_k
     cap = limits.router_top_share_max
     share = series.get("router_top_share") or top_share(loads, k)
     hit = trailing_run(share, lambda v: v > cap, limits.window)
@@ -122,7 +122,6 @@ def _imbalance(
     name: str,
     series: dict[str, Values],
     loads: list[Values],
-    info: dict[str, object],
     limits: Thresholds,
 ) -> list[HealthFinding]:
     cap = limits.expert_load_max_over_mean
@@ -176,14 +175,13 @@ def unrouted_after_cause(
     """Mark the gradient findings of experts inside a router's experts container as
     consequences of that router's ``dead_experts``/``router_collapse`` finding, and
     list them right after it: the wiring is fine, the router sends them nothing."""
-    routers = result.meta.get("routers", {})
     causes = {
         f.module: f for f in findings if f.check in ("dead_experts", "router_collapse")
     }
     containers = {
-        info["experts_module"]: causes[name]
-        for name, info in routers.items()
-        if name in causes and info.get("experts_module")
+        router.experts_module: causes[router.name]
+        for router in result.routers
+        if router.name in causes and router.experts_module
     }
     if not containers:
         return findings

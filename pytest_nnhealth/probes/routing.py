@@ -25,6 +25,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from pytest_nnhealth.judge.measured import RouterInfo
+from pytest_nnhealth.judge.records import RunResult
 from pytest_nnhealth.probes.base import Probe, RunContext, Series, vectors_to_floats
 from pytest_nnhealth.probes.routers import (
     Located,
@@ -135,18 +137,21 @@ class RoutingProbe(Probe):
         if step < len(row):
             row[step] = value
 
-    def extras(self) -> dict[str, Any]:
-        return {
-            "routers": {
-                r.name: {
-                    "experts": r.num_experts,
-                    "top_k": r.top_k,
-                    "bias_balanced": r.bias is not None,
-                    "experts_module": r.container,
-                }
-                for r in self.routers
-            }
-        }
+    def record(self, result: RunResult) -> None:
+        result.routers = self.read()
+
+    def read(self) -> list[RouterInfo]:
+        """The routers this run read, as the judge and the report describe them."""
+        return [
+            RouterInfo(
+                name=r.name,
+                experts=r.num_experts,
+                top_k=r.top_k,
+                bias_balanced=r.bias is not None,
+                experts_module=r.container,
+            )
+            for r in self.routers
+        ]
 
 
 def load_statistics(counts: Sequence[float], top_k: int = 1) -> dict[str, float | None]:

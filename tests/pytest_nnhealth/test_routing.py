@@ -9,6 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
+from pytest_nnhealth.judge.measured import RouterInfo  # noqa: E402
 from pytest_nnhealth.judge.moe import judge_routing, top_share  # noqa: E402
 from pytest_nnhealth.judge.records import (  # noqa: E402
     HealthReport,
@@ -191,16 +192,11 @@ def routed(loads: list[list[float]], top_k: int = 2, **series: list) -> RunResul
         for key, value in load_statistics(step_loads, top_k).items():
             rows.setdefault(key, []).append(value)
     rows.update(series)
-    info = {
-        "experts": len(loads[0]),
-        "top_k": top_k,
-        "bias_balanced": False,
-        "experts_module": "moe.experts",
-    }
+    router = RouterInfo("moe.gate", len(loads[0]), top_k, False, "moe.experts")
     layer = LayerStats("moe.gate", "Linear", rows)
     return RunResult(
         {"moe.gate": layer}, [1.0] * steps, (1.0, 0.5), ["moe.gate"], ["moe.gate"],
-        ["moe.gate"], meta={"routers": {"moe.gate": info}},
+        ["moe.gate"], routers=[router],
     )  # fmt: skip
 
 
@@ -304,9 +300,11 @@ def test_router_adapter_reads_a_custom_router_end_to_end() -> None:
         model = DictRouted(collapse)
         plain = check(model, (x, y), loss_fn=nn.CrossEntropyLoss(), steps=6)
         assert "routers" not in plain.meta
+        assert plain.routers == []
         report = check(
             model, (x, y), loss_fn=nn.CrossEntropyLoss(), steps=6, routers=[adapter]
         )
+        assert report.routers == [RouterInfo("route", 4, 1, False, None)]
         assert report.meta["routers"] == {
             "route": {
                 "experts": 4,

@@ -13,6 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.zoo_moe import MOE_BROKEN, MOE_HEALTHY  # noqa: E402
+from pytest_nnhealth.judge import quantities as Q  # noqa: E402
 from pytest_nnhealth.judge.moe import top_share  # noqa: E402
 from pytest_nnhealth.training.health_check import check  # noqa: E402
 
@@ -25,12 +26,13 @@ def describe(name: str, seed: int) -> str:
     model, batch, loss_fn, optimizer = case.build(seed)
     report = check(model, batch, loss_fn=loss_fn, optimizer=optimizer, seed=seed)
     series = report.layers[ROUTER].series
-    ratio = series["expert_load_max_over_mean"]
-    dead = series["dead_experts"]
-    last = [int(series[f"expert_tokens.{e}"][-1] or 0) for e in range(8)]
+    ratio = series[Q.EXPERT_LOAD_MAX_OVER_MEAN]
+    dead = series[Q.DEAD_EXPERTS]
+    tokens = [series[Q.expert_key(Q.EXPERT_TOKENS, e)] for e in range(8)]
+    last = [int(row[-1] or 0) for row in tokens]
     found = sorted({f.check for f in report.findings if f.severity == "error"})
     steps = " ".join(f"{ratio[s]:.2f}/{int(dead[s] or 0)}" for s in SHOWN)
-    share = top_share([series[f"expert_tokens.{e}"] for e in range(8)], 2)
+    share = top_share(tokens, 2)
     peak = max(v or 0.0 for v in ratio)
     trailing = min(v or 0.0 for v in ratio[-3:])
     return (

@@ -70,28 +70,43 @@ class GraphLimits:
     model's copy). Tracing and shape propagation keep no activations (proxies, fake
     tensors): the same two models grow the process by 37-41 MB beyond their copy; a
     trace that grows by 2 GB is stuck.
+
+    ``route``: ``"recorded"`` (default) takes the graph from one real forward pass of
+    the batch (``nnlint.fx.recording``), ``"traced"`` from symbolic tracing and
+    ``torch.export`` as ``nnlint --fx`` does. The recorded route falls back to the
+    traced one when the forward cannot be recorded.
     """
 
     time_s: float = 20.0
     memory_mb: float = 2048.0
+    route: str = "recorded"
 
     @classmethod
     def of(cls, value: Any) -> GraphLimits:
         """``check(graph=...)``: True (defaults), a GraphLimits, or a mapping with
-        ``time_s`` and/or ``memory_mb``."""
+        ``time_s``, ``memory_mb`` and/or ``route``."""
         if isinstance(value, GraphLimits):
             return value
         if value is True:
             return cls()
         if isinstance(value, Mapping):
-            unknown = sorted(set(value) - {"time_s", "memory_mb"})
+            unknown = sorted(set(value) - {"time_s", "memory_mb", "route"})
             if unknown:
                 raise ValueError(
-                    f"check(): graph= takes time_s and memory_mb, not {unknown}"
+                    f"check(): graph= takes time_s, memory_mb and route, not {unknown}"
                 )
-            limits = cls(**{key: float(v) for key, v in value.items()})
+            limits = cls(
+                time_s=float(value.get("time_s", cls.time_s)),
+                memory_mb=float(value.get("memory_mb", cls.memory_mb)),
+                route=str(value.get("route", cls.route)),
+            )
             if limits.time_s <= 0 or limits.memory_mb <= 0:
                 raise ValueError(f"check(): graph= limits must be > 0, got {value!r}")
+            if limits.route not in ("recorded", "traced"):
+                raise ValueError(
+                    "check(): graph= route must be 'recorded' or 'traced', "
+                    f"got {limits.route!r}"
+                )
             return limits
         raise TypeError(
             "check(): graph must be True, False, a GraphLimits or a mapping with "

@@ -58,6 +58,8 @@ class GraphView:
     lifted: dict[str, str] = field(default_factory=dict)
     # export: placeholder names of the model's own inputs (the rest is lifted state)
     user_inputs: frozenset[str] = frozenset()
+    # Recorded from one real forward (``nnlint.fx.recording``): shapes are real.
+    recorded: bool = False
     loss: str | None = None
     failure: ShapeFailure | None = None
     # kind() per node: every rule asks it of most nodes, and rules never edit the graph.

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,9 @@ from torch import nn  # noqa: E402
 from pytest_nnhealth import check  # noqa: E402
 from pytest_nnhealth.training.graph import graph_findings  # noqa: E402
 from pytest_nnhealth.training.graph_bounds import (  # noqa: E402
+    BudgetExceeded,
     GraphLimits,
+    budget,
     hookless_copy,
     without_global_hooks,
 )
@@ -203,6 +206,31 @@ def test_recorded_forward_is_bounded_by_the_budget(
     assert time.perf_counter() - started < 8.0
     assert found == []
     assert said.startswith(status)
+
+
+def test_budget_exception_is_raised_inside_the_block_and_never_after() -> None:
+    """The watcher thread raises asynchronously; blocks that end right at the bound
+    must either be cut inside or finish, never raise later (and no thread is left)."""
+    threads = threading.active_count()
+    outcomes = []
+    for attempt in range(40):
+        try:
+            with budget(GraphLimits(time_s=0.02)):
+                time.sleep(0.015 + 0.0005 * (attempt % 20))
+        except BudgetExceeded as error:
+            assert (error.status, str(error)) == (
+                "timeout",
+                "stopped at its 0.02 s time budget",
+            )
+            outcomes.append("cut")
+        else:
+            outcomes.append("finished")
+        total = 0
+        for step in range(20_000):  # an exception escaping late would land here
+            total += step
+    time.sleep(0.05)
+    assert threading.active_count() == threads
+    assert "cut" in outcomes
 
 
 def test_both_routes_find_the_same_softmax_before_cross_entropy() -> None:

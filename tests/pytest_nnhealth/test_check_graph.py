@@ -218,11 +218,7 @@ def test_budget_exception_is_raised_inside_the_block_and_never_after() -> None:
             with budget(GraphLimits(time_s=0.02)):
                 time.sleep(0.015 + 0.0005 * (attempt % 20))
         except BudgetExceeded as error:
-            assert (error.status, str(error)) == (
-                "timeout",
-                "stopped at its 0.02 s time budget",
-            )
-            outcomes.append("cut")
+            outcomes.append(f"{error.status}: {error}")
         else:
             outcomes.append("finished")
         total = 0
@@ -230,7 +226,9 @@ def test_budget_exception_is_raised_inside_the_block_and_never_after() -> None:
             total += step
     time.sleep(0.05)
     assert threading.active_count() == threads
-    assert "cut" in outcomes
+    cut = "timeout: stopped at its 0.02 s time budget"
+    assert set(outcomes) <= {cut, "finished"}
+    assert cut in outcomes
 
 
 def test_both_routes_find_the_same_softmax_before_cross_entropy() -> None:

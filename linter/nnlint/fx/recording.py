@@ -151,7 +151,7 @@ class Recorder(TorchFunctionMode):
         stamp(node, self.entry)
         if isinstance(out, torch.Tensor):
             if any(out is t for t in _flat_tensors(inputs)):
-                out = out.view_as(out)
+                out = _alias(out)
             node.meta["val"] = meta_of(out)
             self.remember(out, node)
         elif isinstance(out, (tuple, list)):
@@ -164,6 +164,15 @@ class Recorder(TorchFunctionMode):
 
     def output(self, value: Any) -> None:
         self.graph.output(self.arg(_plain(value)))
+
+
+def _alias(tensor: torch.Tensor) -> torch.Tensor:
+    """A view of ``tensor`` sharing its data (module docstring); the tensor itself
+    when its layout has no views (sparse, quantized)."""
+    try:
+        return tensor.view_as(tensor)
+    except (RuntimeError, NotImplementedError):
+        return tensor
 
 
 _LITERALS = (

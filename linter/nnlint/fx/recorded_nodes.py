@@ -1,17 +1,18 @@
-"""How a recorded call becomes an fx node, spelled as a symbolic trace spells it.
+"""How a recorded call becomes an fx node, and the values a recording handles.
 
-A ``TorchFunctionMode`` hands over the function object that ran; symbolic tracing
-writes tensor methods and operators as ``call_method`` with the method's name
-(``x + y`` reaches the mode as ``Tensor.add``, so both are the method ``add``: the same
-kind for every rule), property reads (``x.T``, ``x.data``) as ``getattr(x, name)``,
-indexing as ``operator.getitem``/``setitem``, and everything else (``torch.*``,
-``torch.nn.functional.*``) as ``call_function`` of the function itself.
+A ``TorchFunctionMode`` hands over the function object that ran. Symbolic tracing
+writes ``x.add(y)`` as ``call_method`` ``add`` and ``x + y`` as ``operator.add``; the
+mode sees both as the method ``Tensor.add``, so a recording writes ``call_method`` with
+the method's name for either (``GraphView.kind`` gives both the kind ``"add"``, which is
+all a rule reads). Property reads (``x.T``, ``x.data``) become ``getattr(x, name)`` and
+indexing ``operator.getitem``/``setitem``, as in a symbolic trace; everything else
+(``torch.*``, ``torch.nn.functional.*``) is ``call_function`` of the function itself.
 """
 
 from __future__ import annotations
 
 import operator
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
@@ -54,6 +55,48 @@ def tensors_in(value: Any) -> bool:
     if isinstance(value, Mapping):
         return any(tensors_in(v) for v in value.values())
     return False
+
+
+def alias(tensor: torch.Tensor) -> torch.Tensor:
+    """A view of ``tensor`` sharing its data (module docstring); the tensor itself
+    when its layout has no views (sparse, quantized)."""
+    try:
+        return tensor.view_as(tensor)
+    except (RuntimeError, NotImplementedError):
+        return tensor
+
+
+LITERALS = (
+    bool, int, float, complex, str, torch.dtype, torch.device, torch.layout,
+    torch.memory_format,
+)  # fmt: skip
+
+
+def flat_tensors(value: Any) -> Iterator[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            yield from flat_tensors(item)
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from flat_tensors(item)
+
+
+def plain(value: Any) -> Any:
+    """A model output as tuples, lists and dicts: a transformers ``ModelOutput`` is an
+    ordered dict of its fields that are set, a named tuple a tuple, another object
+    (a dataclass) the dict of its attributes."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(plain(v) for v in value)
+    if isinstance(value, torch.Tensor) or not hasattr(value, "__dict__"):
+        return value
+    fields = {k: v for k, v in vars(value).items() if tensors_in(v)}
+    return plain(fields) if fields else value
 
 
 def meta_of(value: Any) -> Any:

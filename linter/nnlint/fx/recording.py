@@ -39,8 +39,12 @@ from torch.overrides import TorchFunctionMode
 from nnlint.fx.graph import GraphView
 from nnlint.fx.inputs import ExampleInputs
 from nnlint.fx.recorded_nodes import (
+    LITERALS,
     Constants,
+    alias,
+    flat_tensors,
     meta_of,
+    plain,
     spelling,
     stamp,
     tensors_in,
@@ -127,7 +131,7 @@ class Recorder(TorchFunctionMode):
             return slice(
                 self.arg(value.start), self.arg(value.stop), self.arg(value.step)
             )
-        if value is None or value is Ellipsis or isinstance(value, _LITERALS):
+        if value is None or value is Ellipsis or isinstance(value, LITERALS):
             return value
         return repr(value)  # fx holds literals only; no rule reads other objects
 
@@ -150,8 +154,8 @@ class Recorder(TorchFunctionMode):
         input handed back comes out as a view of itself (module docstring)."""
         stamp(node, self.entry)
         if isinstance(out, torch.Tensor):
-            if any(out is t for t in _flat_tensors(inputs)):
-                out = _alias(out)
+            if any(out is t for t in flat_tensors(inputs)):
+                out = alias(out)
             node.meta["val"] = meta_of(out)
             self.remember(out, node)
         elif isinstance(out, (tuple, list)):
@@ -163,49 +167,7 @@ class Recorder(TorchFunctionMode):
         return out
 
     def output(self, value: Any) -> None:
-        self.graph.output(self.arg(_plain(value)))
-
-
-def _alias(tensor: torch.Tensor) -> torch.Tensor:
-    """A view of ``tensor`` sharing its data (module docstring); the tensor itself
-    when its layout has no views (sparse, quantized)."""
-    try:
-        return tensor.view_as(tensor)
-    except (RuntimeError, NotImplementedError):
-        return tensor
-
-
-_LITERALS = (
-    bool, int, float, complex, str, torch.dtype, torch.device, torch.layout,
-    torch.memory_format,
-)  # fmt: skip
-
-
-def _flat_tensors(value: Any) -> Iterator[torch.Tensor]:
-    if isinstance(value, torch.Tensor):
-        yield value
-    elif isinstance(value, (tuple, list)):
-        for item in value:
-            yield from _flat_tensors(item)
-    elif isinstance(value, Mapping):
-        for item in value.values():
-            yield from _flat_tensors(item)
-
-
-def _plain(value: Any) -> Any:
-    """A model output as tuples, lists and dicts: a transformers ``ModelOutput`` is an
-    ordered dict of its fields that are set, a named tuple a tuple, another object
-    (a dataclass) the dict of its attributes."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, tuple):
-        return tuple(_plain(v) for v in value)
-    if isinstance(value, torch.Tensor) or not hasattr(value, "__dict__"):
-        return value
-    fields = {k: v for k, v in vars(value).items() if tensors_in(v)}
-    return _plain(fields) if fields else value
+        self.graph.output(self.arg(plain(value)))
 
 
 def _state_names(model: nn.Module) -> dict[int, str]:

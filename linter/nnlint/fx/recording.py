@@ -26,6 +26,7 @@ from __future__ import annotations
 import inspect
 import operator
 import sys
+import threading
 import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -68,6 +69,8 @@ class Recorder(TorchFunctionMode):
         self.stack: list[nn.Module] = []  # leaf modules entered and not yet left
         self.constants = Constants()
         self.busy = False
+        # Global module hooks fire in every thread; only this one is being recorded.
+        self.thread = threading.get_ident()
 
     # -- torch functions outside leaf modules ------------------------------------
     def __torch_function__(
@@ -89,11 +92,13 @@ class Recorder(TorchFunctionMode):
 
     # -- leaf modules ------------------------------------------------------------
     def enter(self, module: nn.Module, args: Any) -> None:
+        if threading.get_ident() != self.thread:
+            return
         if self.stack or self.is_leaf(module):
             self.stack.append(module)
 
     def leave(self, module: nn.Module, args: Any, kwargs: Any, output: Any) -> Any:
-        if not self.stack:
+        if not self.stack or threading.get_ident() != self.thread:
             return None
         while self.stack and self.stack.pop() is not module:
             pass  # a module left by an exception caught inside the leaf

@@ -302,3 +302,25 @@ def test_keyword_inputs_and_dict_outputs() -> None:
     output = result.view.output.args[0]
     assert sorted(output) == ["logits", "loss"]
     assert result.view.op(output["loss"]) == "cross_entropy"
+
+
+def test_modules_run_by_another_thread_are_not_recorded() -> None:
+    """Global module hooks fire in every thread; the recording keeps its own."""
+    import threading
+
+    class Spawner(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+            self.side = nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            worker = threading.Thread(target=lambda: self.side(torch.randn(2, 4)))
+            worker.start()
+            worker.join()
+            return self.fc(x)
+
+    result = record(Spawner(), (torch.randn(3, 4),))
+    assert result.view is not None
+    calls = [str(n.target) for n in result.view.nodes if n.op == "call_module"]
+    assert calls == ["fc"]

@@ -18,7 +18,7 @@ op keep their node, as variables keep their proxy in a symbolic trace.
 
 The executed path is the graph, so data-dependent control flow is no failure here.
 Anything that stops the recording (the forward raises, an argument fx cannot hold)
-returns no view; the caller then takes the symbolic route, which reports failures.
+returns no view; the caller then takes the traced route, which reports failures.
 """
 
 from __future__ import annotations

@@ -88,9 +88,13 @@ def holds(node: ast.AST, *kinds: type[ast.AST]) -> bool:
     return any(isinstance(child, kinds) for child in ast.walk(node))
 
 
-def has_true(node: ast.AST) -> bool:
-    """Whether the literal ``True`` occurs inside ``node`` (``inplace=True``)."""
-    return any(
-        isinstance(child, ast.Constant) and child.value is True
-        for child in ast.walk(node)
-    )
+def passes_true(node: ast.AST, keyword: str, positions: int) -> bool:
+    """Whether some call inside ``node`` is passed the literal ``True`` as argument
+    ``keyword`` or among its first ``positions`` positional arguments
+    (``nn.ReLU(True)``, ``nn.LeakyReLU(0.1, True)``, ``F.relu(x, inplace=True)``)."""
+    for call in calls(node):
+        values = [k.value for k in call.keywords if k.arg == keyword]
+        values += call.args[:positions]
+        if any(isinstance(v, ast.Constant) and v.value is True for v in values):
+            return True
+    return False

@@ -135,12 +135,14 @@ def select(source: str, filters: Sequence[Needs]) -> tuple[Pruned | None, list[b
     statements = _Statements(source)
     hit: set[int] = set()
     seeds: set[int] = set()
-    flags = []
-    for wanted in filters:
+    flags = [False] * len(filters)
+    # Screened declarations last: a statement already kept is not screened again.
+    for number in sorted(range(len(filters)), key=lambda n: bool(filters[n].screen)):
+        wanted = filters[number]
         found = statements.hit_by(wanted)
         if found and wanted.screen is not None:
-            found = statements.screened(found, wanted.screen)
-        flags.append(bool(found))
+            found = statements.screened(found, wanted.screen, hit)
+        flags[number] = bool(found)
         hit |= found
         if found and wanted.evidence is not None:
             hit |= statements.evidence(found, wanted.evidence)
@@ -197,21 +199,28 @@ class _Statements:
             self._has_class[index] = known
         return known
 
-    def screened(self, found: set[int], screen: Callable[[ast.stmt], bool]) -> set[int]:
-        """The statements of ``found`` that ``screen`` keeps (or that do not parse
-        alone: never dropped on a guess). In a file that imports a name from torch
-        under another name, every one: screens may read a bare name as torch spells
-        it (a call ``r(x)`` is no ``relu_``)."""
+    def screened(
+        self, found: set[int], screen: Callable[[ast.stmt], bool], kept: set[int]
+    ) -> set[int]:
+        """The statements of ``found`` that ``screen`` keeps, or that are ``kept``
+        already (the rule may then run on them: it reports nothing there, which is
+        what the whole file gives), or that do not parse alone (never dropped on a
+        guess). In a file that imports a name from torch under another name, every
+        one: screens may read a bare name as torch spells it (``r(x)`` is no
+        ``relu_``)."""
         if self._renames is None:
             self._renames = calls_a_renamed_torch_name(self.source)
         if self._renames:
             return found
-        kept = set()
-        for index in found:
-            tree = self._tree(index)
-            if tree is None or any(map(screen, tree)):
-                kept.add(index)
-        return kept
+        passed = found & kept
+        with warnings.catch_warnings():
+            # The user's invalid escapes and the like are not ours to report.
+            warnings.simplefilter("ignore")
+            for index in found - kept:
+                tree = self._tree(index)
+                if tree is None or any(map(screen, tree)):
+                    passed.add(index)
+        return passed
 
     def _tree(self, index: int) -> list[ast.stmt] | None:
         """The Python ``ast`` of statement ``index`` (None: it does not parse alone).
@@ -247,12 +256,10 @@ def calls_a_renamed_torch_name(source: str) -> bool:
 
 
 def parse_statement(text: str) -> list[ast.stmt] | None:
-    """The Python ``ast`` statements of ``text``; None when it does not parse."""
+    """The Python ``ast`` statements of ``text``; None when it does not parse
+    (call with warnings ignored: a user's invalid escape warns while parsing)."""
     try:
-        with warnings.catch_warnings():
-            # The user's invalid escapes and the like are not ours to report.
-            warnings.simplefilter("ignore")
-            return ast.parse(text).body
+        return ast.parse(text).body
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
 

@@ -11,7 +11,7 @@ from nnlint.analysis.forward_flow import Add
 from nnlint.analysis.module_model import module_class
 from nnlint.rules.base import Invalid, Rule
 from nnlint.rules.needs import Needs
-from nnlint.rules.screens import any_class, forward_methods
+from nnlint.rules.screens import any_class, forward_methods, nodes
 
 
 class SelfAddSkip(Rule):
@@ -181,7 +181,7 @@ def _adds_a_name_to_itself(node: ast.ClassDef) -> bool:
     """The screen: a ``forward*`` method holds ``h + h`` or ``h += h`` (the only adds
     the rule judges: two plain names, the same one)."""
     for function in forward_methods(node):
-        for child in ast.walk(function):
+        for child in nodes(function):
             if isinstance(child, ast.BinOp) and isinstance(child.op, ast.Add):
                 left, right = child.left, child.right
             elif isinstance(child, ast.AugAssign) and isinstance(child.op, ast.Add):

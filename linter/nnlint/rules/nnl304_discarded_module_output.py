@@ -12,7 +12,12 @@ from nnlint.analysis.tensors import PURE_METHODS, ProvableTensors
 from nnlint.analysis.walk import iter_children, walk
 from nnlint.rules.base import Invalid, Rule
 from nnlint.rules.needs import Needs
-from nnlint.rules.screens import any_class, attribute_assignments, forward_methods
+from nnlint.rules.screens import (
+    any_class,
+    attribute_assignments,
+    forward_methods,
+    nodes,
+)
 
 
 class DiscardedModuleOutput(Rule):
@@ -306,7 +311,7 @@ def _may_discard_a_result(node: ast.ClassDef) -> bool:
     for function in forward_methods(node):
         # ``self`` as the rule reads it: the first parameter after any "/".
         me = function.args.args[0].arg if function.args.args else None
-        for child in ast.walk(function):
+        for child in nodes(function):
             if isinstance(child, ast.Expr) and isinstance(child.value, ast.Call):
                 if _judged_call(child.value.func, me, built):
                     return True

@@ -16,6 +16,7 @@ from nnlint.rules.screens import (
     call_name,
     calls,
     forward_methods,
+    nodes,
     passes_true,
 )
 
@@ -278,12 +279,12 @@ def _inplace_named(call: ast.Call) -> bool:
 def _explicit_inplace(function: ast.AST) -> bool:
     return any(
         isinstance(child, ast.AugAssign) and isinstance(child.target, ast.Name)
-        for child in ast.walk(function)
+        for child in nodes(function)
     ) or any(map(_inplace_named, calls(function)))
 
 
 def _aliases(function: ast.AST) -> bool:
-    for child in ast.walk(function):
+    for child in nodes(function):
         if isinstance(child, ast.Assign) and len(child.targets) > 1:
             return True
         if isinstance(child, ast.Assign | ast.AnnAssign):

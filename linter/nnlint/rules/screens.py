@@ -122,11 +122,6 @@ def attribute_assignments(node: ast.AST) -> Iterator[tuple[str, ast.expr]]:
                 yield target.attr, value
 
 
-def holds(node: ast.AST, *kinds: type[ast.AST]) -> bool:
-    """Whether a node of one of ``kinds`` occurs inside ``node``."""
-    return any(isinstance(child, kinds) for child in nodes(node))
-
-
 def passes_true(node: ast.AST, keyword: str, positions: int) -> bool:
     """Whether some call inside ``node`` is passed the literal ``True`` as argument
     ``keyword`` or among its first ``positions`` positional arguments
@@ -137,3 +132,16 @@ def passes_true(node: ast.AST, keyword: str, positions: int) -> bool:
         if any(isinstance(v, ast.Constant) and v.value is True for v in values):
             return True
     return False
+
+
+def holds(node: ast.AST, *kinds: type[ast.AST]) -> bool:
+    """Whether a node of one of ``kinds`` occurs inside ``node``."""
+    return any(isinstance(child, kinds) for child in nodes(node))
+
+
+def has_true(node: ast.AST) -> bool:
+    """Whether the literal ``True`` occurs inside ``node`` (``inplace=True``)."""
+    return any(
+        isinstance(child, ast.Constant) and child.value is True
+        for child in ast.walk(node)
+    )

@@ -13,23 +13,33 @@ from __future__ import annotations
 import re
 
 # Everything after an ``import`` keyword up to the end of its statement (a
-# parenthesised list, or one line with its backslash continuations).
-_IMPORTED = re.compile(
-    r"(?<![\w.])import[ \t]*(\([^)]*\)|(?:[^\n\\#;]|\\\n)*)", re.DOTALL
-)
+# parenthesised list, or one line with its backslash continuations). The patterns
+# start with a literal, which ``re`` scans for quickly; the character before it is
+# checked by the caller (a look-behind first made them try every position).
+_TAIL = r"[ \t]*(\([^)]*\)|[^\n\\#;]*(?:\\\n[^\n\\#;]*)*)"
+_IMPORTED = re.compile(rf"import{_TAIL}")
 # ``from torch... import`` and the same tail.
-_FROM_TORCH = re.compile(
-    r"(?<![\w.])from[ \t]+torch(?:\.\w+)*[ \t]+import[ \t]*"
-    r"(\([^)]*\)|(?:[^\n\\#;]|\\\n)*)",
-    re.DOTALL,
-)
+_FROM_TORCH = re.compile(rf"from[ \t]+torch(?:\.\w+)*[ \t]+import{_TAIL}")
 _AS = re.compile(r"(\w+)\s+as\s+(\w+)")
 _BOUND = re.compile(r"(?:\w+(?:\s*\.\s*\w+)*\s+as\s+)?(\w+)")
 # A class whose name is not capitalised (``class conv_bn``, ``class _block``).
 _LOWER_CLASS = re.compile(r"^[ \t]*class[ \t]+_*[^\W\dA-Z_]", re.MULTILINE)
-# A name followed by ``=`` (not ``==``): an assignment (also parenthesised, or
+# After a name: ``=`` (not ``==``) ends an assignment (also parenthesised, or
 # continued), a walrus, or a keyword argument.
-_ASSIGNED = re.compile(r"(?<![\w.])(\w+)(?:\s|\)|\\\n)*(?::[^=\n]*)?=(?!=)")
+_ASSIGNS = r"(?:\s|\)|\\\n)*(?::[^=\n]*)?=(?!=)"
+
+
+def _statements(pattern: re.Pattern[str], source: str) -> list[str]:
+    """The tails of the matches of ``pattern`` that start a word."""
+    return [
+        match.group(1)
+        for match in pattern.finditer(source)
+        if match.start() == 0 or not _word(source[match.start() - 1])
+    ]
+
+
+def _word(character: str) -> bool:
+    return character.isalnum() or character in "_."
 
 
 def screens_apply(source: str) -> bool:
@@ -46,9 +56,9 @@ def calls_a_renamed_torch_name(source: str) -> bool:
     under another name (``from torch import relu_ as r`` ... ``r(x)``). Renaming a
     module (``from torch.nn import functional as F``) does not count: a module is
     not called, and its functions keep their names (``F.relu_``)."""
-    for statement in _FROM_TORCH.finditer(source):
-        for name, alias in _AS.findall(statement.group(1)):
-            if name != alias and re.search(rf"(?<![\w.]){alias}\s*\(", source):
+    for names in _statements(_FROM_TORCH, source):
+        for name, alias in _AS.findall(names):
+            if name != alias and _used(source, alias, r"\s*\("):
                 return True
     return False
 
@@ -58,19 +68,29 @@ def assigns_an_imported_name(source: str) -> bool:
     followed by ``=`` somewhere: then a name a function assigns may still resolve to
     the torch module (the rules resolve names through the imports, not through each
     function's locals)."""
-    imported = _bound(source, _FROM_TORCH, everything=True)
-    imported |= _bound(source, _IMPORTED, everything=False)
-    return bool(imported) and any(
-        match.group(1) in imported for match in _ASSIGNED.finditer(source)
-    )
+    imported = _bound(_statements(_FROM_TORCH, source), everything=True)
+    imported |= _bound(_statements(_IMPORTED, source), everything=False)
+    return any(_used(source, name, _ASSIGNS) for name in imported)
 
 
-def _bound(source: str, statements: re.Pattern[str], everything: bool) -> set[str]:
-    """The names the imports ``statements`` finds bind: all of them, or only those
-    of modules whose dotted name starts with ``torch``."""
+def _used(source: str, name: str, after: str) -> bool:
+    """Whether ``name`` occurs as a whole name (not after a dot) followed by
+    ``after``."""
+    for match in re.finditer(rf"{re.escape(name)}(?={after})", source):
+        start, end = match.start(), match.end()
+        if (start == 0 or not _word(source[start - 1])) and not (
+            end < len(source) and _word(source[end])
+        ):
+            return True
+    return False
+
+
+def _bound(tails: list[str], everything: bool) -> set[str]:
+    """The names the import tails bind: all of them, or only those of modules whose
+    dotted name starts with ``torch``."""
     found: set[str] = set()
-    for statement in statements.finditer(source):
-        for part in statement.group(1).strip("()").split(","):
+    for tail in tails:
+        for part in tail.strip("()").split(","):
             part = part.strip(" \t\n\\")
             bound = _BOUND.match(part)
             if bound and (everything or re.match(r"torch(?!\w)", part)):

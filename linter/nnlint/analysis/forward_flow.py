@@ -3,12 +3,12 @@ method and keeps the result. In-place effects are judged in :mod:`.inplace`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import libcst as cst
 
 from nnlint.analysis.cst_syntax import assign_targets, source_text
+from nnlint.analysis.forward_records import Add, Application, Binding, Flow
 from nnlint.analysis.inplace import Overwrites, inplace_call
 from nnlint.analysis.layer_kinds import FUNCTIONAL_PASSTHROUGH, RESHAPE_METHODS
 from nnlint.analysis.method_syntax import self_attr, self_name
@@ -16,51 +16,7 @@ from nnlint.analysis.walk import child_expressions
 
 if TYPE_CHECKING:
     from nnlint.analysis.module_model import ClassModel, Resolve
-
-
-@dataclass(frozen=True)
-class Flow:
-    """A value as "tensor ``root`` with the submodules ``steps`` applied in order".
-
-    ``root`` identifies the value the chain started from (an argument, or anything the
-    flow cannot see through); ``"~"`` in ``steps`` is a reshape (view, flatten, ...).
-    """
-
-    root: int
-    steps: tuple[str, ...] = ()
-
-    def then(self, step: str) -> Flow:
-        return Flow(self.root, (*self.steps, step))
-
-
-@dataclass(eq=False)
-class Binding:
-    """What a local name holds at one point of ``forward``."""
-
-    flow: Flow
-    tensorish: bool
-    # ``h = self.block(x)``: ("x", the binding x had then): what ``h`` came from.
-    source: tuple[str, Binding] | None = None
-    # The tensor object held: shared by aliases and by an in-place op's result.
-    tensor: int = 0
-
-
-@dataclass
-class Add:
-    node: cst.BinaryOperation | cst.AugAssign
-    left: cst.BaseExpression
-    right: cst.BaseExpression
-    flows: tuple[Flow | None, Flow | None]
-    bindings: tuple[Binding | None, Binding | None]
-    guarded: bool  # under an ``if`` or a conditional expression
-    env: dict[str, Binding]  # what every local name held when the add ran
-
-
-@dataclass
-class Application:
-    attr: str  # the submodule (or raw weight parameter) applied
-    input: Flow | None
-    node: cst.CSTNode
+    from nnlint.analysis.residual_sums import ResidualSums
 
 
 _SAME_VALUE_METHODS = frozenset("contiguous float half double to type_as clone".split())
@@ -70,14 +26,19 @@ class ForwardFlow:
     """One linear pass over a forward method: which submodule chain produced each name,
     every ``+`` with the chains of its operands, every submodule application, and every
     in-place operation with the first later read of a name still referring to the
-    overwritten tensor.
+    overwritten tensor; every statement also goes to the method's
+    :class:`~nnlint.analysis.residual_sums.ResidualSums` (post-LN norms), if any.
 
     Branches are walked in order, as if all were taken (a later assignment wins): this
     is enough for "what does this add combine?" and never invents a chain."""
 
-    def __init__(self, model: ClassModel, resolve: Resolve) -> None:
+    def __init__(
+        self, model: ClassModel, resolve: Resolve, sums: ResidualSums | None = None
+    ) -> None:
         self.model = model
         self.resolve = resolve
+        # Residual sums and post-LN norms (NNL401), fed statement by statement.
+        self.sums = sums
         self.env: dict[str, Binding] = {}
         self.adds: list[Add] = []
         self.applications: list[Application] = []
@@ -102,8 +63,19 @@ class ForwardFlow:
         self._suite(function.body)
         return self
 
+    @property
+    def post_ln(self) -> list[cst.Call]:
+        """Norm calls whose output replaces a residual sum (only in classes that
+        call a norm: ``ClassModel.flow`` gives those a :class:`ResidualSums`)."""
+        return self.sums.post_ln if self.sums is not None else []
+
     # -- statements
     def _suite(self, suite: cst.CSTNode) -> None:
+        if type(suite) is cst.SimpleStatementSuite:
+            if self.sums is not None:  # ``if c: x = f(x)``: only the sums read these
+                for small in suite.body:
+                    self.sums.small(small)
+            return
         for statement in getattr(suite, "body", ()):
             self._statement(statement)
 
@@ -111,13 +83,26 @@ class ForwardFlow:
         if isinstance(statement, cst.SimpleStatementLine):
             for small in statement.body:
                 self._small(small)
-        elif isinstance(statement, cst.If | cst.While | cst.For):
+                if self.sums is not None:
+                    self.sums.small(small)
+            return
+        sums = self.sums
+        if sums is None:
+            self._compound(statement)
+            return
+        before = sums.header(statement)
+        self._compound(statement)
+        if isinstance(statement, cst.For | cst.While):
+            sums.loop_done(before)
+
+    def _compound(self, statement: cst.CSTNode) -> None:
+        if isinstance(statement, cst.If | cst.While | cst.For):
             self._branches(statement)
         elif isinstance(statement, cst.With):
             for item in statement.items:
                 self.expr(item.item)
             self._suite(statement.body)
-        elif isinstance(statement, cst.Try):
+        elif isinstance(statement, cst.Try | cst.TryStar):
             self._suite(statement.body)
             for handler in statement.handlers:
                 self._suite(handler.body)
@@ -138,7 +123,7 @@ class ForwardFlow:
         self._suite(statement.body)
         taken, self.env = self.env, dict(before)
         if isinstance(statement.orelse, cst.If):  # ``elif``
-            self._statement(statement.orelse)
+            self._branches(statement.orelse)
         elif statement.orelse is not None:
             self._suite(statement.orelse.body)
         self._guard -= 1

@@ -217,3 +217,43 @@ def test_residual_sums_ride_on_the_forward_pass_of_every_method() -> None:
     )
     assert plain.norm_vocabulary is None
     assert plain.flow(plain.methods["forward"]).sums is None
+
+
+def test_the_pass_records_data_reads_where_they_can_cut_a_gradient() -> None:
+    _, flow = _forward(
+        """
+        import torch
+        from torch import nn
+        class Block(nn.Module):
+            def forward(self, x, flag):
+                with torch.no_grad():
+                    a = x.data
+                self.cache = x.data
+                assert x.data is not None
+                f = lambda: x.data
+                if x.data.sum() > 0: b = x.data.shape
+                return x.data * 2
+        """
+    )
+    reads = [(_code(r.node), r.then, r.in_test) for r in flow.data_reads.found]
+    assert sorted(reads, key=str) == sorted(
+        [("x.data", "sum", True), ("x.data", "shape", False), ("x.data", None, False)],
+        key=str,
+    )
+
+
+def test_one_line_blocks_and_match_cases_are_walked_like_any_block() -> None:
+    _, flow = _forward(
+        """
+        from torch import nn
+        class Block(nn.Module):
+            def forward(self, x, kind):
+                if kind: x = x + self.a(x)
+                match kind:
+                    case 1:
+                        x = x + self.b(x)
+                return x
+        """
+    )
+    assert [_code(add.node) for add in flow.adds] == ["x + self.a(x)", "x + self.b(x)"]
+    assert all(add.guarded for add in flow.adds)

@@ -32,6 +32,7 @@ base class or a local module built in ``__init__``.
 
 from __future__ import annotations
 
+import ast
 import re
 import sys
 from collections.abc import Callable, Iterable
@@ -71,6 +72,7 @@ class Needs:
     scope: Scope = "statements"
     pattern: Searcher | None = None
     evidence: EvidencePattern | None = None
+    screen: Callable[[ast.stmt], bool] | None = None
 
     @property
     def narrowed(self) -> bool:

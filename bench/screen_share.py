@@ -1,0 +1,189 @@
+"""How much text each rule's pre-filter keeps, without and with its structural screen.
+
+    .venv/bin/python bench/screen_share.py [--rules CODES] [--check] [--jobs N] TREE...
+
+For every rule (or the comma-separated ``--rules``) and every ``.py`` file under the
+trees, the share of the text its ``NEEDS`` declaration picks on its own (the
+statements its words/pattern/scope hit, their evidence and the local classes they
+name; imports not counted), then the same with ``NEEDS.screen`` applied to the hit
+statements (each parsed alone with :func:`ast.parse`; one that does not parse is
+kept). Also the union over the rules, what the parser would get. This measures the
+declarations alone, without the engine that applies screens.
+
+``--check`` also lints every file whole (no pre-filter) with every source rule and
+verifies that each finding of a rule with a screen lies in a top-level statement the
+screen passes (a screen must be a necessary condition); prints every violation and
+exits 1 when there is one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import bisect
+import sys
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "linter"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.prefilter_equivalence import python_files, source_rules  # noqa: E402
+from nnlint.engine import parse_guard  # noqa: E402
+from nnlint.engine.lint_source import lint_module  # noqa: E402
+from nnlint.engine.parsing import parse_module  # noqa: E402
+from nnlint.engine.prefilter import _referenced_classes, _Statements  # noqa: E402
+from nnlint.rules import Rule  # noqa: E402
+from nnlint.rules.needs import Needs  # noqa: E402
+
+Screen = Callable[[ast.stmt], bool]
+
+
+def screen_of(rule: type[Rule]) -> Screen | None:
+    return getattr(rule.NEEDS, "screen", None)
+
+
+class Parsed:
+    """Each top-level statement of one source parsed alone with ``ast``, once."""
+
+    def __init__(self, statements: _Statements) -> None:
+        self.statements = statements
+        self._trees: dict[int, list[ast.stmt] | None] = {}
+
+    def passes(self, index: int, screen: Screen) -> bool:
+        if index not in self._trees:
+            start, end = self.statements.starts[index], self.statements.ends[index]
+            try:
+                body = ast.parse(self.statements.source[start:end]).body
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                body = None
+            self._trees[index] = body
+        body = self._trees[index]
+        return body is None or any(screen(statement) for statement in body)
+
+
+def picked(parsed: Parsed, needs: Needs, screen: Screen | None) -> set[int]:
+    """The statements one declaration keeps (hits, evidence, named local classes)."""
+    statements = parsed.statements
+    found = statements.hit_by(needs)
+    if screen is not None:
+        found = {index for index in found if parsed.passes(index, screen)}
+    kept = set(found)
+    if found and needs.evidence is not None:
+        kept |= statements.evidence(found, needs.evidence)
+    if found and needs.narrowed:
+        kept |= _referenced_classes(
+            statements.source, statements.starts, statements.ends, found
+        )
+    return kept
+
+
+def _size(statements: _Statements, kept: set[int]) -> int:
+    return sum(statements.ends[i] - statements.starts[i] for i in kept)
+
+
+def shares(path: Path, codes: Sequence[str]) -> Counter[str]:
+    """Characters kept per (rule or "union", "before"/"after"), and the total."""
+    text = path.read_bytes().decode("utf-8", "replace")
+    counts: Counter[str] = Counter(total=len(text))
+    rules = [rule for rule in source_rules() if rule.NEEDS is not None]
+    if parse_guard.check(text) is not None:
+        return counts
+    parsed = Parsed(_Statements(text))
+    union: dict[str, set[int]] = {"before": set(), "after": set()}
+    for rule in rules:
+        needs = rule.NEEDS
+        assert needs is not None
+        if not any(word in text for word in needs.words):
+            continue
+        if needs.scope == "file":
+            everything = set(range(len(parsed.statements.starts)))
+            union["before"] |= everything
+            union["after"] |= everything
+            continue
+        before = picked(parsed, needs, None)
+        screen = screen_of(rule)
+        after = before if screen is None else picked(parsed, needs, screen)
+        union["before"] |= before
+        union["after"] |= after
+        if rule.CODE in codes:
+            counts[f"{rule.CODE} before"] += _size(parsed.statements, before)
+            counts[f"{rule.CODE} after"] += _size(parsed.statements, after)
+    for when, kept in union.items():
+        counts[f"union {when}"] += _size(parsed.statements, kept)
+    return counts
+
+
+def violations(path: Path) -> list[str]:
+    """Findings (whole file, no pre-filter) lying in a statement their rule's screen
+    rejects."""
+    text = path.read_bytes().decode("utf-8", "replace")
+    rules = source_rules()
+    screened = {rule.CODE: screen_of(rule) for rule in rules if screen_of(rule)}
+    if not screened or parse_guard.check(text) is not None:
+        return []
+    try:
+        findings = lint_module(parse_module(text), str(path), rules)
+    except Exception:  # noqa: BLE001 - unparsable files have no rule findings
+        return []
+    return [
+        f"{path}:{finding.line}: {finding.code} in a statement its screen rejects"
+        for finding in findings
+        if finding.code in screened
+        and not statement_passes(text, finding.line, screened[finding.code])
+    ]
+
+
+def statement_passes(text: str, line: int, screen: Screen | None) -> bool:
+    """Whether the top-level statement holding ``line`` (1-based) passes ``screen``."""
+    if screen is None:
+        return True
+    statements = _Statements(text)
+    offsets = [0]
+    offsets += [i + 1 for i, char in enumerate(text) if char == "\n"]
+    offset = offsets[min(line, len(offsets)) - 1]
+    index = bisect.bisect_right(statements.starts, offset) - 1
+    return Parsed(statements).passes(index, screen)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("trees", nargs="+", type=Path)
+    parser.add_argument("--rules", default="")
+    parser.add_argument("--check", action="store_true")
+    parser.add_argument("--jobs", type=int, default=2)
+    options = parser.parse_args(argv)
+    declared = [rule.CODE for rule in source_rules() if rule.NEEDS is not None]
+    codes = options.rules.split(",") if options.rules else declared
+    files = list(python_files(options.trees))
+    totals: Counter[str] = Counter()
+    problems: list[str] = []
+    with ProcessPoolExecutor(max_workers=max(1, options.jobs)) as pool:
+        for counts in pool.map(shares, files, [codes] * len(files), chunksize=8):
+            totals.update(counts)
+        if options.check:
+            for found in pool.map(violations, files, chunksize=8):
+                problems += found
+    _print_table(totals, codes, len(files))
+    for problem in problems:
+        print(problem)
+    if options.check:
+        print(f"necessity check: {len(problems)} findings outside their screen")
+    return 1 if problems else 0
+
+
+def _print_table(totals: Counter[str], codes: Sequence[str], files: int) -> None:
+    total = totals["total"] or 1
+    print(f"{files} files, {totals['total']:,} characters")
+    print("kept share, imports not counted (scope 'file' rules: union only)")
+    print(f"{'rule':8} {'before':>8} {'after':>8}")
+    for code in [*codes, "union"]:
+        before = 100 * totals[f"{code} before"] / total
+        after = 100 * totals[f"{code} after"] / total
+        print(f"{code:8} {before:7.1f}% {after:7.1f}%")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

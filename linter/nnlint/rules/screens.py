@@ -1,0 +1,96 @@
+"""Helpers for ``Needs.screen``: structural questions about one top-level statement.
+
+A screen receives the Python ``ast`` of one top-level statement (see
+:mod:`nnlint.rules.needs`) and must return True whenever its rule could report
+something located in that statement. These helpers answer the questions screens
+ask, over-approximating where the rule's own reading is finer: a class at any depth
+(the rules visit nested classes too), methods by name prefix, calls and
+``self.<attr> = value`` assignments anywhere inside a node (nested functions
+included). Over-approximating keeps more text, never loses a finding.
+
+Only the standard library is used here: screens run before any parse by libcst and
+must stay torch-free and cheap (``ast.walk`` over one statement).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Iterator
+
+Function = ast.FunctionDef | ast.AsyncFunctionDef
+
+
+def classes(statement: ast.AST) -> Iterator[ast.ClassDef]:
+    """Every class definition in ``statement``, itself included, at any depth."""
+    for node in ast.walk(statement):
+        if isinstance(node, ast.ClassDef):
+            yield node
+
+
+def any_class(statement: ast.AST, test: Callable[[ast.ClassDef], bool]) -> bool:
+    """Whether some class in ``statement`` passes ``test``: the usual screen of a
+    rule that reports only inside the classes it visits."""
+    return any(test(node) for node in classes(statement))
+
+
+def methods(node: ast.ClassDef, prefix: str = "") -> list[Function]:
+    """The functions defined directly in the class body whose name starts with
+    ``prefix`` (every definition of a repeated name, not only the last)."""
+    return [
+        statement
+        for statement in node.body
+        if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef)
+        and statement.name.startswith(prefix)
+    ]
+
+
+def forward_methods(node: ast.ClassDef) -> list[Function]:
+    """The ``forward*`` methods, the ones the forward analyses walk."""
+    return methods(node, "forward")
+
+
+def calls(node: ast.AST) -> Iterator[ast.Call]:
+    """Every call inside ``node``, nested functions and lambdas included."""
+    for child in ast.walk(node):
+        if isinstance(child, ast.Call):
+            yield child
+
+
+def call_name(call: ast.Call) -> str | None:
+    """The last name of the called expression: ``relu`` for ``F.relu(x)`` and for
+    ``relu(x)``; None for anything else (``layers[0](x)``)."""
+    func = call.func
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return None
+
+
+def attribute_assignments(node: ast.AST) -> Iterator[tuple[str, ast.expr]]:
+    """``(attr, value)`` for every ``<name>.<attr> = value`` (also annotated, and
+    each target of a chained assignment) inside ``node``. The receiver may be any
+    name: a method's first parameter is not always spelled ``self``."""
+    for child in ast.walk(node):
+        if isinstance(child, ast.Assign):
+            targets, value = child.targets, child.value
+        elif isinstance(child, ast.AnnAssign) and child.value is not None:
+            targets, value = [child.target], child.value
+        else:
+            continue
+        for target in targets:
+            if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
+                yield target.attr, value
+
+
+def holds(node: ast.AST, *kinds: type[ast.AST]) -> bool:
+    """Whether a node of one of ``kinds`` occurs inside ``node``."""
+    return any(isinstance(child, kinds) for child in ast.walk(node))
+
+
+def has_true(node: ast.AST) -> bool:
+    """Whether the literal ``True`` occurs inside ``node`` (``inplace=True``)."""
+    return any(
+        isinstance(child, ast.Constant) and child.value is True
+        for child in ast.walk(node)
+    )

@@ -6,9 +6,9 @@ For every rule (or the comma-separated ``--rules``) and every ``.py`` file under
 trees, the share of the text its ``NEEDS`` declaration picks on its own (the
 statements its words/pattern/scope hit, their evidence and the local classes they
 name; imports not counted), then the same with ``NEEDS.screen`` applied to the hit
-statements (each parsed alone with :func:`ast.parse`; one that does not parse is
-kept). Also the union over the rules, what the parser would get. This measures the
-declarations alone, without the engine that applies screens.
+statements the way :func:`nnlint.engine.prefilter.select` applies it (each parsed
+alone with :func:`ast.parse`; one that does not parse is kept). Also the union over
+all rules (scope "file" rules included), what the parser gets.
 
 ``--check`` also lints every file whole (no pre-filter) with every source rule and
 verifies that each finding of a rule with a screen lies in a top-level statement the
@@ -25,6 +25,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "linter"))
@@ -45,31 +46,12 @@ def screen_of(rule: type[Rule]) -> Screen | None:
     return getattr(rule.NEEDS, "screen", None)
 
 
-class Parsed:
-    """Each top-level statement of one source parsed alone with ``ast``, once."""
-
-    def __init__(self, statements: _Statements) -> None:
-        self.statements = statements
-        self._trees: dict[int, list[ast.stmt] | None] = {}
-
-    def passes(self, index: int, screen: Screen) -> bool:
-        if index not in self._trees:
-            start, end = self.statements.starts[index], self.statements.ends[index]
-            try:
-                body = ast.parse(self.statements.source[start:end]).body
-            except (SyntaxError, ValueError, RecursionError, MemoryError):
-                body = None
-            self._trees[index] = body
-        body = self._trees[index]
-        return body is None or any(screen(statement) for statement in body)
-
-
-def picked(parsed: Parsed, needs: Needs, screen: Screen | None) -> set[int]:
-    """The statements one declaration keeps (hits, evidence, named local classes)."""
-    statements = parsed.statements
+def picked(statements: _Statements, needs: Needs, screen: Screen | None) -> set[int]:
+    """The statements one declaration keeps (hits, evidence, named local classes),
+    as :func:`nnlint.engine.prefilter.select` picks them."""
     found = statements.hit_by(needs)
-    if screen is not None:
-        found = {index for index in found if parsed.passes(index, screen)}
+    if found and screen is not None:
+        found = statements.screened(found, screen)
     kept = set(found)
     if found and needs.evidence is not None:
         kept |= statements.evidence(found, needs.evidence)
@@ -91,7 +73,7 @@ def shares(path: Path, codes: Sequence[str]) -> Counter[str]:
     rules = [rule for rule in source_rules() if rule.NEEDS is not None]
     if parse_guard.check(text) is not None:
         return counts
-    parsed = Parsed(_Statements(text))
+    statements = _Statements(text)
     union: dict[str, set[int]] = {"before": set(), "after": set()}
     for rule in rules:
         needs = rule.NEEDS
@@ -99,20 +81,20 @@ def shares(path: Path, codes: Sequence[str]) -> Counter[str]:
         if not any(word in text for word in needs.words):
             continue
         if needs.scope == "file":
-            everything = set(range(len(parsed.statements.starts)))
+            everything = set(range(len(statements.starts)))
             union["before"] |= everything
             union["after"] |= everything
             continue
-        before = picked(parsed, needs, None)
+        before = picked(statements, replace(needs, screen=None), None)
         screen = screen_of(rule)
-        after = before if screen is None else picked(parsed, needs, screen)
+        after = before if screen is None else picked(statements, needs, screen)
         union["before"] |= before
         union["after"] |= after
         if rule.CODE in codes:
-            counts[f"{rule.CODE} before"] += _size(parsed.statements, before)
-            counts[f"{rule.CODE} after"] += _size(parsed.statements, after)
+            counts[f"{rule.CODE} before"] += _size(statements, before)
+            counts[f"{rule.CODE} after"] += _size(statements, after)
     for when, kept in union.items():
-        counts[f"union {when}"] += _size(parsed.statements, kept)
+        counts[f"union {when}"] += _size(statements, kept)
     return counts
 
 
@@ -145,7 +127,7 @@ def statement_passes(text: str, line: int, screen: Screen | None) -> bool:
     offsets += [i + 1 for i, char in enumerate(text) if char == "\n"]
     offset = offsets[min(line, len(offsets)) - 1]
     index = bisect.bisect_right(statements.starts, offset) - 1
-    return Parsed(statements).passes(index, screen)
+    return bool(statements.screened({index}, screen))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,140 @@
+"""Structural screens (``Needs.screen``) are necessary conditions of their rules.
+
+Every finding a screened rule makes on the whole file (no pre-filter at all) must lie
+in a top-level statement its screen passes, on every rule's VALID and INVALID
+examples and every file of ``tests/realbugs`` (the corpora: ``bench/screen_share.py
+--check``). Then each screen is shown to drop what it is there to drop.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from nnlint.engine.lint_source import lint_module
+from nnlint.engine.parsing import parse_module
+from nnlint.findings import Finding
+from nnlint.rules import Rule
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # the bench package lives at the repository root
+    sys.path.insert(0, str(ROOT))
+
+from bench.prefilter_equivalence import source_rules  # noqa: E402
+from bench.screen_share import screen_of, statement_passes  # noqa: E402
+
+RULES = source_rules()
+SCREENED = {rule.CODE: rule for rule in RULES if screen_of(rule) is not None}
+SOURCES = [
+    *(source for rule in RULES for source in rule.VALID),
+    *(example.code for rule in RULES for example in rule.INVALID),
+    *(p.read_text() for p in sorted((ROOT / "tests" / "realbugs").glob("*/*.py"))),
+]
+
+
+def _findings(source: str) -> list[Finding]:
+    return lint_module(parse_module(source), "t.py", RULES)
+
+
+@pytest.fixture(scope="module")
+def screened_findings() -> list[tuple[str, Finding]]:
+    return [
+        (source, finding)
+        for source in SOURCES
+        for finding in _findings(source)
+        if finding.code in SCREENED
+    ]
+
+
+@pytest.mark.parametrize("code", sorted(SCREENED))
+def test_every_finding_lies_in_a_statement_the_screen_passes(
+    code: str, screened_findings: list[tuple[str, Finding]]
+) -> None:
+    screen = screen_of(SCREENED[code])
+    mine = [(s, f) for s, f in screened_findings if f.code == code]
+    assert mine, f"no example or real bug exercises {code}'s screen"
+    rejected = [
+        f"{f.line}: {s.splitlines()[f.line - 1].strip()}"
+        for s, f in mine
+        if not statement_passes(s, f.line, screen)
+    ]
+    assert rejected == []
+
+
+def test_the_screened_rules_are_the_ones_this_work_covers() -> None:
+    mine = {"NNL108", "NNL402", "NNL403", "NNL404", "NNL703"}
+    assert mine <= set(SCREENED)
+
+
+def _passes(rule: type[Rule], source: str) -> list[bool]:
+    screen = screen_of(rule)
+    assert screen is not None
+    return [screen(statement) for statement in ast.parse(source).body]
+
+
+@pytest.mark.parametrize(
+    ("code", "source", "expected"),
+    [
+        # dim given (positionally or by keyword) / left out / None.
+        ("NNL108", "p = F.softmax(x, -1)\nq = x.softmax(dim=1)\n", [False, False]),
+        ("NNL108", "p = F.softmax(x)\nm = nn.LogSoftmax(None)\n", [True, True]),
+        (
+            "NNL108",
+            "p = F.softmax(*args)\nq = scores.log_softmax(dim=None)\n",
+            [False, True],
+        ),
+        # A LayerNorm class with no conv, embedding or RNN built in it.
+        (
+            "NNL402",
+            "class A(nn.Module):\n    def __init__(s):\n        s.n = nn.LayerNorm(8)\n"
+            "class B(nn.Module):\n    def __init__(s):\n"
+            "        s.c = nn.Conv2d(3, 8, 1)\n"
+            "def f():\n    return nn.Sequential(nn.Embedding(9, 8), nn.LayerNorm(8))\n",
+            [False, True, True],
+        ),
+        # Only a layer that keeps its bias can be reported.
+        (
+            "NNL403",
+            "a = nn.Sequential(nn.Conv2d(3, 8, 3, bias=False), nn.BatchNorm2d(8))\n"
+            "b = nn.Sequential(nn.Linear(3, 8), nn.BatchNorm1d(8))\n"
+            "def init(m):\n    if isinstance(m, nn.BatchNorm2d):\n"
+            "        m.weight.data.fill_(1)\n",
+            [False, True, False],
+        ),
+        (
+            "NNL404",
+            "a = nn.Sequential(nn.Linear(3, 8), nn.BatchNorm1d(8))\n"
+            "b = nn.Sequential(nn.Dropout(0.1), nn.BatchNorm1d(8))\n"
+            "c = F.dropout2d(x, 0.3)\n",
+            [False, True, True],
+        ),
+        (
+            "NNL703",
+            "def head(x):\n    return F.softmax(x, dim=-1)\n"
+            "def attn(q, k):\n    return (q @ k).softmax(-1)\n"
+            "class M(nn.Module):\n    def __init__(s):\n        s.sm = nn.Softmax(-1)\n"
+            "w = torch.einsum('ij,jk->ik', a, b)\n",
+            [False, True, True, True],
+        ),
+    ],
+)
+def test_each_screen_drops_what_it_cannot_report_in(
+    code: str, source: str, expected: list[bool]
+) -> None:
+    assert _passes(SCREENED[code], source) == expected
+
+
+def test_the_corpus_check_counts_findings_per_rule() -> None:
+    # The examples exercise every screened rule at least once (above); the counts
+    # here make a silently emptied example list visible.
+    counts = Counter(
+        finding.code
+        for source in SOURCES
+        for finding in _findings(source)
+        if finding.code in SCREENED
+    )
+    assert all(counts[code] >= 2 for code in SCREENED)

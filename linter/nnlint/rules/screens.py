@@ -129,3 +129,11 @@ def starred(call: ast.Call) -> bool:
     return any(isinstance(a, ast.Starred) for a in call.args) or any(
         k.arg is None for k in call.keywords
     )
+
+
+def adds(node: ast.AST) -> bool:
+    """Whether an addition (``a + b`` or ``a += b``) occurs inside ``node``."""
+    return any(
+        isinstance(child, ast.BinOp | ast.AugAssign) and isinstance(child.op, ast.Add)
+        for child in ast.walk(node)
+    )

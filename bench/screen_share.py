@@ -12,8 +12,10 @@ all rules (scope "file" rules included), what the parser gets.
 
 ``--check`` also lints every file whole (no pre-filter) with every source rule and
 verifies that each finding of a rule with a screen lies in a top-level statement the
-screen passes (a screen must be a necessary condition); prints every violation and
-exits 1 when there is one.
+screen passes (a screen must be a necessary condition), and that each screened rule
+run *alone* on its pruned text finds what it finds on the whole file (alone, so that
+statements other rules keep cannot hide evidence the screen dropped); prints every
+violation and exits 1 when there is one.
 """
 
 from __future__ import annotations
@@ -33,9 +35,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.prefilter_equivalence import python_files, source_rules  # noqa: E402
 from nnlint.engine import parse_guard  # noqa: E402
-from nnlint.engine.lint_source import lint_module  # noqa: E402
+from nnlint.engine.lint_source import check_source, lint_module  # noqa: E402
 from nnlint.engine.parsing import parse_module  # noqa: E402
 from nnlint.engine.prefilter import _referenced_classes, _Statements  # noqa: E402
+from nnlint.findings import Finding  # noqa: E402
 from nnlint.rules import Rule  # noqa: E402
 from nnlint.rules.needs import Needs  # noqa: E402
 
@@ -110,12 +113,31 @@ def violations(path: Path) -> list[str]:
         findings = lint_module(parse_module(text), str(path), rules)
     except Exception:  # noqa: BLE001 - unparsable files have no rule findings
         return []
-    return [
+    outside = [
         f"{path}:{finding.line}: {finding.code} in a statement its screen rejects"
         for finding in findings
         if finding.code in screened
         and not statement_passes(text, finding.line, screened[finding.code])
     ]
+    return outside + alone_differences(text, str(path), findings)
+
+
+def alone_differences(text: str, path: str, whole: Sequence[Finding]) -> list[str]:
+    """Each screened rule, run alone on the text its declaration keeps, against its
+    findings in ``whole`` (the file linted whole)."""
+    differences = []
+    for rule in source_rules():
+        if screen_of(rule) is None:
+            continue
+        expected = [f for f in whole if f.code == rule.CODE]
+        pruned = check_source(text, path, [rule], prune=True)[0]
+        if sorted(map(_key, pruned)) != sorted(map(_key, expected)):
+            differences.append(f"{path}: {rule.CODE} alone pruned differs from whole")
+    return differences
+
+
+def _key(finding: Finding) -> tuple[int, int, str]:
+    return finding.line, finding.column, finding.message
 
 
 def statement_passes(text: str, line: int, screen: Screen | None) -> bool:

@@ -25,7 +25,11 @@ if str(ROOT) not in sys.path:  # the bench package lives at the repository root
     sys.path.insert(0, str(ROOT))
 
 from bench.prefilter_equivalence import source_rules  # noqa: E402
-from bench.screen_share import screen_of, statement_passes  # noqa: E402
+from bench.screen_share import (  # noqa: E402
+    alone_differences,
+    screen_of,
+    statement_passes,
+)
 
 RULES = source_rules()
 SCREENED = {rule.CODE: rule for rule in RULES if screen_of(rule) is not None}
@@ -63,6 +67,17 @@ def test_every_finding_lies_in_a_statement_the_screen_passes(
         if not statement_passes(s, f.line, screen)
     ]
     assert rejected == []
+
+
+def test_each_screened_rule_alone_finds_the_same_pruned_and_whole() -> None:
+    # Alone: statements that other rules keep must not hide evidence a screen
+    # dropped (tests/nnlint/test_needs.py compares with every rule at once).
+    differences = [
+        difference
+        for index, source in enumerate(SOURCES)
+        for difference in alone_differences(source, f"s{index}.py", _findings(source))
+    ]
+    assert differences == []
 
 
 def test_the_screened_rules_are_the_ones_this_work_covers() -> None:

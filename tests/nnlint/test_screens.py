@@ -81,7 +81,7 @@ def test_each_screened_rule_alone_finds_the_same_pruned_and_whole() -> None:
 
 
 def test_the_screened_rules_are_the_ones_this_work_covers() -> None:
-    mine = {"NNL108", "NNL401", "NNL402", "NNL403", "NNL404", "NNL703"}
+    mine = {"NNL108", "NNL201", "NNL401", "NNL402", "NNL403", "NNL404", "NNL703"}
     assert mine <= set(SCREENED)
 
 
@@ -89,6 +89,33 @@ def _passes(rule: type[Rule], source: str) -> list[bool]:
     screen = screen_of(rule)
     assert screen is not None
     return [screen(statement) for statement in ast.parse(source).body]
+
+
+NNL201_CASES = """\
+class A(nn.Module):
+    def __init__(s):
+        s.register_buffer("b", torch.zeros(3))
+    def init(s, m):
+        nn.init.zeros_(m.bias)
+        if isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+class B(nn.Module):
+    def __init__(s):
+        nn.init.zeros_(s.fc.weight)
+class C(nn.Module):
+    def init(s, m):
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            m.weight.data.fill_(0)
+class D(nn.Module):
+    def __init__(s):
+        s.w = nn.Parameter(torch.zeros(3, 3))
+class E(nn.Module):
+    def __init__(s):
+        s.apply(_init)
+class F(nn.Module):
+    def forward(s, x):
+        s.h = torch.zeros(3)
+"""
 
 
 @pytest.mark.parametrize(
@@ -101,6 +128,14 @@ def _passes(rule: type[Rule], source: str) -> list[bool]:
             "NNL108",
             "p = F.softmax(*args)\nq = scores.log_softmax(dim=None)\n",
             [False, True],
+        ),
+        # Constant inits of a bias, of a LayerNorm under its guard, and a zero
+        # buffer are not findings; self's weights, a guarded Linear's, a zero
+        # Parameter and a plain function handed to apply may be.
+        (
+            "NNL201",
+            NNL201_CASES,
+            [False, True, True, True, True, False],
         ),
         # A post-LN block needs a norm and an addition in one class; torch's stack
         # is reported at a call spelled ``Transformer...``.

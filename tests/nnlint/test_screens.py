@@ -81,7 +81,8 @@ def test_each_screened_rule_alone_finds_the_same_pruned_and_whole() -> None:
 
 
 def test_the_screened_rules_are_the_ones_this_work_covers() -> None:
-    mine = {"NNL108", "NNL201", "NNL401", "NNL402", "NNL403", "NNL404", "NNL703"}
+    mine = {"NNL108", "NNL201", "NNL401", "NNL402", "NNL403", "NNL404", "NNL502"}
+    mine |= {"NNL701", "NNL702", "NNL703", "NNL704"}
     assert mine <= set(SCREENED)
 
 
@@ -136,6 +137,32 @@ class F(nn.Module):
             "NNL201",
             NNL201_CASES,
             [False, True, True, True, True, False],
+        ),
+        # .data in forward only; init code may use it.
+        (
+            "NNL502",
+            "class A(nn.Module):\n    def __init__(s):\n        s.w.data.fill_(1)\n"
+            "class B(nn.Module):\n    def forward(s, x):\n        return x.data\n",
+            [False, True],
+        ),
+        # Top-k and a softmax in one function; a top-k gather on biased scores;
+        # a literal k of 1.
+        (
+            "NNL701",
+            "def f(p):\n    return p.topk(2)\ndef g(x):\n    return x.softmax(-1)\n"
+            "def h(p):\n    return torch.softmax(p.topk(2).values, -1)\n",
+            [False, False, True],
+        ),
+        (
+            "NNL702",
+            "def f(s, x):\n    return (x + s.w).topk(2)\n"
+            "def g(s, x):\n    return (x + s.expert_bias).topk(2)\n",
+            [False, True],
+        ),
+        (
+            "NNL704",
+            "a = x.topk(2, dim=-1)\nb = torch.topk(x, k=1)\nc = x.topk(True)\n",
+            [False, True, False],
         ),
         # A post-LN block needs a norm and an addition in one class; torch's stack
         # is reported at a call spelled ``Transformer...``.

@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 import re
 import time
+from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
@@ -72,9 +74,10 @@ def _needs(rule: type[Rule]) -> Needs:
 
 
 def _hit(rule: type[Rule], source: str) -> bool:
+    """Whether the rule's pattern (not its screen, tested apart) picks ``source``."""
     assert rule.NEEDS is not None
     assert rule.NEEDS.pattern is not None
-    return bool(select(source, [rule.NEEDS])[1][0])
+    return bool(select(source, [replace(rule.NEEDS, screen=None)])[1][0])
 
 
 def _forward(body: str) -> str:
@@ -418,17 +421,42 @@ def test_each_statement_is_parsed_by_ast_once_whichever_rules_ask(
         return ast.parse(text).body
 
     monkeypatch.setattr(prefilter, "parse_statement", counting_parse)
+    asked: list[tuple[str, str]] = []
+
+    def screen(name: str, answer: bool) -> Callable[[ast.stmt], bool]:
+        def ask(statement: ast.stmt) -> bool:
+            asked.append((name, type(statement).__name__))
+            return answer
+
+        return ask
+
+    filters = [
+        Needs(("forward",), screen=screen("rejects", False)),
+        Needs(("nn", "forward"), screen=screen("keeps", True)),
+    ]
+    assert select(SCREENED, filters)[1] == [False, True]
+    assert sorted(parsed) == sorted(set(parsed))
+    assert len(parsed) == 3  # the import and the two classes
+    assert sorted(asked) == [
+        ("keeps", "ClassDef"),
+        ("keeps", "ClassDef"),
+        ("keeps", "ImportFrom"),
+        ("rejects", "ClassDef"),
+        ("rejects", "ClassDef"),
+    ]
+
+
+def test_a_statement_kept_already_is_not_screened_again() -> None:
     asked: list[str] = []
 
     def screen(statement: ast.stmt) -> bool:
         asked.append(type(statement).__name__)
-        return True
+        return False
 
-    filters = [
-        Needs(("forward",), screen=screen),
-        Needs(("nn", "forward"), screen=screen),
-    ]
-    select(SCREENED, filters)
-    assert sorted(parsed) == sorted(set(parsed))
-    assert len(parsed) == 3  # the import and the two classes
-    assert asked.count("ClassDef") == 4
+    # The unscreened declaration is applied first, whatever the order given.
+    filters = [Needs(("nn",), screen=screen), Needs(("nn",))]
+    pruned, flags = select(SCREENED, filters)
+    assert flags == [True, True]
+    assert asked == []
+    assert pruned is not None
+    assert "class Base(nn.Module)" in pruned.text

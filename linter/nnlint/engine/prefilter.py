@@ -91,6 +91,13 @@ _CLASS = re.compile(r"(?:@[^\n]*\n)*class[ \t]+(\w+)")
 # A class definition anywhere in a statement (a top-level class, or one nested in a
 # function); a line starting with "class " inside a string only keeps more.
 _CLASS_KEYWORD = re.compile(r"^[ \t]*class[ \t]", re.MULTILINE)
+# ``from torch... import ...`` (also parenthesised or continued over lines), and
+# one ``a as b`` in it.
+_TORCH_FROM_IMPORT = re.compile(
+    r"from[ \t]+torch(?:\.\w+)*[ \t]+import[ \t]*(\([^)]*\)|(?:[^\n\\]|\\.)*)",
+    re.DOTALL,
+)
+_AS = re.compile(r"(\w+)\s+as\s+(\w+)")
 
 
 class Pruned(NamedTuple):
@@ -128,12 +135,14 @@ def select(source: str, filters: Sequence[Needs]) -> tuple[Pruned | None, list[b
     statements = _Statements(source)
     hit: set[int] = set()
     seeds: set[int] = set()
-    flags = []
-    for wanted in filters:
+    flags = [False] * len(filters)
+    # Screened declarations last: a statement already kept is not screened again.
+    for number in sorted(range(len(filters)), key=lambda n: bool(filters[n].screen)):
+        wanted = filters[number]
         found = statements.hit_by(wanted)
         if found and wanted.screen is not None:
-            found = statements.screened(found, wanted.screen)
-        flags.append(bool(found))
+            found = statements.screened(found, wanted.screen, hit)
+        flags[number] = bool(found)
         hit |= found
         if found and wanted.evidence is not None:
             hit |= statements.evidence(found, wanted.evidence)
@@ -158,6 +167,7 @@ class _Statements:
         self._has_class: dict[int, bool] = {}
         self._modules: set[int] | None = None
         self._trees: dict[int, list[ast.stmt] | None] = {}
+        self._renames: bool | None = None
 
     def hit_by(self, wanted: Needs) -> set[int]:
         """Indexes of the statements ``wanted`` hits: one ``find`` per statement for
@@ -189,15 +199,28 @@ class _Statements:
             self._has_class[index] = known
         return known
 
-    def screened(self, found: set[int], screen: Callable[[ast.stmt], bool]) -> set[int]:
-        """The statements of ``found`` that ``screen`` keeps (or that do not parse
-        alone: never dropped on a guess)."""
-        kept = set()
-        for index in found:
-            tree = self._tree(index)
-            if tree is None or any(map(screen, tree)):
-                kept.add(index)
-        return kept
+    def screened(
+        self, found: set[int], screen: Callable[[ast.stmt], bool], kept: set[int]
+    ) -> set[int]:
+        """The statements of ``found`` that ``screen`` keeps, or that are ``kept``
+        already (the rule may then run on them: it reports nothing there, which is
+        what the whole file gives), or that do not parse alone (never dropped on a
+        guess). In a file that imports a name from torch under another name, every
+        one: screens may read a bare name as torch spells it (``r(x)`` is no
+        ``relu_``)."""
+        if self._renames is None:
+            self._renames = calls_a_renamed_torch_name(self.source)
+        if self._renames:
+            return found
+        passed = found & kept
+        with warnings.catch_warnings():
+            # The user's invalid escapes and the like are not ours to report.
+            warnings.simplefilter("ignore")
+            for index in found - kept:
+                tree = self._tree(index)
+                if tree is None or any(map(screen, tree)):
+                    passed.add(index)
+        return passed
 
     def _tree(self, index: int) -> list[ast.stmt] | None:
         """The Python ``ast`` of statement ``index`` (None: it does not parse alone).
@@ -220,13 +243,23 @@ class _Statements:
         }
 
 
+def calls_a_renamed_torch_name(source: str) -> bool:
+    """Whether ``source`` calls, by a bare name, something it imported from torch
+    under another name (``from torch import relu_ as r`` ... ``r(x)``). Renaming a
+    module (``from torch.nn import functional as F``) does not count: a module is
+    not called, and its functions keep their names (``F.relu_``)."""
+    for statement in _TORCH_FROM_IMPORT.finditer(source):
+        for name, alias in _AS.findall(statement.group(1)):
+            if name != alias and re.search(rf"(?<![\w.]){alias}\s*\(", source):
+                return True
+    return False
+
+
 def parse_statement(text: str) -> list[ast.stmt] | None:
-    """The Python ``ast`` statements of ``text``; None when it does not parse."""
+    """The Python ``ast`` statements of ``text``; None when it does not parse
+    (call with warnings ignored: a user's invalid escape warns while parsing)."""
     try:
-        with warnings.catch_warnings():
-            # The user's invalid escapes and the like are not ours to report.
-            warnings.simplefilter("ignore")
-            return ast.parse(text).body
+        return ast.parse(text).body
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
 

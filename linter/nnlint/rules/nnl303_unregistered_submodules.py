@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+
 import libcst as cst
 
 from nnlint.analysis.cst_syntax import called_name
@@ -14,6 +16,7 @@ from nnlint.analysis.module_model import ClassModel, FileModel, file_model
 from nnlint.analysis.walk import walk
 from nnlint.rules.base import Invalid, Rule
 from nnlint.rules.needs import Needs
+from nnlint.rules.screens import any_class, attribute_assignments, calls, methods
 
 _LIST_LIKE = (cst.List, cst.Tuple, cst.ListComp)
 _DICT_LIKE = (cst.Dict, cst.DictComp)
@@ -81,7 +84,11 @@ class UnregisteredSubmodules(Rule):
     # "Module" finds `class Net(Module)` after `from torch.nn import Module`. A class
     # whose text names neither (`class Wide(Conv2d)` with a bare import) is only
     # parsed when another rule asks for it.
-    NEEDS = Needs(("nn.", "torch.nn", "Module"), scope="modules")
+    NEEDS = Needs(
+        ("nn.", "torch.nn", "Module"),
+        scope="modules",
+        screen=lambda statement: any_class(statement, _may_hold_modules),
+    )
     VALID = [
         # Registered properly.
         "import torch.nn as nn\n"
@@ -295,4 +302,42 @@ def _string_keys(value: cst.BaseExpression) -> bool:
     return all(
         isinstance(e, cst.DictElement) and isinstance(e.key, _STRING)
         for e in value.elements
+    )
+
+
+def _may_hold_modules(node: ast.ClassDef) -> bool:
+    """The screen: a method other than ``forward*`` assigns ``self.<attr>`` a list,
+    tuple or dict display (or comprehension) that holds a call, or an empty one that
+    a call of ``.append``/``.insert``/``.extend`` may fill: the rule judges no
+    other value."""
+    for method in methods(node):
+        if method.name.startswith("forward"):
+            continue
+        for _, value in attribute_assignments(method):
+            if _holds_call(value) or (
+                isinstance(value, ast.List | ast.Tuple)
+                and not value.elts
+                and _fills_a_container(node)
+            ):
+                return True
+    return False
+
+
+def _holds_call(value: ast.expr) -> bool:
+    if isinstance(value, ast.List | ast.Tuple):
+        elements = value.elts
+    elif isinstance(value, ast.Dict):
+        elements = value.values
+    elif isinstance(value, ast.ListComp):
+        elements = [value.elt]
+    else:
+        elements = [value.value] if isinstance(value, ast.DictComp) else []
+    return any(isinstance(element, ast.Call) for element in elements)
+
+
+def _fills_a_container(node: ast.ClassDef) -> bool:
+    return any(
+        isinstance(call.func, ast.Attribute)
+        and call.func.attr in ("append", "insert", "extend")
+        for call in calls(node)
     )

@@ -9,7 +9,7 @@ ask, over-approximating where the rule's own reading is finer: a class at any de
 included). Over-approximating keeps more text, never loses a finding.
 
 Only the standard library is used here: screens run before any parse by libcst and
-must stay torch-free and cheap (``ast.walk`` over one statement).
+must stay torch-free and cheap (one indexed walk per statement, :func:`nodes`).
 """
 
 from __future__ import annotations
@@ -18,12 +18,51 @@ import ast
 from collections.abc import Callable, Iterator
 
 Function = ast.FunctionDef | ast.AsyncFunctionDef
+_SCOPES = (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+# Where ``nodes`` keeps a node's walk: on the node itself, so it lives exactly as
+# long as the tree (the engine parses each statement once and asks several screens).
+_MEMO = "_nnlint_nodes"
+
+
+def nodes(node: ast.AST) -> list[ast.AST]:
+    """Every node inside ``node``, itself included. One walk indexes a whole tree:
+    the classes and functions in it then reuse their slice of that walk (several
+    screens ask about the same class; ``ast.walk`` was most of their cost)."""
+    found: list[ast.AST] | None = node.__dict__.get(_MEMO)
+    if found is None:
+        _index(node)
+        found = node.__dict__[_MEMO]
+    return found
+
+
+def _index(root: ast.AST) -> None:
+    """Walk ``root`` once; store on it and on each class and function inside the
+    nodes of its subtree (a contiguous run of the walk: a subtree's end is marked on
+    the stack before its children are pushed)."""
+    order: list[ast.AST] = []
+    stack: list[ast.AST | tuple[ast.AST, int]] = [root]
+    while stack:
+        item = stack.pop()
+        if type(item) is tuple:
+            scope, start = item
+            scope.__dict__[_MEMO] = order[start:]
+            continue
+        node: ast.AST = item  # type: ignore[assignment]
+        if node is root or isinstance(node, _SCOPES):
+            stack.append((node, len(order)))
+        order.append(node)
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if isinstance(value, list):
+                stack.extend(v for v in value if isinstance(v, ast.AST))
+            elif isinstance(value, ast.AST):
+                stack.append(value)
 
 
 def classes(statement: ast.AST) -> Iterator[ast.ClassDef]:
     """Every class definition in ``statement``, itself included, at any depth."""
-    for node in ast.walk(statement):
-        if isinstance(node, ast.ClassDef):
+    for node in nodes(statement):
+        if type(node) is ast.ClassDef:
             yield node
 
 
@@ -51,8 +90,8 @@ def forward_methods(node: ast.ClassDef) -> list[Function]:
 
 def calls(node: ast.AST) -> Iterator[ast.Call]:
     """Every call inside ``node``, nested functions and lambdas included."""
-    for child in ast.walk(node):
-        if isinstance(child, ast.Call):
+    for child in nodes(node):
+        if type(child) is ast.Call:
             yield child
 
 
@@ -71,7 +110,7 @@ def attribute_assignments(node: ast.AST) -> Iterator[tuple[str, ast.expr]]:
     """``(attr, value)`` for every ``<name>.<attr> = value`` (also annotated, and
     each target of a chained assignment) inside ``node``. The receiver may be any
     name: a method's first parameter is not always spelled ``self``."""
-    for child in ast.walk(node):
+    for child in nodes(node):
         if isinstance(child, ast.Assign):
             targets, value = child.targets, child.value
         elif isinstance(child, ast.AnnAssign) and child.value is not None:
@@ -83,9 +122,21 @@ def attribute_assignments(node: ast.AST) -> Iterator[tuple[str, ast.expr]]:
                 yield target.attr, value
 
 
+def passes_true(node: ast.AST, keyword: str, positions: int) -> bool:
+    """Whether some call inside ``node`` is passed the literal ``True`` as argument
+    ``keyword`` or among its first ``positions`` positional arguments
+    (``nn.ReLU(True)``, ``nn.LeakyReLU(0.1, True)``, ``F.relu(x, inplace=True)``)."""
+    for call in calls(node):
+        values = [k.value for k in call.keywords if k.arg == keyword]
+        values += call.args[:positions]
+        if any(isinstance(v, ast.Constant) and v.value is True for v in values):
+            return True
+    return False
+
+
 def holds(node: ast.AST, *kinds: type[ast.AST]) -> bool:
     """Whether a node of one of ``kinds`` occurs inside ``node``."""
-    return any(isinstance(child, kinds) for child in ast.walk(node))
+    return any(isinstance(child, kinds) for child in nodes(node))
 
 
 def has_true(node: ast.AST) -> bool:

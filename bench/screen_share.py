@@ -7,8 +7,9 @@ trees, the share of the text its ``NEEDS`` declaration picks on its own (the
 statements its words/pattern/scope hit, their evidence and the local classes they
 name; imports not counted), then the same with ``NEEDS.screen`` applied to the hit
 statements the way :func:`nnlint.engine.prefilter.select` applies it (each parsed
-alone with :func:`ast.parse`; one that does not parse is kept). Also the union over
-all rules (scope "file" rules included), what the parser gets.
+alone with :func:`ast.parse`; one that does not parse is kept). Also the union, what
+the engine parses with every rule whose words occur (imports included; the whole
+file when a scope "file" rule is among them), without and with the screens.
 
 ``--check`` also lints every file whole (no pre-filter) with every source rule and
 verifies that each finding of a rule with a screen lies in a top-level statement the
@@ -37,7 +38,11 @@ from bench.prefilter_equivalence import python_files, source_rules  # noqa: E402
 from nnlint.engine import parse_guard  # noqa: E402
 from nnlint.engine.lint_source import check_source, lint_module  # noqa: E402
 from nnlint.engine.parsing import parse_module  # noqa: E402
-from nnlint.engine.prefilter import _referenced_classes, _Statements  # noqa: E402
+from nnlint.engine.prefilter import (  # noqa: E402
+    _referenced_classes,
+    _Statements,
+    select,
+)
 from nnlint.findings import Finding  # noqa: E402
 from nnlint.rules import Rule  # noqa: E402
 from nnlint.rules.needs import Needs  # noqa: E402
@@ -54,7 +59,7 @@ def picked(statements: _Statements, needs: Needs, screen: Screen | None) -> set[
     as :func:`nnlint.engine.prefilter.select` picks them."""
     found = statements.hit_by(needs)
     if found and screen is not None:
-        found = statements.screened(found, screen)
+        found = statements.screened(found, screen, set())
     kept = set(found)
     if found and needs.evidence is not None:
         kept |= statements.evidence(found, needs.evidence)
@@ -77,28 +82,31 @@ def shares(path: Path, codes: Sequence[str]) -> Counter[str]:
     if parse_guard.check(text) is not None:
         return counts
     statements = _Statements(text)
-    union: dict[str, set[int]] = {"before": set(), "after": set()}
-    for rule in rules:
+    active = [rule for rule in rules if any(word in text for word in rule.NEEDS.words)]
+    for rule in active:
         needs = rule.NEEDS
-        assert needs is not None
-        if not any(word in text for word in needs.words):
-            continue
-        if needs.scope == "file":
-            everything = set(range(len(statements.starts)))
-            union["before"] |= everything
-            union["after"] |= everything
+        if rule.CODE not in codes or needs.scope == "file":
             continue
         before = picked(statements, replace(needs, screen=None), None)
         screen = screen_of(rule)
         after = before if screen is None else picked(statements, needs, screen)
-        union["before"] |= before
-        union["after"] |= after
-        if rule.CODE in codes:
-            counts[f"{rule.CODE} before"] += _size(statements, before)
-            counts[f"{rule.CODE} after"] += _size(statements, after)
-    for when, kept in union.items():
-        counts[f"union {when}"] += _size(statements, kept)
+        counts[f"{rule.CODE} before"] += _size(statements, before)
+        counts[f"{rule.CODE} after"] += _size(statements, after)
+    declared = [r.NEEDS for r in active if r.NEEDS is not None]
+    unscreened = [replace(needs, screen=None) for needs in declared]
+    counts["union before"] += _parsed(text, unscreened)
+    counts["union after"] += _parsed(text, declared)
     return counts
+
+
+def _parsed(text: str, declarations: list[Needs]) -> int:
+    """Characters the engine parses for these declarations (imports included)."""
+    if not declarations:
+        return 0
+    if any(needs.scope == "file" for needs in declarations):
+        return len(text)
+    pruned = select(text, declarations)[0]
+    return 0 if pruned is None else len(pruned.text)
 
 
 def violations(path: Path) -> list[str]:
@@ -149,7 +157,7 @@ def statement_passes(text: str, line: int, screen: Screen | None) -> bool:
     offsets += [i + 1 for i, char in enumerate(text) if char == "\n"]
     offset = offsets[min(line, len(offsets)) - 1]
     index = bisect.bisect_right(statements.starts, offset) - 1
-    return bool(statements.screened({index}, screen))
+    return bool(statements.screened({index}, screen, set()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -181,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
 def _print_table(totals: Counter[str], codes: Sequence[str], files: int) -> None:
     total = totals["total"] or 1
     print(f"{files} files, {totals['total']:,} characters")
-    print("kept share, imports not counted (scope 'file' rules: union only)")
+    print("kept share per rule alone (imports not counted; scope 'file' rules: none);")
+    print("union: what the engine parses with every rule (imports included)")
     print(f"{'rule':8} {'before':>8} {'after':>8}")
     for code in [*codes, "union"]:
         before = 100 * totals[f"{code} before"] / total

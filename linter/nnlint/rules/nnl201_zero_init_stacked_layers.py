@@ -29,6 +29,7 @@ from nnlint.rules.screens import (
     classes,
     identifiers,
     methods,
+    nodes,
 )
 
 _CONSTANT_SPELLINGS = CONSTANT_METHODS | {
@@ -109,7 +110,7 @@ def _initialises_constant(method: Function) -> bool:
     init; an applied method is judged as a method of its own)."""
     me = method.args.args[0].arg if method.args.args else None
     guarded: bool | None = None
-    for node in ast.walk(method):
+    for node in nodes(method):
         if isinstance(node, ast.Call):
             name = call_name(node)
             if name == "apply" and node.args and isinstance(node.args[0], ast.Name):

@@ -13,7 +13,7 @@ from nnlint.analysis.names import dotted_name
 from nnlint.analysis.walk import iter_children
 from nnlint.rules.base import Invalid, Rule
 from nnlint.rules.needs import Needs
-from nnlint.rules.screens import classes, methods
+from nnlint.rules.screens import classes, methods, nodes
 
 # Reading these through ``.data`` never feeds autograd (metadata, host copies) or says
 # "no gradient" explicitly; an in-place method (``.data.clamp_()``) is a deliberate
@@ -134,7 +134,7 @@ def _reads_data_in_forward(statement: ast.stmt) -> bool:
         for owner in classes(statement)
         for method in methods(owner, "forward")
         if method.name == "forward"
-        for node in ast.walk(method)
+        for node in nodes(method)
     )
 
 

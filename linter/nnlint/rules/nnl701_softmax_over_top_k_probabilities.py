@@ -14,7 +14,7 @@ from nnlint.analysis.tensor_flow import (
 from nnlint.rules.base import Invalid, Rule
 from nnlint.rules.function_scan import FunctionScanRule
 from nnlint.rules.needs import Needs
-from nnlint.rules.screens import called_names
+from nnlint.rules.screens import called_names, nodes
 
 _PROBABILITIES = SOFTMAX_FUNCTIONS | {
     ".softmax",
@@ -38,7 +38,7 @@ def _picks_then_softmaxes(statement: ast.stmt) -> bool:
         isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
         and not (names := called_names(node)).isdisjoint(_PICKS)
         and not names.isdisjoint(_SOFTMAX)
-        for node in ast.walk(statement)
+        for node in nodes(statement)
     )
 
 

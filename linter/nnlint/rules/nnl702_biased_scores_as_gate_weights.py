@@ -11,7 +11,7 @@ from nnlint.analysis.walk import walk
 from nnlint.rules.base import Invalid, Rule
 from nnlint.rules.function_scan import FunctionScanRule
 from nnlint.rules.needs import Needs
-from nnlint.rules.screens import called_names
+from nnlint.rules.screens import called_names, nodes
 
 _TOPK = frozenset({"torch.topk", ".topk"})
 _GATHER = frozenset({"torch.gather", ".gather", "torch.take_along_dim"})
@@ -35,7 +35,7 @@ def _adds_a_bias_and_picks(statement: ast.stmt) -> bool:
         isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
         and not called_names(node).isdisjoint(_PICKS)
         and _adds_a_bias(node)
-        for node in ast.walk(statement)
+        for node in nodes(statement)
     )
 
 
@@ -48,7 +48,7 @@ def _adds_a_bias(function: ast.AST) -> bool:
             for side in (node.left, node.right)
             for part in ast.walk(side)
         )
-        for node in ast.walk(function)
+        for node in nodes(function)
     )
 
 

@@ -20,7 +20,7 @@ from nnlint.analysis.tensor_flow import Facts
 from nnlint.rules.base import Invalid, RuleContext
 from nnlint.rules.function_scan import FunctionScanRule
 from nnlint.rules.needs import Needs
-from nnlint.rules.screens import called_names
+from nnlint.rules.screens import called_names, nodes
 
 _DEFINED = re.compile(r"\bdef[ \t]+(\w+)")
 
@@ -45,7 +45,7 @@ def _multiplies(statement: ast.stmt) -> bool:
     a call spelled like one of the products above."""
     return any(
         isinstance(node, ast.BinOp | ast.AugAssign) and isinstance(node.op, ast.MatMult)
-        for node in ast.walk(statement)
+        for node in nodes(statement)
     ) or not called_names(statement).isdisjoint(_PRODUCTS)
 
 

@@ -157,7 +157,7 @@ def identifiers(node: ast.AST) -> set[str]:
     ``Dropout`` for ``nn.Dropout``. Wider than :func:`called_names`: it also sees a
     class handed over uncalled (``act_layer=nn.Dropout``)."""
     found = set()
-    for child in ast.walk(node):
+    for child in nodes(node):
         if isinstance(child, ast.Name):
             found.add(child.id)
         elif isinstance(child, ast.Attribute):
@@ -186,5 +186,5 @@ def adds(node: ast.AST) -> bool:
     """Whether an addition (``a + b`` or ``a += b``) occurs inside ``node``."""
     return any(
         isinstance(child, ast.BinOp | ast.AugAssign) and isinstance(child.op, ast.Add)
-        for child in ast.walk(node)
+        for child in nodes(node)
     )

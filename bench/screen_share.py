@@ -74,8 +74,9 @@ def _size(statements: _Statements, kept: set[int]) -> int:
     return sum(statements.ends[i] - statements.starts[i] for i in kept)
 
 
-def shares(path: Path, codes: Sequence[str]) -> Counter[str]:
-    """Characters kept per (rule or "union", "before"/"after"), and the total."""
+def shares(path: Path, codes: Sequence[str], without: Sequence[str]) -> Counter[str]:
+    """Characters kept per (rule or "union", "before"/"after"), the union without the
+    screens of the rules ``without``, and the total."""
     text = path.read_bytes().decode("utf-8", "replace")
     counts: Counter[str] = Counter(total=len(text))
     rules = [rule for rule in source_rules() if rule.NEEDS is not None]
@@ -96,6 +97,13 @@ def shares(path: Path, codes: Sequence[str]) -> Counter[str]:
     unscreened = [replace(needs, screen=None) for needs in declared]
     counts["union before"] += _parsed(text, unscreened)
     counts["union after"] += _parsed(text, declared)
+    if without:
+        partial = [
+            replace(r.NEEDS, screen=None) if r.CODE in without else r.NEEDS
+            for r in active
+            if r.NEEDS is not None
+        ]
+        counts["union without"] += _parsed(text, partial)
     return counts
 
 
@@ -166,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rules", default="")
     parser.add_argument("--check", action="store_true")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument(
+        "--without", default="", help="also the union without these rules' screens"
+    )
     options = parser.parse_args(argv)
     declared = [rule.CODE for rule in source_rules() if rule.NEEDS is not None]
     codes = options.rules.split(",") if options.rules else declared
@@ -173,12 +184,18 @@ def main(argv: list[str] | None = None) -> int:
     totals: Counter[str] = Counter()
     problems: list[str] = []
     with ProcessPoolExecutor(max_workers=max(1, options.jobs)) as pool:
-        for counts in pool.map(shares, files, [codes] * len(files), chunksize=8):
+        without = [options.without.split(",") if options.without else []] * len(files)
+        for counts in pool.map(
+            shares, files, [codes] * len(files), without, chunksize=8
+        ):
             totals.update(counts)
         if options.check:
             for found in pool.map(violations, files, chunksize=8):
                 problems += found
     _print_table(totals, codes, len(files))
+    if options.without:
+        share = 100 * totals["union without"] / (totals["total"] or 1)
+        print(f"union without the screens of {options.without}: {share:.1f}%")
     for problem in problems:
         print(problem)
     if options.check:

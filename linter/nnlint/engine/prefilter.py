@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from nnlint.engine.possible_modules import module_statements
+from nnlint.engine.screen_gates import screens_apply
 from nnlint.rules.needs import EvidencePattern, Needs
 
 _TRIPLE = re.compile(r'"""|\'\'\'')
@@ -91,13 +92,6 @@ _CLASS = re.compile(r"(?:@[^\n]*\n)*class[ \t]+(\w+)")
 # A class definition anywhere in a statement (a top-level class, or one nested in a
 # function); a line starting with "class " inside a string only keeps more.
 _CLASS_KEYWORD = re.compile(r"^[ \t]*class[ \t]", re.MULTILINE)
-# ``from torch... import ...`` (also parenthesised or continued over lines), and
-# one ``a as b`` in it.
-_TORCH_FROM_IMPORT = re.compile(
-    r"from[ \t]+torch(?:\.\w+)*[ \t]+import[ \t]*(\([^)]*\)|(?:[^\n\\]|\\.)*)",
-    re.DOTALL,
-)
-_AS = re.compile(r"(\w+)\s+as\s+(\w+)")
 
 
 class Pruned(NamedTuple):
@@ -167,7 +161,7 @@ class _Statements:
         self._has_class: dict[int, bool] = {}
         self._modules: set[int] | None = None
         self._trees: dict[int, list[ast.stmt] | None] = {}
-        self._renames: bool | None = None
+        self._screens_apply: bool | None = None
 
     def hit_by(self, wanted: Needs) -> set[int]:
         """Indexes of the statements ``wanted`` hits: one ``find`` per statement for
@@ -205,12 +199,11 @@ class _Statements:
         """The statements of ``found`` that ``screen`` keeps, or that are ``kept``
         already (the rule may then run on them: it reports nothing there, which is
         what the whole file gives), or that do not parse alone (never dropped on a
-        guess). In a file that imports a name from torch under another name, every
-        one: screens may read a bare name as torch spells it (``r(x)`` is no
-        ``relu_``)."""
-        if self._renames is None:
-            self._renames = calls_a_renamed_torch_name(self.source)
-        if self._renames:
+        guess). In a file where what screens assume does not hold
+        (:mod:`nnlint.engine.screen_gates`), every one."""
+        if self._screens_apply is None:
+            self._screens_apply = screens_apply(self.source)
+        if not self._screens_apply:
             return found
         passed = found & kept
         with warnings.catch_warnings():
@@ -241,18 +234,6 @@ class _Statements:
             for index, (start, end) in enumerate(zip(starts, ends, strict=False))
             if pattern is None or pattern.search(source, start, end)
         }
-
-
-def calls_a_renamed_torch_name(source: str) -> bool:
-    """Whether ``source`` calls, by a bare name, something it imported from torch
-    under another name (``from torch import relu_ as r`` ... ``r(x)``). Renaming a
-    module (``from torch.nn import functional as F``) does not count: a module is
-    not called, and its functions keep their names (``F.relu_``)."""
-    for statement in _TORCH_FROM_IMPORT.finditer(source):
-        for name, alias in _AS.findall(statement.group(1)):
-            if name != alias and re.search(rf"(?<![\w.]){alias}\s*\(", source):
-                return True
-    return False
 
 
 def parse_statement(text: str) -> list[ast.stmt] | None:

@@ -30,7 +30,14 @@ Fields, from coarse to fine:
   still be kept as evidence or as a class another statement names). Python's own
   parser is about nine times faster than libcst's, so a structural test (a
   ``forward`` method holding an addition) saves most of the parse of what it drops.
-  Helpers for writing one are in :mod:`nnlint.rules.screens`.
+  Helpers for writing one are in :mod:`nnlint.rules.screens`. A screen cannot see
+  the imports or the other classes, so the engine asks screens only in files where
+  three facts hold (:mod:`nnlint.engine.screen_gates`), and a screen may rely on
+  them: a name imported from torch and called bare is spelled as torch spells it
+  (``relu_(x)``, never ``from torch import relu_ as r``; ``r(x)``); every class of
+  the file has a capitalised name (so ``dict(...)`` or ``conv_bn(...)`` builds
+  none); no name an import from torch binds is assigned anywhere (so ``feats =
+  []`` makes ``feats`` a local value, never ``torch.nn.functional``).
 
 The top-level classes that a statement picked by a narrowed declaration (one with a
 pattern, a class scope or a screen) names are kept too, transitively: a rule may look

@@ -275,13 +275,17 @@ def _uses_hooks(owner: ClassModel) -> bool:
     )
 
 
+# The names of ``torch`` functions whose dropped result is reported.
+_TORCH_RESULTS = PURE_METHODS | {"matmul", "cat", "stack", "exp"}
+
+
 def _is_pure_torch_function(qualified: str) -> bool:
     head, _, last = qualified.rpartition(".")
     if last.endswith("_") or last.startswith("_"):
         return False
     if head == "torch.nn.functional":
         return True
-    return head == "torch" and last in PURE_METHODS | {"matmul", "cat", "stack", "exp"}
+    return head == "torch" and last in _TORCH_RESULTS
 
 
 def _expression_statements(block: cst.CSTNode) -> list[cst.Expr]:
@@ -311,24 +315,46 @@ def _may_discard_a_result(node: ast.ClassDef) -> bool:
     for function in forward_methods(node):
         # ``self`` as the rule reads it: the first parameter after any "/".
         me = function.args.args[0].arg if function.args.args else None
+        local = _assigned_names(function)
         for child in nodes(function):
             if isinstance(child, ast.Expr) and isinstance(child.value, ast.Call):
-                if _judged_call(child.value.func, me, built):
+                if _judged_call(child.value.func, me, built, local):
                     return True
     return False
 
 
-def _judged_call(func: ast.expr, me: str | None, built: set[str]) -> bool:
+def _assigned_names(function: ast.AST) -> set[str]:
+    """Names ``function`` assigns (``feats = []``): local values, never an imported
+    torch module where screens are asked."""
+    found: set[str] = set()
+    for child in nodes(function):
+        if isinstance(child, ast.Assign):
+            targets = child.targets
+        elif isinstance(child, ast.AnnAssign) and child.value is not None:
+            targets = [child.target]
+        else:
+            continue
+        found.update(t.id for t in targets if isinstance(t, ast.Name))
+    return found
+
+
+def _judged_call(
+    func: ast.expr, me: str | None, built: set[str], local: set[str]
+) -> bool:
     """Whether a dropped call of ``func`` may be reported: ``self.<attr>`` for an
-    attribute the class builds from a call, or a name or attribute not named like
-    an in-place or private function (the rule leaves ``x.add_()``, ``_assert(...)``
-    and ``torch._assert(...)`` alone; a bare name is spelled as torch spells it
-    where screens are asked)."""
+    attribute the class builds from a call; a method of a local value (``feats``)
+    only when its name is one of a tensor's or torch's judged ones; any other name or
+    attribute unless named like an in-place or private function (the rule leaves
+    ``x.add_()``, ``_assert(...)`` and ``torch._assert(...)`` alone; a bare name is
+    spelled as torch spells it where screens are asked)."""
     if isinstance(func, ast.Name):
         name = func.id
     elif isinstance(func, ast.Attribute):
-        if isinstance(func.value, ast.Name) and func.value.id == me:
+        receiver = func.value.id if isinstance(func.value, ast.Name) else None
+        if receiver is not None and receiver == me:
             return func.attr in built
+        if receiver in local and func.attr not in _TORCH_RESULTS:
+            return False  # ``feats.append(x)``: neither torch's nor a tensor method
         name = func.attr
     else:
         return False  # ``self.layers[0](x)``: neither a name nor a method

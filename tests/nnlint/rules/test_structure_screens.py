@@ -12,7 +12,8 @@ import ast
 
 import pytest
 
-from nnlint.engine.prefilter import calls_a_renamed_torch_name, select
+from nnlint.engine.prefilter import select
+from nnlint.engine.screen_gates import calls_a_renamed_torch_name, screens_apply
 from nnlint.rules import Rule
 from nnlint.rules.nnl301_residual_width_mismatch import ResidualWidthMismatch
 from nnlint.rules.nnl302_self_add_skip import SelfAddSkip
@@ -62,6 +63,8 @@ KEPT = [
     (DiscardedModuleOutput, CONV, "        self.conv(x)\n        return x\n"),
     (DiscardedModuleOutput, "", "        relu(x)\n        return x\n"),
     (DiscardedModuleOutput, "", "        x.view(-1)\n        return x\n"),
+    (DiscardedModuleOutput, "", "        h = self.f(x)\n        h.view(-1)\n"),
+    (DiscardedModuleOutput, "", "        F.dropout(x)\n        return x\n"),
     (InplaceActivationOnSkip, "        self.act = nn.ReLU(True)\n", ""),
     (InplaceActivationOnSkip, "", "        return F.relu(x, inplace=True) + x\n"),
     (InplaceActivationOnSkip, "", "        skip = x\n        x += 1\n"),
@@ -82,6 +85,14 @@ DROPPED = [
     (UnregisteredSubmodules, "        self.sizes = [c, 2 * c]\n", ""),
     (UnregisteredSubmodules, "        self.blocks = []\n", ""),
     (UnregisteredSubmodules, "", "        self.cache = [self.f(x)]\n"),
+    (UnregisteredSubmodules, "        self.info = [dict(c=c)]\n", ""),
+    (UnregisteredSubmodules, "        self.blocks = [conv_bn(c)]\n", ""),
+    (
+        UnregisteredSubmodules,
+        "        self.info = []\n        self.info.append(dict(c=c))\n",
+        "",
+    ),
+    (DiscardedModuleOutput, "", "        feats = []\n        feats.append(x)\n"),
     (DiscardedModuleOutput, "", "        self.conv(x)\n        return x\n"),
     (DiscardedModuleOutput, CONV, "        x.add_(1)\n        _assert(x)\n"),
     (DiscardedModuleOutput, CONV, "        self.blocks[0](x)\n        return x\n"),
@@ -129,6 +140,26 @@ def test_screens_are_not_asked_where_a_renamed_torch_function_is_called() -> Non
     assert select(source.replace(RENAMED, ""), [InplaceActivationOnSkip.NEEDS])[
         1  # type: ignore[list-item]
     ] == [False]
+
+
+@pytest.mark.parametrize(
+    ("source", "applies"),
+    [
+        ("import torch.nn.functional as F\nclass Net(nn.Module): ...\n", True),
+        ("from timm.layers import checkpoint\nf(checkpoint=True)\n", True),
+        ("class _Block(nn.Module): ...\n", True),
+        ("def f():\n    class conv_bn(nn.Module): ...\n", False),
+        ("class _block(nn.Module): ...\n", False),
+        ("import torch.nn.functional as F\nF = 3\n", False),
+        ("from torch import nn\ndef f(nn=None): ...\n", False),
+        ("from torch.nn import (\n    functional as feats,\n)\n(feats) = []\n", False),
+        ("from torch import relu_ as r\nr(x)\n", False),
+    ],
+)
+def test_screens_are_asked_only_where_what_they_assume_holds(
+    source: str, applies: bool
+) -> None:
+    assert screens_apply(source) is applies
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 
 import libcst as cst
@@ -12,6 +13,7 @@ from nnlint.analysis.module_model import class_model
 from nnlint.analysis.names import dotted_name
 from nnlint.rules.base import Invalid, Rule
 from nnlint.rules.needs import Needs
+from nnlint.rules.screens import classes, methods, nodes
 
 # Reading these through ``.data`` never feeds autograd (metadata, host copies) or says
 # "no gradient" explicitly; an in-place method (``.data.clamp_()``) is a deliberate
@@ -37,6 +39,17 @@ def _harmless(read: DataRead) -> bool:
     ):
         return True
     return read.in_test
+
+
+def _reads_data_in_forward(statement: ast.stmt) -> bool:
+    """A ``.data`` attribute inside a method named ``forward`` of a class here."""
+    return any(
+        isinstance(node, ast.Attribute) and node.attr == "data"
+        for owner in classes(statement)
+        for method in methods(owner, "forward")
+        if method.name == "forward"
+        for node in nodes(method)
+    )
 
 
 class DataInForward(Rule):
@@ -106,6 +119,7 @@ class DataInForward(Rule):
         ),
         scope="classes",
         pattern=re.compile(r"^[ \t]+(?:async[ \t]+)?def[ \t]+forward(?!\w)", re.M),
+        screen=_reads_data_in_forward,
     )
 
     VALID = [

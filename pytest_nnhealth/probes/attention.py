@@ -42,11 +42,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from pytest_nnhealth.judge import quantities as Q
 from pytest_nnhealth.probes.base import Probe, Series, vectors_to_floats
 
 NEAR_ZERO = 0.1  # nats: the head puts > ~98% of the weight on one key
 MARK = "_nnhealth_attention_heads"
-QUANTITIES = ("attn_entropy", "attn_one_key_fraction", "attn_logit_max")
+# The order head_stats stacks them in: entropy, one-key fraction, largest logit.
+QUANTITIES = (Q.ATTN_ENTROPY, Q.ATTN_ONE_KEY_FRACTION, Q.ATTN_LOGIT_MAX)
 _SOFTMAX = {F.softmax, torch.softmax, torch.Tensor.softmax}
 _WRAPPERS = (nn.Softmax, nn.Dropout)
 _FLOOR = torch.finfo(torch.float32).min / 2  # below: a masked position
@@ -350,9 +352,9 @@ class AttentionProbe(Probe):
         self, series: Series, quantity: str, name: str, step: int, row: list[float]
     ) -> None:
         # A module run twice in a step keeps the worst value per head.
-        worst = max if quantity != "attn_entropy" else min
+        worst = max if quantity != Q.ATTN_ENTROPY else min
         for head, value in enumerate(row):
-            key = f"{quantity}_h{head}"
+            key = Q.head_key(quantity, head)
             values = series.setdefault(key, {}).setdefault(
                 name, [None] * self.ctx.steps
             )

@@ -31,6 +31,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from pytest_nnhealth.judge import quantities as Q
 from pytest_nnhealth.probes.base import (
     Probe,
     RunContext,
@@ -71,10 +72,10 @@ class LogitProbe(Probe):
         with torch.no_grad():
             flat = logits.detach().float().reshape(-1, logits.shape[-1])
             step = self.ctx.step
-            self.values.add("logit_max", OUTPUT, step, flat.abs().amax())
+            self.values.add(Q.LOGIT_MAX, OUTPUT, step, flat.abs().amax())
             lse = torch.logsumexp(flat, dim=-1).mean()
-            self.values.add("logit_lse", OUTPUT, step, lse)
-            self.values.add("logit_mean", OUTPUT, step, flat.mean())
+            self.values.add(Q.LOGIT_LSE, OUTPUT, step, lse)
+            self.values.add(Q.LOGIT_MEAN, OUTPUT, step, flat.mean())
         if logits.requires_grad:
             logits.register_hook(self._grad_hook(self.ctx.step))
 
@@ -84,7 +85,7 @@ class LogitProbe(Probe):
                 grad = grad.detach().float()
                 total = grad.abs().sum().clamp_min(1e-30)
                 shift = grad.sum(dim=-1).abs().sum() / total
-                self.values.add("logit_shift_grad", OUTPUT, step, shift)
+                self.values.add(Q.LOGIT_SHIFT_GRAD, OUTPUT, step, shift)
 
         return hook
 

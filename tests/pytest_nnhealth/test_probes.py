@@ -282,3 +282,41 @@ def test_the_runner_replays_to_the_first_nan_and_records_where_it_started():
         result = runner.run_and_locate(work, memo, wired, fresh)
         assert result.nonfinite == expected
         assert len(fresh_calls) == (0 if expected is None else 1)
+
+
+def test_probes_hand_their_non_series_results_over_as_typed_fields():
+    """Probe.record: every non-series measurement arrives in its typed RunResult
+    field (no string-keyed dicts), with the values this model implies."""
+    from pytest_nnhealth.judge.measured import UpdateMemory
+    from pytest_nnhealth.training import runner
+
+    class Wired(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = nn.Sequential(nn.Linear(4, 8), nn.ReLU())
+            self.unused = nn.Linear(8, 8)  # registered, never called: no grad
+            self.side = [nn.Linear(8, 8)]  # runs, but hidden from the model
+            self.head = nn.Linear(8, 2)
+
+        def forward(self, x):
+            return self.head(self.side[0](self.body(x)))
+
+    torch.manual_seed(0)
+    batch = (torch.randn(16, 4), torch.randint(0, 2, (16,)))
+    spec = runner.RunSpec(
+        [batch] * 3, F.cross_entropy, None, None, 3, 0, torch.device("cpu")
+    )
+    work, memo, spec = runner.wired_copy(Wired(), spec)
+    result = runner.run(work, memo, spec)
+    assert result.dead_samples == {"body.1": 16}
+    assert result.params_without_grad == [("unused", "weight"), ("unused", "bias")]
+    assert result.zero_gradients == []
+    assert result.unregistered == [("side[0]", "Linear")]
+    assert result.routers == []
+    assert result.nonfinite is None  # only the replay's locator writes it
+    memory = result.update_memory
+    assert isinstance(memory, UpdateMemory)
+    assert (memory.tensors, memory.sampled_tensors) == (6, 0)
+    assert memory.extra_bytes == memory.parameter_bytes == 4 * (40 + 72 + 18)
+    assert set(result.layers["body.1"].histograms) == {"act_hist"}
+    assert set(result.layers["head"].histograms) == {"act_hist", "grad_hist"}

@@ -115,12 +115,10 @@ def _warm_up() -> None:
 
 
 def _fewer_collections() -> None:
-    """Collect cyclic garbage less often in a worker: parsing allocates millions of
-    nodes, and at the default threshold the collector ran every 700 of them (6% of
-    parse time, ``bench/parse_cost.py``). libcst trees hold no cycles, so reference
-    counting frees them; what is left waits for a collection every 100,000
-    allocations."""
-    gc.freeze()  # the imported modules: never garbage, never scanned again
+    """Keep the imported modules out of every later collection (they are never
+    garbage), and make automatic collections rare for what runs outside
+    :func:`nnlint.engine.pipeline.lint_uncached`, which collects after each file."""
+    gc.freeze()
     gc.set_threshold(100_000, 20, 20)
 
 

@@ -80,7 +80,10 @@ def lint_module(
         path=path, module=module, imports=ImportMap.from_module(module)
     )
     instances = [rule(context) for rule in rules]
-    BatchedWalker(instances, context).walk(module)
+    try:
+        BatchedWalker(instances, context).walk(module)
+    finally:
+        context.close()
     reported = [(rule, report) for rule in instances for report in rule.reports]
     if not reported:
         return []

@@ -110,6 +110,14 @@ class ClassModel:
     _index: tuple[ClassTable, list[MethodIndex]] | None = None
     _links: dict[frozenset[str], list[Link]] = field(default_factory=dict)
 
+    def release(self) -> None:
+        """Forget the parts computed on demand (each refers back to the model)."""
+        self._flows.clear()
+        self._tensors.clear()
+        self._links.clear()
+        self._index = None
+        self.__dict__.pop("norm_vocabulary", None)
+
     def layer(self, attr: str) -> Layer | None:
         """The constructor call ``self.attr`` was assigned, if assigned once."""
         found = self.layers.get(attr, [])
@@ -169,6 +177,12 @@ class ClassModel:
 class FileModel:
     classes: dict[cst.ClassDef, ClassModel]
     by_name: dict[str, ClassModel]
+
+    def release(self) -> None:
+        """Cut the links between each class model and its parts (see
+        ``AnalysisContext.close``)."""
+        for model in self.classes.values():
+            model.release()
 
 
 def file_model(context: AnalysisContext) -> FileModel:

@@ -115,3 +115,16 @@ def child_expressions(node: cst.CSTNode) -> Iterator[cst.BaseExpression]:
             yield child
         elif not isinstance(child, cst.BaseSuite):
             yield from child_expressions(child)
+
+
+def warm_up() -> None:
+    """Fill the per-type tables for every libcst node class now: a worker process
+    forked afterwards starts with them instead of building its own."""
+    pending: list[type] = [cst.CSTNode]
+    while pending:
+        kind = pending.pop()
+        pending.extend(kind.__subclasses__())
+        if kind not in _FIELDS and dataclasses.is_dataclass(kind):
+            _field_names(kind)
+        if kind not in _WANTED:
+            _wanted(kind)

@@ -59,6 +59,19 @@ def _whole(rule: type[Rule]) -> bool:
     return rule.NEEDS is None or rule.NEEDS.scope == "file"
 
 
+def warm_up() -> None:
+    """Build what every file needs, once per process (the pool forks after this)."""
+    from nnlint.analysis.walk import warm_up as warm_walk
+    from nnlint.engine.parsing import warm_up as warm_parsing
+    from nnlint.engine.rule_walk import handler_names
+    from nnlint.rules import all_rules
+
+    for rule in all_rules():
+        handler_names(rule)
+    warm_parsing()
+    warm_walk()
+
+
 def lint_module(
     module: cst.Module, path: str, rules: Sequence[type[Rule]]
 ) -> list[Finding]:
@@ -67,7 +80,10 @@ def lint_module(
         path=path, module=module, imports=ImportMap.from_module(module)
     )
     instances = [rule(context) for rule in rules]
-    BatchedWalker(instances, context).walk(module)
+    try:
+        BatchedWalker(instances, context).walk(module)
+    finally:
+        context.close()
     reported = [(rule, report) for rule in instances for report in rule.reports]
     if not reported:
         return []

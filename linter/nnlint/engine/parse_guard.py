@@ -85,7 +85,7 @@ def _might_exceed(source: str) -> bool:
 
     Every pass is a regular expression or an iterator run in C: the scan runs on
     every file, and a Python loop with a branch per bracket cost more than the rest
-    of it; tests/nnlint/engine/test_guard_scan.py keeps that loop as a reference)."""
+    of it (tests/nnlint/engine/test_guard_scan.py keeps that loop as a reference)."""
     blanked = _BLANK.sub("S", source)
     # A closing bracket with its trailer's opening one (``x[0][0]``, ``f(a)(b)``,
     # ``x.f().g()``) becomes one symbol: it leaves the depth where it was and

@@ -55,3 +55,9 @@ def parse_module(source: str) -> cst.Module:
         for node_class in fast:
             node_class.__init__ = _GENERATED[node_class]  # type: ignore[misc]
         CSTNode.__post_init__ = _VALIDATING_HOOK  # type: ignore[method-assign]
+
+
+def warm_up() -> None:
+    """Build the fast constructors now (they are built on the first parse anyway)."""
+    if _SKIPPABLE:
+        fast_initialisers(_VALIDATING_HOOK)

@@ -70,7 +70,10 @@ def _pooled(
     """Fill ``ordered`` with each batch's findings as batches complete."""
     from nnlint.engine.pipeline import lint_uncached
 
-    context = multiprocessing.get_context(_start_method())
+    method = _start_method()
+    if method == "fork":
+        _warm_up()
+    context = multiprocessing.get_context(method)
     with ProcessPoolExecutor(
         max_workers=jobs, mp_context=context, initializer=_fewer_collections
     ) as executor:
@@ -102,13 +105,20 @@ def _isolated(file: Path, config: LintConfig) -> list[Finding]:
             return [TooComplexToLint.finding(str(file), 1, reason)]
 
 
+def _warm_up() -> None:
+    """Import the linting code and fill its per-class tables once, in the parent,
+    before forking: every worker then starts with them (copy-on-write) instead of
+    paying for the same imports and tables again."""
+    from nnlint.engine.lint_source import warm_up
+
+    warm_up()
+
+
 def _fewer_collections() -> None:
-    """Collect cyclic garbage less often in a worker: parsing allocates millions of
-    nodes, and at the default threshold the collector ran every 700 of them (6% of
-    parse time, ``bench/parse_cost.py``). libcst trees hold no cycles, so reference
-    counting frees them; what is left waits for a collection every 100,000
-    allocations."""
-    gc.freeze()  # the imported modules: never garbage, never scanned again
+    """Keep the imported modules out of every later collection (they are never
+    garbage), and make automatic collections rare for what runs outside
+    :func:`nnlint.engine.pipeline.lint_uncached`, which collects after each file."""
+    gc.freeze()
     gc.set_threshold(100_000, 20, 20)
 
 

@@ -410,6 +410,7 @@ def _collect(
 def _set_measured(result: RunResult, extras: dict[str, Any]) -> None:
     """The probes' non-series measurements (``Probe.extras``) as typed fields."""
     result.dead_samples = dict(extras.get("dead_samples", {}))
+    result.dead_units = dict(extras.get("dead_units", {}))
     result.params_without_grad = list(extras.get("params_without_grad", []))
     result.zero_gradients = list(extras.get("zero_gradients", []))
     result.unregistered = list(extras.get("unregistered", []))

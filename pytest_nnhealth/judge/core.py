@@ -172,10 +172,10 @@ HEALTHY_DEAD_RATE = 0.25
 DEAD_COUNT_P = 0.01
 
 
-def dead_count_bound(units: int) -> float:
-    """The smallest dead fraction of ``units`` units that a layer dying at the healthy
-    rate reaches with probability below ``DEAD_COUNT_P`` (binomial upper tail)."""
-    p, tail = HEALTHY_DEAD_RATE, 0.0
+def dead_count_bound(units: int, rate: float = HEALTHY_DEAD_RATE) -> float:
+    """The smallest dead fraction of ``units`` units that a layer whose units die at
+    ``rate`` reaches with probability below ``DEAD_COUNT_P`` (binomial upper tail)."""
+    p, tail = rate, 0.0
     for k in range(units, -1, -1):
         tail += math.comb(units, k) * p**k * (1 - p) ** (units - k)
         if tail >= DEAD_COUNT_P:
@@ -194,7 +194,10 @@ def _dead(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
         f
         for f in found
         if samples.get(f.module, MIN_DEAD_SAMPLES) >= MIN_DEAD_SAMPLES
-        and (f.module not in units or _beyond_chance(f, units[f.module]))
+        and (
+            f.module not in units
+            or _beyond_chance(f, units[f.module], limits.dead_fraction_max)
+        )
     ]
     out = []
     for item in found:
@@ -219,9 +222,14 @@ def _dead(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     return out
 
 
-def _beyond_chance(found: HealthFinding, units: int) -> bool:
-    # The finding's value is the last of its run; the run held above the limit.
-    return found.value is not None and found.value >= dead_count_bound(units) - 1e-9
+def _beyond_chance(found: HealthFinding, units: int, limit: float) -> bool:
+    # The finding's value is the last of its run; the run held above the limit. A
+    # limit set below the healthy rate (0.0: "no dead unit at all") lowers the rate
+    # chance is measured against with it.
+    rate = min(HEALTHY_DEAD_RATE, limit)
+    return (
+        found.value is not None and found.value >= dead_count_bound(units, rate) - 1e-9
+    )
 
 
 def _saturation(result: RunResult, limits: Thresholds) -> list[HealthFinding]:

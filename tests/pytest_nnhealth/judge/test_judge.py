@@ -108,6 +108,10 @@ def test_dead_fraction_of_a_narrow_layer_must_beat_chance():
     assert judge(run, Thresholds()) == []  # 7 of 16 (torchvision SqueezeNet 1.1)
     run.dead_units = {"fire.squeeze_activation": 256}
     assert [f.check for f in judge(run, Thresholds())] == ["dead_units"]
+    # A user's stricter limit moves the chance bound with it: 0.0 means any dead unit.
+    run.dead_units = {"fire.squeeze_activation": 16}
+    strict = Thresholds(dead_fraction_max=0.0)
+    assert [f.check for f in judge(run, strict)] == ["dead_units"]
     broken = {"fire.squeeze_activation": ("ReLU", {"dead_fraction": [0.69] * 6})}
     run = result(broken, dead_units={"fire.squeeze_activation": 16})
     assert [f.check for f in judge(run, Thresholds())] == ["dead_units"]

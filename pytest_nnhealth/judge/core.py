@@ -174,10 +174,20 @@ DEAD_COUNT_P = 0.01
 
 def dead_count_bound(units: int, rate: float = HEALTHY_DEAD_RATE) -> float:
     """The smallest dead fraction of ``units`` units that a layer whose units die at
-    ``rate`` reaches with probability below ``DEAD_COUNT_P`` (binomial upper tail)."""
-    p, tail = rate, 0.0
+    ``rate`` reaches with probability below ``DEAD_COUNT_P`` (binomial upper tail,
+    summed in log space: a 4096-unit layer's binomial coefficients overflow a float)."""
+    if rate <= 0.0:
+        return 1 / units if units else 0.0
+    tail = 0.0
     for k in range(units, -1, -1):
-        tail += math.comb(units, k) * p**k * (1 - p) ** (units - k)
+        log_term = (
+            math.lgamma(units + 1)
+            - math.lgamma(k + 1)
+            - math.lgamma(units - k + 1)
+            + k * math.log(rate)
+            + (units - k) * math.log1p(-rate)
+        )
+        tail += math.exp(log_term)
         if tail >= DEAD_COUNT_P:
             return (k + 1) / units
     return 0.0

@@ -81,7 +81,6 @@ UNSEEN = (
     Project("pytorchvideo", "0.1.5", "video"),
     Project("mmsegmentation", "1.2.2", "detection/segmentation"),
     Project("mmagic", "1.2.0", "diffusion/generative"),
-    Project("fairseq", "0.12.2", "language models/speech"),
     Project("salesforce-lavis", "1.0.2", "vision-language"),
     Project("fair-esm", "2.0.0", "protein language models"),
     Project("pytorch-forecasting", "1.8.0", "time series"),

@@ -136,6 +136,19 @@ def _timm_vit(name: str, **kwargs: Any) -> Callable[[int], Built]:
     return image_case(lambda: rm.timm_vit(name, **kwargs))
 
 
+def _unseen(key: str) -> Callable[[int], Built]:
+    """A case first met in ``bench/unseen_archs.py`` (built there; imported late, as
+    that module builds on this one)."""
+
+    def build(seed: int) -> Built:
+        from bench.unseen_cases import CASES as UNSEEN
+
+        [case] = [c for c in UNSEEN if f"{c.library}:{c.name}" == key]
+        return case.build(seed)
+
+    return build
+
+
 HEALTHY = [
     RealCase("resnet18", "torchvision", _tv("resnet18")),
     RealCase("mobilenet_v3_small", "torchvision", _tv("mobilenet_v3_small")),
@@ -182,6 +195,15 @@ HEALTHY = [
     RealCase("t5", "transformers", seq2seq),
     RealCase("lstm_tagger", "torch.nn", tagger(nn.LSTM)),
     RealCase("gru_tagger", "torch.nn", tagger(nn.GRU)),
+    # Once false alarms outside this zoo (docs/unseen-architectures.md):
+    # parameters read by a method, never called (relative-position tables); a router
+    # that moves its classifier with .to() inside forward (graph mode's fake tensors).
+    RealCase("coatnet_pico", "timm", _unseen("timm:coatnet_pico_rw_224")),
+    RealCase(
+        "switch_transformers",
+        "transformers",
+        _unseen("transformers:switch_transformers"),
+    ),
     RealCase("unet", "written here", segmentation),
     RealCase("dit_adaln_zero", "written here", diffusion),
 ]

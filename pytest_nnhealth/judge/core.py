@@ -160,6 +160,38 @@ def _state_rule(
 # (docs/health/index.md, `python bench/dead_units_small_batches.py`).
 MIN_DEAD_SAMPLES = 8
 
+# A dead fraction counts whole units, so a narrow layer's fraction is a coarse and noisy
+# estimate: with 16 units, 7 dead (0.44) happens to a layer whose units die at the
+# healthy rate with probability ~8%. A finding needs a dead count a layer dying at
+# HEALTHY_DEAD_RATE (healthy ReLU nets: up to ~25%, thresholds.py) reaches with
+# probability below DEAD_COUNT_P; from ~64 units up that bound is below the 0.40 limit
+# and changes nothing. torchvision SqueezeNet 1.1's 16- and 32-unit squeeze layers
+# (25% dead at init) read 7/16 and 13/32 on healthy runs; broken nets (> 65% dead)
+# stay far above the bound (docs/health/dead_units.md).
+HEALTHY_DEAD_RATE = 0.25
+DEAD_COUNT_P = 0.01
+
+
+def dead_count_bound(units: int, rate: float = HEALTHY_DEAD_RATE) -> float:
+    """The smallest dead fraction of ``units`` units that a layer whose units die at
+    ``rate`` reaches with probability below ``DEAD_COUNT_P`` (binomial upper tail,
+    summed in log space: a 4096-unit layer's binomial coefficients overflow a float)."""
+    if rate <= 0.0:
+        return 1 / units if units else 0.0
+    tail = 0.0
+    for k in range(units, -1, -1):
+        log_term = (
+            math.lgamma(units + 1)
+            - math.lgamma(k + 1)
+            - math.lgamma(units - k + 1)
+            + k * math.log(rate)
+            + (units - k) * math.log1p(-rate)
+        )
+        tail += math.exp(log_term)
+        if tail >= DEAD_COUNT_P:
+            return (k + 1) / units
+    return 0.0
+
 
 def _dead(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     found = _state_rule(
@@ -167,8 +199,15 @@ def _dead(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     )
     on = series_of(result, Q.ALWAYS_ON_FRACTION)
     samples = result.dead_samples
+    units = result.dead_units
     found = [
-        f for f in found if samples.get(f.module, MIN_DEAD_SAMPLES) >= MIN_DEAD_SAMPLES
+        f
+        for f in found
+        if samples.get(f.module, MIN_DEAD_SAMPLES) >= MIN_DEAD_SAMPLES
+        and (
+            f.module not in units
+            or _beyond_chance(f, units[f.module], limits.dead_fraction_max)
+        )
     ]
     out = []
     for item in found:
@@ -191,6 +230,16 @@ def _dead(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
             )
         )
     return out
+
+
+def _beyond_chance(found: HealthFinding, units: int, limit: float) -> bool:
+    # The finding's value is the last of its run; the run held above the limit. A
+    # limit set below the healthy rate (0.0: "no dead unit at all") lowers the rate
+    # chance is measured against with it.
+    rate = min(HEALTHY_DEAD_RATE, limit)
+    return (
+        found.value is not None and found.value >= dead_count_bound(units, rate) - 1e-9
+    )
 
 
 def _saturation(result: RunResult, limits: Thresholds) -> list[HealthFinding]:

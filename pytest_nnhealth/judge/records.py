@@ -117,7 +117,8 @@ class RunResult:
     children, ``param_modules`` the modules owning trainable parameters.
     ``held_loss`` is the first batch's loss at step 0 and again after the run.
     ``nonfinite`` is set by the runner's replay when a NaN/Inf appeared;
-    ``dead_samples`` the fewest samples per unit a module's dead fraction saw;
+    ``dead_samples`` the fewest samples per unit a module's dead fraction saw,
+    ``dead_units`` the fewest units it counted;
     ``params_without_grad`` / ``zero_gradients`` the trainable parameters that never
     received a gradient / only received zeros; ``unregistered`` the (path, type) of
     modules with parameters that ran without being registered submodules;
@@ -133,6 +134,7 @@ class RunResult:
     param_modules: list[str]
     nonfinite: NonfiniteEvent | None = None
     dead_samples: dict[str, int] = field(default_factory=dict)
+    dead_units: dict[str, int] = field(default_factory=dict)
     params_without_grad: list[ParamRef] = field(default_factory=list)
     zero_gradients: list[ParamRef] = field(default_factory=list)
     unregistered: list[tuple[str, str]] = field(default_factory=list)

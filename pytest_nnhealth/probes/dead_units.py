@@ -70,14 +70,20 @@ def samples_per_unit(output: torch.Tensor) -> int:
     """How many values each unit's verdict rests on (batch, and positions or space)."""
     if output.dim() < 2 or output.numel() == 0:
         return 0
+    return leading_samples(output).numel() // units_of(output)
+
+
+def units_of(output: torch.Tensor) -> int:
+    """How many units the fractions count (features, or channels for >= 4-d)."""
     x = leading_samples(output)
-    return x.numel() // (x.shape[-1] if x.dim() <= 3 else x.shape[1])
+    return int(x.shape[-1] if x.dim() <= 3 else x.shape[1])
 
 
 class DeadUnitProbe(Probe):
     def __init__(self) -> None:
         self.values = StepValues(combine=max)  # a reused module: its worst call
         self.samples: dict[str, int] = {}  # fewest samples per unit seen, per module
+        self.units: dict[str, int] = {}  # fewest units counted, per module
 
     def attach_step(self, stack: ExitStack) -> None:
         if not self.ctx.stat_step:
@@ -96,6 +102,8 @@ class DeadUnitProbe(Probe):
                     self.values.add(Q.ALWAYS_ON_FRACTION, name, step, values[1])
                     count = samples_per_unit(output)
                     self.samples[name] = min(self.samples.get(name, count), count)
+                    units = units_of(output)
+                    self.units[name] = min(self.units.get(name, units), units)
 
         return hook
 
@@ -104,3 +112,4 @@ class DeadUnitProbe(Probe):
 
     def record(self, result: RunResult) -> None:
         result.dead_samples = dict(self.samples)
+        result.dead_units = dict(self.units)

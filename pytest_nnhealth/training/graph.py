@@ -12,6 +12,7 @@ line apply exactly as in ``nnlint --fx``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -65,7 +66,30 @@ def graph_findings(
         return [], f"failed: {type(error).__name__}: {error}"
     kept, policy_note = _with_policy(found)
     status = f"ran: {len(kept)} finding(s){policy_note}"
-    return [_convert(f) for f in kept], status + _hooks_note(removed + global_hooks)
+    converted = [_convert(f) for f in kept]
+    if step_fn is None:
+        converted = [_ran_for_real(f) for f in converted]
+    return converted, status + _hooks_note(removed + global_hooks)
+
+
+# Graph mode's "the forward pass fails on the example input": without a step_fn its
+# example input is the batch the training steps have just run the real forward on, so
+# a failure here is the fake-tensor analysis's (a `.to()` of a submodule inside
+# forward, a kernel with no fake implementation), not the model's: information.
+FORWARD_FAILS = "nnlint:NNL605"
+
+
+def _ran_for_real(found: HealthFinding) -> HealthFinding:
+    if found.check != FORWARD_FAILS or found.severity == "info":
+        return found
+    return dataclasses.replace(
+        found,
+        severity="info",
+        message=(
+            f"{found.message} (under graph mode's fake tensors only: the real "
+            "forward ran on this batch in every step, so graph rules were not applied)"
+        ),
+    )
 
 
 def example_inputs(batch: Any) -> tuple[Any, ...] | dict[str, Any] | None:

@@ -376,3 +376,44 @@ def test_noqa_on_the_model_line_silences_pytest_nnhealth(
     # Two lint items (the model file, the test file) and the health test pass: the
     # source rules see no loss in softmax_net.py, and the test asserts the graph part.
     result.assert_outcomes(passed=3)
+
+
+@torch.library.custom_op("nnhealth_tests::doubled", mutates_args=())
+def doubled(x: torch.Tensor) -> torch.Tensor:
+    """An op with a real kernel and no fake one: it runs, but graph mode's fake
+    tensors cannot propagate through it (like transformers' grouped-matmul experts
+    or a submodule moved with ``.to()`` inside forward)."""
+    return x * 2
+
+
+doubled.register_autograd(lambda ctx, grad: grad * 2)
+
+
+class NoFakeKernel(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(doubled(x))
+
+
+def test_forward_failing_only_on_fake_tensors_is_information_in_check() -> None:
+    torch.manual_seed(0)
+    batch = (torch.randn(8, 4), torch.randint(0, 3, (8,)))
+    # The traced route (as `nnlint --fx`) propagates fake tensors; the default
+    # recorded route takes its graph from a real forward and does not meet this.
+    traced = {"route": "traced"}
+    report = check(NoFakeKernel(), batch, loss_fn=F.cross_entropy, graph=traced)
+    [found] = [f for f in report.findings if f.check == "nnlint:NNL605"]
+    assert found.severity == "info"
+    assert "real forward ran on this batch" in found.message
+    assert not [f for f in report.findings if f.severity == "error"]
+    # With a step_fn the graph input is the model's declared example, which the steps
+    # never ran: a failure there stays an error.
+    model = NoFakeKernel()
+    model.example_input_array = torch.randn(2, 4)
+    step_fn = lambda m, b: m(b[0]).sum()  # noqa: E731
+    limits = GraphLimits(route="traced")
+    found_by_step_fn, _ = graph_findings(model, batch, None, step_fn, limits)
+    assert [f.severity for f in found_by_step_fn] == ["error"]

@@ -12,7 +12,11 @@ nn = torch.nn
 F = torch.nn.functional
 
 from pytest_nnhealth.probes.activations import output_moments  # noqa: E402
-from pytest_nnhealth.probes.dead_units import dead_fraction, units_matrix  # noqa: E402
+from pytest_nnhealth.probes.dead_units import (  # noqa: E402
+    dead_fraction,
+    units_matrix,
+    units_of,
+)
 from pytest_nnhealth.probes.histograms import EDGES, log_histogram  # noqa: E402
 from pytest_nnhealth.probes.plumbing import locate  # noqa: E402
 from pytest_nnhealth.probes.rank import constant_rows, spectrum_stats  # noqa: E402
@@ -36,6 +40,12 @@ def test_dead_fraction_counts_units_dead_on_95_percent_of_the_batch():
     out[:39, 1] = 0.0  # dead on 97.5% of the batch: dead
     out[:37, 2] = 0.0  # 92.5%: alive
     assert dead_fraction(out).item() == pytest.approx(0.5)
+
+
+def test_units_counted_per_layout():
+    assert units_of(torch.zeros(8, 5)) == 5
+    assert units_of(torch.zeros(8, 3, 5)) == 5  # (N, T, F): features
+    assert units_of(torch.zeros(8, 16, 4, 4)) == 16  # (N, C, H, W): channels
 
 
 def test_saturation_cutoffs():

@@ -35,6 +35,8 @@ HEALTHY = [
     "transformers:gpt2",
     "torch.nn:lstm_tagger",
     "written here:dit_adaln_zero",  # zero-initialised modulation
+    "timm:coatnet_pico",  # rel-pos tables read by a method: no place in depth order
+    "transformers:switch_transformers",  # top-1 MoE; router .to() inside forward
 ]
 
 

@@ -95,6 +95,30 @@ def test_gradient_ratio_ignores_parameter_owners_that_never_ran():
     assert found.value == pytest.approx(7000.0)
 
 
+def test_dead_fraction_of_a_narrow_layer_must_beat_chance():
+    from pytest_nnhealth.judge.core import dead_count_bound
+
+    # Binomial tail at the healthy 25% rate: 9 of 16 units, 15 of 32; wide layers keep
+    # the 0.40 limit.
+    assert dead_count_bound(16) == 9 / 16
+    assert dead_count_bound(32) == 15 / 32
+    assert dead_count_bound(256) < 0.40
+    # torchvision VGG's 4096-wide classifier ReLUs: math.comb overflowed a float.
+    assert 0.25 < dead_count_bound(4096) < 0.27
+    squeeze = {"fire.squeeze_activation": ("ReLU", {"dead_fraction": [0.44] * 6})}
+    run = result(squeeze, dead_units={"fire.squeeze_activation": 16})
+    assert judge(run, Thresholds()) == []  # 7 of 16 (torchvision SqueezeNet 1.1)
+    run.dead_units = {"fire.squeeze_activation": 256}
+    assert [f.check for f in judge(run, Thresholds())] == ["dead_units"]
+    # A user's stricter limit moves the chance bound with it: 0.0 means any dead unit.
+    run.dead_units = {"fire.squeeze_activation": 16}
+    strict = Thresholds(dead_fraction_max=0.0)
+    assert [f.check for f in judge(run, strict)] == ["dead_units"]
+    broken = {"fire.squeeze_activation": ("ReLU", {"dead_fraction": [0.69] * 6})}
+    run = result(broken, dead_units={"fire.squeeze_activation": 16})
+    assert [f.check for f in judge(run, Thresholds())] == ["dead_units"]
+
+
 def test_update_ratio_high_is_judged_on_the_worst_single_step():
     ratios = {"a": ("Linear", {"update_ratio": [0.01, 0.02, 3.0, 0.01, 0.01, 0.01]})}
     [found] = judge(result(ratios), Thresholds())

@@ -90,13 +90,13 @@ def test_rank_of_an_input_that_is_the_previous_output_is_computed_once(
     from pytest_nnhealth.probes import rank
 
     calls: list[tuple[int, ...]] = []
-    real = rank.spectrum_stats
+    real = rank.sampled_rows
 
     def counted(output, channels_last=False):  # type: ignore[no-untyped-def]
         calls.append(tuple(output.shape))
         return real(output, channels_last)
 
-    monkeypatch.setattr(rank, "spectrum_stats", counted)
+    monkeypatch.setattr(rank, "sampled_rows", counted)
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(12, 16), nn.Tanh(), nn.Linear(16, 10))
     x, y = torch.randn(32, 12), torch.randint(0, 10, (32,))
@@ -163,6 +163,24 @@ def test_log_histogram_bins():
     assert counts[-1].item() == 1  # 1e9 clamps into the last bin
     one = EDGES.index(0.0)
     assert counts[one].item() == 2  # |1| and |-1|: log10 = 0 starts a bin
+    # NaN is not counted, +-Inf clamps into the last bin (as torch.histc did).
+    counts = log_histogram([torch.tensor([float("nan"), float("inf"), -float("inf")])])
+    assert counts.sum().item() == 2
+    assert counts[-1].item() == 2
+
+
+def test_histograms_of_a_step_are_binned_together_per_module():
+    """Samples of several tensors and modules binned in one go equal each one's own
+    histogram; a module called twice in a step adds both calls into its row."""
+    from pytest_nnhealth.probes.histograms import magnitudes, segment_counts
+
+    torch.manual_seed(0)
+    a, b, c = torch.randn(5000), torch.randn(3, 7) * 1e-3, torch.randn(100) * 1e3
+    b[0, 0] = float("nan")
+    counts = segment_counts([magnitudes(t) for t in (a, b, c)], [0, 1, 0])
+    assert torch.equal(counts[0], log_histogram([a]) + log_histogram([c]))
+    assert torch.equal(counts[1], log_histogram([b]))
+    assert counts.sum(dim=1).tolist() == [5000 + 100, 20]  # the NaN is not counted
 
 
 def test_locate_finds_list_and_dict_holders():

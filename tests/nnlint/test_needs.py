@@ -7,8 +7,10 @@ against the whole file parsed with no pre-filter at all.
 
 from __future__ import annotations
 
+import ast
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,8 @@ import pytest
 from nnlint.registry import RuleDeclarationError, discover
 from nnlint.rules import Rule, all_rules
 from nnlint.rules.needs import Needs, declaration_problems
+from nnlint.rules.nnl302_self_add_skip import SelfAddSkip
+from nnlint.rules.nnl304_discarded_module_output import DiscardedModuleOutput
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # the bench package lives at the repository root
@@ -93,6 +97,11 @@ def _rule(**attributes: object) -> type[Rule]:
             {"NEEDS": Needs(("x",), scope="file", pattern=re.compile("x"))},
             "scope 'file' parses everything",
         ),
+        ({"NEEDS": Needs(("x",), screen="x")}, "function of one ast statement"),  # type: ignore[arg-type]
+        (
+            {"NEEDS": Needs(("x",), scope="file", screen=bool)},
+            "scope 'file' parses everything",
+        ),
     ],
 )
 def test_bad_declarations_are_named(
@@ -101,6 +110,32 @@ def test_bad_declarations_are_named(
     problems = declaration_problems(_rule(**attributes))
     assert len(problems) == 1
     assert problem in problems[0]
+
+
+def _rejects_everything(statement: ast.stmt) -> bool:
+    return False
+
+
+@pytest.mark.parametrize("rule", [SelfAddSkip, DiscardedModuleOutput])
+def test_a_screen_that_is_not_a_necessary_condition_is_caught(
+    rule: type[Rule],
+) -> None:
+    # The comparison above is what guards every screen: one that drops the
+    # statement a finding is in must show up as a difference on the examples.
+    assert rule.NEEDS is not None
+    wrong = type(
+        "Wrong",
+        (rule,),
+        {"NEEDS": replace(rule.NEEDS, screen=_rejects_everything)},
+    )
+    assert declaration_problems(wrong) == []
+    differing = [
+        example.line
+        for example in rule.INVALID
+        if pruned_findings(example.code, "t.py", [wrong])
+        != whole_findings(example.code, "t.py", [wrong])
+    ]
+    assert len(differing) == len(rule.INVALID)
 
 
 def test_no_declaration_is_allowed_and_means_the_whole_file() -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import time
+from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
 from nnlint.api import lint_text
+from nnlint.engine import prefilter
 from nnlint.engine.config import LintConfig
 from nnlint.engine.lint_source import check_source
 from nnlint.engine.pipeline import all_rules
@@ -70,9 +74,10 @@ def _needs(rule: type[Rule]) -> Needs:
 
 
 def _hit(rule: type[Rule], source: str) -> bool:
+    """Whether the rule's pattern (not its screen, tested apart) picks ``source``."""
     assert rule.NEEDS is not None
     assert rule.NEEDS.pattern is not None
-    return bool(select(source, [rule.NEEDS])[1][0])
+    return bool(select(source, [replace(rule.NEEDS, screen=None)])[1][0])
 
 
 def _forward(body: str) -> str:
@@ -362,3 +367,96 @@ def test_nnl202_reads_everything_when_parameter_is_imported_renamed() -> None:
     assert pruned is not None
     assert "def elsewhere" in pruned.text
     assert check_source(source, "m.py", rules, prune=True)[0] == []
+
+
+SCREENED = """\
+from torch import nn
+
+
+class Base(nn.Module):
+    def forward(self, x):
+        return x
+
+
+class Block(Base):
+    def forward(self, x):
+        return x + x
+
+
+WIDTHS = [
+1, 2]
+"""
+
+
+def _adds(statement: ast.stmt) -> bool:
+    return any(isinstance(node, ast.Add) for node in ast.walk(statement))
+
+
+def test_a_screen_drops_statements_but_keeps_the_classes_the_kept_ones_name() -> None:
+    pruned, hits = select(SCREENED, [Needs(("forward",), screen=_adds)])
+    assert hits == [True]
+    assert pruned is not None
+    # Base has no addition, but Block, which the screen keeps, names it as its base.
+    assert "class Base(nn.Module)" in pruned.text
+    assert "class Block(Base)" in pruned.text
+    assert select(SCREENED, [Needs(("Base",), screen=_adds)])[0] is not None
+    assert select(SCREENED, [Needs(("return x\n",), screen=_adds)]) == (None, [False])
+
+
+def test_a_statement_that_does_not_parse_alone_is_kept() -> None:
+    # The statement scan splits the list at its column-0 line: neither half parses.
+    pruned, hits = select(SCREENED, [Needs(("WIDTHS", "1, 2"), screen=lambda _: False)])
+    assert hits == [True]
+    assert pruned is not None
+    assert "WIDTHS = [\n1, 2]\n" in pruned.text
+
+
+def test_each_statement_is_parsed_by_ast_once_whichever_rules_ask(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parsed: list[str] = []
+
+    def counting_parse(text: str) -> list[ast.stmt] | None:
+        parsed.append(text)
+        return ast.parse(text).body
+
+    monkeypatch.setattr(prefilter, "parse_statement", counting_parse)
+    asked: list[tuple[str, str]] = []
+
+    def screen(name: str, answer: bool) -> Callable[[ast.stmt], bool]:
+        def ask(statement: ast.stmt) -> bool:
+            asked.append((name, type(statement).__name__))
+            return answer
+
+        return ask
+
+    filters = [
+        Needs(("forward",), screen=screen("rejects", False)),
+        Needs(("nn", "forward"), screen=screen("keeps", True)),
+    ]
+    assert select(SCREENED, filters)[1] == [False, True]
+    assert sorted(parsed) == sorted(set(parsed))
+    assert len(parsed) == 3  # the import and the two classes
+    assert sorted(asked) == [
+        ("keeps", "ClassDef"),
+        ("keeps", "ClassDef"),
+        ("keeps", "ImportFrom"),
+        ("rejects", "ClassDef"),
+        ("rejects", "ClassDef"),
+    ]
+
+
+def test_a_statement_kept_already_is_not_screened_again() -> None:
+    asked: list[str] = []
+
+    def screen(statement: ast.stmt) -> bool:
+        asked.append(type(statement).__name__)
+        return False
+
+    # The unscreened declaration is applied first, whatever the order given.
+    filters = [Needs(("nn",), screen=screen), Needs(("nn",))]
+    pruned, flags = select(SCREENED, filters)
+    assert flags == [True, True]
+    assert asked == []
+    assert pruned is not None
+    assert "class Base(nn.Module)" in pruned.text

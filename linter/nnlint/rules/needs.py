@@ -24,14 +24,29 @@ Fields, from coarse to fine:
   statements the rule reads (None: all of them). Needed for proof taken from another
   statement, and above all for a rule reporting an *absence* ("nothing initialises
   it").
+* ``screen``: a function given the Python ``ast`` of one statement the fields above
+  picked; False means the rule provably reports nothing located in that statement,
+  whatever the rest of the file holds, and the statement is not parsed for it (it may
+  still be kept as evidence or as a class another statement names). Python's own
+  parser is about nine times faster than libcst's, so a structural test (a
+  ``forward`` method holding an addition) saves most of the parse of what it drops.
+  Helpers for writing one are in :mod:`nnlint.rules.screens`. A screen cannot see
+  the imports or the other classes, so the engine asks screens only in files where
+  three facts hold (:mod:`nnlint.engine.screen_gates`), and a screen may rely on
+  them: a name imported from torch and called bare is spelled as torch spells it
+  (``relu_(x)``, never ``from torch import relu_ as r``; ``r(x)``); every class of
+  the file has a capitalised name (so ``dict(...)`` or ``conv_bn(...)`` builds
+  none); no name an import from torch binds is assigned anywhere (so ``feats =
+  []`` makes ``feats`` a local value, never ``torch.nn.functional``).
 
 The top-level classes that a statement picked by a narrowed declaration (one with a
-pattern or a class scope) names are kept too, transitively: a rule may look up a local
-base class or a local module built in ``__init__``.
+pattern, a class scope or a screen) names are kept too, transitively: a rule may look
+up a local base class or a local module built in ``__init__``.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 import sys
 from collections.abc import Callable, Iterable
@@ -71,11 +86,16 @@ class Needs:
     scope: Scope = "statements"
     pattern: Searcher | None = None
     evidence: EvidencePattern | None = None
+    screen: Callable[[ast.stmt], bool] | None = None
 
     @property
     def narrowed(self) -> bool:
         """Narrower than its words: the classes it names must be kept as well."""
-        return self.pattern is not None or self.scope in ("classes", "modules")
+        return (
+            self.pattern is not None
+            or self.screen is not None
+            or self.scope in ("classes", "modules")
+        )
 
     @property
     def classes_only(self) -> bool:
@@ -116,7 +136,9 @@ def _field_problems(needs: Needs) -> list[str]:
         problems.append("NEEDS.pattern must be a compiled pattern (re.compile)")
     if needs.evidence is not None and not callable(needs.evidence):
         problems.append("NEEDS.evidence must be a function of the picked text")
-    if needs.scope == "file" and (needs.pattern or needs.evidence):
+    if needs.screen is not None and not callable(needs.screen):
+        problems.append("NEEDS.screen must be a function of one ast statement")
+    if needs.scope == "file" and (needs.pattern or needs.evidence or needs.screen):
         problems.append("NEEDS with scope 'file' parses everything: drop the pattern")
     return problems
 

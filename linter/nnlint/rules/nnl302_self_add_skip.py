@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import ast
 import re
 
 import libcst as cst
 
-from nnlint.analysis.forward_flow import Add
+from nnlint.analysis.forward_records import Add
 from nnlint.analysis.module_model import module_class
 from nnlint.rules.base import Invalid, Rule
 from nnlint.rules.needs import Needs
+from nnlint.rules.screens import any_class, forward_methods, nodes
 
 
 class SelfAddSkip(Rule):
@@ -62,6 +64,7 @@ class SelfAddSkip(Rule):
             r"(?<![\w.])([^\W\d]\w*+)(?:[\s)\\]|#[^\n]*+)*+\+=?"
             r"(?:[\s(\\]|#[^\n]*+)*+\1(?!\w)"
         ),
+        screen=lambda statement: any_class(statement, _adds_a_name_to_itself),
     )
     VALID = [
         "from torch import nn\n"
@@ -172,3 +175,20 @@ class SelfAddSkip(Rule):
         skip = cst.Name(source[0])
         old = add.right if isinstance(add.node, cst.AugAssign) else add.left
         self.report(add.node, message + f" (`{source[0]}`?)", replacements={old: skip})
+
+
+def _adds_a_name_to_itself(node: ast.ClassDef) -> bool:
+    """The screen: a ``forward*`` method holds ``h + h`` or ``h += h`` (the only adds
+    the rule judges: two plain names, the same one)."""
+    for function in forward_methods(node):
+        for child in nodes(function):
+            if isinstance(child, ast.BinOp) and isinstance(child.op, ast.Add):
+                left, right = child.left, child.right
+            elif isinstance(child, ast.AugAssign) and isinstance(child.op, ast.Add):
+                left, right = child.target, child.value
+            else:
+                continue
+            if isinstance(left, ast.Name) and isinstance(right, ast.Name):
+                if left.id == right.id:
+                    return True
+    return False

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+
 import libcst as cst
 
 from nnlint.analysis.cst_syntax import called_name
@@ -14,6 +16,13 @@ from nnlint.analysis.module_model import ClassModel, FileModel, file_model
 from nnlint.analysis.walk import walk
 from nnlint.rules.base import Invalid, Rule
 from nnlint.rules.needs import Needs
+from nnlint.rules.screens import (
+    any_class,
+    attribute_assignments,
+    call_name,
+    calls,
+    methods,
+)
 
 _LIST_LIKE = (cst.List, cst.Tuple, cst.ListComp)
 _DICT_LIKE = (cst.Dict, cst.DictComp)
@@ -81,7 +90,11 @@ class UnregisteredSubmodules(Rule):
     # "Module" finds `class Net(Module)` after `from torch.nn import Module`. A class
     # whose text names neither (`class Wide(Conv2d)` with a bare import) is only
     # parsed when another rule asks for it.
-    NEEDS = Needs(("nn.", "torch.nn", "Module"), scope="modules")
+    NEEDS = Needs(
+        ("nn.", "torch.nn", "Module"),
+        scope="modules",
+        screen=lambda statement: any_class(statement, _may_hold_modules),
+    )
     VALID = [
         # Registered properly.
         "import torch.nn as nn\n"
@@ -296,3 +309,58 @@ def _string_keys(value: cst.BaseExpression) -> bool:
         isinstance(e, cst.DictElement) and isinstance(e.key, _STRING)
         for e in value.elements
     )
+
+
+def _may_hold_modules(node: ast.ClassDef) -> bool:
+    """The screen: a method other than ``forward*`` assigns ``self.<attr>`` a list,
+    tuple or dict display (or comprehension) holding a call that may build a module,
+    or an empty list or tuple that such a call is appended to: the rule judges no
+    other value."""
+    for method in methods(node):
+        if method.name.startswith("forward"):
+            continue
+        for _, value in attribute_assignments(method):
+            if any(map(_may_build_a_module, _elements(value))) or (
+                isinstance(value, ast.List | ast.Tuple)
+                and not value.elts
+                and _fills_a_container(node)
+            ):
+                return True
+    return False
+
+
+def _elements(value: ast.expr) -> list[ast.expr]:
+    """What a container display holds (a comprehension: its element)."""
+    if isinstance(value, ast.List | ast.Tuple):
+        return value.elts
+    if isinstance(value, ast.Dict):
+        return value.values
+    if isinstance(value, ast.ListComp):
+        return [value.elt]
+    return [value.value] if isinstance(value, ast.DictComp) else []
+
+
+def _may_build_a_module(element: ast.expr) -> bool:
+    """A call of a capitalised name: torch.nn's modules are, and so is every class
+    of a file where screens are asked (``dict(...)`` builds no module there)."""
+    if not isinstance(element, ast.Call):
+        return False
+    name = call_name(element)
+    return name is not None and name.lstrip("_")[:1].isupper()
+
+
+def _fills_a_container(node: ast.ClassDef) -> bool:
+    """``<x>.append(...)``, ``.insert`` or ``.extend`` of a call that may build a
+    module (or of a list or tuple holding one)."""
+    for call in calls(node):
+        if not (
+            isinstance(call.func, ast.Attribute)
+            and call.func.attr in ("append", "insert", "extend")
+            and call.args
+        ):
+            continue
+        value = call.args[-1]
+        values = value.elts if isinstance(value, ast.List | ast.Tuple) else [value]
+        if any(map(_may_build_a_module, values)):
+            return True
+    return False

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+
 import libcst as cst
 
 from nnlint.analysis.method_syntax import self_attr
@@ -10,6 +12,12 @@ from nnlint.analysis.tensors import PURE_METHODS, ProvableTensors
 from nnlint.analysis.walk import iter_children, walk
 from nnlint.rules.base import Invalid, Rule
 from nnlint.rules.needs import Needs
+from nnlint.rules.screens import (
+    any_class,
+    attribute_assignments,
+    forward_methods,
+    nodes,
+)
 
 
 class DiscardedModuleOutput(Rule):
@@ -67,7 +75,11 @@ class DiscardedModuleOutput(Rule):
     NAME = "discarded-module-output"
     MESSAGE = "the result of this call is discarded: it has no effect on the output"
     SEVERITY = "error"
-    NEEDS = Needs(("forward",), scope="modules")
+    NEEDS = Needs(
+        ("forward",),
+        scope="modules",
+        screen=lambda statement: any_class(statement, _may_discard_a_result),
+    )
     VALID = [
         "import torch.nn as nn\n"
         "import torch.nn.functional as F\n"
@@ -263,13 +275,17 @@ def _uses_hooks(owner: ClassModel) -> bool:
     )
 
 
+# The names of ``torch`` functions whose dropped result is reported.
+_TORCH_RESULTS = PURE_METHODS | {"matmul", "cat", "stack", "exp"}
+
+
 def _is_pure_torch_function(qualified: str) -> bool:
     head, _, last = qualified.rpartition(".")
     if last.endswith("_") or last.startswith("_"):
         return False
     if head == "torch.nn.functional":
         return True
-    return head == "torch" and last in PURE_METHODS | {"matmul", "cat", "stack", "exp"}
+    return head == "torch" and last in _TORCH_RESULTS
 
 
 def _expression_statements(block: cst.CSTNode) -> list[cst.Expr]:
@@ -283,3 +299,63 @@ def _expression_statements(block: cst.CSTNode) -> list[cst.Expr]:
         elif isinstance(child, cst.Else | cst.ExceptHandler | cst.Finally):
             found.extend(_expression_statements(child))
     return found
+
+
+def _may_discard_a_result(node: ast.ClassDef) -> bool:
+    """The screen: a ``forward*`` method has an expression statement calling
+    something the rule could judge (see :func:`_judged_call`)."""
+    built = {
+        attr
+        for method in node.body
+        if isinstance(method, ast.FunctionDef | ast.AsyncFunctionDef)
+        and not method.name.startswith("forward")
+        for attr, value in attribute_assignments(method)
+        if isinstance(value, ast.Call | ast.IfExp)
+    }
+    for function in forward_methods(node):
+        # ``self`` as the rule reads it: the first parameter after any "/".
+        me = function.args.args[0].arg if function.args.args else None
+        local = _assigned_names(function)
+        for child in nodes(function):
+            if isinstance(child, ast.Expr) and isinstance(child.value, ast.Call):
+                if _judged_call(child.value.func, me, built, local):
+                    return True
+    return False
+
+
+def _assigned_names(function: ast.AST) -> set[str]:
+    """Names ``function`` assigns (``feats = []``): local values, never an imported
+    torch module where screens are asked."""
+    found: set[str] = set()
+    for child in nodes(function):
+        if isinstance(child, ast.Assign):
+            targets = child.targets
+        elif isinstance(child, ast.AnnAssign) and child.value is not None:
+            targets = [child.target]
+        else:
+            continue
+        found.update(t.id for t in targets if isinstance(t, ast.Name))
+    return found
+
+
+def _judged_call(
+    func: ast.expr, me: str | None, built: set[str], local: set[str]
+) -> bool:
+    """Whether a dropped call of ``func`` may be reported: ``self.<attr>`` for an
+    attribute the class builds from a call; a method of a local value (``feats``)
+    only when its name is one of a tensor's or torch's judged ones; any other name or
+    attribute unless named like an in-place or private function (the rule leaves
+    ``x.add_()``, ``_assert(...)`` and ``torch._assert(...)`` alone; a bare name is
+    spelled as torch spells it where screens are asked)."""
+    if isinstance(func, ast.Name):
+        name = func.id
+    elif isinstance(func, ast.Attribute):
+        receiver = func.value.id if isinstance(func.value, ast.Name) else None
+        if receiver is not None and receiver == me:
+            return func.attr in built
+        if receiver in local and func.attr not in _TORCH_RESULTS:
+            return False  # ``feats.append(x)``: neither torch's nor a tensor method
+        name = func.attr
+    else:
+        return False  # ``self.layers[0](x)``: neither a name nor a method
+    return not name.startswith("_") and not name.endswith("_")

@@ -3,8 +3,8 @@ parameter-owning module's gradients (``grad_hist``), on the deep-statistics step
 
 Fixed bins: 24 bins of half a decade from 1e-8 to 1e4; values outside are clamped into
 the end bins, so exact zeros count in the first bin. Each tensor contributes a strided
-sample of at most 4096 values (the shape of the distribution is what matters); the
-samples of a step are binned together by one ``bincount`` after it.
+sample of at most 4096 values (the shape of the distribution is what matters), so one
+small ``histc`` per tensor per sampled step.
 """
 
 from __future__ import annotations
@@ -24,52 +24,21 @@ MAX_VALUES = 4096
 EDGES = [LOW + i * (HIGH - LOW) / BINS for i in range(BINS + 1)]
 
 
-def magnitudes(tensor: torch.Tensor) -> torch.Tensor:
-    """|x| of a strided sample of at most MAX_VALUES values, as a new float tensor
-    (the shape of the distribution is what matters; the activation is not kept)."""
-    values = tensor.detach().reshape(-1)
-    if values.numel() > MAX_VALUES:
-        values = values[:: values.numel() // MAX_VALUES]
-    return values.abs().float()
-
-
-def log_bins(values: torch.Tensor) -> torch.Tensor:
-    """The bin of each magnitude: half decades from LOW to HIGH, outside values in the
-    end bins, NaN in an extra bin ``BINS`` that is dropped (as ``histc`` skips NaN).
-    The position is taken in float64, where ``log10 - LOW`` of a float32 log is
-    exact, so a value on an edge starts its bin."""
-    logs = torch.log10(values.clamp_min(1e-30)).clamp(LOW, HIGH).double()
-    position = ((logs.nan_to_num(LOW) - LOW) * (BINS / (HIGH - LOW))).long()
-    return torch.where(logs.isnan(), BINS, position.clamp_max(BINS - 1))
-
-
-def segment_counts(samples: list[torch.Tensor], segments: list[int]) -> torch.Tensor:
-    """(segments, BINS) counts of many samples at once: one bincount over
-    ``segment * (BINS + 1) + bin``; samples of the same segment add up."""
-    device = samples[0].device
-    values = torch.cat([s.to(device) for s in samples])
-    lengths = torch.tensor([s.numel() for s in samples], device=device)
-    owner = torch.tensor(segments, device=device).repeat_interleave(lengths)
-    size, width = max(segments) + 1, BINS + 1
-    flat = torch.bincount(owner * width + log_bins(values), minlength=size * width)
-    return flat.reshape(size, width)[:, :BINS].float()
-
-
 def log_histogram(tensors: list[torch.Tensor]) -> torch.Tensor:
-    """The counts of several tensors together (tests, one-off use)."""
-    return segment_counts([magnitudes(t) for t in tensors], [0] * len(tensors))[0]
+    counts = torch.zeros(BINS, device=tensors[0].device)
+    for tensor in tensors:
+        values = tensor.detach().reshape(-1)
+        if values.numel() > MAX_VALUES:  # a strided sample: the shape is what matters
+            values = values[:: values.numel() // MAX_VALUES]
+        logs = torch.log10(values.abs().float().clamp_min(1e-30)).clamp(LOW, HIGH)
+        counts += torch.histc(logs, bins=BINS, min=LOW, max=HIGH).to(counts.device)
+    return counts
 
 
 class HistogramProbe(Probe):
-    """Hooks keep only a small sample of magnitudes per tensor; after the step all of
-    them are binned together (one bincount), not a score of ops per module."""
-
     def __init__(self) -> None:
         # (quantity, module) -> [(step, counts)]
         self._counts: dict[tuple[str, str], list[tuple[int, torch.Tensor]]] = {}
-        self._keys: dict[tuple[str, str], int] = {}  # this step's segments
-        self._samples: list[torch.Tensor] = []
-        self._segments: list[int] = []
 
     def attach_step(self, stack: ExitStack) -> None:
         if not self.ctx.deep_step:
@@ -82,16 +51,16 @@ class HistogramProbe(Probe):
         def hook(module: nn.Module, inputs: Any, output: Any) -> None:
             leaves = [t for t in tensor_leaves(output) if not t.is_complex()]
             if leaves and all(t.numel() for t in leaves):
-                self._add(Q.ACT_HIST, name, leaves)
+                self._add(Q.ACT_HIST, name, log_histogram(leaves))
 
         return hook
 
-    def _add(self, quantity: str, name: str, tensors: list[torch.Tensor]) -> None:
-        # A module called twice in a step: both calls count in its one row.
-        segment = self._keys.setdefault((quantity, name), len(self._keys))
-        for tensor in tensors:
-            self._samples.append(magnitudes(tensor))
-            self._segments.append(segment)
+    def _add(self, quantity: str, name: str, counts: torch.Tensor) -> None:
+        rows = self._counts.setdefault((quantity, name), [])
+        if rows and rows[-1][0] == self.ctx.step:
+            rows[-1] = (self.ctx.step, rows[-1][1] + counts)  # module called twice
+        else:
+            rows.append((self.ctx.step, counts))
 
     def after_backward(self) -> None:
         if not self.ctx.deep_step:
@@ -101,16 +70,7 @@ class HistogramProbe(Probe):
                 p.grad for p in pm.params if p.grad is not None and not p.grad.is_sparse
             ]
             if grads:
-                self._add(Q.GRAD_HIST, pm.name, grads)
-
-    def end_step(self) -> None:
-        if self._samples:
-            counts = segment_counts(self._samples, self._segments).unbind(0)
-            for key, segment in self._keys.items():
-                self._counts.setdefault(key, []).append(
-                    (self.ctx.step, counts[segment])
-                )
-        self._keys, self._samples, self._segments = {}, [], []
+                self._add(Q.GRAD_HIST, pm.name, log_histogram(grads))
 
     def record(self, result: RunResult) -> None:
         """Onto the rows of measured modules (others have no row to carry them)."""

@@ -169,20 +169,6 @@ def test_log_histogram_bins():
     assert counts[-1].item() == 2
 
 
-def test_histograms_of_a_step_are_binned_together_per_module():
-    """Samples of several tensors and modules binned in one go equal each one's own
-    histogram; a module called twice in a step adds both calls into its row."""
-    from pytest_nnhealth.probes.histograms import magnitudes, segment_counts
-
-    torch.manual_seed(0)
-    a, b, c = torch.randn(5000), torch.randn(3, 7) * 1e-3, torch.randn(100) * 1e3
-    b[0, 0] = float("nan")
-    counts = segment_counts([magnitudes(t) for t in (a, b, c)], [0, 1, 0])
-    assert torch.equal(counts[0], log_histogram([a]) + log_histogram([c]))
-    assert torch.equal(counts[1], log_histogram([b]))
-    assert counts.sum(dim=1).tolist() == [5000 + 100, 20]  # the NaN is not counted
-
-
 def test_locate_finds_list_and_dict_holders():
     class Holder(nn.Module):
         def __init__(self):

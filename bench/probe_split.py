@@ -17,6 +17,7 @@ The excess of a mode over the baseline, summed over the steps of each kind, is
 printed as CPU seconds.
 
     .venv/bin/python -m bench.probe_split --arch timm:lcnet [--repeats 3]
+        [--modes all Rank]
 """
 
 from __future__ import annotations
@@ -90,8 +91,12 @@ def _one_probe(default: Callable[[], list[Probe]], index: int) -> list[Probe]:
     return [default()[index]]
 
 
-def split(built: Any, repeats: int) -> dict[str, dict[str, float]]:
+def split(
+    built: Any, repeats: int, only: list[str] | None = None
+) -> dict[str, dict[str, float]]:
     chosen = modes(built[2])
+    if only:
+        chosen = {k: v for k, v in chosen.items() if k == "none" or k in only}
     runs: dict[str, list[list[float]]] = {name: [] for name in chosen}
     for make in chosen.values():  # warm-up: first-call costs are not per-run costs
         step_times(built, make())
@@ -116,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", nargs="+", required=True, help="substrings of keys")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--modes", nargs="*", help="e.g. all Rank (none always runs)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     speed_models.define_torchvision_ops()
@@ -123,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     for key, case in cases.items():
         if not any(a in key for a in args.arch):
             continue
-        result = split(case.build(0), args.repeats)
+        result = split(case.build(0), args.repeats, args.modes)
         print(f"\n{key} (load {os.getloadavg()[0]:.1f}); CPU s over 25 steps")
         print("| mode | plain | stat | deep | total |\n|---|---|---|---|---|")
         for name, excess in result.items():

@@ -8,6 +8,7 @@ deep-statistics steps, on leaf modules whose output has at least 8 units, with a
 
 from __future__ import annotations
 
+import math
 import weakref
 from contextlib import ExitStack
 from typing import Any
@@ -54,9 +55,11 @@ def _all_tensor_leaves(value: Any) -> Any:
             yield from _all_tensor_leaves(item)
 
 
-def spectrum_stats(
+def sampled_rows(
     output: torch.Tensor, channels_last: bool = False
-) -> tuple[torch.Tensor, torch.Tensor] | None:
+) -> torch.Tensor | None:
+    """The (at most MAX_ROWS) x units matrix whose spectrum stands for the output,
+    in float64; None where the rank is not measured. Shape checks only: no sync."""
     output = output.detach()
     if pooled(output):
         return None
@@ -73,55 +76,90 @@ def spectrum_stats(
     # threaded path for a 96 x 96 float64 matrix on a busy 2-core machine (measured
     # 0.5 s vs 0.1 ms at 64 x 64).
     stride = -(-matrix.shape[0] // MAX_ROWS)
-    rows = matrix[::stride][:MAX_ROWS].float()
-    # One synchronisation, on deep-statistics steps only: the eigensolver fails on
-    # NaN/Inf (reported by the non-finite probe anyway).
-    if not bool(torch.isfinite(rows).all()):
-        return None
-    # Singular values from the small Gram matrix (rows x rows): an eigvalsh of 64 x 64
-    # is several times cheaper than an SVD of 64 x units.
     # float64: the small eigenvalues of a near-rank-1 Gram matrix must not turn into
     # visible singular values through rounding.
-    rows64 = rows.double()
-    sigma = torch.linalg.eigvalsh(rows64 @ rows64.T).clamp_min(0).sqrt().flip(0)
-    total = sigma.sum()
-    if not torch.isfinite(total) or total <= 0:
+    return matrix[::stride][:MAX_ROWS].double()
+
+
+def gram(rows: torch.Tensor) -> torch.Tensor:
+    """Singular values come from the small Gram matrix (rows x rows): an eigvalsh of
+    64 x 64 is several times cheaper than an SVD of 64 x units, and only these
+    32 KiB outlive the hook, never the activation."""
+    return rows @ rows.T
+
+
+def spectra(grams: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``sigma_1 / sum(sigma)`` and the effective rank of a batch of same-sized Gram
+    matrices, one batched eigensolve; NaN where not measurable (a NaN/Inf in the
+    rows, on which the eigensolver fails, or all-zero rows). No synchronisation: the
+    NaN marks are read with every other value at the end of the run."""
+    finite = torch.isfinite(grams).flatten(1).all(dim=1)
+    grams = torch.where(finite[:, None, None], grams, 0.0)
+    sigma = torch.linalg.eigvalsh(grams).clamp_min(0).sqrt()  # ascending
+    p = sigma / sigma.sum(dim=-1, keepdim=True)  # 0 / 0 = NaN: not measurable
+    entropy = torch.special.entr(p).sum(dim=-1)
+    return p[:, -1], torch.exp(entropy)
+
+
+def spectrum_stats(
+    output: torch.Tensor, channels_last: bool = False
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(top fraction, effective rank) of one output, or None (tests, one-off use)."""
+    rows = sampled_rows(output, channels_last)
+    if rows is None:
         return None
-    p = sigma / total
-    entropy = -(p * torch.log(p.clamp_min(1e-30))).sum()
-    return p[0], torch.exp(entropy)
+    top, effective = spectra(gram(rows)[None])
+    if bool(torch.isnan(top[0])):
+        return None
+    return top[0], effective[0]
+
+
+def _keep_measured(previous: float, value: float) -> float:
+    """A module called twice in a step: its last measurable call counts."""
+    return previous if math.isnan(value) else value
 
 
 class RankProbe(Probe):
+    """Hooks keep one small Gram matrix per measured tensor; the spectra of a step
+    are computed together after it (one batched eigensolve per matrix size, a
+    handful of tensor ops in all), not a score of ops per module."""
+
     def __init__(self) -> None:
-        self.values = StepValues()
-        # Spectra computed this step, by (tensor id, version, layout): a module's input
+        self.values = StepValues(combine=_keep_measured)
+        # Gram matrices of this step, by (tensor id, version, layout): a module's input
         # is usually the previous module's output, measured a moment before. The
         # version counter tells an in-place change (an in-place ReLU) apart; a weak
         # reference tells a new tensor at a freed one's id apart, without keeping the
         # activation alive.
         self._seen: dict[
-            tuple[int, int, bool], tuple[weakref.ref[torch.Tensor], Any]
+            tuple[int, int, bool], tuple[weakref.ref[torch.Tensor], int | None]
         ] = {}
+        self._grams: list[torch.Tensor] = []
+        self._calls: list[tuple[str, int, int | None]] = []  # module, output, input
 
     def start_step(self) -> None:
         self._seen.clear()
+        self._grams.clear()
+        self._calls.clear()
 
     def end_step(self) -> None:
-        self._seen.clear()
+        if self._calls:
+            self._measure_step()
+        self.start_step()
 
-    def _spectrum(
-        self, tensor: torch.Tensor, linear: bool
-    ) -> tuple[torch.Tensor, torch.Tensor] | None:
-        # The layout flag matters for >= 4-d tensors only (see spectrum_stats).
+    def _gram_index(self, tensor: torch.Tensor, linear: bool) -> int | None:
+        # The layout flag matters for >= 4-d tensors only (see sampled_rows).
         key = (id(tensor), tensor._version, linear and tensor.dim() >= 4)
         known = self._seen.get(key)
         if known is not None and known[0]() is tensor:
-            result: tuple[torch.Tensor, torch.Tensor] | None = known[1]
-            return result
-        stats = spectrum_stats(tensor, linear)
-        self._seen[key] = (weakref.ref(tensor), stats)
-        return stats
+            return known[1]
+        rows = sampled_rows(tensor, linear)
+        index = None
+        if rows is not None:
+            index = len(self._grams)
+            self._grams.append(gram(rows))
+        self._seen[key] = (weakref.ref(tensor), index)
+        return index
 
     def attach_step(self, stack: ExitStack) -> None:
         if not self.ctx.deep_step:
@@ -133,24 +171,69 @@ class RankProbe(Probe):
     def _hook(self, name: str) -> Any:
         def hook(module: nn.Module, inputs: Any, output: Any) -> None:
             first = next(tensor_leaves(output), None)
-            if first is None or first.is_complex() or constant_rows(inputs):
+            if first is None or first.is_complex():
                 return
             linear = isinstance(module, nn.Linear)
-            stats = self._spectrum(first, linear)
-            if stats is None:
+            measured = self._gram_index(first, linear)
+            if measured is None or constant_rows(inputs):
                 return
-            step = self.ctx.step
-            self.values.add(Q.TOP_SV_FRACTION, name, step, stats[0])
-            self.values.add(Q.RANK, name, step, stats[1])
             # The same statistic on the input: a collapse the module receives is
             # not one it starts (the judge reports where it starts).
             source = next(tensor_leaves(inputs), None)
+            received = None
             if source is not None and not source.is_complex():
-                received = self._spectrum(source, linear)
-                if received is not None:
-                    self.values.add(Q.INPUT_TOP_SV_FRACTION, name, step, received[0])
+                received = self._gram_index(source, linear)
+            self._calls.append((name, measured, received))
 
         return hook
 
+    def _measure_step(self) -> None:
+        top, effective = self._spectra()
+        names = [name for name, _, _ in self._calls]
+        device = top.device
+        out = torch.tensor([index for _, index, _ in self._calls], device=device)
+        step = self.ctx.step
+        self.values.add_vector(Q.TOP_SV_FRACTION, names, step, top[out])
+        self.values.add_vector(Q.RANK, names, step, effective[out])
+        inputs = [(name, o, i) for name, o, i in self._calls if i is not None]
+        if inputs:
+            received = top[torch.tensor([i for _, _, i in inputs], device=device)]
+            # Not measured where the module's own output was not (as before: the
+            # input is read only for a measured output).
+            own = top[torch.tensor([o for _, o, _ in inputs], device=device)]
+            received = torch.where(own.isnan(), own, received)
+            names = [name for name, _, _ in inputs]
+            self.values.add_vector(Q.INPUT_TOP_SV_FRACTION, names, step, received)
+
+    def _spectra(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per Gram matrix of the step: (top fraction, effective rank), NaN where not
+        measurable; one batched eigensolve per matrix size."""
+        sizes: dict[int, list[int]] = {}
+        for index, matrix in enumerate(self._grams):
+            sizes.setdefault(matrix.shape[0], []).append(index)
+        tops, ranks, order = [], [], []
+        for indices in sizes.values():
+            top, effective = spectra(torch.stack([self._grams[i] for i in indices]))
+            tops.append(top)
+            ranks.append(effective)
+            order.extend(indices)
+        # Back to the order the matrices were recorded in.
+        position = torch.empty(len(order), dtype=torch.long)
+        position[torch.tensor(order)] = torch.arange(len(order))
+        device = tops[0].device
+        return torch.cat(tops)[position.to(device)], torch.cat(ranks)[
+            position.to(device)
+        ]
+
     def series(self) -> Series:
-        return self.values.to_series(self.ctx.steps)
+        series = self.values.to_series(self.ctx.steps)
+        # NaN marks a call that was not measurable: no value, and no row for a module
+        # never measured (as if its hook had returned early).
+        for rows in series.values():
+            for name, row in list(rows.items()):
+                cleaned = [None if v is None or math.isnan(v) else v for v in row]
+                if all(v is None for v in cleaned):
+                    del rows[name]
+                else:
+                    rows[name] = cleaned
+        return series

@@ -100,13 +100,13 @@ def test_rank_of_an_input_that_is_the_previous_output_is_computed_once(
     from pytest_nnhealth.probes import rank
 
     calls: list[tuple[int, ...]] = []
-    real = rank.spectrum_stats
+    real = rank.sampled_rows
 
     def counted(output, channels_last=False):  # type: ignore[no-untyped-def]
         calls.append(tuple(output.shape))
         return real(output, channels_last)
 
-    monkeypatch.setattr(rank, "spectrum_stats", counted)
+    monkeypatch.setattr(rank, "sampled_rows", counted)
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(12, 16), nn.Tanh(), nn.Linear(16, 10))
     x, y = torch.randn(32, 12), torch.randint(0, 10, (32,))
@@ -173,6 +173,10 @@ def test_log_histogram_bins():
     assert counts[-1].item() == 1  # 1e9 clamps into the last bin
     one = EDGES.index(0.0)
     assert counts[one].item() == 2  # |1| and |-1|: log10 = 0 starts a bin
+    # NaN is not counted, +-Inf clamps into the last bin (as torch.histc did).
+    counts = log_histogram([torch.tensor([float("nan"), float("inf"), -float("inf")])])
+    assert counts.sum().item() == 2
+    assert counts[-1].item() == 2
 
 
 def test_locate_finds_list_and_dict_holders():

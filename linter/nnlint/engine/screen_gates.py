@@ -26,7 +26,7 @@ _BOUND = re.compile(r"(?:\w+(?:\s*\.\s*\w+)*\s+as\s+)?(\w+)")
 _LOWER_CLASS = re.compile(r"^[ \t]*class[ \t]+_*[^\W\dA-Z_]", re.MULTILINE)
 # After a name: ``=`` (not ``==``) ends an assignment (also parenthesised, or
 # continued), a walrus, or a keyword argument.
-_ASSIGNS = r"(?:\s|\)|\\\n)*(?::[^=\n]*)?=(?!=)"
+_ASSIGNS = r"(?:\s|\)|\\\n)*(?::[^=]*)?=(?!=)"
 
 
 def _statements(pattern: re.Pattern[str], source: str) -> list[str]:

@@ -10,7 +10,7 @@ import libcst as cst
 
 from nnlint.analysis.cst_syntax import enclosing
 from nnlint.analysis.module_model import class_model
-from nnlint.analysis.post_ln_scan import post_ln_norms
+from nnlint.analysis.residual_sums import post_ln_norms
 from nnlint.analysis.stack_depth import LoopDepths
 from nnlint.analysis.torch_post_ln import (
     ENCODER_STACKS,

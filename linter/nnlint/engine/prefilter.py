@@ -205,15 +205,19 @@ class _Statements:
             self._screens_apply = screens_apply(self.source)
         if not self._screens_apply:
             return found
-        passed = found & kept
+        passed = {i for i in found if i in kept or self._imports(i)}
         with warnings.catch_warnings():
             # The user's invalid escapes and the like are not ours to report.
             warnings.simplefilter("ignore")
-            for index in found - kept:
+            for index in found - passed:
                 tree = self._tree(index)
                 if tree is None or any(map(screen, tree)):
                     passed.add(index)
         return passed
+
+    def _imports(self, index: int) -> bool:
+        """Whether statement ``index`` is kept as an import whatever is picked."""
+        return _imports(self.source[self.starts[index] : self.ends[index]])
 
     def _tree(self, index: int) -> list[ast.stmt] | None:
         """The Python ``ast`` of statement ``index`` (None: it does not parse alone).
@@ -245,6 +249,11 @@ def parse_statement(text: str) -> list[ast.stmt] | None:
         return None
 
 
+def _imports(chunk: str) -> bool:
+    """Imports are always kept: rules resolve names through them."""
+    return bool(_IMPORT.search(chunk) and not _DEFINITION.match(chunk))
+
+
 def _kept(source: str, starts: list[int], ends: list[int], hit: set[int]) -> Pruned:
     pieces: list[str] = []
     runs: list[tuple[int, int]] = []
@@ -253,9 +262,7 @@ def _kept(source: str, starts: list[int], ends: list[int], hit: set[int]) -> Pru
     for index, (start, end) in enumerate(zip(starts, ends, strict=False)):
         chunk = source[start:end]
         lines = chunk.count("\n")
-        kept = index in hit or bool(
-            _IMPORT.search(chunk) and not _DEFINITION.match(chunk)
-        )
+        kept = index in hit or _imports(chunk)
         if kept:
             if not previous_kept:
                 runs.append((pruned_line, source_line))

@@ -24,9 +24,9 @@ _AS = re.compile(r"(\w+)\s+as\s+(\w+)")
 _BOUND = re.compile(r"(?:\w+(?:\s*\.\s*\w+)*\s+as\s+)?(\w+)")
 # A class whose name is not capitalised (``class conv_bn``, ``class _block``).
 _LOWER_CLASS = re.compile(r"^[ \t]*class[ \t]+_*[^\W\dA-Z_]", re.MULTILINE)
-# After a name: ``=`` (not ``==``) ends an assignment (also parenthesised, or
-# continued), a walrus, or a keyword argument.
-_ASSIGNS = r"(?:\s|\)|\\\n)*(?::[^=]*)?=(?!=)"
+# After a name: ``=`` (not ``==``) ends a plain assignment (also chained,
+# parenthesised or continued) or a keyword argument.
+_ASSIGNS = r"(?:\s|\)|\\\n)*=(?!=)"
 
 
 def _statements(pattern: re.Pattern[str], source: str) -> list[str]:
@@ -65,7 +65,8 @@ def calls_a_renamed_torch_name(source: str) -> bool:
 
 def assigns_an_imported_name(source: str) -> bool:
     """Whether a name an import from torch binds (``F``, ``nn``, ``torch``) is also
-    followed by ``=`` somewhere: then a name a function assigns may still resolve to
+    followed by ``=`` somewhere: then a name a function assigns (``F = ...``, what
+    screens read as a local value) may still resolve to
     the torch module (the rules resolve names through the imports, not through each
     function's locals)."""
     imported = _bound(_statements(_FROM_TORCH, source), everything=True)

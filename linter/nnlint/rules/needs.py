@@ -36,8 +36,8 @@ Fields, from coarse to fine:
   them: a name imported from torch and called bare is spelled as torch spells it
   (``relu_(x)``, never ``from torch import relu_ as r``; ``r(x)``); every class of
   the file has a capitalised name (so ``dict(...)`` or ``conv_bn(...)`` builds
-  none); no name an import from torch binds is assigned anywhere (so ``feats =
-  []`` makes ``feats`` a local value, never ``torch.nn.functional``).
+  none); no name an import from torch binds is followed by ``=`` anywhere (so
+  ``feats = []`` makes ``feats`` a local value, never ``torch.nn.functional``).
 
 The top-level classes that a statement picked by a narrowed declaration (one with a
 pattern, a class scope or a screen) names are kept too, transitively: a rule may look

@@ -8,7 +8,14 @@ import libcst as cst
 from nnlint.analysis.dataflow.origins import argument
 from nnlint.rules.base import Invalid, Rule
 from nnlint.rules.needs import Needs
-from nnlint.rules.screens import call_name, calls, is_literal, keyword, starred
+from nnlint.rules.screens import (
+    call_name,
+    called_names,
+    calls,
+    is_literal,
+    keyword,
+    starred,
+)
 
 # qualified callable -> position of its ``dim`` parameter
 _FUNCTIONS = {
@@ -30,6 +37,8 @@ def _may_omit_dim(statement: ast.stmt) -> bool:
     no keyword ``dim`` and at most one positional argument (``dim`` is the first
     or second), or ``None`` in one of those places. Starred arguments are never
     judged."""
+    if called_names(statement).isdisjoint(_SPELLINGS):
+        return False
     for call in calls(statement):
         if call_name(call) not in _SPELLINGS or starred(call):
             continue

@@ -25,6 +25,7 @@ from nnlint.rules.needs import Needs, any_word
 from nnlint.rules.screens import (
     Function,
     call_name,
+    called_names,
     calls,
     classes,
     identifiers,
@@ -69,6 +70,7 @@ def _applied_functions(hit: str) -> re.Pattern[str]:
 _CONSTANT_CALLS = CONSTANT_METHODS | {q.rpartition(".")[2] for q in CONSTANT_INITS}
 _CONSTANT_TENSOR_CALLS = frozenset(q.rpartition(".")[2] for q in CONSTANT_TENSORS)
 _MIXING_SPELLINGS = frozenset(q.rpartition(".")[2] for q in MIXING)
+_INIT_CALLS = _CONSTANT_CALLS | _CONSTANT_TENSOR_CALLS | {"apply"}
 
 
 def _constant_tensor(value: ast.expr) -> bool:
@@ -133,7 +135,7 @@ def _may_report(statement: ast.stmt) -> bool:
     """Every finding is a constant init in a method other than ``forward*`` of a
     class here (of a layer of this class or of a submodule's), or in a function
     such a method hands to ``.apply``."""
-    return any(
+    return not called_names(statement).isdisjoint(_INIT_CALLS) and any(
         _initialises_constant(method)
         for node in classes(statement)
         for method in methods(node)

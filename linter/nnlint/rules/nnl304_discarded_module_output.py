@@ -324,18 +324,15 @@ def _may_discard_a_result(node: ast.ClassDef) -> bool:
 
 
 def _assigned_names(function: ast.AST) -> set[str]:
-    """Names ``function`` assigns (``feats = []``): local values, never an imported
-    torch module where screens are asked."""
-    found: set[str] = set()
-    for child in nodes(function):
-        if isinstance(child, ast.Assign):
-            targets = child.targets
-        elif isinstance(child, ast.AnnAssign) and child.value is not None:
-            targets = [child.target]
-        else:
-            continue
-        found.update(t.id for t in targets if isinstance(t, ast.Name))
-    return found
+    """Names ``function`` assigns plainly (``feats = []``): local values, never an
+    imported torch module where screens are asked."""
+    return {
+        target.id
+        for child in nodes(function)
+        if isinstance(child, ast.Assign)
+        for target in child.targets
+        if isinstance(target, ast.Name)
+    }
 
 
 def _judged_call(

@@ -76,9 +76,16 @@ def stacks_and_depths(hit: str) -> AnyOf:
 def _may_report(statement: ast.stmt) -> bool:
     """A post-LN block is a class calling a norm and adding (the residual sum); a
     torch Transformer stack is reported at a call spelled ``Transformer...``."""
-    return any("Transformer" in name for name in called_names(statement)) or any(
-        not called_names(node).isdisjoint(_NORM_SPELLINGS) and adds(node)
-        for node in classes(statement)
+    called = called_names(statement)
+    if any("Transformer" in name for name in called):
+        return True
+    return (
+        not called.isdisjoint(_NORM_SPELLINGS)
+        and adds(statement)
+        and any(
+            not called_names(node).isdisjoint(_NORM_SPELLINGS) and adds(node)
+            for node in classes(statement)
+        )
     )
 
 

@@ -13,7 +13,7 @@ from nnlint.analysis.norm_kinds import BATCH_NORM, Link
 from nnlint.rules.base import Invalid
 from nnlint.rules.container_rule import ContainerLinkRule
 from nnlint.rules.needs import Needs
-from nnlint.rules.screens import call_name, calls, is_literal, keyword
+from nnlint.rules.screens import call_name, called_names, calls, is_literal, keyword
 
 # Where ``bias`` sits among the positional parameters of each constructor.
 _BIAS_POSITION = {
@@ -42,7 +42,7 @@ _LAYER_SPELLINGS = frozenset(_short(kind) for kind in _BIAS_POSITION)
 def _builds_a_biased_layer(statement: ast.stmt) -> bool:
     """The finding points at the layer's constructor, which must be a call spelled
     like one of the layers above that does not say ``bias=False``."""
-    return any(
+    return not called_names(statement).isdisjoint(_LAYER_SPELLINGS) and any(
         call_name(call) in _LAYER_SPELLINGS
         and not is_literal(keyword(call, "bias"), False)
         for call in calls(statement)

@@ -13,7 +13,7 @@ from nnlint.analysis.module_model import class_model
 from nnlint.analysis.names import dotted_name
 from nnlint.rules.base import Invalid, Rule
 from nnlint.rules.needs import Needs
-from nnlint.rules.screens import classes, methods, nodes
+from nnlint.rules.screens import classes, identifiers, methods, nodes
 
 # Reading these through ``.data`` never feeds autograd (metadata, host copies) or says
 # "no gradient" explicitly; an in-place method (``.data.clamp_()``) is a deliberate
@@ -43,7 +43,7 @@ def _harmless(read: DataRead) -> bool:
 
 def _reads_data_in_forward(statement: ast.stmt) -> bool:
     """A ``.data`` attribute inside a method named ``forward`` of a class here."""
-    return any(
+    return "data" in identifiers(statement) and any(
         isinstance(node, ast.Attribute) and node.attr == "data"
         for owner in classes(statement)
         for method in methods(owner, "forward")

@@ -34,6 +34,9 @@ _SOFTMAX = frozenset({"softmax"})
 def _picks_then_softmaxes(statement: ast.stmt) -> bool:
     """The finding is a softmax, in a function that also takes top-k values (or
     gathers them): both calls in one function here."""
+    called = called_names(statement)
+    if called.isdisjoint(_PICKS) or called.isdisjoint(_SOFTMAX):
+        return False
     return any(
         isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
         and not (names := called_names(node)).isdisjoint(_PICKS)

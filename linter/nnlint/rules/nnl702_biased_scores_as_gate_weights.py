@@ -11,7 +11,7 @@ from nnlint.analysis.walk import walk
 from nnlint.rules.base import Invalid, Rule
 from nnlint.rules.function_scan import FunctionScanRule
 from nnlint.rules.needs import Needs
-from nnlint.rules.screens import called_names, nodes
+from nnlint.rules.screens import called_names, nodes, summary
 
 _TOPK = frozenset({"torch.topk", ".topk"})
 _GATHER = frozenset({"torch.gather", ".gather", "torch.take_along_dim"})
@@ -31,6 +31,11 @@ _PICKS = frozenset(name.rpartition(".")[2] for name in _TOPK | _GATHER)
 def _adds_a_bias_and_picks(statement: ast.stmt) -> bool:
     """The gates are picked (top-k, gather) from scores plus an attribute whose name
     holds ``bias``, in one function here."""
+    found = summary(statement)
+    if found.called.isdisjoint(_PICKS) or ast.Add not in found.operators:
+        return False
+    if not any("bias" in name.lower() for name in found.names):
+        return False
     return any(
         isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
         and not called_names(node).isdisjoint(_PICKS)

@@ -20,7 +20,7 @@ from nnlint.analysis.tensor_flow import Facts
 from nnlint.rules.base import Invalid, RuleContext
 from nnlint.rules.function_scan import FunctionScanRule
 from nnlint.rules.needs import Needs
-from nnlint.rules.screens import called_names, nodes
+from nnlint.rules.screens import summary
 
 _DEFINED = re.compile(r"\bdef[ \t]+(\w+)")
 
@@ -43,10 +43,8 @@ _PRODUCTS = frozenset({"matmul", "bmm", "baddbmm", "einsum", "Softmax"})
 def _multiplies(statement: ast.stmt) -> bool:
     """A finding points at the product of softmax weights and values: a ``@`` or
     a call spelled like one of the products above."""
-    return any(
-        isinstance(node, ast.BinOp | ast.AugAssign) and isinstance(node.op, ast.MatMult)
-        for node in nodes(statement)
-    ) or not called_names(statement).isdisjoint(_PRODUCTS)
+    found = summary(statement)
+    return ast.MatMult in found.operators or not found.called.isdisjoint(_PRODUCTS)
 
 
 class UnscaledAttentionScores(FunctionScanRule):

@@ -15,7 +15,7 @@ from nnlint.analysis.tensor_flow import (
 from nnlint.rules.base import Invalid, Rule
 from nnlint.rules.function_scan import FunctionScanRule
 from nnlint.rules.needs import Needs
-from nnlint.rules.screens import call_name, calls, keyword
+from nnlint.rules.screens import call_name, called_names, calls, keyword
 
 _TOPK = frozenset({"torch.topk", ".topk"})
 
@@ -28,7 +28,7 @@ def _one(node: ast.expr | None) -> bool:
 def _keeps_one(statement: ast.stmt) -> bool:
     """The finding is a top-k call with a literal ``k`` of 1 (first argument of the
     method, second of the function, or the keyword)."""
-    return any(
+    return "topk" in called_names(statement) and any(
         call_name(call) == "topk"
         and (_one(keyword(call, "k")) or any(map(_one, call.args[:2])))
         for call in calls(statement)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 Function = ast.FunctionDef | ast.AsyncFunctionDef
 _SCOPES = (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
@@ -147,22 +148,16 @@ def has_true(node: ast.AST) -> bool:
     )
 
 
-def called_names(node: ast.AST) -> set[str]:
+def called_names(node: ast.AST) -> frozenset[str]:
     """The last names of every call inside ``node`` (see :func:`call_name`)."""
-    return {name for call in calls(node) if (name := call_name(call)) is not None}
+    return summary(node).called
 
 
-def identifiers(node: ast.AST) -> set[str]:
+def identifiers(node: ast.AST) -> frozenset[str]:
     """Every identifier spelled inside ``node``, bare or after a dot: ``nn`` and
     ``Dropout`` for ``nn.Dropout``. Wider than :func:`called_names`: it also sees a
     class handed over uncalled (``act_layer=nn.Dropout``)."""
-    found = set()
-    for child in nodes(node):
-        if isinstance(child, ast.Name):
-            found.add(child.id)
-        elif isinstance(child, ast.Attribute):
-            found.add(child.attr)
-    return found
+    return summary(node).names
 
 
 def keyword(call: ast.Call, name: str) -> ast.expr | None:
@@ -184,7 +179,44 @@ def starred(call: ast.Call) -> bool:
 
 def adds(node: ast.AST) -> bool:
     """Whether an addition (``a + b`` or ``a += b``) occurs inside ``node``."""
-    return any(
-        isinstance(child, ast.BinOp | ast.AugAssign) and isinstance(child.op, ast.Add)
-        for child in nodes(node)
-    )
+    return ast.Add in summary(node).operators
+
+
+class Summary(NamedTuple):
+    """What several screens ask about one node, gathered in one pass over it."""
+
+    called: frozenset[str]  # last names of the calls (see :func:`call_name`)
+    names: frozenset[str]  # identifiers, bare or after a dot
+    operators: frozenset[type[ast.operator]]  # of ``a + b`` and ``a += b`` forms
+
+
+_SUMMARY = "_nnlint_summary"
+
+
+def summary(node: ast.AST) -> Summary:
+    """The :class:`Summary` of ``node``, computed once and kept on it. Twelve screens
+    each looping over a statement's nodes cost more than the libcst parse they
+    saved on timm; one pass, then set lookups, does not."""
+    found: Summary | None = node.__dict__.get(_SUMMARY)
+    if found is not None:
+        return found
+    called: set[str] = set()
+    names: set[str] = set()
+    operators: set[type[ast.operator]] = set()
+    for child in nodes(node):
+        kind = type(child)
+        if kind is ast.Name:
+            names.add(child.id)  # type: ignore[attr-defined]
+        elif kind is ast.Attribute:
+            names.add(child.attr)  # type: ignore[attr-defined]
+        elif kind is ast.Call:
+            func = child.func  # type: ignore[attr-defined]
+            if type(func) is ast.Name:
+                called.add(func.id)
+            elif type(func) is ast.Attribute:
+                called.add(func.attr)
+        elif kind is ast.BinOp or kind is ast.AugAssign:
+            operators.add(type(child.op))  # type: ignore[attr-defined]
+    found = Summary(frozenset(called), frozenset(names), frozenset(operators))
+    node.__dict__[_SUMMARY] = found
+    return found

@@ -148,6 +148,7 @@ def test_screens_are_not_asked_where_a_renamed_torch_function_is_called() -> Non
         ("import torch.nn.functional as F\nclass Net(nn.Module): ...\n", True),
         ("from timm.layers import checkpoint\nf(checkpoint=True)\n", True),
         ("class _Block(nn.Module): ...\n", True),
+        ("from torch.nn import Module\nclass A(Module):\n    x = 1\n", True),
         ("def f():\n    class conv_bn(nn.Module): ...\n", False),
         ("class _block(nn.Module): ...\n", False),
         ("import torch.nn.functional as F\nF = 3\n", False),

@@ -53,7 +53,7 @@ def compare(built: Any, seed: int, sample: int, steps: int = 25) -> dict[str, An
             errors.append(abs(y - x) / x)
             for bound in (limits.update_ratio_max, limits.update_ratio_min):
                 flips += (x > bound) != (y > bound)
-    memory = sampled.extras()["update_ratio_memory"]
+    memory = sampled.memory().to_dict()
     return {"errors": errors, "flips": flips, "memory": memory}
 
 

@@ -129,7 +129,8 @@ def _drift(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
         return []
     start = means[0][1]
     cap = limits.logit_shift_max
-    shifted = [None if v is None else v - start for v in stats.series[Q.LOGIT_MEAN]]
+    seen = _while_the_loss_reads_logits(stats.series)
+    shifted = [None if v is None else v - start for v in seen]
     run = trailing_run(shifted, lambda v: abs(v) > cap, limits.window)
     if run is None:
         return []
@@ -140,6 +141,22 @@ def _drift(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
         detail += f" (log Z {fmt(lse[0][1])} -> {fmt(lse[-1][1])})"
     limit = f"|drift| < {cap:g} nats"
     return [finding("logit_drift", "", "", value, limit, step, detail)]
+
+
+def _while_the_loss_reads_logits(series: dict[str, Values]) -> Values:
+    """The mean-logit series up to the first step where the loss's gradient along
+    the all-ones direction is no longer ~0. Under a softmax that share is exactly 0
+    in exact arithmetic; once it is not, the loss has saturated on the batch (a
+    memorised batch reaches a loss of exactly 0.0 in float32) and the gradient is
+    rounding noise, which Adam still turns into lr-sized steps: logits that move
+    then were not steered by the loss, so their mean is not a drift it failed to see
+    (timm NF-ResNet-26: loss 0.0 from step 9, mean logit -10 by step 24)."""
+    means = series[Q.LOGIT_MEAN]
+    axis = series.get(Q.LOGIT_SHIFT_GRAD, [])
+    for step, share in enumerate(axis):
+        if step > 0 and share is not None and share > SOFTMAX_AXIS:
+            return means[:step]
+    return means
 
 
 def _last(values: Values | None) -> float | None:

@@ -262,7 +262,11 @@ def at_init_detail(value: float) -> str:
 
 def _gradients(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     norms = series_of(result, Q.GRAD_NORM)
-    owners = [n for n in result.param_modules if n in norms]
+    # First and last by execution: a module whose parameters are read without calling
+    # it (a relative-position table fetched by a method) has no place in the depth
+    # order, and its tiny gradient would stand in for the output layer's.
+    ran = set(result.order)
+    owners = [n for n in result.param_modules if n in norms and n in ran]
     out: list[HealthFinding] = []
     if len(owners) >= 2:
         ratio = ratios(norms[owners[0]], norms[owners[-1]])

@@ -16,8 +16,12 @@ are not judged: with a handful of tokens an empty or doubled expert is chance.
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Sequence
 
+from pytest_nnhealth.judge import quantities as Q
 from pytest_nnhealth.judge.base import Values, finding, fmt, trailing_run
+from pytest_nnhealth.judge.measured import RouterInfo
 from pytest_nnhealth.judge.records import HealthFinding, RunResult
 from pytest_nnhealth.judge.thresholds import Thresholds
 
@@ -28,27 +32,45 @@ MIN_TOKENS_PER_EXPERT = 8.0
 
 
 def judge_routing(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
-    routers = result.meta.get("routers", {})
     out: list[HealthFinding] = []
-    for name, info in routers.items():
+    for router in result.routers:
+        name = router.name
         stats = result.layers.get(name)
         if stats is None:
             continue
-        loads = _loads(stats.series, info["experts"])
+        loads = _loads(stats.series, router.experts)
         if not loads or _mean_tokens(loads) < MIN_TOKENS_PER_EXPERT:
             continue
-        found = _collapse(name, stats.series, loads, info, limits)
+        found = _collapse(router, stats.series, loads, limits)
         if found is None:
             found = [
                 *_dead(name, stats.series, loads, limits),
-                *_imbalance(name, stats.series, loads, info, limits),
+                *_imbalance(name, stats.series, loads, limits),
             ]
         out.extend(found)
     return out
 
 
+def load_statistics(counts: Sequence[float], top_k: int = 1) -> dict[str, float | None]:
+    """One step's per-router series from its tokens per expert: max/mean,
+    coefficient of variation, zero-token experts and the share of all choices taken
+    by the ``top_k`` busiest experts (the routing probe writes these; plain
+    arithmetic, so it lives on the torch-free side)."""
+    total = sum(counts)
+    if total <= 0:
+        return {Q.EXPERT_LOAD_MAX_OVER_MEAN: None, Q.EXPERT_LOAD_CV: None}
+    mean = total / len(counts)
+    spread = math.sqrt(sum((c - mean) ** 2 for c in counts) / len(counts))
+    return {
+        Q.EXPERT_LOAD_MAX_OVER_MEAN: max(counts) / mean,
+        Q.EXPERT_LOAD_CV: spread / mean,
+        Q.DEAD_EXPERTS: float(sum(1 for c in counts if c == 0)),
+        Q.ROUTER_TOP_SHARE: sum(sorted(counts, reverse=True)[:top_k]) / total,
+    }
+
+
 def _loads(series: dict[str, Values], experts: int) -> list[Values]:
-    keys = [f"expert_tokens.{e}" for e in range(experts)]
+    keys = [Q.expert_key(Q.EXPERT_TOKENS, e) for e in range(experts)]
     return [series[key] for key in keys] if all(k in series for k in keys) else []
 
 
@@ -72,21 +94,20 @@ def top_share(loads: list[Values], k: int) -> Values:
 
 
 def _collapse(
-    name: str,
+    router: RouterInfo,
     series: dict[str, Values],
     loads: list[Values],
-    info: dict[str, object],
     limits: Thresholds,
 ) -> list[HealthFinding] | None:
-    k = int(info["top_k"])  # type: ignore[call-overload]
+    name, k = router.name, router.top_k
     cap = limits.router_top_share_max
-    share = series.get("router_top_share") or top_share(loads, k)
+    share = series.get(Q.ROUTER_TOP_SHARE) or top_share(loads, k)
     hit = trailing_run(share, lambda v: v > cap, limits.window)
     if hit is None:
         return None
     last = _at(loads, len(loads[0]) - 1)
     busiest = sorted(range(len(last)), key=lambda e: -last[e])[:k]
-    entropy = [v for v in series.get("router_entropy", []) if v is not None]
+    entropy = [v for v in series.get(Q.ROUTER_ENTROPY, []) if v is not None]
     detail = (
         f"{fmt(hit[1])} of all choices go to expert(s) "
         f"{', '.join(map(str, sorted(busiest)))} of {len(loads)}"
@@ -100,7 +121,7 @@ def _collapse(
 def _dead(
     name: str, series: dict[str, Values], loads: list[Values], limits: Thresholds
 ) -> list[HealthFinding]:
-    count = series.get("dead_experts", [])
+    count = series.get(Q.DEAD_EXPERTS, [])
     allowed = limits.dead_experts_max
     hit = trailing_run(count, lambda v: v > allowed, limits.window)
     if hit is None:
@@ -122,17 +143,16 @@ def _imbalance(
     name: str,
     series: dict[str, Values],
     loads: list[Values],
-    info: dict[str, object],
     limits: Thresholds,
 ) -> list[HealthFinding]:
     cap = limits.expert_load_max_over_mean
-    ratio = series.get("expert_load_max_over_mean", [])
+    ratio = series.get(Q.EXPERT_LOAD_MAX_OVER_MEAN, [])
     hit = trailing_run(ratio, lambda v: v > cap, limits.window)
     if hit is None:
         return []
     last = _at(loads, len(loads[0]) - 1)
     busiest = max(range(len(last)), key=lambda e: last[e])
-    cv = [v for v in series.get("expert_load_cv", []) if v is not None]
+    cv = [v for v in series.get(Q.EXPERT_LOAD_CV, []) if v is not None]
     detail = (
         f"expert {busiest} gets {fmt(hit[1])}x the mean load"
         + (f" (coefficient of variation {fmt(cv[-1])})" if cv else "")
@@ -145,7 +165,8 @@ def _imbalance(
 def _bias_note(series: dict[str, Values], expert: int, busy: bool = True) -> str:
     """For a bias-balanced router: which way the expert's bias moved. Balancing lowers
     a busy expert's bias and raises an idle one's; the opposite is the wrong sign."""
-    values = [v for v in series.get(f"expert_bias.{expert}", []) if v is not None]
+    bias = series.get(Q.expert_key(Q.EXPERT_BIAS, expert), [])
+    values = [v for v in bias if v is not None]
     if len(values) < 2:
         return ""
     drift = values[-1] - values[0]
@@ -176,14 +197,13 @@ def unrouted_after_cause(
     """Mark the gradient findings of experts inside a router's experts container as
     consequences of that router's ``dead_experts``/``router_collapse`` finding, and
     list them right after it: the wiring is fine, the router sends them nothing."""
-    routers = result.meta.get("routers", {})
     causes = {
         f.module: f for f in findings if f.check in ("dead_experts", "router_collapse")
     }
     containers = {
-        info["experts_module"]: causes[name]
-        for name, info in routers.items()
-        if name in causes and info.get("experts_module")
+        router.experts_module: causes[router.name]
+        for router in result.routers
+        if router.name in causes and router.experts_module
     }
     if not containers:
         return findings

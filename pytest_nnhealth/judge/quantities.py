@@ -85,7 +85,24 @@ LOGIT_LSE = "logit_lse"  # log-partition, logsumexp over the class axis
 LOGIT_MEAN = "logit_mean"  # mean logit
 LOGIT_SHIFT_GRAD = "logit_shift_grad"  # gradient along the all-ones logit direction
 LOGIT_SERIES: tuple[str, ...] = (LOGIT_MAX, LOGIT_LSE, LOGIT_MEAN, LOGIT_SHIFT_GRAD)
-SERIES: tuple[str, ...] = CORE_SERIES + PER_HEAD + LOGIT_SERIES
+# Mixture-of-experts routers, on the router module's row; per expert as
+# "<quantity>.<expert>" (docs/health/moe.md).
+EXPERT_TOKENS = "expert_tokens"  # choices routed to the expert this step
+EXPERT_BIAS = "expert_bias"  # a bias-balanced router's bias after the step
+PER_EXPERT: tuple[str, ...] = (EXPERT_TOKENS, EXPERT_BIAS)
+EXPERT_LOAD_MAX_OVER_MEAN = "expert_load_max_over_mean"  # busiest / mean tokens
+EXPERT_LOAD_CV = "expert_load_cv"  # std / mean of the tokens per expert
+DEAD_EXPERTS = "dead_experts"  # experts without a token this step
+ROUTER_TOP_SHARE = "router_top_share"  # share of choices of the top-k busiest
+ROUTER_ENTROPY = "router_entropy"  # softmax entropy over experts / log(experts)
+ROUTER_SERIES: tuple[str, ...] = (
+    EXPERT_LOAD_MAX_OVER_MEAN,
+    EXPERT_LOAD_CV,
+    DEAD_EXPERTS,
+    ROUTER_TOP_SHARE,
+    ROUTER_ENTROPY,
+)
+SERIES: tuple[str, ...] = CORE_SERIES + PER_HEAD + LOGIT_SERIES + ROUTER_SERIES
 
 
 def head_key(quantity: str, head: int) -> str:
@@ -93,10 +110,21 @@ def head_key(quantity: str, head: int) -> str:
     return f"{quantity}_h{head}"
 
 
+def expert_key(quantity: str, expert: int) -> str:
+    """The series key of one expert: ``expert_tokens.3``."""
+    return f"{quantity}.{expert}"
+
+
 def is_declared_series(key: str) -> bool:
-    """A key declared here, or one head's key of a per-head quantity."""
+    """A key declared here, or one head's / one expert's key of a per-head /
+    per-expert quantity."""
     base, _, head = key.rpartition("_h")
-    return key in SERIES or (base in PER_HEAD and head.isdigit())
+    stem, _, expert = key.rpartition(".")
+    return (
+        key in SERIES
+        or (base in PER_HEAD and head.isdigit())
+        or (stem in PER_EXPERT and expert.isdigit())
+    )
 
 
 # -- Histograms: keys of ``LayerStats.histograms``. --------------------------------

@@ -10,6 +10,12 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from pytest_nnhealth.judge.measured import (
+    RouterInfo,
+    UpdateMemory,
+    routers_from_meta,
+    routers_meta,
+)
 from pytest_nnhealth.judge.quantities import SYMPTOMS as SYMPTOMS
 from pytest_nnhealth.judge.quantities import is_known_symptom as is_known_symptom
 
@@ -114,7 +120,9 @@ class RunResult:
     ``dead_samples`` the fewest samples per unit a module's dead fraction saw;
     ``params_without_grad`` / ``zero_gradients`` the trainable parameters that never
     received a gradient / only received zeros; ``unregistered`` the (path, type) of
-    modules with parameters that ran without being registered submodules.
+    modules with parameters that ran without being registered submodules;
+    ``routers`` the mixture-of-experts routers read; ``update_memory`` what the
+    update-ratio probe held. Each is written by its probe's ``record`` (no string keys).
     """
 
     layers: dict[str, LayerStats]
@@ -128,12 +136,19 @@ class RunResult:
     params_without_grad: list[ParamRef] = field(default_factory=list)
     zero_gradients: list[ParamRef] = field(default_factory=list)
     unregistered: list[tuple[str, str]] = field(default_factory=list)
+    routers: list[RouterInfo] = field(default_factory=list)
+    update_memory: UpdateMemory | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class HealthReport:
-    """What ``check()`` measured and what it judged unhealthy."""
+    """What ``check()`` measured and what it judged unhealthy.
+
+    ``routers`` are the mixture-of-experts routers read; the JSON report keeps them
+    under ``meta["routers"]`` (name -> record without the name), generated from this
+    field, and ``check()`` puts the same mapping into ``meta``.
+    """
 
     model: str
     findings: list[HealthFinding] = field(default_factory=list)
@@ -143,6 +158,7 @@ class HealthReport:
     seeds: list[int] = field(default_factory=list)
     thresholds: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    routers: list[RouterInfo] = field(default_factory=list)
 
     @property
     def healthy(self) -> bool:
@@ -152,6 +168,9 @@ class HealthReport:
         return [finding for finding in self.findings if finding.check == check]
 
     def to_dict(self) -> dict[str, Any]:
+        meta = dict(self.meta)
+        if self.routers:
+            meta["routers"] = routers_meta(self.routers)
         return {
             "model": self.model,
             "healthy": self.healthy,
@@ -161,7 +180,7 @@ class HealthReport:
             "steps": self.steps,
             "seeds": list(self.seeds),
             "thresholds": dict(self.thresholds),
-            "meta": dict(self.meta),
+            "meta": meta,
         }
 
     @classmethod
@@ -180,6 +199,7 @@ class HealthReport:
             seeds=list(data.get("seeds", [])),
             thresholds=dict(data.get("thresholds", {})),
             meta=dict(data.get("meta", {})),
+            routers=routers_from_meta(data.get("meta", {})),
         )
 
     def to_json(self, **kwargs: Any) -> str:

@@ -6,9 +6,10 @@ runner drives it: ``attach`` (register hooks into the ExitStack, so they are rem
 whatever happens), then per step ``start_step``, forward/backward hooks,
 ``after_backward``,
 ``before_update``/``after_update`` around ``optimizer.step()``, and at the end
-``series()``
-returning plain floats. Values stay on the device until ``series()``: on a GPU every
-``.item()`` is a host-device synchronisation.
+``series()`` returning plain floats and ``record()`` writing everything else into typed
+fields of the run's ``RunResult`` (judge/records.py; no string keys). Values stay on
+the device until ``series()``: on a GPU every ``.item()`` is a host-device
+synchronisation.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from pytest_nnhealth.judge.records import RunResult
 
 Series = dict[
     str, dict[str, list[float | None]]
@@ -192,9 +195,10 @@ class Probe:
     def series(self) -> Series:
         return {}
 
-    def extras(self) -> dict[str, Any]:
-        """Measurements that are not per-module series (events, lists of names)."""
-        return {}
+    def record(self, result: RunResult) -> None:
+        """Write the measurements that are not per-module series (events, lists of
+        names, histograms) into their typed fields of ``result``, plain Python values
+        only. Called after ``series()`` went into ``result.layers``."""
 
 
 class StepValues:

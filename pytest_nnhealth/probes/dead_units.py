@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from pytest_nnhealth.judge import quantities as Q
+from pytest_nnhealth.judge.records import RunResult
 from pytest_nnhealth.probes.activations import leading_samples, unit_dims
 from pytest_nnhealth.probes.base import Probe, Series, StepValues
 
@@ -101,5 +102,5 @@ class DeadUnitProbe(Probe):
     def series(self) -> Series:
         return self.values.to_series(self.ctx.steps)
 
-    def extras(self) -> dict[str, Any]:
-        return {"dead_samples": dict(self.samples)}
+    def record(self, result: RunResult) -> None:
+        result.dead_samples = dict(self.samples)

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from pytest_nnhealth.judge import quantities as Q
-from pytest_nnhealth.judge.records import Histogram
+from pytest_nnhealth.judge.records import Histogram, RunResult
 from pytest_nnhealth.probes.base import Probe, tensor_leaves
 
 LOW, HIGH, BINS = -8.0, 4.0, 24
@@ -72,11 +72,13 @@ class HistogramProbe(Probe):
             if grads:
                 self._add(Q.GRAD_HIST, pm.name, log_histogram(grads))
 
-    def extras(self) -> dict[str, Any]:
-        result: dict[str, dict[str, Histogram]] = {}
+    def record(self, result: RunResult) -> None:
+        """Onto the rows of measured modules (others have no row to carry them)."""
         for (quantity, name), rows in self._counts.items():
+            layer = result.layers.get(name)
+            if layer is None:
+                continue
             counts = torch.stack([row for _, row in rows]).cpu().tolist()
             steps = [step for step, _ in rows]
             histogram = Histogram(edges=list(EDGES), counts=counts, steps=steps)
-            result.setdefault(name, {})[quantity] = histogram
-        return {"histograms": result}
+            layer.histograms[quantity] = histogram

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from pytest_nnhealth.judge.records import NonfiniteEvent, RunResult
 from pytest_nnhealth.probes.base import Probe, RunContext, tensor_leaves, to_floats
 
 
@@ -79,20 +80,20 @@ class NonFiniteProbe(Probe):
         if norms is not None:
             self._param_bad.append(~torch.isfinite(norms))
 
-    def extras(self) -> dict[str, Any]:
-        return {"nonfinite": self._first_event()}
+    def record(self, result: RunResult) -> None:
+        result.nonfinite = self.first_event()
 
-    def _first_event(self) -> dict[str, Any] | None:
+    def first_event(self) -> NonfiniteEvent | None:
         forward = _flags(self._forward)
         backward = _flags(self._backward)
         param_bad = [to_floats(list(row)) for row in self._param_bad]
         for step in range(self.ctx.steps):
             culprit = next((n for s, n, bad in forward if s == step and bad), None)
             if culprit is not None:
-                return {"step": step, "module": culprit, "phase": "forward"}
+                return NonfiniteEvent(step, culprit, "forward")
             culprit = self._backward_culprit(step, backward, param_bad)
             if culprit is not None:
-                return {"step": step, "module": culprit, "phase": "backward"}
+                return NonfiniteEvent(step, culprit, "backward")
         return None
 
     def _backward_culprit(

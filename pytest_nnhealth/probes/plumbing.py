@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from pytest_nnhealth.judge.records import RunResult
 from pytest_nnhealth.probes.base import Probe, RunContext, vectors_to_floats
 
 
@@ -63,7 +64,7 @@ class PlumbingProbe(Probe):
         if norms is not None:
             self._norms.append(norms)  # shared with the gradient probe: no new kernel
 
-    def extras(self) -> dict[str, Any]:
+    def record(self, result: RunResult) -> None:
         names = [
             (pm.name, pname)
             for pm in self.ctx.param_modules
@@ -78,11 +79,9 @@ class PlumbingProbe(Probe):
                 without.append((module, pname))
             elif rows and not nonzero[i]:
                 zero.append((module, pname))
-        return {
-            "params_without_grad": without,
-            "zero_gradients": zero,
-            "unregistered": list(self._unregistered.values()),
-        }
+        result.params_without_grad = without
+        result.zero_gradients = zero
+        result.unregistered = list(self._unregistered.values())
 
 
 def locate(model: nn.Module, target: nn.Module) -> str:

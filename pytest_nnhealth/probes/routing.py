@@ -25,6 +25,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from pytest_nnhealth.judge import quantities as Q
+from pytest_nnhealth.judge.measured import RouterInfo
+from pytest_nnhealth.judge.moe import load_statistics
+from pytest_nnhealth.judge.records import RunResult
 from pytest_nnhealth.probes.base import Probe, RunContext, Series, vectors_to_floats
 from pytest_nnhealth.probes.routers import (
     Located,
@@ -112,20 +116,21 @@ class RoutingProbe(Probe):
     def series(self) -> Series:
         series: Series = {}
         for quantity, values in (
-            ("expert_tokens", self._counts),
-            ("expert_bias", self._bias),
+            (Q.EXPERT_TOKENS, self._counts),
+            (Q.EXPERT_BIAS, self._bias),
         ):
             floats = vectors_to_floats(list(values.values()))
             for (name, step), row in zip(values, floats, strict=True):
                 for expert, number in enumerate(row):
-                    self._put(series, f"{quantity}.{expert}", name, step, number)
-                if quantity == "expert_tokens":
+                    key = Q.expert_key(quantity, expert)
+                    self._put(series, key, name, step, number)
+                if quantity == Q.EXPERT_TOKENS:
                     k = self._top_k.get(name, 1)
                     for derived, stat in load_statistics(row, k).items():
                         self._put(series, derived, name, step, stat)
         entropies = vectors_to_floats([v.reshape(1) for v in self._entropy.values()])
         for (name, step), (number,) in zip(self._entropy, entropies, strict=True):
-            self._put(series, "router_entropy", name, step, number)
+            self._put(series, Q.ROUTER_ENTROPY, name, step, number)
         return series
 
     def _put(
@@ -135,31 +140,18 @@ class RoutingProbe(Probe):
         if step < len(row):
             row[step] = value
 
-    def extras(self) -> dict[str, Any]:
-        return {
-            "routers": {
-                r.name: {
-                    "experts": r.num_experts,
-                    "top_k": r.top_k,
-                    "bias_balanced": r.bias is not None,
-                    "experts_module": r.container,
-                }
-                for r in self.routers
-            }
-        }
+    def record(self, result: RunResult) -> None:
+        result.routers = self.read()
 
-
-def load_statistics(counts: Sequence[float], top_k: int = 1) -> dict[str, float | None]:
-    """max/mean, coefficient of variation, zero-token experts and the share of all
-    choices taken by the ``top_k`` busiest experts, for one step."""
-    total = sum(counts)
-    if total <= 0:
-        return {"expert_load_max_over_mean": None, "expert_load_cv": None}
-    mean = total / len(counts)
-    spread = math.sqrt(sum((c - mean) ** 2 for c in counts) / len(counts))
-    return {
-        "expert_load_max_over_mean": max(counts) / mean,
-        "expert_load_cv": spread / mean,
-        "dead_experts": float(sum(1 for c in counts if c == 0)),
-        "router_top_share": sum(sorted(counts, reverse=True)[:top_k]) / total,
-    }
+    def read(self) -> list[RouterInfo]:
+        """The routers this run read, as the judge and the report describe them."""
+        return [
+            RouterInfo(
+                name=r.name,
+                experts=r.num_experts,
+                top_k=r.top_k,
+                bias_balanced=r.bias is not None,
+                experts_module=r.container,
+            )
+            for r in self.routers
+        ]

@@ -18,11 +18,12 @@ docs/health/update_ratio.md.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 
 from pytest_nnhealth.judge import quantities as Q
+from pytest_nnhealth.judge.measured import UpdateMemory
+from pytest_nnhealth.judge.records import RunResult
 from pytest_nnhealth.probes.base import Probe, Series, vectors_to_floats
 
 # ratio = ||dw|| / max(||w||, scale_floor * sqrt(n)); the floor is the
@@ -115,19 +116,20 @@ class UpdateProbe(Probe):
         scaled = norms * self._scales.to(norms.device)
         self._steps.append((self.ctx.step, scaled, before))
 
-    def extras(self) -> dict[str, Any]:
+    def record(self, result: RunResult) -> None:
+        result.update_memory = self.memory()
+
+    def memory(self) -> UpdateMemory:
         sampled = [t for t in self._tracked if t.index is not None]
-        return {
-            "update_ratio_memory": {
-                "extra_bytes": sum(t.bytes() for t in self._tracked),
-                "tensors": len(self._tracked),
-                "sampled_tensors": len(sampled),
-                "sample": self.sample,
-                "parameter_bytes": sum(
-                    t.param.numel() * t.param.element_size() for t in self._tracked
-                ),
-            }
-        }
+        return UpdateMemory(
+            extra_bytes=sum(t.bytes() for t in self._tracked),
+            tensors=len(self._tracked),
+            sampled_tensors=len(sampled),
+            sample=self.sample,
+            parameter_bytes=sum(
+                t.param.numel() * t.param.element_size() for t in self._tracked
+            ),
+        )
 
     def series(self) -> Series:
         ctx = self.ctx

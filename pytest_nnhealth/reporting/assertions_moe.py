@@ -7,22 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pytest_nnhealth.judge import quantities as Q
 from pytest_nnhealth.judge.records import HealthReport
-
-Loads = list[list[float | None]]  # expert -> step -> tokens
+from pytest_nnhealth.reporting.expert_load import Loads, router_loads
 
 
 def expert_loads(
     report: HealthReport, routers: Iterable[str] | None = None
 ) -> dict[str, Loads]:
     """Tokens per expert per step for every (selected) located router."""
-    found = {
-        name: [
-            stats.series[f"expert_tokens.{e}"] for e in range(_experts(stats.series))
-        ]
-        for name, stats in report.layers.items()
-        if "expert_tokens.0" in stats.series
-    }
+    found = router_loads(report)
     wanted = None if routers is None else list(routers)
     if not found or (wanted and not set(wanted) <= set(found)):
         missing = sorted(set(wanted or []) - set(found)) or "any router"
@@ -32,13 +26,6 @@ def expert_loads(
             "check(..., routers=[Router(...)]))"
         )
     return {name: found[name] for name in wanted} if wanted else found
-
-
-def _experts(series: dict[str, list[float | None]]) -> int:
-    count = 0
-    while f"expert_tokens.{count}" in series:
-        count += 1
-    return count
 
 
 def assert_expert_load(
@@ -102,7 +89,7 @@ def assert_router(
         raise ValueError(f"min_entropy ({min_entropy}) exceeds max ({max_entropy})")
     bad = []
     for name in expert_loads(report, routers):
-        entropy = report.layers[name].series.get("router_entropy", [])
+        entropy = report.layers[name].series.get(Q.ROUTER_ENTROPY, [])
         for step, value in enumerate(entropy):
             if step >= from_step and value is not None:
                 if not min_entropy <= value <= max_entropy:

@@ -6,23 +6,30 @@ count, so routers with different token counts share one colour scale.
 
 from __future__ import annotations
 
+from pytest_nnhealth.judge import quantities as Q
 from pytest_nnhealth.judge.records import HealthReport
 
 Rows = tuple[list[str], list[int], list[list[float | None]]]
+Loads = list[list[float | None]]  # expert -> step -> tokens
+
+
+def router_loads(report: HealthReport) -> dict[str, Loads]:
+    """Tokens per expert per step of every router the report read (``routers``),
+    skipping one whose rows are missing (a report trimmed by hand)."""
+    out: dict[str, Loads] = {}
+    for router in report.routers:
+        stats = report.layers.get(router.name)
+        keys = [Q.expert_key(Q.EXPERT_TOKENS, e) for e in range(router.experts)]
+        if stats is not None and all(key in stats.series for key in keys):
+            out[router.name] = [stats.series[key] for key in keys]
+    return out
 
 
 def expert_load_rows(report: HealthReport) -> Rows:
     """(row labels, steps, values[row][step]) over every router in the report."""
     labels: list[str] = []
     values: list[list[float | None]] = []
-    for name, stats in report.layers.items():
-        experts = [
-            stats.series[key]
-            for e in range(len(stats.series))
-            if (key := f"expert_tokens.{e}") in stats.series
-        ]
-        if not experts:
-            continue
+    for name, experts in router_loads(report).items():
         totals = [sum(v or 0.0 for v in step) for step in zip(*experts, strict=True)]
         for index, row in enumerate(experts):
             labels.append(f"{name} / expert {index}")

@@ -58,7 +58,7 @@ def graph_findings(
     limits = limits or GraphLimits()
     try:
         with without_global_hooks() as global_hooks, budget(limits):
-            found = list(analyze(clone, inputs, loss_fn=loss_fn))
+            found = list(analyze(clone, inputs, loss_fn=loss_fn, route=limits.route))
     except BudgetExceeded as error:
         return [], f"{error.status}: graph analysis {error}{_hooks_note(removed)}"
     except Exception as error:  # noqa: BLE001 - graph mode must never break check()

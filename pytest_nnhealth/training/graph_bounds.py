@@ -7,26 +7,25 @@ every output and registers a tensor hook on it made one trace run for over ten m
 and grow to 14 GB. Hooks are the user's instrumentation, not the model's architecture,
 so the graph is taken from a copy without them (module hooks and the global ones).
 
-The budget is enforced in-process by a profile function (``sys.setprofile``) that
-checks the clock and the resident memory as Python calls and returns go by, and raises
-:class:`BudgetExceeded` past either bound. Tracing, ``torch.export``
-and fake-tensor propagation are Python-heavy, so the check runs often; a single C call
-that runs long (a large real-tensor operation) is cut only when it returns. A child
-process would bound C code too, but starting one costs an interpreter and an
-``import torch`` (1-5 s on this machine class) on every ``check()``, more than the
-whole analysis of a small model.
+The budget is enforced in-process by a watcher thread that checks the clock and the
+resident memory every 20 ms and, past either bound, raises :class:`BudgetExceeded` in
+the analysing thread; a single C call that runs long (a large real-tensor operation) is
+cut only when it returns. A child process would bound C code too, but starting one
+costs an interpreter and an ``import torch`` (1-5 s on this machine class) on every
+``check()``, more than the whole analysis of a small model.
 """
 
 from __future__ import annotations
 
 import copy
+import ctypes
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from types import FrameType
 from typing import Any
 
 from torch import nn
@@ -70,28 +69,43 @@ class GraphLimits:
     model's copy). Tracing and shape propagation keep no activations (proxies, fake
     tensors): the same two models grow the process by 37-41 MB beyond their copy; a
     trace that grows by 2 GB is stuck.
+
+    ``route``: ``"recorded"`` (default) takes the graph from one real forward pass of
+    the batch (``nnlint.fx.recording``), ``"traced"`` from symbolic tracing and
+    ``torch.export`` as ``nnlint --fx`` does. The recorded route falls back to the
+    traced one when the forward cannot be recorded.
     """
 
     time_s: float = 20.0
     memory_mb: float = 2048.0
+    route: str = "recorded"
 
     @classmethod
     def of(cls, value: Any) -> GraphLimits:
         """``check(graph=...)``: True (defaults), a GraphLimits, or a mapping with
-        ``time_s`` and/or ``memory_mb``."""
+        ``time_s``, ``memory_mb`` and/or ``route``."""
         if isinstance(value, GraphLimits):
             return value
         if value is True:
             return cls()
         if isinstance(value, Mapping):
-            unknown = sorted(set(value) - {"time_s", "memory_mb"})
+            unknown = sorted(set(value) - {"time_s", "memory_mb", "route"})
             if unknown:
                 raise ValueError(
-                    f"check(): graph= takes time_s and memory_mb, not {unknown}"
+                    f"check(): graph= takes time_s, memory_mb and route, not {unknown}"
                 )
-            limits = cls(**{key: float(v) for key, v in value.items()})
+            limits = cls(
+                time_s=float(value.get("time_s", cls.time_s)),
+                memory_mb=float(value.get("memory_mb", cls.memory_mb)),
+                route=str(value.get("route", cls.route)),
+            )
             if limits.time_s <= 0 or limits.memory_mb <= 0:
                 raise ValueError(f"check(): graph= limits must be > 0, got {value!r}")
+            if limits.route not in ("recorded", "traced"):
+                raise ValueError(
+                    "check(): graph= route must be 'recorded' or 'traced', "
+                    f"got {limits.route!r}"
+                )
             return limits
         raise TypeError(
             "check(): graph must be True, False, a GraphLimits or a mapping with "
@@ -153,39 +167,70 @@ def budget(limits: GraphLimits) -> Iterator[None]:
     """Raise :class:`BudgetExceeded` inside the block once it runs longer than
     ``limits.time_s`` or grows resident memory by more than ``limits.memory_mb``.
 
-    The clock is read every 64 profile events (a call or return, ~0.1-1 us each), the
-    resident memory (a ~10 us read) at most every 20 ms. A loop that calls nothing
-    gives no events; such a forward would hang the training steps of ``check()``
-    before the graph analysis anyway."""
-    start = time.monotonic()
-    deadline, ceiling = start + limits.time_s, _resident_mb() + limits.memory_mb
-    previous = sys.getprofile()
-    events, next_memory_check = 0, start
-
-    def watch(frame: FrameType, event: Any, arg: Any) -> None:
-        nonlocal events, next_memory_check
-        events += 1
-        if events % 64 == 0:
-            now = time.monotonic()
-            if now > deadline:
-                raise BudgetExceeded(
-                    f"stopped at its {limits.time_s:g} s time budget", "timeout"
-                )
-            if now >= next_memory_check:
-                next_memory_check = now + 0.02
-                if _resident_mb() > ceiling:
-                    raise BudgetExceeded(
-                        f"stopped at its {limits.memory_mb:g} MB memory budget",
-                        "failed",
-                    )
-        if previous is not None:
-            previous(frame, event, arg)
-
-    sys.setprofile(watch)
+    A watcher thread wakes every 20 ms, reads the clock and the resident memory (a
+    ~10 us read) and, past a bound, raises the exception in the analysing thread
+    asynchronously (``PyThreadState_SetAsyncExc``, what Ctrl-C does with
+    KeyboardInterrupt). The block itself pays nothing: the profile function this
+    replaces ran on every Python call and doubled the cost of a recorded forward
+    (``bench/graph_routes.py``). The exception lands at the next bytecode, so a long C
+    call is cut when it returns, and a loop that sleeps is cut between sleeps."""
+    watcher = _Watcher(limits)
+    watcher.start()
     try:
         yield
     finally:
-        sys.setprofile(previous)
+        watcher.stop()
+
+
+class _Watcher(threading.Thread):
+    def __init__(self, limits: GraphLimits) -> None:
+        super().__init__(name="nnhealth-graph-budget", daemon=True)
+        self.target = threading.get_ident()
+        self.deadline = time.monotonic() + limits.time_s
+        self.ceiling = _resident_mb() + limits.memory_mb
+        self.limits = limits
+        self.done = threading.Event()
+        self.lock = threading.Lock()
+        self.armed = True
+        self.fired: BudgetExceeded | None = None
+
+    def run(self) -> None:
+        while not self.done.wait(0.02):
+            if time.monotonic() > self.deadline:
+                message = f"stopped at its {self.limits.time_s:g} s time budget"
+                return self._fire(message, "timeout")
+            if _resident_mb() > self.ceiling:
+                message = f"stopped at its {self.limits.memory_mb:g} MB memory budget"
+                return self._fire(message, "failed")
+
+    def _fire(self, message: str, status: str) -> None:
+        # An async exception is raised by its class: bake the message into one.
+        def init(error: BudgetExceeded) -> None:
+            BudgetExceeded.__init__(error, message, status)
+
+        kind = type("BudgetExceeded", (BudgetExceeded,), {"__init__": init})
+        with self.lock:
+            if self.armed:
+                self.armed, self.fired = False, BudgetExceeded(message, status)
+                _set_async_exc(self.target, kind)
+
+    def stop(self) -> None:
+        """Disarm; an exception sent but not yet raised is cleared and raised here,
+        so that it never escapes after the block."""
+        with self.lock:
+            self.armed = False
+        self.done.set()
+        if self.fired is None:
+            return
+        _set_async_exc(self.target, None)
+        if not isinstance(sys.exc_info()[1], BudgetExceeded):
+            raise self.fired
+
+
+def _set_async_exc(thread_id: int, kind: type[BaseException] | None) -> None:
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(thread_id), ctypes.py_object(kind) if kind else None
+    )
 
 
 def _resident_mb() -> float:

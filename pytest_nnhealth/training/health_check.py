@@ -20,6 +20,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from pytest_nnhealth.judge.core import judge  # noqa: E402
+from pytest_nnhealth.judge.measured import routers_meta  # noqa: E402
 from pytest_nnhealth.judge.records import (  # noqa: E402
     HealthFinding,
     HealthReport,
@@ -287,6 +288,11 @@ def _report(
     meta["device"] = str(spec.device)
     meta["model_class"] = type(model).__name__
     meta["order"] = result.order
+    # Documented report.meta keys (docs/health/), generated from the typed records.
+    if result.update_memory is not None:
+        meta["update_ratio_memory"] = result.update_memory.to_dict()
+    if result.routers:
+        meta["routers"] = routers_meta(result.routers)
     return HealthReport(
         model=type(model).__name__,
         findings=findings,
@@ -296,4 +302,5 @@ def _report(
         seeds=[spec.seed + i for i in range(seeds)],
         thresholds=limits.to_dict(),
         meta=meta,
+        routers=list(result.routers),
     )

@@ -245,13 +245,10 @@ def locate_nonfinite(
     """Replay steps 0..``step`` (same seed, so the same trajectory on CPU) with the
     non-finite locator attached to every module."""
     replay = dataclasses.replace(spec, steps=step + 1, held=False, stopper=None)
-    probe = NonFiniteProbe()
     try:
-        run(model, memo, replay, [probe])
+        return run(model, memo, replay, [NonFiniteProbe()]).nonfinite
     except Exception:  # noqa: BLE001 - the first run got past this step; do not mask it
         return None
-    event: dict[str, Any] | None = probe.extras()["nonfinite"]
-    return None if event is None else NonfiniteEvent(**event)
 
 
 def _one_step(
@@ -373,25 +370,20 @@ def _collect(
     held: tuple[float, float],
 ) -> RunResult:
     series: Series = {}
-    extras: dict[str, Any] = {}
     for probe in probes:
         for quantity, rows in probe.series().items():
             series.setdefault(quantity, {}).update(rows)
-        extras.update(probe.extras())
     types = {name: type(module).__name__ for name, module in model.named_modules()}
     order = list(ctx.order)
     names = order + [
         n for n in types if n not in ctx.order_set and _measured(n, series)
     ]
-    histograms = extras.pop("histograms", {})
     layers: dict[str, LayerStats] = {}
     for name in names:
         rows = {
             q: by_module[name] for q, by_module in series.items() if name in by_module
         }
-        layers[name] = LayerStats(
-            name, types.get(name, "?"), rows, histograms.get(name, {})
-        )
+        layers[name] = LayerStats(name, types.get(name, "?"), rows)
     leaves = [
         name
         for name in order
@@ -403,21 +395,9 @@ def _collect(
         pm.name for pm in ctx.param_modules if pm.name not in param_modules
     ]
     result = RunResult(layers, losses, held, order, leaves, param_modules)
-    _set_measured(result, extras)
+    for probe in probes:  # the non-series measurements, into their typed fields
+        probe.record(result)
     return result
-
-
-def _set_measured(result: RunResult, extras: dict[str, Any]) -> None:
-    """The probes' non-series measurements (``Probe.extras``) as typed fields."""
-    result.dead_samples = dict(extras.get("dead_samples", {}))
-    result.params_without_grad = list(extras.get("params_without_grad", []))
-    result.zero_gradients = list(extras.get("zero_gradients", []))
-    result.unregistered = list(extras.get("unregistered", []))
-    memory = extras.get("update_ratio_memory")
-    if memory is not None:
-        result.meta["update_ratio_memory"] = memory
-    if extras.get("routers"):  # MoE routers read: the judge, reports, assertions
-        result.meta["routers"] = extras["routers"]
 
 
 def _measured(name: str, series: Series) -> bool:

@@ -75,3 +75,19 @@ def test_unused_codes_only_reports_checked_nnl_codes() -> None:
     ]
     bare = parse_suppressions("a = 1  # noqa\n").by_line[1]
     assert unused_codes(bare, lambda code: True) == []
+
+
+def test_comments_before_a_later_tokenizer_error_are_kept() -> None:
+    # Tokenizing stops after the last candidate line; what follows (here an
+    # unterminated triple-quoted string, a tokenizer error) cannot change the result.
+    source = 'a = 1  # noqa: NNL101\nb = """\n# noqa: NNL102\n'
+    found = parse_suppressions(source)
+    assert list(found.by_line) == [1]
+    assert found.by_line[1].codes == ("NNL101",)
+
+
+def test_a_string_opened_before_the_candidate_line_still_hides_it() -> None:
+    source = 'a = """\n# noqa: NNL101\n"""  # noqa: NNL102\n'
+    found = parse_suppressions(source)
+    assert list(found.by_line) == [3]
+    assert found.by_line[3].codes == ("NNL102",)

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,9 @@ from torch import nn  # noqa: E402
 from pytest_nnhealth import check  # noqa: E402
 from pytest_nnhealth.training.graph import graph_findings  # noqa: E402
 from pytest_nnhealth.training.graph_bounds import (  # noqa: E402
+    BudgetExceeded,
     GraphLimits,
+    budget,
     hookless_copy,
     without_global_hooks,
 )
@@ -128,7 +131,7 @@ def test_slow_trace_is_cut_at_the_time_budget() -> None:
     started = time.perf_counter()
     report = check(
         SlowToTrace(), (x, y), loss_fn=F.cross_entropy, steps=2,
-        graph={"time_s": 1.0},
+        graph={"time_s": 1.0, "route": "traced"},
     )  # fmt: skip
     assert time.perf_counter() - started < 8.0
     assert report.meta["graph"] == (
@@ -151,7 +154,7 @@ class HogsMemoryWhenTraced(nn.Module):
 
 def test_memory_hungry_trace_is_cut_at_the_memory_budget() -> None:
     batch = (torch.randn(8, 4), torch.randint(0, 3, (8,)))
-    limits = GraphLimits(memory_mb=200.0)
+    limits = GraphLimits(memory_mb=200.0, route="traced")
     found, status = graph_findings(
         HogsMemoryWhenTraced(), batch, F.cross_entropy, None, limits
     )
@@ -161,11 +164,100 @@ def test_memory_hungry_trace_is_cut_at_the_memory_budget() -> None:
     )
 
 
+class SlowForward(nn.Module):
+    """20 s per forward, eager or not: the recorded route runs it for real."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for _ in range(2000):
+            time.sleep(0.01)
+        return self.fc(x)
+
+
+class HogsMemory(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        kept = [torch.ones(1_000_000) for _ in range(2000)]  # 8 GB if let run
+        del kept
+        return self.fc(x)
+
+
+@pytest.mark.parametrize(
+    ("model", "limits", "status"),
+    [
+        (SlowForward, {"time_s": 1.0}, "timeout: graph analysis stopped at its 1 s"),
+        (HogsMemory, {"memory_mb": 200.0}, "failed: graph analysis stopped at its 200"),
+    ],
+)
+def test_recorded_forward_is_bounded_by_the_budget(
+    model: type[nn.Module], limits: dict[str, float], status: str
+) -> None:
+    batch = (torch.randn(8, 4), torch.randint(0, 3, (8,)))
+    started = time.perf_counter()
+    bounds = GraphLimits.of(limits)
+    assert bounds.route == "recorded"
+    found, said = graph_findings(model(), batch, F.cross_entropy, None, bounds)
+    assert time.perf_counter() - started < 8.0
+    assert found == []
+    assert said.startswith(status)
+
+
+def test_budget_exception_is_raised_inside_the_block_and_never_after() -> None:
+    """The watcher thread raises asynchronously; blocks that end right at the bound
+    must either be cut inside or finish, never raise later (and no thread is left)."""
+    threads = threading.active_count()
+    outcomes = []
+    for attempt in range(40):
+        try:
+            with budget(GraphLimits(time_s=0.02)):
+                time.sleep(0.015 + 0.0005 * (attempt % 20))
+        except BudgetExceeded as error:
+            outcomes.append(f"{error.status}: {error}")
+        else:
+            outcomes.append("finished")
+        total = 0
+        for step in range(20_000):  # an exception escaping late would land here
+            total += step
+    time.sleep(0.05)
+    assert threading.active_count() == threads
+    cut = "timeout: stopped at its 0.02 s time budget"
+    assert set(outcomes) <= {cut, "finished"}
+    assert cut in outcomes
+
+
+def test_both_routes_find_the_same_softmax_before_cross_entropy() -> None:
+    class Tail(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(x).softmax(-1)
+
+    batch = (torch.randn(8, 4), torch.randint(0, 3, (8,)))
+    seen = {}
+    for route in ("recorded", "traced"):
+        found, status = graph_findings(
+            Tail(), batch, F.cross_entropy, None, GraphLimits(route=route)
+        )
+        assert status == "ran: 1 finding(s)"
+        seen[route] = [(f.check, f.module.rsplit(":", 1)[-1]) for f in found]
+    assert seen["recorded"] == seen["traced"]
+    assert seen["recorded"][0][0] == "nnlint:NNL610"
+
+
 @pytest.mark.parametrize(
     ("graph", "error"),
     [
         ({"seconds": 3}, ValueError),
         ({"time_s": 0}, ValueError),
+        ({"route": "guessed"}, ValueError),
         ("fast", TypeError),
     ],
 )

@@ -228,8 +228,8 @@ def test_graph_findings_are_added(monkeypatch):
 
     calls = []
 
-    def analyze(model, example_inputs, loss_fn=None):
-        calls.append((type(model).__name__, example_inputs[0].shape, loss_fn))
+    def analyze(model, example_inputs, loss_fn=None, route=None):
+        calls.append((type(model).__name__, example_inputs[0].shape, loss_fn, route))
         return [
             Finding(
                 "m.py", 3, 1, 3, 9, "NNL601", "softmax-at-graph-tail", "msg", "warning"
@@ -239,7 +239,7 @@ def test_graph_findings_are_added(monkeypatch):
     _fake_fx(monkeypatch, analyze)
     model = small()
     report = check(model, xy(), loss_fn=F.cross_entropy, steps=2)
-    assert calls == [("Sequential", (32, 8), F.cross_entropy)]
+    assert calls == [("Sequential", (32, 8), F.cross_entropy, "recorded")]
     [found] = report.by_check("nnlint:NNL601")
     assert (found.module, found.severity, found.message) == ("m.py:3", "warning", "msg")
     assert report.healthy  # a warning does not fail the check
@@ -247,7 +247,7 @@ def test_graph_findings_are_added(monkeypatch):
 
 
 def test_graph_failure_never_breaks_check(monkeypatch):
-    def analyze(model, example_inputs, loss_fn=None):
+    def analyze(model, example_inputs, loss_fn=None, route=None):
         raise RuntimeError("cannot trace")
 
     _fake_fx(monkeypatch, analyze)

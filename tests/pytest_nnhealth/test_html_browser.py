@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from nnhealth_sample_records import model_run, sample_records
 
+from pytest_nnhealth.judge.measured import RouterInfo
 from pytest_nnhealth.judge.records import HealthReport, LayerStats
 from pytest_nnhealth.reporting.browser import dump_dom, find_chromium, screenshot
 from pytest_nnhealth.reporting.html_report import render_html
@@ -61,7 +62,7 @@ def moe_records() -> SessionRecords:
     series = {f"expert_tokens.{e}": [step[e] for step in loads] for e in range(4)}
     report = HealthReport(
         "TinyMoE", layers={"moe.gate": LayerStats("moe.gate", "Linear", series)},
-        losses=[1.0] * 8, steps=8,
+        losses=[1.0] * 8, steps=8, routers=[RouterInfo("moe.gate", 4, 1)],
     )  # fmt: skip
     return SessionRecords(models=[model_run(report, "tests/test_moe.py::test_moe")])
 

@@ -38,7 +38,7 @@ def test_sampled_ratio_tracks_exact_ratio_on_the_same_steps(optimizer):
     run(work, memo, spec, [exact, sampled])
     a = exact.series()["update_ratio"]["0"]  # 64 x 256 = 16384 weights: sampled
     b = sampled.series()["update_ratio"]["0"]
-    assert sampled.extras()["update_ratio_memory"]["sampled_tensors"] == 1
+    assert sampled.memory().sampled_tensors == 1
     for x, y in zip(a, b, strict=True):
         assert x is not None
         assert y == pytest.approx(x, rel=0.1)

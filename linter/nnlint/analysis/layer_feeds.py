@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from nnlint.analysis.forward_flow import Flow
+from nnlint.analysis.forward_records import Flow
 from nnlint.analysis.layer_kinds import MIXING, PARAMETER, PASSTHROUGH
 from nnlint.analysis.method_syntax import self_attr
 from nnlint.analysis.module_model import ClassModel

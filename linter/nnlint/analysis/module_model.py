@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import libcst as cst
@@ -24,6 +25,7 @@ from nnlint.analysis.forward_flow import ForwardFlow
 from nnlint.analysis.layer_kinds import SEQUENTIAL
 from nnlint.analysis.method_syntax import self_assignments
 from nnlint.analysis.names import dotted_name
+from nnlint.analysis.residual_sums import NormVocabulary, ResidualSums, norm_vocabulary
 from nnlint.analysis.tensors import ProvableTensors
 from nnlint.analysis.walk import walk
 
@@ -119,10 +121,19 @@ class ClassModel:
         return [fn for name, fn in self.methods.items() if name.startswith("forward")]
 
     def flow(self, function: cst.FunctionDef) -> ForwardFlow:
-        """The data flow of one ``forward*`` method, walked once."""
+        """The data flow of one method, walked once (``forward*`` methods; NNL401
+        asks for every method of a class that calls a norm)."""
         if function not in self._flows:
-            self._flows[function] = ForwardFlow(self, self.resolve).run(function)
+            vocabulary, sums = self.norm_vocabulary, None
+            if vocabulary is not None:
+                sums = ResidualSums(vocabulary, self.resolve)
+            self._flows[function] = ForwardFlow(self, self.resolve, sums).run(function)
         return self._flows[function]
+
+    @cached_property
+    def norm_vocabulary(self) -> NormVocabulary | None:
+        """The norms the class calls (None: none, no residual sums to track)."""
+        return norm_vocabulary(self)
 
     def tensors(self, function: cst.FunctionDef) -> ProvableTensors:
         """The values of one ``forward*`` method that are provably tensors."""

@@ -1,8 +1,8 @@
-"""What the statements of a method read and produce, for the post-LN scan (NNL401).
+"""What the statements of a method read and produce, for the residual sums (NNL401).
 
 Syntax only: the variables an expression reads (shape reads excluded), the addends of
-a sum, the blocks of a compound statement, the names a statement assigns and reads,
-and the calls whose result *is* a statement's value.
+a sum, the names a statement assigns and reads, and the calls whose result *is* a
+statement's value.
 """
 
 from __future__ import annotations
@@ -50,20 +50,6 @@ def addends(expr: cst.BaseExpression) -> list[cst.BaseExpression]:
             stack.extend((node.right, node.left))
         else:
             found.append(node)
-    return found
-
-
-def blocks(node: cst.CSTNode) -> list[cst.BaseSuite]:
-    """The statement blocks of a compound statement (``elif``/``else``/handlers too)."""
-    found: list[cst.BaseSuite] = []
-    for child in iter_children(node):
-        if isinstance(child, cst.BaseSuite):
-            found.append(child)
-        elif isinstance(
-            child,
-            cst.If | cst.Else | cst.ExceptHandler | cst.ExceptStarHandler | cst.Finally,
-        ):
-            found.extend(blocks(child))
     return found
 
 

@@ -85,10 +85,16 @@ def parse_suppressions(source: str) -> Suppressions:
 
 
 def _comments(source: str, lines: set[int]) -> list[tuple[int, int, str, bool]]:
-    """(line, 0-based column, text, alone on its line) of comments on ``lines``."""
+    """(line, 0-based column, text, alone on its line) of comments on ``lines``.
+
+    Tokenizing stops after the last of ``lines``: nothing later can add a comment on
+    them, and an error the tokenizer meets later would keep what was found anyway."""
     comments = []
+    last = max(lines)
     try:
         for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.start[0] > last:
+                break
             if token.type == tokenize.COMMENT and token.start[0] in lines:
                 line, column = token.start
                 alone = not token.line[:column].strip()

@@ -24,6 +24,7 @@ import io
 import re
 import tokenize
 from dataclasses import dataclass
+from itertools import accumulate
 
 # The limits are NNL004's documented contract, so the rule module owns them.
 from nnlint.rules.nnl004_too_complex_to_lint import MAX_CHAIN, MAX_DEPTH
@@ -41,13 +42,17 @@ _BLANK = re.compile(
     r"|'(?:\\.|[^'\\\r\n])*'?",
     re.DOTALL,
 )
-_BRACKET = re.compile(r"[()\[\]{}]")
-# Stretches between separators; only long ones can hold a long chain.
-_SEPARATOR = re.compile(r"[,;()\[\]{}]")
 _OPERATOR = re.compile(
     r"[-+*/%@&|^~<>.!]|\b(?:not|and|or|if|else|lambda|is|in|await)\b|S\s*S"
 )
-_TRAILER_GAP = re.compile(r"\s*(?:\.\s*\w+\s*)?")
+# A closing bracket, the gap a trailer may have, and the opening bracket after it.
+_TRAILER = re.compile(r"[)\]}]\s*(?:\.\s*\w+\s*)?[(\[{]")
+_TRAILER_SYMBOL = "\x00"
+_SYMBOLS = re.compile(r"[()\[\]{}\x00]").findall
+_STEP = {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1, _TRAILER_SYMBOL: 0}
+_CLOSING_DROPPED = str.maketrans("", "", ")]}")
+# Stretches between separators; only long ones can hold a long chain.
+_SEPARATOR = re.compile(r"[,;()\[\]{}]")
 _OPEN, _CLOSE = "([{", ")]}"
 _CHAIN_REASON = f"an expression chains more than {MAX_CHAIN} operators"
 _WORD_OPERATORS = frozenset(
@@ -76,21 +81,23 @@ def check(source: str) -> TooComplex | None:
 
 
 def _might_exceed(source: str) -> bool:
+    """The cheap scan: bracket depth, runs of trailers, long operator chains.
+
+    Every pass is a regular expression or an iterator run in C: the scan runs on
+    every file, and a Python loop with a branch per bracket cost more than the rest
+    of it; tests/nnlint/engine/test_guard_scan.py keeps that loop as a reference)."""
     blanked = _BLANK.sub("S", source)
-    depth = deepest = trailers = 0
-    closed = -1  # where the last closing bracket ended
-    for match in _BRACKET.finditer(blanked):
-        if match.group() in _OPEN:
-            depth += 1
-            deepest = max(deepest, depth)
-            # ``x[0][0]``, ``f(a)(b)``, ``x.f().g()``: trailers nest the callee.
-            between = blanked[closed : match.start()] if closed >= 0 else "-"
-            trailers = trailers + 1 if _TRAILER_GAP.fullmatch(between) else 0
-        else:
-            depth -= 1
-            closed = match.end()
-        if deepest >= _SCAN_DEPTH or trailers >= _SCAN_CHAIN:
-            return True
+    # A closing bracket with its trailer's opening one (``x[0][0]``, ``f(a)(b)``,
+    # ``x.f().g()``) becomes one symbol: it leaves the depth where it was and
+    # continues a run of trailers. A NUL already in the code (never in valid Python)
+    # is first made a character that is no bracket, space, dot or word, like NUL.
+    marked = _TRAILER.sub(_TRAILER_SYMBOL, blanked.replace(_TRAILER_SYMBOL, "$"))
+    symbols = "".join(_SYMBOLS(marked))
+    if max(accumulate(map(_STEP.__getitem__, symbols)), default=0) >= _SCAN_DEPTH:
+        return True
+    # A run of trailers is broken by any other opening bracket, not by closing ones.
+    if _TRAILER_SYMBOL * _SCAN_CHAIN in symbols.translate(_CLOSING_DROPPED):
+        return True
     longest = _SCAN_CHAIN  # an operator is at least one character
     return any(
         len(part) >= longest and len(_OPERATOR.findall(part)) >= longest

@@ -23,16 +23,20 @@ def analyze_model(
     *,
     rules: Sequence[type[GraphRule]] | None = None,
     origin: tuple[str, int] | None = None,
+    route: str = "traced",
 ) -> list[Finding]:
     """Graph-rule findings for ``model`` traced on ``example_inputs`` (a tuple of
     positional inputs, a dict of keyword inputs as in ``model(**batch)``; a lone
     tensor is accepted). ``loss_fn`` enables the rules that
     judge the model against its loss. ``origin`` ``(path, line)`` positions findings
     that have no user source line (a bare ``nn.Sequential``). The model is never
-    mutated."""
+    mutated. ``route="recorded"`` takes the graph from one real forward pass (what
+    ``check()`` does) instead of tracing it; see ``nnlint.fx.recording``."""
     from nnlint.fx.analysis import analyze_model as analyze
 
-    return analyze(model, example_inputs, loss_fn, rules=rules, origin=origin)
+    return analyze(
+        model, example_inputs, loss_fn, rules=rules, origin=origin, route=route
+    )
 
 
 def run_graph_mode(paths: Sequence[str], config: Any = None) -> list[Finding]:

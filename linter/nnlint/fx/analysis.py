@@ -16,7 +16,7 @@ from typing import Any
 from torch import nn
 
 from nnlint.findings import Finding, Severity
-from nnlint.fx import shapes, tracing
+from nnlint.fx import recording, shapes, tracing
 from nnlint.fx.construction import Span, construction_spans
 from nnlint.fx.graph import GraphView
 from nnlint.fx.inputs import ExampleInputs
@@ -33,13 +33,19 @@ def analyze_model(
     *,
     rules: Sequence[type[GraphRule]] | None = None,
     origin: tuple[str, int] | None = None,
+    route: str = "traced",
 ) -> list[Finding]:
     """Graph-rule findings for ``model`` run on ``example_inputs``; never raises for
     problems in the model (they become findings), never mutates the model.
 
     ``origin`` (where the model was built, e.g. its factory) positions findings that
-    have no user source line, such as those of a bare ``nn.Sequential``."""
-    return analyze_traced(model, example_inputs, loss_fn, rules=rules, origin=origin)[0]
+    have no user source line, such as those of a bare ``nn.Sequential``. ``route``:
+    ``"traced"`` (symbolic tracing, then ``torch.export``) or ``"recorded"`` (one real
+    forward, see ``nnlint.fx.recording``; the traced route when it fails)."""
+    found = analyze_routed(
+        model, example_inputs, loss_fn, rules=rules, origin=origin, route=route
+    )
+    return found[0]
 
 
 def analyze_traced(
@@ -52,20 +58,43 @@ def analyze_traced(
 ) -> tuple[list[Finding], bool]:
     """``analyze_model``'s findings, and whether the model was traced (so the graph
     rules ran on it); graph mode's summary counts the traced models."""
+    found, how = analyze_routed(
+        model, example_inputs, loss_fn, rules=rules, origin=origin
+    )
+    return found, how != "untraced"
+
+
+def analyze_routed(
+    model: nn.Module,
+    example_inputs: Any,
+    loss_fn: Any = None,
+    *,
+    rules: Sequence[type[GraphRule]] | None = None,
+    origin: tuple[str, int] | None = None,
+    route: str = "traced",
+) -> tuple[list[Finding], str]:
+    """``analyze_model``'s findings, and how the graph was taken: ``"recorded"``,
+    ``"symbolic"``, ``"export"`` or ``"untraced"``."""
+    if route not in ("traced", "recorded"):
+        raise ValueError(f"route must be 'traced' or 'recorded', not {route!r}")
     chosen = all_graph_rules() if rules is None else rules
     selected = [r for r in chosen if not r.REPORTED_BY_ENGINE]
     inputs = example_inputs_of(model, example_inputs)
-    result = tracing.trace(model, inputs)
+    result = recording.record(model, inputs) if route == "recorded" else None
+    if result is None or result.view is None:
+        result = tracing.trace(model, inputs)
     if result.view is None:
-        return [_untraced(model, inputs, result, origin)], False
+        return [_untraced(model, inputs, result, origin)], "untraced"
     view = result.view
     view.loss = loss_family(loss_fn)
-    view.failure = shapes.propagate(view, inputs.args)
+    if not view.recorded:
+        view.failure = shapes.propagate(view, inputs.args)
     findings: list[Finding] = []
     for rule in selected:
         findings.extend(_run_rule(rule, view, model, origin))
     findings.extend(_forward_failure(view, findings, origin))
-    return _collapse(findings), True
+    how = "recorded" if view.recorded else "export" if view.exported else "symbolic"
+    return _collapse(findings), how
 
 
 def _untraced(

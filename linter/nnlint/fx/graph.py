@@ -58,6 +58,8 @@ class GraphView:
     lifted: dict[str, str] = field(default_factory=dict)
     # export: placeholder names of the model's own inputs (the rest is lifted state)
     user_inputs: frozenset[str] = frozenset()
+    # Recorded from one real forward (``nnlint.fx.recording``): shapes are real.
+    recorded: bool = False
     loss: str | None = None
     failure: ShapeFailure | None = None
     # kind() per node: every rule asks it of most nodes, and rules never edit the graph.
@@ -176,8 +178,21 @@ class GraphView:
     def reaches_output(self) -> set[fx.Node]:
         """Nodes with a path to the output that no ``detach`` cuts (gradient flows)."""
 
-        # Gradient stops at a detach: its inputs do not train through it.
+        # Gradient stops at a detach: its inputs do not train through it. An in-place
+        # op (``out.index_add_(0, i, h)``, ``x[m] = v``) writes into its first argument:
+        # whoever reads that tensor afterwards by its earlier name reads the write too.
         def inputs(node: fx.Node) -> list[fx.Node]:
-            return [] if self.op(node) in ("detach", "data") else node.all_input_nodes
+            if self.op(node) in ("detach", "data"):
+                return []
+            return [*node.all_input_nodes, *self._writes_into(node)]
 
         return set(walk([self.output], inputs))
+
+    def _writes_into(self, node: fx.Node) -> list[fx.Node]:
+        return [
+            user
+            for user in node.users
+            if user.args
+            and user.args[0] is node
+            and (self.kind(user)[1] or self.op(user) == "setitem")
+        ]

@@ -99,8 +99,8 @@ def _same_shape(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 def propagate(view: GraphView, example_inputs: tuple[Any, ...]) -> ShapeFailure | None:
     """Record ``node.meta["val"]`` for every node of a symbolically traced graph."""
-    if view.exported:
-        return None  # torch.export already propagated fake values
+    if view.exported or view.recorded:
+        return None  # torch.export propagated fake values; a recording has real ones
     mode = FakeTensorMode(allow_non_fake_inputs=False)
     interpreter = _FakeInterpreter(view, mode)
     try:

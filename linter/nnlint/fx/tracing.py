@@ -9,6 +9,7 @@ the caller reports that as one informational finding with the reason.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import traceback
@@ -68,13 +69,18 @@ def user_caller(stop: types.FrameType | None) -> types.FrameType | None:
     """The innermost frame below ``stop`` on the current stack outside torch/nnlint."""
     frame = sys._getframe(1)
     while frame is not None and frame is not stop:
-        filename = frame.f_code.co_filename
-        if not filename.startswith("<") and not os.path.abspath(filename).startswith(
-            _LIBRARY_DIRS
-        ):
+        if _is_user_file(frame.f_code.co_filename):
             return frame
         frame = frame.f_back  # type: ignore[assignment]
     return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_user_file(filename: str) -> bool:
+    # Asked for every frame of every node: a recording stamps hundreds of nodes.
+    return not filename.startswith("<") and not os.path.abspath(filename).startswith(
+        _LIBRARY_DIRS
+    )
 
 
 @dataclass

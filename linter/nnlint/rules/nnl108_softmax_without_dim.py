@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import ast
 from typing import ClassVar
 
 import libcst as cst
@@ -7,6 +8,7 @@ import libcst as cst
 from nnlint.analysis.dataflow.origins import argument
 from nnlint.rules.base import Invalid, Rule
 from nnlint.rules.needs import Needs
+from nnlint.rules.screens import call_name, calls, is_literal, keyword, starred
 
 # qualified callable -> position of its ``dim`` parameter
 _FUNCTIONS = {
@@ -18,7 +20,26 @@ _FUNCTIONS = {
     "torch.nn.LogSoftmax": 0,
 }
 _METHODS = ("softmax", "log_softmax")
+# The last name of every callable above: what a screen can see without the imports.
+_SPELLINGS = frozenset(name.rpartition(".")[2] for name in _FUNCTIONS) | set(_METHODS)
 _MINUS_ONE = cst.UnaryOperation(operator=cst.Minus(), expression=cst.Integer("1"))
+
+
+def _may_omit_dim(statement: ast.stmt) -> bool:
+    """A call spelled like a softmax that leaves ``dim`` out or passes ``None``:
+    no keyword ``dim`` and at most one positional argument (``dim`` is the first
+    or second), or ``None`` in one of those places. Starred arguments are never
+    judged."""
+    for call in calls(statement):
+        if call_name(call) not in _SPELLINGS or starred(call):
+            continue
+        dim = keyword(call, "dim")
+        if dim is not None:
+            if is_literal(dim, None):
+                return True
+        elif len(call.args) <= 1 or any(is_literal(a, None) for a in call.args[:2]):
+            return True
+    return False
 
 
 class SoftmaxWithoutDim(Rule):
@@ -69,7 +90,7 @@ class SoftmaxWithoutDim(Rule):
     SEVERITY = "warning"
     FIX_TITLE = "Pass dim=-1 explicitly"
     FIX_IS_SAFE = False
-    NEEDS = Needs(("softmax", "Softmax"))
+    NEEDS = Needs(("softmax", "Softmax"), screen=_may_omit_dim)
 
     def visit_Call(self, node: cst.Call) -> None:
         position = self._dim_position(node)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import re
 
 import libcst as cst
 
 from nnlint.analysis.cst_syntax import called_name, enclosing
 from nnlint.analysis.layer_feeds import Ref, hidden_layers, normalise, ref_text
+from nnlint.analysis.layer_kinds import MIXING
 from nnlint.analysis.module_model import ClassModel, file_model
 from nnlint.rules.base import Invalid, Rule, RuleContext
 from nnlint.rules.constant_inits import (
@@ -20,6 +22,15 @@ from nnlint.rules.constant_inits import (
     submodule_inits,
 )
 from nnlint.rules.needs import Needs, any_word
+from nnlint.rules.screens import (
+    Function,
+    call_name,
+    calls,
+    classes,
+    identifiers,
+    methods,
+    nodes,
+)
 
 _CONSTANT_SPELLINGS = CONSTANT_METHODS | {
     q.rpartition(".")[2] for q in CONSTANT_INITS | CONSTANT_TENSORS
@@ -51,6 +62,83 @@ def _applied_functions(hit: str) -> re.Pattern[str]:
     # Starts with the literal "def", which re finds fast ("def f" in a string or a
     # nested function only keeps more).
     return re.compile(rf"def[ \t]+(?:{names})(?!\w)")
+
+
+# Last names of the constant initialisers called on a weight, and of the constant
+# tensors assigned to one.
+_CONSTANT_CALLS = CONSTANT_METHODS | {q.rpartition(".")[2] for q in CONSTANT_INITS}
+_CONSTANT_TENSOR_CALLS = frozenset(q.rpartition(".")[2] for q in CONSTANT_TENSORS)
+_MIXING_SPELLINGS = frozenset(q.rpartition(".")[2] for q in MIXING)
+
+
+def _constant_tensor(value: ast.expr) -> bool:
+    """``torch.zeros(...)``, also wrapped (``nn.Parameter(torch.zeros(...))``)."""
+    if isinstance(value, ast.Call) and value.args:
+        if call_name(value) not in _CONSTANT_TENSOR_CALLS:
+            value = value.args[0]
+    return isinstance(value, ast.Call) and call_name(value) in _CONSTANT_TENSOR_CALLS
+
+
+def _weight_roots(node: ast.AST) -> set[str]:
+    """The names ``x.weight`` / ``x.a[0].weight`` chains in ``node`` start from."""
+    roots = set()
+    for child in ast.walk(node):
+        if isinstance(child, ast.Attribute) and child.attr == "weight":
+            base: ast.expr = child.value
+            while isinstance(base, ast.Attribute | ast.Subscript):
+                base = base.value
+            if isinstance(base, ast.Name):
+                roots.add(base.id)
+    return roots
+
+
+def _guards_mixing_type(method: ast.AST) -> bool:
+    """``isinstance(m, nn.Linear)`` (or another mixing layer) somewhere in it: the
+    guard of a blanket init (``for m in self.modules()``, ``self.apply``)."""
+    return any(
+        call_name(call) == "isinstance"
+        and len(call.args) == 2
+        and not identifiers(call.args[1]).isdisjoint(_MIXING_SPELLINGS)
+        for call in calls(method)
+    )
+
+
+def _initialises_constant(method: Function) -> bool:
+    """A constant initialiser on a weight of the method's own object (``self``) or,
+    under a mixing-type guard, of any module; a constant tensor assigned; or
+    ``.apply(fn)`` of a plain function (kept as evidence, it may be a blanket
+    init; an applied method is judged as a method of its own)."""
+    me = method.args.args[0].arg if method.args.args else None
+    guarded: bool | None = None
+    for node in nodes(method):
+        if isinstance(node, ast.Call):
+            name = call_name(node)
+            if name == "apply" and node.args and isinstance(node.args[0], ast.Name):
+                return True
+            if name in _CONSTANT_CALLS:
+                roots = _weight_roots(node)
+                if me in roots:
+                    return True
+                if roots and guarded is None:
+                    guarded = _guards_mixing_type(method)
+                if roots and guarded:
+                    return True
+        elif isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+            if _constant_tensor(node.value):
+                return True
+    return False
+
+
+def _may_report(statement: ast.stmt) -> bool:
+    """Every finding is a constant init in a method other than ``forward*`` of a
+    class here (of a layer of this class or of a submodule's), or in a function
+    such a method hands to ``.apply``."""
+    return any(
+        _initialises_constant(method)
+        for node in classes(statement)
+        for method in methods(node)
+        if not method.name.startswith("forward")
+    )
 
 
 class ZeroInitStackedLayers(Rule):
@@ -120,6 +208,7 @@ class ZeroInitStackedLayers(Rule):
         scope="modules",
         pattern=re.compile(rf"{any_word({*_CONSTANT_SPELLINGS, 'apply'})}{_GAP}\("),
         evidence=_applied_functions,
+        screen=_may_report,
     )
     VALID = [
         # torchvision's zero_init_residual: a BatchNorm gamma, in a loop.

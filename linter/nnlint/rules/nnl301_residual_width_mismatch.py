@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from nnlint.analysis.forward_flow import Add
+from nnlint.analysis.forward_records import Add
 from nnlint.analysis.layer_kinds import PASSTHROUGH
 from nnlint.analysis.module_model import (
     ClassModel,

@@ -7,7 +7,7 @@ import re
 
 import libcst as cst
 
-from nnlint.analysis.forward_flow import Add
+from nnlint.analysis.forward_records import Add
 from nnlint.analysis.module_model import module_class
 from nnlint.rules.base import Invalid, Rule
 from nnlint.rules.needs import Needs

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 import re
+import sys
 
 import libcst as cst
 
 from nnlint.analysis.cst_syntax import enclosing
 from nnlint.analysis.module_model import class_model
-from nnlint.analysis.post_ln_scan import post_ln_norms
+from nnlint.analysis.residual_sums import post_ln_norms
 from nnlint.analysis.stack_depth import LoopDepths
 from nnlint.analysis.torch_post_ln import (
     ENCODER_STACKS,
@@ -16,7 +18,8 @@ from nnlint.analysis.torch_post_ln import (
     post_ln_transformer_depth,
 )
 from nnlint.rules.base import Invalid, Rule, RuleContext
-from nnlint.rules.needs import AnyOf, Needs, construction_calls
+from nnlint.rules.needs import AnyOf, Needs, any_word
+from nnlint.rules.screens import adds, called_names, classes
 
 # The original Transformer trained 6 post-LN layers (with warm-up); deeper post-LN
 # stacks are where divergence without warm-up is documented (see the docstring).
@@ -27,12 +30,56 @@ MAX_POST_LN_DEPTH = 6
 _DEPTH_CONSTANT = re.compile(
     r"^\w+(?:[ \t]*=[ \t]*\w+)*[ \t]*(?::[^=\n]*)?=[ \t]*\d", re.MULTILINE
 )
+_TOP_LEVEL_CLASS = re.compile(r"^class[ \t]+(\w+)", re.MULTILINE)
+_NORM_SPELLINGS = frozenset({"LayerNorm", "RMSNorm", "layer_norm", "rms_norm"})
+
+
+class _Stackers:
+    """The statements that call, by bare name, a top-level class defined in the
+    picked text, or a top-level class whose text calls one, and so on: every link
+    of a chain ``Net -> Stage -> Block`` that multiplies a block's depth, even when
+    the screen dropped the middle links from the picked text. A class's text runs
+    to the next top-level ``class`` line (keeping more, never less)."""
+
+    def __init__(self, hit: str) -> None:
+        self.names = set(_TOP_LEVEL_CLASS.findall(hit))
+        self.source: str | None = None
+        self.pattern: re.Pattern[str] | None = None
+
+    def search(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> object:
+        if self.source is not string or self.pattern is None:
+            self.source, self.pattern = string, self._callers(string)
+        return self.pattern.search(string, pos, endpos)
+
+    def _callers(self, source: str) -> re.Pattern[str]:
+        found = [(m.start(), m.group(1)) for m in _TOP_LEVEL_CLASS.finditer(source)]
+        ends = [start for start, _ in found[1:]] + [len(source)] * bool(found)
+        texts: dict[str, str] = {}
+        for (start, name), end in zip(found, ends, strict=True):
+            texts[name] = texts.get(name, "") + source[start:end]
+        names, frontier = set(self.names), set(self.names)
+        while frontier:
+            called = re.compile(rf"{any_word(frontier, after_dot=False)}\s*\(")
+            frontier = {n for n, text in texts.items() if n not in names}
+            frontier = {n for n in frontier if called.search(texts[n])}
+            names |= frontier
+        return re.compile(rf"{any_word(names, after_dot=False)}\s*\(")
 
 
 def stacks_and_depths(hit: str) -> AnyOf:
-    """Statements that may stack a block defined in ``hit`` (they call it by name)
-    or give a loop its length (module-level integer constants)."""
-    return AnyOf(construction_calls(hit), _DEPTH_CONSTANT)
+    """Statements that may stack a block defined in ``hit`` (directly or through
+    other classes, :class:`_Stackers`) or give a loop its length (module-level
+    integer constants)."""
+    return AnyOf(_Stackers(hit), _DEPTH_CONSTANT)  # type: ignore[arg-type]
+
+
+def _may_report(statement: ast.stmt) -> bool:
+    """A post-LN block is a class calling a norm and adding (the residual sum); a
+    torch Transformer stack is reported at a call spelled ``Transformer...``."""
+    return any("Transformer" in name for name in called_names(statement)) or any(
+        not called_names(node).isdisjoint(_NORM_SPELLINGS) and adds(node)
+        for node in classes(statement)
+    )
 
 
 class PostLnInDeepStack(Rule):
@@ -132,6 +179,7 @@ class PostLnInDeepStack(Rule):
             "Transformer(",
         ),
         evidence=stacks_and_depths,
+        screen=_may_report,
     )
 
     VALID = [

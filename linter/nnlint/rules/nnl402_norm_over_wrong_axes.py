@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+
 import libcst as cst
 
 from nnlint.analysis.class_facts import ClassTable, MethodIndex
@@ -19,6 +21,7 @@ from nnlint.analysis.norm_kinds import CONV, ELEMENTWISE, LAYER_NORM
 from nnlint.rules.base import Invalid
 from nnlint.rules.container_rule import ContainerLinkRule
 from nnlint.rules.needs import Needs
+from nnlint.rules.screens import called_names
 
 _FUNCTIONAL = frozenset(
     {"torch.nn.functional.layer_norm", "torch.nn.functional.rms_norm"}
@@ -27,6 +30,18 @@ _RNNS = frozenset({"torch.nn.RNN", "torch.nn.LSTM", "torch.nn.GRU"})
 _BATCH_NORM_1D = frozenset({"torch.nn.BatchNorm1d", "torch.nn.LazyBatchNorm1d"})
 _LAST_AXIS = {"Conv1d": "L", "Conv2d": "W", "Conv3d": "W"}
 _EMBEDDING = frozenset({"torch.nn.Embedding"})
+# The last names of the producers other than convolutions (``Conv`` in the name).
+_PRODUCER_SPELLINGS = frozenset(kind.rpartition(".")[2] for kind in _RNNS | _EMBEDDING)
+
+
+def _builds_a_producer(statement: ast.stmt) -> bool:
+    """Every finding names the layer whose output is misread (a convolution, an
+    embedding, a recurrent layer), built in the same statement: in the same
+    container or function, or as an attribute of the same class."""
+    names = called_names(statement)
+    return not names.isdisjoint(_PRODUCER_SPELLINGS) or any(
+        "Conv" in name for name in names
+    )
 
 
 def _out_channels(ctor: cst.Call, kind: str) -> cst.BaseExpression | None:
@@ -210,7 +225,10 @@ class NormOverWrongAxes(ContainerLinkRule):
     NAME = "norm-over-wrong-axes"
     MESSAGE = "The norm normalises a different axis than the features it is sized for"
     SEVERITY = "error"
-    NEEDS = Needs(("LayerNorm", "RMSNorm", "layer_norm", "rms_norm", "BatchNorm1d"))
+    NEEDS = Needs(
+        ("LayerNorm", "RMSNorm", "layer_norm", "rms_norm", "BatchNorm1d"),
+        screen=_builds_a_producer,
+    )
 
     VALID = [
         # Channels-last permute before the norm (ConvNeXt).

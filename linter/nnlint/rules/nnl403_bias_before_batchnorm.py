@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+
 import libcst as cst
 
 from nnlint.analysis.container_links import container_links
@@ -11,6 +13,7 @@ from nnlint.analysis.norm_kinds import BATCH_NORM, Link
 from nnlint.rules.base import Invalid
 from nnlint.rules.container_rule import ContainerLinkRule
 from nnlint.rules.needs import Needs
+from nnlint.rules.screens import call_name, calls, is_literal, keyword
 
 # Where ``bias`` sits among the positional parameters of each constructor.
 _BIAS_POSITION = {
@@ -31,6 +34,19 @@ _BIAS_POSITION = {
 
 def _short(kind: str) -> str:
     return kind.rsplit(".", 1)[-1]
+
+
+_LAYER_SPELLINGS = frozenset(_short(kind) for kind in _BIAS_POSITION)
+
+
+def _builds_a_biased_layer(statement: ast.stmt) -> bool:
+    """The finding points at the layer's constructor, which must be a call spelled
+    like one of the layers above that does not say ``bias=False``."""
+    return any(
+        call_name(call) in _LAYER_SPELLINGS
+        and not is_literal(keyword(call, "bias"), False)
+        for call in calls(statement)
+    )
 
 
 def _bias_is_on(call: cst.Call, kind: str) -> bool | None:
@@ -141,7 +157,7 @@ class BiasBeforeBatchNorm(ContainerLinkRule):
     SEVERITY = "warning"
     FIX_TITLE = "Build the layer with `bias=False`"
     FIX_IS_SAFE = False
-    NEEDS = Needs(("BatchNorm",))
+    NEEDS = Needs(("BatchNorm",), screen=_builds_a_biased_layer)
 
     VALID = [
         # bias=False already (a downsample projection on the skip path).

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+
 import libcst as cst
 
 from nnlint.analysis.container_links import container_links
@@ -11,6 +13,15 @@ from nnlint.analysis.norm_kinds import BATCH_NORM, DROPOUT, Link
 from nnlint.rules.base import Invalid
 from nnlint.rules.container_rule import ContainerLinkRule
 from nnlint.rules.needs import Needs
+from nnlint.rules.screens import identifiers
+
+_DROPOUT_SPELLINGS = frozenset(kind.rpartition(".")[2] for kind in DROPOUT)
+
+
+def _names_a_dropout(statement: ast.stmt) -> bool:
+    """The finding points at the dropout feeding the norm, whose module is built
+    in the same class or container, or which is called as a function there."""
+    return not identifiers(statement).isdisjoint(_DROPOUT_SPELLINGS)
 
 
 def _is_identity(ctor: cst.Call | None, kind: str) -> bool:
@@ -74,7 +85,7 @@ class DropoutBeforeBatchNorm(ContainerLinkRule):
         "Dropout feeds BatchNorm directly: its statistics shift between train and eval"
     )
     SEVERITY = "warning"
-    NEEDS = Needs(("BatchNorm",))
+    NEEDS = Needs(("BatchNorm",), screen=_names_a_dropout)
 
     VALID = [
         # Dropout after the BatchNorm is the recommended order.

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import ast
 import re
 
 import libcst as cst
 
-from nnlint.analysis.cst_syntax import descendants, is_self_attr, source_text
+from nnlint.analysis.cst_syntax import is_self_attr, source_text
+from nnlint.analysis.data_reads import DataRead
 from nnlint.analysis.module_model import class_model
 from nnlint.analysis.names import dotted_name
-from nnlint.analysis.walk import iter_children
 from nnlint.rules.base import Invalid, Rule
 from nnlint.rules.needs import Needs
+from nnlint.rules.screens import classes, methods, nodes
 
 # Reading these through ``.data`` never feeds autograd (metadata, host copies) or says
 # "no gradient" explicitly; an in-place method (``.data.clamp_()``) is a deliberate
@@ -21,9 +23,6 @@ _HARMLESS = frozenset(
     "is_contiguous is_floating_point get_device data_ptr item tolist numpy detach "
     "new_full new_zeros new_ones new_empty new_tensor".split()
 )
-_NO_GRAD = frozenset(
-    {"torch.no_grad", "torch.inference_mode", "torch.set_grad_enabled"}
-)
 _PARAMETER = frozenset({"torch.nn.Parameter", "torch.nn.parameter.Parameter"})
 _NO_PARAMETERS = frozenset(
     f"torch.nn.{name}" for name in ("Module", "Sequential", "ModuleList", "ModuleDict")
@@ -32,97 +31,25 @@ _TENSOR_HINTS = ("Tensor", "FloatTensor", "LongTensor")
 _PACKED = ("PackedSequence", "pack_padded_sequence", "pack_sequence")
 
 
-_NESTED_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
+def _harmless(read: DataRead) -> bool:
+    """Metadata, host copies, an in-place write, or a condition: no gradient cut."""
+    then = read.then
+    if then is not None and (
+        then in _HARMLESS or (then.endswith("_") and not then.endswith("__"))
+    ):
+        return True
+    return read.in_test
 
 
-class _Finder:
-    """``.data`` reads in one ``forward`` body on a provable tensor."""
-
-    def __init__(
-        self, rule: DataInForward, tensors: set[str], parameters: set[str]
-    ) -> None:
-        self.rule = rule
-        self.tensors = tensors  # forward arguments taken to be tensors
-        self.parameters = parameters  # ``self.<name>`` assigned an ``nn.Parameter``
-        self.parents: dict[int, cst.CSTNode] = {}
-
-    def find(self, body: cst.CSTNode) -> list[cst.Attribute]:
-        found = []
-        stack = [body]
-        while stack:
-            node = stack.pop()
-            if self._skipped(node):
-                continue
-            if isinstance(node, cst.Attribute) and node.attr.value == "data":
-                if self._is_target(node.value) and not self._harmless(node):
-                    found.append(node)
-            children = list(iter_children(node))
-            for child in children:
-                self.parents[id(child)] = node
-            children.reverse()
-            stack.extend(children)
-        return found
-
-    def _skipped(self, node: cst.CSTNode) -> bool:
-        """Subtrees where ``.data`` cannot cut a gradient, or names differ."""
-        if isinstance(node, _NESTED_SCOPES) or isinstance(node, cst.Assert):
-            return True
-        if isinstance(node, cst.With):
-            return self._disables_grad(node)
-        return self._is_write(node)
-
-    def _disables_grad(self, node: cst.With) -> bool:
-        for item in node.items:
-            call = item.item
-            func = call.func if isinstance(call, cst.Call) else call
-            if self.rule.qualified_name(func) in _NO_GRAD:
-                return True
-        return False
-
-    @staticmethod
-    def _is_write(node: cst.CSTNode) -> bool:
-        """Statements that store through ``.data`` or cache a value on ``self``."""
-        if isinstance(node, cst.AugAssign):
-            return True
-        if not isinstance(node, cst.Assign):
-            return False
-        for target in node.targets:
-            if is_self_attr(target.target) is not None:
-                return True
-            for part in (target.target, *descendants(target.target)):
-                if isinstance(part, cst.Attribute) and part.attr.value == "data":
-                    return True
-        return False
-
-    def _is_target(self, receiver: cst.BaseExpression) -> bool:
-        if isinstance(receiver, cst.Name):
-            return receiver.value in self.tensors
-        attr = is_self_attr(receiver)
-        if attr is not None:
-            return attr in self.parameters
-        name = dotted_name(receiver)
-        # ``self.fc.weight`` / ``self.blocks.norm.bias``: a submodule's own parameter.
-        return (
-            name is not None
-            and name.startswith("self.")
-            and name.rsplit(".", 1)[-1] in ("weight", "bias")
-        )
-
-    def _harmless(self, node: cst.Attribute) -> bool:
-        parent = self.parents.get(id(node))
-        if isinstance(parent, cst.Attribute) and parent.value is node:
-            attr = parent.attr.value
-            if attr in _HARMLESS or (attr.endswith("_") and not attr.endswith("__")):
-                return True
-        return self._in_condition(node)
-
-    def _in_condition(self, node: cst.CSTNode) -> bool:
-        child, parent = node, self.parents.get(id(node))
-        while parent is not None:
-            if isinstance(parent, cst.If | cst.While) and child is parent.test:
-                return True
-            child, parent = parent, self.parents.get(id(parent))
-        return False
+def _reads_data_in_forward(statement: ast.stmt) -> bool:
+    """A ``.data`` attribute inside a method named ``forward`` of a class here."""
+    return any(
+        isinstance(node, ast.Attribute) and node.attr == "data"
+        for owner in classes(statement)
+        for method in methods(owner, "forward")
+        if method.name == "forward"
+        for node in nodes(method)
+    )
 
 
 class DataInForward(Rule):
@@ -192,6 +119,7 @@ class DataInForward(Rule):
         ),
         scope="classes",
         pattern=re.compile(r"^[ \t]+(?:async[ \t]+)?def[ \t]+forward(?!\w)", re.M),
+        screen=_reads_data_in_forward,
     )
 
     VALID = [
@@ -291,9 +219,12 @@ class DataInForward(Rule):
         owner = self.context.ancestors[-3] if len(self.context.ancestors) >= 3 else None
         if not isinstance(owner, cst.ClassDef):
             return
-        finder = _Finder(self, self._tensor_arguments(node), self._parameters(owner))
-        for found in finder.find(node.body):
-            self.report(found, replacements={found: found.value})
+        model = class_model(self.context, owner)
+        tensors, parameters = self._tensor_arguments(node), self._parameters(owner)
+        for read in model.flow(node).data_reads.found:
+            found = read.node
+            if _is_target(found.value, tensors, parameters) and not _harmless(read):
+                self.report(found, replacements={found: found.value})
 
     def _tensor_arguments(self, node: cst.FunctionDef) -> set[str]:
         packed = self._handles_packed_sequences()
@@ -329,3 +260,22 @@ class DataInForward(Rule):
             if kind.startswith("torch.nn.") and kind not in _NO_PARAMETERS:
                 found |= {"weight", "bias"} - set(table.members)
         return found
+
+
+def _is_target(
+    receiver: cst.BaseExpression, tensors: set[str], parameters: set[str]
+) -> bool:
+    """A forward argument taken to be a tensor, a parameter of the class, or a
+    submodule's own ``weight``/``bias``."""
+    if isinstance(receiver, cst.Name):
+        return receiver.value in tensors
+    attr = is_self_attr(receiver)
+    if attr is not None:
+        return attr in parameters
+    name = dotted_name(receiver)
+    # ``self.fc.weight`` / ``self.blocks.norm.bias``: a submodule's own parameter.
+    return (
+        name is not None
+        and name.startswith("self.")
+        and name.rsplit(".", 1)[-1] in ("weight", "bias")
+    )

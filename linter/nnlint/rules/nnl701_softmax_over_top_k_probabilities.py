@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import ast
 from typing import ClassVar
 
 import libcst as cst
@@ -13,6 +14,7 @@ from nnlint.analysis.tensor_flow import (
 from nnlint.rules.base import Invalid, Rule
 from nnlint.rules.function_scan import FunctionScanRule
 from nnlint.rules.needs import Needs
+from nnlint.rules.screens import called_names, nodes
 
 _PROBABILITIES = SOFTMAX_FUNCTIONS | {
     ".softmax",
@@ -22,6 +24,22 @@ _PROBABILITIES = SOFTMAX_FUNCTIONS | {
 }
 _TOPK = frozenset({"torch.topk", ".topk"})
 _GATHER = frozenset({"torch.gather", ".gather", "torch.take_along_dim"})
+
+
+# Last names of the calls that keep the top values, and of the softmax reported.
+_PICKS = frozenset(name.rpartition(".")[2] for name in _TOPK | _GATHER)
+_SOFTMAX = frozenset({"softmax"})
+
+
+def _picks_then_softmaxes(statement: ast.stmt) -> bool:
+    """The finding is a softmax, in a function that also takes top-k values (or
+    gathers them): both calls in one function here."""
+    return any(
+        isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and not (names := called_names(node)).isdisjoint(_PICKS)
+        and not names.isdisjoint(_SOFTMAX)
+        for node in nodes(statement)
+    )
 
 
 class SoftmaxOverTopKProbabilities(FunctionScanRule):
@@ -80,7 +98,7 @@ class SoftmaxOverTopKProbabilities(FunctionScanRule):
     )
     SEVERITY = "error"
     NAMES = frozenset({"topk", "gather", "take_along_dim"})
-    NEEDS = Needs(("topk", "gather"))
+    NEEDS = Needs(("topk", "gather"), screen=_picks_then_softmaxes)
 
     def judge(self, module: cst.Module, functions: list[cst.FunctionDef]) -> None:
         for function in functions:

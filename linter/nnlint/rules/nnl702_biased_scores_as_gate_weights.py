@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import ast
 import re
 from typing import ClassVar
 
@@ -10,6 +11,7 @@ from nnlint.analysis.walk import walk
 from nnlint.rules.base import Invalid, Rule
 from nnlint.rules.function_scan import FunctionScanRule
 from nnlint.rules.needs import Needs
+from nnlint.rules.screens import called_names, nodes
 
 _TOPK = frozenset({"torch.topk", ".topk"})
 _GATHER = frozenset({"torch.gather", ".gather", "torch.take_along_dim"})
@@ -21,6 +23,33 @@ _KEEP = frozenset(
     }
 )  # fmt: skip
 _FACTORIES = re.compile(r"(?:zeros|ones|full|empty|tensor)\w*$")
+
+
+_PICKS = frozenset(name.rpartition(".")[2] for name in _TOPK | _GATHER)
+
+
+def _adds_a_bias_and_picks(statement: ast.stmt) -> bool:
+    """The gates are picked (top-k, gather) from scores plus an attribute whose name
+    holds ``bias``, in one function here."""
+    return any(
+        isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and not called_names(node).isdisjoint(_PICKS)
+        and _adds_a_bias(node)
+        for node in nodes(statement)
+    )
+
+
+def _adds_a_bias(function: ast.AST) -> bool:
+    return any(
+        isinstance(node, ast.BinOp)
+        and isinstance(node.op, ast.Add)
+        and any(
+            isinstance(part, ast.Attribute) and "bias" in part.attr.lower()
+            for side in (node.left, node.right)
+            for part in ast.walk(side)
+        )
+        for node in nodes(function)
+    )
 
 
 class BiasedScoresAsGateWeights(FunctionScanRule):
@@ -84,6 +113,7 @@ class BiasedScoresAsGateWeights(FunctionScanRule):
     # using it (the MoE block): the evidence.
     NEEDS = Needs(
         ("topk", "gather"),
+        screen=_adds_a_bias_and_picks,
         evidence=lambda hit: re.compile(
             r"register_buffer|Buffer\s*\(|requires_grad|bias\s*="
         ),

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import ast
 import re
 from typing import ClassVar
 
@@ -19,6 +20,7 @@ from nnlint.analysis.tensor_flow import Facts
 from nnlint.rules.base import Invalid, RuleContext
 from nnlint.rules.function_scan import FunctionScanRule
 from nnlint.rules.needs import Needs
+from nnlint.rules.screens import called_names, nodes
 
 _DEFINED = re.compile(r"\bdef[ \t]+(\w+)")
 
@@ -30,6 +32,21 @@ def _evidence(hit: str) -> re.Pattern[str]:
     names = sorted(set(_DEFINED.findall(hit)) - {"__init__", "forward"})
     calls = [rf"\b{re.escape(name)}\s*\(" for name in names]
     return re.compile("|".join([r"(?:normal|uniform)_\s*\(|normalize\s*\(", *calls]))
+
+
+# The last names of the products the score walker knows; ``Softmax`` builds the
+# module another statement's attention may apply (``self.softmax = nn.Softmax()``
+# in a base class), which the finding there needs.
+_PRODUCTS = frozenset({"matmul", "bmm", "baddbmm", "einsum", "Softmax"})
+
+
+def _multiplies(statement: ast.stmt) -> bool:
+    """A finding points at the product of softmax weights and values: a ``@`` or
+    a call spelled like one of the products above."""
+    return any(
+        isinstance(node, ast.BinOp | ast.AugAssign) and isinstance(node.op, ast.MatMult)
+        for node in nodes(statement)
+    ) or not called_names(statement).isdisjoint(_PRODUCTS)
 
 
 class UnscaledAttentionScores(FunctionScanRule):
@@ -100,7 +117,7 @@ class UnscaledAttentionScores(FunctionScanRule):
     # Read from other statements (the evidence): the initialisation that may carry a
     # folded scale (often in a base class), and the callers that may scale q or k for
     # a helper.
-    NEEDS = Needs(("softmax", "Softmax"), evidence=_evidence)
+    NEEDS = Needs(("softmax", "Softmax"), evidence=_evidence, screen=_multiplies)
 
     def __init__(self, context: RuleContext) -> None:
         super().__init__(context)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import ast
 from typing import ClassVar
 
 import libcst as cst
@@ -14,8 +15,24 @@ from nnlint.analysis.tensor_flow import (
 from nnlint.rules.base import Invalid, Rule
 from nnlint.rules.function_scan import FunctionScanRule
 from nnlint.rules.needs import Needs
+from nnlint.rules.screens import call_name, calls, keyword
 
 _TOPK = frozenset({"torch.topk", ".topk"})
+
+
+def _one(node: ast.expr | None) -> bool:
+    """The integer literal 1 (not ``True``, which equals 1)."""
+    return isinstance(node, ast.Constant) and node.value == 1 and node.value is not True
+
+
+def _keeps_one(statement: ast.stmt) -> bool:
+    """The finding is a top-k call with a literal ``k`` of 1 (first argument of the
+    method, second of the function, or the keyword)."""
+    return any(
+        call_name(call) == "topk"
+        and (_one(keyword(call, "k")) or any(map(_one, call.args[:2])))
+        for call in calls(statement)
+    )
 
 
 class SingleExpertGateNormalised(FunctionScanRule):
@@ -63,7 +80,7 @@ class SingleExpertGateNormalised(FunctionScanRule):
     )
     SEVERITY = "error"
     NAMES = frozenset({"topk"})
-    NEEDS = Needs(("topk",))
+    NEEDS = Needs(("topk",), screen=_keeps_one)
 
     def judge(self, module: cst.Module, functions: list[cst.FunctionDef]) -> None:
         for function in functions:

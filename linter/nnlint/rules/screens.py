@@ -145,3 +145,46 @@ def has_true(node: ast.AST) -> bool:
         isinstance(child, ast.Constant) and child.value is True
         for child in ast.walk(node)
     )
+
+
+def called_names(node: ast.AST) -> set[str]:
+    """The last names of every call inside ``node`` (see :func:`call_name`)."""
+    return {name for call in calls(node) if (name := call_name(call)) is not None}
+
+
+def identifiers(node: ast.AST) -> set[str]:
+    """Every identifier spelled inside ``node``, bare or after a dot: ``nn`` and
+    ``Dropout`` for ``nn.Dropout``. Wider than :func:`called_names`: it also sees a
+    class handed over uncalled (``act_layer=nn.Dropout``)."""
+    found = set()
+    for child in nodes(node):
+        if isinstance(child, ast.Name):
+            found.add(child.id)
+        elif isinstance(child, ast.Attribute):
+            found.add(child.attr)
+    return found
+
+
+def keyword(call: ast.Call, name: str) -> ast.expr | None:
+    """The value of keyword argument ``name`` of ``call``, if given."""
+    return next((k.value for k in call.keywords if k.arg == name), None)
+
+
+def is_literal(node: ast.expr | None, value: object) -> bool:
+    """Whether ``node`` is the literal ``value`` (``None``, ``False``, ``0``)."""
+    return isinstance(node, ast.Constant) and node.value is value
+
+
+def starred(call: ast.Call) -> bool:
+    """Whether ``call`` passes ``*args`` or ``**kwargs`` (its arguments are unknown)."""
+    return any(isinstance(a, ast.Starred) for a in call.args) or any(
+        k.arg is None for k in call.keywords
+    )
+
+
+def adds(node: ast.AST) -> bool:
+    """Whether an addition (``a + b`` or ``a += b``) occurs inside ``node``."""
+    return any(
+        isinstance(child, ast.BinOp | ast.AugAssign) and isinstance(child.op, ast.Add)
+        for child in nodes(node)
+    )

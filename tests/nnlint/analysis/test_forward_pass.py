@@ -137,7 +137,7 @@ def test_provable_tensors_exclude_names_bound_by_unpacking_or_assigned_objects()
 
 
 def test_post_ln_norms_are_the_norms_whose_output_replaces_the_stream() -> None:
-    from nnlint.analysis.post_ln_scan import post_ln_norms
+    from nnlint.analysis.residual_sums import post_ln_norms
 
     post, pre = (
         _context(source).get(file_model).by_name["Block"]
@@ -168,3 +168,92 @@ def test_post_ln_norms_are_the_norms_whose_output_replaces_the_stream() -> None:
         "self.norm(x + self.mlp(x))"
     ]
     assert post_ln_norms(pre) == []
+
+
+def test_residual_sums_ride_on_the_forward_pass_of_every_method() -> None:
+    from nnlint.analysis.residual_sums import post_ln_norms
+
+    model = (
+        _context(
+            """
+        from torch import nn
+        class Block(nn.Module):
+            def __init__(self, d):
+                super().__init__()
+                self.mlp = nn.Linear(d, d)
+                self.norm = nn.LayerNorm(d)
+            def forward(self, x): return self.norm(x + self.mlp(x))
+            def stack(self, x):
+                for _ in range(4):
+                    x = x + self.mlp(x)
+                return self.norm(x)
+            def _impl(self, x):
+                h = x + self.mlp(x)
+                h = self.norm(h)
+                return h
+        """
+        )
+        .get(file_model)
+        .by_name["Block"]
+    )
+    found = post_ln_norms(model)
+    # The one-line body and the helper are post-LN; the loop's sum is a stack's.
+    assert [_code(call) for call in found] == [
+        "self.norm(x + self.mlp(x))",
+        "self.norm(h)",
+    ]
+    assert model.flow(model.methods["_impl"]).post_ln == found[1:]
+    plain = (
+        _context(
+            """
+        from torch import nn
+        class Mlp(nn.Module):
+            def forward(self, x):
+                return x + self.fc(x)
+        """
+        )
+        .get(file_model)
+        .by_name["Mlp"]
+    )
+    assert plain.norm_vocabulary is None
+    assert plain.flow(plain.methods["forward"]).sums is None
+
+
+def test_the_pass_records_data_reads_where_they_can_cut_a_gradient() -> None:
+    _, flow = _forward(
+        """
+        import torch
+        from torch import nn
+        class Block(nn.Module):
+            def forward(self, x, flag):
+                with torch.no_grad():
+                    a = x.data
+                self.cache = x.data
+                assert x.data is not None
+                f = lambda: x.data
+                if x.data.sum() > 0: b = x.data.shape
+                return x.data * 2
+        """
+    )
+    reads = [(_code(r.node), r.then, r.in_test) for r in flow.data_reads.found]
+    assert sorted(reads, key=str) == sorted(
+        [("x.data", "sum", True), ("x.data", "shape", False), ("x.data", None, False)],
+        key=str,
+    )
+
+
+def test_one_line_blocks_and_match_cases_are_walked_like_any_block() -> None:
+    _, flow = _forward(
+        """
+        from torch import nn
+        class Block(nn.Module):
+            def forward(self, x, kind):
+                if kind: x = x + self.a(x)
+                match kind:
+                    case 1:
+                        x = x + self.b(x)
+                return x
+        """
+    )
+    assert [_code(add.node) for add in flow.adds] == ["x + self.a(x)", "x + self.b(x)"]
+    assert all(add.guarded for add in flow.adds)

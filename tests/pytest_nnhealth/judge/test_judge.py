@@ -77,6 +77,24 @@ def test_zero_init_output_layer_recovers_within_the_window():
     )
 
 
+def test_gradient_ratio_ignores_parameter_owners_that_never_ran():
+    # timm CoAtNet: `attn.rel_pos` tables are read by a method, never called, so the
+    # runner lists them after every module that ran; their gradients are ~1e-4 of
+    # the stem's, which once read as exploding_gradients (first/last 6.8e3).
+    grads = {
+        "stem": ("Conv2d", {"grad_norm": [1.4] * 6}),
+        "head": ("Linear", {"grad_norm": [8.0] * 6}),
+        "attn.rel_pos": ("RelPosMlp", {"grad_norm": [2e-4] * 6}),
+    }
+    run = result(grads)
+    run.order = ["stem", "head"]
+    assert judge(run, Thresholds()) == []
+    run.order = ["stem", "head", "attn.rel_pos"]  # ran last: a real first/last ratio
+    [found] = judge(run, Thresholds())
+    assert (found.check, found.module) == ("exploding_gradients", "stem")
+    assert found.value == pytest.approx(7000.0)
+
+
 def test_update_ratio_high_is_judged_on_the_worst_single_step():
     ratios = {"a": ("Linear", {"update_ratio": [0.01, 0.02, 3.0, 0.01, 0.01, 0.01]})}
     [found] = judge(result(ratios), Thresholds())

@@ -96,6 +96,20 @@ def test_logit_drift_fires_for_softmax_outputs_only():
     assert judge(result({"": ("Regressor", output(means, 0.9))}), Thresholds()) == []
 
 
+def test_logit_drift_after_the_loss_saturated_is_not_judged():
+    # A memorised batch (loss exactly 0.0 in float32): the loss's gradient turns into
+    # rounding noise along the all-ones direction, Adam still takes lr-sized steps,
+    # and the mean logit wanders with nothing steering it (timm NF-ResNet-26).
+    means = [0.0, -0.1, -0.3, -1.5, -4.2, -6.8, -8.9, -9.6, -9.9, -10.2]
+    rows = output(means, 0.0)
+    rows["logit_shift_grad"] = [0.0, 0.0, 0.0, 0.0, 0.3, 1.0, 1.0, 1.0, 1.0, 1.0]
+    assert judge(result({"": ("ResNet", rows)}), Thresholds()) == []
+    # The same drift while the loss still reads the logits is reported.
+    rows["logit_shift_grad"] = [0.0] * 10
+    [found] = judge(result({"": ("ResNet", rows)}), Thresholds())
+    assert (found.check, found.step) == ("logit_drift", 5)
+
+
 def test_thresholds_and_ignore_apply():
     means = [0.0] * 5 + [-7.0] * 5
     drifting = result({"": ("LM", output(means, 0.0))})

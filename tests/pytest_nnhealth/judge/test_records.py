@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from pytest_nnhealth.judge.measured import RouterInfo, UpdateMemory
 from pytest_nnhealth.judge.records import (
     SYMPTOMS,
     HealthFinding,
@@ -42,6 +43,35 @@ def test_json_round_trip_keeps_everything():
         [1.0, 2.0],
         [0.0, 3.0],
     ]
+
+
+def test_routers_are_typed_and_keep_their_json_place():
+    router = RouterInfo("moe.gate", 8, 2, True, "moe.experts")
+    report = HealthReport("Net", routers=[router])
+    data = json.loads(report.to_json())
+    # The JSON schema is the one of the untyped days: meta.routers, name -> record.
+    assert data["meta"]["routers"] == {
+        "moe.gate": {
+            "experts": 8,
+            "top_k": 2,
+            "bias_balanced": True,
+            "experts_module": "moe.experts",
+        }
+    }
+    assert "routers" not in data
+    assert HealthReport.from_json(report.to_json()).routers == [router]
+    assert HealthReport.from_json(sample().to_json()).routers == []
+
+
+def test_update_memory_record_keeps_the_documented_keys():
+    memory = UpdateMemory(4096, 3, 1, 4096, 70000)
+    assert memory.to_dict() == {
+        "extra_bytes": 4096,
+        "tensors": 3,
+        "sampled_tensors": 1,
+        "sample": 4096,
+        "parameter_bytes": 70000,
+    }
 
 
 def test_histogram_without_steps_still_loads():

@@ -49,9 +49,23 @@ def test_every_page_uses_declared_names():
         assert set(found) <= set(Q.SYMPTOMS), (name, found)
 
 
+def test_the_moe_page_lists_exactly_the_routing_series():
+    text = (HEALTH / "moe.md").read_text()
+    table = text.split("## Which routers are found")[0]
+    listed = re.findall(r"^\| `([a-z_]+(?:\.<e>)?)` \|", table, re.MULTILINE)
+    keys = [key.replace(".<e>", ".0") for key in listed]
+    assert all(Q.is_declared_series(key) for key in keys), keys
+    expected = [*Q.ROUTER_SERIES, *(Q.expert_key(q, 0) for q in Q.PER_EXPERT)]
+    assert sorted(keys) == sorted(expected)
+
+
 def test_per_head_keys_are_declared_through_their_quantity():
     assert Q.head_key(Q.ATTN_ENTROPY, 3) == "attn_entropy_h3"
     assert Q.is_declared_series("attn_entropy_h3")
     assert Q.is_declared_series(Q.LOGIT_LSE)
     assert not Q.is_declared_series("act_std_h1")
     assert not Q.is_declared_series("attn_entropy_hx")
+    assert Q.expert_key(Q.EXPERT_TOKENS, 3) == "expert_tokens.3"
+    assert Q.is_declared_series("expert_bias.12")
+    assert not Q.is_declared_series("expert_tokens.x")
+    assert not Q.is_declared_series("act_std.0")

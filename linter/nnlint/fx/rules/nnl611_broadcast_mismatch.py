@@ -3,6 +3,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from nnlint.fx.ops import PASS_THROUGH
 from nnlint.fx.rules.base import GraphInvalid, GraphRule
 
 _ELEMENTWISE = ("add", "mul")
@@ -23,7 +24,9 @@ class BroadcastMismatch(GraphRule):
       `(N,)` giving an `(N, N)` matrix.
 
     Same-rank broadcasting (`(B, C, 1, 1)` time embeddings, `(B, T, 1)` gates, `(B, 1,
-    1, T)` attention masks) and bias vectors `(D,)` are not flagged.
+    1, T)` attention masks) and bias vectors `(D,)` are not flagged, nor is an operand
+    given its size-1 axis explicitly (`pos[..., None] * inv_freq`, `x.unsqueeze(-1)`):
+    that broadcast is written on purpose (an outer product such as rotary frequencies).
 
     ## Why is this bad?
     Broadcasting never raises: a tensor of the wrong shape is quietly repeated, the
@@ -79,6 +82,16 @@ class BroadcastMismatch(GraphRule):
         "        return h + self.emb(t)[:, :, None, None]\n\n"
         "model = TimeCond()\n"
         "example_inputs = (torch.randn(2, 3, 6, 6), torch.randn(2, 4))\n",
+        # Rotary frequencies: an outer product written with an explicit new axis.
+        "import torch\nfrom torch import nn\n\n"
+        "class Rotary(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.register_buffer('inv_freq', torch.rand(4))\n\n"
+        "    def forward(self, positions):\n"
+        "        return positions[..., None].float() * self.inv_freq\n\n"
+        "model = Rotary()\n"
+        "example_inputs = (torch.arange(6).repeat(2, 1),)\n",
     ]
     INVALID = [
         GraphInvalid(
@@ -132,9 +145,27 @@ class BroadcastMismatch(GraphRule):
                 self.report(node, message + "the shapes cannot be broadcast together")
                 continue
             problem = _silent_broadcast(left, right)
-            if problem:
+            if problem and not any(_new_axis(graph, a) for a in node.args[:2]):
                 message = f"{kind} of shapes {_fmt(left)} and {_fmt(right)}: {problem}"
                 self.report(node, message, severity="warning")
+
+
+def _new_axis(graph: Any, node: Any) -> bool:
+    """``node`` got a size-1 axis explicitly (``x[..., None]``, ``x.unsqueeze(d)``),
+    through casts and other pass-through ops: a broadcast written on purpose."""
+    while hasattr(node, "op"):
+        kind = graph.op(node)
+        if kind == "unsqueeze" or (kind == "getitem" and _indexes_none(node)):
+            return True
+        if kind not in PASS_THROUGH or not node.all_input_nodes:
+            return False
+        node = node.all_input_nodes[0]
+    return False
+
+
+def _indexes_none(node: Any) -> bool:
+    index = node.args[1] if len(node.args) > 1 else ()
+    return index is None or (isinstance(index, tuple) and None in index)
 
 
 def _silent_broadcast(a: tuple[int, ...], b: tuple[int, ...]) -> str | None:

@@ -8,7 +8,8 @@ from nnlint.fx.rules.base import GraphInvalid, GraphRule
 class ParametersUnreachableFromOutput(GraphRule):
     """
     ## What it does
-    Follows the traced data flow backwards from the model's outputs and reports
+    Follows the traced data flow backwards from the model's outputs (an in-place write
+    such as `out.index_add_(...)` or `out[mask] = v` flows into `out`) and reports
     trainable parameters that are used in `forward` but cannot influence any output:
     their branch is `.detach()`ed (or read through `.data`), or its result is computed
     and then never used. Frozen parameters (`requires_grad=False`) are ignored.
@@ -66,6 +67,14 @@ class ParametersUnreachableFromOutput(GraphRule):
         ),
         # Auxiliary output returned next to the main one.
         _NET.format(body="        return self.head(x), self.branch(x)\n\n", setup=""),
+        # Written in place into a tensor returned by its earlier name (mixture of
+        # experts: ``out.index_add_(0, tokens, expert(h))``, then ``return out``).
+        _NET.format(
+            body="        out = torch.zeros_like(x)\n"
+            "        out.index_add_(0, torch.arange(3), self.branch(x))\n"
+            "        return self.head(out)\n\n",
+            setup="",
+        ),
     ]
     INVALID = [
         GraphInvalid(

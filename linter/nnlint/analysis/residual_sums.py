@@ -1,9 +1,11 @@
-"""Post-LN norm calls in a method (NNL401): ``norm(x + f(x))`` and its variants.
+"""Residual sums and the norms that replace them (NNL401: ``norm(x + f(x))``).
 
-A method is walked in order while tracking what each local variable was computed
-from, so ``h = h + self.mlp(h)`` followed by ``h = self.norm(h)`` is recognised as
-well as the nested form, and a sum accumulated by a loop (the output of a stack) is
-not mistaken for a residual add.
+The forward pass (:mod:`.forward_flow`) hands every simple statement and compound
+header of a method, in order, to a :class:`ResidualSums`, which tracks what each local
+variable was computed from (a *set* of names, through any arithmetic), so
+``h = h + self.mlp(h)`` followed by ``h = self.norm(h)`` is recognised as well as the
+nested form, and a sum accumulated by a loop (the output of a stack) is not mistaken
+for a residual add.
 
 Post-LN means the normalised sum *replaces* the residual stream. A norm of a residual
 sum is only a candidate when its output is the value of the statement (assigned or
@@ -29,7 +31,6 @@ from nnlint.analysis.norm_kinds import LAYER_NORM
 from nnlint.analysis.statement_reads import (
     addends,
     assigned,
-    blocks,
     header_reads,
     outputs,
     reads,
@@ -39,34 +40,48 @@ from nnlint.analysis.statement_reads import (
 if TYPE_CHECKING:
     from nnlint.analysis.module_model import ClassModel
 
-EMPTY: frozenset[str] = frozenset()
 # Functional norms (module norms are recognised by their constructor kind).
 FUNCTIONAL_NORMS = frozenset(
     {"torch.nn.functional.layer_norm", "torch.nn.functional.rms_norm"}
 )
 
 
-def post_ln_norms(model: ClassModel) -> list[cst.Call]:
-    """The norm calls of a class's methods whose output replaces a residual stream
-    (post-LN), in method order."""
+@dataclass(frozen=True)
+class NormVocabulary:
+    """The ``self.X`` norms of a class, and the ``self.X`` activations/dropout a
+    norm's output may go through and still be the stream
+    (``x = self.act(self.norm(x + f(x)))``)."""
+
+    norms: frozenset[str]
+    passthrough: frozenset[str]
+
+
+def norm_vocabulary(model: ClassModel) -> NormVocabulary | None:
+    """What counts as a norm in ``model``'s methods; None if it calls none (its
+    methods then need no residual-sum tracking)."""
     table = model.table
-    norms = {name for name in table.members if table.kind(name) in LAYER_NORM}
+    norms = frozenset(n for n in table.members if table.kind(n) in LAYER_NORM)
     if not norms and not any(
         model.resolve(call.func) in FUNCTIONAL_NORMS
         for index in model.indexes
         for call in index.calls
     ):
-        return []  # no norm in this class: nothing to scan
+        return None
     passthrough = frozenset(
         name
         for name in table.members
         if table.kind(name) in PASSTHROUGH and table.kind(name) not in LAYER_NORM
     )
-    found: list[cst.Call] = []
-    for method in methods(model.node):
-        scan = MethodScan(norms, model.resolve, passthrough)
-        found.extend(scan.run(method.body))
-    return found
+    return NormVocabulary(norms, passthrough)
+
+
+def post_ln_norms(model: ClassModel) -> list[cst.Call]:
+    """The norm calls of a class's methods (``__init__`` excluded) whose output
+    replaces a residual stream (post-LN), in method order: a query over the forward
+    pass of each method."""
+    if model.norm_vocabulary is None:
+        return []  # no norm in this class: nothing to find
+    return [call for fn in methods(model.node) for call in model.flow(fn).post_ln]
 
 
 @dataclass(frozen=True)
@@ -88,51 +103,39 @@ class _Candidate:
     holders: set[str]
 
 
-class MethodScan:
-    """Walks one method in order, tracking locals, and collects post-LN norm calls."""
+Snapshot = dict[str, _Value]
 
-    def __init__(
-        self, norms: set[str], resolve: Resolve, passthrough: frozenset[str] = EMPTY
-    ) -> None:
-        self.norms = norms
-        # ``self.X`` activations/dropout the norm's output may go through and still
-        # be the stream (``x = self.act(self.norm(x + f(x)))``).
-        self.passthrough = passthrough
+
+class ResidualSums:
+    """The residual-sum state of one method, fed by the forward pass in order."""
+
+    def __init__(self, vocabulary: NormVocabulary, resolve: Resolve) -> None:
+        self.norms = vocabulary.norms
+        self.passthrough = vocabulary.passthrough
         self.resolve = resolve
-        self.values: dict[str, _Value] = {}
+        self.values: Snapshot = {}
         self.pending: list[_Candidate] = []
         self.sums = 0
 
-    def run(self, body: cst.BaseSuite) -> list[cst.Call]:
-        self._suite(body)
+    @property
+    def post_ln(self) -> list[cst.Call]:
+        """The norm calls still judged post-LN (final once the method is walked)."""
         return [candidate.call for candidate in self.pending]
 
-    def _suite(self, suite: cst.BaseSuite) -> None:
-        statements = suite.body if isinstance(suite, cst.IndentedBlock) else [suite]
-        for statement in statements:
-            if isinstance(
-                statement, cst.SimpleStatementLine | cst.SimpleStatementSuite
-            ):
-                for small in statement.body:
-                    self._small(small)
-            elif isinstance(statement, cst.BaseCompoundStatement) and not isinstance(
-                statement, cst.FunctionDef | cst.ClassDef
-            ):
-                self._read(header_reads(statement), assigned=set())
-                before = dict(self.values)
-                for block in blocks(statement):
-                    self._suite(block)
-                if isinstance(statement, cst.For | cst.While):
-                    self._forget_loop_sums(before)
+    def header(self, statement: cst.CSTNode) -> Snapshot:
+        """A compound statement's own header was read; returns the state before its
+        blocks, for :meth:`loop_done`."""
+        self._read(header_reads(statement), assigned=set())
+        return dict(self.values)
 
-    def _forget_loop_sums(self, before: dict[str, _Value]) -> None:
+    def loop_done(self, before: Snapshot) -> None:
         """A sum accumulated by a loop is the output of a stack of blocks: a norm
         after the loop is a final norm, not a post-LN block."""
         for name, value in self.values.items():
             if value.residual and before.get(name) is not value:
                 self.values[name] = replace(value, residual=False)
 
-    def _small(self, small: cst.BaseSmallStatement) -> None:
+    def small(self, small: cst.BaseSmallStatement) -> None:
         targets = assigned(small)
         self._read(statement_reads(small), targets)
         for call in outputs(small, self._passes):

@@ -1,0 +1,157 @@
+"""Default ``check()`` on architectures the real zoo does not have: a trust test on
+material nobody calibrated against. Healthy by construction (library configs, no
+weights); any error finding is a false alarm until shown otherwise.
+
+    .venv/bin/python bench/unseen_archs.py --seeds 0                 # every case
+    .venv/bin/python bench/unseen_archs.py --only timm:dla46_c --seeds 0 1
+    .venv/bin/python bench/unseen_archs.py --json rows.json --timeout 300
+
+Each (case, seed) runs in its own interpreter with a time limit (a hang or a blown
+memory budget is a row, not a stuck bench); the zoo's conventions hold: batch 8,
+32-64 px images or 16 tokens, cross-entropy on the logits, ``optimizer=None``.
+Verdicts: ``ok``, ``false alarm`` (an error finding), ``crash`` (``check()`` raised),
+``too slow`` (over the time limit), ``build failed`` (the library refused the config).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.unseen_cases import CASES  # noqa: E402
+
+BY_KEY = {f"{case.library}:{case.name}": case for case in CASES}
+
+
+def run_one(key: str, seed: int) -> dict[str, Any]:
+    """One default check in this interpreter; the row as a dict."""
+    import torch
+
+    from pytest_nnhealth import check
+
+    torch.set_num_threads(1)
+    row: dict[str, Any] = {"key": key, "seed": seed, "findings": [], "steps": 0}
+    try:
+        model, batch, loss_fn, optimizer = BY_KEY[key].build(seed)
+    except Exception as error:  # noqa: BLE001 - a bench row
+        return {**row, "seconds": 0.0, "verdict": "build failed", "why": _one(error)}
+    started = time.process_time()
+    try:
+        report = check(model, batch, loss_fn=loss_fn, optimizer=optimizer, seed=seed)
+    except Exception as error:  # noqa: BLE001 - a bench row, not a crash of the bench
+        cpu = time.process_time() - started
+        return {**row, "seconds": cpu, "verdict": "crash", "why": _one(error)}
+    errors = [f.to_dict() for f in report.findings if f.severity == "error"]
+    return {
+        **row,
+        "seconds": time.process_time() - started,
+        "steps": report.steps,
+        "params": sum(p.numel() for p in model.parameters()),
+        "findings": errors,
+        "graph": str(report.meta.get("graph", ""))[:120],
+        "verdict": "false alarm" if errors else "ok",
+        "why": "",
+    }
+
+
+def _one(error: BaseException) -> str:
+    text = f"{type(error).__name__}: {error}"
+    return text.splitlines()[0][:300] if text.strip() else type(error).__name__
+
+
+def run_isolated(key: str, seed: int, timeout: float) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--child", key, "--seeds", str(seed)]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {
+            "key": key,
+            "seed": seed,
+            "findings": [],
+            "steps": 0,
+            "seconds": timeout,
+            "verdict": "too slow",
+            "why": f"> {timeout:.0f} s",
+        }
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        why = (done.stderr.strip().splitlines() or ["no output"])[-1][:300]
+        return {
+            "key": key,
+            "seed": seed,
+            "findings": [],
+            "steps": 0,
+            "seconds": 0.0,
+            "verdict": "crash",
+            "why": f"exit {done.returncode}: {why}",
+        }
+    row: dict[str, Any] = json.loads(lines[-1])
+    return row
+
+
+def shown(row: dict[str, Any]) -> str:
+    found = ", ".join(
+        f"{f['check']}@{f['module'] or 'model'}:{f['step']}={f['value'] or 0:.3g}"
+        for f in row["findings"]
+    )
+    return found or row.get("why", "")
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    lines = ["| case | seed | verdict | CPU s | steps | findings / reason |"]
+    lines.append("|---|---|---|---|---|---|")
+    for row in rows:
+        lines.append(
+            f"| {row['key']} | {row['seed']} | {row['verdict']} "
+            f"| {row['seconds']:.1f} | {row['steps']} | {shown(row)} |"
+        )
+    counts = Counter(row["verdict"] for row in rows)
+    lines.append("")
+    lines.append(", ".join(f"{verdict}: {n}" for verdict, n in sorted(counts.items())))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--only", nargs="+", default=None, help="library:name keys")
+    parser.add_argument("--timeout", type=float, default=240.0)
+    parser.add_argument("--json", type=Path, default=None, help="save raw rows")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(run_one(args.child, args.seeds[0])))
+        return 0
+    keys = args.only or list(BY_KEY)
+    unknown = [key for key in keys if key not in BY_KEY]
+    if unknown:
+        print(f"unknown case(s): {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    rows = []
+    for key in keys:
+        for seed in args.seeds:
+            rows.append(run_isolated(key, seed, args.timeout))
+            row = rows[-1]
+            print(
+                f"{key:<40} seed {seed} {row['seconds']:6.1f}s "
+                f"{row['verdict']:<12} {shown(row)}",
+                file=sys.stderr,
+                flush=True,
+            )
+            if args.json:
+                args.json.write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    print(table(rows))
+    return 0 if all(row["verdict"] == "ok" for row in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -4,8 +4,6 @@ constructor arguments, a silent broadcast in an add), each at the right line."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -53,19 +51,6 @@ def line_of(file: str, text: str) -> int:
     matches = [number for number, line in enumerate(lines, 1) if line.strip() == text]
     assert len(matches) == 1, f"{text!r} not found once in {file}"
     return matches[0]
-
-
-@pytest.fixture(scope="module")
-def factories() -> Iterator[ModuleType]:
-    sys.path.insert(0, str(EXAMPLES))
-    try:
-        import nnhealth_examples.factories as module
-
-        yield module
-    finally:
-        sys.path.remove(str(EXAMPLES))
-        for name in [n for n in sys.modules if n.startswith("nnhealth_examples")]:
-            del sys.modules[name]
 
 
 @pytest.mark.parametrize(("factory", "file", "text", "code", "severity"), MUST_SHOW)

@@ -16,8 +16,7 @@ Expected differences, each with its reason:
 from __future__ import annotations
 
 import ast
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -104,19 +103,6 @@ def test_graph_test_models_give_the_same_findings(
     for loss in (None, nn.CrossEntropyLoss()):
         found = _both(module.model, module.example_inputs, loss)
         assert found["recorded"] == (found["traced"][0], "recorded")
-
-
-@pytest.fixture(scope="module")
-def factories() -> Iterator[ModuleType]:
-    sys.path.insert(0, str(EXAMPLES))
-    try:
-        import nnhealth_examples.factories as module
-
-        yield module
-    finally:
-        sys.path.remove(str(EXAMPLES))
-        for name in [n for n in sys.modules if n.startswith("nnhealth_examples")]:
-            del sys.modules[name]
 
 
 @pytest.mark.skipif(not (EXAMPLES / "nnhealth_examples").is_dir(), reason="examples/")

@@ -28,14 +28,14 @@ from pytest_nnhealth.judge.records import (  # noqa: E402
 )
 from pytest_nnhealth.judge.thresholds import Thresholds  # noqa: E402
 from pytest_nnhealth.probes.routers import Router  # noqa: E402
+from pytest_nnhealth.training import arguments, ecosystem, stopping  # noqa: E402
 from pytest_nnhealth.training import batches as batch_forms  # noqa: E402
-from pytest_nnhealth.training import ecosystem, stopping  # noqa: E402
 from pytest_nnhealth.training.caller_guard import CallerGuard  # noqa: E402
 from pytest_nnhealth.training.caller_state import RngState  # noqa: E402
 from pytest_nnhealth.training.graph import graph_findings  # noqa: E402
 from pytest_nnhealth.training.graph_bounds import GraphLimits  # noqa: E402
-from pytest_nnhealth.training.guarded_run import model_device, run_seed, under_guard  # noqa: E402
-from pytest_nnhealth.training.optimizers import OptimizerSpec, check_instance  # noqa: E402
+from pytest_nnhealth.training.guarded_run import run_seed, under_guard  # noqa: E402
+from pytest_nnhealth.training.optimizers import OptimizerSpec  # noqa: E402
 from pytest_nnhealth.training.runner import RunSpec  # noqa: E402
 
 # 25 steps: a divergence can first appear after ~20 steps, state symptoms need a window
@@ -75,13 +75,13 @@ def check(
     started = time.perf_counter()
     adapted = ecosystem.adapt(model, batch, loss_fn, step_fn, optimizer)
     batch, step_fn, optimizer = adapted.batch, adapted.step_fn, adapted.optimizer
-    _validate(model, loss_fn, step_fn, steps, seed, seeds)
+    arguments.validate(model, loss_fn, step_fn, steps, seed, seeds)
     stopping.validate(budget_s, early_stop)
     graph_limits = None if graph is False else GraphLimits.of(graph)
     model, compiled = _uncompiled(model)
-    _validate_state(model, optimizer)
-    limits = _thresholds(thresholds)
-    run_device = _device(model, device)
+    arguments.validate_state(model, optimizer)
+    limits = arguments.thresholds_of(thresholds)
+    run_device = arguments.run_device_for(model, device)
     rng = RngState.capture(cuda_used=run_device.type == "cuda")
     try:
         batches = batch_forms.private_batches(
@@ -92,7 +92,7 @@ def check(
             window=limits.window,
             update_scale_floor=limits.update_scale_floor,
             stopper=stopping.factory(budget_s, early_stop, steps, seeds, limits),
-            routers=_routers(model, routers),
+            routers=arguments.routers_of(model, routers),
         )  # fmt: skip
         report = _guarded_runs(model, spec, limits, seeds)
         report.meta["run"].update(budget_s=budget_s, early_stop=early_stop)
@@ -158,104 +158,6 @@ def _add_graph_findings(
     report.meta["graph"] = status
     # A fixed cost per check that dominates on small models (docs/performance.md).
     report.meta["timings"]["graph_s"] = time.perf_counter() - started
-
-
-def _device(model: nn.Module, device: str | torch.device | None) -> torch.device:
-    if device is None:
-        return model_device(model)
-    try:
-        chosen = torch.device(device)
-    except (RuntimeError, TypeError) as error:
-        raise ValueError(f"check(): invalid device {device!r}: {error}") from error
-    if chosen.type == "meta":
-        raise ValueError(
-            "check(): device='meta' cannot train (meta tensors hold no data); pass a "
-            "real device such as 'cpu'"
-        )
-    try:
-        torch.empty(0, device=chosen)
-    except (RuntimeError, AssertionError) as error:
-        # A CPU-only build raises AssertionError("Torch not compiled with CUDA").
-        raise ValueError(
-            f"check(): device={device!r} is not usable in this torch build or on this "
-            f"machine ({type(error).__name__}: {error}); pass device=None to run "
-            "where the model is"
-        ) from error
-    return chosen
-
-
-def _validate_state(model: nn.Module, optimizer: Any) -> None:
-    """Arguments whose problem shows only in their tensors: meta tensors (no data),
-    and an optimizer instance built on another model."""
-    meta = [
-        n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta
-    ]
-    if meta:
-        raise ValueError(
-            f"check(): the model's `{meta[0]}` (and {len(meta) - 1} more) is on the "
-            "meta device and holds no data; materialise the model first, e.g. "
-            "model.to_empty(device='cpu') and initialise or load its weights"
-        )
-    if isinstance(optimizer, torch.optim.Optimizer):
-        check_instance(optimizer, model)
-
-
-def _routers(model: nn.Module, routers: Any) -> tuple[Router, ...]:
-    """Custom MoE routers (docs/health/moe.md), checked before any step runs."""
-    items = tuple(routers) if isinstance(routers, (list, tuple)) else (routers,)
-    names = {name for name, _ in model.named_modules()}
-    for item in items:
-        if not isinstance(item, Router):
-            raise TypeError(
-                "check(): routers must be a list of pytest_nnhealth.Router, got "
-                f"{type(item).__name__}"
-            )
-        if item.module not in names:
-            raise ValueError(
-                f"check(): routers: no module named {item.module!r} in the model"
-            )
-    return items
-
-
-def _validate(
-    model: Any, loss_fn: Any, step_fn: Any, steps: Any, seed: Any, seeds: Any
-) -> None:
-    if not isinstance(model, nn.Module):
-        raise TypeError(
-            f"check(): model must be a torch.nn.Module, got {type(model).__name__}"
-        )
-    if isinstance(loss_fn, type):
-        raise TypeError(
-            f"check(): loss_fn is the class {loss_fn.__name__}, not a loss; pass an "
-            f"instance, e.g. loss_fn={loss_fn.__name__}()"
-        )
-    for name, value in (("loss_fn", loss_fn), ("step_fn", step_fn)):
-        if value is not None and not callable(value):
-            raise TypeError(
-                f"check(): {name} must be callable, got {type(value).__name__}"
-            )
-    for name, value, low in (
-        ("steps", steps, 1),
-        ("seeds", seeds, 1),
-        ("seed", seed, 0),
-    ):
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise ValueError(f"check(): {name} must be an int >= {low}, got {value!r}")
-    if not any(p.requires_grad for p in model.parameters()):
-        raise ValueError("check(): the model has no trainable parameters")
-
-
-def _thresholds(thresholds: Thresholds | Mapping[str, Any] | None) -> Thresholds:
-    if thresholds is None:
-        return Thresholds()
-    if isinstance(thresholds, Thresholds):
-        return thresholds
-    if isinstance(thresholds, Mapping):
-        return Thresholds.from_mapping(thresholds)
-    raise TypeError(
-        "check(): thresholds must be a Thresholds or a mapping, got "
-        f"{type(thresholds).__name__}"
-    )
 
 
 def _vote(

@@ -293,6 +293,38 @@ def test_all_frozen_model_is_a_clear_error():
         check(model, xy(), loss_fn=F.cross_entropy)
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")
+def test_torchscript_model_is_a_clear_error():
+    with pytest.raises(TypeError, match="TorchScript module"):
+        check(torch.jit.script(small()), xy(), loss_fn=F.cross_entropy)
+
+
+def sparse_bag_model() -> nn.Module:
+    return nn.Sequential(nn.EmbeddingBag(10, 8, sparse=True), nn.Linear(8, 3))
+
+
+def bags() -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, 10, (8, 4), generator=generator)
+    return ids, torch.randint(0, 3, (8,), generator=generator)
+
+
+def test_sparse_gradients_with_the_default_optimizer_name_the_module():
+    with pytest.raises(ValueError, match=r"`0` has sparse=True"):
+        check(sparse_bag_model(), bags(), loss_fn=F.cross_entropy, steps=2)
+
+
+def test_sparse_gradients_run_with_an_optimizer_that_takes_them():
+    report = check(
+        sparse_bag_model(),
+        bags(),
+        loss_fn=F.cross_entropy,
+        steps=3,
+        optimizer=lambda params: torch.optim.SGD(params, lr=0.1),
+    )
+    assert report.steps == 3
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_run_matches_cpu_findings():
     model = small()

@@ -14,7 +14,7 @@ np = pytest.importorskip("numpy")
 nn = torch.nn
 F = torch.nn.functional
 
-from pytest_nnhealth.training import health_check  # noqa: E402
+from pytest_nnhealth.training import arguments  # noqa: E402
 from pytest_nnhealth.training.caller_state import ModelState, RngState  # noqa: E402
 from pytest_nnhealth.training.health_check import check  # noqa: E402
 
@@ -180,7 +180,7 @@ def test_uncopyable_model_restored_when_forward_raises():
 def test_uncopyable_model_on_another_device_is_a_clear_error(monkeypatch):
     # No second real device on a CPU machine: pretend the run's device is another one.
     monkeypatch.setattr(
-        health_check, "_device", lambda model, device: torch.device("meta")
+        arguments, "run_device_for", lambda model, device: torch.device("meta")
     )
     model, _, batch = caller_setup(lock=True)
     with pytest.raises(ValueError, match="cannot be deep-copied"):

@@ -17,11 +17,14 @@ from nnlint.rules.screens import classes, identifiers, methods, nodes
 
 # Reading these through ``.data`` never feeds autograd (metadata, host copies) or says
 # "no gradient" explicitly; an in-place method (``.data.clamp_()``) is a deliberate
-# write. The ``new_*`` factories read only the receiver's dtype and device.
+# write. The ``new_*`` factories and the legacy ``new`` constructor read only the
+# receiver's dtype and device. Comparisons and index results have no gradient
+# whatever their input, so ``.data`` cuts nothing there.
 _HARMLESS = frozenset(
     "shape size dtype device dim ndim numel nelement element_size stride is_cuda "
     "is_contiguous is_floating_point get_device data_ptr item tolist numpy detach "
-    "new_full new_zeros new_ones new_empty new_tensor".split()
+    "new new_full new_zeros new_ones new_empty new_tensor "
+    "eq ne lt le gt ge isnan isinf isfinite argmax argmin argsort nonzero".split()
 )
 _PARAMETER = frozenset({"torch.nn.Parameter", "torch.nn.parameter.Parameter"})
 _NO_PARAMETERS = frozenset(
@@ -66,7 +69,9 @@ class DataInForward(Rule):
     cached on `self`, metadata reads (`x.data.shape`, `.dtype`, `.device`, `.size()`,
     `.dim()`, `.item()`, `.tolist()`, `.numpy()`), `.data.detach()`, the `new_*`
     factories (`x.data.new_full(size, v)`, `.new_zeros`, `.new_ones`, `.new_empty`,
-    `.new_tensor`: they read only dtype and device), conditions of `if`/`while` and
+    `.new_tensor`, and the legacy `.new(...)`: they read only dtype and device),
+    comparisons and index results (`.eq(0)`, `.gt()`, `.isnan()`, `.argmax()`,
+    `.nonzero()`: they have no gradient anyway), conditions of `if`/`while` and
     `assert`, `.data` outside `forward` (init code), `self.data` attributes, dict keys
     named `"data"`, and, in a file that imports from `torch.nn.utils.rnn` (a
     `PackedSequence` has a legitimate `.data` field), arguments not annotated `Tensor`.
@@ -162,6 +167,14 @@ class DataInForward(Rule):
         "        hole = x.data.new_zeros(x.data.shape, dtype=self.w.data.dtype)\n"
         "        idx = lengths.data.new_tensor([0, 1], device=x.data.device)\n"
         "        return x * self.w + pad.sum() + keep.sum() + hole.sum() + idx\n",
+        # The legacy ``new`` constructor builds a dropout mask of x's dtype and
+        # device; a comparison builds a padding mask: neither has a gradient to cut.
+        "from torch import nn\n"
+        "class LockedDropout(nn.Module):\n"
+        "    def forward(self, x, tokens):\n"
+        "        m = x.data.new(x.size(0), 1, x.size(2)).bernoulli_(0.9)\n"
+        "        pad = tokens.data.eq(0) | tokens.data.argmax(-1).gt(3)\n"
+        "        return x * m / 0.9 * pad\n",
         # A PackedSequence's .data field is legitimate.
         "from torch.nn.utils.rnn import PackedSequence\n"
         "class Rnn(Module):\n"

@@ -8,40 +8,23 @@ import re
 import libcst as cst
 
 from nnlint.analysis.cst_syntax import is_self_attr, source_text
-from nnlint.analysis.data_reads import DataRead
+from nnlint.analysis.data_reads import (
+    handed_to_metadata_helpers,
+    harmless,
+    helper_definitions,
+)
 from nnlint.analysis.module_model import class_model
 from nnlint.analysis.names import dotted_name
 from nnlint.rules.base import Invalid, Rule
 from nnlint.rules.needs import Needs
 from nnlint.rules.screens import classes, identifiers, methods, nodes
 
-# Reading these through ``.data`` never feeds autograd (metadata, host copies) or says
-# "no gradient" explicitly; an in-place method (``.data.clamp_()``) is a deliberate
-# write. The ``new_*`` factories and the legacy ``new`` constructor read only the
-# receiver's dtype and device. Comparisons and index results have no gradient
-# whatever their input, so ``.data`` cuts nothing there.
-_HARMLESS = frozenset(
-    "shape size dtype device dim ndim numel nelement element_size stride is_cuda "
-    "is_contiguous is_floating_point get_device data_ptr item tolist numpy detach "
-    "new new_full new_zeros new_ones new_empty new_tensor "
-    "eq ne lt le gt ge isnan isinf isfinite argmax argmin argsort nonzero".split()
-)
 _PARAMETER = frozenset({"torch.nn.Parameter", "torch.nn.parameter.Parameter"})
 _NO_PARAMETERS = frozenset(
     f"torch.nn.{name}" for name in ("Module", "Sequential", "ModuleList", "ModuleDict")
 )
 _TENSOR_HINTS = ("Tensor", "FloatTensor", "LongTensor")
 _PACKED = ("PackedSequence", "pack_padded_sequence", "pack_sequence")
-
-
-def _harmless(read: DataRead) -> bool:
-    """Metadata, host copies, an in-place write, or a condition: no gradient cut."""
-    then = read.then
-    if then is not None and (
-        then in _HARMLESS or (then.endswith("_") and not then.endswith("__"))
-    ):
-        return True
-    return read.in_test
 
 
 def _reads_data_in_forward(statement: ast.stmt) -> bool:
@@ -71,7 +54,9 @@ class DataInForward(Rule):
     factories (`x.data.new_full(size, v)`, `.new_zeros`, `.new_ones`, `.new_empty`,
     `.new_tensor`, and the legacy `.new(...)`: they read only dtype and device),
     comparisons and index results (`.eq(0)`, `.gt()`, `.isnan()`, `.argmax()`,
-    `.nonzero()`: they have no gradient anyway), conditions of `if`/`while` and
+    `.nonzero()`: they have no gradient anyway), `.data` passed by position to a
+    top-level function of the file that only reads such metadata from that
+    parameter (`mask_like(x.data, size)`), conditions of `if`/`while` and
     `assert`, `.data` outside `forward` (init code), `self.data` attributes, dict keys
     named `"data"`, and, in a file that imports from `torch.nn.utils.rnn` (a
     `PackedSequence` has a legitimate `.data` field), arguments not annotated `Tensor`.
@@ -124,6 +109,7 @@ class DataInForward(Rule):
         ),
         scope="classes",
         pattern=re.compile(r"^[ \t]+(?:async[ \t]+)?def[ \t]+forward(?!\w)", re.M),
+        evidence=helper_definitions,
         screen=_reads_data_in_forward,
     )
 
@@ -175,6 +161,14 @@ class DataInForward(Rule):
         "        m = x.data.new(x.size(0), 1, x.size(2)).bernoulli_(0.9)\n"
         "        pad = tokens.data.eq(0) | tokens.data.argmax(-1).gt(3)\n"
         "        return x * m / 0.9 * pad\n",
+        # .data handed to a helper of the file that reads only its dtype and
+        # device to build a mask (the product uses the tensor itself).
+        "from torch import nn\n"
+        "def mask_like(t, size, p):\n"
+        "    return t.new_empty(*size).bernoulli_(1 - p).div_(1 - p)\n"
+        "class RowDropout(nn.Module):\n"
+        "    def forward(self, x):\n"
+        "        return x * mask_like(x.data, (x.size(0), 1), 0.5)\n",
         # A PackedSequence's .data field is legitimate.
         "from torch.nn.utils.rnn import PackedSequence\n"
         "class Rnn(Module):\n"
@@ -182,6 +176,23 @@ class DataInForward(Rule):
         "        return PackedSequence(self.proj(packed.data), packed.batch_sizes)\n",
     ]
     INVALID = [
+        Invalid(
+            # A helper that computes with the value (not only its metadata).
+            "from torch import nn\n"
+            "def scaled(t, s):\n"
+            "    return t * s\n"
+            "class Head(nn.Module):\n"
+            "    def forward(self, x):\n"
+            "        return scaled(x.data, 2.0)\n",
+            line=6,
+            column=23,
+            fixed="from torch import nn\n"
+            "def scaled(t, s):\n"
+            "    return t * s\n"
+            "class Head(nn.Module):\n"
+            "    def forward(self, x):\n"
+            "        return scaled(x, 2.0)\n",
+        ),
         Invalid(
             "import torch\n"
             "class Tied(torch.nn.Module):\n"
@@ -234,9 +245,12 @@ class DataInForward(Rule):
             return
         model = class_model(self.context, owner)
         tensors, parameters = self._tensor_arguments(node), self._parameters(owner)
+        handed = handed_to_metadata_helpers(self.context.module, node)
         for read in model.flow(node).data_reads.found:
             found = read.node
-            if _is_target(found.value, tensors, parameters) and not _harmless(read):
+            if id(found) in handed or harmless(read):
+                continue
+            if _is_target(found.value, tensors, parameters):
                 self.report(found, replacements={found: found.value})
 
     def _tensor_arguments(self, node: cst.FunctionDef) -> set[str]:

@@ -150,3 +150,45 @@ def handed_to_metadata_helpers(module: cst.Module, node: cst.FunctionDef) -> set
             ):
                 found.add(id(value))
     return found
+
+
+def saved_for_restore(function: cst.FunctionDef) -> set[int]:
+    """``old = w.data`` whose only other uses write it back (``w.data = old``): the
+    storage is swapped and restored, no value computed from it."""
+    every = list(walk(function.body))
+    saved: dict[str, cst.Attribute] = {}
+    restores: set[int] = set()
+    for node in every:
+        if not isinstance(node, cst.Assign) or not isinstance(node.value, cst.Name):
+            continue
+        if all(_is_data(target.target) for target in node.targets):
+            restores.add(id(node.value))
+    for node in every:
+        if (
+            isinstance(node, cst.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0].target, cst.Name)
+            and _is_data(node.value)
+        ):
+            assert isinstance(node.value, cst.Attribute)
+            saved[node.targets[0].target.value] = node.value
+    targets = {
+        id(target.target)
+        for n in every
+        if isinstance(n, cst.Assign)
+        for target in n.targets
+    }
+    found = set()
+    for name, read in saved.items():
+        uses = [
+            n
+            for n in every
+            if isinstance(n, cst.Name) and n.value == name and id(n) not in targets
+        ]
+        if uses and all(id(use) in restores for use in uses):
+            found.add(id(read))
+    return found
+
+
+def _is_data(node: cst.BaseExpression) -> bool:
+    return isinstance(node, cst.Attribute) and node.attr.value == "data"

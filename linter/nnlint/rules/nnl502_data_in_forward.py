@@ -12,6 +12,7 @@ from nnlint.analysis.data_reads import (
     handed_to_metadata_helpers,
     harmless,
     helper_definitions,
+    saved_for_restore,
 )
 from nnlint.analysis.module_model import class_model
 from nnlint.analysis.names import dotted_name
@@ -169,6 +170,17 @@ class DataInForward(Rule):
         "class RowDropout(nn.Module):\n"
         "    def forward(self, x):\n"
         "        return x * mask_like(x.data, (x.size(0), 1), 0.5)\n",
+        # The weight's storage swapped for inference and restored: the saved
+        # ``.data`` is only ever written back.
+        "from torch import nn\n"
+        "class Merged(nn.Module):\n"
+        "    def forward(self, x):\n"
+        "        original = self.base.weight.data\n"
+        "        self.base.weight.data = self.merged\n"
+        "        try:\n"
+        "            return self.base(x)\n"
+        "        finally:\n"
+        "            self.base.weight.data = original\n",
         # A PackedSequence's .data field is legitimate.
         "from torch.nn.utils.rnn import PackedSequence\n"
         "class Rnn(Module):\n"
@@ -176,6 +188,23 @@ class DataInForward(Rule):
         "        return PackedSequence(self.proj(packed.data), packed.batch_sizes)\n",
     ]
     INVALID = [
+        Invalid(
+            # Saved, then computed with: not only restored.
+            "from torch import nn\n"
+            "class Merged(nn.Module):\n"
+            "    def forward(self, x):\n"
+            "        w = self.base.weight.data\n"
+            "        self.base.weight.data = w\n"
+            "        return x @ w\n",
+            line=4,
+            column=13,
+            fixed="from torch import nn\n"
+            "class Merged(nn.Module):\n"
+            "    def forward(self, x):\n"
+            "        w = self.base.weight\n"
+            "        self.base.weight.data = w\n"
+            "        return x @ w\n",
+        ),
         Invalid(
             # A helper that computes with the value (not only its metadata).
             "from torch import nn\n"
@@ -246,6 +275,7 @@ class DataInForward(Rule):
         model = class_model(self.context, owner)
         tensors, parameters = self._tensor_arguments(node), self._parameters(owner)
         handed = handed_to_metadata_helpers(self.context.module, node)
+        handed |= saved_for_restore(node)
         for read in model.flow(node).data_reads.found:
             found = read.node
             if id(found) in handed or harmless(read):

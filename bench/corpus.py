@@ -85,7 +85,34 @@ UNSEEN = (
     Project("fair-esm", "2.0.0", "protein language models"),
     Project("pytorch-forecasting", "1.8.0", "time series"),
 )
-SETS = {"wide": PROJECTS, "unseen": UNSEEN}
+# A third set from fields the other two miss (scientific ML, probabilistic models,
+# reinforcement learning, recommenders, spiking networks, NLP libraries, training
+# frameworks), reviewed on 2026-12-06: ``--set fresh``.
+FRESH = (
+    Project("e3nn", "0.6.0", "scientific ML / molecules"),
+    Project("mace-torch", "0.3.16", "scientific ML / molecules"),
+    Project("schnetpack", "2.2.0", "scientific ML / molecules"),
+    Project("torchani", "2.9.0", "scientific ML / molecules"),
+    Project("pyro-ppl", "1.9.2", "probabilistic / flows"),
+    Project("gpytorch", "1.15.2", "probabilistic / flows"),
+    Project("zuko", "1.6.0", "probabilistic / flows"),
+    Project("sbi", "0.27.0", "probabilistic / flows"),
+    Project("stable-baselines3", "2.9.2", "reinforcement learning"),
+    Project("tianshou", "2.0.1", "reinforcement learning"),
+    Project("pytorch-tabnet", "4.1.0", "recommender / tabular"),
+    Project("pykeen", "1.11.1", "recommender / tabular"),
+    Project("recbole", "1.2.1", "recommender / tabular"),
+    Project("snntorch", "1.0.0", "spiking / neuro"),
+    Project("spikingjelly", "2.0.0", "spiking / neuro"),
+    Project("braindecode", "1.8.1", "spiking / neuro"),
+    Project("openai-whisper", "20250625", "speech/audio"),
+    Project("sentence-transformers", "6.2.0", "NLP libraries"),
+    Project("flair", "0.15.1", "NLP libraries"),
+    Project("denoising-diffusion-pytorch", "2.3.4", "diffusion/generative"),
+    Project("fastai", "2.8.12", "training frameworks"),
+    Project("mosaicml", "0.32.1", "training frameworks"),
+)
+SETS = {"wide": PROJECTS, "unseen": UNSEEN, "fresh": FRESH}
 
 
 def _pip_download(project: Project, into: Path) -> Path:

@@ -40,6 +40,10 @@ _SCALING_CALLS = frozenset(
         ".divide", ".divide_", ".mul_scalar",
     }
 )  # fmt: skip
+# tanh bounds its output to (-1, 1): scores computed from it are additive attention
+# (``v^T tanh(W x)``, Bahdanau), which has no 1/sqrt(d) convention, or are bounded
+# logits that cannot saturate the softmax. Either way they count as scaled.
+_BOUNDING = frozenset({"torch.tanh", ".tanh", "torch.nn.functional.tanh"})
 _NORMALIZE = "torch.nn.functional.normalize"
 _SDPA = "torch.nn.functional.scaled_dot_product_attention"
 _INITS = ("normal_", "uniform_", "trunc_normal_", "xavier_normal_")
@@ -84,7 +88,7 @@ class ScoreWalker(FlowWalker):
             if any(a.keyword and a.keyword.value == "alpha" for a in node.args):
                 return frozenset({_SCALED})
             return self.product(node, args[1], args[2])
-        if name in _SCALING_CALLS:
+        if name in _SCALING_CALLS or name in _BOUNDING:
             return frozenset({_SCALED, *_only(first, "weights")})
         if name is None and _self_attribute(node.func):
             return self.module_call(node, first)

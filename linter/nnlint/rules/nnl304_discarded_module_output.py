@@ -36,7 +36,10 @@ class DiscardedModuleOutput(Rule):
       judged: its name says nothing about what it does.
 
     A submodule call in a class that mentions hooks (`register_forward_hook`, timm's
-    `FeatureHooks`) is not reported either: it runs for the hooks' side effects.
+    `FeatureHooks`) is not reported either: it runs for the hooks' side effects. Nor
+    is one whose submodule's state the same method reads (`self.net[-1].v`,
+    `self.cell.state`; not its `weight`/`bias`): a stateful module (a spiking
+    neuron's membrane potential, a memory) is run for what it stores.
 
     In-place operations (`x.relu_()`, `F.relu(x, inplace=True)`, functions ending in
     `_`, `out=` arguments) are not reported: they work through their side effect.
@@ -136,6 +139,19 @@ class DiscardedModuleOutput(Rule):
         "        grid = self.builder.make_grid(h)\n"
         "        grid.reshape(shape)\n"
         "        return self.ctc.log_probs(h)\n",
+        # A stateful module stepped T times for its state, read afterwards from the
+        # module itself (spiking neurons keep their membrane potential in `.v`).
+        "from torch import nn\n"
+        "class Spiking(nn.Module):\n"
+        "    def __init__(self, neuron):\n"
+        "        super().__init__()\n"
+        "        self.net = nn.Sequential(nn.Linear(4, 2), neuron)\n"
+        "        self.mem = nn.GRUCell(4, 4)\n"
+        "    def forward(self, x):\n"
+        "        for _ in range(8):\n"
+        "            self.net(x)\n"
+        "            self.mem(x)\n"
+        "        return self.net[-1].v + self.mem.state\n",
         # torch.add with out= writes its result.
         "import torch\n"
         "from torch import nn\n"
@@ -145,6 +161,20 @@ class DiscardedModuleOutput(Rule):
         "        return buf\n",
     ]
     INVALID = [
+        Invalid(
+            # Reading the dropped layer's parameters or calling its methods is not
+            # reading state a forward call left behind.
+            "from torch import nn\n"
+            "class Tied(nn.Module):\n"
+            "    def __init__(self):\n"
+            "        super().__init__()\n"
+            "        self.embed = nn.Linear(8, 8)\n"
+            "    def forward(self, x):\n"
+            "        self.embed(x)\n"
+            "        return self.embed.forward(x) @ self.embed.weight\n",
+            line=7,
+            column=9,
+        ),
         Invalid(
             "import torch.nn as nn\n"
             "class Net(nn.Module):\n"
@@ -234,9 +264,12 @@ class DiscardedModuleOutput(Rule):
             return
         for function in owner.forward_methods():
             tensors = owner.tensors(function)
+            stateful = _state_read(function, tensors.me)
             for statement in _expression_statements(function.body):
-                if isinstance(statement.value, cst.Call):
-                    self._check(statement.value, owner, tensors)
+                call = statement.value
+                if isinstance(call, cst.Call):
+                    if self_attr(call.func, tensors.me) not in stateful:
+                        self._check(call, owner, tensors)
 
     def _check(
         self, call: cst.Call, owner: ClassModel, tensors: ProvableTensors
@@ -265,6 +298,33 @@ class DiscardedModuleOutput(Rule):
             self.report(
                 call, f"the result of `.{method}()` is discarded (it is not in-place)"
             )
+
+
+# Reading these from a module reads its parameters, not state a forward call left.
+_PARAMETERS = frozenset({"weight", "bias"})
+
+
+def _state_read(function: cst.FunctionDef, me: str | None) -> set[str]:
+    """Submodules ``self.<attr>`` whose state ``function`` reads: an item
+    (``self.net[-1]``) or an attribute other than a parameter or a called method
+    (``self.cell.v``, not ``self.block.proj(x)``)."""
+    every = list(walk(function))
+    called = {id(node.func) for node in every if isinstance(node, cst.Call)}
+    found = set()
+    for node in every:
+        if isinstance(node, cst.Subscript):
+            attr = self_attr(node.value, me)
+        elif (
+            isinstance(node, cst.Attribute)
+            and node.attr.value not in _PARAMETERS
+            and id(node) not in called
+        ):
+            attr = self_attr(node.value, me)
+        else:
+            continue
+        if attr is not None:
+            found.add(attr)
+    return found
 
 
 def _uses_hooks(owner: ClassModel) -> bool:

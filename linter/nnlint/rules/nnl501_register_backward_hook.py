@@ -25,7 +25,8 @@ class RegisterBackwardHook(Rule):
     `nn.Module` API) and to the global
     `torch.nn.modules.module.register_module_backward_hook(...)`. A file that defines
     its own `register_backward_hook` function or method is skipped, since its calls
-    may be to that.
+    may be to that. So is a call inside an `if` or `try` statement that also calls
+    the full hook: a fallback for torch releases older than 1.8, which lack it.
 
     ## Why is this bad?
     The old backward hook is deprecated because it is wrong for most modules: it is
@@ -87,6 +88,17 @@ class RegisterBackwardHook(Rule):
         "import torch\n"
         "x = torch.ones(2, requires_grad=True)\n"
         "x.register_hook(lambda grad: grad * 2)\n",
+        # A fallback for old torch beside the full hook, by version or by failure.
+        "import torch\n"
+        "def attach(m, hook, hooks):\n"
+        "    if hasattr(m, 'register_full_backward_hook'):\n"
+        "        hooks.append(m.register_full_backward_hook(hook))\n"
+        "    else:\n"
+        "        hooks.append(m.register_backward_hook(hook))\n"
+        "    try:\n"
+        "        m.register_full_backward_hook(hook)\n"
+        "    except AttributeError:\n"
+        "        m.register_backward_hook(hook)\n",
     ]
     INVALID = [
         Invalid(
@@ -142,11 +154,22 @@ class RegisterBackwardHook(Rule):
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
         if isinstance(func, cst.Attribute) and func.attr.value == _METHOD:
-            if not self._user_defines_method():
+            if not self._user_defines_method() and not self._fallback():
                 self._flag(func.attr)
         elif self.qualified_name(func) == _GLOBAL:
             target = func.attr if isinstance(func, cst.Attribute) else func
             self._flag(target, fixable=isinstance(func, cst.Attribute))
+
+    def _fallback(self) -> bool:
+        """Inside an ``if``/``try`` that also calls the full hook (old torch)."""
+        return any(
+            isinstance(outer, cst.If | cst.Try)
+            and any(
+                isinstance(node, cst.Name) and node.value == _REPLACEMENT[_METHOD]
+                for node in descendants(outer)
+            )
+            for outer in self.context.ancestors
+        )
 
     def _flag(self, name: cst.BaseExpression, fixable: bool = True) -> None:
         if not isinstance(name, cst.Name):

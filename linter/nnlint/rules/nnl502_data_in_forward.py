@@ -8,37 +8,24 @@ import re
 import libcst as cst
 
 from nnlint.analysis.cst_syntax import is_self_attr, source_text
-from nnlint.analysis.data_reads import DataRead
+from nnlint.analysis.data_reads import (
+    handed_to_metadata_helpers,
+    harmless,
+    helper_definitions,
+    saved_for_restore,
+)
 from nnlint.analysis.module_model import class_model
 from nnlint.analysis.names import dotted_name
 from nnlint.rules.base import Invalid, Rule
 from nnlint.rules.needs import Needs
 from nnlint.rules.screens import classes, identifiers, methods, nodes
 
-# Reading these through ``.data`` never feeds autograd (metadata, host copies) or says
-# "no gradient" explicitly; an in-place method (``.data.clamp_()``) is a deliberate
-# write. The ``new_*`` factories read only the receiver's dtype and device.
-_HARMLESS = frozenset(
-    "shape size dtype device dim ndim numel nelement element_size stride is_cuda "
-    "is_contiguous is_floating_point get_device data_ptr item tolist numpy detach "
-    "new_full new_zeros new_ones new_empty new_tensor".split()
-)
 _PARAMETER = frozenset({"torch.nn.Parameter", "torch.nn.parameter.Parameter"})
 _NO_PARAMETERS = frozenset(
     f"torch.nn.{name}" for name in ("Module", "Sequential", "ModuleList", "ModuleDict")
 )
 _TENSOR_HINTS = ("Tensor", "FloatTensor", "LongTensor")
 _PACKED = ("PackedSequence", "pack_padded_sequence", "pack_sequence")
-
-
-def _harmless(read: DataRead) -> bool:
-    """Metadata, host copies, an in-place write, or a condition: no gradient cut."""
-    then = read.then
-    if then is not None and (
-        then in _HARMLESS or (then.endswith("_") and not then.endswith("__"))
-    ):
-        return True
-    return read.in_test
 
 
 def _reads_data_in_forward(statement: ast.stmt) -> bool:
@@ -66,7 +53,11 @@ class DataInForward(Rule):
     cached on `self`, metadata reads (`x.data.shape`, `.dtype`, `.device`, `.size()`,
     `.dim()`, `.item()`, `.tolist()`, `.numpy()`), `.data.detach()`, the `new_*`
     factories (`x.data.new_full(size, v)`, `.new_zeros`, `.new_ones`, `.new_empty`,
-    `.new_tensor`: they read only dtype and device), conditions of `if`/`while` and
+    `.new_tensor`, and the legacy `.new(...)`: they read only dtype and device),
+    comparisons and index results (`.eq(0)`, `.gt()`, `.isnan()`, `.argmax()`,
+    `.nonzero()`: they have no gradient anyway), `.data` passed by position to a
+    top-level function of the file that only reads such metadata from that
+    parameter (`mask_like(x.data, size)`), conditions of `if`/`while` and
     `assert`, `.data` outside `forward` (init code), `self.data` attributes, dict keys
     named `"data"`, and, in a file that imports from `torch.nn.utils.rnn` (a
     `PackedSequence` has a legitimate `.data` field), arguments not annotated `Tensor`.
@@ -119,6 +110,7 @@ class DataInForward(Rule):
         ),
         scope="classes",
         pattern=re.compile(r"^[ \t]+(?:async[ \t]+)?def[ \t]+forward(?!\w)", re.M),
+        evidence=helper_definitions,
         screen=_reads_data_in_forward,
     )
 
@@ -162,6 +154,33 @@ class DataInForward(Rule):
         "        hole = x.data.new_zeros(x.data.shape, dtype=self.w.data.dtype)\n"
         "        idx = lengths.data.new_tensor([0, 1], device=x.data.device)\n"
         "        return x * self.w + pad.sum() + keep.sum() + hole.sum() + idx\n",
+        # The legacy ``new`` constructor builds a dropout mask of x's dtype and
+        # device; a comparison builds a padding mask: neither has a gradient to cut.
+        "from torch import nn\n"
+        "class LockedDropout(nn.Module):\n"
+        "    def forward(self, x, tokens):\n"
+        "        m = x.data.new(x.size(0), 1, x.size(2)).bernoulli_(0.9)\n"
+        "        pad = tokens.data.eq(0) | tokens.data.argmax(-1).gt(3)\n"
+        "        return x * m / 0.9 * pad\n",
+        # .data handed to a helper of the file that reads only its dtype and
+        # device to build a mask (the product uses the tensor itself).
+        "from torch import nn\n"
+        "def mask_like(t, size, p):\n"
+        "    return t.new_empty(*size).bernoulli_(1 - p).div_(1 - p)\n"
+        "class RowDropout(nn.Module):\n"
+        "    def forward(self, x):\n"
+        "        return x * mask_like(x.data, (x.size(0), 1), 0.5)\n",
+        # The weight's storage swapped for inference and restored: the saved
+        # ``.data`` is only ever written back.
+        "from torch import nn\n"
+        "class Merged(nn.Module):\n"
+        "    def forward(self, x):\n"
+        "        original = self.base.weight.data\n"
+        "        self.base.weight.data = self.merged\n"
+        "        try:\n"
+        "            return self.base(x)\n"
+        "        finally:\n"
+        "            self.base.weight.data = original\n",
         # A PackedSequence's .data field is legitimate.
         "from torch.nn.utils.rnn import PackedSequence\n"
         "class Rnn(Module):\n"
@@ -169,6 +188,40 @@ class DataInForward(Rule):
         "        return PackedSequence(self.proj(packed.data), packed.batch_sizes)\n",
     ]
     INVALID = [
+        Invalid(
+            # Saved, then computed with: not only restored.
+            "from torch import nn\n"
+            "class Merged(nn.Module):\n"
+            "    def forward(self, x):\n"
+            "        w = self.base.weight.data\n"
+            "        self.base.weight.data = w\n"
+            "        return x @ w\n",
+            line=4,
+            column=13,
+            fixed="from torch import nn\n"
+            "class Merged(nn.Module):\n"
+            "    def forward(self, x):\n"
+            "        w = self.base.weight\n"
+            "        self.base.weight.data = w\n"
+            "        return x @ w\n",
+        ),
+        Invalid(
+            # A helper that computes with the value (not only its metadata).
+            "from torch import nn\n"
+            "def scaled(t, s):\n"
+            "    return t * s\n"
+            "class Head(nn.Module):\n"
+            "    def forward(self, x):\n"
+            "        return scaled(x.data, 2.0)\n",
+            line=6,
+            column=23,
+            fixed="from torch import nn\n"
+            "def scaled(t, s):\n"
+            "    return t * s\n"
+            "class Head(nn.Module):\n"
+            "    def forward(self, x):\n"
+            "        return scaled(x, 2.0)\n",
+        ),
         Invalid(
             "import torch\n"
             "class Tied(torch.nn.Module):\n"
@@ -221,9 +274,13 @@ class DataInForward(Rule):
             return
         model = class_model(self.context, owner)
         tensors, parameters = self._tensor_arguments(node), self._parameters(owner)
+        handed = handed_to_metadata_helpers(self.context.module, node)
+        handed |= saved_for_restore(node)
         for read in model.flow(node).data_reads.found:
             found = read.node
-            if _is_target(found.value, tensors, parameters) and not _harmless(read):
+            if id(found) in handed or harmless(read):
+                continue
+            if _is_target(found.value, tensors, parameters):
                 self.report(found, replacements={found: found.value})
 
     def _tensor_arguments(self, node: cst.FunctionDef) -> set[str]:

@@ -67,7 +67,8 @@ class UnscaledAttentionScores(FunctionScanRule):
     The scale may live elsewhere, and then nothing is reported: multiplied into `q`
     or `k` before the product, applied to the scores as a `scale`, `temperature` or
     learned logit scale (any multiplication or division counts, since its value is
-    not known statically), cosine attention (`F.normalize` on `q` or `k`), or
+    not known statically), cosine attention (`F.normalize` on `q` or `k`), a `tanh`
+    on the way (additive attention `v^T tanh(Wx)`, or bounded logits), or
     `F.scaled_dot_product_attention`, which scales by default and is never matched.
     T5-style attention deliberately leaves the scores unscaled and folds the factor
     into the query projection's initialisation; when the file initialises the
@@ -178,6 +179,17 @@ def attention(q, k, v, scale):
     out2 = torch.matmul(b.softmax(-1), v)
     c = torch.einsum("bid,bjd->bij", q, k) / 0.07
     return out, out2, torch.einsum("bij,bjd->bid", c.softmax(-1), v)
+""",
+        # Additive attention: a learned vector times tanh of a projection, then
+        # scores against a tanh'd product (bounded logits).
+        """\
+import torch
+import torch.nn.functional as F
+
+def additive(x, w1, w2, h):
+    a = F.softmax(torch.matmul(torch.tanh(torch.matmul(x, w1)), w2), dim=1)
+    b = torch.tanh(h @ x.transpose(1, 2)).softmax(-1)
+    return torch.matmul(a.unsqueeze(1), x), b @ x
 """,
         # Cosine attention with a learned logit scale (Swin v2), and SDPA.
         """\

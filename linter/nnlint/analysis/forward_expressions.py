@@ -40,13 +40,29 @@ class ExpressionFlow:
         self._statement_call: cst.BaseExpression | None = None
         self._unread = 0  # > 0: names evaluated are not reads (lambda, ``x +=``)
         self._same_tensor: dict[cst.Call, int] = {}  # in-place call -> operand
+        # Following ``self.helper(x)`` (:meth:`follow`): the methods being walked,
+        # the callers' bindings, each followed call's value, the callee's returns.
+        self._stack: list[cst.FunctionDef] = []
+        self._outer: list[dict[str, Binding]] = []
+        self._results: dict[cst.Call, Binding] = {}
+        self._returns: list[Binding] | None = None
 
     def fresh(self, tensorish: bool = False, tensor: int = 0) -> Binding:
         self._roots += 1
         return Binding(Flow(self._roots), tensorish, tensor=tensor or self._roots)
 
+    def follow(self, call: cst.Call) -> Binding | None:
+        """The value of ``self.helper(...)`` with the helper's body walked, if it is
+        followed (:class:`~nnlint.analysis.forward_flow.ForwardFlow`)."""
+        return None
+
     def _tensors(self) -> dict[str, int]:
-        return {name: binding.tensor for name, binding in self.env.items()}
+        """The tensor each name refers to, the callers' names included: a helper
+        that overwrites its argument in place overwrites the caller's tensor."""
+        held: dict[str, int] = {}
+        for env in (*self._outer, self.env):
+            held.update((name, binding.tensor) for name, binding in env.items())
+        return held
 
     def _bind(self, target: cst.BaseExpression, binding: Binding | None) -> None:
         if isinstance(target, cst.Name):
@@ -60,6 +76,8 @@ class ExpressionFlow:
             self.expr(value)  # a read
             return self.env[value.value]  # an alias: the very same value
         flow = self.expr(value)
+        if type(value) is cst.Call and value in self._results:
+            return self._results.pop(value)  # a followed helper's return value
         # The result of an in-place call is its operand's tensor.
         tensor = self._same_tensor.get(value, 0) if type(value) is cst.Call else 0
         tensorish = isinstance(value, cst.Call) and self._tensor_call(value)
@@ -125,6 +143,9 @@ class ExpressionFlow:
         return None
 
     def _call(self, call: cst.Call) -> Flow | None:
+        followed = self.follow(call)
+        if followed is not None:
+            return followed.flow
         args = [a.value for a in call.args]
         flows = [self.expr(a) for a in args]
         first = flows[0] if flows and call.args[0].keyword is None else None

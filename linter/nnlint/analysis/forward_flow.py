@@ -11,7 +11,9 @@ import libcst as cst
 
 from nnlint.analysis.cst_syntax import assign_targets, source_text
 from nnlint.analysis.data_reads import writes
+from nnlint.analysis.forward_calls import followed_method, parameter_of
 from nnlint.analysis.forward_expressions import ExpressionFlow, local_name
+from nnlint.analysis.forward_records import Binding
 from nnlint.analysis.method_syntax import self_name
 from nnlint.analysis.walk import child_expressions
 
@@ -39,12 +41,58 @@ class ForwardFlow(ExpressionFlow):
 
     def run(self, function: cst.FunctionDef) -> ForwardFlow:
         self.owner = self_name(function)
+        self.env = self._parameters(function)
+        self._stack.append(function)
+        self._suite(function.body)
+        return self
+
+    def _parameters(self, function: cst.FunctionDef) -> dict[str, Binding]:
+        """A fresh value per parameter: a tensor unless annotated otherwise."""
+        env = {}
         for param in function.params.params[1:]:
             hint = param.annotation
             text = "" if hint is None else source_text(hint.annotation)
-            self.env[param.name.value] = self.fresh(not text or "Tensor" in text)
-        self._suite(function.body)
-        return self
+            env[param.name.value] = self.fresh(not text or "Tensor" in text)
+        return env
+
+    def follow(self, call: cst.Call) -> Binding | None:
+        """Walk the body of the class's own method ``call`` runs with its parameters
+        bound to the caller's values (:mod:`.forward_calls`). Its adds, applications
+        and in-place operations join this method's records (a rule reports each node
+        once however many call sites reach it); its ``.data`` reads do not (NNL502
+        judges a receiver by the parameters of the method the read is in, and the
+        helper is walked on its own when NNL502 asks), nor do its statements reach the
+        residual sums (NNL401 walks every method on its own)."""
+        callee = followed_method(call, self.model, self.owner, self._stack)
+        if callee is None:
+            return None
+        values = [self._value(arg.value) for arg in call.args]
+        env = self._parameters(callee)
+        for name, value in zip(parameter_of(callee, call), values, strict=True):
+            if name is not None:
+                env[name] = value
+        saved = (self.env, self.owner, self.sums, self._returns)
+        self._outer.append(self.env)
+        self._stack.append(callee)
+        self.env, self.owner, self.sums = env, self_name(callee), None
+        self._returns = []
+        self.data_reads.quiet += 1
+        self._suite(callee.body)
+        self.data_reads.quiet -= 1
+        returns = self._returns
+        self._stack.pop()
+        self._outer.pop()
+        self.env, self.owner, self.sums, self._returns = saved
+        result = self._returned(returns)
+        self._results[call] = result
+        return result
+
+    def _returned(self, returns: list[Binding]) -> Binding:
+        """The value of a followed call: what every ``return`` returned if they
+        agree, else a fresh value (a tensor if any returned one)."""
+        if returns and all(value is returns[0] for value in returns):
+            return returns[0]
+        return self.fresh(any(value.tensorish for value in returns))
 
     @property
     def post_ln(self) -> list[cst.Call]:
@@ -143,6 +191,9 @@ class ForwardFlow(ExpressionFlow):
                 self._bind(target, binding)
         elif isinstance(small, cst.AugAssign):
             self._augmented(small)
+        elif isinstance(small, cst.Return) and self._returns is not None:
+            value = small.value  # a followed helper's value
+            self._returns.append(self.fresh() if value is None else self._value(value))
         elif isinstance(small, cst.Expr | cst.Return):
             if isinstance(small, cst.Expr):
                 self._statement_call = small.value  # run for its in-place effect

@@ -100,7 +100,11 @@ class Rule(cst.CSTVisitor):
         fix_description: str | None = None,
     ) -> None:
         """Flag ``node``. ``replacements`` (old node -> new node, found by identity in
-        the tree) is the fix; its safety is the class's ``FIX_IS_SAFE``."""
+        the tree) is the fix; its safety is the class's ``FIX_IS_SAFE``. A node
+        already flagged is not flagged again (a helper's line reached from two call
+        sites, or from ``forward`` and on its own, is one finding)."""
+        if any(report.node is node for report in self.reports):
+            return
         fix = None
         if replacements:
             fix = Fix(

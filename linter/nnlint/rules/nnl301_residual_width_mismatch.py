@@ -386,6 +386,20 @@ class ResidualWidthMismatch(Rule):
             line=9,
             column=16,
         ),
+        Invalid(  # the branch is a helper method: its chain is followed
+            "from torch import nn\n"
+            "class Mixer(nn.Module):\n"
+            "    def __init__(self):\n"
+            "        super().__init__()\n"
+            "        self.up = nn.Linear(96, 384)\n"
+            "        self.down = nn.Linear(384, 192)\n"
+            "    def _mlp(self, tokens):\n"
+            "        return self.down(self.up(tokens))\n"
+            "    def forward(self, tokens):\n"
+            "        return tokens + self._mlp(tokens)\n",
+            line=10,
+            column=16,
+        ),
     ]
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:

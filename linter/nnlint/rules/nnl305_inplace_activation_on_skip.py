@@ -231,6 +231,34 @@ class InplaceActivationOnSkip(Rule):
             line=6,
             column=9,
         ),
+        Invalid(  # the in-place activation sits in a helper forward calls
+            "import torch.nn as nn\n"
+            "class Stage(nn.Module):\n"
+            "    def __init__(self, c):\n"
+            "        super().__init__()\n"
+            "        self.gelu_like = nn.SiLU(True)\n"
+            "        self.proj = nn.Conv2d(c, c, 1)\n"
+            "    def _activate(self, feat):\n"
+            "        return self.gelu_like(feat)\n"
+            "    def forward(self, feat):\n"
+            "        shortcut = feat\n"
+            "        feat = self.proj(self._activate(feat))\n"
+            "        return feat + shortcut\n",
+            line=8,
+            column=16,
+            fixed="import torch.nn as nn\n"
+            "class Stage(nn.Module):\n"
+            "    def __init__(self, c):\n"
+            "        super().__init__()\n"
+            "        self.gelu_like = nn.SiLU(False)\n"
+            "        self.proj = nn.Conv2d(c, c, 1)\n"
+            "    def _activate(self, feat):\n"
+            "        return self.gelu_like(feat)\n"
+            "    def forward(self, feat):\n"
+            "        shortcut = feat\n"
+            "        feat = self.proj(self._activate(feat))\n"
+            "        return feat + shortcut\n",
+        ),
     ]
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:

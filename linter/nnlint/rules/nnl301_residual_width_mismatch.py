@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import ast
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import libcst as cst
@@ -20,7 +19,8 @@ from nnlint.analysis.module_model import (
 from nnlint.analysis.walk import walk
 from nnlint.rules.base import Invalid, Rule
 from nnlint.rules.needs import Needs, construction_calls
-from nnlint.rules.screens import any_class, attribute_assignments, forward_methods
+from nnlint.rules.nnl301_screen import may_add_a_residual
+from nnlint.rules.screens import any_class
 
 _CONV = {f"torch.nn.Conv{d}d" for d in (1, 2, 3)}
 _CONV_T = {f"torch.nn.ConvTranspose{d}d" for d in (1, 2, 3)}
@@ -200,7 +200,7 @@ class ResidualWidthMismatch(Rule):
         ("Linear", "Conv", "Pool"),
         scope="modules",
         evidence=construction_calls,
-        screen=lambda statement: any_class(statement, _may_add_a_residual),
+        screen=lambda statement: any_class(statement, may_add_a_residual),
     )
     VALID = [
         # A downsample projection on the skip matches the strided, widened branch.
@@ -596,49 +596,3 @@ def _bound(init: cst.FunctionDef, call: cst.Call | None) -> dict[str, int] | Non
         for name, value in given.items()
         if isinstance(value, cst.Integer)
     }
-
-
-def _may_add_a_residual(node: ast.ClassDef) -> bool:
-    """The screen: the class builds a layer from a call (``self.conv = ...(...)``),
-    and a ``forward*`` method adds, outside any branch, two operands whose chain of
-    layers the forward flow can follow (a name, a call or ``x @ self.w``)."""
-    if not any(
-        isinstance(value, ast.Call | ast.IfExp)
-        for _, value in attribute_assignments(node)
-    ):
-        return False
-    return any(
-        _followed_add(child)
-        for function in forward_methods(node)
-        for child in _unguarded(function)
-    )
-
-
-def _followed_add(node: ast.AST) -> bool:
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-        return _followed(node.left) and _followed(node.right)
-    if isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Add):
-        return _followed(node.target) and _followed(node.value)
-    return False
-
-
-def _followed(operand: ast.expr) -> bool:
-    if isinstance(operand, ast.BinOp):
-        return isinstance(operand.op, ast.MatMult)
-    return isinstance(operand, ast.Name | ast.Call)
-
-
-def _unguarded(function: ast.AST) -> Iterator[ast.AST]:
-    """The nodes of ``function`` outside the branches of ``if``/``for``/``while``
-    and conditional expressions (their tests included): the rule leaves guarded
-    adds alone."""
-    stack = [function]
-    while stack:
-        node = stack.pop()
-        yield node
-        if isinstance(node, ast.If | ast.While | ast.IfExp):
-            stack.append(node.test)
-        elif isinstance(node, ast.For | ast.AsyncFor):
-            stack.extend((node.target, node.iter))
-        else:
-            stack.extend(ast.iter_child_nodes(node))

@@ -113,6 +113,13 @@ class ActivationProbe(Probe):
     def __init__(self) -> None:
         self.values = StepValues()
         self._sums: list[tuple[str, int, float, torch.Tensor]] = []
+        # The last output measured, its version counter and its (count, moments): a
+        # container returning its last child's output (Sequential, a stage, a block
+        # ending in its activation) and an identity module hand the hook the very
+        # tensor just measured. Same object, same version -> the same values, so they
+        # are reused instead of reduced again. Cleared at every step's end, so no
+        # activation outlives its step.
+        self._last: tuple[torch.Tensor, int, tuple[float, torch.Tensor]] | None = None
 
     def attach(self, ctx: RunContext, stack: ExitStack) -> None:
         super().attach(ctx, stack)
@@ -135,7 +142,7 @@ class ActivationProbe(Probe):
             if ctx.step == 0 and name not in ctx.order_set:
                 ctx.order.append(name)
                 ctx.order_set.add(name)
-            measured = output_sums(output)
+            measured = self._measure(output)
             if measured is not None:
                 self._sums.append((name, ctx.step, measured[0], measured[1]))
             if ctx.step == 0:  # the depth ratio is judged at init (judge._depth)
@@ -144,6 +151,22 @@ class ActivationProbe(Probe):
                     self.values.add(Q.ACT_BATCH_STD, name, ctx.step, spread)
 
         return hook
+
+    def _measure(self, output: Any) -> tuple[float, torch.Tensor] | None:
+        if not isinstance(output, torch.Tensor):
+            return output_sums(output)
+        last = self._last
+        # _version counts in-place writes: an in-place activation (ReLU(inplace=True))
+        # returns the tensor its predecessor returned, with other values.
+        if last is not None and last[0] is output and last[1] == output._version:
+            return last[2]
+        measured = output_sums(output)
+        if measured is not None:
+            self._last = (output, output._version, measured)
+        return measured
+
+    def end_step(self) -> None:
+        self._last = None
 
     def series(self) -> Series:
         series = self.values.to_series(self.ctx.steps)

@@ -126,8 +126,9 @@ class RunContext:
 
     def param_norms(self) -> torch.Tensor | None:
         if "param_norms" not in self._cache:
-            params = [p.detach() for p in self.trainable()]
-            self._cache["param_norms"] = _norms(params, self.trainable())
+            # _norms runs under no_grad: the parameters need no detach() each (one
+            # dispatched op per tensor per step).
+            self._cache["param_norms"] = _norms(self.trainable(), self.trainable())
         result: torch.Tensor | None = self._cache["param_norms"]
         return result
 
@@ -143,23 +144,28 @@ class RunContext:
         return [math.sqrt(total) for total in totals]
 
 
+@torch.no_grad()
 def _norms(
     tensors: Sequence[torch.Tensor | None], params: list[nn.Parameter]
 ) -> torch.Tensor | None:
     if not params:
         return None
-    present = [(i, _dense(t)) for i, t in enumerate(tensors) if t is not None]
-    if not present:
+    index = [i for i, t in enumerate(tensors) if t is not None]
+    if not index:
         return torch.zeros(len(params), device=params[0].device)
+    present = [tensors[i] for i in index]
+    if any(t.is_sparse for t in present):  # type: ignore[union-attr]
+        present = [_dense(t) for t in present]  # type: ignore[arg-type]
     # One fused launch per dtype/device group instead of one per parameter.
-    values = torch._foreach_norm([t for _, t in present])
+    values = list(torch._foreach_norm(present))  # type: ignore[arg-type]
     device = values[0].device
-    stacked = torch.stack([v if v.device == device else v.to(device) for v in values])
-    if len(present) == len(params):
-        return stacked.float()
+    if any(v.device != device for v in values):
+        values = [v.to(device) for v in values]
+    stacked = torch.stack(values).float()
+    if len(index) == len(params):
+        return stacked
     out = torch.zeros(len(params), device=device, dtype=torch.float32)
-    index = torch.tensor([i for i, _ in present], device=device)
-    return out.index_copy_(0, index, stacked.float())
+    return out.index_copy_(0, torch.tensor(index, device=device), stacked)
 
 
 def _dense(tensor: torch.Tensor) -> torch.Tensor:

@@ -5,11 +5,9 @@ grid need more; transformers at 2 layers, hidden 64 (``bench/unseen_models.py``)
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
-from torch import nn
 
 from bench import real_zoo_models as rm
 from bench import unseen_models as um

@@ -29,8 +29,10 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.unseen_cases import CASES  # noqa: E402
+from bench.unseen_wave2 import CASES as WAVE2  # noqa: E402
 
-BY_KEY = {f"{case.library}:{case.name}": case for case in CASES}
+WAVES = {1: CASES, 2: WAVE2}
+BY_KEY = {f"{c.library}:{c.name}": c for wave in WAVES.values() for c in wave}
 
 
 def run_one(key: str, seed: int) -> dict[str, Any]:
@@ -126,13 +128,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--only", nargs="+", default=None, help="library:name keys")
     parser.add_argument("--timeout", type=float, default=240.0)
+    parser.add_argument("--wave", type=int, choices=[1, 2], default=1)
     parser.add_argument("--json", type=Path, default=None, help="save raw rows")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(run_one(args.child, args.seeds[0])))
         return 0
-    keys = args.only or list(BY_KEY)
+    keys = args.only or [f"{c.library}:{c.name}" for c in WAVES[args.wave]]
     unknown = [key for key in keys if key not in BY_KEY]
     if unknown:
         print(f"unknown case(s): {', '.join(unknown)}", file=sys.stderr)

@@ -194,11 +194,12 @@ def hf_whisper_encoder() -> nn.Module:
     )
 
 
-def hf_wav2vec2() -> nn.Module:
-    """wav2vec 2.0 (conv feature encoder + transformer) at 2 layers, hidden 64."""
+def hf_wav2vec2(family: str = "Wav2Vec2", **config: Any) -> nn.Module:
+    """wav2vec 2.0 (conv feature encoder + transformer) at 2 layers, hidden 64; its
+    descendants (HuBERT, SEW, UniSpeech, WavLM, ...) share the config's keys."""
     return hf(
-        "Wav2Vec2ForSequenceClassification",
-        "Wav2Vec2Config",
+        f"{family}ForSequenceClassification",
+        f"{family}Config",
         vocab_size=VOCAB,
         hidden_size=64,
         num_hidden_layers=2,
@@ -212,4 +213,52 @@ def hf_wav2vec2() -> nn.Module:
         classifier_proj_size=32,
         num_labels=CLASSES,
         mask_time_prob=0.0,
+        **config,
+    )
+
+
+def hf_speech2text() -> nn.Module:
+    """Speech2Text: conv subsampling of 16 filterbank features, then 2 + 2 layers."""
+    return hf(
+        "Speech2TextForConditionalGeneration",
+        "Speech2TextConfig",
+        **{**SEQ2SEQ, "max_source_positions": 64, "max_target_positions": 64},
+        input_feat_per_channel=16,
+        num_conv_layers=2,
+        conv_channels=32,
+    )
+
+
+def hf_prophetnet() -> nn.Module:
+    return hf(
+        "ProphetNetForConditionalGeneration",
+        "ProphetNetConfig",
+        vocab_size=VOCAB,
+        hidden_size=64,
+        num_encoder_layers=2,
+        num_decoder_layers=2,
+        num_encoder_attention_heads=4,
+        num_decoder_attention_heads=4,
+        encoder_ffn_dim=128,
+        decoder_ffn_dim=128,
+        max_position_embeddings=64,
+        ngram=2,
+        pad_token_id=1,
+        decoder_start_token_id=2,
+    )
+
+
+def hf_t5_family(family: str) -> nn.Module:
+    """T5 descendants (mT5, LongT5) at d_model 64, 2 + 2 layers."""
+    return hf(
+        f"{family}ForConditionalGeneration",
+        f"{family}Config",
+        vocab_size=VOCAB,
+        d_model=64,
+        d_kv=16,
+        d_ff=128,
+        num_layers=2,
+        num_decoder_layers=2,
+        num_heads=4,
+        decoder_start_token_id=0,
     )

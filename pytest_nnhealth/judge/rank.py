@@ -1,0 +1,76 @@
+"""Rank collapse: where, and from which step, hidden outputs start pointing one way."""
+
+from __future__ import annotations
+
+from pytest_nnhealth.judge import quantities as Q
+from pytest_nnhealth.judge.base import (
+    finding,
+    fmt,
+    kind_of,
+    series_of,
+)
+from pytest_nnhealth.judge.hints import HINTS
+from pytest_nnhealth.judge.records import HealthFinding, RunResult
+from pytest_nnhealth.judge.thresholds import Thresholds
+
+# Outputs that are probability distributions, not representations: every row sums to 1,
+# so all rows share the direction of the uniform distribution by construction (a
+# near-uniform attention map at init is "rank one" on this statistic).
+DISTRIBUTION_KINDS = frozenset({"Softmax", "Softmin", "Softmax2d"})
+# Pass-through modules cannot start a collapse: their output is their input (dropped
+# out at random); where it starts is the module that produced it.
+PASS_THROUGH_KINDS = frozenset(
+    {"Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "Identity",
+     "DropPath"}
+)  # fmt: skip
+
+
+def _above(values: list[float | None] | None, step: int, cap: float) -> bool:
+    return values is not None and (values[step] or 0.0) > cap
+
+
+def _rank(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
+    tops = series_of(result, Q.TOP_SV_FRACTION)
+    hidden = [
+        n
+        for n in result.leaves[:-1]
+        if n in tops
+        and kind_of(result, n) not in DISTRIBUTION_KINDS | PASS_THROUGH_KINDS
+    ]
+    cap = limits.rank_top_fraction_max
+    received = series_of(result, Q.INPUT_TOP_SV_FRACTION)
+    steps = sorted({s for n in hidden for s, v in enumerate(tops[n]) if v is not None})
+    # Per measured step, the modules where a collapse *starts*: output collapsed, input
+    # not (or the module reads the batch itself). A module fed rows that already point
+    # one way (CaiT's class token: a learned constant behind a 1e-5 layer scale) only
+    # passes a collapse on; where the collapse starts may move between steps.
+    data_fed = set(result.order[:1])
+
+    def starters(step: int) -> list[str]:
+        return [
+            n
+            for n in hidden
+            if (v := tops[n][step]) is not None
+            and v > cap
+            and (n in data_fed or not _above(received.get(n), step, cap))
+        ]
+
+    tail = steps[-limits.window :]
+    if not tail or not all(starters(s) for s in tail):
+        return []
+    onset = tail[0]
+    while (earlier := steps.index(onset) - 1) >= 0 and starters(steps[earlier]):
+        onset = steps[earlier]
+    name = starters(onset)[0]
+    value = next(v for v in reversed(tops[name]) if v is not None)
+    later = sum(1 for n in hidden if n != name and (tops[n][tail[-1]] or 0) > cap)
+    detail = f"{fmt(value)} {HINTS['rank_collapse'][0]}"
+    if later:
+        detail += f" (and {later} later layer(s))"
+    step = onset
+    limit = f"sigma_1/sum(sigma) < {cap:.2f}"
+    return [
+        finding(
+            "rank_collapse", name, kind_of(result, name), value, limit, step, detail
+        )
+    ]

@@ -1,0 +1,173 @@
+"""Signal propagation rules: the depth ratio at init, first/last gradient ratio and
+relative gradients, and update ratios (too high on any step, too low on the last
+window)."""
+
+from __future__ import annotations
+
+import math
+
+from pytest_nnhealth.judge import quantities as Q
+from pytest_nnhealth.judge.base import (
+    finding,
+    first_bad,
+    fmt,
+    kind_of,
+    ratios,
+    series_of,
+    settled,
+    trailing_run,
+)
+from pytest_nnhealth.judge.hints import HINTS
+from pytest_nnhealth.judge.records import HealthFinding, RunResult
+from pytest_nnhealth.judge.thresholds import Thresholds
+
+# The signal reaching the end is judged on the last few hidden outputs, not the last
+# one alone: a by-design small output there (the class token of CaiT, a branch behind a
+# 1e-5 layer scale, a dropout on a pooled token) is not a vanishing signal, while a
+# vanishing or exploding signal is progressive and puts all of them out of range.
+END_OUTPUTS = 3
+
+
+def _depth(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
+    stds = series_of(result, Q.ACT_BATCH_STD)
+    leaves = [n for n in result.leaves if n in stds]
+    if len(leaves) < 3:
+        return []
+    first, hidden = leaves[0], leaves[1:-1]  # the last leaf is the output layer
+    # Judged at init (step 0), as signal propagation is: training can pull a badly
+    # initialised net back into range within the run, the init is still wrong.
+    at_init = {n: _init_ratio(stds[n], stds[first]) for n in hidden}
+    end = [v for n in hidden[-END_OUTPUTS:] if (v := at_init[n]) is not None]
+    if not end:
+        return []
+    low, high = limits.depth_ratio_min, limits.depth_ratio_max
+    for check, bad, value in (
+        ("vanishing_activations", lambda v: v < low, max(end)),
+        ("exploding_activations", lambda v: v > high, min(end)),
+    ):
+        if not bad(value):
+            continue
+        # Name the first hidden output whose ratio is already out of range, measured
+        # on finite values (an overflow is the nonfinite finding's, not a growth).
+        culprit = next(
+            (
+                n
+                for n in hidden
+                if (r := at_init[n]) is not None and math.isfinite(r) and bad(r)
+            ),
+            None,
+        )
+        if culprit is None:
+            return []
+        limit = f"in [{low:g}, {high:g}]"
+        kind = kind_of(result, culprit)
+        return [finding(check, culprit, kind, value, limit, 0, at_init_detail(value))]
+    return []
+
+
+def _init_ratio(num: list[float | None], den: list[float | None]) -> float | None:
+    """Step-0 batch-std ratio; an output that overflowed (NaN/Inf) while the first
+    output is finite counts as infinitely grown."""
+    a, b = num[0] if num else None, den[0] if den else None
+    if a is None or b is None or not math.isfinite(b) or b <= 0:
+        return None
+    return a / b if math.isfinite(a) else math.inf
+
+
+def at_init_detail(value: float) -> str:
+    return f"{fmt(value)} {HINTS['vanishing_activations'][0]} at init"
+
+
+def _gradients(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
+    norms = series_of(result, Q.GRAD_NORM)
+    # First and last by execution: a module whose parameters are read without calling
+    # it (a relative-position table fetched by a method) has no place in the depth
+    # order, and its tiny gradient would stand in for the output layer's.
+    ran = set(result.order)
+    owners = [n for n in result.param_modules if n in norms and n in ran]
+    out: list[HealthFinding] = []
+    if len(owners) >= 2:
+        ratio = ratios(norms[owners[0]], norms[owners[-1]])
+        low, high = limits.grad_ratio_min, limits.grad_ratio_max
+        limit = f"first/last in [{low:g}, {high:g}]"
+        for check, bad in (
+            ("vanishing_gradients", lambda v: v < low),
+            ("exploding_gradients", lambda v: v > high),
+        ):
+            hit = trailing_run(ratio, bad, limits.window)
+            if hit is not None:
+                out.append(
+                    finding(
+                        check,
+                        owners[0],
+                        kind_of(result, owners[0]),
+                        hit[1],
+                        limit,
+                        hit[0],
+                    )
+                )
+    if any(f.check == "exploding_gradients" for f in out):
+        return out
+    cap = limits.grad_relative_max
+    for name, values in series_of(result, Q.GRAD_RELATIVE).items():
+        hit = trailing_run(values, lambda v: v > cap, limits.window)
+        if hit is not None:
+            out.append(
+                finding(
+                    "exploding_gradients",
+                    name,
+                    kind_of(result, name),
+                    hit[1],
+                    f"||g||/||w|| < {cap:g}",
+                    hit[0],
+                )
+            )
+    return out
+
+
+def _updates(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
+    # A module with no gradient at all is reported by the plumbing rule, not twice.
+    plumbing = {
+        module for module, _ in [*result.params_without_grad, *result.zero_gradients]
+    }
+    out = []
+    high, low = limits.update_ratio_max, limits.update_ratio_min
+    closed = _behind_closed_gate(result, limits)
+    for name, values in series_of(result, Q.UPDATE_RATIO).items():
+        hit = first_bad(settled(values, limits.window), lambda v: v > high)
+        if hit is not None:
+            out.append(
+                finding(
+                    "update_ratio_high",
+                    name,
+                    kind_of(result, name),
+                    hit[1],
+                    f"< {high:g}",
+                    hit[0],
+                )
+            )
+            continue
+        tail = trailing_run(values, lambda v: v < low, limits.window)
+        if tail is not None and name not in plumbing and name not in closed:
+            out.append(
+                finding(
+                    "update_ratio_low",
+                    name,
+                    kind_of(result, name),
+                    tail[1],
+                    f">= {low:g}",
+                    tail[0],
+                )
+            )
+    return out
+
+
+def _behind_closed_gate(result: RunResult, limits: Thresholds) -> set[str]:
+    """Modules with no gradient signal (a closed gate upstream, whose own parameters
+    are judged): their small updates are not a too-low learning rate."""
+    out = set()
+    for name, values in series_of(result, Q.GRAD_RELATIVE).items():
+        tail = [v for v in values if v is not None][-limits.window :]
+        if tail and max(tail) < limits.closed_gate_grad_relative:
+            out.add(name)
+    return out

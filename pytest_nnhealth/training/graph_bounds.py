@@ -67,8 +67,9 @@ class GraphLimits:
 
     ``memory_mb``: 2048 MB of resident memory above the level at the start (after the
     model's copy). Tracing and shape propagation keep no activations (proxies, fake
-    tensors): the same two models grow the process by 37-41 MB beyond their copy; a
-    trace that grows by 2 GB is stuck.
+    tensors): the same two models grow the process by 37-41 MB beyond their copy; the
+    recorded route, on the batch's first 2 samples, by 45-455 MB (GPT-2's vocabulary
+    logits; 1.7 GB on the whole 8 x 128 batch); a trace that grows by 2 GB is stuck.
 
     ``route``: ``"recorded"`` (default) takes the graph from one real forward pass of
     the batch (``nnlint.fx.recording``), ``"traced"`` from symbolic tracing and

@@ -105,8 +105,10 @@ def _difference(traced: list[Any], recorded: list[Any]) -> str:
     return "; ".join(parts)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def start(doc: str, argv: list[str] | None) -> argparse.Namespace:
+    """The options of a graph bench (``--zoo``, ``--only``, ``--repeats``), after
+    the warm-up, with the load average printed."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--zoo", nargs="+", default=["calibration", "real"])
     parser.add_argument("--only", nargs="*", default=None)
     parser.add_argument("--repeats", type=int, default=1)
@@ -114,6 +116,17 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     warm_up()
     print(f"load average {os.getloadavg()[0]:.1f}", flush=True)
+    return args
+
+
+def selected(args: argparse.Namespace) -> Iterator[tuple[str, Any]]:
+    for key, build in cases(args.zoo):
+        if not args.only or any(part in key for part in args.only):
+            yield key, build
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = start(__doc__, argv)
     print(
         "| case | traced route | traced CPU s | recorded route | recorded CPU s | "
         "ratio | findings | difference |"
@@ -121,9 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|---|---|---|")
     totals = dict.fromkeys(ROUTES, 0.0)
     different = 0
-    for key, build in cases(args.zoo):
-        if args.only and not any(part in key for part in args.only):
-            continue
+    for key, build in selected(args):
         row = compare(key, build, args.repeats)
         for route in ROUTES:
             totals[route] += row[route]["cpu"]

@@ -22,10 +22,23 @@ from pytest_nnhealth.judge.records import HealthFinding
 from pytest_nnhealth.training.graph_bounds import (
     BudgetExceeded,
     GraphLimits,
+    Usage,
     budget,
     hookless_copy,
+    resident_mb,
     without_global_hooks,
 )
+
+
+@dataclasses.dataclass
+class GraphStep:
+    """What the graph step of ``check()`` found and said, and its peak resident
+    memory above the level before it, in MB (the model's copy included; None when it
+    stopped before copying)."""
+
+    findings: list[HealthFinding]
+    status: str
+    memory_mb: float | None = None
 
 
 def graph_findings(
@@ -35,41 +48,61 @@ def graph_findings(
     step_fn: Any,
     limits: GraphLimits | None = None,
 ) -> tuple[list[HealthFinding], str]:
+    step = graph_step(model, batch, loss_fn, step_fn, limits)
+    return step.findings, step.status
+
+
+def graph_step(
+    model: nn.Module,
+    batch: Any,
+    loss_fn: Any,
+    step_fn: Any,
+    limits: GraphLimits | None = None,
+) -> GraphStep:
     try:
         import nnlint.fx as fx
     except Exception as error:  # noqa: BLE001 - absence or a broken import alike
-        return (
-            [],
-            f"skipped: nnlint.fx not importable ({type(error).__name__}: {error})",
+        return GraphStep(
+            [], f"skipped: nnlint.fx not importable ({type(error).__name__}: {error})"
         )
     analyze = getattr(fx, "analyze_model", None)
     if analyze is None:
-        return [], "skipped: nnlint.fx has no analyze_model"
+        return GraphStep([], "skipped: nnlint.fx has no analyze_model")
     inputs = example_inputs(batch) if step_fn is None else declared_inputs(model)
     if inputs is None:
-        return [], (
+        return GraphStep([], (
             "skipped: needs a batch whose inputs are a tensor, tuple or dict"
             if step_fn is None
             else "skipped: with step_fn=, needs the model's example_input_array"
-        )
+        ))  # fmt: skip
+    before = resident_mb()
     try:
         clone, removed = hookless_copy(model)
     except Exception as error:  # noqa: BLE001
-        return [], f"skipped: model cannot be deep-copied ({type(error).__name__})"
+        status = f"skipped: model cannot be deep-copied ({type(error).__name__})"
+        return GraphStep([], status)
     limits = limits or GraphLimits()
+    usage: Usage | None = None
     try:
-        with without_global_hooks() as global_hooks, budget(limits):
+        with without_global_hooks() as global_hooks, budget(limits) as usage:
             found = list(analyze(clone, inputs, loss_fn=loss_fn, route=limits.route))
     except BudgetExceeded as error:
-        return [], f"{error.status}: graph analysis {error}{_hooks_note(removed)}"
+        status = f"{error.status}: graph analysis {error}{_hooks_note(removed)}"
+        return GraphStep([], status, _extra(usage, before))
     except Exception as error:  # noqa: BLE001 - graph mode must never break check()
-        return [], f"failed: {type(error).__name__}: {error}"
+        status = f"failed: {type(error).__name__}: {error}"
+        return GraphStep([], status, _extra(usage, before))
     kept, policy_note = _with_policy(found)
     status = f"ran: {len(kept)} finding(s){policy_note}"
     converted = [_convert(f) for f in kept]
     if step_fn is None:
         converted = [_ran_for_real(f) for f in converted]
-    return converted, status + _hooks_note(removed + global_hooks)
+    status += _hooks_note(removed + global_hooks)
+    return GraphStep(converted, status, _extra(usage, before))
+
+
+def _extra(usage: Usage | None, before: float) -> float | None:
+    return None if usage is None else max(0.0, usage.peak_mb - before)
 
 
 # Graph mode's "the forward pass fails on the example input": without a step_fn its

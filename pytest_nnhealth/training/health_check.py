@@ -32,7 +32,7 @@ from pytest_nnhealth.training import arguments, ecosystem, stopping  # noqa: E40
 from pytest_nnhealth.training import batches as batch_forms  # noqa: E402
 from pytest_nnhealth.training.caller_guard import CallerGuard  # noqa: E402
 from pytest_nnhealth.training.caller_state import RngState  # noqa: E402
-from pytest_nnhealth.training.graph import graph_findings  # noqa: E402
+from pytest_nnhealth.training.graph import graph_step  # noqa: E402
 from pytest_nnhealth.training.graph_bounds import GraphLimits  # noqa: E402
 from pytest_nnhealth.training.guarded_run import run_seed, under_guard  # noqa: E402
 from pytest_nnhealth.training.optimizers import OptimizerSpec  # noqa: E402
@@ -151,11 +151,11 @@ def _add_graph_findings(
         report.meta["graph"] = "disabled (graph=False)"
         return
     started = time.perf_counter()
-    extra, status = graph_findings(
-        model, spec.batches[0], spec.loss_fn, spec.step_fn, graph
-    )
-    report.findings.extend(f for f in extra if f.check not in limits.ignore)
-    report.meta["graph"] = status
+    step = graph_step(model, spec.batches[0], spec.loss_fn, spec.step_fn, graph)
+    report.findings.extend(f for f in step.findings if f.check not in limits.ignore)
+    report.meta["graph"] = step.status
+    # Peak resident memory above the level before the step, its model copy included.
+    report.meta["graph_memory_mb"] = step.memory_mb
     # A fixed cost per check that dominates on small models (docs/performance.md).
     report.meta["timings"]["graph_s"] = time.perf_counter() - started
 

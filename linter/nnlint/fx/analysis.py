@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,6 +25,7 @@ from nnlint.fx.inputs import example_inputs as example_inputs_of
 from nnlint.fx.locations import Position, position
 from nnlint.fx.losses import loss_family
 from nnlint.fx.rules import GraphReport, GraphRule, all_graph_rules
+from nnlint.fx.slicing import batch_slice
 
 
 def analyze_model(
@@ -80,7 +82,7 @@ def analyze_routed(
     chosen = all_graph_rules() if rules is None else rules
     selected = [r for r in chosen if not r.REPORTED_BY_ENGINE]
     inputs = example_inputs_of(model, example_inputs)
-    result = recording.record(model, inputs) if route == "recorded" else None
+    result, note = _recorded(model, inputs) if route == "recorded" else (None, "")
     if result is None or result.view is None:
         result = tracing.trace(model, inputs)
     if result.view is None:
@@ -93,8 +95,38 @@ def analyze_routed(
     for rule in selected:
         findings.extend(_run_rule(rule, view, model, origin))
     findings.extend(_forward_failure(view, findings, origin))
+    if note and view.recorded:
+        findings = [_noted(f, note) for f in findings]
     how = "recorded" if view.recorded else "export" if view.exported else "symbolic"
     return _collapse(findings), how
+
+
+def _recorded(
+    model: nn.Module, inputs: ExampleInputs
+) -> tuple[tracing.TraceResult, str]:
+    """The graph recorded on a few samples of the batch (``nnlint.fx.slicing``), and
+    a note for messages that print its shapes; on the whole batch when the model
+    rejects the slice (a fixed batch size in a ``view``, a buffer sized by it)."""
+    sliced = batch_slice(inputs)
+    if sliced is not None:
+        result = recording.record(model, sliced.inputs)
+        if result.view is not None:
+            return result, (
+                f" (shapes from the first {sliced.samples} of {sliced.of} samples)"
+            )
+    return recording.record(model, inputs), ""
+
+
+# A shape as messages print it: "(2, 16, 32)", "(4,)".
+_SHAPE = re.compile(r"\(\d+(?:, \d+)*,?\)")
+
+
+def _noted(finding: Finding, note: str) -> Finding:
+    """``finding`` with ``note`` when its message prints a shape: the batch axis there
+    is the recorded slice's, not the batch's."""
+    if not _SHAPE.search(finding.message):
+        return finding
+    return dataclasses.replace(finding, message=finding.message + note)
 
 
 def _untraced(

@@ -58,8 +58,10 @@ def validate_state(model: nn.Module, optimizer: Any) -> None:
 
 
 def _check_default_optimizer_fits(model: nn.Module) -> None:
-    """The default Adam rejects sparse gradients, and only at the first step; say so
-    before any step runs, naming the module, and what to pass instead."""
+    """The default Adam rejects sparse gradients, and only at the first step, and
+    cannot step float16 parameters; say so before any step runs, naming the module or
+    parameter, and what to pass instead."""
+    _refuse_float16_for_adam(model)
     sparse = [
         name
         for name, module in model.named_modules()
@@ -134,3 +136,28 @@ def thresholds_of(thresholds: Thresholds | Mapping[str, Any] | None) -> Threshol
         "check(): thresholds must be a Thresholds or a mapping, got "
         f"{type(thresholds).__name__}"
     )
+
+
+def _refuse_float16_for_adam(model: nn.Module) -> None:
+    """Adam's eps=1e-8 is 0 in float16 and squared gradients below ~2e-4 underflow to
+    0, so the first update divides by zero: an inf update ratio and NaN from step 1,
+    which the report would blame on the learning rate. bfloat16 has float32's range
+    and trains. Mixed precision (torch.autocast) keeps float32 master weights: the
+    float32 model is the one that trains."""
+    half = next(
+        (
+            name
+            for name, parameter in model.named_parameters()
+            if parameter.requires_grad and parameter.dtype == torch.float16
+        ),
+        None,
+    )
+    if half is not None:
+        raise ValueError(
+            f"check(): `{half}` is float16, which the default optimizer (Adam, "
+            "eps=1e-8) cannot step: eps and small squared gradients round to 0 in "
+            "float16 and the first update is inf. Check the float32 model "
+            "(model.float(); mixed precision keeps float32 weights), or pass the "
+            "optimizer you train with, e.g. optimizer=lambda params: "
+            "torch.optim.SGD(params, lr=0.01)"
+        )

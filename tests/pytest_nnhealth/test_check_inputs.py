@@ -273,6 +273,10 @@ def test_graph_failure_never_breaks_check(monkeypatch):
         ({"batch": 5}, TypeError, r"batch must be \(inputs, target\)"),
         ({"batch": []}, ValueError, "iterable of batches is empty"),
         ({"batch": [1, 2, 3]}, TypeError, "batch #0 of the iterable is a int"),
+        ({"batch": xy()[:1]}, TypeError, r"batch is a tuple of 1 tensor; .*\(\(x1, x2"),
+        ({"batch": (*xy(), xy()[1])}, TypeError, "batch is a tuple of 3 tensors"),
+        ({"batch": xy(0)}, ValueError, r"batch holds no samples \(input shape \(0, 8"),
+        ({"batch": [xy(), xy(0)]}, ValueError, "batch #1 holds no samples"),
         ({"optimizer": 3}, TypeError, "optimizer must be None"),
         ({"optimizer": lambda p: 3}, TypeError, "factory must return"),
         ({"device": "nonsense"}, ValueError, "invalid device"),
@@ -291,6 +295,22 @@ def test_all_frozen_model_is_a_clear_error():
     model = small().requires_grad_(False)
     with pytest.raises(ValueError, match="no trainable parameters"):
         check(model, xy(), loss_fn=F.cross_entropy)
+
+
+def test_float16_with_the_default_adam_is_refused_before_any_step():
+    """Adam's eps underflows in float16: the run would report an inf update ratio
+    and blame the learning rate."""
+    model = small().half()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x, y = xy()
+    with pytest.raises(ValueError, match=r"`0.weight` is float16.*model.float\(\)"):
+        check(model, (x.half(), y), loss_fn=F.cross_entropy, steps=2)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    # bfloat16 has float32's exponent range: the default Adam trains it.
+    report = check(
+        small().bfloat16(), (x.bfloat16(), y), loss_fn=F.cross_entropy, steps=3
+    )
+    assert report.steps == 3 and not report.findings
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")

@@ -310,7 +310,8 @@ def test_float16_with_the_default_adam_is_refused_before_any_step():
     report = check(
         small().bfloat16(), (x.bfloat16(), y), loss_fn=F.cross_entropy, steps=3
     )
-    assert report.steps == 3 and not report.findings
+    assert report.steps == 3
+    assert not report.findings
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")

@@ -223,3 +223,29 @@ def test_cache_entry_of_wrong_shape_is_a_miss_and_rewritten(
         del os.environ["NNLINT_CACHE_DIR"]
     assert [f.code for f in findings] == ["NNL108"]
     assert store.get(key) == findings  # rewritten with the real findings
+
+
+def test_fix_of_a_file_saved_meanwhile_keeps_the_new_save(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An editor or formatter saves b.py while its fixes are computed: writing the
+    fixed old text would throw that save away. b.py keeps the save, is named on
+    stderr, exit 2; a.py is still fixed."""
+    from nnlint.engine import fixer
+
+    for name in ("a.py", "b.py"):
+        (tmp_path / name).write_text(SOFTMAX)
+    saved = SOFTMAX + "z = 1  # saved by the editor\n"
+    real = fixer.fix_text
+
+    def fix_text(text: str, path: str, *args: object, **kwargs: object) -> object:
+        if Path(path).name == "b.py":
+            (tmp_path / "b.py").write_text(saved)
+        return real(text, path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fixer, "fix_text", fix_text)
+    code, _, err = run(capsys, "--fix", "--unsafe-fixes", str(tmp_path))
+    assert code == 2
+    assert (tmp_path / "a.py").read_text() == FIXED
+    assert (tmp_path / "b.py").read_text() == saved
+    assert f"nnlint: {tmp_path / 'b.py'} changed while its fixes were computed" in err

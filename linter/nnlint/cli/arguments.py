@@ -48,13 +48,25 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--no-cache", action="store_true", help="ignore the findings cache"
     )
-    run.add_argument("--jobs", "-j", type=int, default=None, help="worker processes")
+    run.add_argument(
+        "--jobs", "-j", type=_positive_int, default=None, help="worker processes"
+    )
     run.add_argument(
         "--fx",
         action="store_true",
         help="graph mode: build and trace models (imports code)",
     )
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
 
 
 def split_values(values: Sequence[str]) -> list[str]:

@@ -16,12 +16,16 @@ from nnlint.engine.config import ConfigError, LintConfig, load_config
 from nnlint.engine.discovery import MissingPath, Skipped, discover
 from nnlint.engine.sourcefile import (
     UndecodableSource,
+    decode,
     read_source,
     split_lines,
     write_source,
 )
 from nnlint.findings import Finding
 from nnlint.registry import known_codes
+
+# Graph-mode rules (nnlint/fx/rules) are NNL6xx; they run only with --fx.
+GRAPH_PREFIX = "NNL6"
 
 
 def run_check(
@@ -33,6 +37,11 @@ def run_check(
     try:
         files = discover(paths, skipped)
     except MissingPath as error:
+        if "-" in options.paths:
+            raise UsageError(
+                "nnlint does not read source from standard input ('-'); pass files "
+                "or directories"
+            ) from None
         raise UsageError(str(error)) from None
     if options.diff:
         return _diff(files, config, options, out)
@@ -76,6 +85,7 @@ def _config(paths: Sequence[Path], options: argparse.Namespace) -> LintConfig:
             ignore=given["--ignore"],
         )  # checks the selectors' form first
         _check_known("", given)
+        _check_something_runs(overridden, graph_mode=options.fx)
         return overridden
     except ConfigError as error:
         raise UsageError(str(error)) from None
@@ -107,6 +117,23 @@ def _check_known(where: str, selectors: Mapping[str, Sequence[str]]) -> None:
             )
 
 
+def _check_something_runs(config: LintConfig, *, graph_mode: bool) -> None:
+    """Selections that leave no rule to run (`select = []`, `--ignore NNL`, only
+    graph codes without --fx) would report "All checks passed" having checked
+    nothing."""
+    enabled = [code for code in known_codes() if config.is_enabled(code)]
+    if not enabled:
+        raise ConfigError(
+            "the selection enables no rule (select, extend-select and ignore in "
+            "[tool.nnlint] and on the command line leave nothing to run)"
+        )
+    if not graph_mode and all(code.startswith(GRAPH_PREFIX) for code in enabled):
+        raise ConfigError(
+            f"the selection enables only graph-mode rules ({GRAPH_PREFIX}xx), which "
+            "run with --fx"
+        )
+
+
 def _fixable_paths(findings: Sequence[Finding], unsafe: bool) -> list[str]:
     paths: dict[str, None] = {}
     for finding in findings:
@@ -122,27 +149,44 @@ def _fix(findings: Sequence[Finding], config: LintConfig, unsafe: bool) -> int:
     is left byte-identical (:func:`nnlint.engine.atomic_write.write_atomic`), named on
     stderr, and the remaining files are still fixed.
     """
-    from nnlint.engine.fixer import fix_text
-
     failed = 0
     for name in _fixable_paths(findings, unsafe):
-        path = Path(name)
         try:
-            source = read_source(path)
-            outcome = fix_text(source.text, name, config, unsafe=unsafe)
-            for message in outcome.discarded:
-                print(f"nnlint: {message}", file=sys.stderr)
-            if outcome.changed:
-                write_source(path, source, outcome.fixed)
-        except (OSError, UndecodableSource) as error:
-            failed += 1
+            written = _fix_file(name, config, unsafe)
+        except (OSError, UndecodableSource, UnicodeEncodeError) as error:
+            written = False
             reason = getattr(error, "strerror", None) or str(error)
             print(
                 f"nnlint: cannot write fixes to {name}: {reason}; "
                 "the file is unchanged",
                 file=sys.stderr,
             )
+        failed += not written
     return failed
+
+
+def _fix_file(name: str, config: LintConfig, unsafe: bool) -> bool:
+    """Fix one file; False when the fixes were not written because the file changed
+    meanwhile (an editor or formatter saved it: writing would lose that edit)."""
+    from nnlint.engine.fixer import fix_text
+
+    path = Path(name)
+    data = path.read_bytes()
+    source = decode(data)
+    outcome = fix_text(source.text, name, config, unsafe=unsafe)
+    for message in outcome.discarded:
+        print(f"nnlint: {message}", file=sys.stderr)
+    if not outcome.changed:
+        return True
+    if path.read_bytes() != data:
+        print(
+            f"nnlint: {name} changed while its fixes were computed; the fixes were "
+            "not written (run nnlint --fix again)",
+            file=sys.stderr,
+        )
+        return False
+    write_source(path, source, outcome.fixed)
+    return True
 
 
 def _diff(

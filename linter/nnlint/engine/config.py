@@ -208,8 +208,9 @@ def _code_list(
             f"{source}: '{key}' must be a list of rule codes, got {value!r}"
         )
     try:
-        for selector in upper_selectors(value):
-            check_selector(selector)
+        for selector in value:
+            # A blank entry would be dropped silently: `select = [""]` ran nothing.
+            check_selector(selector.strip().upper())
     except ConfigError as error:
         raise ConfigError(f"{source}: '{key}': {error}") from None
     return upper_selectors(value)

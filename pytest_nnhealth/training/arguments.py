@@ -14,6 +14,9 @@ from pytest_nnhealth.probes.routers import Router
 from pytest_nnhealth.training.guarded_run import model_device
 from pytest_nnhealth.training.optimizers import check_instance
 
+# The largest seed torch's generators take (unsigned 64 bits).
+MAX_SEED = 2**64 - 1
+
 
 def run_device_for(model: nn.Module, device: str | torch.device | None) -> torch.device:
     if device is None:
@@ -114,6 +117,13 @@ def validate(
             raise TypeError(
                 f"check(): {name} must be callable, got {type(value).__name__}"
             )
+    _validate_counts(steps, seed, seeds)
+    _refuse_missing_forward(model, step_fn)
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ValueError("check(): the model has no trainable parameters")
+
+
+def _validate_counts(steps: Any, seed: Any, seeds: Any) -> None:
     for name, value, low in (
         ("steps", steps, 1),
         ("seeds", seeds, 1),
@@ -121,8 +131,28 @@ def validate(
     ):
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise ValueError(f"check(): {name} must be an int >= {low}, got {value!r}")
-    if not any(p.requires_grad for p in model.parameters()):
-        raise ValueError("check(): the model has no trainable parameters")
+    if seed + seeds - 1 > MAX_SEED:
+        # torch's generators take 64-bit unsigned seeds; larger ones overflowed at
+        # the first step with a bare "Overflow when unpacking long long".
+        raise ValueError(
+            f"check(): seed must be at most 2**64 - seeds ({MAX_SEED - seeds + 1}), "
+            f"got {seed!r}: the seeds run are seed, seed + 1, ..."
+        )
+
+
+def _refuse_missing_forward(model: nn.Module, step_fn: Any) -> None:
+    """A container (nn.ModuleDict, nn.ModuleList) has no forward: calling it raised
+    NotImplementedError inside the first step."""
+    # The instance's forward: torch.compile's wrapper sets one on the instance.
+    if (
+        step_fn is None
+        and getattr(model.forward, "__func__", None) is nn.Module.forward
+    ):
+        raise TypeError(
+            f"check(): {type(model).__name__} defines no forward(), so check() cannot "
+            "call it; pass the module that runs the model, or step_fn=(model, batch) "
+            "-> loss"
+        )
 
 
 def thresholds_of(thresholds: Thresholds | Mapping[str, Any] | None) -> Thresholds:

@@ -188,6 +188,13 @@ def compute_loss(
             output = forward(model, inputs)
         with running("loss_fn"):
             loss = output_loss(output) if loss_fn is None else loss_fn(output, target)
+    if isinstance(loss, torch.Tensor) and loss.is_complex():
+        # backward() would fail with "grad can be implicitly created only for real
+        # scalar outputs": a real loss, e.g. .abs() or .real, is what trains.
+        raise TypeError(
+            f"check(): the loss must be a real scalar tensor, got {loss.dtype}; "
+            "return a real loss (e.g. its .abs() or .real)"
+        )
     if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
         raise TypeError(
             "check(): the loss must be a scalar tensor, got "

@@ -12,7 +12,7 @@ from typing import TextIO
 
 from nnlint.api import apply_policy, lint_paths, merge_graph_findings
 from nnlint.cli.arguments import UsageError, default_paths, split_values
-from nnlint.engine.config import ConfigError, LintConfig, load_config
+from nnlint.engine.config import ConfigError, LintConfig, load_config, require_rules
 from nnlint.engine.discovery import MissingPath, Skipped, discover
 from nnlint.engine.sourcefile import (
     UndecodableSource,
@@ -23,9 +23,6 @@ from nnlint.engine.sourcefile import (
 )
 from nnlint.findings import Finding
 from nnlint.registry import known_codes
-
-# Graph-mode rules (nnlint/fx/rules) are NNL6xx; they run only with --fx.
-GRAPH_PREFIX = "NNL6"
 
 
 def run_check(
@@ -85,7 +82,7 @@ def _config(paths: Sequence[Path], options: argparse.Namespace) -> LintConfig:
             ignore=given["--ignore"],
         )  # checks the selectors' form first
         _check_known("", given)
-        _check_something_runs(overridden, graph_mode=options.fx)
+        require_rules(overridden, known_codes(), graph_mode=options.fx)
         return overridden
     except ConfigError as error:
         raise UsageError(str(error)) from None
@@ -115,23 +112,6 @@ def _check_known(where: str, selectors: Mapping[str, Sequence[str]]) -> None:
             raise ConfigError(
                 f"{place}: {selector!r} matches no rule (see 'nnlint rules')"
             )
-
-
-def _check_something_runs(config: LintConfig, *, graph_mode: bool) -> None:
-    """Selections that leave no rule to run (`select = []`, `--ignore NNL`, only
-    graph codes without --fx) would report "All checks passed" having checked
-    nothing."""
-    enabled = [code for code in known_codes() if config.is_enabled(code)]
-    if not enabled:
-        raise ConfigError(
-            "the selection enables no rule (select, extend-select and ignore in "
-            "[tool.nnlint] and on the command line leave nothing to run)"
-        )
-    if not graph_mode and all(code.startswith(GRAPH_PREFIX) for code in enabled):
-        raise ConfigError(
-            f"the selection enables only graph-mode rules ({GRAPH_PREFIX}xx), which "
-            "run with --fx"
-        )
 
 
 def _fixable_paths(findings: Sequence[Finding], unsafe: bool) -> list[str]:

@@ -140,6 +140,30 @@ def _relative_to(root: str | None, path: str) -> str:
         return PurePath(path).as_posix()
 
 
+# Graph-mode rules (nnlint/fx/rules) are NNL6xx; they run only with --fx.
+GRAPH_PREFIX = "NNL6"
+
+
+def require_rules(
+    config: LintConfig, codes: Iterable[str], *, graph_mode: bool
+) -> None:
+    """Raise ConfigError when the selection leaves none of ``codes`` (the rules that
+    exist, ``nnlint.registry.known_codes()``) to run: `select = []`, `--ignore NNL`,
+    only graph codes without graph mode. The run would report "All checks passed"
+    having checked nothing."""
+    enabled = [code for code in codes if config.is_enabled(code)]
+    if not enabled:
+        raise ConfigError(
+            "the selection enables no rule (select, extend-select and ignore in "
+            "[tool.nnlint] and on the command line leave nothing to run)"
+        )
+    if not graph_mode and all(code.startswith(GRAPH_PREFIX) for code in enabled):
+        raise ConfigError(
+            f"the selection enables only graph-mode rules ({GRAPH_PREFIX}xx), which "
+            "run with --fx"
+        )
+
+
 def find_pyproject(start: Path) -> Path | None:
     """The nearest ``pyproject.toml`` in ``start`` or its parents."""
     start = start.resolve()

@@ -79,6 +79,7 @@ def test_bad_configuration_is_a_usage_error_naming_the_key(
         (["-j", "0"], "--jobs/-j: expected a whole number >= 1, got '0'"),
         (["--jobs", "-3"], "--jobs/-j: expected a whole number >= 1, got '-3'"),
         (["-"], "does not read source from standard input ('-')"),
+        ([""], "an empty path ('') was given"),
     ],
 )
 def test_a_run_that_would_check_nothing_is_a_usage_error(
@@ -87,7 +88,7 @@ def test_a_run_that_would_check_nothing_is_a_usage_error(
     """Each of these printed "All checks passed." (exit 0) or ran on one job
     silently: a CI gate that checks nothing must not pass."""
     (tmp_path / "m.py").write_text(SOFTMAX)
-    path = [] if argv == ["-"] else [str(tmp_path / "m.py")]
+    path = [] if argv in (["-"], [""]) else [str(tmp_path / "m.py")]
     code, out, err = run(capsys, *argv, *path)
     assert (code, out) == (2, "")
     assert named in err

@@ -76,4 +76,8 @@ def split_values(values: Sequence[str]) -> list[str]:
 
 
 def default_paths(paths: Sequence[str]) -> list[Path]:
+    if any(not path for path in paths):
+        # Path("") is ".": an empty shell variable (`nnlint "$CHANGED"`) would lint
+        # the whole working directory instead of nothing.
+        raise UsageError("an empty path ('') was given; pass files or directories")
     return [Path(path) for path in paths] or [Path(".")]

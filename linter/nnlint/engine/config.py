@@ -283,6 +283,15 @@ def _check_fx(fx: Mapping[str, Any], source: str) -> None:
 
 
 def _model_entry(entry: object) -> bool:
-    if isinstance(entry, str):
-        return True
-    return isinstance(entry, Mapping) and isinstance(entry.get("factory"), str)
+    factory = entry.get("factory") if isinstance(entry, Mapping) else entry
+    return isinstance(factory, str) and _import_path(factory)
+
+
+def _import_path(reference: str) -> bool:
+    """``"pkg.mod:factory"`` (or ``"pkg.mod.factory"``), as graph mode resolves it: a
+    malformed one was found only when a directory was linted, and skipped otherwise."""
+    if ":" in reference:
+        module, _, attribute = reference.partition(":")
+    else:
+        module, _, attribute = reference.rpartition(".")
+    return bool(module.strip()) and bool(attribute.strip())

@@ -2,8 +2,9 @@
 
 This module is imported in *every* pytest run where the package is installed, so it
 must not import torch (~1.2 s), matplotlib, rich or libcst at load time: the work lives
-in ``settings``, ``fixtures``, ``lint_items``, ``model_items``, ``summary``,
-``baseline`` and ``reporting``, imported inside the hooks that need them.
+in ``startup`` (start-up checks), ``settings``, ``fixtures``, ``lint_items``,
+``model_items``, ``summary``, ``baseline`` and ``reporting``, imported inside the hooks
+that need them.
 
 Per-test health records travel on the test report (attribute ``nnhealth``, JSON text),
 are collected in ``pytest_runtest_logreport`` on the controller, and are rendered once

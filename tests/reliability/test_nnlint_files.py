@@ -249,3 +249,19 @@ def test_fix_of_a_file_saved_meanwhile_keeps_the_new_save(
     assert (tmp_path / "a.py").read_text() == FIXED
     assert (tmp_path / "b.py").read_text() == saved
     assert f"nnlint: {tmp_path / 'b.py'} changed while its fixes were computed" in err
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_a_nul_byte_is_reported_where_it_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], newline: str
+) -> None:
+    """Python 3.11 rejects NUL bytes with a ValueError that has no position; the
+    finding pointed at 1:1 whatever line the byte was on."""
+    source = newline.join(["import torch", "", "x = 1\x00", ""])
+    (tmp_path / "m.py").write_bytes(source.encode())
+    code, out, _ = run(capsys, "--select", "NNL001", "--output-format", "json",
+                       str(tmp_path / "m.py"))  # fmt: skip
+    assert code == 1
+    [finding] = json.loads(out)
+    assert (finding["line"], finding["column"]) == (3, 6)
+    assert "null bytes" in finding["message"]

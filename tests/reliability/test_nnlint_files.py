@@ -265,3 +265,27 @@ def test_a_nul_byte_is_reported_where_it_is(
     [finding] = json.loads(out)
     assert (finding["line"], finding["column"]) == (3, 6)
     assert "null bytes" in finding["message"]
+
+
+def test_diff_of_a_file_removed_after_linting_names_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--diff reads each fixable file again; one removed meanwhile was an internal
+    error (FileNotFoundError) that stopped the diff of the others."""
+    from nnlint.cli import check
+
+    for name in ("a.py", "b.py"):
+        (tmp_path / name).write_text(SOFTMAX)
+    real = check.lint_paths
+
+    def lint_then_remove(*args: object, **kwargs: object) -> object:
+        findings = real(*args, **kwargs)  # type: ignore[arg-type]
+        (tmp_path / "a.py").unlink()
+        return findings
+
+    monkeypatch.setattr(check, "lint_paths", lint_then_remove)
+    code, out, err = run(capsys, "--diff", "--unsafe-fixes", str(tmp_path))
+    assert code == 2
+    assert f"nnlint: cannot read {tmp_path / 'a.py'} again: No such file" in err
+    assert "internal error" not in err
+    assert f"b/{tmp_path / 'b.py'}" in out

@@ -175,9 +175,15 @@ def _diff(
     from nnlint.engine.fixer import fix_text
 
     findings = lint_paths(files, config, cache=not options.no_cache, jobs=options.jobs)
-    changed = 0
+    changed = unread = 0
     for name in _fixable_paths(findings, options.unsafe_fixes):
-        text = read_source(Path(name)).text
+        try:  # removed or rewritten since it was linted
+            text = read_source(Path(name)).text
+        except (OSError, UndecodableSource) as error:
+            unread += 1
+            reason = getattr(error, "strerror", None) or str(error)
+            print(f"nnlint: cannot read {name} again: {reason}", file=sys.stderr)
+            continue
         outcome = fix_text(text, name, config, unsafe=options.unsafe_fixes)
         for message in outcome.discarded:
             print(f"nnlint: {message}", file=sys.stderr)
@@ -191,6 +197,8 @@ def _diff(
                     tofile=f"b/{name}",
                 )
             )
+    if unread:
+        return 2
     return 1 if changed and not options.exit_zero else 0
 
 

@@ -48,7 +48,7 @@ def materialise(batch: Any, steps: int, has_step_fn: bool) -> list[Any]:
             "iterable of such batches, "
             f"got {type(batch).__name__}; pass step_fn= for other batch forms"
         )
-    taken = list(itertools.islice(iter(batch), steps))
+    taken = _take(batch, steps)
     if not taken:
         raise ValueError("check(): the iterable of batches is empty")
     if not has_step_fn:
@@ -62,6 +62,24 @@ def materialise(batch: Any, steps: int, has_step_fn: bool) -> list[Any]:
                     "for other batch forms"
                 )
     return [taken[step % len(taken)] for step in range(steps)]
+
+
+def _take(batches: Iterable[Any], steps: int) -> list[Any]:
+    """The first ``steps`` batches; an error raised by the user's iterable (a
+    DataLoader whose dataset raises) gets a note saying where it came from."""
+    taken: list[Any] = []
+    try:
+        for item in itertools.islice(iter(batches), steps):
+            taken.append(item)
+    except Exception as error:
+        if hasattr(error, "add_note"):  # Python >= 3.11
+            error.add_note(
+                "nnhealth.check(): raised by your iterable of batches while taking "
+                f"batch #{len(taken)}, before any training step (your model is "
+                "untouched)"
+            )
+        raise
+    return taken
 
 
 def _refuse_bare_tensors(batch: Any) -> None:

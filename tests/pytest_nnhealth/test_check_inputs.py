@@ -333,6 +333,20 @@ def test_float16_with_the_default_adam_is_refused_before_any_step():
     assert not report.findings
 
 
+def test_an_error_from_the_iterable_of_batches_says_where_it_came_from():
+    def batches():
+        yield xy()
+        raise KeyError("sample 17 is missing")
+
+    with pytest.raises(KeyError, match="sample 17") as raised:
+        check(small(), batches(), loss_fn=F.cross_entropy, steps=3)
+    if sys.version_info >= (3, 11):
+        assert raised.value.__notes__ == [
+            "nnhealth.check(): raised by your iterable of batches while taking batch "
+            "#1, before any training step (your model is untouched)"
+        ]
+
+
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")
 def test_torchscript_model_is_a_clear_error():
     with pytest.raises(TypeError, match="TorchScript module"):

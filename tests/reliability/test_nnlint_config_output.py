@@ -98,6 +98,17 @@ def test_a_run_that_would_check_nothing_is_a_usage_error(
     assert "Traceback" not in err
 
 
+def test_a_tree_without_python_files_warns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "notes.txt").write_text("import torch\n")
+    (tmp_path / "gone.py").symlink_to(tmp_path / "nowhere.py")
+    code, out, err = run(capsys, str(tmp_path))
+    assert (code, out) == (0, "All checks passed.\n")
+    assert "nnlint: warning: no Python file found to lint" in err
+    assert "skipped" in err  # and why the one candidate was not linted
+
+
 def test_empty_select_with_extend_select_runs_those_rules(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

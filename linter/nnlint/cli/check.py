@@ -40,6 +40,10 @@ def run_check(
                 "or directories"
             ) from None
         raise UsageError(str(error)) from None
+    if not files:
+        # A mistyped directory or a tree without Python files would otherwise pass
+        # silently ("All checks passed."); exit 0 as ruff does.
+        print("nnlint: warning: no Python file found to lint", file=sys.stderr)
     if options.diff:
         return _diff(files, config, options, out)
     cache = not options.no_cache

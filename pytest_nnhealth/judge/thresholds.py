@@ -10,6 +10,7 @@ configuration at collection time.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -141,6 +142,12 @@ class Thresholds:
             _check_type(item.name, getattr(self, item.name), item.type)
             if item.type == "float":  # 5 -> 5.0, so reports and JSON show one type
                 object.__setattr__(self, item.name, float(getattr(self, item.name)))
+                if math.isnan(getattr(self, item.name)):
+                    # Every comparison with NaN is false: the check would never fire.
+                    raise ValueError(
+                        f"thresholds: {item.name} must be a number, got nan (a NaN "
+                        "limit turns its check off silently; use ignore= for that)"
+                    )
         if self.window < 1:
             raise ValueError(f"thresholds: window must be >= 1, got {self.window}")
         for name in self.ignore:

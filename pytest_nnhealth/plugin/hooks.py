@@ -2,8 +2,9 @@
 
 This module is imported in *every* pytest run where the package is installed, so it
 must not import torch (~1.2 s), matplotlib, rich or libcst at load time: the work lives
-in ``settings``, ``fixtures``, ``lint_items``, ``model_items``, ``summary``,
-``baseline`` and ``reporting``, imported inside the hooks that need them.
+in ``startup`` (start-up checks), ``settings``, ``fixtures``, ``lint_items``,
+``model_items``, ``summary``, ``baseline`` and ``reporting``, imported inside the hooks
+that need them.
 
 Per-test health records travel on the test report (attribute ``nnhealth``, JSON text),
 are collected in ``pytest_runtest_logreport`` on the controller, and are rendered once
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
 
 # = reporting.runs.REPORT_ATTRIBUTE: the test report attribute carrying records (JSON).
 REPORT_ATTRIBUTE = "nnhealth"
-_REPORT_SUFFIXES = (".json", ".html")
 
 
 def _ini_type(union: Any) -> Any:
@@ -175,93 +175,18 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "nnlint: an nnlint lint item (pytest --nnhealth)."
     )
-    if _uses_session_features(config):
-        _validate_session_options(config)
+    from pytest_nnhealth.plugin import startup
+
+    if startup.uses_session_features(config):
+        startup.validate_session_options(config)
         from pytest_nnhealth.plugin.session_hooks import SessionHooks
 
         config.pluginmanager.register(SessionHooks(config), "nnhealth-session")
-    elif _has_settings(config):
+    elif startup.has_settings(config):
         # A bad value is one usage error now, not an error in every fixture set-up.
         from pytest_nnhealth.plugin.fixtures import session_settings
 
         session_settings(config)
-
-
-def _has_settings(config: pytest.Config) -> bool:
-    """Some nnhealth setting was written (ini key, option or [tool.nnhealth]); a
-    project that writes none pays nothing and is never stopped by this plugin."""
-    from pytest_nnhealth.plugin.settings import INI_KEYS, THRESHOLDS_KEY, pyproject_path
-
-    if any(
-        config.getini(key) not in (None, "", []) for key in (*INI_KEYS, THRESHOLDS_KEY)
-    ):
-        return True
-    if any(config.getoption(dest, None) is not None for dest in INI_KEYS):
-        return True
-    if config.getoption("nnhealth_threshold", None):
-        return True
-    pyproject = pyproject_path(config)
-    try:
-        return pyproject is not None and "nnhealth" in pyproject.read_text("utf-8")
-    except (OSError, UnicodeDecodeError):
-        return False
-
-
-def _uses_session_features(config: pytest.Config) -> bool:
-    option = config.option
-    return bool(
-        option.nnhealth
-        or option.nnhealth_report
-        or option.nnhealth_baseline
-        or option.nnhealth_save_baseline
-    )
-
-
-def _validate_session_options(config: pytest.Config) -> None:
-    """Bad settings, report paths or baselines stop the run before any test runs."""
-    from pytest_nnhealth.plugin.fixtures import session_baseline, session_settings
-    from pytest_nnhealth.plugin.output_paths import check_writable
-
-    session_settings(config)
-    session_baseline(config)
-    for path in config.option.nnhealth_report:
-        if Path(path).suffix.lower() not in _REPORT_SUFFIXES:
-            raise pytest.UsageError(
-                f"--nnhealth-report={path}: the report format follows the suffix, "
-                "use .json or .html"
-            )
-        check_writable(Path(path), "--nnhealth-report")
-        if Path(path).suffix.lower() == ".html":
-            from pytest_nnhealth.reporting.html_report import require_html_extra
-
-            require_html_extra()
-    if config.option.nnhealth_save_baseline:
-        _check_baseline_target(Path(config.option.nnhealth_save_baseline))
-    if config.option.nnhealth:
-        _model_specs(config)
-
-
-def _check_baseline_target(path: Path) -> None:
-    from pytest_nnhealth.plugin.baseline import BaselineError, check_replaceable
-    from pytest_nnhealth.plugin.output_paths import check_writable
-
-    check_writable(path, "--nnhealth-save-baseline")
-    try:
-        check_replaceable(path)
-    except BaselineError as error:
-        raise pytest.UsageError(
-            f"nnhealth: --nnhealth-save-baseline={path}: {error}"
-        ) from None
-
-
-def _model_specs(config: pytest.Config) -> list[Any]:
-    from pytest_nnhealth.plugin.model_items import parse_models
-    from pytest_nnhealth.plugin.settings import read_tool_table
-
-    table = read_tool_table(config)
-    if "models" not in table:
-        return []
-    return parse_models(table["models"], "[tool.nnhealth] models")
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Any:
@@ -277,15 +202,16 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Any:
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
-    # Markers are validated now, so a typo stops the run instead of erroring per test.
-    marked = [item for item in items if item.get_closest_marker("nnhealth") is not None]
-    if marked:
-        from pytest_nnhealth.plugin.fixtures import item_settings
+    from pytest_nnhealth.plugin import startup
 
-        for item in marked:
-            item_settings(item)
+    try:
+        startup.check_markers(items)
+    except pytest.UsageError as error:
+        if startup.defer_to_controller(config, error, items):
+            return
+        raise
     if config.option.nnhealth and not _selects_node_ids(config):
-        specs = _model_specs(config)
+        specs = startup.model_specs(config)
         if specs:
             from pytest_nnhealth.plugin.model_items import make_items
             from pytest_nnhealth.plugin.settings import pyproject_path
@@ -293,6 +219,15 @@ def pytest_collection_modifyitems(
             pyproject = pyproject_path(config)
             assert pyproject is not None  # specs come from it
             items.extend(make_items(session, pyproject, specs))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """pytest-xdist, on the controller: a worker's deferred usage error ends the run
+    as it would a serial one (exit status 4, the message, no INTERNALERROR)."""
+    from pytest_nnhealth.plugin import startup
+
+    startup.raise_deferred(node)
 
 
 def _selects_node_ids(config: pytest.Config) -> bool:

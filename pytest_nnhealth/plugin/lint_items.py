@@ -34,7 +34,10 @@ _CONFIGS = pytest.StashKey[dict[Path, Any]]()
 
 
 def imports_torch(data: bytes) -> bool:
-    return _IMPORTS_TORCH.search(data) is not None
+    # Python reads a file after a byte-order mark and ends lines at a lone \r too; a
+    # file whose only torch import follows either was silently left unlinted.
+    text = data.removeprefix(b"\xef\xbb\xbf").replace(b"\r", b"\n")
+    return _IMPORTS_TORCH.search(text) is not None
 
 
 def collect_file(file_path: Path, parent: pytest.Collector) -> NNLintFile | None:
@@ -77,12 +80,16 @@ class NNLintItem(pytest.Item):
             raise NNLintFailure(shown, self._source_text())
 
     def _lint_config(self) -> LintConfig:
-        from nnlint.engine.config import load_config
+        from nnlint.engine.config import load_config, require_rules
+        from nnlint.registry import known_codes
 
         configs = self.config.stash.setdefault(_CONFIGS, {})
         directory = self.path.parent
         if directory not in configs:
-            configs[directory] = load_config(directory)
+            loaded = load_config(directory)
+            # A selection that runs no rule would pass every item.
+            require_rules(loaded, known_codes(), graph_mode=False)
+            configs[directory] = loaded
         config: LintConfig = configs[directory]
         return config
 

@@ -25,7 +25,7 @@ Anything else is described with ``Router`` and passed as ``check(..., routers=[.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -184,9 +184,10 @@ def _nothing(output: Any) -> torch.Tensor | None:
 
 
 def all_leaves(value: Any) -> Iterator[torch.Tensor]:
+    """Every tensor inside nested tuples/lists/mappings (a batch, a module output)."""
     if isinstance(value, torch.Tensor):
         yield value
-    elif isinstance(value, dict):
+    elif isinstance(value, Mapping):
         for item in value.values():
             yield from all_leaves(item)
     elif isinstance(value, (tuple, list)):

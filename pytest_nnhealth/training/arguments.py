@@ -14,6 +14,9 @@ from pytest_nnhealth.probes.routers import Router
 from pytest_nnhealth.training.guarded_run import model_device
 from pytest_nnhealth.training.optimizers import check_instance
 
+# The largest seed torch's generators take (unsigned 64 bits).
+MAX_SEED = 2**64 - 1
+
 
 def run_device_for(model: nn.Module, device: str | torch.device | None) -> torch.device:
     if device is None:
@@ -58,8 +61,10 @@ def validate_state(model: nn.Module, optimizer: Any) -> None:
 
 
 def _check_default_optimizer_fits(model: nn.Module) -> None:
-    """The default Adam rejects sparse gradients, and only at the first step; say so
-    before any step runs, naming the module, and what to pass instead."""
+    """The default Adam rejects sparse gradients, and only at the first step, and
+    cannot step float16 parameters; say so before any step runs, naming the module or
+    parameter, and what to pass instead."""
+    _refuse_float16_for_adam(model)
     sparse = [
         name
         for name, module in model.named_modules()
@@ -112,6 +117,13 @@ def validate(
             raise TypeError(
                 f"check(): {name} must be callable, got {type(value).__name__}"
             )
+    _validate_counts(steps, seed, seeds)
+    _refuse_missing_forward(model, step_fn)
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ValueError("check(): the model has no trainable parameters")
+
+
+def _validate_counts(steps: Any, seed: Any, seeds: Any) -> None:
     for name, value, low in (
         ("steps", steps, 1),
         ("seeds", seeds, 1),
@@ -119,8 +131,28 @@ def validate(
     ):
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise ValueError(f"check(): {name} must be an int >= {low}, got {value!r}")
-    if not any(p.requires_grad for p in model.parameters()):
-        raise ValueError("check(): the model has no trainable parameters")
+    if seed + seeds - 1 > MAX_SEED:
+        # torch's generators take 64-bit unsigned seeds; larger ones overflowed at
+        # the first step with a bare "Overflow when unpacking long long".
+        raise ValueError(
+            f"check(): seed must be at most 2**64 - seeds ({MAX_SEED - seeds + 1}), "
+            f"got {seed!r}: the seeds run are seed, seed + 1, ..."
+        )
+
+
+def _refuse_missing_forward(model: nn.Module, step_fn: Any) -> None:
+    """A container (nn.ModuleDict, nn.ModuleList) has no forward: calling it raised
+    NotImplementedError inside the first step."""
+    # The instance's forward: torch.compile's wrapper sets one on the instance.
+    if (
+        step_fn is None
+        and getattr(model.forward, "__func__", None) is nn.Module.forward
+    ):
+        raise TypeError(
+            f"check(): {type(model).__name__} defines no forward(), so check() cannot "
+            "call it; pass the module that runs the model, or step_fn=(model, batch) "
+            "-> loss"
+        )
 
 
 def thresholds_of(thresholds: Thresholds | Mapping[str, Any] | None) -> Thresholds:
@@ -134,3 +166,28 @@ def thresholds_of(thresholds: Thresholds | Mapping[str, Any] | None) -> Threshol
         "check(): thresholds must be a Thresholds or a mapping, got "
         f"{type(thresholds).__name__}"
     )
+
+
+def _refuse_float16_for_adam(model: nn.Module) -> None:
+    """Adam's eps=1e-8 is 0 in float16 and squared gradients below ~2e-4 underflow to
+    0, so the first update divides by zero: an inf update ratio and NaN from step 1,
+    which the report would blame on the learning rate. bfloat16 has float32's range
+    and trains. Mixed precision (torch.autocast) keeps float32 master weights: the
+    float32 model is the one that trains."""
+    half = next(
+        (
+            name
+            for name, parameter in model.named_parameters()
+            if parameter.requires_grad and parameter.dtype == torch.float16
+        ),
+        None,
+    )
+    if half is not None:
+        raise ValueError(
+            f"check(): `{half}` is float16, which the default optimizer (Adam, "
+            "eps=1e-8) cannot step: eps and small squared gradients round to 0 in "
+            "float16 and the first update is inf. Check the float32 model "
+            "(model.float(); mixed precision keeps float32 weights), or pass the "
+            "optimizer you train with, e.g. optimizer=lambda params: "
+            "torch.optim.SGD(params, lr=0.01)"
+        )

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from pytest_nnhealth.probes.routers import all_leaves
 from pytest_nnhealth.training.caller_guard import running
 from pytest_nnhealth.training.ecosystem import output_loss
 
@@ -47,10 +48,11 @@ def materialise(batch: Any, steps: int, has_step_fn: bool) -> list[Any]:
             "iterable of such batches, "
             f"got {type(batch).__name__}; pass step_fn= for other batch forms"
         )
-    taken = list(itertools.islice(iter(batch), steps))
+    taken = _take(batch, steps)
     if not taken:
         raise ValueError("check(): the iterable of batches is empty")
     if not has_step_fn:
+        _refuse_bare_tensors(batch)
         for index, item in enumerate(taken):
             if not is_single_batch(item):
                 raise TypeError(
@@ -60,6 +62,40 @@ def materialise(batch: Any, steps: int, has_step_fn: bool) -> list[Any]:
                     "for other batch forms"
                 )
     return [taken[step % len(taken)] for step in range(steps)]
+
+
+def _take(batches: Iterable[Any], steps: int) -> list[Any]:
+    """The first ``steps`` batches; an error raised by the user's iterable (a
+    DataLoader whose dataset raises) gets a note saying where it came from."""
+    taken: list[Any] = []
+    try:
+        for item in itertools.islice(iter(batches), steps):
+            taken.append(item)
+    except Exception as error:
+        if hasattr(error, "add_note"):  # Python >= 3.11
+            error.add_note(
+                "nnhealth.check(): raised by your iterable of batches while taking "
+                f"batch #{len(taken)}, before any training step (your model is "
+                "untouched)"
+            )
+        raise
+    return taken
+
+
+def _refuse_bare_tensors(batch: Any) -> None:
+    """``(x,)`` or ``(x, y, w)`` is neither one batch nor an iterable of batches;
+    without this, the first tensor is reported as "batch #0", which misleads."""
+    if (
+        isinstance(batch, (tuple, list))
+        and batch
+        and all(isinstance(item, torch.Tensor) for item in batch)
+    ):
+        raise TypeError(
+            f"check(): batch is a {type(batch).__name__} of {len(batch)} "
+            f"tensor{'s' if len(batch) > 1 else ''}; a batch is (inputs, target): "
+            "pack several inputs as ((x1, x2), target), "
+            "or pass step_fn= for other batch forms"
+        )
 
 
 def _is_batch_iterable(batch: Any) -> bool:
@@ -76,7 +112,9 @@ def private_batches(batches: list[Any], device: torch.device) -> list[Any]:
     several = len({id(batch) for batch in batches}) > 1
     for index, batch in enumerate(batches):
         if id(batch) not in copies:
-            refuse_meta(batch, f"batch #{index}" if several else "batch")
+            where = f"batch #{index}" if several else "batch"
+            refuse_meta(batch, where)
+            refuse_empty(batch, where)
             copies[id(batch)] = to_device(batch, device)
         out.append(copies[id(batch)])
     return out
@@ -95,6 +133,21 @@ def refuse_meta(value: Any, where: str) -> None:
     elif isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
             refuse_meta(item, f"{where}[{index}]")
+
+
+def refuse_empty(batch: Any, where: str) -> None:
+    """A batch whose input tensors all hold 0 elements trains on nothing: the loss is
+    NaN (a mean over no samples) and every gradient 0, which the report would show
+    as symptoms of the model. Only the inputs count: a target may be empty by design
+    (an image with no boxes)."""
+    inputs = batch[0] if isinstance(batch, tuple) and len(batch) == 2 else batch
+    tensors = list(all_leaves(inputs))
+    if tensors and all(tensor.numel() == 0 for tensor in tensors):
+        shape = tuple(tensors[0].shape)
+        raise ValueError(
+            f"check(): {where} holds no samples (input shape {shape}); pass a batch "
+            "with at least one sample (a few dozen let the statistics mean something)"
+        )
 
 
 def to_device(value: Any, device: torch.device) -> Any:
@@ -153,6 +206,13 @@ def compute_loss(
             output = forward(model, inputs)
         with running("loss_fn"):
             loss = output_loss(output) if loss_fn is None else loss_fn(output, target)
+    if isinstance(loss, torch.Tensor) and loss.is_complex():
+        # backward() would fail with "grad can be implicitly created only for real
+        # scalar outputs": a real loss, e.g. .abs() or .real, is what trains.
+        raise TypeError(
+            f"check(): the loss must be a real scalar tensor, got {loss.dtype}; "
+            "return a real loss (e.g. its .abs() or .real)"
+        )
     if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
         raise TypeError(
             "check(): the loss must be a scalar tensor, got "

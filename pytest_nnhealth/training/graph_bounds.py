@@ -95,12 +95,18 @@ class GraphLimits:
                 raise ValueError(
                     f"check(): graph= takes time_s, memory_mb and route, not {unknown}"
                 )
+            for key in ("time_s", "memory_mb"):
+                number = value.get(key, 1.0)
+                if isinstance(number, bool) or not isinstance(number, (int, float)):
+                    raise TypeError(
+                        f"check(): graph= {key} must be a number, got {number!r}"
+                    )
             limits = cls(
                 time_s=float(value.get("time_s", cls.time_s)),
                 memory_mb=float(value.get("memory_mb", cls.memory_mb)),
                 route=str(value.get("route", cls.route)),
             )
-            if limits.time_s <= 0 or limits.memory_mb <= 0:
+            if not limits.time_s > 0 or not limits.memory_mb > 0:
                 raise ValueError(f"check(): graph= limits must be > 0, got {value!r}")
             if limits.route not in ("recorded", "traced"):
                 raise ValueError(

@@ -5,7 +5,11 @@ The long run (>= 2,000 programs) is ``bench/fuzz_lint.py``; this is the quick on
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import hypothesmith
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -14,6 +18,12 @@ from nnlint.engine.config import LintConfig
 from nnlint.engine.fixer import fix_text
 from nnlint.engine.lint_source import compile_quietly
 from nnlint.engine.prefilter import prune
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # bench/ is a folder of the repository, not a package
+    sys.path.insert(0, str(ROOT))
+
+from bench import fuzz_lint  # noqa: E402
 
 ALL = LintConfig(select=("ALL",))
 # Code that mentions torch so that rules' triggers fire on generated programs too.
@@ -61,3 +71,17 @@ def test_fix_never_produces_invalid_code(source: str) -> None:
 def test_arbitrary_bytes_never_crash(data: bytes) -> None:
     findings = lint_text(b"import torch\nsoftmax = 1\n" + data, "f.py", ALL)
     assert all(finding.code.startswith("NNL") for finding in findings)
+
+
+@pytest.mark.parametrize("shape", fuzz_lint.SHAPES)
+def test_fix_through_the_cli_keeps_each_file_shape(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shape: str
+) -> None:
+    """The quick form of ``bench/fuzz_lint.py --files``: exit 0/1, no internal error,
+    BOM, encoding and newline style kept; an undecodable file is never rewritten and
+    a file libcst cannot reproduce byte for byte (a form feed opening a line) or
+    that does not parse as a whole (a NUL byte) is left alone, and stderr says why."""
+    monkeypatch.setenv("NNLINT_CACHE_DIR", str(tmp_path / "cache"))
+    outcome = fuzz_lint.check_file(tmp_path, "def f(x):\n    return x\n", shape)
+    expected = {"undecodable": "unchanged", "formfeed": "skipped", "nul": "skipped"}
+    assert outcome == expected.get(shape, "fixed")

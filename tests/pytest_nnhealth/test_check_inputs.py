@@ -273,6 +273,29 @@ def test_graph_failure_never_breaks_check(monkeypatch):
         ({"batch": 5}, TypeError, r"batch must be \(inputs, target\)"),
         ({"batch": []}, ValueError, "iterable of batches is empty"),
         ({"batch": [1, 2, 3]}, TypeError, "batch #0 of the iterable is a int"),
+        ({"batch": xy()[:1]}, TypeError, r"batch is a tuple of 1 tensor; .*\(\(x1, x2"),
+        ({"batch": (*xy(), xy()[1])}, TypeError, "batch is a tuple of 3 tensors"),
+        ({"batch": xy(0)}, ValueError, r"batch holds no samples \(input shape \(0, 8"),
+        ({"batch": [xy(), xy(0)]}, ValueError, "batch #1 holds no samples"),
+        ({"seed": 2**64}, ValueError, r"seed must be at most 2\*\*64 - seeds"),
+        ({"seed": 2**64 - 2, "seeds": 3}, ValueError, "seed must be at most"),
+        ({"graph": {"time_s": "5"}}, TypeError, "graph= time_s must be a number"),
+        ({"graph": {"memory_mb": float("nan")}}, ValueError, "graph= limits must"),
+        (
+            {"thresholds": {"dead_fraction_max": float("nan")}},
+            ValueError,
+            "dead_fraction_max must be a number, got nan",
+        ),
+        (
+            {"loss_fn": lambda out, y: F.cross_entropy(out, y).to(torch.complex64)},
+            TypeError,
+            "loss must be a real scalar tensor, got torch.complex64",
+        ),
+        (
+            {"model": nn.ModuleDict({"body": nn.Linear(8, 3)})},
+            TypeError,
+            r"ModuleDict defines no forward\(\)",
+        ),
         ({"optimizer": 3}, TypeError, "optimizer must be None"),
         ({"optimizer": lambda p: 3}, TypeError, "factory must return"),
         ({"device": "nonsense"}, ValueError, "invalid device"),
@@ -291,6 +314,37 @@ def test_all_frozen_model_is_a_clear_error():
     model = small().requires_grad_(False)
     with pytest.raises(ValueError, match="no trainable parameters"):
         check(model, xy(), loss_fn=F.cross_entropy)
+
+
+def test_float16_with_the_default_adam_is_refused_before_any_step():
+    """Adam's eps underflows in float16: the run would report an inf update ratio
+    and blame the learning rate."""
+    model = small().half()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x, y = xy()
+    with pytest.raises(ValueError, match=r"`0.weight` is float16.*model.float\(\)"):
+        check(model, (x.half(), y), loss_fn=F.cross_entropy, steps=2)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    # bfloat16 has float32's exponent range: the default Adam trains it.
+    report = check(
+        small().bfloat16(), (x.bfloat16(), y), loss_fn=F.cross_entropy, steps=3
+    )
+    assert report.steps == 3
+    assert not report.findings
+
+
+def test_an_error_from_the_iterable_of_batches_says_where_it_came_from():
+    def batches():
+        yield xy()
+        raise KeyError("sample 17 is missing")
+
+    with pytest.raises(KeyError, match="sample 17") as raised:
+        check(small(), batches(), loss_fn=F.cross_entropy, steps=3)
+    if sys.version_info >= (3, 11):
+        assert raised.value.__notes__ == [
+            "nnhealth.check(): raised by your iterable of batches while taking batch "
+            "#1, before any training step (your model is untouched)"
+        ]
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")

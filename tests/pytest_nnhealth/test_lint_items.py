@@ -43,6 +43,15 @@ def test_torch_imports_are_recognised(source):
 
 
 @pytest.mark.parametrize(
+    "data",
+    [b"\xef\xbb\xbfimport torch\r\nx = 1\r\n", b"x = 1\rimport torch\ry = 2\r"],
+    ids=["byte-order mark", "CR-only newlines"],
+)
+def test_torch_imports_after_a_bom_or_a_lone_cr_are_recognised(data):
+    assert imports_torch(data)
+
+
+@pytest.mark.parametrize(
     "source",
     [
         "import torchvision\n",
@@ -105,6 +114,18 @@ def test_bad_nnlint_config_is_a_clear_item_failure(pytester: pytest.Pytester):
     result = pytester.runpytest("--nnhealth", "-k", "nnlint")
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(["nnlint configuration error: *unknown key(s) selekt*"])
+
+
+@pytest.mark.parametrize("nnlint", ["select = []", 'select = ["NNL601"]'])
+def test_a_selection_that_runs_no_rule_fails_the_items(
+    pytester: pytest.Pytester, nnlint: str
+):
+    """Items linted with no rule (or graph rules only, which lint items do not run)
+    passed, checking nothing; the CLI refuses the same selection."""
+    _project(pytester, nnlint=nnlint)
+    result = pytester.runpytest("--nnhealth", "-k", "nnlint")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["nnlint configuration error: the selection enables*"])
 
 
 def test_lint_items_can_be_turned_off_and_deselected(pytester: pytest.Pytester):

@@ -62,3 +62,38 @@ def test_xdist_run_matches_serial_run(pytester: pytest.Pytester):
     )
     html = (pytester.path / "serial.html").read_text()
     assert (pytester.path / "xdist.html").read_text() == html
+
+
+def test_a_bad_marker_under_xdist_is_the_same_usage_error_as_serial(
+    pytester: pytest.Pytester,
+):
+    """Markers are checked when a worker collects: the worker hands the message to
+    the controller instead of crashing (which xdist shows as an INTERNALERROR)."""
+    make_project(pytester)
+    pytester.makepyfile(
+        test_typo="""
+        import pytest
+
+        @pytest.mark.nnhealth(stepz=3)
+        def test_typo(nnhealth):
+            pass
+
+        def test_plain():
+            pass
+        """
+    )
+    results = [
+        pytester.runpytest_subprocess("-p", "no:cacheprovider", *extra)
+        for extra in ((), ("-n", "2"))
+    ]
+    for result in results:
+        output = result.stdout.str() + result.stderr.str()
+        assert result.ret == pytest.ExitCode.USAGE_ERROR, output
+        assert "INTERNALERROR" not in output
+        assert "Traceback" not in output
+        result.stderr.fnmatch_lines(
+            [
+                "ERROR: nnhealth: @pytest.mark.nnhealth on test_typo.py::test_typo: "
+                "thresholds: unknown key 'stepz'*"
+            ]
+        )

@@ -44,6 +44,9 @@ def test_unknown_selector_is_a_usage_error(
         ("[tool.nnlint.fx]\nmodels = [3]\n", "[tool.nnlint.fx] models"),
         ('[tool.nnlint.fx]\nmodels = "a:b"\n', "[tool.nnlint.fx] models"),
         ("[tool.nnlint.fx]\nmodels = [{inputs = 1}]\n", "[tool.nnlint.fx] models"),
+        ('[tool.nnlint.fx]\nmodels = ["nocolon"]\n', "got 'nocolon'"),
+        ('[tool.nnlint.fx]\nmodels = ["pkg:"]\n', "got 'pkg:'"),
+        ('[tool.nnlint.fx]\nmodels = [{factory = ":f"}]\n', "[tool.nnlint.fx] models"),
         ("[tool.nnlint.fx]\ntimeout = inf\n", "[tool.nnlint.fx] timeout"),
         ("[tool.nnlint.fx]\ntimeout = nan\n", "[tool.nnlint.fx] timeout"),
         ("[tool.nnlint.fx]\ntimeout = -1\n", "[tool.nnlint.fx] timeout"),
@@ -52,6 +55,10 @@ def test_unknown_selector_is_a_usage_error(
         ("[tool.nnlint.fx]\npythonpath = [1]\n", "[tool.nnlint.fx] pythonpath"),
         ("[tool.nnlint.fx]\nloss = 1\n", "[tool.nnlint.fx] loss"),
         ("[tool.nnlint\n", "cannot read"),
+        ('[tool.nnlint]\nselect = [""]\n', "'select': invalid rule selector ''"),
+        ('[tool.nnlint]\nignore = [" "]\n', "'ignore': invalid rule selector ''"),
+        ("[tool.nnlint]\nselect = []\n", "the selection enables no rule"),
+        ('[tool.nnlint]\nignore = ["NNL"]\n', "the selection enables no rule"),
     ],
 )
 def test_bad_configuration_is_a_usage_error_naming_the_key(
@@ -64,6 +71,54 @@ def test_bad_configuration_is_a_usage_error_naming_the_key(
     assert err.startswith("nnlint: error: ")
     assert named in err
     assert "internal error" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["--ignore", "NNL"], "the selection enables no rule"),
+        (["--select", "NNL1", "--ignore", "NNL1"], "the selection enables no rule"),
+        (["--select", "NNL601"], "only graph-mode rules (NNL6xx), which run with --fx"),
+        (["-j", "0"], "--jobs/-j: expected a whole number >= 1, got '0'"),
+        (["--jobs", "-3"], "--jobs/-j: expected a whole number >= 1, got '-3'"),
+        (["-"], "does not read source from standard input ('-')"),
+        ([""], "an empty path ('') was given"),
+    ],
+)
+def test_a_run_that_would_check_nothing_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], named: str
+) -> None:
+    """Each of these printed "All checks passed." (exit 0) or ran on one job
+    silently: a CI gate that checks nothing must not pass."""
+    (tmp_path / "m.py").write_text(SOFTMAX)
+    path = [] if argv in (["-"], [""]) else [str(tmp_path / "m.py")]
+    code, out, err = run(capsys, *argv, *path)
+    assert (code, out) == (2, "")
+    assert named in err
+    assert "Traceback" not in err
+
+
+def test_a_tree_without_python_files_warns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "notes.txt").write_text("import torch\n")
+    (tmp_path / "gone.py").symlink_to(tmp_path / "nowhere.py")
+    code, out, err = run(capsys, str(tmp_path))
+    assert (code, out) == (0, "All checks passed.\n")
+    assert "nnlint: warning: no Python file found to lint" in err
+    assert "skipped" in err  # and why the one candidate was not linted
+
+
+def test_empty_select_with_extend_select_runs_those_rules(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.nnlint]\nselect = []\nextend-select = ["NNL1"]\n'
+    )
+    (tmp_path / "m.py").write_text(SOFTMAX)
+    code, out, _ = run(capsys, str(tmp_path / "m.py"))
+    assert code == 1
+    assert "NNL1" in out
 
 
 def test_model_entries_as_strings_and_tables_are_accepted(

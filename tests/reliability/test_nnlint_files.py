@@ -223,3 +223,69 @@ def test_cache_entry_of_wrong_shape_is_a_miss_and_rewritten(
         del os.environ["NNLINT_CACHE_DIR"]
     assert [f.code for f in findings] == ["NNL108"]
     assert store.get(key) == findings  # rewritten with the real findings
+
+
+def test_fix_of_a_file_saved_meanwhile_keeps_the_new_save(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An editor or formatter saves b.py while its fixes are computed: writing the
+    fixed old text would throw that save away. b.py keeps the save, is named on
+    stderr, exit 2; a.py is still fixed."""
+    from nnlint.engine import fixer
+
+    for name in ("a.py", "b.py"):
+        (tmp_path / name).write_text(SOFTMAX)
+    saved = SOFTMAX + "z = 1  # saved by the editor\n"
+    real = fixer.fix_text
+
+    def fix_text(text: str, path: str, *args: object, **kwargs: object) -> object:
+        if Path(path).name == "b.py":
+            (tmp_path / "b.py").write_text(saved)
+        return real(text, path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fixer, "fix_text", fix_text)
+    code, _, err = run(capsys, "--fix", "--unsafe-fixes", str(tmp_path))
+    assert code == 2
+    assert (tmp_path / "a.py").read_text() == FIXED
+    assert (tmp_path / "b.py").read_text() == saved
+    assert f"nnlint: {tmp_path / 'b.py'} changed while its fixes were computed" in err
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_a_nul_byte_is_reported_where_it_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], newline: str
+) -> None:
+    """Python 3.11 rejects NUL bytes with a ValueError that has no position; the
+    finding pointed at 1:1 whatever line the byte was on."""
+    source = newline.join(["import torch", "", "x = 1\x00", ""])
+    (tmp_path / "m.py").write_bytes(source.encode())
+    code, out, _ = run(capsys, "--select", "NNL001", "--output-format", "json",
+                       str(tmp_path / "m.py"))  # fmt: skip
+    assert code == 1
+    [finding] = json.loads(out)
+    assert (finding["line"], finding["column"]) == (3, 6)
+    assert "null bytes" in finding["message"]
+
+
+def test_diff_of_a_file_removed_after_linting_names_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--diff reads each fixable file again; one removed meanwhile was an internal
+    error (FileNotFoundError) that stopped the diff of the others."""
+    from nnlint.cli import check
+
+    for name in ("a.py", "b.py"):
+        (tmp_path / name).write_text(SOFTMAX)
+    real = check.lint_paths
+
+    def lint_then_remove(*args: object, **kwargs: object) -> object:
+        findings = real(*args, **kwargs)  # type: ignore[arg-type]
+        (tmp_path / "a.py").unlink()
+        return findings
+
+    monkeypatch.setattr(check, "lint_paths", lint_then_remove)
+    code, out, err = run(capsys, "--diff", "--unsafe-fixes", str(tmp_path))
+    assert code == 2
+    assert f"nnlint: cannot read {tmp_path / 'a.py'} again: No such file" in err
+    assert "internal error" not in err
+    assert f"b/{tmp_path / 'b.py'}" in out

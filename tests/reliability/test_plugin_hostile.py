@@ -120,13 +120,13 @@ def test_projects_without_nnhealth_settings_are_not_stopped(
 ) -> None:
     """Start-up validation runs only when a setting of nnhealth's is written, so a
     project that does not use nnhealth never pays for it or fails on it."""
-    from pytest_nnhealth.plugin.hooks import _has_settings
+    from pytest_nnhealth.plugin.startup import has_settings
 
     pytester.makepyprojecttoml("[tool.other]\nsteps = 'many'\n")
     pytester.makepyfile(test_plain="def test_plain():\n    assert True\n")
     pytester.runpytest().assert_outcomes(passed=1)
     config = pytester.parseconfigure()
-    assert not _has_settings(config)
+    assert not has_settings(config)
 
 
 @pytest.mark.parametrize(

@@ -48,13 +48,25 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--no-cache", action="store_true", help="ignore the findings cache"
     )
-    run.add_argument("--jobs", "-j", type=int, default=None, help="worker processes")
+    run.add_argument(
+        "--jobs", "-j", type=_positive_int, default=None, help="worker processes"
+    )
     run.add_argument(
         "--fx",
         action="store_true",
         help="graph mode: build and trace models (imports code)",
     )
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
 
 
 def split_values(values: Sequence[str]) -> list[str]:
@@ -64,4 +76,8 @@ def split_values(values: Sequence[str]) -> list[str]:
 
 
 def default_paths(paths: Sequence[str]) -> list[Path]:
+    if any(not path for path in paths):
+        # Path("") is ".": an empty shell variable (`nnlint "$CHANGED"`) would lint
+        # the whole working directory instead of nothing.
+        raise UsageError("an empty path ('') was given; pass files or directories")
     return [Path(path) for path in paths] or [Path(".")]

@@ -12,10 +12,11 @@ from typing import TextIO
 
 from nnlint.api import apply_policy, lint_paths, merge_graph_findings
 from nnlint.cli.arguments import UsageError, default_paths, split_values
-from nnlint.engine.config import ConfigError, LintConfig, load_config
+from nnlint.engine.config import ConfigError, LintConfig, load_config, require_rules
 from nnlint.engine.discovery import MissingPath, Skipped, discover
 from nnlint.engine.sourcefile import (
     UndecodableSource,
+    decode,
     read_source,
     split_lines,
     write_source,
@@ -33,7 +34,16 @@ def run_check(
     try:
         files = discover(paths, skipped)
     except MissingPath as error:
+        if "-" in options.paths:
+            raise UsageError(
+                "nnlint does not read source from standard input ('-'); pass files "
+                "or directories"
+            ) from None
         raise UsageError(str(error)) from None
+    if not files:
+        # A mistyped directory or a tree without Python files would otherwise pass
+        # silently ("All checks passed."); exit 0 as ruff does.
+        print("nnlint: warning: no Python file found to lint", file=sys.stderr)
     if options.diff:
         return _diff(files, config, options, out)
     cache = not options.no_cache
@@ -76,6 +86,7 @@ def _config(paths: Sequence[Path], options: argparse.Namespace) -> LintConfig:
             ignore=given["--ignore"],
         )  # checks the selectors' form first
         _check_known("", given)
+        require_rules(overridden, known_codes(), graph_mode=options.fx)
         return overridden
     except ConfigError as error:
         raise UsageError(str(error)) from None
@@ -122,27 +133,44 @@ def _fix(findings: Sequence[Finding], config: LintConfig, unsafe: bool) -> int:
     is left byte-identical (:func:`nnlint.engine.atomic_write.write_atomic`), named on
     stderr, and the remaining files are still fixed.
     """
-    from nnlint.engine.fixer import fix_text
-
     failed = 0
     for name in _fixable_paths(findings, unsafe):
-        path = Path(name)
         try:
-            source = read_source(path)
-            outcome = fix_text(source.text, name, config, unsafe=unsafe)
-            for message in outcome.discarded:
-                print(f"nnlint: {message}", file=sys.stderr)
-            if outcome.changed:
-                write_source(path, source, outcome.fixed)
-        except (OSError, UndecodableSource) as error:
-            failed += 1
+            written = _fix_file(name, config, unsafe)
+        except (OSError, UndecodableSource, UnicodeEncodeError) as error:
+            written = False
             reason = getattr(error, "strerror", None) or str(error)
             print(
                 f"nnlint: cannot write fixes to {name}: {reason}; "
                 "the file is unchanged",
                 file=sys.stderr,
             )
+        failed += not written
     return failed
+
+
+def _fix_file(name: str, config: LintConfig, unsafe: bool) -> bool:
+    """Fix one file; False when the fixes were not written because the file changed
+    meanwhile (an editor or formatter saved it: writing would lose that edit)."""
+    from nnlint.engine.fixer import fix_text
+
+    path = Path(name)
+    data = path.read_bytes()
+    source = decode(data)
+    outcome = fix_text(source.text, name, config, unsafe=unsafe)
+    for message in outcome.discarded:
+        print(f"nnlint: {message}", file=sys.stderr)
+    if not outcome.changed:
+        return True
+    if path.read_bytes() != data:
+        print(
+            f"nnlint: {name} changed while its fixes were computed; the fixes were "
+            "not written (run nnlint --fix again)",
+            file=sys.stderr,
+        )
+        return False
+    write_source(path, source, outcome.fixed)
+    return True
 
 
 def _diff(
@@ -151,9 +179,15 @@ def _diff(
     from nnlint.engine.fixer import fix_text
 
     findings = lint_paths(files, config, cache=not options.no_cache, jobs=options.jobs)
-    changed = 0
+    changed = unread = 0
     for name in _fixable_paths(findings, options.unsafe_fixes):
-        text = read_source(Path(name)).text
+        try:  # removed or rewritten since it was linted
+            text = read_source(Path(name)).text
+        except (OSError, UndecodableSource) as error:
+            unread += 1
+            reason = getattr(error, "strerror", None) or str(error)
+            print(f"nnlint: cannot read {name} again: {reason}", file=sys.stderr)
+            continue
         outcome = fix_text(text, name, config, unsafe=options.unsafe_fixes)
         for message in outcome.discarded:
             print(f"nnlint: {message}", file=sys.stderr)
@@ -167,6 +201,8 @@ def _diff(
                     tofile=f"b/{name}",
                 )
             )
+    if unread:
+        return 2
     return 1 if changed and not options.exit_zero else 0
 
 

@@ -140,6 +140,30 @@ def _relative_to(root: str | None, path: str) -> str:
         return PurePath(path).as_posix()
 
 
+# Graph-mode rules (nnlint/fx/rules) are NNL6xx; they run only with --fx.
+GRAPH_PREFIX = "NNL6"
+
+
+def require_rules(
+    config: LintConfig, codes: Iterable[str], *, graph_mode: bool
+) -> None:
+    """Raise ConfigError when the selection leaves none of ``codes`` (the rules that
+    exist, ``nnlint.registry.known_codes()``) to run: `select = []`, `--ignore NNL`,
+    only graph codes without graph mode. The run would report "All checks passed"
+    having checked nothing."""
+    enabled = [code for code in codes if config.is_enabled(code)]
+    if not enabled:
+        raise ConfigError(
+            "the selection enables no rule (select, extend-select and ignore in "
+            "[tool.nnlint] and on the command line leave nothing to run)"
+        )
+    if not graph_mode and all(code.startswith(GRAPH_PREFIX) for code in enabled):
+        raise ConfigError(
+            f"the selection enables only graph-mode rules ({GRAPH_PREFIX}xx), which "
+            "run with --fx"
+        )
+
+
 def find_pyproject(start: Path) -> Path | None:
     """The nearest ``pyproject.toml`` in ``start`` or its parents."""
     start = start.resolve()
@@ -208,8 +232,9 @@ def _code_list(
             f"{source}: '{key}' must be a list of rule codes, got {value!r}"
         )
     try:
-        for selector in upper_selectors(value):
-            check_selector(selector)
+        for selector in value:
+            # A blank entry would be dropped silently: `select = [""]` ran nothing.
+            check_selector(selector.strip().upper())
     except ConfigError as error:
         raise ConfigError(f"{source}: '{key}': {error}") from None
     return upper_selectors(value)
@@ -258,6 +283,15 @@ def _check_fx(fx: Mapping[str, Any], source: str) -> None:
 
 
 def _model_entry(entry: object) -> bool:
-    if isinstance(entry, str):
-        return True
-    return isinstance(entry, Mapping) and isinstance(entry.get("factory"), str)
+    factory = entry.get("factory") if isinstance(entry, Mapping) else entry
+    return isinstance(factory, str) and _import_path(factory)
+
+
+def _import_path(reference: str) -> bool:
+    """``"pkg.mod:factory"`` (or ``"pkg.mod.factory"``), as graph mode resolves it: a
+    malformed one was found only when a directory was linted, and skipped otherwise."""
+    if ":" in reference:
+        module, _, attribute = reference.partition(":")
+    else:
+        module, _, attribute = reference.rpartition(".")
+    return bool(module.strip()) and bool(attribute.strip())

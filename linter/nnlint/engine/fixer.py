@@ -45,6 +45,12 @@ def fix_text(text: str, path: str, config: LintConfig, *, unsafe: bool) -> FixOu
             outcome.fixed, path, selected_rules(config, path)
         )
         if module is None:
+            # Only the statements rules need were parsed when linting; the fixer
+            # needs the whole file. Say why the fixes did not happen.
+            outcome.discarded.append(
+                f"{path}: fixes skipped: the whole file does not parse "
+                f"(nnlint --select NNL001 {path} shows a syntax error if it has one)"
+            )
             break
         tail = _lost_tail(outcome.fixed, module.code)
         if tail is None:

@@ -19,6 +19,7 @@ from nnlint.engine import parse_guard
 from nnlint.engine.parsing import parse_module
 from nnlint.engine.prefilter import select
 from nnlint.engine.rule_walk import BatchedWalker
+from nnlint.engine.sourcefile import split_lines
 from nnlint.findings import Finding
 from nnlint.rules import Rule, RuleContext
 from nnlint.rules.base import Report
@@ -218,6 +219,9 @@ def syntax_error_finding(source: str, path: str, error: Exception) -> Finding:
         line = python_error.lineno or 1
         column = max(python_error.offset or 1, 1)
         message = python_error.msg
+        if python_error.lineno is None and "\x00" in source:
+            # "source code string cannot contain null bytes" comes without a position.
+            line, column = _position(source, source.index("\x00"))
     except (ValueError, RecursionError, MemoryError) as python_error:
         message = str(python_error)
     else:
@@ -236,3 +240,9 @@ def syntax_error_finding(source: str, path: str, error: Exception) -> Finding:
         message=f"syntax error: {message}",
         severity=rule.SEVERITY,
     )
+
+
+def _position(source: str, index: int) -> tuple[int, int]:
+    """1-based (line, column) of ``source[index]``, lines ended as Python ends them."""
+    start = max(source.rfind("\n", 0, index), source.rfind("\r", 0, index)) + 1
+    return len(split_lines(source[:start])) + 1, index - start + 1

@@ -27,7 +27,7 @@ from nnlint.engine.lint_source import _mentions, _whole  # noqa: E402
 from nnlint.engine.prefilter import (  # noqa: E402
     _imports,
     _referenced_classes,
-    _Statements,
+    choose,
     select,
 )
 from nnlint.rules import Rule, all_rules  # noqa: E402
@@ -54,29 +54,15 @@ def split(text: str, rules: Sequence[type[Rule]]) -> Counter[str]:
     if any(map(_whole, active)):
         kept["whole file (a scope='file' rule)"] = len(text)
         return kept
-    statements = _Statements(text)
-    hit: set[int] = set()
-    evidence: set[int] = set()
-    seeds: set[int] = set()
-    for needs in sorted(
-        (r.NEEDS for r in active if r.NEEDS), key=lambda n: bool(n.screen)
-    ):
-        found = statements.hit_by(needs)
-        if found and needs.screen is not None:
-            found = statements.screened(found, needs.screen, hit | evidence)
-        hit |= found
-        if found and needs.evidence is not None:
-            evidence |= statements.evidence(found, needs.evidence)
-        if needs.narrowed:
-            seeds |= found
-    if not hit:
+    chosen = choose(text, [rule.NEEDS for rule in active if rule.NEEDS])
+    if not chosen.picked | chosen.evidence:
         return kept
-    starts, ends = statements.starts, statements.ends
-    named = _referenced_classes(text, starts, ends, seeds) if seeds else set()
+    starts, ends = chosen.statements.starts, chosen.statements.ends
+    named = _referenced_classes(text, starts, ends, chosen.seeds)
     for index, (start, end) in enumerate(zip(starts, ends, strict=True)):
-        if index in hit:
+        if index in chosen.picked:
             kept["picked (after screens)"] += end - start
-        elif index in evidence:
+        elif index in chosen.evidence:
             kept["evidence only"] += end - start
         elif index in named:
             kept["named local class only"] += end - start

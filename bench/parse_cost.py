@@ -16,7 +16,7 @@ alike, and prints the median CPU seconds of each:
   (``nnlint.engine.pool._fewer_collections``);
 * ``all``: what an nnlint worker does (``nnlint parse`` with the workers' GC);
 * ``statement by statement``: ``nnlint parse`` of each top-level statement alone
-  (``nnlint.engine.prefilter.statement_starts``), against the file at once;
+  (``nnlint.engine.statement_scan.statement_starts``), against the file at once;
 * ``nodes as dicts``: libcst's native parser with every node class of the ``libcst``
   namespace replaced by ``dict`` while it runs: the tree is a heap of dicts, so
   this is what the native side costs (tokenizer, parser, the keyword arguments of
@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "linter"))
 from nnlint.engine import parsing  # noqa: E402
 from nnlint.engine.parsing import parse_module  # noqa: E402
 from nnlint.engine.pool import _fewer_collections  # noqa: E402
-from nnlint.engine.prefilter import statement_starts  # noqa: E402
+from nnlint.engine.statement_scan import statement_starts  # noqa: E402
 
 DEFAULT_TREE = "/work/corpus/timm"
 _NODE_NAMES = [

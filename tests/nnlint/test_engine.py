@@ -16,7 +16,8 @@ from nnlint.engine import pipeline
 from nnlint.engine.config import LintConfig
 from nnlint.engine.lint_source import check_source, lint_module
 from nnlint.engine.pool import MIN_FILES_FOR_POOL
-from nnlint.engine.prefilter import prune, statement_starts
+from nnlint.engine.prefilter import prune
+from nnlint.engine.statement_scan import statement_starts
 from nnlint.rules import Rule
 from nnlint.rules.needs import Needs
 

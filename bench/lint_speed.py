@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/lint_speed.py [TREE ...] [--torchfix PATH]
         [--torchfix-timeout S] [--repeat N] [--skip-torchfix]
-    .venv/bin/python bench/lint_speed.py --ruff [TREE ...] [--repeat N]
+    .venv/bin/python bench/lint_speed.py --ruff [TREE ...] [--repeat N] [--base DIR]
 
 ``--ruff``: nnlint cold (fresh cache) and ``ruff check --select ALL --no-cache
 --exit-zero TREE`` run alternately, ``--repeat`` rounds, on the same tree; prints the
@@ -10,7 +10,10 @@ median CPU seconds (user + sys of the tool and its workers) and wall seconds of 
 the ratio of the medians and the load average, which matters on a shared machine
 (CPU time grows under load too, though less than wall time). A tree given as
 ``DIR/*`` (a quoted glob) is linted as all of DIR's subdirectories in one command
-(the wider corpus of ``bench/corpus.py``).
+(the wider corpus of ``bench/corpus.py``). ``--base DIR`` also runs, in the same
+rounds (base, this code, ruff), the nnlint package found under ``DIR`` (on
+``PYTHONPATH``; ``git archive <commit> linter | tar -x -C DIR`` makes ``DIR/linter``),
+so a change is measured against its base under the same load.
 
 Defaults: /work/corpus/timm and /work/corpus/torchvision. Each tool runs as a
 subprocess on the same tree, as a user would run it:
@@ -124,32 +127,45 @@ def _paths(tree: str) -> list[str]:
     return sorted(path for path in glob.glob(tree) if Path(path).is_dir())
 
 
-def against_ruff(trees: list[str], repeat: int) -> None:
-    """Median cold CPU (wall) of nnlint and ruff, alternating runs on each tree."""
-    print("tree | files | lines | nnlint cold CPU s (wall) | ruff CPU s (wall) | ratio")
-    print("---|---|---|---|---|---")
+def _cold(paths: list[str], python_path: str | None) -> tuple[float, float]:
+    """(wall, CPU) of one cold nnlint run, from ``python_path`` when given."""
+    with tempfile.TemporaryDirectory(prefix="nnlint-bench-") as cache:
+        env = {**os.environ, "NNLINT_CACHE_DIR": cache}
+        env.pop("PYTHONPATH", None)
+        if python_path is not None:
+            env["PYTHONPATH"] = python_path
+        return _timed([*NNLINT, *paths], env, None) or (0.0, 0.0)
+
+
+def against_ruff(trees: list[str], repeat: int, base: str | None = None) -> None:
+    """Median cold CPU (wall) of nnlint (and its base) and ruff, alternating runs."""
+    versions = {"nnlint": None} if base is None else {"base": base, "nnlint": None}
+    print(
+        "tree | files | lines | version | cold CPU s (wall) | ruff CPU s (wall) | ratio"
+    )
+    print("---|---|---|---|---|---|---")
     for tree in trees:
         paths = _paths(tree)
         sizes = [_tree_size(Path(path)) for path in paths]
-        ours: list[tuple[float, float]] = []
+        ours: dict[str, list[tuple[float, float]]] = {name: [] for name in versions}
         theirs: list[tuple[float, float]] = []
         loads = [os.getloadavg()[0]]
         for _ in range(repeat):
-            with tempfile.TemporaryDirectory(prefix="nnlint-bench-") as cache:
-                env = {**os.environ, "NNLINT_CACHE_DIR": cache}
-                ours.append(_timed([*NNLINT, *paths], env, None) or (0.0, 0.0))
+            for name, python_path in versions.items():
+                ours[name].append(_cold(paths, python_path))
             theirs.append(_timed([*RUFF, *paths], dict(os.environ), None) or (0, 0))
             loads.append(os.getloadavg()[0])
-        cpu = statistics.median(c for _, c in ours)
         other = statistics.median(c for _, c in theirs)
-        wall = statistics.median(w for w, _ in ours)
         other_wall = statistics.median(w for w, _ in theirs)
-        print(
-            f"{tree} | {sum(f for f, _ in sizes)} | {sum(n for _, n in sizes)} "
-            f"| {cpu:.2f} ({wall:.1f}) | {other:.2f} ({other_wall:.1f}) "
-            f"| {cpu / other:.1f}x",
-            flush=True,
-        )
+        for name, runs in ours.items():
+            cpu = statistics.median(c for _, c in runs)
+            wall = statistics.median(w for w, _ in runs)
+            print(
+                f"{tree} | {sum(f for f, _ in sizes)} | {sum(n for _, n in sizes)} "
+                f"| {name} | {cpu:.2f} ({wall:.1f}) | {other:.2f} ({other_wall:.1f}) "
+                f"| {cpu / other:.1f}x",
+                flush=True,
+            )
     print(f"median of {repeat} alternating runs; load average {_span(loads)}")
 
 
@@ -165,9 +181,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--torchfix-timeout", type=float, default=600.0)
     parser.add_argument("--skip-torchfix", action="store_true")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--base", help="directory holding a base version's linter/")
     options = parser.parse_args(argv)
     if options.ruff:
-        against_ruff(options.trees, options.repeat)
+        base = None if options.base is None else str(Path(options.base) / "linter")
+        against_ruff(options.trees, options.repeat, base)
         return 0
     header = (
         "tree | files | lines | nnlint cold s (cpu) | nnlint warm s (cpu) "

@@ -14,7 +14,14 @@ alike, and prints the median CPU seconds of each:
   (``nnlint.engine.node_init``);
 * ``fewer collections``: ``libcst.parse_module`` with the pool workers' GC settings
   (``nnlint.engine.pool._fewer_collections``);
-* ``all``: what an nnlint worker does (``nnlint parse`` with the workers' GC).
+* ``all``: what an nnlint worker does (``nnlint parse`` with the workers' GC);
+* ``statement by statement``: ``nnlint parse`` of each top-level statement alone
+  (``nnlint.engine.statement_scan.statement_starts``), against the file at once;
+* ``nodes as dicts``: libcst's native parser with every node class of the ``libcst``
+  namespace replaced by ``dict`` while it runs: the tree is a heap of dicts, so
+  this is what the native side costs (tokenizer, parser, the keyword arguments of
+  every node) without any Python node being built. The difference to ``nnlint
+  parse`` is all that building the Python nodes still costs.
 """
 
 from __future__ import annotations
@@ -35,8 +42,37 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "linter"))
 from nnlint.engine import parsing  # noqa: E402
 from nnlint.engine.parsing import parse_module  # noqa: E402
 from nnlint.engine.pool import _fewer_collections  # noqa: E402
+from nnlint.engine.statement_scan import statement_starts  # noqa: E402
 
 DEFAULT_TREE = "/work/corpus/timm"
+_NODE_NAMES = [
+    name
+    for name in dir(cst)
+    if isinstance(getattr(cst, name), type) and issubclass(getattr(cst, name), CSTNode)
+]
+
+
+def _as_dicts(source: str) -> object:
+    from libcst import native  # type: ignore[attr-defined]
+
+    classes = {name: getattr(cst, name) for name in _NODE_NAMES}
+    for name in _NODE_NAMES:
+        setattr(cst, name, dict)
+    try:
+        return native.parse_module(source, "utf-8")
+    finally:
+        for name, node_class in classes.items():
+            setattr(cst, name, node_class)
+
+
+def _by_statement(source: str) -> object:
+    starts = statement_starts(source)
+    for start, end in zip(starts, [*starts[1:], len(source)], strict=True):
+        try:
+            parse_module(source[start:end])
+        except (cst.ParserSyntaxError, ValueError):
+            pass  # the scan split a statement (a column-0 line in brackets)
+    return None
 
 
 def _no_validation(source: str) -> object:
@@ -70,6 +106,8 @@ def main() -> None:
         "nnlint parse": (parse_module, False),
         "fewer collections": (cst.parse_module, True),
         "all": (parse_module, True),
+        "statement by statement": (_by_statement, True),
+        "nodes as dicts": (_as_dicts, True),
     }
     times: dict[str, list[float]] = {name: [] for name in ways}
     for _ in range(args.repeat):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
 from pathlib import Path
 
@@ -15,7 +16,8 @@ from nnlint.engine import pipeline
 from nnlint.engine.config import LintConfig
 from nnlint.engine.lint_source import check_source, lint_module
 from nnlint.engine.pool import MIN_FILES_FOR_POOL
-from nnlint.engine.prefilter import prune, statement_starts
+from nnlint.engine.prefilter import prune
+from nnlint.engine.statement_scan import statement_starts
 from nnlint.rules import Rule
 from nnlint.rules.needs import Needs
 
@@ -224,3 +226,28 @@ def test_whole_file_rules_switch_pruning_off() -> None:
     WholeFile.seen = []
     check_source(SAMPLE, "m.py", [WholeFile, CallNames], prune=True)
     assert "unrelated" in WholeFile.seen
+
+
+def test_a_linted_tree_is_freed_without_the_cyclic_collector() -> None:
+    # A tree is millions of objects on a real project; one left in a reference cycle
+    # (here NNL202 keeps a lambda over itself) waits for the collector, which then
+    # scans all of it (bench/lint_stages.py: "garbage collection").
+    from nnlint.rules import all_rules
+    from nnlint.rules.engine_rules import is_engine_rule
+
+    rules = [rule for rule in all_rules() if not is_engine_rule(rule)]
+    examples = [example.code for rule in rules for example in rule.INVALID]
+    examples += [source for rule in rules for source in rule.VALID]
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for source in examples:
+            lint_module(cst.parse_module(source), "example.py", rules)
+        gc.collect()
+        kept = {type(o).__name__ for o in gc.garbage if isinstance(o, cst.CSTNode)}
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert kept == set()

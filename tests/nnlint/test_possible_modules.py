@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from nnlint.engine.possible_modules import module_statements, torch_bindings
-from nnlint.engine.prefilter import statement_starts
+from nnlint.engine.statement_scan import statement_starts
 
 
 def _possible(source: str) -> list[str]:

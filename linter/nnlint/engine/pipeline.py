@@ -178,12 +178,15 @@ def lint_uncached(files: Sequence[Path], config: LintConfig) -> list[list[Findin
     """Serial worker body (also what each pool process runs on its chunk).
 
     The collector's automatic runs are paused meanwhile, and its youngest generation
-    collected after each file instead. The analyses of a file refer to each other (a
-    class model and the provable tensors of its methods), so the parsed tree is freed
-    by the collector, not by reference counting. Left to run automatically, the
-    collector promoted every tree to older generations and scanned it again and
-    again: 15% of a run on timm (``bench/lint_processes.py``). Collected once per
-    file, nothing survives but what outlives the file, and memory stays as low.
+    collected after each file instead. A parsed tree is millions of objects; left to
+    run automatically, the collector promoted every tree to older generations and
+    scanned it again and again: 15% of a run on timm (``bench/lint_processes.py``).
+    The engine now breaks the reference cycles that held a tree (the analyses'
+    links, ``AnalysisContext.close``; the rules' own state,
+    ``lint_source._forget``; the screens' index), so a tree is freed by reference
+    counting when its file is done, and the collection after each file only sweeps
+    the little that is left (closures of ``ast.literal_eval``, a rule's cycle not
+    yet known) before it is promoted.
     """
     automatic = gc.isenabled()
     gc.disable()

@@ -28,63 +28,11 @@ from typing import NamedTuple
 
 from nnlint.engine.possible_modules import module_statements
 from nnlint.engine.screen_gates import screens_apply
+from nnlint.engine.statement_scan import statement_starts
 from nnlint.rules.needs import EvidencePattern, Needs
 
-_TRIPLE = re.compile(r'"""|\'\'\'')
-_BOUNDARY = re.compile(r"^(?=[^\s#)\]}])", re.MULTILINE)
-_CONTINUATION = re.compile(r"(?:else|elif|except|finally)\b")
 _IMPORT = re.compile(r"^[ \t]*(?:import|from)[ \t]", re.MULTILINE)
 _DEFINITION = re.compile(r"(?:@|def |async |class )")
-
-
-def _triple_quoted_spans(source: str) -> list[tuple[int, int]]:
-    """Spans of triple-quoted strings, pairing each opening quote with the next closing
-    one. A quote inside a comment or a one-line string can mislead this; the kept
-    text then fails to parse and the file is parsed whole (or two statements are
-    merged into one, which only keeps more)."""
-    spans: list[tuple[int, int]] = []
-    position = 0
-    while True:
-        match = _TRIPLE.search(source, position)
-        if match is None:
-            return spans
-        close = source.find(match.group(), match.end())
-        if close < 0:
-            return spans
-        spans.append((match.start(), close + 3))
-        position = close + 3
-
-
-def statement_starts(source: str) -> list[int]:
-    """Offsets where top-level statements start (heuristic, see module docstring)."""
-    inside = (
-        _triple_quoted_spans(source) if ('"""' in source or "'''" in source) else []
-    )
-    starts: list[int] = []
-    position = 0
-    previous = -1  # the previous column-0 line outside strings
-    for match in _BOUNDARY.finditer(source):
-        offset = match.start()
-        while position < len(inside) and inside[position][1] <= offset:
-            position += 1
-        if position < len(inside) and inside[position][0] < offset:
-            continue  # a column-0 line inside a multi-line string
-        if not (starts and _continues(source, offset, previous)):
-            starts.append(offset)
-        previous = offset
-    if not starts or starts[0] != 0:
-        starts.insert(0, 0)
-    return starts
-
-
-def _continues(source: str, offset: int, previous: int) -> bool:
-    """``else:`` and friends continue the previous statement, and so does a line after
-    a backslash continuation; a decorator continues into the next."""
-    return (
-        bool(_CONTINUATION.match(source, offset))
-        or source.startswith("@", previous)
-        or source.endswith(("\\\n", "\\\r\n"), 0, offset)
-    )
 
 
 # A class statement, after its decorators: the name it binds.
@@ -126,8 +74,32 @@ def select(source: str, filters: Sequence[Needs]) -> tuple[Pruned | None, list[b
     filter hits where a rule reports, while the rule may still look up local classes
     elsewhere.
     """
+    chosen = choose(source, filters)
+    hit = chosen.picked | chosen.evidence
+    if not hit:
+        return None, chosen.flags
+    starts, ends = chosen.statements.starts, chosen.statements.ends
+    if chosen.seeds:
+        hit |= _referenced_classes(source, starts, ends, chosen.seeds)
+    return _kept(source, starts, ends, hit), chosen.flags
+
+
+class Choice(NamedTuple):
+    """What the declarations pick in one source, by reason (statement indexes)."""
+
+    statements: _Statements
+    picked: set[int]  # hit by a declaration (and passed by its screen)
+    evidence: set[int]  # some rule's evidence
+    seeds: set[int]  # picked by a narrowed declaration: the classes they name are kept
+    flags: list[bool]  # per declaration: whether it picked anything
+
+
+def choose(source: str, filters: Sequence[Needs]) -> Choice:
+    """The statements ``filters`` pick in ``source``, before the local classes they
+    name and the imports are added (:func:`select`)."""
     statements = _Statements(source)
-    hit: set[int] = set()
+    picked: set[int] = set()
+    evidence: set[int] = set()
     seeds: set[int] = set()
     flags = [False] * len(filters)
     # Screened declarations last: a statement already kept is not screened again.
@@ -135,19 +107,14 @@ def select(source: str, filters: Sequence[Needs]) -> tuple[Pruned | None, list[b
         wanted = filters[number]
         found = statements.hit_by(wanted)
         if found and wanted.screen is not None:
-            found = statements.screened(found, wanted.screen, hit)
+            found = statements.screened(found, wanted.screen, picked | evidence)
         flags[number] = bool(found)
-        hit |= found
+        picked |= found
         if found and wanted.evidence is not None:
-            hit |= statements.evidence(found, wanted.evidence)
+            evidence |= statements.evidence(found, wanted.evidence)
         if wanted.narrowed:
             seeds |= found
-    if not hit:
-        return None, flags
-    starts, ends = statements.starts, statements.ends
-    if seeds:
-        hit |= _referenced_classes(source, starts, ends, seeds)
-    return _kept(source, starts, ends, hit), flags
+    return Choice(statements, picked, evidence, seeds, flags)
 
 
 class _Statements:

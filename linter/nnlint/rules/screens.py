@@ -16,37 +16,41 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable, Iterator
+from itertools import chain
 from typing import NamedTuple
 
 Function = ast.FunctionDef | ast.AsyncFunctionDef
 _SCOPES = (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
-# Where ``nodes`` keeps a node's walk: on the node itself, so it lives exactly as
-# long as the tree (the engine parses each statement once and asks several screens).
+# Where ``nodes`` keeps the nodes below a node: on the node itself, so they live
+# exactly as long as the tree (the engine parses each statement once and asks several
+# screens). Never the node itself: a node holding a list that holds the node is a
+# reference cycle, and every statement's tree would then wait for the cyclic
+# collector instead of being freed when the pre-filter drops it.
 _MEMO = "_nnlint_nodes"
 
 
-def nodes(node: ast.AST) -> list[ast.AST]:
+def nodes(node: ast.AST) -> Iterator[ast.AST]:
     """Every node inside ``node``, itself included. One walk indexes a whole tree:
     the classes and functions in it then reuse their slice of that walk (several
     screens ask about the same class; ``ast.walk`` was most of their cost)."""
-    found: list[ast.AST] | None = node.__dict__.get(_MEMO)
-    if found is None:
+    below: list[ast.AST] | None = node.__dict__.get(_MEMO)
+    if below is None:
         _index(node)
-        found = node.__dict__[_MEMO]
-    return found
+        below = node.__dict__[_MEMO]
+    return chain((node,), below)
 
 
 def _index(root: ast.AST) -> None:
     """Walk ``root`` once; store on it and on each class and function inside the
-    nodes of its subtree (a contiguous run of the walk: a subtree's end is marked on
-    the stack before its children are pushed)."""
+    nodes below it (a contiguous run of the walk after the node itself: a subtree's
+    end is marked on the stack before its children are pushed)."""
     order: list[ast.AST] = []
     stack: list[ast.AST | tuple[ast.AST, int]] = [root]
     while stack:
         item = stack.pop()
         if type(item) is tuple:
             scope, start = item
-            scope.__dict__[_MEMO] = order[start:]
+            scope.__dict__[_MEMO] = order[start + 1 :]
             continue
         node: ast.AST = item  # type: ignore[assignment]
         if node is root or isinstance(node, _SCOPES):

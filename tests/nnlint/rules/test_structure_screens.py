@@ -9,6 +9,7 @@ its cost.
 from __future__ import annotations
 
 import ast
+import gc
 
 import pytest
 
@@ -25,7 +26,9 @@ from nnlint.rules.screens import (
     call_name,
     forward_methods,
     methods,
+    nodes,
     passes_true,
+    summary,
 )
 
 
@@ -208,3 +211,28 @@ def test_the_helpers_read_methods_calls_and_attribute_assignments() -> None:
     assert passes_true(forward, "inplace", 0)
     call = ast.parse("layers[0](x)").body[0].value  # type: ignore[attr-defined]
     assert call_name(call) is None
+
+
+def test_an_indexed_statement_is_freed_without_the_cyclic_collector() -> None:
+    # The pre-filter parses and indexes thousands of statements per run; a reference
+    # cycle through the index would leave each tree to the collector.
+    tree = ast.parse(
+        "class A(nn.Module):\n"
+        "    def forward(self, x):\n"
+        "        def inner(y):\n"
+        "            return y + 1\n"
+        "        return inner(x) + x\n"
+    )
+    statement = tree.body[0]
+    walked = list(nodes(statement))
+    assert walked[0] is statement
+    assert len(walked) == len(list(ast.walk(statement)))
+    assert "inner" in summary(statement).called
+    del walked
+    gc.collect()
+    gc.disable()
+    try:
+        del tree, statement
+        assert gc.collect() == 0
+    finally:
+        gc.enable()

@@ -85,7 +85,7 @@ def _targets() -> list[tuple[Any, str, str]]:
         (runner, "_collect", "collect"),
         (health_check, "judge", "judge"),
         (runner, "locate_nonfinite", "replay"),
-        (health_check, "graph_findings", "graph"),
+        (health_check, "graph_step", "graph"),
     ]
 
 
@@ -183,15 +183,17 @@ def time_case(case: RealCase, repeats: int, options: dict[str, Any]) -> dict[str
 
 
 def profile(case: RealCase, options: dict[str, Any]) -> None:
-    from pyinstrument import Profiler
+    """cProfile (standard library) of one warm check, by cumulative time."""
+    import cProfile
+    import pstats
 
     built = case.build(0)
     checked(built, options)
-    profiler = Profiler(interval=0.002)
-    profiler.start()
+    profiler = cProfile.Profile()
+    profiler.enable()
     checked(built, options)
-    profiler.stop()
-    print(profiler.output_text(unicode=False, color=False, show_all=False))
+    profiler.disable()
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
 
 
 def row(key: str, r: dict[str, Any]) -> str:

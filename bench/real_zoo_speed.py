@@ -76,15 +76,20 @@ def bare(case: Any, timings: dict[str, float]) -> None:
 
 def _targets() -> list[tuple[Any, str, str]]:
     """(module, attribute, part): the functions whose time makes each part."""
-    from pytest_nnhealth.training import guarded_run, health_check, runner
+    from pytest_nnhealth.training import (
+        guarded_run,
+        health_check,
+        nonfinite_replay,
+        runner,
+    )
 
     return [
         (guarded_run, "wired_copy", "copy"),
         (runner, "run", "steps"),
         (runner, "_held_loss", "held"),
-        (runner, "_collect", "collect"),
+        (runner, "collect", "collect"),
         (health_check, "judge", "judge"),
-        (runner, "locate_nonfinite", "replay"),
+        (nonfinite_replay, "locate_nonfinite", "replay"),
         (health_check, "graph_step", "graph"),
     ]
 

@@ -25,14 +25,19 @@ EDGES = [LOW + i * (HIGH - LOW) / BINS for i in range(BINS + 1)]
 
 
 def log_histogram(tensors: list[torch.Tensor]) -> torch.Tensor:
-    counts = torch.zeros(BINS, device=tensors[0].device)
-    for tensor in tensors:
-        values = tensor.detach().reshape(-1)
-        if values.numel() > MAX_VALUES:  # a strided sample: the shape is what matters
-            values = values[:: values.numel() // MAX_VALUES]
-        logs = torch.log10(values.abs().float().clamp_min(1e-30)).clamp(LOW, HIGH)
-        counts += torch.histc(logs, bins=BINS, min=LOW, max=HIGH).to(counts.device)
+    counts = _counts(tensors[0])
+    for tensor in tensors[1:]:  # most outputs and modules have one tensor: no sum
+        counts = counts + _counts(tensor).to(counts.device)
     return counts
+
+
+def _counts(tensor: torch.Tensor) -> torch.Tensor:
+    values = tensor.detach().reshape(-1)
+    if values.numel() > MAX_VALUES:  # a strided sample: the shape is what matters
+        values = values[:: values.numel() // MAX_VALUES]
+    # abs() makes a new tensor: the rest runs in place on it (no more allocations).
+    logs = values.abs().float().clamp_min_(1e-30).log10_().clamp_(LOW, HIGH)
+    return torch.histc(logs, bins=BINS, min=LOW, max=HIGH)
 
 
 class HistogramProbe(Probe):

@@ -68,23 +68,6 @@ def test_output_moments_over_tuple_leaves_match_concatenation():
     assert output_moments((3, "x")) is None
 
 
-def test_squared_sums_keep_the_order_of_single_and_several_tensor_outputs():
-    """One-tensor outputs keep a norm squared at the end, several-tensor outputs a
-    sum of squares: mixed in one list, each pair is the float32 sums of its own."""
-    from pytest_nnhealth.probes.activations import output_sums, squared_sums
-
-    a, b, c = torch.randn(6, 5), torch.randn(3) + 2, torch.full((4,), -3.0)
-    measured = [output_sums(a), output_sums((b, c)), output_sums(c)]
-    pairs = squared_sums([m for m in measured if m is not None])
-    both = torch.cat([b, c])
-    expected = [(a.sum(), (a * a).sum()), (both.sum(), (both * both).sum())]
-    expected.append((c.sum(), (c * c).sum()))
-    assert [m.numel for m in measured if m is not None] == [30.0, 7.0, 4.0]
-    for (total, square), (want_total, want_square) in zip(pairs, expected, strict=True):
-        assert total == pytest.approx(want_total.item(), rel=1e-5)
-        assert square == pytest.approx(want_square.item(), rel=1e-5)
-
-
 def test_spectrum_of_rank_one_and_identity():
     rank_one = torch.ones(16, 1) @ torch.randn(1, 8)
     top, effective = spectrum_stats(rank_one)

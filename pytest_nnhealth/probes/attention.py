@@ -40,10 +40,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.overrides import TorchFunctionMode
 
 from pytest_nnhealth.judge import quantities as Q
 from pytest_nnhealth.probes.base import Probe, Series, vectors_to_floats
+from pytest_nnhealth.probes.quiet import ProbeMode
 
 NEAR_ZERO = 0.1  # nats: the head puts > ~98% of the weight on one key
 MARK = "_nnhealth_attention_heads"
@@ -178,7 +178,7 @@ def _additive(logits: torch.Tensor, mask: Any, allowed_when: bool) -> torch.Tens
     return logits + mask.detach().float()
 
 
-class _AttentionMode(TorchFunctionMode):
+class _AttentionMode(ProbeMode):
     """Sees SDPA and softmax calls while sampled steps run."""
 
     def __init__(self, probe: AttentionProbe) -> None:

@@ -47,3 +47,35 @@ def test_rank_rows_of_a_conv_output_are_the_rows_of_its_units_matrix(shape):
     rows = sampled_rows(channels_last)
     assert rows.shape == (MAX_ROWS, 64)
     assert torch.equal(rows, matrix[::stride][:MAX_ROWS].double())
+
+
+def test_a_probe_mode_does_not_see_unseen_hooks_but_a_users_mode_does():
+    from torch.overrides import TorchFunctionMode
+
+    from pytest_nnhealth.probes.quiet import ProbeMode, unseen
+
+    seen: list[str] = []
+
+    class Counting:
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            seen.append(type(self).__name__)
+            return func(*args, **(kwargs or {}))
+
+    class Probes(Counting, ProbeMode):
+        pass
+
+    class Users(Counting, TorchFunctionMode):
+        pass
+
+    x = torch.ones(3)
+    hook = unseen(lambda t: (t + 1).sum())
+    for mode, expected in ((Probes(), []), (Users(), ["Users", "Users"])):
+        seen.clear()
+        with mode:
+            total = hook(x)
+        assert total.item() == 6.0
+        assert seen == expected
+    seen.clear()
+    with Probes():
+        (x + 1).sum()  # the model's own calls are still seen
+    assert seen == ["Probes", "Probes"]

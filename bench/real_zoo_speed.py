@@ -76,16 +76,21 @@ def bare(case: Any, timings: dict[str, float]) -> None:
 
 def _targets() -> list[tuple[Any, str, str]]:
     """(module, attribute, part): the functions whose time makes each part."""
-    from pytest_nnhealth.training import guarded_run, health_check, runner
+    from pytest_nnhealth.training import (
+        guarded_run,
+        health_check,
+        nonfinite_replay,
+        runner,
+    )
 
     return [
         (guarded_run, "wired_copy", "copy"),
         (runner, "run", "steps"),
         (runner, "_held_loss", "held"),
-        (runner, "_collect", "collect"),
+        (runner, "collect", "collect"),
         (health_check, "judge", "judge"),
-        (runner, "locate_nonfinite", "replay"),
-        (health_check, "graph_findings", "graph"),
+        (nonfinite_replay, "locate_nonfinite", "replay"),
+        (health_check, "graph_step", "graph"),
     ]
 
 
@@ -183,15 +188,17 @@ def time_case(case: RealCase, repeats: int, options: dict[str, Any]) -> dict[str
 
 
 def profile(case: RealCase, options: dict[str, Any]) -> None:
-    from pyinstrument import Profiler
+    """cProfile (standard library) of one warm check, by cumulative time."""
+    import cProfile
+    import pstats
 
     built = case.build(0)
     checked(built, options)
-    profiler = Profiler(interval=0.002)
-    profiler.start()
+    profiler = cProfile.Profile()
+    profiler.enable()
     checked(built, options)
-    profiler.stop()
-    print(profiler.output_text(unicode=False, color=False, show_all=False))
+    profiler.disable()
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
 
 
 def row(key: str, r: dict[str, Any]) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from contextlib import ExitStack
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -28,6 +28,7 @@ from pytest_nnhealth.probes.base import (
     vectors_to_floats,
 )
 from pytest_nnhealth.probes.base import tensor_leaves as leaves
+from pytest_nnhealth.probes.quiet import unseen
 
 
 def hooked_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -39,24 +40,67 @@ def hooked_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
 
 def sums(tensor: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(sum, sum of squares) in float32, two fast reductions."""
+    total, norm = _sum_and_norm(tensor)
+    return total, norm * norm
+
+
+def _sum_and_norm(tensor: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     total = tensor.sum(dtype=torch.float32)
     # vector_norm refuses a narrowing dtype: float64 outputs take their norm in
     # float64 (then cast), every other float type is widened to float32 as before.
     wide = tensor.dtype if tensor.dtype == torch.float64 else torch.float32
-    norm = torch.linalg.vector_norm(tensor, dtype=wide).float()
-    return total, norm * norm
+    return total, torch.linalg.vector_norm(tensor, dtype=wide).float()
 
 
-def output_sums(output: Any) -> tuple[float, torch.Tensor] | None:
-    """(count, tensor [sum, sum of squares]) over the real floating-point leaves of an
-    output; mean and std are computed from them in Python at the end of the run."""
+class Sums(NamedTuple):
+    """What the hook keeps of an output: its number of values, its float32 sum, and
+    either its float32 norm (``squared`` False: one output tensor, squared with all
+    the others at the end) or its float32 sum of squares (several tensors)."""
+
+    numel: float
+    total: torch.Tensor
+    second: torch.Tensor
+    squared: bool
+
+
+def output_sums(output: Any) -> Sums | None:
+    """The sums of the real floating-point leaves of an output; mean and std are
+    computed from them in Python at the end of the run. One tensor (nearly every
+    output) costs two reductions and nothing more: the norm is squared at the end,
+    together with every other one (the same float32 product, one op in all)."""
     parts = [t.detach() for t in leaves(output) if t.numel() > 0 and not t.is_complex()]
     if not parts:
         return None
+    count = float(sum(t.numel() for t in parts))
+    if len(parts) == 1:
+        total, norm = _sum_and_norm(parts[0])
+        return Sums(count, total, norm, False)
     moments = torch.stack(sums(parts[0]))
     for part in parts[1:]:
         moments = moments + torch.stack(sums(part)).to(moments.device)
-    return float(sum(t.numel() for t in parts)), moments
+    return Sums(count, moments[0], moments[1], True)
+
+
+def squared_sums(measured: list[Sums]) -> list[tuple[float, float]]:
+    """(sum, sum of squares) as floats for each measurement, the norms squared in
+    float32 with one op per device."""
+    groups: dict[torch.device, list[int]] = {}
+    for i, item in enumerate(measured):
+        groups.setdefault(item.total.device, []).append(i)
+    pairs: list[torch.Tensor] = []
+    order: list[int] = []
+    for indices in groups.values():
+        totals = torch.stack([measured[i].total for i in indices])
+        second = torch.stack([measured[i].second for i in indices])
+        norms = torch.tensor([not measured[i].squared for i in indices])
+        squares = torch.where(norms.to(second.device), second * second, second)
+        pairs.append(torch.stack([totals, squares], dim=1).reshape(-1))
+        order.extend(indices)
+    values = [value for row in vectors_to_floats(pairs) for value in row]
+    result: list[tuple[float, float]] = [(0.0, 0.0)] * len(measured)
+    for position, index in enumerate(order):
+        result[index] = (values[2 * position], values[2 * position + 1])
+    return result
 
 
 def moments_from_sums(count: float, total: float, square: float) -> tuple[float, float]:
@@ -69,8 +113,8 @@ def output_moments(output: Any) -> tuple[float, float] | None:
     measured = output_sums(output)
     if measured is None:
         return None
-    total, square = measured[1].tolist()
-    return moments_from_sums(measured[0], total, square)
+    [(total, square)] = squared_sums([measured])
+    return moments_from_sums(measured.numel, total, square)
 
 
 def leading_samples(tensor: torch.Tensor, limit: int = 65536) -> torch.Tensor:
@@ -112,14 +156,14 @@ def batch_std(output: Any) -> torch.Tensor | None:
 class ActivationProbe(Probe):
     def __init__(self) -> None:
         self.values = StepValues()
-        self._sums: list[tuple[str, int, float, torch.Tensor]] = []
+        self._sums: list[tuple[str, int, Sums]] = []
         # The last output measured, its version counter and its (count, moments): a
         # container returning its last child's output (Sequential, a stage, a block
         # ending in its activation) and an identity module hand the hook the very
         # tensor just measured. Same object, same version -> the same values, so they
         # are reused instead of reduced again. Cleared at every step's end, so no
         # activation outlives its step.
-        self._last: tuple[torch.Tensor, int, tuple[float, torch.Tensor]] | None = None
+        self._last: tuple[torch.Tensor, int, Sums] | None = None
 
     def attach(self, ctx: RunContext, stack: ExitStack) -> None:
         super().attach(ctx, stack)
@@ -134,7 +178,7 @@ class ActivationProbe(Probe):
         if not self.ctx.stat_step:
             return
         for module, hook in self._hooks:
-            stack.enter_context(module.register_forward_hook(hook))
+            stack.enter_context(module.register_forward_hook(unseen(hook)))
 
     def _hook(self, name: str) -> Any:
         def hook(module: nn.Module, inputs: Any, output: Any) -> None:
@@ -144,7 +188,7 @@ class ActivationProbe(Probe):
                 ctx.order_set.add(name)
             measured = self._measure(output)
             if measured is not None:
-                self._sums.append((name, ctx.step, measured[0], measured[1]))
+                self._sums.append((name, ctx.step, measured))
             if ctx.step == 0:  # the depth ratio is judged at init (judge._depth)
                 spread = batch_std(output)
                 if spread is not None:
@@ -152,7 +196,7 @@ class ActivationProbe(Probe):
 
         return hook
 
-    def _measure(self, output: Any) -> tuple[float, torch.Tensor] | None:
+    def _measure(self, output: Any) -> Sums | None:
         if not isinstance(output, torch.Tensor):
             return output_sums(output)
         last = self._last
@@ -172,11 +216,11 @@ class ActivationProbe(Probe):
         series = self.values.to_series(self.ctx.steps)
         means = series.setdefault(Q.ACT_MEAN, {})
         stds = series.setdefault(Q.ACT_STD, {})
-        flat = vectors_to_floats([moments for _, _, _, moments in self._sums])
-        for (name, step, count, _), (total, square) in zip(
-            self._sums, flat, strict=True
+        pairs = squared_sums([measured for _, _, measured in self._sums])
+        for (name, step, measured), (total, square) in zip(
+            self._sums, pairs, strict=True
         ):
-            mean, std = moments_from_sums(count, total, square)
+            mean, std = moments_from_sums(measured.numel, total, square)
             means.setdefault(name, [None] * self.ctx.steps)[step] = mean
             stds.setdefault(name, [None] * self.ctx.steps)[step] = std
         return series

@@ -40,10 +40,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.overrides import TorchFunctionMode
 
 from pytest_nnhealth.judge import quantities as Q
 from pytest_nnhealth.probes.base import Probe, Series, vectors_to_floats
+from pytest_nnhealth.probes.quiet import ProbeMode
 
 NEAR_ZERO = 0.1  # nats: the head puts > ~98% of the weight on one key
 MARK = "_nnhealth_attention_heads"
@@ -178,7 +178,7 @@ def _additive(logits: torch.Tensor, mask: Any, allowed_when: bool) -> torch.Tens
     return logits + mask.detach().float()
 
 
-class _AttentionMode(TorchFunctionMode):
+class _AttentionMode(ProbeMode):
     """Sees SDPA and softmax calls while sampled steps run."""
 
     def __init__(self, probe: AttentionProbe) -> None:
@@ -230,9 +230,13 @@ class AttentionProbe(Probe):
             if mha or watched is None or name in watched:
                 stack.enter_context(module.register_forward_pre_hook(self._enter(name)))
                 stack.enter_context(module.register_forward_hook(self._leave(name)))
-        mha_names = {n for n, m in modules if isinstance(m, nn.MultiheadAttention)}
-        if watched is None or watched - mha_names:
-            self._mode_during_forward(stack)
+        if watched is None:
+            self._mode_while(stack, [self.ctx.model])
+            return
+        owners = [m for n, m in modules if n in watched]
+        owners = [m for m in owners if not isinstance(m, nn.MultiheadAttention)]
+        if owners:
+            self._mode_while(stack, owners)
 
     def _modules(self, watched: set[str] | None) -> list[tuple[str, nn.Module]]:
         """Every module on the first sampled step; afterwards (cached) only the
@@ -247,27 +251,37 @@ class AttentionProbe(Probe):
             ]
         return self._watched
 
-    def _mode_during_forward(self, stack: ExitStack) -> None:
-        """The mode is on from the model's forward pre-hook to its forward hook only:
-        the backward pass and the optimizer step (hundreds of tensor calls) run
-        without it. The step's ExitStack closes it if the forward raised."""
+    def _mode_while(self, stack: ExitStack, modules: list[nn.Module]) -> None:
+        """The mode is on only while one of ``modules`` runs its forward: the whole
+        model on the first sampled step, afterwards the modules found computing
+        attention then. Every tensor call the mode sees costs a Python call, and a
+        call outside those modules would have no owner to be credited to (only
+        they are on the owner stack), so nothing else needs to be seen. The backward
+        pass and the optimizer step always run without it. The step's ExitStack
+        closes it if a forward raised."""
         mode = _AttentionMode(self)
-        active: list[bool] = []
+        depth = [0]  # watched modules running (one may run inside another)
 
-        def start(module: nn.Module, inputs: Any) -> None:
-            if not active:
+        def start(*args: Any) -> None:
+            depth[0] += 1
+            if depth[0] == 1:
                 mode.__enter__()
-                active.append(True)
 
         def stop(*args: Any) -> None:
-            if active:
-                active.pop()
-                mode.__exit__(None, None, None)
+            if depth[0] > 0:
+                depth[0] -= 1
+                if depth[0] == 0:
+                    mode.__exit__(None, None, None)
 
-        model = self.ctx.model
-        stack.callback(stop)
-        stack.enter_context(model.register_forward_pre_hook(start))
-        stack.enter_context(model.register_forward_hook(stop))
+        def close() -> None:
+            if depth[0] > 0:
+                depth[0] = 1
+                stop()
+
+        stack.callback(close)
+        for module in modules:
+            stack.enter_context(module.register_forward_pre_hook(start))
+            stack.enter_context(module.register_forward_hook(stop))
 
     def _enter(self, name: str) -> Any:
         def hook(module: nn.Module, inputs: Any) -> None:

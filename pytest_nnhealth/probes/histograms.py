@@ -18,6 +18,7 @@ from torch import nn
 from pytest_nnhealth.judge import quantities as Q
 from pytest_nnhealth.judge.records import Histogram, RunResult
 from pytest_nnhealth.probes.base import Probe, tensor_leaves
+from pytest_nnhealth.probes.quiet import unseen
 
 LOW, HIGH, BINS = -8.0, 4.0, 24
 MAX_VALUES = 4096
@@ -25,14 +26,19 @@ EDGES = [LOW + i * (HIGH - LOW) / BINS for i in range(BINS + 1)]
 
 
 def log_histogram(tensors: list[torch.Tensor]) -> torch.Tensor:
-    counts = torch.zeros(BINS, device=tensors[0].device)
-    for tensor in tensors:
-        values = tensor.detach().reshape(-1)
-        if values.numel() > MAX_VALUES:  # a strided sample: the shape is what matters
-            values = values[:: values.numel() // MAX_VALUES]
-        logs = torch.log10(values.abs().float().clamp_min(1e-30)).clamp(LOW, HIGH)
-        counts += torch.histc(logs, bins=BINS, min=LOW, max=HIGH).to(counts.device)
+    counts = _counts(tensors[0])
+    for tensor in tensors[1:]:  # most outputs and modules have one tensor: no sum
+        counts = counts + _counts(tensor).to(counts.device)
     return counts
+
+
+def _counts(tensor: torch.Tensor) -> torch.Tensor:
+    values = tensor.detach().reshape(-1)
+    if values.numel() > MAX_VALUES:  # a strided sample: the shape is what matters
+        values = values[:: values.numel() // MAX_VALUES]
+    # abs() makes a new tensor: the rest runs in place on it (no more allocations).
+    logs = values.abs().float().clamp_min_(1e-30).log10_().clamp_(LOW, HIGH)
+    return torch.histc(logs, bins=BINS, min=LOW, max=HIGH)
 
 
 class HistogramProbe(Probe):
@@ -45,7 +51,9 @@ class HistogramProbe(Probe):
             return
         for name, module in self.ctx.named_modules:
             if name and not any(True for _ in module.children()):
-                stack.enter_context(module.register_forward_hook(self._hook(name)))
+                stack.enter_context(
+                    module.register_forward_hook(unseen(self._hook(name)))
+                )
 
     def _hook(self, name: str) -> Any:
         def hook(module: nn.Module, inputs: Any, output: Any) -> None:

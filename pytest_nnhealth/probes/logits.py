@@ -39,6 +39,7 @@ from pytest_nnhealth.probes.base import (
     StepValues,
     tensor_leaves,
 )
+from pytest_nnhealth.probes.quiet import unseen
 
 # The report's row for the whole model's output (module name of the root).
 OUTPUT = ""
@@ -61,7 +62,7 @@ class LogitProbe(Probe):
 
     def attach(self, ctx: RunContext, stack: ExitStack) -> None:
         super().attach(ctx, stack)
-        stack.enter_context(ctx.model.register_forward_hook(self._hook))
+        stack.enter_context(ctx.model.register_forward_hook(unseen(self._hook)))
 
     def _hook(self, module: nn.Module, inputs: Any, output: Any) -> None:
         if not self.ctx.stat_step:

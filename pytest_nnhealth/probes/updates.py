@@ -111,8 +111,11 @@ class UpdateProbe(Probe):
         if not self._tracked or before is None or self._scales is None:
             return
         after = [t.values() for t in self._tracked]
-        diffs = torch._foreach_sub(after, [t.before for t in self._tracked])
-        norms = torch.stack(torch._foreach_norm(diffs)).float()
+        # before - after in place (the norm is the same; the next before_update
+        # overwrites these buffers): no new tensor per parameter per step.
+        befores = [t.before for t in self._tracked]
+        torch._foreach_sub_(befores, after)
+        norms = torch.stack(torch._foreach_norm(befores)).float()
         scaled = norms * self._scales.to(norms.device)
         self._steps.append((self.ctx.step, scaled, before))
 

@@ -20,13 +20,9 @@ from torch import nn
 from pytest_nnhealth.judge.records import RunResult
 from pytest_nnhealth.training.caller_guard import CallerGuard
 from pytest_nnhealth.training.caller_state import AttributeState, FlagsState, ModelState
+from pytest_nnhealth.training.nonfinite_replay import run_and_locate
 from pytest_nnhealth.training.rewire import RewireError
-from pytest_nnhealth.training.runner import (
-    RunSpec,
-    identity_memo,
-    run_and_locate,
-    wired_copy,
-)
+from pytest_nnhealth.training.runner import RunSpec, identity_memo, wired_copy
 
 T = TypeVar("T")
 

@@ -225,7 +225,7 @@ def test_probe_memory_does_not_grow_with_tensors_per_step():
     from pytest_nnhealth.training import runner
 
     kept: list = []
-    original = runner._collect
+    original = runner.collect
 
     def spy(model, ctx, probes, *args):
         kept.extend(probes)
@@ -235,10 +235,10 @@ def test_probe_memory_does_not_grow_with_tensors_per_step():
     model = nn.Sequential(nn.Linear(8, 64), nn.ReLU(), nn.Linear(64, 2))
     batch = (torch.randn(32, 8), torch.randint(0, 2, (32,)))
     try:
-        runner._collect = spy
+        runner.collect = spy
         check(model, batch, loss_fn=F.cross_entropy, steps=5, graph=False)
     finally:
-        runner._collect = original
+        runner.collect = original
     big = []
     for probe in kept:
         for value in vars(probe).values():
@@ -265,7 +265,7 @@ def test_the_runner_replays_to_the_first_nan_and_records_where_it_started():
     """run_and_locate: a finite run asks for no replay copy; a NaN run replays on a
     fresh copy and hands the judge a finished record with the NonfiniteEvent."""
     from pytest_nnhealth.judge.records import NonfiniteEvent
-    from pytest_nnhealth.training import runner
+    from pytest_nnhealth.training import nonfinite_replay, runner
 
     class LogFeatures(nn.Module):
         def forward(self, x):
@@ -293,7 +293,7 @@ def test_the_runner_replays_to_the_first_nan_and_records_where_it_started():
             return runner.wired_copy(net, spec)
 
         work, memo, wired = runner.wired_copy(net, spec)
-        result = runner.run_and_locate(work, memo, wired, fresh)
+        result = nonfinite_replay.run_and_locate(work, memo, wired, fresh)
         assert result.nonfinite == expected
         assert len(fresh_calls) == (0 if expected is None else 1)
 

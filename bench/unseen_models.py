@@ -54,8 +54,10 @@ def hf(model_class: str, config_class: str, **config: Any) -> nn.Module:
 
 
 def classifier(family: str, **config: Any) -> nn.Module:
-    """``<family>ForSequenceClassification`` on the tiny text config."""
+    """``<family>ForSequenceClassification`` on the tiny text config; a key given as
+    None is left out (a config that refuses it, e.g. Funnel's layer count)."""
     merged = {**TEXT, "num_labels": CLASSES, **config}
+    merged = {key: value for key, value in merged.items() if value is not None}
     return hf(f"{family}ForSequenceClassification", f"{family}Config", **merged)
 
 

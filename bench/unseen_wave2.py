@@ -7,19 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-
 from bench import real_zoo_models as rm
 from bench import unseen_models as um
+from bench import unseen_wave2_models as wm
 from bench.real_zoo_cases import (
-    BATCH,
     RealCase,
     causal_lm,
     classify_tokens,
-    generator,
     logits_ce,
-    seeded,
-    tokens,
 )
 from bench.unseen_cases import audio, image_case, seq2seq
 
@@ -31,6 +26,16 @@ def _timm(name: str, size: int = 32, **kwargs: Any) -> RealCase:
     return RealCase(
         name, "timm", image_case(lambda: rm.timm_model(name, **kwargs), size)
     )
+
+
+def _small(name: str, make: Any, size: int = 32) -> RealCase:
+    """A timm variant built from its class at a smaller depth (unseen_wave2_models)."""
+    return RealCase(name, "timm", image_case(make, size))
+
+
+def _byoa(name: str, attn_key: str, **window: Any) -> RealCase:
+    """A HaloNet / BAT variant at 64 px with attention windows that tile a 2x2 stage."""
+    return _small(name, lambda: wm.byoanet(name, attn_key, **window), 64)
 
 
 TIMM = [
@@ -57,7 +62,9 @@ TIMM = [
     _timm("semnasnet_050"),
     _timm("spnasnet_100"),
     _timm("mnasnet_small"),
-    _timm("ghostnetv3_050"),
+    _timm(
+        "ghostnetv3_050", size=64
+    ),  # at 32 px its last stage is 1x1, a 2x2 pool fails
     _timm("vovnet39a"),
     _timm("dla34"),
     _timm("dla46x_c"),
@@ -73,11 +80,11 @@ TIMM = [
     _timm("res2next50"),
     _timm("resnext26ts"),
     _timm("gcresnet33ts"),
-    _timm("bat_resnext26ts", size=64),
-    _timm("halonet26t", size=64),
+    _byoa("bat_resnext26ts", "attn_kwargs", block_size=2),
+    _byoa("halonet26t", "self_attn_kwargs", block_size=2, halo_size=1),
     _timm("lambda_resnet26t", size=64),
-    _timm("eca_halonext26ts", size=64),
-    _timm("haloregnetz_b", size=64),
+    _byoa("eca_halonext26ts", "self_attn_kwargs", block_size=2, halo_size=1),
+    _byoa("haloregnetz_b", "self_attn_kwargs", block_size=2, halo_size=1),
     _timm("regnetx_002"),
     _timm("vgg11"),
     _timm("hgnet_tiny"),
@@ -90,9 +97,9 @@ TIMM = [
     _timm("poolformerv2_s12"),
     _timm("convformer_s18"),
     _timm("caformer_s18"),
-    _timm("focalnet_tiny_srf", depths=FOUR),
+    _small("focalnet_tiny_srf", wm.focalnet_tiny_srf),
     _timm("pvt_v2_b0", size=64),
-    _timm("efficientformer_l1", size=64),
+    _small("efficientformer_l1", wm.efficientformer_l1, size=224),
     _timm("shvit_s1", size=64),
     _timm("swiftformer_xs", size=64),
     _timm("fastvit_mci0", size=64),
@@ -110,11 +117,12 @@ TIMM = [
     _timm("samvit_base_patch16", **VIT, global_attn_indexes=(1,), window_size=2),
     _timm("swinv2_cr_tiny_ns_224", size=64, img_size=64, window_size=4, depths=FOUR),
     _timm("swinv2_tiny_window8_256", size=64, img_size=64, window_size=4),
-    _timm("crossvit_tiny_240", size=48, img_size=48),
+    # two branches: 120 px in patches of 12, and 112 px (x 224/240) in patches of 16
+    _timm("crossvit_tiny_240", size=120, img_size=120),
     _timm("sequencer2d_s", size=56, layers=FOUR),
-    _timm("gmlp_ti16_224", img_size=32, patch_size=8, num_blocks=2),
-    _timm("gmixer_12_224", img_size=32, patch_size=8, num_blocks=2),
-    _timm("volo_d1_224", size=64, img_size=64, layers=FOUR),
+    _small("gmlp_ti16_224", wm.gmlp_ti16),
+    _small("gmixer_12_224", wm.gmixer_12),
+    _small("volo_d1_224", wm.volo_d1, size=64),
     _timm("nest_tiny_jx", size=64, img_size=64),
     _timm("hiera_tiny_224", size=64, img_size=64),
     _timm("mvitv2_tiny", size=64, img_size=64),
@@ -157,27 +165,20 @@ def _speech(name: str, family: str, **config: Any) -> RealCase:
     return RealCase(name, "transformers", audio(make, (1600,), "input_values"))
 
 
-def speech2text(seed: int) -> Any:
-    """Speech2Text: 16 frames of 16 filterbank features in, 8 tokens out."""
-    gen = generator(seed, 5)
-    features = torch.randn(BATCH, 16, 16, generator=gen)
-    target = tokens(seed)[:, :8]
-    start = torch.full_like(target[:, :1], 2)
-    batch = (
-        {
-            "input_features": features,
-            "decoder_input_ids": torch.cat([start, target[:, :-1]], 1),
-        },
-        target,
-    )
-    return seeded(seed, um.hf_speech2text), batch, logits_ce, None
-
-
-CONV_STAGES = {"hidden_sizes": [16, 32], "depths": [1, 1]}
+MARIAN = {**um.SEQ2SEQ, "decoder_start_token_id": 1}
+CONV_STAGES: dict[str, Any] = {"hidden_sizes": [16, 32], "depths": [1, 1]}
 TRANSFORMERS = [
     _text("DebertaV2"),
     _text("Deberta"),
-    _text("Funnel", block_sizes=[1, 1], d_model=64, n_head=4, d_head=16, d_inner=128),
+    _text(
+        "Funnel",
+        num_hidden_layers=None,  # Funnel counts layers in block_sizes only
+        block_sizes=[1, 1],
+        d_model=64,
+        n_head=4,
+        d_head=16,
+        d_inner=128,
+    ),
     _text("MPNet"),
     _text("Longformer", attention_window=8, pad_token_id=0),
     _text("BigBird", attention_type="original_full"),
@@ -187,7 +188,7 @@ TRANSFORMERS = [
     _text(
         "MobileBert", embedding_size=32, intra_bottleneck_size=32, true_hidden_size=32
     ),
-    _text("SqueezeBert"),
+    _text("SqueezeBert", embedding_size=64),  # must equal the hidden size
     _text("ModernBert", pad_token_id=0),
     _text("MegatronBert"),
     _lm("gpt_neox", "GPTNeoX"),
@@ -223,7 +224,9 @@ TRANSFORMERS = [
         n_heads=4,
         n_layers=2,
         max_seq_len=64,
-        attn_config={"kv_n_heads": 2},
+        # the attention reads rope_theta and clamps by clip_qkv without a default
+        # for either (DBRX's released config clips at 8)
+        attn_config={"kv_n_heads": 2, "rope_theta": 10000.0, "clip_qkv": 8.0},
         ffn_config={"moe_num_experts": 4, "moe_top_k": 2, "ffn_hidden_size": 64},
     ),
     _s2s(
@@ -234,14 +237,18 @@ TRANSFORMERS = [
         max_decoder_position_embeddings=64,
     ),
     _s2s("pegasus", "Pegasus"),
-    _s2s("marian", "Marian", decoder_start_token_id=1),
+    RealCase(
+        "marian",
+        "transformers",
+        seq2seq(lambda: um.hf("MarianMTModel", "MarianConfig", **MARIAN)),
+    ),
     _s2s("blenderbot", "Blenderbot"),
     _s2s("plbart", "PLBart"),
     _s2s("m2m_100", "M2M100"),
     RealCase("prophetnet", "transformers", seq2seq(lambda: um.hf_prophetnet())),
     RealCase("mt5", "transformers", seq2seq(lambda: um.hf_t5_family("MT5"))),
     RealCase("longt5", "transformers", seq2seq(lambda: um.hf_t5_family("LongT5"))),
-    _vision("convnextv2", "ConvNextV2", **CONV_STAGES),
+    _vision("convnextv2", "ConvNextV2", num_stages=2, **CONV_STAGES),
     _vision("resnet_hf", "ResNet", embedding_size=16, **CONV_STAGES),
     _vision(
         "regnet_hf",
@@ -264,14 +271,15 @@ TRANSFORMERS = [
     _vision("data2vec_vision", "Data2VecVision", **um.VISION),
     _vision("poolformer_hf", "PoolFormer", depths=[1, 1, 1, 1]),
     _vision("levit_hf", "Levit", size=64, image_size=64),
-    _vision("cvt", "Cvt", depth=[1, 1, 1]),
+    # stage i indexes its drop-path list at i, so stage i needs i + 1 blocks
+    _vision("cvt", "Cvt", depth=[1, 2, 3]),
     _speech("hubert", "Hubert"),
     _speech("sew", "SEW", squeeze_factor=2),
     _speech("unispeech", "UniSpeech"),
     _speech("unispeech_sat", "UniSpeechSat"),
     _speech("wavlm", "WavLM"),
     _speech("data2vec_audio", "Data2VecAudio"),
-    RealCase("speech2text", "transformers", speech2text),
+    RealCase("speech2text", "transformers", wm.speech2text),
 ]
 
 CASES: list[RealCase] = TIMM + TRANSFORMERS

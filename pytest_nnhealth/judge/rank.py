@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pytest_nnhealth.judge import quantities as Q
 from pytest_nnhealth.judge.base import (
+    Values,
     finding,
     fmt,
     kind_of,
@@ -17,6 +18,13 @@ from pytest_nnhealth.judge.thresholds import Thresholds
 # so all rows share the direction of the uniform distribution by construction (a
 # near-uniform attention map at init is "rank one" on this statistic).
 DISTRIBUTION_KINDS = frozenset({"Softmax", "Softmin", "Softmax2d"})
+# A sigmoid's output is 0.5 + x/4 for a small input x: an offset the size of its whole
+# range, shared by every row, so its uncentred rows point one way whenever its input
+# is small, as a gate's is at init (ECA's channel gate reads 0.98 while its input reads
+# 0.3-0.7 on timm ECA-HaloNeXt). The two ways a sigmoid can really lose the samples'
+# differences are judged elsewhere: a collapsed input where that input is produced,
+# saturated units by the saturation rule.
+OFFSET_KINDS = frozenset({"Sigmoid", "Hardsigmoid"})
 # Pass-through modules cannot start a collapse: their output is their input (dropped
 # out at random); where it starts is the module that produced it.
 PASS_THROUGH_KINDS = frozenset(
@@ -29,13 +37,30 @@ def _above(values: list[float | None] | None, step: int, cap: float) -> bool:
     return values is not None and (values[step] or 0.0) > cap
 
 
+def _passed_on(
+    later: list[str], received: dict[str, Values], step: int, cap: float
+) -> bool:
+    """Whether a collapse reaches the rest of the net: a later module receives rows
+    that point one way (or no later input was measured, so it cannot be told). Rows
+    that point one way on a side path and nowhere after it (a gate that starts as a
+    constant 1, gMLP's spatial gating; a modulation) multiply or add to a path that
+    still tells the samples apart: the model's representation did not collapse."""
+    measured = [
+        n
+        for n in later
+        if step < len(received.get(n, [])) and received[n][step] is not None
+    ]
+    return not measured or any(_above(received[n], step, cap) for n in measured)
+
+
 def _rank(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     tops = series_of(result, Q.TOP_SV_FRACTION)
     hidden = [
         n
         for n in result.leaves[:-1]
         if n in tops
-        and kind_of(result, n) not in DISTRIBUTION_KINDS | PASS_THROUGH_KINDS
+        and kind_of(result, n)
+        not in DISTRIBUTION_KINDS | PASS_THROUGH_KINDS | OFFSET_KINDS
     ]
     cap = limits.rank_top_fraction_max
     received = series_of(result, Q.INPUT_TOP_SV_FRACTION)
@@ -45,6 +70,7 @@ def _rank(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     # one way (CaiT's class token: a learned constant behind a 1e-5 layer scale) only
     # passes a collapse on; where the collapse starts may move between steps.
     data_fed = set(result.order[:1])
+    after = {n: result.leaves[i + 1 :] for i, n in enumerate(result.leaves)}
 
     def starters(step: int) -> list[str]:
         return [
@@ -53,6 +79,7 @@ def _rank(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
             if (v := tops[n][step]) is not None
             and v > cap
             and (n in data_fed or not _above(received.get(n), step, cap))
+            and _passed_on(after[n], received, step, cap)
         ]
 
     tail = steps[-limits.window :]

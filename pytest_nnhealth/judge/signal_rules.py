@@ -5,6 +5,7 @@ window)."""
 from __future__ import annotations
 
 import math
+import re
 
 from pytest_nnhealth.judge import quantities as Q
 from pytest_nnhealth.judge.base import (
@@ -27,13 +28,28 @@ from pytest_nnhealth.judge.thresholds import Thresholds
 # vanishing or exploding signal is progressive and puts all of them out of range.
 END_OUTPUTS = 3
 
+# Normalisation layers by their class name: LayerNorm, RMSNorm, GroupNorm, BatchNorm2d,
+# InstanceNorm1d and prefixed library variants (T5LayerNorm, LayerNorm2d,
+# BatchNormAct2d); an affine layer named NoNorm does not normalise and does not match.
+NORMALISATION = re.compile(r"(Layer|RMS|Group|Batch|Instance)Norm(Act)?(\dd)?$")
+
 
 def _depth(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     stds = series_of(result, Q.ACT_BATCH_STD)
     leaves = [n for n in result.leaves if n in stds]
     if len(leaves) < 3:
         return []
-    first, hidden = leaves[0], leaves[1:-1]  # the last leaf is the output layer
+    # the last leaf is the output layer
+    return _depth_from(result, stds, leaves[0], leaves[1:-1], limits)
+
+
+def _depth_from(
+    result: RunResult,
+    stds: dict[str, list[float | None]],
+    first: str,
+    hidden: list[str],
+    limits: Thresholds,
+) -> list[HealthFinding]:
     # Judged at init (step 0), as signal propagation is: training can pull a badly
     # initialised net back into range within the run, the init is still wrong.
     at_init = {n: _init_ratio(stds[n], stds[first]) for n in hidden}
@@ -59,8 +75,15 @@ def _depth(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
         )
         if culprit is None:
             return []
-        limit = f"in [{low:g}, {high:g}]"
         kind = kind_of(result, culprit)
+        if NORMALISATION.search(kind):
+            # A normalisation sets its output's scale whatever its input's: the jump
+            # is by construction, not weights too large or small for the depth
+            # (RWKV's embedding is initialised at ~1e-4 and normalised right after).
+            # The depth is judged again from that output on.
+            rest = hidden[hidden.index(culprit) + 1 :]
+            return _depth_from(result, stds, culprit, rest, limits)
+        limit = f"in [{low:g}, {high:g}]"
         return [finding(check, culprit, kind, value, limit, 0, at_init_detail(value))]
     return []
 

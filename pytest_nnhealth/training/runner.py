@@ -42,6 +42,7 @@ from pytest_nnhealth.probes.saturation import SaturationProbe
 from pytest_nnhealth.probes.updates import SCALE_FLOOR, UpdateProbe
 from pytest_nnhealth.training import batches as batch_forms
 from pytest_nnhealth.training.caller_guard import running
+from pytest_nnhealth.training.memory import release_free_heap
 from pytest_nnhealth.training.optimizers import (
     OptimizerSpec,
     build_optimizer,
@@ -169,6 +170,7 @@ def run(
             probe.attach(ctx, stack)
         for step in range(spec.steps):
             losses.append(_one_step(model, optimizer, probes, ctx, spec, step))
+            release_free_heap()  # else the probes' small tensors grow the heap
             reason = _stop_reason(model, ctx, probes, losses, stopper, step)
             if reason is not None:
                 stopped = reason

@@ -1,0 +1,66 @@
+"""check()'s resident memory: freed heap pages handed back after every step, and the
+peak reported in ``report.meta["peak_memory_mb"]``."""
+
+from __future__ import annotations
+
+import time
+from unittest import mock
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import torch.nn.functional as F  # noqa: E402
+from test_check_graph_memory import HELD_MB, Hungry  # noqa: E402
+from torch import nn  # noqa: E402
+
+from pytest_nnhealth import check  # noqa: E402
+from pytest_nnhealth.training import memory, runner  # noqa: E402
+from pytest_nnhealth.training.graph_bounds import resident_mb  # noqa: E402
+
+
+def test_check_reports_its_peak_memory_above_the_start() -> None:
+    batch = (torch.randn(4, 8), torch.tensor([0, 1, 2, 3]))
+    report = check(Hungry(), batch, loss_fn=F.cross_entropy, steps=2, graph=False)
+    peak = report.meta["peak_memory_mb"]
+    assert isinstance(peak, float)
+    assert HELD_MB * 0.9 <= peak < HELD_MB + 300
+    small = check(nn.Linear(8, 4), batch, loss_fn=F.cross_entropy, steps=2, graph=False)
+    assert 0 <= small.meta["peak_memory_mb"] < HELD_MB * 0.5
+
+
+def test_the_heap_is_released_after_every_training_step() -> None:
+    batch = (torch.randn(4, 8), torch.tensor([0, 1, 2, 3]))
+    with mock.patch.object(runner, "release_free_heap") as release:
+        report = check(nn.Linear(8, 4), batch, loss_fn=F.cross_entropy, steps=5)
+    assert report.steps == 5
+    assert release.call_count == 5
+
+
+def test_release_returns_heap_holes_pinned_by_small_live_tensors() -> None:
+    """The pattern of a probed step: mid-size tensors (on the heap, below malloc's
+    mmap threshold) with small tensors allocated between them that stay alive. Freeing
+    the large ones leaves holes the heap cannot shrink past; the release hands their
+    pages back."""
+    if not memory.release_free_heap():
+        pytest.skip("no glibc heap to trim on this platform")
+    large, small = [], []
+    for _ in range(2000):
+        large.append(torch.ones(16 * 1024))  # 64 KiB, every page written
+        small.append(torch.ones(1))
+    before = resident_mb()
+    large.clear()
+    kept = resident_mb()
+    memory.release_free_heap()
+    after = resident_mb()
+    assert len(small) == 2000
+    assert before - kept < 40  # freed, yet still resident
+    assert kept - after > 80  # ~125 MB of holes handed back
+
+
+def test_peak_memory_sees_a_short_spike() -> None:
+    with memory.peak_memory() as usage:
+        held = torch.ones(100 * 2**18)  # 100 MB
+        time.sleep(0.1)
+        del held
+    assert usage.peak_mb - usage.start_mb >= 90

@@ -4,6 +4,7 @@ peak reported in ``report.meta["peak_memory_mb"]``."""
 from __future__ import annotations
 
 import time
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -64,3 +65,37 @@ def test_peak_memory_sees_a_short_spike() -> None:
         time.sleep(0.1)
         del held
     assert usage.peak_mb - usage.start_mb >= 90
+
+
+def test_no_activation_outlives_its_step_with_every_probe() -> None:
+    """Every module output of a step is freed when the step ends: the probes keep
+    statistics, never an activation (nor, through a hook, its autograd graph)."""
+    import weakref
+
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(),
+        nn.Linear(8 * 8 * 8, 16), nn.Tanh(), nn.Linear(16, 4),
+    )  # fmt: skip
+    outputs: list[weakref.ref[Any]] = []
+    alive: list[int] = []
+
+    def keep_ref(module: nn.Module, args: Any, output: Any) -> None:
+        outputs.append(weakref.ref(output))
+
+    one_step = runner._one_step
+
+    def step(*args: Any, **kwargs: Any) -> Any:
+        loss = one_step(*args, **kwargs)
+        alive.append(sum(ref() is not None for ref in outputs))
+        outputs.clear()
+        return loss
+
+    batch = (torch.randn(16, 3, 8, 8), torch.randint(0, 4, (16,)))
+    hook = nn.modules.module.register_module_forward_hook(keep_ref)
+    try:
+        with mock.patch.object(runner, "_one_step", step):
+            report = check(model, batch, loss_fn=F.cross_entropy, steps=6, graph=False)
+    finally:
+        hook.remove()
+    assert report.steps == 6
+    assert alive == [0] * 6

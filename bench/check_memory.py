@@ -8,8 +8,8 @@ One child process per (model, run), so that every peak is that run's alone. Runs
   runner's own cost (RunContext, held loss, collection);
 * **probe:NAME**: the runner with that one default probe;
 * **nograph**: ``check(..., graph=False)``; **check**: ``check()`` with its defaults;
-* a run name ending in ``+keep``: that run without ``release_free_heap`` after each
-  step (as before it was added).
+* a run name ending in ``+keep``: that run without ``HeapRelease`` after each step
+  (as before it was added).
 
 Peaks are the kernel's high-water mark (``VmHWM``), reset at each phase's start through
 ``/proc/self/clear_refs`` (Linux), so a phase's peak is its own: the caller guard's
@@ -157,7 +157,7 @@ def measure(name: str, run: str, steps: int) -> dict[str, Any]:
     if run.endswith("+keep"):  # as before the release: freed heap pages kept
         from pytest_nnhealth.training import runner
 
-        mock.patch.object(runner, "release_free_heap", return_value=False).start()
+        mock.patch.object(runner.HeapRelease, "after_step").start()
         run = run.removesuffix("+keep")
     if run == "bare":
         from bench import check_speed

@@ -42,7 +42,7 @@ from pytest_nnhealth.probes.saturation import SaturationProbe
 from pytest_nnhealth.probes.updates import SCALE_FLOOR, UpdateProbe
 from pytest_nnhealth.training import batches as batch_forms
 from pytest_nnhealth.training.caller_guard import running
-from pytest_nnhealth.training.memory import release_free_heap
+from pytest_nnhealth.training.memory import HeapRelease
 from pytest_nnhealth.training.optimizers import (
     OptimizerSpec,
     build_optimizer,
@@ -165,12 +165,13 @@ def run(
     stopper = spec.stopper.new() if spec.stopper is not None else None
     if spec.stopper is not None:  # fresh rank values where verdicts are compared
         ctx.deep_steps = ctx.deep_steps | spec.stopper.checkpoints
+    heap = HeapRelease()
     with ExitStack() as stack:
         for probe in probes:
             probe.attach(ctx, stack)
         for step in range(spec.steps):
             losses.append(_one_step(model, optimizer, probes, ctx, spec, step))
-            release_free_heap()  # else the probes' small tensors grow the heap
+            heap.after_step()  # else the probes' small tensors grow the heap
             reason = _stop_reason(model, ctx, probes, losses, stopper, step)
             if reason is not None:
                 stopped = reason

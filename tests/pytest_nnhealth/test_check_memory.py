@@ -30,12 +30,27 @@ def test_check_reports_its_peak_memory_above_the_start() -> None:
     assert 0 <= small.meta["peak_memory_mb"] < HELD_MB * 0.5
 
 
-def test_the_heap_is_released_after_every_training_step() -> None:
+def test_the_heap_is_looked_at_after_every_training_step() -> None:
     batch = (torch.randn(4, 8), torch.tensor([0, 1, 2, 3]))
-    with mock.patch.object(runner, "release_free_heap") as release:
+    with mock.patch.object(memory.HeapRelease, "after_step") as after_step:
         report = check(nn.Linear(8, 4), batch, loss_fn=F.cross_entropy, steps=5)
     assert report.steps == 5
-    assert release.call_count == 5
+    assert after_step.call_count == 5
+
+
+def test_the_heap_is_released_only_once_it_grew_past_the_first_step() -> None:
+    levels = iter([1000.0, 1050.0, 1099.0, 1101.0, 900.0, 1200.0])
+    with (
+        mock.patch.object(memory, "resident_mb", side_effect=lambda: next(levels)),
+        mock.patch.object(memory, "release_free_heap", return_value=True) as release,
+    ):
+        heap = memory.HeapRelease()
+        for _ in range(6):
+            heap.after_step()
+    # Margin: 10% of the first step's 1000 MB; the level stays the first step's.
+    assert release.call_count == 2
+    assert heap.released == 2
+    assert heap.level_mb == 1000.0
 
 
 def test_release_returns_heap_holes_pinned_by_small_live_tensors() -> None:

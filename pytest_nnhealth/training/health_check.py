@@ -35,6 +35,7 @@ from pytest_nnhealth.training.caller_state import RngState  # noqa: E402
 from pytest_nnhealth.training.graph import graph_step  # noqa: E402
 from pytest_nnhealth.training.graph_bounds import GraphLimits  # noqa: E402
 from pytest_nnhealth.training.guarded_run import run_seed, under_guard  # noqa: E402
+from pytest_nnhealth.training.memory import peak_memory  # noqa: E402
 from pytest_nnhealth.training.optimizers import OptimizerSpec  # noqa: E402
 from pytest_nnhealth.training.runner import RunSpec  # noqa: E402
 
@@ -84,24 +85,27 @@ def check(
     run_device = arguments.run_device_for(model, device)
     rng = RngState.capture(cuda_used=run_device.type == "cuda")
     try:
-        batches = batch_forms.private_batches(
-            batch_forms.materialise(batch, steps, step_fn is not None), run_device
-        )
-        spec = RunSpec(
-            batches, loss_fn, step_fn, optimizer, steps, seed, run_device,
-            window=limits.window,
-            update_scale_floor=limits.update_scale_floor,
-            stopper=stopping.factory(budget_s, early_stop, steps, seeds, limits),
-            routers=arguments.routers_of(model, routers),
-        )  # fmt: skip
-        report = _guarded_runs(model, spec, limits, seeds)
-        report.meta["run"].update(budget_s=budget_s, early_stop=early_stop)
-        report.meta.update(adapted.meta)
-        if compiled:
-            report.meta["compiled"] = "checked the module torch.compile wraps"
-        _add_graph_findings(report, model, spec, limits, graph_limits)
+        with peak_memory() as memory:
+            batches = batch_forms.private_batches(
+                batch_forms.materialise(batch, steps, step_fn is not None), run_device
+            )
+            spec = RunSpec(
+                batches, loss_fn, step_fn, optimizer, steps, seed, run_device,
+                window=limits.window,
+                update_scale_floor=limits.update_scale_floor,
+                stopper=stopping.factory(budget_s, early_stop, steps, seeds, limits),
+                routers=arguments.routers_of(model, routers),
+            )  # fmt: skip
+            report = _guarded_runs(model, spec, limits, seeds)
+            report.meta["run"].update(budget_s=budget_s, early_stop=early_stop)
+            report.meta.update(adapted.meta)
+            if compiled:
+                report.meta["compiled"] = "checked the module torch.compile wraps"
+            _add_graph_findings(report, model, spec, limits, graph_limits)
     finally:
         rng.restore()
+    # Peak resident memory above the level at the start (docs/check.md#memory).
+    report.meta["peak_memory_mb"] = memory.peak_mb - memory.start_mb
     report.meta["timings"]["total_s"] = time.perf_counter() - started
     return report
 

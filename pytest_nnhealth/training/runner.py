@@ -37,6 +37,7 @@ from pytest_nnhealth.probes.routing import RoutingProbe
 from pytest_nnhealth.probes.saturation import SaturationProbe
 from pytest_nnhealth.probes.updates import SCALE_FLOOR, UpdateProbe
 from pytest_nnhealth.training import batches as batch_forms
+from pytest_nnhealth.training.memory import HeapRelease
 from pytest_nnhealth.training.optimizers import (
     OptimizerSpec,
     build_optimizer,
@@ -161,12 +162,14 @@ def run(
     stopper = spec.stopper.new() if spec.stopper is not None else None
     if spec.stopper is not None:  # fresh rank values where verdicts are compared
         ctx.deep_steps = ctx.deep_steps | spec.stopper.checkpoints
+    heap = HeapRelease()
     with ExitStack() as stack:
         for probe in probes:
             probe.attach(ctx, stack)
         closure = needs_closure(optimizer)  # inspect.signature: once, not per step
         for step in range(spec.steps):
             losses.append(one_step(model, optimizer, probes, ctx, spec, step, closure))
+            heap.after_step()  # else the probes' small tensors grow the heap
             reason = _stop_reason(model, ctx, probes, losses, stopper, step)
             if reason is not None:
                 stopped = reason

@@ -36,7 +36,10 @@ def _models(path) -> list[dict]:
     models = json.loads(path.read_text())["models"]
     for model in models:
         if model["report"] is not None:
-            model["report"]["meta"].pop("timings", None)  # wall-clock, differs per run
+            meta = model["report"]["meta"]
+            # Wall-clock time and resident memory differ per run and process.
+            for key in ("timings", "peak_memory_mb", "graph_memory_mb"):
+                meta.pop(key, None)
     return models
 
 

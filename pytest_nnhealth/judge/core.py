@@ -19,12 +19,16 @@ from pytest_nnhealth.judge.base import (
 )
 from pytest_nnhealth.judge.moe import judge_routing, unrouted_after_cause
 from pytest_nnhealth.judge.order import order_by_cause, position
-from pytest_nnhealth.judge.rank import _rank
+from pytest_nnhealth.judge.rank import rank_collapse
 from pytest_nnhealth.judge.records import HealthFinding, RunResult
 from pytest_nnhealth.judge.run_rules import divergence, no_learning, nonfinite, plumbing
-from pytest_nnhealth.judge.signal_rules import _depth, _gradients, _updates
+from pytest_nnhealth.judge.signal_rules import (
+    depth_ratio,
+    gradient_norms,
+    update_ratios,
+)
 from pytest_nnhealth.judge.thresholds import Thresholds
-from pytest_nnhealth.judge.unit_rules import _dead, _saturation, dead_count_bound
+from pytest_nnhealth.judge.unit_rules import dead_count_bound, dead_units, saturation
 
 __all__ = ["dead_count_bound", "first_bad", "judge", "trailing_run"]
 
@@ -35,13 +39,13 @@ def judge(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
         nonfinite,
         divergence,
         no_learning,
-        _dead,
-        _saturation,
-        _depth,
-        _gradients,
-        _updates,
+        dead_units,
+        saturation,
+        depth_ratio,
+        gradient_norms,
+        update_ratios,
         plumbing,
-        _rank,
+        rank_collapse,
         attention_rules,
         judge_routing,
     ):

@@ -53,7 +53,7 @@ def _passed_on(
     return not measured or any(_above(received[n], step, cap) for n in measured)
 
 
-def _rank(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
+def rank_collapse(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     tops = series_of(result, Q.TOP_SV_FRACTION)
     hidden = [
         n

@@ -34,7 +34,7 @@ END_OUTPUTS = 3
 NORMALISATION = re.compile(r"(Layer|RMS|Group|Batch|Instance)Norm(Act)?(\dd)?$")
 
 
-def _depth(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
+def depth_ratio(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     stds = series_of(result, Q.ACT_BATCH_STD)
     leaves = [n for n in result.leaves if n in stds]
     if len(leaves) < 3:
@@ -101,7 +101,7 @@ def at_init_detail(value: float) -> str:
     return f"{fmt(value)} {HINTS['vanishing_activations'][0]} at init"
 
 
-def _gradients(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
+def gradient_norms(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     norms = series_of(result, Q.GRAD_NORM)
     # First and last by execution: a module whose parameters are read without calling
     # it (a relative-position table fetched by a method) has no place in the depth
@@ -148,7 +148,7 @@ def _gradients(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     return out
 
 
-def _updates(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
+def update_ratios(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     # A module with no gradient at all is reported by the plumbing rule, not twice.
     plumbing = {
         module for module, _ in [*result.params_without_grad, *result.zero_gradients]

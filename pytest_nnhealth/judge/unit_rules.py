@@ -76,7 +76,7 @@ def dead_count_bound(units: int, rate: float = HEALTHY_DEAD_RATE) -> float:
     return 0.0
 
 
-def _dead(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
+def dead_units(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     found = _state_rule(
         result, limits, Q.DEAD_FRACTION, "dead_units", limits.dead_fraction_max
     )
@@ -125,7 +125,7 @@ def _beyond_chance(found: HealthFinding, units: int, limit: float) -> bool:
     )
 
 
-def _saturation(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
+def saturation(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     return _state_rule(
         result,
         limits,

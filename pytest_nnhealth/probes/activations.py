@@ -189,7 +189,8 @@ class ActivationProbe(Probe):
             measured = self._measure(output)
             if measured is not None:
                 self._sums.append((name, ctx.step, measured))
-            if ctx.step == 0:  # the depth ratio is judged at init (judge._depth)
+            # The depth ratio is judged at init (judge.signal_rules.depth_ratio).
+            if ctx.step == 0:
                 spread = batch_std(output)
                 if spread is not None:
                     self.values.add(Q.ACT_BATCH_STD, name, ctx.step, spread)

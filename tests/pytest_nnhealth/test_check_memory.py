@@ -110,7 +110,7 @@ def test_no_activation_outlives_its_step_with_every_probe() -> None:
     def keep_ref(module: nn.Module, args: Any, output: Any) -> None:
         outputs.append(weakref.ref(output))
 
-    one_step = runner._one_step
+    one_step = runner.one_step
 
     def step(*args: Any, **kwargs: Any) -> Any:
         loss = one_step(*args, **kwargs)
@@ -121,7 +121,7 @@ def test_no_activation_outlives_its_step_with_every_probe() -> None:
     batch = (torch.randn(16, 3, 8, 8), torch.randint(0, 4, (16,)))
     hook = nn.modules.module.register_module_forward_hook(keep_ref)
     try:
-        with mock.patch.object(runner, "_one_step", step):
+        with mock.patch.object(runner, "one_step", step):
             report = check(model, batch, loss_fn=F.cross_entropy, steps=6, graph=False)
     finally:
         hook.remove()

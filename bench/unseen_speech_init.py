@@ -39,8 +39,38 @@ def head_at_fan_in(model: nn.Module, seed: int) -> None:
         nn.init.normal_(head.weight, std=std, generator=gen)
 
 
+def base_widths(seed: int) -> nn.Module:
+    """wav2vec 2.0 at wav2vec2-base's widths (hidden 768, conv 512, projection 256),
+    still 2 layers and 3 convs: the head's gain 0.02 * sqrt(fan_in) is 0.32 and 0.55."""
+    from bench.real_zoo_cases import seeded
+    from bench.unseen_models import CLASSES, hf
+
+    config = {"hidden_size": 768, "num_attention_heads": 12, "intermediate_size": 3072}
+    config |= {
+        "conv_dim": (512,) * 3,
+        "conv_stride": (5, 2, 2),
+        "conv_kernel": (10, 3, 3),
+    }
+    config |= {
+        "classifier_proj_size": 256,
+        "num_labels": CLASSES,
+        "mask_time_prob": 0.0,
+    }
+    return seeded(
+        seed,
+        lambda: hf(
+            "Wav2Vec2ForSequenceClassification",
+            "Wav2Vec2Config",
+            num_hidden_layers=2,
+            **config,
+        ),
+    )
+
+
 def one_run(name: str, seed: int, variant: str) -> str:
     model, batch, loss_fn, optimizer = BY_KEY[f"transformers:{name}"].build(seed)
+    if variant == "base widths":
+        model = base_widths(seed)
     if variant == "head 1/sqrt(fan_in)":
         head_at_fan_in(model, seed)
     if variant == "conv encoder frozen":
@@ -66,18 +96,23 @@ def main() -> None:
     parser.add_argument(
         "--frozen", action="store_true", help="also run with the conv stack frozen"
     )
+    parser.add_argument(
+        "--wide", action="store_true", help="also wav2vec 2.0 at base widths (~30 s)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     print(
         f"{'case':15s} {'seed':>4s}  {'variant':20s} {'ratio@0':>9s} {'min':>9s} "
-        f"{'last':>9s} {'loss0':>6s} {'lossN':>6s}  findings (first/last: first trained owner"
-        " / classifier, gradient norms)"
+        f"{'last':>9s} {'loss0':>6s} {'lossN':>6s}  findings (first/last: gradient"
+        " norm of the first trained owner / the classifier's)"
     )
     for seed in args.seeds:
         for name in args.only:
             variants = ["library std 0.02", "head 1/sqrt(fan_in)"]
             for variant in variants + ["conv encoder frozen"] * args.frozen:
                 print(one_run(name, seed, variant), flush=True)
+        if args.wide:
+            print(one_run("wav2vec2", seed, "base widths"), flush=True)
 
 
 if __name__ == "__main__":

@@ -69,8 +69,10 @@ def base_widths(seed: int) -> nn.Module:
 
 def one_run(name: str, seed: int, variant: str) -> str:
     model, batch, loss_fn, optimizer = BY_KEY[f"transformers:{name}"].build(seed)
-    if variant == "base widths":
+    if variant.startswith("base widths"):
         model = base_widths(seed)
+    if variant == "base widths, lr 1e-4":
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     if variant == "head 1/sqrt(fan_in)":
         head_at_fan_in(model, seed)
     if variant == "conv encoder frozen":
@@ -97,7 +99,9 @@ def main() -> None:
         "--frozen", action="store_true", help="also run with the conv stack frozen"
     )
     parser.add_argument(
-        "--wide", action="store_true", help="also wav2vec 2.0 at base widths (~30 s)"
+        "--wide",
+        action="store_true",
+        help="also wav2vec 2.0 at base widths, lr 1e-3 and 1e-4 (~60 s)",
     )
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -111,8 +115,8 @@ def main() -> None:
             variants = ["library std 0.02", "head 1/sqrt(fan_in)"]
             for variant in variants + ["conv encoder frozen"] * args.frozen:
                 print(one_run(name, seed, variant), flush=True)
-        if args.wide:
-            print(one_run("wav2vec2", seed, "base widths"), flush=True)
+        for variant in ("base widths", "base widths, lr 1e-4")[: 2 * args.wide]:
+            print(one_run("wav2vec2", seed, variant), flush=True)
 
 
 if __name__ == "__main__":

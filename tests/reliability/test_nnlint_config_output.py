@@ -32,6 +32,31 @@ def test_unknown_selector_is_a_usage_error(
     assert named in err
 
 
+@pytest.mark.parametrize("value", ["abc", "0", "-1", "2.5"])
+def test_bad_jobs_variable_is_a_usage_error(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    value: str,
+) -> None:
+    """NNLINT_JOBS was silently ignored when it was not a whole number >= 1."""
+    (tmp_path / "m.py").write_text(SOFTMAX)
+    monkeypatch.setenv("NNLINT_JOBS", value)
+    code, out, err = run(capsys, str(tmp_path / "m.py"))
+    assert (code, out) == (2, "")
+    assert f"NNLINT_JOBS: expected a whole number >= 1, got {value!r}" in err
+
+
+def test_jobs_option_wins_over_the_variable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "m.py").write_text(SOFTMAX)
+    monkeypatch.setenv("NNLINT_JOBS", "abc")
+    code, _, err = run(capsys, "-j", "1", str(tmp_path / "m.py"))
+    assert code == 1
+    assert "NNLINT_JOBS" not in err
+
+
 @pytest.mark.parametrize(
     ("pyproject", "named"),
     [

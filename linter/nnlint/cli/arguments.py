@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from nnlint import __version__
@@ -67,6 +67,18 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
     return value
+
+
+def check_jobs_variable(environ: Mapping[str, str]) -> None:
+    """``NNLINT_JOBS`` set to something other than a whole number >= 1 is a usage
+    error: silently falling back to all cores would hide the typo."""
+    text = environ.get("NNLINT_JOBS")
+    if text is None or not text.strip():
+        return
+    try:
+        _positive_int(text.strip())
+    except argparse.ArgumentTypeError as error:
+        raise UsageError(f"NNLINT_JOBS: {error}") from None
 
 
 def split_values(values: Sequence[str]) -> list[str]:

@@ -5,13 +5,19 @@ from __future__ import annotations
 import argparse
 import difflib
 import importlib.util
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
 from nnlint.api import apply_policy, lint_paths, merge_graph_findings
-from nnlint.cli.arguments import UsageError, default_paths, split_values
+from nnlint.cli.arguments import (
+    UsageError,
+    check_jobs_variable,
+    default_paths,
+    split_values,
+)
 from nnlint.engine.config import ConfigError, LintConfig, load_config, require_rules
 from nnlint.engine.discovery import MissingPath, Skipped, discover
 from nnlint.engine.sourcefile import (
@@ -28,6 +34,8 @@ from nnlint.registry import known_codes
 def run_check(
     options: argparse.Namespace, out: TextIO, *, width: int, color: bool
 ) -> int:
+    if options.jobs is None:
+        check_jobs_variable(os.environ)
     paths = default_paths(options.paths)
     config = _config(paths, options)
     skipped: Skipped = []

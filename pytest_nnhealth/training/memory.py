@@ -19,7 +19,6 @@ has grown (``HeapRelease``).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,10 +31,10 @@ from pytest_nnhealth.training.graph_bounds import Usage, resident_mb
 @cache
 def _malloc_trim() -> Any | None:
     """glibc's ``malloc_trim``, or None (macOS, Windows, musl: nothing to release)."""
-    name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name)
-        trim = libc.malloc_trim
+        # The process's own symbols include the C library's: no ldconfig subprocess
+        # (ctypes.util.find_library) inside a user's test run.
+        trim = ctypes.CDLL(None).malloc_trim
     except (OSError, AttributeError, TypeError):
         return None
     trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int

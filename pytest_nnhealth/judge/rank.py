@@ -70,7 +70,7 @@ def rank_collapse(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     # one way (CaiT's class token: a learned constant behind a 1e-5 layer scale) only
     # passes a collapse on; where the collapse starts may move between steps.
     data_fed = set(result.order[:1])
-    after = {n: result.leaves[i + 1 :] for i, n in enumerate(result.leaves)}
+    index = {n: i for i, n in enumerate(result.leaves)}
 
     def starters(step: int) -> list[str]:
         return [
@@ -79,7 +79,7 @@ def rank_collapse(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
             if (v := tops[n][step]) is not None
             and v > cap
             and (n in data_fed or not _above(received.get(n), step, cap))
-            and _passed_on(after[n], received, step, cap)
+            and _passed_on(result.leaves[index[n] + 1 :], received, step, cap)
         ]
 
     tail = steps[-limits.window :]

@@ -62,6 +62,32 @@ def test_moderate_depth_is_linted_normally(kind: str) -> None:
     assert [f.code for f in findings] == ["NNL108"]
 
 
+def _table(pieces: int) -> str:
+    """A generated lookup table: one expression of ``pieces`` implicit string
+    pieces, far past what libcst can walk."""
+    return "TABLE = (\n" + "".join(f'    "row{i}"\n' for i in range(pieces)) + ")\n"
+
+
+def test_a_deep_table_in_a_file_no_rule_reads_is_not_refused() -> None:
+    # A text-processing module of a speech project: no rule's words occur in it, so
+    # nothing of it would be parsed and there is nothing to refuse.
+    assert api.lint_text(_table(600), "tables.py", LintConfig()) == []
+
+
+def test_a_deep_table_next_to_a_model_is_linted_around() -> None:
+    # The table is a statement no selected rule keeps; the softmax statement is
+    # parsed and judged, and its line is the file's own.
+    text = HEAD + _table(600) + "y = F.softmax(x)\n"
+    findings = api.lint_text(text, "model.py", LintConfig())
+    assert [(f.code, f.line) for f in findings] == [("NNL108", 604)]
+
+
+def test_a_deep_expression_in_the_parsed_text_is_still_refused() -> None:
+    text = HEAD + _table(600) + "y = F.softmax(TABLE + " + "x + " * 600 + "x)\n"
+    findings = api.lint_text(text, "model.py", LintConfig())
+    assert [(f.code, f.line) for f in findings] == [("NNL004", 604)]
+
+
 def test_twenty_thousand_terms_are_refused_quickly() -> None:
     # Parsing a+a+... is super-linear in libcst (3,000 terms: 5.7 s); the guard
     # answers from the tokens alone.

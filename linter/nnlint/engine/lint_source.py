@@ -139,11 +139,9 @@ def check_source(
     source: str, path: str, rules: Sequence[type[Rule]], *, prune: bool = False
 ) -> tuple[list[Finding], cst.Module | None]:
     """Like :func:`lint_source`, but a file that does not parse gives one NNL001, and
-    one too deep to parse or walk safely one NNL004 (:mod:`nnlint.engine.parse_guard`).
+    one whose text to parse is too deep to parse or walk safely one NNL004
+    (:mod:`nnlint.engine.parse_guard`).
     """
-    refused = parse_guard.check(source)
-    if refused is not None:
-        return [TooComplexToLint.finding(path, refused.line, refused.reason)], None
     try:
         return _check_parsed(source, path, rules, prune)
     except RecursionError:
@@ -155,7 +153,11 @@ def check_source(
 def _check_parsed(
     source: str, path: str, rules: Sequence[type[Rule]], prune: bool
 ) -> tuple[list[Finding], cst.Module | None]:
-    """:func:`check_source` for text the guard accepted.
+    """:func:`check_source` without the recursion backstop.
+
+    The guard measures only the text that is about to be parsed: a generated table
+    too deep for libcst, in a file (or statement) no selected rule reads, is never
+    parsed, so it does not stop the file being linted.
 
     Also returns the parsed module for fixes (None when the file was not parsed, or only
     partly: ``prune=True`` parses just the top-level statements that the selected
@@ -175,6 +177,9 @@ def _check_parsed(
         findings = _lint_pruned(source, path, rules)
         if findings is not None:
             return findings, None
+    refused = parse_guard.check(source)
+    if refused is not None:
+        return [TooComplexToLint.finding(path, refused.line, refused.reason)], None
     try:
         module = parse_module(source)
     except (cst.ParserSyntaxError, ValueError) as error:
@@ -194,6 +199,10 @@ def _lint_pruned(
     rules = [rule for (rule, _), hit in zip(declared, hits, strict=True) if hit]
     if pruned is None:
         return []
+    refused = parse_guard.check(pruned.text)
+    if refused is not None:
+        line = pruned.source_line(refused.line)
+        return [TooComplexToLint.finding(path, line, refused.reason)]
     try:
         module = parse_module(pruned.text)
     except (cst.ParserSyntaxError, ValueError):

@@ -18,6 +18,8 @@ class TooComplexToLint(EngineRule):
     Reports a file that nnlint refuses to parse because an expression in it is too
     deep: brackets nested more than 100 levels, or more than 200 operators chained in
     one expression (`a + a + ...`, `not not ...`, implicit string pieces, `x.a.b...`).
+    Only the text nnlint is about to parse is measured: a generated table in a file,
+    or a statement, that no selected rule reads is never parsed and is not refused.
     It also reports a file on which the linter hit Python's recursion limit or whose
     worker process crashed. The finding points at the line where the limit was passed.
     Such a file is never changed by `--fix`; every other file is still linted.

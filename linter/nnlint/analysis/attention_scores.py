@@ -13,6 +13,7 @@ file pass a scaled tensor to.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import libcst as cst
@@ -301,10 +302,35 @@ def file_attributes(
     )
 
 
-def sdpa_with_scale(function: cst.FunctionDef, imports: ImportMap) -> bool:
-    """The function also calls ``F.scaled_dot_product_attention`` with an explicit
-    ``scale``: its hand-written path is a fallback computing the same thing, and the
-    scale was chosen on purpose (``scale=1.0`` with QK-norm)."""
+def sdpa_with_scale(
+    function: cst.FunctionDef,
+    imports: ImportMap,
+    classes: Sequence[cst.ClassDef] = (),
+) -> bool:
+    """The function, or another method of its class, also calls
+    ``F.scaled_dot_product_attention`` with an explicit ``scale``: the hand-written
+    path is a fallback, or the eager twin of a fused implementation picked at run
+    time, computing the same thing, and the scale was chosen on purpose
+    (``scale=1.0`` with QK-norm, or with a scale folded into the initialisation)."""
+    return any(
+        _sdpa_scale_stated(f, imports) for f in _methods_beside(function, classes)
+    )
+
+
+def _methods_beside(
+    function: cst.FunctionDef, classes: Sequence[cst.ClassDef]
+) -> list[cst.FunctionDef]:
+    """The methods of the class ``function`` is defined in (itself included)."""
+    for scope in classes:
+        if not isinstance(scope.body, cst.IndentedBlock):
+            continue
+        methods = [s for s in scope.body.body if type(s) is cst.FunctionDef]
+        if any(method is function for method in methods):
+            return methods
+    return [function]
+
+
+def _sdpa_scale_stated(function: cst.FunctionDef, imports: ImportMap) -> bool:
     for call in walk(function):
         if isinstance(call, cst.Call) and imports.resolve(call.func) == _SDPA:
             if any(a.keyword and a.keyword.value == "scale" for a in call.args):

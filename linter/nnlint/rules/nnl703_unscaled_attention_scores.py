@@ -70,6 +70,9 @@ class UnscaledAttentionScores(FunctionScanRule):
     not known statically), cosine attention (`F.normalize` on `q` or `k`), a `tanh`
     on the way (additive attention `v^T tanh(Wx)`, or bounded logits), or
     `F.scaled_dot_product_attention`, which scales by default and is never matched.
+    A hand-written path beside an SDPA call that states its `scale` explicitly (in
+    the same function, or in another method of the same class: the eager and fused
+    twins of one attention, picked at run time) mirrors that stated choice.
     T5-style attention deliberately leaves the scores unscaled and folds the factor
     into the query projection's initialisation; when the file initialises the
     projection that produced `q` or `k` with an inverse-square-root standard
@@ -162,7 +165,7 @@ class UnscaledAttentionScores(FunctionScanRule):
         attributes = file_attributes(module, imports, self.index)
         seeds = caller_scales(imports, self.index.functions, attributes)
         for function in suspects:
-            if not sdpa_with_scale(function, imports):
+            if not sdpa_with_scale(function, imports, self.index.classes):
                 for matmul in _found(imports, function, attributes, seeds):
                     self.report(matmul)
 
@@ -262,6 +265,25 @@ def attend(q, k, v, fused):
         return F.scaled_dot_product_attention(q, k, v, scale=1.0)
     return (q @ k.transpose(-2, -1)).softmax(-1) @ v
 """,
+        # Eager and fused twins of one attention, picked at run time: the fused
+        # method states scale=1.0, so the unscaled eager method mirrors a choice.
+        """\
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+class Attention(nn.Module):
+    def _eager(self, q, k, v, bias):
+        scores = torch.matmul(q, k.transpose(-1, -2)) + bias
+        return torch.matmul(scores.softmax(dim=-1), v)
+
+    def _fused(self, q, k, v, bias):
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=1.0)
+
+    def forward(self, q, k, v, bias):
+        attend = self._fused if self.use_fused else self._eager
+        return attend(q, k, v, bias)
+""",
         # The caller scales q; partial rotary embedding splits and re-joins q.
         """\
 import torch
@@ -360,6 +382,25 @@ def attend(q, k, v, fused):
 """,
             line=6,
             column=22,
+        ),
+        # Twin methods again, but the fused one keeps the default 1/sqrt(d): the
+        # eager method disagrees with it.
+        Invalid(
+            """\
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+class Attention(nn.Module):
+    def _eager(self, q, k, v):
+        scores = torch.matmul(q, k.transpose(-1, -2))
+        return torch.matmul(scores.softmax(dim=-1), v)
+
+    def _fused(self, q, k, v):
+        return F.scaled_dot_product_attention(q, k, v)
+""",
+            line=7,
+            column=18,
         ),
     ]
 

@@ -377,7 +377,8 @@ def _different(
     names = init_parameters(left, owner) | init_parameters(right, owner)
     if _source(left) == _source(right) or not names:
         return None
-    if not names <= set(owner.init_params) or related(owner.methods["__init__"], names):
+    # ``names`` are parameters of ``__init__``, so the class has one.
+    if related(owner.methods["__init__"], names):
         return None
     return _built_apart(left, right, owner, names, calls())
 

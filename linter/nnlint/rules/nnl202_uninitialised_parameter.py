@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import libcst as cst
 
+from nnlint.analysis.class_bases import bases_in_file
 from nnlint.analysis.cst_syntax import called_name, enclosing
+from nnlint.analysis.initialisation import InitialisationEvidence, init_like
 from nnlint.analysis.method_syntax import self_attr, self_name
 from nnlint.analysis.module_model import ClassModel, file_model
 from nnlint.analysis.names import dotted_name
@@ -253,7 +255,9 @@ class UninitialisedParameter(Rule):
 
     def __init__(self, context: RuleContext) -> None:
         super().__init__(context)
-        self._evidence = _Evidence(lambda value: self._created(value) is not None)
+        self._evidence = InitialisationEvidence(
+            lambda value: self._created(value) is not None
+        )
         # Functions calling something spelled like an uninitialised constructor
         # (found during the shared walk): the only ones analysed.
         self._hot: set[cst.CSTNode] = set()
@@ -262,7 +266,7 @@ class UninitialisedParameter(Rule):
         function = enclosing(self.context.ancestors, cst.FunctionDef)
         self._evidence.call(
             node,
-            isinstance(function, cst.FunctionDef) and _init_like(function.name.value),
+            isinstance(function, cst.FunctionDef) and init_like(function.name.value),
         )
         if called_name(node) in _SPELLINGS:
             if function is not None:
@@ -275,7 +279,7 @@ class UninitialisedParameter(Rule):
                     self._check_class(owner)
 
     def _check_class(self, owner: ClassModel) -> None:
-        if not self._ancestry_visible(owner, set()):
+        if not bases_in_file(self.context, owner):
             return  # a base class in another file may initialise it (timm's DeiT)
         found = [
             item
@@ -292,21 +296,6 @@ class UninitialisedParameter(Rule):
                     f"`self.{attr}` is created from uninitialised memory and"
                     " nothing in this file initialises it",
                 )
-
-    def _ancestry_visible(self, owner: ClassModel, seen: set[str]) -> bool:
-        """Every base class is ``torch.nn``'s or defined (visibly) in this file."""
-        by_name = self.context.get(file_model).by_name
-        for base in owner.node.bases:
-            qualified = self.qualified_name(base.value) or ""
-            if qualified.startswith("torch.nn."):
-                continue
-            local = by_name.get(dotted_name(base.value) or "")
-            name = owner.node.name.value
-            if local is None or name in seen:
-                return False
-            if not self._ancestry_visible(local, seen | {name}):
-                return False
-        return True
 
     def _uninitialised(
         self, method: cst.FunctionDef
@@ -378,85 +367,6 @@ class UninitialisedParameter(Rule):
         self._evidence.loop(node)
 
 
-def _initialiser(name: str) -> bool:
-    return name.endswith("_") or "init" in name.lower()
-
-
-def _init_like(function: str) -> bool:
-    """``__init__``, ``reset_parameters``, ``_init_weights``, ``init_weights``, ...:
-    in these, a call receiving a parameter is taken to initialise it (library helpers
-    such as ``glorot(w)``, ``zeros(b)`` or ``uniform(fan_in, w)`` have no telling
-    name, and a parameter is rarely handed to anything else while being built)."""
-    lowered = function.lower()
-    return "init" in lowered or "reset" in lowered
-
-
-def _attribute_names(node: cst.BaseExpression) -> Iterator[str]:
-    """``w`` for ``x.w``, ``x.w.data``, ``x.w[0]``, ``x.w.data[0]``."""
-    while True:
-        if isinstance(node, cst.Subscript):
-            node = node.value
-        elif isinstance(node, cst.Attribute):
-            if node.attr.value != "data":
-                yield node.attr.value
-                return
-            node = node.value
-        else:
-            return
-
-
-class _Evidence:
-    """Attribute names something in the file may initialise, gathered node by node
-    during the shared walk (a second walk over the file cost more than the rule)."""
-
-    def __init__(self, uninitialised: Callable[[cst.BaseExpression], bool]) -> None:
-        self.uninitialised = uninitialised
-        self.names: set[str] = set()
-        self.everything = False
-        self.naming: set[cst.CSTNode] = set()  # register_parameter's name strings
-
-    def call(self, node: cst.Call, in_init_method: bool) -> None:
-        called = called_name(node)
-        if called == "register_parameter" and node.args:
-            self.naming.add(node.args[0].value)
-            return
-        if isinstance(node.func, cst.Attribute) and called.endswith("_"):
-            self.names.update(_attribute_names(node.func.value))
-        if in_init_method or _initialiser(called):
-            for argument in node.args:
-                self.names.update(_attribute_names(argument.value))
-
-    def assign(self, node: cst.Assign | cst.AugAssign | cst.AnnAssign) -> None:
-        if isinstance(node, cst.Assign):
-            if not self.uninitialised(node.value):
-                for target in node.targets:
-                    self.names.update(_attribute_names(target.target))
-        else:
-            self.names.update(_attribute_names(node.target))
-
-    def string(self, node: cst.SimpleString | cst.ConcatenatedString) -> None:
-        if node not in self.naming:
-            value = node.evaluated_value
-            if isinstance(value, str):
-                self.names.update(value.split("."))
-
-    def loop(self, node: cst.For) -> None:
-        self.everything = self.everything or _loops_over_parameters(node)
-        # ``for p in [m.q, m.k]: init.normal_(p)`` (transformers' XLNet).
-        if isinstance(node.iter, cst.List | cst.Tuple) and _initialises(node.body):
-            for element in node.iter.elements:
-                self.names.update(_attribute_names(element.value))
-
-    def __contains__(self, name: str) -> bool:
-        return self.everything or name in self.names
-
-
-def _initialises(body: cst.CSTNode) -> bool:
-    return any(
-        isinstance(n, cst.Call) and _initialiser(called_name(n)) for n in walk(body)
-    )
-
-
 def _loaded_storage(created: cst.Call, parameter: cst.Call) -> bool:
     """A frozen parameter or one of an integer / 8-bit dtype: storage that a
     checkpoint fills (quantised inference layers), never trained from its init."""
@@ -472,19 +382,3 @@ def _loaded_storage(created: cst.Call, parameter: cst.Call) -> bool:
             if any(part in spelled for part in ("int", "fp8", "float8", "fp4")):
                 return True
     return False
-
-
-def _loops_over_parameters(loop: cst.For) -> bool:
-    if not (
-        isinstance(loop.iter, cst.Call)
-        and called_name(loop.iter)
-        in (
-            "parameters",
-            "named_parameters",
-        )
-    ):
-        return False
-    return any(
-        isinstance(n, cst.Call) and _initialiser(called_name(n))
-        for n in walk(loop.body)
-    )

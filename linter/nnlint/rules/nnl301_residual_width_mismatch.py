@@ -3,118 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import libcst as cst
 
-from nnlint.analysis.forward_records import Add
-from nnlint.analysis.layer_kinds import PASSTHROUGH
-from nnlint.analysis.module_model import (
-    ClassModel,
-    Layer,
-    file_model,
-    module_class,
-    name_calls,
+from nnlint.analysis.constructions import (
+    bound,
+    class_calls,
+    class_constants,
+    evaluate,
+    init_parameters,
+    related,
 )
-from nnlint.analysis.walk import walk
+from nnlint.analysis.forward_records import Add
+from nnlint.analysis.layer_shapes import SIZED, chain_shape
+from nnlint.analysis.module_model import ClassModel, module_class
 from nnlint.rules.base import Invalid, Rule
 from nnlint.rules.needs import Needs, construction_calls
 from nnlint.rules.nnl301_screen import may_add_a_residual
 from nnlint.rules.screens import any_class
-
-_CONV = {f"torch.nn.Conv{d}d" for d in (1, 2, 3)}
-_CONV_T = {f"torch.nn.ConvTranspose{d}d" for d in (1, 2, 3)}
-_POOL = {f"torch.nn.{kind}Pool{d}d" for kind in ("Max", "Avg") for d in (1, 2, 3)}
-_SIZED = _CONV | _CONV_T | _POOL | {"torch.nn.Linear"}
-
-
-@dataclass
-class _Shape:
-    """What a chain of layers does: the width it expects and produces (constructor
-    argument expressions) and whether it changes the spatial size."""
-
-    width_in: cst.BaseExpression | None = None
-    width_out: cst.BaseExpression | None = None
-    spatial: str = "same"  # "same", "down", "up" or "unknown"
-
-    def resize(self, effect: str) -> None:
-        if effect == "same" or self.spatial == effect:
-            return
-        self.spatial = effect if self.spatial == "same" else "unknown"
-
-
-def _ints(expr: cst.BaseExpression | None) -> tuple[int, ...] | None:
-    if isinstance(expr, cst.Integer):
-        return (int(expr.value, 0),)
-    if isinstance(expr, cst.Tuple):
-        values = [_ints(e.value) for e in expr.elements]
-        if all(v is not None and len(v) == 1 for v in values):
-            return tuple(v[0] for v in values if v)
-    return None
-
-
-def _conv_effect(layer: Layer) -> str:
-    stride = _ints(layer.arg(3, "stride")) or (1,)
-    if layer.arg(3, "stride") is not None and _ints(layer.arg(3, "stride")) is None:
-        return "unknown"
-    if any(s > 1 for s in stride):
-        return "up" if layer.kind in _CONV_T else "down"
-    padding_expr = layer.arg(4, "padding")
-    if isinstance(padding_expr, cst.SimpleString) and "same" in padding_expr.value:
-        return "same"
-    kernel = _ints(layer.arg(2, "kernel_size"))
-    padding = _ints(padding_expr) if padding_expr is not None else (0,)
-    dilation = _ints(layer.arg(5, "dilation")) if layer.arg(5, "dilation") else (1,)
-    if kernel is None or padding is None or dilation is None or layer.kind in _CONV_T:
-        return "unknown"
-    preserved = all(
-        (k - 1) * d == 2 * p
-        for k, p, d in zip(
-            kernel, padding * len(kernel), dilation * len(kernel), strict=False
-        )
-    )
-    return "same" if preserved else "down"
-
-
-def _pool_effect(layer: Layer) -> str:
-    stride_expr = layer.arg(1, "stride") or layer.arg(0, "kernel_size")
-    stride = _ints(stride_expr)
-    if stride is None:
-        return "unknown"
-    return "down" if any(s > 1 for s in stride) else "same"
-
-
-def _apply(shape: _Shape, layer: Layer) -> bool:
-    """Push ``layer`` through ``shape``; False if its effect cannot be known."""
-    kind = layer.kind
-    if layer.elements is not None:
-        return all(_apply(shape, element) for element in layer.elements)
-    if kind in PASSTHROUGH:
-        return True
-    if kind == "torch.nn.Linear":
-        width_in, width_out = layer.arg(0, "in_features"), layer.arg(1, "out_features")
-    elif kind in _CONV | _CONV_T:
-        width_in, width_out = layer.arg(0, "in_channels"), layer.arg(1, "out_channels")
-        shape.resize(_conv_effect(layer))
-    elif kind in _POOL:
-        shape.resize(_pool_effect(layer))
-        return True
-    else:
-        return False
-    if width_in is None or width_out is None:
-        return False
-    shape.width_in = shape.width_in or width_in
-    shape.width_out = width_out
-    return True
-
-
-def _shape(steps: tuple[str, ...], owner: ClassModel) -> _Shape | None:
-    shape = _Shape()
-    for step in steps:
-        layer = owner.layer(step)
-        if layer is None or not _apply(shape, layer):
-            return None
-    return shape
 
 
 class ResidualWidthMismatch(Rule):
@@ -405,7 +311,7 @@ class ResidualWidthMismatch(Rule):
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         owner = module_class(self.context, node)
         if owner is None or not any(
-            layer.kind in _SIZED or layer.elements
+            layer.kind in SIZED or layer.elements
             for layers in owner.layers.values()
             for layer in layers
         ):
@@ -419,7 +325,8 @@ class ResidualWidthMismatch(Rule):
         skip, branch = add.flows
         if skip is None or branch is None or skip.root != branch.root:
             return
-        first, second = _shape(skip.steps, owner), _shape(branch.steps, owner)
+        first = chain_shape(skip.steps, owner)
+        second = chain_shape(branch.steps, owner)
         if first is None or second is None:
             return
         width_in = first.width_in or second.width_in
@@ -446,7 +353,7 @@ class ResidualWidthMismatch(Rule):
         """The finding for two provably different widths, else None."""
         if left is None or right is None:
             return None
-        proof = _different(left, right, owner, lambda: self._calls(owner))
+        proof = _different(left, right, owner, lambda: class_calls(self.context, owner))
         if proof is None:
             return None
         code = cst.Module([]).code_for_node
@@ -454,15 +361,6 @@ class ResidualWidthMismatch(Rule):
             f"residual add of a `{code(left)}`-wide and a `{code(right)}`-wide"
             f" tensor (constructor arguments): {proof}"
         )
-
-    def _calls(self, owner: ClassModel) -> list[cst.Call]:
-        """Calls of ``owner`` by its bare name anywhere in this file (none when the
-        file defines two classes of that name: the call could be to either)."""
-        name = owner.node.name.value
-        classes = self.context.get(file_model).classes.values()
-        if sum(model.node.name.value == name for model in classes) != 1:
-            return []
-        return self.context.get(name_calls).get(name, [])
 
 
 def _different(
@@ -476,123 +374,41 @@ def _different(
     if isinstance(left, cst.Integer) and isinstance(right, cst.Integer):
         differ = int(left.value, 0) != int(right.value, 0)
         return "they differ unless equal" if differ else None
-    names = _parameters(left, owner) | _parameters(right, owner)
-    if source_of(left) == source_of(right) or not names:
+    names = init_parameters(left, owner) | init_parameters(right, owner)
+    if _source(left) == _source(right) or not names:
         return None
-    if not names <= set(owner.init_params):
+    # ``names`` are parameters of ``__init__``, so the class has one.
+    if related(owner.methods["__init__"], names):
         return None
+    return _built_apart(left, right, owner, names, calls())
+
+
+def _built_apart(
+    left: cst.BaseExpression,
+    right: cst.BaseExpression,
+    owner: ClassModel,
+    names: set[str],
+    sites: list[cst.Call],
+) -> str | None:
+    """The first construction in ``sites`` under which the two widths take two
+    different integers, said as a proof; a class the file never builds is judged
+    under its defaults (the construction it shows)."""
     init = owner.methods["__init__"]
-    if _related(init, names):
-        return None
-    constants = _class_constants(owner.node)
+    constants = class_constants(owner.node)
     name = owner.node.name.value
-    sites: list[cst.Call | None] = list(calls())
-    # A class the file never builds: its defaults are the construction it shows.
-    bindings = [(call, _bound(init, call)) for call in sites or [None]]
-    for call, bound in bindings:
-        if bound is None:
+    candidates: list[cst.Call | None] = [*sites] or [None]
+    for call in candidates:
+        given = bound(init, call)
+        if given is None:
             continue
-        values = _evaluate(left, bound, constants), _evaluate(right, bound, constants)
+        values = evaluate(left, given, constants), evaluate(right, given, constants)
         if None in values or values[0] == values[1]:
             continue
-        given = ", ".join(f"{n}={bound[n]}" for n in sorted(names))
+        shown = ", ".join(f"{n}={given[n]}" for n in sorted(names))
         how = "builds" if call is not None else "can build (its defaults)"
-        return f"this file {how} `{name}` with {given}: {values[0]} vs {values[1]}"
+        return f"this file {how} `{name}` with {shown}: {values[0]} vs {values[1]}"
     return None
 
 
-def source_of(node: cst.BaseExpression) -> str:
+def _source(node: cst.BaseExpression) -> str:
     return cst.Module([]).code_for_node(node)
-
-
-def _parameters(expr: cst.BaseExpression, owner: ClassModel) -> set[str]:
-    """The ``__init__`` parameters a width expression reads."""
-    return {
-        n.value
-        for n in walk(expr)
-        if isinstance(n, cst.Name) and n.value in owner.init_params
-    }
-
-
-def _class_constants(node: cst.ClassDef) -> dict[str, int]:
-    """Integer class attributes (``expansion = 4``), read as ``self.expansion``."""
-    found: dict[str, int] = {}
-    for statement in node.body.body:
-        small = (
-            statement.body[0]
-            if isinstance(statement, cst.SimpleStatementLine)
-            else None
-        )
-        if isinstance(small, cst.Assign) and len(small.targets) == 1:
-            target = small.targets[0].target
-            if isinstance(target, cst.Name) and isinstance(small.value, cst.Integer):
-                found[target.value] = int(small.value.value, 0)
-    return found
-
-
-def _evaluate(
-    expr: cst.BaseExpression, bound: dict[str, int], constants: dict[str, int]
-) -> int | None:
-    """The integer a width expression takes under ``bound`` parameter values:
-    literals, parameters, class constants and ``+ - * //`` between them."""
-    if isinstance(expr, cst.Integer):
-        return int(expr.value, 0)
-    if isinstance(expr, cst.Name):
-        return bound.get(expr.value)
-    if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name):
-        return constants.get(expr.attr.value)  # ``self.expansion``, ``Cls.expansion``
-    if isinstance(expr, cst.BinaryOperation):
-        a = _evaluate(expr.left, bound, constants)
-        b = _evaluate(expr.right, bound, constants)
-        if a is None or b is None:
-            return None
-        op = expr.operator
-        if isinstance(op, cst.Add):
-            return a + b
-        if isinstance(op, cst.Subtract):
-            return a - b
-        if isinstance(op, cst.Multiply):
-            return a * b
-        if isinstance(op, cst.FloorDivide) and b:
-            return a // b
-    return None
-
-
-def _related(init: cst.FunctionDef, names: set[str]) -> bool:
-    """True when ``__init__`` compares the two widths or rebinds either of them."""
-    for node in walk(init):
-        if isinstance(node, cst.Comparison | cst.AssignTarget | cst.AugAssign):
-            mentioned = {n.value for n in walk(node) if isinstance(n, cst.Name)}
-            if isinstance(node, cst.Comparison) and names <= mentioned:
-                return True  # the author relates the two widths
-            if not isinstance(node, cst.Comparison) and names & mentioned:
-                return True  # rebound, e.g. ``d_out = d_out or d_in``
-    return False
-
-
-def _bound(init: cst.FunctionDef, call: cst.Call | None) -> dict[str, int] | None:
-    """The integer literals ``call`` binds to ``__init__``'s parameters (passed, or
-    defaulted when omitted; ``call`` None: the defaults alone). Parameters bound to
-    anything else are left out; None when the binding cannot be followed."""
-    if init.params.posonly_params:
-        return None  # ``self`` sits there; binding would need the full protocol
-    params = init.params.params[1:]
-    given: dict[str, cst.BaseExpression | None] = {
-        p.name.value: p.default for p in (*params, *init.params.kwonly_params)
-    }
-    position = 0
-    for argument in call.args if call is not None else ():
-        if argument.star:
-            return None  # ``*widths`` / ``**cfg`` could bind any parameter
-        if argument.keyword is not None:
-            given[argument.keyword.value] = argument.value
-        elif position < len(params):
-            given[params[position].name.value] = argument.value
-            position += 1
-        else:
-            return None
-    return {
-        name: int(value.value, 0)
-        for name, value in given.items()
-        if isinstance(value, cst.Integer)
-    }

@@ -1,3 +1,5 @@
+"""NNL702: gate weights taken from routing scores that include the balancing bias."""
+
 from __future__ import annotations
 
 import ast
@@ -6,39 +8,25 @@ from typing import ClassVar
 
 import libcst as cst
 
-from nnlint.analysis.tensor_flow import NOTHING, Facts, FlowWalker
-from nnlint.analysis.walk import walk
-from nnlint.rules.base import Invalid, Rule
+from nnlint.analysis.frozen_tensors import frozen_attributes
+from nnlint.analysis.gate_weights import PICKS, GateWalker
+from nnlint.rules.base import Invalid
 from nnlint.rules.function_scan import FunctionScanRule
 from nnlint.rules.needs import Needs
 from nnlint.rules.screens import called_names, nodes, summary
-
-_TOPK = frozenset({"torch.topk", ".topk"})
-_GATHER = frozenset({"torch.gather", ".gather", "torch.take_along_dim"})
-# Normalising the biased scores keeps the bias in them.
-_KEEP = frozenset(
-    {
-        "torch.sigmoid", "torch.softmax", "torch.nn.functional.softmax", ".sigmoid",
-        ".softmax", "torch.nn.functional.sigmoid",
-    }
-)  # fmt: skip
-_FACTORIES = re.compile(r"(?:zeros|ones|full|empty|tensor)\w*$")
-
-
-_PICKS = frozenset(name.rpartition(".")[2] for name in _TOPK | _GATHER)
 
 
 def _adds_a_bias_and_picks(statement: ast.stmt) -> bool:
     """The gates are picked (top-k, gather) from scores plus an attribute whose name
     holds ``bias``, in one function here."""
     found = summary(statement)
-    if found.called.isdisjoint(_PICKS) or ast.Add not in found.operators:
+    if found.called.isdisjoint(PICKS) or ast.Add not in found.operators:
         return False
     if not any("bias" in name.lower() for name in found.names):
         return False
     return any(
         isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-        and not called_names(node).isdisjoint(_PICKS)
+        and not called_names(node).isdisjoint(PICKS)
         and _adds_a_bias(node)
         for node in nodes(statement)
     )
@@ -127,11 +115,13 @@ class BiasedScoresAsGateWeights(FunctionScanRule):
     def judge(self, module: cst.Module, functions: list[cst.FunctionDef]) -> None:
         if not functions:
             return
-        biases = _balancing_biases(module)
+        # A bias kept outside the gradient is one nudged by hand: the balancing bias.
+        frozen = self.context.get(frozen_attributes)
+        biases = {name for name in frozen if "bias" in name.lower()}
         if not biases:
             return
         for function in functions:
-            walker = _GateWalker(self, biases)
+            walker = GateWalker(self.context.imports, biases)
             walker.run(function)
             for reported in dict.fromkeys(walker.found):
                 self.report(reported)
@@ -245,108 +235,3 @@ class MoE(nn.Module):
             column=15,
         ),
     ]
-
-
-class _GateWalker(FlowWalker):
-    """Facts: ``biased`` (scores with the balancing bias), ``topk`` (a top-k of
-    them), ``gates`` (its values, or a gather of biased scores)."""
-
-    def __init__(self, rule: Rule, biases: set[str]) -> None:
-        super().__init__(rule.context.imports)
-        self.biases = biases
-        self.found: list[cst.CSTNode] = []
-
-    def on_call(self, node: cst.Call, name: str | None, args: list[Facts]) -> Facts:
-        first = args[0] if args else NOTHING
-        if name in _TOPK:
-            # Top values of biased scores (or of their group sums) select again.
-            if _has(first, "biased") or _has(first, "gates"):
-                return frozenset({("topk", node)})
-            return NOTHING
-        if name in _GATHER and _has(first, "biased"):
-            return frozenset({("gates", node)})
-        if name in _KEEP:
-            return _only(first, "biased")
-        return super().on_call(node, name, args)
-
-    def on_binary(self, node: cst.BinaryOperation, left: Facts, right: Facts) -> Facts:
-        if isinstance(node.operator, cst.Multiply | cst.Divide):
-            self.use(left | right)
-            return NOTHING
-        if isinstance(node.operator, cst.Add) and (
-            self.is_bias(node.left) or self.is_bias(node.right)
-        ):
-            return left | right | {("biased", node)}
-        return super().on_binary(node, left, right)
-
-    def element(self, facts: Facts, index: int) -> Facts:
-        if index == 0:
-            return frozenset(("gates", tag[1]) for tag in facts if tag[0] == "topk")
-        return NOTHING
-
-    def on_statement(self, node: cst.CSTNode, env: dict[str, Facts]) -> None:
-        if isinstance(node, cst.Return) and node.value is not None:
-            self.use(self.evaluate(node.value, env))
-
-    def use(self, facts: Facts) -> None:
-        """Gates multiplied, normalised or returned: they weight the experts."""
-        self.found.extend(t[1] for t in facts if t[0] == "gates" and t[1] is not None)
-
-    def is_bias(self, node: cst.BaseExpression) -> bool:
-        """``self.expert_bias`` (or ``self.gate.expert_bias``), possibly moved,
-        reshaped or indexed."""
-        while True:
-            if isinstance(node, cst.Subscript):
-                node = node.value
-            elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
-                node = node.func.value
-            else:
-                break
-        return isinstance(node, cst.Attribute) and node.attr.value in self.biases
-
-
-def _has(facts: Facts, kind: str) -> bool:
-    return any(tag[0] == kind for tag in facts)
-
-
-def _only(facts: Facts, kind: str) -> Facts:
-    return frozenset(tag for tag in facts if tag[0] == kind)
-
-
-def _balancing_biases(module: cst.Module) -> set[str]:
-    """Attribute names containing ``bias`` that hold a tensor outside the gradient:
-    a registered buffer, ``nn.Buffer``, a ``requires_grad=False`` parameter, or a
-    plain tensor from a factory (``torch.zeros``)."""
-    found: set[str] = set()
-    for node in walk(module):
-        if isinstance(node, cst.Call):
-            func = node.func
-            method = func.attr.value if isinstance(func, cst.Attribute) else None
-            if method == "register_buffer" and node.args:
-                name = node.args[0].value
-                if isinstance(name, cst.SimpleString):
-                    found.add(str(name.evaluated_value))
-        elif isinstance(node, cst.Assign) and isinstance(node.value, cst.Call):
-            if _outside_gradient(node.value):
-                for target in node.targets:
-                    if isinstance(target.target, cst.Attribute):
-                        found.add(target.target.attr.value)
-    return {name for name in found if "bias" in name.lower()}
-
-
-def _outside_gradient(call: cst.Call) -> bool:
-    func = call.func
-    last = func.attr.value if isinstance(func, cst.Attribute) else None
-    if isinstance(func, cst.Name):
-        last = func.value
-    if last == "Buffer":
-        return True
-    if last == "Parameter":
-        return any(
-            a.keyword is not None
-            and a.keyword.value == "requires_grad"
-            and isinstance(a.value, cst.Name)
-            and a.value.value == "False"
-            for a in call.args
-        )
-    return last is not None and bool(_FACTORIES.match(last))

@@ -1,0 +1,119 @@
+"""Which attributes something in a file may initialise, gathered during a walk.
+
+A parameter created from uninitialised memory is harmless when anything fills it
+before use, and the code that does is often far from the creation: a
+``reset_parameters`` method, an ``_init_weights(module)`` function handed to
+``self.apply``, a library helper with no telling name (``glorot(self.weight)``).
+:class:`InitialisationEvidence` collects, node by node, every attribute name such
+code could reach, whatever object it is reached through:
+
+* an attribute passed to a function whose name ends in ``_`` or mentions ``init``,
+  or to *any* call inside a function whose name mentions ``init`` or ``reset``;
+* an in-place method on it (``.uniform_()``, ``.data.copy_(...)``);
+* an assignment to it, its ``.data`` or an element of it (unless the assigned value
+  is itself an uninitialised creation: the caller says which ones are);
+* its name in a string (``getattr(m, "w")``; not ``register_parameter``'s own name);
+* a loop initialising every element of a literal list of attributes; and a loop
+  initialising ``.parameters()`` / ``.named_parameters()`` covers every name.
+
+The evidence is fed by the rules' shared walk rather than walked here: a second
+walk over the file cost more than the rule that asks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import libcst as cst
+
+from nnlint.analysis.cst_syntax import called_name
+from nnlint.analysis.walk import walk
+
+
+def initialiser(name: str) -> bool:
+    """A function or method whose name says it initialises (``normal_``,
+    ``init_weights``, ``xavier_init``)."""
+    return name.endswith("_") or "init" in name.lower()
+
+
+def init_like(function: str) -> bool:
+    """``__init__``, ``reset_parameters``, ``_init_weights``, ``init_weights``, ...:
+    in these, a call receiving a parameter is taken to initialise it (library helpers
+    such as ``glorot(w)``, ``zeros(b)`` or ``uniform(fan_in, w)`` have no telling
+    name, and a parameter is rarely handed to anything else while being built)."""
+    lowered = function.lower()
+    return "init" in lowered or "reset" in lowered
+
+
+class InitialisationEvidence:
+    """Attribute names something in the file may initialise, fed node by node."""
+
+    def __init__(self, uninitialised: Callable[[cst.BaseExpression], bool]) -> None:
+        self.uninitialised = uninitialised
+        self.names: set[str] = set()
+        self.everything = False
+        self.naming: set[cst.CSTNode] = set()  # register_parameter's name strings
+
+    def call(self, node: cst.Call, in_init_method: bool) -> None:
+        called = called_name(node)
+        if called == "register_parameter" and node.args:
+            self.naming.add(node.args[0].value)
+            return
+        if isinstance(node.func, cst.Attribute) and called.endswith("_"):
+            self.names.update(_attribute_names(node.func.value))
+        if in_init_method or initialiser(called):
+            for argument in node.args:
+                self.names.update(_attribute_names(argument.value))
+
+    def assign(self, node: cst.Assign | cst.AugAssign | cst.AnnAssign) -> None:
+        if isinstance(node, cst.Assign):
+            if not self.uninitialised(node.value):
+                for target in node.targets:
+                    self.names.update(_attribute_names(target.target))
+        else:
+            self.names.update(_attribute_names(node.target))
+
+    def string(self, node: cst.SimpleString | cst.ConcatenatedString) -> None:
+        if node not in self.naming:
+            value = node.evaluated_value
+            if isinstance(value, str):
+                self.names.update(value.split("."))
+
+    def loop(self, node: cst.For) -> None:
+        self.everything = self.everything or _loops_over_parameters(node)
+        # ``for p in [m.q, m.k]: init.normal_(p)`` (transformers' XLNet).
+        if isinstance(node.iter, cst.List | cst.Tuple) and _initialises(node.body):
+            for element in node.iter.elements:
+                self.names.update(_attribute_names(element.value))
+
+    def __contains__(self, name: str) -> bool:
+        return self.everything or name in self.names
+
+
+def _attribute_names(node: cst.BaseExpression) -> Iterator[str]:
+    """``w`` for ``x.w``, ``x.w.data``, ``x.w[0]``, ``x.w.data[0]``."""
+    while True:
+        if isinstance(node, cst.Subscript):
+            node = node.value
+        elif isinstance(node, cst.Attribute):
+            if node.attr.value != "data":
+                yield node.attr.value
+                return
+            node = node.value
+        else:
+            return
+
+
+def _initialises(body: cst.CSTNode) -> bool:
+    return any(
+        isinstance(n, cst.Call) and initialiser(called_name(n)) for n in walk(body)
+    )
+
+
+def _loops_over_parameters(loop: cst.For) -> bool:
+    if not (
+        isinstance(loop.iter, cst.Call)
+        and called_name(loop.iter) in ("parameters", "named_parameters")
+    ):
+        return False
+    return _initialises(loop.body)

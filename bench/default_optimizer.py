@@ -7,7 +7,8 @@ step), every other error finding, the loss ratio (last / first) and CPU seconds.
 
     nice -n 19 .venv/bin/python -m bench.default_optimizer --seeds 0 1 2
     nice -n 19 .venv/bin/python -m bench.default_optimizer --only vit_base \
-        --candidates adam warmup --seeds 0
+        --candidates adam warmup10 --seeds 0
+    .venv/bin/python -m bench.default_optimizer --table runs.jsonl  # markdown table
 """
 
 from __future__ import annotations
@@ -98,13 +99,46 @@ def run_one(model_key: str, candidate: str, seed: int) -> dict[str, Any]:
     }
 
 
+def table(lines: Iterable[str]) -> str:
+    """Per model and candidate: runs with attention_logit_growth, the largest
+    growing logit, other error findings and the median last/first loss."""
+    latest: dict[tuple[str, int, str, int], dict[str, Any]] = {}
+    for line in lines:  # a run measured twice: the later line counts
+        if line.startswith("{"):
+            row = json.loads(line)
+            latest[row["model"], row["depth"], row["candidate"], row["seed"]] = row
+    rows: dict[tuple[str, int, str], list[dict[str, Any]]] = {}
+    for (model, depth, candidate, _), row in latest.items():
+        rows.setdefault((model, depth, candidate), []).append(row)
+    out = [
+        "| model | width | depth | optimizer | runs with growth | largest logit | "
+        "other errors | loss last/first (median) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for (model, depth, candidate), runs in rows.items():
+        grown = [v for r in runs for _, v, _ in r["growth"]]
+        others = sorted({s for r in runs for s in r["others"]})
+        losses = sorted(r["loss"] for r in runs)
+        out.append(
+            f"| {model} | {runs[0]['width']} | {depth} | {candidate} | "
+            f"{sum(bool(r['growth']) for r in runs)}/{len(runs)} | "
+            f"{max(grown) if grown else '-'} | {', '.join(others) or '-'} | "
+            f"{losses[len(losses) // 2]} |"
+        )
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--only", nargs="+", default=list(MODELS))
     parser.add_argument("--candidates", nargs="+", default=list(CANDIDATES))
     parser.add_argument("--depth", type=int, default=wide.DEPTH, help="blocks")
+    parser.add_argument("--table", nargs="+", default=None, help="jsonl files")
     args = parser.parse_args(argv)
+    if args.table:
+        print(table(line for path in args.table for line in open(path)))
+        return 0
     wide.DEPTH = args.depth
     torch.set_num_threads(1)
     print(f"load average: {open('/proc/loadavg').read().split()[:3]}", flush=True)

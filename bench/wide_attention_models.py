@@ -117,15 +117,7 @@ def _t5(width: int, heads: int) -> Callable[[int], Built]:
         )
         return T5ForConditionalGeneration(config)
 
-    def build(seed: int) -> Built:
-        original = rm.hf_t5
-        rm.hf_t5 = make  # seq2seq builds rm.hf_t5; the batch is the zoo's
-        try:
-            return seq2seq(seed)
-        finally:
-            rm.hf_t5 = original
-
-    return build
+    return lambda seed: seq2seq(seed, make)  # the real zoo's T5 batch
 
 
 # name -> (hidden width, build)

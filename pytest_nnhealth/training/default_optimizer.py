@@ -13,15 +13,17 @@ input, so each output of a layer that sums over ``fan_in`` inputs moves by up to
 output's scale) at fan-in 768 than at 64: the muP observation (Yang et al. 2021,
 Tensor Programs V) that Adam's lr for hidden matrices must fall as ``1 / fan_in`` to
 keep the same per-step change at every width. Up to ``FAN_IN_BASE`` the default is the
-unchanged ``Adam(lr=1e-3)`` every threshold was calibrated with; above it the product
-``lr * fan_in`` is held at ``1e-3 * FAN_IN_BASE``. Evidence: docs/check.md
+unchanged ``Adam(lr=1e-3)`` the healthy attention ranges were measured with (on
+transformers 32-64 wide); above it the product ``lr * fan_in`` is held at
+``1e-3 * FAN_IN_BASE``. Evidence: docs/check.md
 ("Default optimizer").
 
 Scaled: the weights of layers that sum over their input (``nn.Linear``,
 ``nn.Conv1d/2d/3d``, ``nn.MultiheadAttention``'s projections, transformers' ``Conv1D``).
 Not scaled (each of their outputs reads one input, or their role is unknown):
 embeddings (also when tied to an output layer), biases, normalisation gains, layer
-scales, positional tables, transposed convolutions and any other tensor.
+scales, positional tables, recurrent cells, transposed convolutions and any other
+tensor.
 """
 
 from __future__ import annotations

@@ -93,12 +93,12 @@ def causal_lm(make: Callable[[], nn.Module]) -> Callable[[int], Built]:
     return build
 
 
-def seq2seq(seed: int) -> Built:
+def seq2seq(seed: int, make: Callable[[], nn.Module] | None = None) -> Built:
     ids = tokens(seed)
     target = torch.flip(ids, dims=[1])
     decoder_in = torch.cat([torch.zeros_like(target[:, :1]), target[:, :-1]], dim=1)
     batch = ({"input_ids": ids, "decoder_input_ids": decoder_in}, target)
-    return seeded(seed, rm.hf_t5), batch, logits_ce, None
+    return seeded(seed, make or rm.hf_t5), batch, logits_ce, None
 
 
 def tagger(cell: type[nn.LSTM] | type[nn.GRU]) -> Callable[[int], Built]:

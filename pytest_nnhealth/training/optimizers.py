@@ -3,12 +3,9 @@ of
 the caller's optimizer instance (same class, hyper-parameters and state, on the copy's
 parameters; the caller's optimizer object is never stepped).
 
-Default: ``Adam(lr=1e-3)``. Adam normalises each parameter's step by its gradient
-scale, so
-one learning rate suits models of any size and loss scale; a default SGD learning rate
-would be too small for some models (false ``no_learning``) and too large for others
-(false
-``loss_divergence``). Pass your own optimizer to check *your* learning rate.
+Default: ``Adam(lr=1e-3)`` with the lr of weight matrices wider than 256 inputs
+scaled down by their fan-in (``default_optimizer``). Pass your own optimizer to check
+*your* learning rate.
 """
 
 from __future__ import annotations
@@ -22,10 +19,13 @@ import torch
 from torch import nn
 
 from pytest_nnhealth.training.caller_guard import running
+from pytest_nnhealth.training.default_optimizer import (
+    default_optimizer,
+    describe_default,
+)
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 OptimizerSpec = torch.optim.Optimizer | OptimizerFactory | None
-DEFAULT_LR = 1e-3
 
 
 def build_optimizer(
@@ -33,9 +33,9 @@ def build_optimizer(
 ) -> tuple[torch.optim.Optimizer, str]:
     """The optimizer for the working model and a one-line description of it."""
     if spec is None:
-        params = [p for p in model.parameters() if p.requires_grad]
-        optimizer: torch.optim.Optimizer = torch.optim.Adam(params, lr=DEFAULT_LR)
-    elif isinstance(spec, torch.optim.Optimizer):
+        optimizer = default_optimizer(model)
+        return optimizer, describe_default(optimizer)
+    if isinstance(spec, torch.optim.Optimizer):
         optimizer = rebuild(spec, memo)
     elif callable(spec):
         optimizer = _from_factory(spec, model)

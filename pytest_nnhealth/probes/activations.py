@@ -28,7 +28,6 @@ from pytest_nnhealth.probes.base import (
     vectors_to_floats,
 )
 from pytest_nnhealth.probes.base import tensor_leaves as leaves
-from pytest_nnhealth.probes.quiet import unseen
 
 
 def hooked_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -178,7 +177,7 @@ class ActivationProbe(Probe):
         if not self.ctx.stat_step:
             return
         for module, hook in self._hooks:
-            stack.enter_context(module.register_forward_hook(unseen(hook)))
+            self.ctx.hub.watch(module, hook)
 
     def _hook(self, name: str) -> Any:
         def hook(module: nn.Module, inputs: Any, output: Any) -> None:

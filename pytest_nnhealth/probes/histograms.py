@@ -18,7 +18,6 @@ from torch import nn
 from pytest_nnhealth.judge import quantities as Q
 from pytest_nnhealth.judge.records import Histogram, RunResult
 from pytest_nnhealth.probes.base import Probe, tensor_leaves
-from pytest_nnhealth.probes.quiet import unseen
 
 LOW, HIGH, BINS = -8.0, 4.0, 24
 MAX_VALUES = 4096
@@ -51,9 +50,7 @@ class HistogramProbe(Probe):
             return
         for name, module in self.ctx.named_modules:
             if name and not any(True for _ in module.children()):
-                stack.enter_context(
-                    module.register_forward_hook(unseen(self._hook(name)))
-                )
+                self.ctx.hub.watch(module, self._hook(name))
 
     def _hook(self, name: str) -> Any:
         def hook(module: nn.Module, inputs: Any, output: Any) -> None:

@@ -38,9 +38,7 @@ class Counting(nn.Module):
         return self.body(x)
 
 
-def test_a_sampled_step_hooks_once_for_all_probes_and_a_plain_step_not_at_all() -> (
-    None
-):
+def test_a_sampled_step_hooks_once_for_all_probes_and_a_plain_step_not_at_all() -> None:
     SEEN.clear()
     report = check(Counting(), batch(), loss_fn=F.cross_entropy, steps=25, graph=False)
     assert report.layers["body.0"].series["act_mean"][24] is not None

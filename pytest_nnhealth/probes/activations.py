@@ -28,7 +28,6 @@ from pytest_nnhealth.probes.base import (
     vectors_to_floats,
 )
 from pytest_nnhealth.probes.base import tensor_leaves as leaves
-from pytest_nnhealth.probes.quiet import unseen
 
 
 def hooked_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -68,6 +67,11 @@ def output_sums(output: Any) -> Sums | None:
     computed from them in Python at the end of the run. One tensor (nearly every
     output) costs two reductions and nothing more: the norm is squared at the end,
     together with every other one (the same float32 product, one op in all)."""
+    if isinstance(output, torch.Tensor):  # nearly every output: no generator, no list
+        if not output.is_floating_point() or output.numel() == 0:
+            return None
+        total, norm = _sum_and_norm(output.detach())
+        return Sums(float(output.numel()), total, norm, False)
     parts = [t.detach() for t in leaves(output) if t.numel() > 0 and not t.is_complex()]
     if not parts:
         return None
@@ -178,7 +182,7 @@ class ActivationProbe(Probe):
         if not self.ctx.stat_step:
             return
         for module, hook in self._hooks:
-            stack.enter_context(module.register_forward_hook(unseen(hook)))
+            self.ctx.hub.watch(module, hook)
 
     def _hook(self, name: str) -> Any:
         def hook(module: nn.Module, inputs: Any, output: Any) -> None:

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from pytest_nnhealth.judge.records import RunResult
+from pytest_nnhealth.probes.forward_hub import ForwardHub
 
 Series = dict[
     str, dict[str, list[float | None]]
@@ -70,6 +71,11 @@ class RunContext:
     named_modules: list[tuple[str, nn.Module]] = field(default_factory=list)
     _cache: dict[str, Any] = field(default_factory=dict)  # cleared every step
     _static: dict[str, Any] = field(default_factory=dict)  # kept for the run
+    # Where the probes ask for module outputs; one hook per sampled step for all.
+    hub: ForwardHub = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.hub = ForwardHub(self.model)
 
     @classmethod
     def build(cls, model: nn.Module, steps: int, window: int = 3) -> RunContext:

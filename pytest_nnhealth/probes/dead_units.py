@@ -21,7 +21,6 @@ from pytest_nnhealth.judge import quantities as Q
 from pytest_nnhealth.judge.records import RunResult
 from pytest_nnhealth.probes.activations import leading_samples, unit_dims
 from pytest_nnhealth.probes.base import Probe, Series, StepValues
-from pytest_nnhealth.probes.quiet import unseen
 
 RELU_FAMILY: tuple[type[nn.Module], ...] = (nn.ReLU, nn.ReLU6)
 DEAD_BATCH_FRACTION = 0.95
@@ -91,9 +90,7 @@ class DeadUnitProbe(Probe):
             return
         for name, module in self.ctx.named_modules:
             if isinstance(module, RELU_FAMILY):
-                stack.enter_context(
-                    module.register_forward_hook(unseen(self._hook(name)))
-                )
+                self.ctx.hub.watch(module, self._hook(name))
 
     def _hook(self, name: str) -> Any:
         def hook(module: nn.Module, inputs: Any, output: Any) -> None:

@@ -18,7 +18,6 @@ from torch import nn
 from pytest_nnhealth.judge import quantities as Q
 from pytest_nnhealth.judge.records import Histogram, RunResult
 from pytest_nnhealth.probes.base import Probe, tensor_leaves
-from pytest_nnhealth.probes.quiet import unseen
 
 LOW, HIGH, BINS = -8.0, 4.0, 24
 MAX_VALUES = 4096
@@ -37,7 +36,9 @@ def _counts(tensor: torch.Tensor) -> torch.Tensor:
     if values.numel() > MAX_VALUES:  # a strided sample: the shape is what matters
         values = values[:: values.numel() // MAX_VALUES]
     # abs() makes a new tensor: the rest runs in place on it (no more allocations).
-    logs = values.abs().float().clamp_min_(1e-30).log10_().clamp_(LOW, HIGH)
+    # No floor before the log: log10(0) = -inf, and the clamp puts it in the first
+    # bin, where anything below 1e-8 goes (a 1e-30 floor did the same, one op more).
+    logs = values.abs().float().log10_().clamp_(LOW, HIGH)
     return torch.histc(logs, bins=BINS, min=LOW, max=HIGH)
 
 
@@ -51,9 +52,7 @@ class HistogramProbe(Probe):
             return
         for name, module in self.ctx.named_modules:
             if name and not any(True for _ in module.children()):
-                stack.enter_context(
-                    module.register_forward_hook(unseen(self._hook(name)))
-                )
+                self.ctx.hub.watch(module, self._hook(name))
 
     def _hook(self, name: str) -> Any:
         def hook(module: nn.Module, inputs: Any, output: Any) -> None:

@@ -42,8 +42,7 @@ class PlumbingProbe(Probe):
         # often enough (an unregistered module that runs only sometimes is still seen on
         # one of them in practice).
         if self.ctx.stat_step:
-            hook = nn.modules.module.register_module_forward_hook(self._global_hook)
-            stack.enter_context(hook)
+            self.ctx.hub.watch_others(self._global_hook)
 
     def _global_hook(self, module: nn.Module, inputs: Any, output: Any) -> None:
         key = id(module)

@@ -25,7 +25,6 @@ from pytest_nnhealth.probes.base import (
     tensor_leaves,
 )
 from pytest_nnhealth.probes.dead_units import pooled, units_matrix
-from pytest_nnhealth.probes.quiet import unseen
 
 # sigma_1 / sum(sigma) says "one direction" only when there are enough directions: with
 # 4 units its floor is 0.25 and a shared offset the size of the per-unit spread (a
@@ -200,9 +199,7 @@ class RankProbe(Probe):
             return
         for name, module in self.ctx.named_modules:
             if name and not any(True for _ in module.children()):
-                stack.enter_context(
-                    module.register_forward_hook(unseen(self._hook(name)))
-                )
+                self.ctx.hub.watch(module, self._hook(name))
 
     def _hook(self, name: str) -> Any:
         def hook(module: nn.Module, inputs: Any, output: Any) -> None:

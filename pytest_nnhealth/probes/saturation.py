@@ -22,7 +22,6 @@ from torch import nn
 
 from pytest_nnhealth.judge import quantities as Q
 from pytest_nnhealth.probes.base import Probe, Series, StepValues
-from pytest_nnhealth.probes.quiet import unseen
 
 TANH_CUTOFF = math.atanh(math.sqrt(0.9))  # 1.8184 (DESIGN rounds to 1.8183)
 SIGMOID_CUTOFF = 2 * TANH_CUTOFF
@@ -58,9 +57,7 @@ class SaturationProbe(Probe):
         for name, module in self.ctx.named_modules:
             # ReLU6 subclasses Hardtanh but saturates only above; it is a ReLU here.
             if isinstance(module, SATURATING) and not isinstance(module, nn.ReLU6):
-                stack.enter_context(
-                    module.register_forward_hook(unseen(self._hook(name)))
-                )
+                self.ctx.hub.watch(module, self._hook(name))
 
     def _hook(self, name: str) -> Any:
         def hook(module: nn.Module, inputs: Any, output: Any) -> None:

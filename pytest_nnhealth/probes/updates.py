@@ -110,7 +110,8 @@ class UpdateProbe(Probe):
         before = self.ctx.param_norms()
         if not self._tracked or before is None or self._scales is None:
             return
-        after = [t.values() for t in self._tracked]
+        # Whole tensors are read as they are (no_grad: no detach per tensor per step).
+        after = [t.param if t.index is None else t.values() for t in self._tracked]
         # before - after in place (the norm is the same; the next before_update
         # overwrites these buffers): no new tensor per parameter per step.
         befores = [t.before for t in self._tracked]

@@ -35,7 +35,10 @@ from pytest_nnhealth.training.caller_state import RngState  # noqa: E402
 from pytest_nnhealth.training.graph import graph_step  # noqa: E402
 from pytest_nnhealth.training.graph_bounds import GraphLimits  # noqa: E402
 from pytest_nnhealth.training.guarded_run import run_seed, under_guard  # noqa: E402
-from pytest_nnhealth.training.memory import peak_memory  # noqa: E402
+from pytest_nnhealth.training.memory import (  # noqa: E402
+    PausedCollector,
+    peak_memory,
+)
 from pytest_nnhealth.training.optimizers import OptimizerSpec  # noqa: E402
 from pytest_nnhealth.training.runner import RunSpec  # noqa: E402
 
@@ -85,7 +88,7 @@ def check(
     run_device = arguments.run_device_for(model, device)
     rng = RngState.capture(cuda_used=run_device.type == "cuda")
     try:
-        with peak_memory() as memory:
+        with peak_memory() as memory, PausedCollector():
             batches = batch_forms.private_batches(
                 batch_forms.materialise(batch, steps, step_fn is not None), run_device
             )

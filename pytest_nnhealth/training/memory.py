@@ -19,6 +19,7 @@ has grown (``HeapRelease``).
 from __future__ import annotations
 
 import ctypes
+import gc
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -76,6 +77,45 @@ class HeapRelease:
             return
         if now - self.level_mb > max(self.FLOOR_MB, self.MARGIN * self.level_mb):
             self.released += release_free_heap()
+
+
+class PausedCollector:
+    """Automatic garbage collection paused while a check runs, one young-generation
+    collection after each training step.
+
+    Why: the probes allocate Python objects on every sampled step (hook handles,
+    closures, per-step records) and the graph step many more, the bare steps hardly
+    any, and allocations trigger the cyclic collector, whose full collection walks
+    every object of the process, not of the model: with torch and transformers or
+    timm imported, 370-415k objects and 0.23-0.29 CPU s at load ~14, about every
+    other ``check()`` (switch_transformers, BERT, mobilenetv3; docs/performance.md,
+    probes24) where 25 bare steps of those models take 0.1-0.6 s. The check's objects
+    die with it, by reference counting; the collection after each step still frees
+    any cycle a step made (a caught exception's traceback) while it is young, so
+    memory stays bounded. Nested pauses (check() around the runner) pause once; a
+    caller that disabled the collector itself keeps it disabled and uncollected."""
+
+    _depth = 0  # pauses of ours in progress (the collector is ours to collect)
+
+    def __enter__(self) -> PausedCollector:
+        outermost = PausedCollector._depth == 0
+        self.owner = outermost and gc.isenabled()  # the one that pauses and resumes
+        self.counted = self.owner or not outermost
+        if self.owner:
+            gc.disable()
+        if self.counted:
+            PausedCollector._depth += 1
+        return self
+
+    def after_step(self) -> None:
+        if self.counted:
+            gc.collect(0)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.counted:
+            PausedCollector._depth -= 1
+        if self.owner:
+            gc.enable()
 
 
 @contextmanager

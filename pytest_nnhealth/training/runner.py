@@ -37,7 +37,7 @@ from pytest_nnhealth.probes.routing import RoutingProbe
 from pytest_nnhealth.probes.saturation import SaturationProbe
 from pytest_nnhealth.probes.updates import SCALE_FLOOR, UpdateProbe
 from pytest_nnhealth.training import batches as batch_forms
-from pytest_nnhealth.training.memory import HeapRelease
+from pytest_nnhealth.training.memory import HeapRelease, PausedCollector
 from pytest_nnhealth.training.optimizers import (
     OptimizerSpec,
     build_optimizer,
@@ -149,6 +149,17 @@ def run(
     probes: list[Probe] | None = None,
 ) -> RunResult:
     """Train ``model`` (already the working copy) for ``spec.steps`` with probes."""
+    with PausedCollector() as collector:
+        return _run(model, memo, spec, probes, collector)
+
+
+def _run(
+    model: nn.Module,
+    memo: dict[int, Any],
+    spec: RunSpec,
+    probes: list[Probe] | None,
+    collector: PausedCollector,
+) -> RunResult:
     started = time.perf_counter()
     model.train()
     optimizer, description = build_optimizer(spec.optimizer, model, memo)
@@ -170,6 +181,7 @@ def run(
         for step in range(spec.steps):
             losses.append(one_step(model, optimizer, probes, ctx, spec, step, closure))
             heap.after_step()  # else the probes' small tensors grow the heap
+            collector.after_step()
             reason = _stop_reason(model, ctx, probes, losses, stopper, step)
             if reason is not None:
                 stopped = reason

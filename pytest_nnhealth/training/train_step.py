@@ -41,6 +41,7 @@ def one_step(
         for probe in probes:
             probe.attach_step(step_hooks)
             probe.start_step()
+        ctx.hub.install(step_hooks)  # one hook for every probe's module watches
         return _train_step(model, optimizer, probes, spec, step, batch, closure)
 
 

@@ -138,6 +138,17 @@ HINTS: dict[str, tuple[str, str, str]] = {
 }
 
 
+# no_learning when the held batch's loss ended *above* its start. Steps on one batch
+# that are small for the loss's curvature lower that batch's loss (a gradient step
+# below 2/L descends on an L-smooth loss); a rise after training on that very batch
+# says the steps were too large, the opposite of the generic "lr too low".
+NO_LEARNING_ROSE = (
+    "the loss rose on the batch it trained on: steps too large for the model, not "
+    "too small (a too-high learning rate, no warm-up)",
+    "lower the lr or add warm-up; see loss_divergence for a larger rise",
+)
+
+
 def hint(check: str) -> str:
     _, cause, fix = HINTS[check]
     return f"{cause}; {fix}"

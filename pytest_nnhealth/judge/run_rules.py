@@ -4,10 +4,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from pytest_nnhealth.judge.base import finding, first_bad, fmt, kind_of
-from pytest_nnhealth.judge.hints import HINTS
+from pytest_nnhealth.judge.hints import HINTS, NO_LEARNING_ROSE
 from pytest_nnhealth.judge.records import HealthFinding, NonfiniteEvent, RunResult
 from pytest_nnhealth.judge.thresholds import Thresholds
 
@@ -79,17 +80,17 @@ def no_learning(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     if drop >= limits.min_loss_drop:
         return []
     detail = f"held-batch loss {fmt(before)} -> {fmt(after)} (drop {drop:.2%})"
-    return [
-        finding(
-            "no_learning",
-            "",
-            "",
-            drop,
-            f"drop >= {limits.min_loss_drop:.0%}",
-            None,
-            detail,
-        )
-    ]
+    found = finding(
+        "no_learning", "", "", drop, f"drop >= {limits.min_loss_drop:.0%}", None, detail
+    )
+    # A rise within the same margin is noise (a model that does not move at all can
+    # end a rounding error above its start): only a rise of min_loss_drop or more
+    # reads as too-large steps.
+    if drop > -limits.min_loss_drop:
+        return [found]
+    rose = "; ".join(NO_LEARNING_ROSE)
+    message = found.message.removesuffix(found.hint) + rose
+    return [dataclasses.replace(found, message=message, hint=rose)]
 
 
 def plumbing(result: RunResult, limits: Thresholds) -> list[HealthFinding]:

@@ -4,11 +4,13 @@ window)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 
 from pytest_nnhealth.judge import quantities as Q
 from pytest_nnhealth.judge.base import (
+    Values,
     finding,
     first_bad,
     fmt,
@@ -18,6 +20,7 @@ from pytest_nnhealth.judge.base import (
     settled,
     trailing_run,
 )
+from pytest_nnhealth.judge.grad_chain import largest_drop, level
 from pytest_nnhealth.judge.hints import HINTS
 from pytest_nnhealth.judge.records import HealthFinding, RunResult
 from pytest_nnhealth.judge.thresholds import Thresholds
@@ -118,17 +121,14 @@ def gradient_norms(result: RunResult, limits: Thresholds) -> list[HealthFinding]
             ("exploding_gradients", lambda v: v > high),
         ):
             hit = trailing_run(ratio, bad, limits.window)
-            if hit is not None:
-                out.append(
-                    finding(
-                        check,
-                        owners[0],
-                        kind_of(result, owners[0]),
-                        hit[1],
-                        limit,
-                        hit[0],
-                    )
-                )
+            if hit is None:
+                continue
+            found = finding(
+                check, owners[0], kind_of(result, owners[0]), hit[1], limit, hit[0]
+            )
+            if check == "vanishing_gradients":
+                found = _where_lost(result, found, norms, owners, ratio, limits.window)
+            out.append(found)
     if any(f.check == "exploding_gradients" for f in out):
         return out
     cap = limits.grad_relative_max
@@ -146,6 +146,33 @@ def gradient_norms(result: RunResult, limits: Thresholds) -> list[HealthFinding]
                 )
             )
     return out
+
+
+def _where_lost(
+    result: RunResult,
+    found: HealthFinding,
+    norms: dict[str, Values],
+    owners: list[str],
+    ratio: Values,
+    window: int,
+) -> HealthFinding:
+    """The finding with the place of the largest gradient drop added to its message
+    and hint, measured on the steps that decided it (the last ``window``)."""
+    steps = [s for s, v in enumerate(ratio) if v is not None][-window:]
+    # A normalisation's parameters (a scale and shift per channel, on a unit-scale
+    # input) have a gradient norm set by its width, not comparable to a weight
+    # matrix's: between the two ends it is no point of the chain (Wav2Vec2's final
+    # LayerNorm reads 6x its FFN's norm and was named as the drop).
+    inner = [n for n in owners[1:-1] if not NORMALISATION.search(kind_of(result, n))]
+    chain = [owners[0], *inner, owners[-1]]
+    levels = [(n, v) for n in chain if (v := level(norms[n], steps)) is not None]
+    drop = largest_drop(levels)
+    if drop is None:
+        return found
+    where = drop.sentence()
+    return dataclasses.replace(
+        found, message=f"{found.message}; {where}", hint=f"{found.hint}; {where}"
+    )
 
 
 def update_ratios(result: RunResult, limits: Thresholds) -> list[HealthFinding]:

@@ -64,7 +64,9 @@ class ProvableTensors:
                 unknown.update(_bound_names(node.target))
             elif type(node) is cst.AsName or type(node) is cst.NamedExpr:
                 unknown.update(
-                    _bound_names(node.name if isinstance(node, cst.AsName) else node.target)
+                    _bound_names(
+                        node.name if isinstance(node, cst.AsName) else node.target
+                    )
                 )
         # The greatest fixed point: a name is a tensor while every value assigned to
         # it is one (or None: a method called on it runs only when it is a tensor).

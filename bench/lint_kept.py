@@ -10,11 +10,18 @@ imports. Then the share still parsed with each rule left out (as if it decided
 without libcst), and with each ``--without`` group (comma-separated codes, the option
 repeatable) left out together. Shares of the trees' characters; they do not depend on
 load. Slow (every selection is redone per rule): ~1.5 min on timm.
+
+``--members`` also splits the methods of the classes in the parsed text (what pruning
+inside kept classes could leave out): the model methods (``__init__``, ``forward*``
+and the methods they name as ``self.<name>``, transitively), and the others by
+whether they assign a ``self`` attribute, only read one, or neither (the class
+analyses read every method's ``self`` attributes and calls).
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -36,13 +43,16 @@ from nnlint.rules.engine_rules import is_engine_rule  # noqa: E402
 
 def parsed(text: str, rules: Sequence[type[Rule]]) -> int:
     """Characters of ``text`` the engine parses with ``rules``."""
+    return len(_parsed_text(text, rules))
+
+
+def _parsed_text(text: str, rules: Sequence[type[Rule]]) -> str:
+    """The text the engine parses with ``rules`` ("" when nothing)."""
     active = [rule for rule in rules if _mentions(text, rule)]
-    if not active:
-        return 0
-    if any(map(_whole, active)):
-        return len(text)
+    if not active or any(map(_whole, active)):
+        return text if active else ""
     pruned, _ = select(text, [rule.NEEDS for rule in active if rule.NEEDS])
-    return 0 if pruned is None else len(pruned.text)
+    return "" if pruned is None else pruned.text
 
 
 def split(text: str, rules: Sequence[type[Rule]]) -> Counter[str]:
@@ -71,28 +81,83 @@ def split(text: str, rules: Sequence[type[Rule]]) -> Counter[str]:
     return kept
 
 
+def _self_attributes(function: ast.AST) -> tuple[set[str], bool]:
+    """The attributes of ``self`` a function names, and whether it assigns one."""
+    named, stores = set(), False
+    for node in ast.walk(function):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "self"
+        ):
+            named.add(node.attr)
+            stores |= isinstance(node.ctx, ast.Store)
+    return named, stores
+
+
+def members(text: str) -> Counter[str]:
+    """Characters of the methods of every class in ``text``, by kind."""
+    lines = text.splitlines(keepends=True)
+    sizes: Counter[str] = Counter()
+    for owner in ast.walk(ast.parse(text)):
+        if not isinstance(owner, ast.ClassDef):
+            continue
+        methods = {
+            node.name: node
+            for node in owner.body
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        }
+        facts = {name: _self_attributes(node) for name, node in methods.items()}
+        model = {n for n in methods if n == "__init__" or n.startswith("forward")}
+        frontier = set(model)
+        while frontier:
+            frontier = {m for n in frontier for m in facts[n][0] & methods.keys()}
+            frontier -= model
+            model |= frontier
+        for name, node in methods.items():
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            size = sum(map(len, lines[first - 1 : node.end_lineno]))
+            named, stores = facts[name]
+            kind = (
+                "model methods"
+                if name in model
+                else "other, assigns self.x"
+                if stores
+                else "other, reads self.x"
+                if named
+                else "other, no self.x"
+            )
+            sizes[kind] += size
+    return sizes
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("trees", nargs="*", default=["/work/corpus/timm"])
     parser.add_argument("--without", action="append", default=[])
+    parser.add_argument("--members", action="store_true")
     args = parser.parse_args()
     rules = [rule for rule in all_rules() if not is_engine_rule(rule)]
     groups = {rule.CODE: {rule.CODE} for rule in rules}
     groups.update({group: set(group.split(",")) for group in args.without})
     paths = sorted(p for tree in args.trees for p in Path(tree).rglob("*.py"))
-    total, kept, without = 0, Counter[str](), Counter[str]()
+    total, kept, without, methods = 0, Counter[str](), Counter[str](), Counter[str]()
     for path in paths:
         text = path.read_bytes().decode("utf-8", "replace")
         total += len(text)
         if parse_guard.check(text) is not None:
             continue
         kept += split(text, rules)
+        if args.members:
+            methods += members(_parsed_text(text, rules))
         for group, codes in groups.items():
             without[group] += parsed(text, [r for r in rules if r.CODE not in codes])
     share = sum(kept.values()) / total
     print(f"{len(paths)} files, {total} characters; parsed {share:.1%}")
     for reason, size in kept.most_common():
         print(f"  {reason} | {size / total:.1%}")
+    for kind, size in methods.most_common():
+        print(f"  methods of parsed classes: {kind} | {size / total:.1%}")
     print("left out | parsed")
     print("---|---")
     for group, size in sorted(without.items(), key=lambda item: item[1]):

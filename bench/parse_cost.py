@@ -21,12 +21,16 @@ alike, and prints the median CPU seconds of each:
   namespace replaced by ``dict`` while it runs: the tree is a heap of dicts, so
   this is what the native side costs (tokenizer, parser, the keyword arguments of
   every node) without any Python node being built. The difference to ``nnlint
-  parse`` is all that building the Python nodes still costs.
+  parse`` is all that building the Python nodes still costs;
+* ``docstrings blanked``: ``all``, on the files with the text inside every
+  triple-quoted string statement (docstrings) removed, its line breaks kept: whether
+  the parse's cost follows the characters or the tokens.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import gc
 import statistics
 import sys
@@ -83,6 +87,39 @@ def _no_validation(source: str) -> object:
         CSTNode.__post_init__ = parsing._VALIDATING_HOOK  # type: ignore[method-assign]
 
 
+def _blank_docstrings(source: str) -> str:
+    """``source`` with each triple-quoted string statement emptied but for its
+    line breaks (same lines, same tokens, fewer characters)."""
+    lines = source.splitlines(keepends=True)
+    offsets = [0]
+    for line in lines:
+        offsets.append(offsets[-1] + len(line))
+
+    def offset(line: int, column: int) -> int:  # ``ast`` columns count UTF-8 bytes
+        return offsets[line - 1] + len(lines[line - 1].encode()[:column].decode())
+
+    spans = sorted(
+        (
+            offset(node.lineno, node.col_offset),
+            offset(node.end_lineno, node.end_col_offset),
+        )
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+        and node.end_lineno is not None
+        and node.end_col_offset is not None
+    )
+    pieces, position = [], 0
+    for start, end in spans:
+        quote = source[start : start + 3]
+        if quote in ('"""', "'''"):
+            inner = source[start + 3 : end - 3]
+            pieces += [source[position:start], quote, "\n" * inner.count("\n"), quote]
+            position = end
+    return "".join([*pieces, source[position:]])
+
+
 def _cpu(parse: Callable[[str], object], sources: list[str]) -> float:
     start = time.process_time()
     for source in sources:
@@ -108,17 +145,22 @@ def main() -> None:
         "all": (parse_module, True),
         "statement by statement": (_by_statement, True),
         "nodes as dicts": (_as_dicts, True),
+        "docstrings blanked": (parse_module, True),
     }
+    blanked = [_blank_docstrings(source) for source in sources]
+    characters = (sum(map(len, sources)), sum(map(len, blanked)))
     times: dict[str, list[float]] = {name: [] for name in ways}
     for _ in range(args.repeat):
         for name, (parse, fewer) in ways.items():
             if fewer:
                 _fewer_collections()
-            times[name].append(_cpu(parse, sources))
+            inputs = blanked if name == "docstrings blanked" else sources
+            times[name].append(_cpu(parse, inputs))
             gc.unfreeze()
             gc.set_threshold(*default_thresholds)
     base = statistics.median(times["libcst"])
     print(f"{len(sources)} files, {lines} lines, median of {args.repeat} rounds")
+    print(f"characters {characters[0]}, with docstrings blanked {characters[1]}")
     print("way | CPU s | vs libcst")
     print("---|---|---")
     for name, values in times.items():

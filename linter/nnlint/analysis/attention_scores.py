@@ -103,7 +103,7 @@ class ScoreWalker(FlowWalker):
 
     def module_call(self, node: cst.Call, first: Facts) -> Facts:
         attribute = node.func
-        assert isinstance(attribute, cst.Attribute)
+        assert type(attribute) is cst.Attribute
         if attribute.attr.value in self.softmaxes:
             return _softmax(first)
         if attribute.attr.value in self.normalising:
@@ -114,9 +114,9 @@ class ScoreWalker(FlowWalker):
         return frozenset({("proj", attribute), *kept})
 
     def on_binary(self, node: cst.BinaryOperation, left: Facts, right: Facts) -> Facts:
-        if isinstance(node.operator, cst.MatrixMultiply):
+        if type(node.operator) is cst.MatrixMultiply:
             return self.product(node, left, right)
-        if isinstance(node.operator, cst.Multiply | cst.Divide):
+        if type(node.operator) is cst.Multiply or type(node.operator) is cst.Divide:
             return frozenset({_SCALED, *_only(left | right, "weights")})
         return super().on_binary(node, left, right)
 
@@ -125,8 +125,8 @@ class ScoreWalker(FlowWalker):
 
     def on_statement(self, node: cst.CSTNode, env: dict[str, Facts]) -> None:
         # ``scores.mul_(scale)`` / ``scores.div_(t)`` scale the tensor in place.
-        call = node.value if isinstance(node, cst.Expr) else None
-        if isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute):
+        call = node.value if type(node) is cst.Expr else None
+        if type(call) is cst.Call and type(call.func) is cst.Attribute:
             receiver = call.func.value
             if call.func.attr.value in ("mul_", "div_") and isinstance(
                 receiver, cst.Name
@@ -139,7 +139,7 @@ class ScoreWalker(FlowWalker):
         if _SCALED in left or _SCALED in right:
             return NOTHING
         for tag in left | right:
-            if tag[0] == "proj" and isinstance(tag[1], cst.Attribute):
+            if tag[0] == "proj" and type(tag[1]) is cst.Attribute:
                 if tag[1].attr.value in self.folded:
                     return NOTHING
         return frozenset({("scores", node)})
@@ -176,9 +176,9 @@ def caller_scales(
 
 
 def _callee_name(func: cst.BaseExpression) -> str | None:
-    if isinstance(func, cst.Name):
+    if type(func) is cst.Name:
         return func.value
-    if isinstance(func, cst.Attribute) and _self_attribute(func):
+    if type(func) is cst.Attribute and _self_attribute(func):
         return func.attr.value
     return None
 
@@ -214,8 +214,8 @@ def _only(facts: Facts, kind: str) -> Facts:
 
 def _self_attribute(node: cst.BaseExpression) -> bool:
     return (
-        isinstance(node, cst.Attribute)
-        and isinstance(node.value, cst.Name)
+        type(node) is cst.Attribute
+        and type(node.value) is cst.Name
         and node.value.value == "self"
     )
 
@@ -230,12 +230,12 @@ class FileIndex(NamedTuple):
     inits: list[cst.Call]  # calls of ``normal_``, ``uniform_``, ...
 
     def add_assign(self, node: cst.Assign) -> None:
-        if not isinstance(node.value, cst.Call):
+        if type(node.value) is not cst.Call:
             return
         name = _last_name(node.value.func)
         for target in node.targets:
             attribute = target.target
-            if name and isinstance(attribute, cst.Attribute):
+            if name and type(attribute) is cst.Attribute:
                 if _self_attribute(attribute):
                     self.built.append((attribute.attr.value, name))
 
@@ -248,9 +248,9 @@ class FileIndex(NamedTuple):
 
 
 def _last_name(func: cst.BaseExpression) -> str | None:
-    if isinstance(func, cst.Name):
+    if type(func) is cst.Name:
         return func.value
-    return func.attr.value if isinstance(func, cst.Attribute) else None
+    return func.attr.value if type(func) is cst.Attribute else None
 
 
 def softmax_attributes(index: FileIndex) -> set[str]:
@@ -264,11 +264,11 @@ def _normalising_attributes(index: FileIndex, imports: ImportMap) -> set[str]:
     learned gain on unit vectors), whose logits stay bounded."""
     classes = set()
     for node in index.classes:
-        body = node.body.body if isinstance(node.body, cst.IndentedBlock) else ()
+        body = node.body.body if type(node.body) is cst.IndentedBlock else ()
         for item in body:
-            if isinstance(item, cst.FunctionDef) and item.name.value == "forward":
+            if type(item) is cst.FunctionDef and item.name.value == "forward":
                 if any(
-                    isinstance(c, cst.Call) and imports.resolve(c.func) == _NORMALIZE
+                    type(c) is cst.Call and imports.resolve(c.func) == _NORMALIZE
                     for c in walk(item)
                 ):
                     classes.add(node.name.value)
@@ -332,7 +332,7 @@ def _methods_beside(
 
 def _sdpa_scale_stated(function: cst.FunctionDef, imports: ImportMap) -> bool:
     for call in walk(function):
-        if isinstance(call, cst.Call) and imports.resolve(call.func) == _SDPA:
+        if type(call) is cst.Call and imports.resolve(call.func) == _SDPA:
             if any(a.keyword and a.keyword.value == "scale" for a in call.args):
                 return True
     return False

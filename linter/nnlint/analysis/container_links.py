@@ -18,9 +18,9 @@ from nnlint.analysis.norm_kinds import Link
 def _pair_value(element: cst.BaseExpression) -> cst.BaseExpression | None:
     """``m`` for an ``("name", m)`` pair of an ``OrderedDict([...])`` list."""
     if (
-        isinstance(element, cst.Tuple)
+        type(element) is cst.Tuple
         and len(element.elements) == 2
-        and isinstance(element.elements[0].value, cst.SimpleString)
+        and type(element.elements[0].value) is cst.SimpleString
     ):
         return element.elements[1].value
     return None
@@ -30,7 +30,7 @@ def container_elements(node: cst.Call | cst.List) -> list[cst.BaseExpression | N
     """Elements in run order; None marks a gap (a starred element breaks adjacency)."""
     if isinstance(node, cst.List):
         values = [
-            None if isinstance(element, cst.StarredElement) else element.value
+            None if type(element) is cst.StarredElement else element.value
             for element in node.elements
         ]
         pairs = [_pair_value(value) for value in values if value is not None]
@@ -73,7 +73,7 @@ def resolved_elements(
     or None when the element's kind is unknown."""
     elements = container_elements(node)
     if not any(
-        isinstance(element, cst.Call) and resolve(element.func) for element in elements
+        type(element) is cst.Call and resolve(element.func) for element in elements
     ):
         return [None] * len(elements)  # no torch layer here: skip resolving names
     return [_element(element, resolve, scope) for element in elements]
@@ -82,10 +82,10 @@ def resolved_elements(
 def _element(
     element: cst.BaseExpression | None, resolve: Resolve, scope: cst.CSTNode | None
 ) -> Element | None:
-    if isinstance(element, cst.Call):
+    if type(element) is cst.Call:
         kind = resolve(element.func)
         return (element, kind, element, True) if kind else None
-    if isinstance(element, cst.Name) and scope is not None:
+    if type(element) is cst.Name and scope is not None:
         call, exclusive = bound_call(scope, element.value)
         kind = resolve(call.func) if call is not None else None
         return (element, kind, call, exclusive) if kind and call is not None else None
@@ -98,15 +98,15 @@ def is_sequential_init(
     """``super().__init__(...)`` inside a subclass of ``nn.Sequential``."""
     func = call.func
     if not (
-        isinstance(func, cst.Attribute)
+        type(func) is cst.Attribute
         and func.attr.value == "__init__"
-        and isinstance(func.value, cst.Call)
-        and isinstance(func.value.func, cst.Name)
+        and type(func.value) is cst.Call
+        and type(func.value.func) is cst.Name
         and func.value.func.value == "super"
     ):
         return False
     owner = enclosing(ancestors, cst.ClassDef)
-    return isinstance(owner, cst.ClassDef) and any(
+    return type(owner) is cst.ClassDef and any(
         resolve(base.value) == "torch.nn.Sequential" for base in owner.bases
     )
 
@@ -115,9 +115,9 @@ def is_container(
     node: cst.CSTNode, ancestors: list[cst.CSTNode], resolve: Resolve
 ) -> bool:
     """A list literal, ``nn.Sequential(...)`` or ``super().__init__`` of a subclass."""
-    if isinstance(node, cst.List):
+    if type(node) is cst.List:
         return True
-    if not isinstance(node, cst.Call):
+    if type(node) is not cst.Call:
         return False
     # Most calls are neither: compare the last name before resolving anything.
     last = called_name(node)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 
 import libcst as cst
 
-from nnlint.analysis.walk import iter_children
+from nnlint.analysis.walk import iter_children, subtypes
 
 # An expression's qualified name (``torch.nn.LayerNorm``) through the file's imports.
 Resolve = Callable[[cst.BaseExpression], "str | None"]
@@ -93,7 +93,7 @@ def assign_targets(small: cst.Assign | cst.AnnAssign) -> list[cst.BaseExpression
 
 
 def only_statement(statement: cst.BaseStatement) -> cst.BaseSmallStatement | None:
-    if isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1:
+    if type(statement) is cst.SimpleStatementLine and len(statement.body) == 1:
         return statement.body[0]
     return None
 
@@ -101,8 +101,10 @@ def only_statement(statement: cst.BaseStatement) -> cst.BaseSmallStatement | Non
 def enclosing(
     ancestors: list[cst.CSTNode], kind: type[cst.CSTNode]
 ) -> cst.CSTNode | None:
+    # A set lookup, not ``isinstance``: asked for many nodes of every file.
+    kinds = subtypes(kind)
     for node in reversed(ancestors[:-1]):
-        if isinstance(node, kind):
+        if type(node) in kinds:
             return node
     return None
 
@@ -115,12 +117,12 @@ def bound_call(scope: cst.CSTNode | None, name: str) -> tuple[cst.Call | None, b
     count = 0
     values: list[cst.BaseExpression] = []
     for node in descendants(scope):
-        if isinstance(node, cst.Name) and node.value == name:
+        if type(node) is cst.Name and node.value == name:
             count += 1
-        elif isinstance(node, cst.Assign):
+        elif type(node) is cst.Assign:
             for target in node.targets:
-                if isinstance(target.target, cst.Name) and target.target.value == name:
+                if type(target.target) is cst.Name and target.target.value == name:
                     values.append(node.value)
-    if len(values) != 1 or not isinstance(values[0], cst.Call):
+    if len(values) != 1 or type(values[0]) is not cst.Call:
         return None, False
     return values[0], count == 2

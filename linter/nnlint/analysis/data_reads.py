@@ -64,7 +64,7 @@ class DataReads:
     def disables_grad(self, statement: cst.With) -> bool:
         for item in statement.items:
             call = item.item
-            func = call.func if isinstance(call, cst.Call) else call
+            func = call.func if type(call) is cst.Call else call
             if self.resolve(func) in NO_GRAD:
                 return True
         return False
@@ -72,15 +72,15 @@ class DataReads:
 
 def writes(small: cst.CSTNode) -> bool:
     """A statement that stores through ``.data`` or caches a value on ``self``."""
-    if isinstance(small, cst.AugAssign):
+    if type(small) is cst.AugAssign:
         return True
-    if not isinstance(small, cst.Assign):
+    if type(small) is not cst.Assign:
         return False
     for target in small.targets:
         if is_self_attr(target.target) is not None:
             return True
         for part in (target.target, *descendants(target.target)):
-            if isinstance(part, cst.Attribute) and part.attr.value == "data":
+            if type(part) is cst.Attribute and part.attr.value == "data":
                 return True
     return False
 
@@ -119,9 +119,9 @@ def metadata_only(function: cst.FunctionDef, index: int) -> bool:
     receivers = {
         id(node.value)
         for node in every
-        if isinstance(node, cst.Attribute) and node.attr.value in _HARMLESS
+        if type(node) is cst.Attribute and node.attr.value in _HARMLESS
     }
-    uses = [n for n in every if isinstance(n, cst.Name) and n.value == name]
+    uses = [n for n in every if type(n) is cst.Name and n.value == name]
     return bool(uses) and all(id(use) in receivers for use in uses)
 
 
@@ -131,11 +131,11 @@ def handed_to_metadata_helpers(module: cst.Module, node: cst.FunctionDef) -> set
     helpers = {
         statement.name.value: statement
         for statement in module.body
-        if isinstance(statement, cst.FunctionDef)
+        if type(statement) is cst.FunctionDef
     }
     found = set()
     for call in walk(node):
-        if not isinstance(call, cst.Call) or not isinstance(call.func, cst.Name):
+        if type(call) is not cst.Call or type(call.func) is not cst.Name:
             continue
         helper = helpers.get(call.func.value)
         for index, arg in enumerate(call.args):
@@ -144,7 +144,7 @@ def handed_to_metadata_helpers(module: cst.Module, node: cst.FunctionDef) -> set
                 helper is not None
                 and arg.keyword is None
                 and not arg.star
-                and isinstance(value, cst.Attribute)
+                and type(value) is cst.Attribute
                 and value.attr.value == "data"
                 and metadata_only(helper, index)
             ):
@@ -159,23 +159,23 @@ def saved_for_restore(function: cst.FunctionDef) -> set[int]:
     saved: dict[str, cst.Attribute] = {}
     restores: set[int] = set()
     for node in every:
-        if not isinstance(node, cst.Assign) or not isinstance(node.value, cst.Name):
+        if type(node) is not cst.Assign or type(node.value) is not cst.Name:
             continue
         if all(_is_data(target.target) for target in node.targets):
             restores.add(id(node.value))
     for node in every:
         if (
-            isinstance(node, cst.Assign)
+            type(node) is cst.Assign
             and len(node.targets) == 1
-            and isinstance(node.targets[0].target, cst.Name)
+            and type(node.targets[0].target) is cst.Name
             and _is_data(node.value)
         ):
-            assert isinstance(node.value, cst.Attribute)
+            assert type(node.value) is cst.Attribute
             saved[node.targets[0].target.value] = node.value
     targets = {
         id(target.target)
         for n in every
-        if isinstance(n, cst.Assign)
+        if type(n) is cst.Assign
         for target in n.targets
     }
     found = set()
@@ -183,7 +183,7 @@ def saved_for_restore(function: cst.FunctionDef) -> set[int]:
         uses = [
             n
             for n in every
-            if isinstance(n, cst.Name) and n.value == name and id(n) not in targets
+            if type(n) is cst.Name and n.value == name and id(n) not in targets
         ]
         if uses and all(id(use) in restores for use in uses):
             found.add(id(read))
@@ -191,4 +191,4 @@ def saved_for_restore(function: cst.FunctionDef) -> set[int]:
 
 
 def _is_data(node: cst.BaseExpression) -> bool:
-    return isinstance(node, cst.Attribute) and node.attr.value == "data"
+    return type(node) is cst.Attribute and node.attr.value == "data"

@@ -33,10 +33,10 @@ def _assigns_name(statement: cst.BaseStatement) -> tuple[str, cst.Call] | None:
     """``(v, call)`` for ``v = call(...)``."""
     small = only_statement(statement)
     if (
-        isinstance(small, cst.Assign)
+        type(small) is cst.Assign
         and len(small.targets) == 1
-        and isinstance(small.targets[0].target, cst.Name)
-        and isinstance(small.value, cst.Call)
+        and type(small.targets[0].target) is cst.Name
+        and type(small.value) is cst.Call
     ):
         return small.targets[0].target.value, small.value
     return None
@@ -44,8 +44,8 @@ def _assigns_name(statement: cst.BaseStatement) -> tuple[str, cst.Call] | None:
 
 def _rebinds(statement: cst.BaseStatement, name: str) -> bool:
     small = only_statement(statement)
-    return isinstance(small, cst.Assign) and any(
-        isinstance(target.target, cst.Name) and target.target.value == name
+    return type(small) is cst.Assign and any(
+        type(target.target) is cst.Name and target.target.value == name
         for target in small.targets
     )
 
@@ -81,9 +81,9 @@ class ForwardChains:
     def _nested(self, index: MethodIndex, through: frozenset[str]) -> Iterator[Link]:
         for call in index.calls:
             inner = first_arg(call)
-            while isinstance(inner, cst.Call) and self._kind(inner) in through:
+            while type(inner) is cst.Call and self._kind(inner) in through:
                 inner = first_arg(inner)
-            if isinstance(inner, cst.Call):
+            if type(inner) is cst.Call:
                 link = self._link(inner, call, exclusive=True)
                 if link is not None:
                     yield link
@@ -95,7 +95,7 @@ class ForwardChains:
             for position, statement in enumerate(suite):
                 small = only_statement(statement)
                 value = getattr(small, "value", None)
-                if not isinstance(value, cst.Call) or not isinstance(
+                if type(value) is not cst.Call or not isinstance(
                     first_arg(value), cst.Name
                 ):
                     continue
@@ -117,7 +117,7 @@ class ForwardChains:
         through: frozenset[str],
     ) -> tuple[cst.Call, str] | None:
         wanted = first_arg(consumer)
-        while position > 0 and isinstance(wanted, cst.Name):
+        while position > 0 and type(wanted) is cst.Name:
             assigned = _assigns_name(suite[position - 1])
             if assigned is None or assigned[0] != wanted.value:
                 return None

@@ -65,14 +65,14 @@ class ExpressionFlow:
         return held
 
     def _bind(self, target: cst.BaseExpression, binding: Binding | None) -> None:
-        if isinstance(target, cst.Name):
+        if type(target) is cst.Name:
             self.env[target.value] = binding or self.fresh()
-        elif isinstance(target, cst.Tuple | cst.List):
+        elif type(target) is cst.Tuple or type(target) is cst.List:
             for element in target.elements:
                 self._bind(element.value, None)
 
     def _value(self, value: cst.BaseExpression) -> Binding:
-        if isinstance(value, cst.Name) and value.value in self.env:
+        if type(value) is cst.Name and value.value in self.env:
             self.expr(value)  # a read
             return self.env[value.value]  # an alias: the very same value
         flow = self.expr(value)
@@ -80,9 +80,9 @@ class ExpressionFlow:
             return self._results.pop(value)  # a followed helper's return value
         # The result of an in-place call is its operand's tensor.
         tensor = self._same_tensor.get(value, 0) if type(value) is cst.Call else 0
-        tensorish = isinstance(value, cst.Call) and self._tensor_call(value)
+        tensorish = type(value) is cst.Call and self._tensor_call(value)
         source = None
-        if isinstance(value, cst.Call) and value.args and self._submodule(value.func):
+        if type(value) is cst.Call and value.args and self._submodule(value.func):
             name = local_name(value.args[0].value)
             if name in self.env:
                 source = (name, self.env[name])
@@ -103,33 +103,33 @@ class ExpressionFlow:
 
     # -- expressions
     def expr(self, node: cst.BaseExpression) -> Flow | None:  # noqa: C901
-        if isinstance(node, cst.Name):
+        if type(node) is cst.Name:
             binding = self.env.get(node.value)
             if not self._unread:
                 self.overwrites.read(node.value, binding.tensor if binding else None)
             return binding.flow if binding else None
-        if isinstance(node, cst.Call):
+        if type(node) is cst.Call:
             flow = self._call(node)
             self._inplace(node)
             return flow
-        if isinstance(node, cst.Lambda):  # its body runs later, if ever
+        if type(node) is cst.Lambda:  # its body runs later, if ever
             self._unread += 1
             self.data_reads.quiet += 1
             self.expr(node.body)
             self.data_reads.quiet -= 1
             self._unread -= 1
             return None
-        if isinstance(node, cst.BinaryOperation):
+        if type(node) is cst.BinaryOperation:
             left, right = self.expr(node.left), self.expr(node.right)
-            if isinstance(node.operator, cst.Add):
+            if type(node.operator) is cst.Add:
                 self._record_add(node, node.left, node.right, left, right)
-            elif isinstance(node.operator, cst.MatrixMultiply):
+            elif type(node.operator) is cst.MatrixMultiply:
                 weight = self_attr(node.right, self.owner)
                 if weight is not None and left is not None:
                     self.applications.append(Application(weight, left, node))
                     return left.then(weight)
             return None
-        if isinstance(node, cst.IfExp):
+        if type(node) is cst.IfExp:
             self.expr(node.test)
             self._guard += 1
             self.expr(node.body)
@@ -162,7 +162,7 @@ class ExpressionFlow:
                 self.applications.append(Application(weight, first, call))
                 return first.then(weight)
             return None
-        if isinstance(call.func, cst.Attribute) and qualified is None:
+        if type(call.func) is cst.Attribute and qualified is None:
             self.data_reads.attribute(call.func)
             receiver = self.expr(call.func.value)
             if receiver is not None and call.func.attr.value in RESHAPE_METHODS:
@@ -199,4 +199,4 @@ class ExpressionFlow:
 
 def local_name(node: cst.BaseExpression) -> str | None:
     """``x`` for the bare name ``x``, else None."""
-    return node.value if isinstance(node, cst.Name) else None
+    return node.value if type(node) is cst.Name else None

@@ -20,8 +20,8 @@ def self_name(function: cst.FunctionDef) -> str | None:
 def self_attr(expr: cst.BaseExpression, owner: str | None = "self") -> str | None:
     """``X`` for ``self.X``."""
     if (
-        isinstance(expr, cst.Attribute)
-        and isinstance(expr.value, cst.Name)
+        type(expr) is cst.Attribute
+        and type(expr.value) is cst.Name
         and expr.value.value == owner
     ):
         return expr.attr.value
@@ -35,9 +35,9 @@ def self_assignments(
     owner = self_name(function)
     for statement in simple_statements(function.body):
         for small in statement.body:
-            if isinstance(small, cst.Assign):
+            if type(small) is cst.Assign:
                 targets = [t.target for t in small.targets]
-            elif isinstance(small, cst.AnnAssign) and small.value is not None:
+            elif type(small) is cst.AnnAssign and small.value is not None:
                 targets = [small.target]
             else:
                 continue
@@ -52,10 +52,10 @@ def simple_statements(
 ) -> Iterator[cst.SimpleStatementLine | cst.SimpleStatementSuite]:
     """Simple statement lines in the block ``node`` and nested blocks, not in nested
     defs (block fields are read directly: much cheaper than a generic walk)."""
-    if isinstance(node, cst.SimpleStatementLine | cst.SimpleStatementSuite):
+    if type(node) is cst.SimpleStatementLine or type(node) is cst.SimpleStatementSuite:
         yield node
         return
-    if isinstance(node, cst.FunctionDef | cst.ClassDef):
+    if type(node) is cst.FunctionDef or type(node) is cst.ClassDef:
         return
     body = getattr(node, "body", ())
     for child in body if isinstance(body, list | tuple) else (body,):

@@ -74,7 +74,7 @@ class Layer:
 
 
 def layer_of(value: cst.BaseExpression, resolve: Resolve, local: set[str]) -> Layer:
-    if not isinstance(value, cst.Call):
+    if type(value) is not cst.Call:
         return Layer(None, None)
     kind = resolve(value.func)
     name = dotted_name(value.func)
@@ -82,7 +82,7 @@ def layer_of(value: cst.BaseExpression, resolve: Resolve, local: set[str]) -> La
         kind = f"local.{name}"
     elements = None
     if kind == SEQUENTIAL and all(
-        not a.star and a.keyword is None and isinstance(a.value, cst.Call)
+        not a.star and a.keyword is None and type(a.value) is cst.Call
         for a in value.args
     ):
         elements = tuple(layer_of(a.value, resolve, local) for a in value.args)
@@ -210,7 +210,7 @@ def name_calls(context: AnalysisContext) -> dict[str, list[cst.Call]]:
     """Every call of a bare name in the file (``Block(64, 128)``), by that name."""
     index: dict[str, list[cst.Call]] = {}
     for node in walk(context.module):
-        if isinstance(node, cst.Call) and isinstance(node.func, cst.Name):
+        if type(node) is cst.Call and type(node.func) is cst.Name:
             index.setdefault(node.func.value, []).append(node)
     return index
 
@@ -229,9 +229,7 @@ def _build(module: cst.Module, resolve: Resolve) -> FileModel:
 def _class_model(
     node: cst.ClassDef, resolve: Resolve, model: FileModel, local: set[str]
 ) -> ClassModel:
-    methods = {
-        s.name.value: s for s in node.body.body if isinstance(s, cst.FunctionDef)
-    }
+    methods = {s.name.value: s for s in node.body.body if type(s) is cst.FunctionDef}
     assigned: dict[str, list[cst.BaseExpression]] = {}
     for name, method in methods.items():
         if not name.startswith("forward"):
@@ -250,7 +248,7 @@ def _class_model(
 
 def _alternatives(values: list[cst.BaseExpression]) -> Iterator[cst.BaseExpression]:
     for value in values:
-        if isinstance(value, cst.IfExp):
+        if type(value) is cst.IfExp:
             yield from _alternatives([value.body, value.orelse])
         else:
             yield value
@@ -278,22 +276,26 @@ def _is_module(
 def _class_defs(node: cst.CSTNode) -> Iterator[cst.ClassDef]:
     """Class definitions at any depth (also inside functions), statements only."""
     for child in _statements(node):
-        if isinstance(child, cst.ClassDef):
+        if type(child) is cst.ClassDef:
             yield child
         yield from _class_defs(child)
 
 
 def _statements(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
     """The statements directly inside ``node``'s blocks (fields read directly)."""
-    if isinstance(node, cst.Module | cst.IndentedBlock):
+    if type(node) is cst.Module or type(node) is cst.IndentedBlock:
         for statement in node.body:
-            if not isinstance(statement, cst.SimpleStatementLine):
+            if type(statement) is not cst.SimpleStatementLine:
                 yield statement
         return
     for name in ("body", "orelse", "finalbody"):
         block = getattr(node, name, None)
-        if isinstance(block, cst.IndentedBlock):
+        if type(block) is cst.IndentedBlock:
             yield from _statements(block)
-        elif isinstance(block, cst.Else | cst.Finally | cst.If):
+        elif (
+            type(block) is cst.Else
+            or type(block) is cst.Finally
+            or type(block) is cst.If
+        ):
             yield block
     yield from getattr(node, "handlers", ())

@@ -69,7 +69,7 @@ class FlowWalker:
         return NOTHING
 
     def on_binary(self, node: cst.BinaryOperation, left: Facts, right: Facts) -> Facts:
-        if isinstance(node.operator, cst.Add | cst.Subtract):
+        if type(node.operator) is cst.Add or type(node.operator) is cst.Subtract:
             return left | right
         return NOTHING
 
@@ -92,9 +92,9 @@ class FlowWalker:
 
     def block(self, body: cst.BaseSuite, env: dict[str, Facts]) -> None:
         statements: Sequence[cst.CSTNode]
-        if isinstance(body, cst.IndentedBlock):
+        if type(body) is cst.IndentedBlock:
             statements = body.body
-        elif isinstance(body, cst.SimpleStatementSuite):
+        elif type(body) is cst.SimpleStatementSuite:
             statements = [body]
         else:
             statements = []
@@ -102,20 +102,23 @@ class FlowWalker:
             self.statement(statement, env)
 
     def statement(self, node: cst.CSTNode, env: dict[str, Facts]) -> None:
-        if isinstance(node, cst.SimpleStatementLine | cst.SimpleStatementSuite):
+        if (
+            type(node) is cst.SimpleStatementLine
+            or type(node) is cst.SimpleStatementSuite
+        ):
             for small in node.body:
                 self.small(small, env)
                 self.on_statement(small, env)
-        elif isinstance(node, cst.If):
+        elif type(node) is cst.If:
             self.branches(node, env)
-        elif isinstance(node, cst.For | cst.While):
+        elif type(node) is cst.For or type(node) is cst.While:
             # A loop may run zero times: what it binds merges with what was before.
             inner = dict(env)
             self.block(node.body, inner)
             self.merge(env, [inner, dict(env)])
-        elif isinstance(node, cst.With):
+        elif type(node) is cst.With:
             self.block(node.body, env)
-        elif isinstance(node, cst.Try):
+        elif type(node) is cst.Try:
             self.block(node.body, env)
 
     def branches(self, node: cst.If, env: dict[str, Facts]) -> None:
@@ -125,7 +128,7 @@ class FlowWalker:
             path = dict(env)
             self.block(current.body, path)
             paths.append(path)
-            orelse = current.orelse if isinstance(current, cst.If) else None
+            orelse = current.orelse if type(current) is cst.If else None
             current = orelse
         if not isinstance(_last_else(node), cst.Else):
             paths.append(dict(env))
@@ -142,15 +145,15 @@ class FlowWalker:
             env[name] = common
 
     def small(self, node: cst.BaseSmallStatement, env: dict[str, Facts]) -> None:
-        if isinstance(node, cst.Assign):
+        if type(node) is cst.Assign:
             if self.pairwise(node, env):
                 return
             facts = self.evaluate(node.value, env)
             for target in node.targets:
                 self.bind(target.target, facts, env)
-        elif isinstance(node, cst.AnnAssign) and node.value is not None:
+        elif type(node) is cst.AnnAssign and node.value is not None:
             self.bind(node.target, self.evaluate(node.value, env), env)
-        elif isinstance(node, cst.AugAssign):
+        elif type(node) is cst.AugAssign:
             operation = cst.BinaryOperation(
                 left=node.target,
                 operator=_BINARY[type(node.operator)](),
@@ -162,22 +165,21 @@ class FlowWalker:
                 self.evaluate(node.value, env),
             )
             self.bind(node.target, facts, env)
-        elif isinstance(node, cst.Expr):
+        elif type(node) is cst.Expr:
             self.evaluate(node.value, env)
-        elif isinstance(node, cst.Return) and node.value is not None:
+        elif type(node) is cst.Return and node.value is not None:
             self.evaluate(node.value, env)
 
     def pairwise(self, node: cst.Assign, env: dict[str, Facts]) -> bool:
         """``a, b = x[0], y[1]``: each name takes its own element's facts."""
         value = node.value
-        if len(node.targets) != 1 or not isinstance(value, cst.Tuple):
+        if len(node.targets) != 1 or type(value) is not cst.Tuple:
             return False
         target = node.targets[0].target
-        if not isinstance(target, cst.Tuple | cst.List):
+        if not (type(target) is cst.Tuple or type(target) is cst.List):
             return False
         if len(target.elements) != len(value.elements) or any(
-            isinstance(e, cst.StarredElement)
-            for e in (*target.elements, *value.elements)
+            type(e) is cst.StarredElement for e in (*target.elements, *value.elements)
         ):
             return False
         facts = [self.evaluate(e.value, env) for e in value.elements]
@@ -188,25 +190,25 @@ class FlowWalker:
     def bind(
         self, target: cst.BaseExpression, facts: Facts, env: dict[str, Facts]
     ) -> None:
-        if isinstance(target, cst.Name):
+        if type(target) is cst.Name:
             env[target.value] = facts
-        elif isinstance(target, cst.Tuple | cst.List):
+        elif type(target) is cst.Tuple or type(target) is cst.List:
             for index, item in enumerate(target.elements):
-                if isinstance(item, cst.Element):
+                if type(item) is cst.Element:
                     self.bind(item.value, self.element(facts, index), env)
 
     def evaluate(self, node: cst.BaseExpression, env: dict[str, Facts]) -> Facts:
-        if isinstance(node, cst.Name):
+        if type(node) is cst.Name:
             return env.get(node.value, NOTHING)
-        if isinstance(node, cst.Call):
+        if type(node) is cst.Call:
             return self.call(node, env)
-        if isinstance(node, cst.BinaryOperation):
+        if type(node) is cst.BinaryOperation:
             left = self.evaluate(node.left, env)
             right = self.evaluate(node.right, env)
             return self.on_binary(node, left, right)
-        if isinstance(node, cst.Subscript):
+        if type(node) is cst.Subscript:
             return self.subscript(node, env)
-        if isinstance(node, cst.Attribute):
+        if type(node) is cst.Attribute:
             inner = self.evaluate(node.value, env)
             attr = node.attr.value
             if attr in self.FIRST:
@@ -214,12 +216,12 @@ class FlowWalker:
             if attr in self.SECOND:
                 return self.element(inner, 1)
             return inner if attr in PASS_METHODS else NOTHING
-        if isinstance(node, cst.UnaryOperation):
+        if type(node) is cst.UnaryOperation:
             return self.evaluate(node.expression, env)
-        if isinstance(node, cst.IfExp):
+        if type(node) is cst.IfExp:
             self.evaluate(node.test, env)
             return self.evaluate(node.body, env) & self.evaluate(node.orelse, env)
-        if isinstance(node, cst.Tuple | cst.List):
+        if type(node) is cst.Tuple or type(node) is cst.List:
             # ``torch.cat((a, b))``: the container stands for what it holds.
             found = NOTHING
             for child in _children(node):
@@ -233,7 +235,7 @@ class FlowWalker:
         inner = self.evaluate(node.value, env)
         if len(node.slice) == 1:
             index = node.slice[0].slice
-            if isinstance(index, cst.Index) and isinstance(index.value, cst.Integer):
+            if type(index) is cst.Index and type(index.value) is cst.Integer:
                 return self.element(inner, int(index.value.value))
         return inner
 
@@ -241,7 +243,7 @@ class FlowWalker:
         args = [self.evaluate(arg.value, env) for arg in node.args]
         func = node.func
         name = self.imports.resolve(func)
-        if name is None and isinstance(func, cst.Attribute) and not _on_self(func):
+        if name is None and type(func) is cst.Attribute and not _on_self(func):
             receiver = self.evaluate(func.value, env)
             return self.on_call(node, "." + func.attr.value, [receiver, *args])
         if name is None:
@@ -251,25 +253,25 @@ class FlowWalker:
 
 def _on_self(func: cst.Attribute) -> bool:
     """``self.<attr>(...)``: a submodule or method of the class, not a tensor method."""
-    return isinstance(func.value, cst.Name) and func.value.value == "self"
+    return type(func.value) is cst.Name and func.value.value == "self"
 
 
 def _children(node: cst.CSTNode) -> list[cst.BaseExpression]:
     """Sub-expressions of a container expression (tuples, lists, comprehensions are
     only walked for the calls inside them)."""
     found: list[cst.BaseExpression] = []
-    if isinstance(node, cst.Tuple | cst.List):
-        found.extend(e.value for e in node.elements if isinstance(e, cst.Element))
-    elif isinstance(node, cst.Comparison):
+    if type(node) is cst.Tuple or type(node) is cst.List:
+        found.extend(e.value for e in node.elements if type(e) is cst.Element)
+    elif type(node) is cst.Comparison:
         found.append(node.left)
-    elif isinstance(node, cst.BooleanOperation):
+    elif type(node) is cst.BooleanOperation:
         found.extend((node.left, node.right))
     return found
 
 
 def _last_else(node: cst.If) -> cst.If | cst.Else | None:
     current: cst.If | cst.Else | None = node
-    while isinstance(current, cst.If) and current.orelse is not None:
+    while type(current) is cst.If and current.orelse is not None:
         current = current.orelse
     return current
 
@@ -294,4 +296,4 @@ _BINARY: dict[type[cst.BaseAugOp], type[cst.BaseBinaryOp]] = {
 def functions(module: cst.Module) -> list[cst.FunctionDef]:
     """Every function and method of the file, nested ones included."""
 
-    return [node for node in walk(module) if isinstance(node, cst.FunctionDef)]
+    return [node for node in walk(module) if type(node) is cst.FunctionDef]

@@ -52,15 +52,17 @@ class ProvableTensors:
         values: dict[str, list[cst.BaseExpression]] = {}
         unknown: set[str] = set()  # bound by unpacking, loops, ``with ... as``
         for node in walk(function.body):
-            if isinstance(node, cst.Assign | cst.AnnAssign) and node.value is not None:
+            if (
+                type(node) is cst.Assign or type(node) is cst.AnnAssign
+            ) and node.value is not None:
                 for target in assign_targets(node):
-                    if isinstance(target, cst.Name):
+                    if type(target) is cst.Name:
                         values.setdefault(target.value, []).append(node.value)
                     else:
                         unknown.update(_bound_names(target))
-            elif isinstance(node, cst.For | cst.CompFor):
+            elif type(node) is cst.For or type(node) is cst.CompFor:
                 unknown.update(_bound_names(node.target))
-            elif isinstance(node, cst.AsName | cst.NamedExpr):
+            elif type(node) is cst.AsName or type(node) is cst.NamedExpr:
                 unknown.update(
                     _bound_names(
                         node.name if isinstance(node, cst.AsName) else node.target
@@ -78,9 +80,9 @@ class ProvableTensors:
                     changed = True
 
     def _tensor_or_none(self, expr: cst.BaseExpression) -> bool:
-        if isinstance(expr, cst.Name) and expr.value == "None":
+        if type(expr) is cst.Name and expr.value == "None":
             return True
-        if isinstance(expr, cst.IfExp):
+        if type(expr) is cst.IfExp:
             return self._tensor_or_none(expr.body) and self._tensor_or_none(expr.orelse)
         return self.is_tensor(expr)
 
@@ -95,11 +97,11 @@ class ProvableTensors:
         )
 
     def is_tensor(self, expr: cst.BaseExpression) -> bool:
-        if isinstance(expr, cst.Name):
+        if type(expr) is cst.Name:
             return expr.value in self.names
-        if isinstance(expr, cst.BinaryOperation):
+        if type(expr) is cst.BinaryOperation:
             return self.is_tensor(expr.left) or self.is_tensor(expr.right)
-        if not isinstance(expr, cst.Call):
+        if type(expr) is not cst.Call:
             return False
         attr = self_attr(expr.func, self.me)
         if attr is not None:
@@ -110,7 +112,7 @@ class ProvableTensors:
         if qualified.startswith("torch.nn.functional."):
             return True
         return (
-            isinstance(expr.func, cst.Attribute)
+            type(expr.func) is cst.Attribute
             and expr.func.attr.value in _TENSOR_METHODS
             and self.is_tensor(expr.func.value)
         )
@@ -118,10 +120,10 @@ class ProvableTensors:
 
 def _bound_names(target: cst.CSTNode) -> set[str]:
     """Local names a target binds (``a, (b, *c)``; not ``self.x`` or ``d[k]``)."""
-    if isinstance(target, cst.Name):
+    if type(target) is cst.Name:
         return {target.value}
-    if isinstance(target, cst.StarredElement):
+    if type(target) is cst.StarredElement:
         return _bound_names(target.value)
-    if isinstance(target, cst.Tuple | cst.List):
+    if type(target) is cst.Tuple or type(target) is cst.List:
         return {n for e in target.elements for n in _bound_names(e.value)}
     return set()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from functools import cache
 
 import libcst as cst
 
@@ -107,13 +108,31 @@ def walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
         stack.extend(reversed(children))
 
 
+@cache
+def subtypes(kind: type) -> frozenset[type]:
+    """``kind`` and every class derived from it: a libcst node is an instance of
+    ``kind`` exactly when its type is in the set (libcst registers no virtual
+    subclasses). A set lookup instead of ``isinstance``, which goes through ``abc``
+    for libcst's classes and is slow where a walk asks it of every node."""
+    found: set[type] = set()
+    pending = [kind]
+    while pending:
+        current = pending.pop()
+        if current not in found:
+            found.add(current)
+            pending.extend(current.__subclasses__())
+    return frozenset(found)
+
+
 def child_expressions(node: cst.CSTNode) -> Iterator[cst.BaseExpression]:
     """The expressions directly inside ``node``, looking through non-expression
     wrappers (arguments, subscript elements...) but not into statement suites."""
+    expressions, suites = subtypes(cst.BaseExpression), subtypes(cst.BaseSuite)
     for child in iter_children(node):
-        if isinstance(child, cst.BaseExpression):
-            yield child
-        elif not isinstance(child, cst.BaseSuite):
+        kind = type(child)
+        if kind in expressions:
+            yield child  # type: ignore[misc]
+        elif kind not in suites:
             yield from child_expressions(child)
 
 

@@ -40,6 +40,7 @@ _CLASS = re.compile(r"(?:@[^\n]*\n)*class[ \t]+(\w+)")
 # A class definition anywhere in a statement (a top-level class, or one nested in a
 # function); a line starting with "class " inside a string only keeps more.
 _CLASS_KEYWORD = re.compile(r"^[ \t]*class[ \t]", re.MULTILINE)
+_WORD = re.compile(r"\w+")
 
 
 class Pruned(NamedTuple):
@@ -89,7 +90,7 @@ class Choice(NamedTuple):
 
     statements: _Statements
     picked: set[int]  # hit by a declaration (and passed by its screen)
-    evidence: set[int]  # some rule's evidence
+    evidence: set[int]  # some rule's evidence (not yet kept when it was found)
     seeds: set[int]  # picked by a narrowed declaration: the classes they name are kept
     flags: list[bool]  # per declaration: whether it picked anything
 
@@ -111,7 +112,7 @@ def choose(source: str, filters: Sequence[Needs]) -> Choice:
         flags[number] = bool(found)
         picked |= found
         if found and wanted.evidence is not None:
-            evidence |= statements.evidence(found, wanted.evidence)
+            evidence |= statements.evidence(found, wanted.evidence, picked | evidence)
         if wanted.narrowed:
             seeds |= found
     return Choice(statements, picked, evidence, seeds, flags)
@@ -194,8 +195,11 @@ class _Statements:
             self._trees[index] = parse_statement(text)
         return self._trees[index]
 
-    def evidence(self, found: set[int], evidence: EvidencePattern) -> set[int]:
-        """Statements the evidence pattern (built from the ``found`` ones) matches."""
+    def evidence(
+        self, found: set[int], evidence: EvidencePattern, kept: set[int]
+    ) -> set[int]:
+        """Statements the evidence pattern (built from the ``found`` ones) matches,
+        among those not ``kept`` already (searching those could add nothing)."""
         source, starts, ends = self.source, self.starts, self.ends
         pattern = evidence(
             "\n".join(source[starts[i] : ends[i]] for i in sorted(found))
@@ -203,7 +207,8 @@ class _Statements:
         return {
             index
             for index, (start, end) in enumerate(zip(starts, ends, strict=False))
-            if pattern is None or pattern.search(source, start, end)
+            if index not in kept
+            and (pattern is None or pattern.search(source, start, end))
         }
 
 
@@ -217,8 +222,13 @@ def parse_statement(text: str) -> list[ast.stmt] | None:
 
 
 def _imports(chunk: str) -> bool:
-    """Imports are always kept: rules resolve names through them."""
-    return bool(_IMPORT.search(chunk) and not _DEFINITION.match(chunk))
+    """Imports are always kept: rules resolve names through them. (The substring
+    tests first: they settle most statements, which the regex scans line by line.)"""
+    return (
+        ("import" in chunk or "from" in chunk)
+        and bool(_IMPORT.search(chunk))
+        and not _DEFINITION.match(chunk)
+    )
 
 
 def _kept(source: str, starts: list[int], ends: list[int], hit: set[int]) -> Pruned:
@@ -252,12 +262,12 @@ def _referenced_classes(
     found: set[int] = set()
     frontier = seeds
     while frontier and classes:
-        text = "\n".join(source[starts[i] : ends[i]] for i in frontier)
-        frontier = {
-            index
-            for index, name in classes.items()
-            if re.search(rf"(?<!\w){name}(?!\w)", text)
-        }
+        # A class name occurs as a whole word exactly when it is one of the text's
+        # maximal runs of word characters (one scan, not a regex per name).
+        words = set(
+            _WORD.findall("\n".join(source[starts[i] : ends[i]] for i in frontier))
+        )
+        frontier = {index for index, name in classes.items() if name in words}
         for index in frontier:
             del classes[index]
         found |= frontier

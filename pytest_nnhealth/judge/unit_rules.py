@@ -94,12 +94,12 @@ def dead_units(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     ]
     out = []
     for item in found:
-        tail = [v for v in on.get(item.module, []) if v is not None][-limits.window :]
-        if not tail or min(tail) < limits.aligned_always_on_min:
+        aligned = _aligned_on(item, on.get(item.module, []), limits)
+        if aligned is None:
             out.append(item)
             continue
         detail = (
-            f"{fmt(item.value)} of units dead and {fmt(min(tail))} always on: every "
+            f"{fmt(item.value)} of units dead and {fmt(aligned)} always on: every "
             "sample in the same linear region (aligned rows)"
         )
         limit = (
@@ -113,6 +113,24 @@ def dead_units(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
             )
         )
     return out
+
+
+def _aligned_on(
+    item: HealthFinding, on: list[float | None], limits: Thresholds
+) -> float | None:
+    """The always-on fraction that shows the dead units are all-or-nothing units of
+    aligned rows, or None. Either through the judged window, or at step 0 when the
+    units were already dead there: before any update nothing has killed them, so
+    units then off for every sample while others are on for every sample are the
+    rows' alignment at initialisation, whatever training later does to the share
+    that is on."""
+    tail = [v for v in on if v is not None][-limits.window :]
+    if tail and min(tail) >= limits.aligned_always_on_min:
+        return min(tail)
+    at_init = on[0] if item.step == 0 and on else None
+    if at_init is not None and at_init >= limits.aligned_always_on_min:
+        return at_init
+    return None
 
 
 def _beyond_chance(found: HealthFinding, units: int, limit: float) -> bool:

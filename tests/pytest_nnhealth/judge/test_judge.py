@@ -308,6 +308,21 @@ def test_all_or_nothing_relu_layer_is_a_collapse_not_dying_units():
     assert checks == [("dead_units", "r2"), ("rank_collapse", "r3")]
 
 
+def test_units_dead_and_all_or_nothing_before_any_update_are_aligned_rows():
+    """Dead from step 0 with a third of the units always on at step 0: the rows were
+    aligned at initialisation (nothing had trained yet), even when training later
+    lowers the always-on share below the cut. Dead from a later step with the same
+    always-on history stays dead_units: training may have killed those units."""
+    on = [0.39, 0.31, 0.27, 0.22, 0.19, 0.18]
+    series = {"r": ("ReLU", {"dead_fraction": [0.47] * 6, "always_on_fraction": on})}
+    [found] = judge(result(series), Thresholds())
+    assert (found.check, found.module, found.step) == ("rank_collapse", "r", 0)
+    assert "0.47 of units dead and 0.39 always on" in found.message
+    series["r"][1]["dead_fraction"][:] = [0.1, 0.47, 0.47, 0.47, 0.47, 0.47]
+    [found] = judge(result(series), Thresholds())
+    assert (found.check, found.module, found.step) == ("dead_units", "r", 1)
+
+
 def test_low_updates_behind_a_closed_gate_are_not_reported():
     """No gradient signal (relative gradient below the gate cut on every trailing
     step): the small updates are a closed gate upstream, not a too-low lr."""

@@ -102,3 +102,19 @@ def test_nested_pauses_resume_once_at_the_outermost() -> None:
         assert outer.owner
         assert not inner.owner
     assert gc.isenabled()
+
+
+def test_check_leaves_no_cyclic_garbage_behind() -> None:
+    """The check's own cycles (the graph step's traced graph, the working copy's hook
+    closures) are collected when it ends, not by a later full collection in the middle
+    of the caller's work, where they would free memory the caller did not expect."""
+    model = nn.Sequential(*[nn.Linear(16, 16) for _ in range(6)])
+    batch = (torch.randn(8, 16), torch.randint(0, 16, (8,)))
+    gc.collect()
+    check(model, batch, loss_fn=F.cross_entropy, steps=3)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert gc.collect() == 0
+    finally:
+        gc.enable()

@@ -3,7 +3,7 @@ of
 the caller's optimizer instance (same class, hyper-parameters and state, on the copy's
 parameters; the caller's optimizer object is never stepped).
 
-Default: ``Adam(lr=1e-3)`` with the lr of weight matrices wider than 256 inputs
+Default: ``Adam(lr=1e-3)`` with the lr of weight matrices wider than 64 inputs
 scaled down by their fan-in (``default_optimizer``). Pass your own optimizer to check
 *your* learning rate.
 """

@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 import libcst as cst
 
+from nnlint.analysis.class_facts import methods
 from nnlint.analysis.names import ImportMap
 from nnlint.analysis.tensor_flow import (
     NOTHING,
@@ -320,13 +321,12 @@ def sdpa_with_scale(
 def _methods_beside(
     function: cst.FunctionDef, classes: Sequence[cst.ClassDef]
 ) -> list[cst.FunctionDef]:
-    """The methods of the class ``function`` is defined in (itself included)."""
+    """The methods of the class ``function`` is defined in (``__init__`` aside:
+    it builds the layers, it does not attend), or ``function`` alone."""
     for scope in classes:
-        if not isinstance(scope.body, cst.IndentedBlock):
-            continue
-        methods = [s for s in scope.body.body if type(s) is cst.FunctionDef]
-        if any(method is function for method in methods):
-            return methods
+        members = list(methods(scope))
+        if any(method is function for method in members):
+            return members
     return [function]
 
 

@@ -8,7 +8,10 @@ before use, and the code that does is often far from the creation: a
 code could reach, whatever object it is reached through:
 
 * an attribute passed to a function whose name ends in ``_`` or mentions ``init``,
-  or to *any* call inside a function whose name mentions ``init`` or ``reset``;
+  or to *any* call inside a function whose name mentions ``init`` or ``reset``, or
+  inside a method that ``__init__`` calls (:func:`construction_methods`);
+* the same seen through a view of it (``init.orthogonal_(self.w.view(-1, d))``
+  fills ``w``: a view shares its storage);
 * an in-place method on it (``.uniform_()``, ``.data.copy_(...)``);
 * an assignment to it, its ``.data`` or an element of it (unless the assigned value
   is itself an uninitialised creation: the caller says which ones are);
@@ -27,6 +30,7 @@ from collections.abc import Callable, Iterator
 import libcst as cst
 
 from nnlint.analysis.cst_syntax import called_name
+from nnlint.analysis.method_syntax import self_attr
 from nnlint.analysis.walk import walk
 
 
@@ -90,18 +94,72 @@ class InitialisationEvidence:
         return self.everything or name in self.names
 
 
+# Tensor methods and attributes whose result shares the tensor's storage: filling
+# the result in place fills the tensor itself.
+_VIEW_METHODS = frozenset(
+    {
+        "view", "view_as", "reshape", "flatten", "unflatten", "squeeze", "unsqueeze",
+        "t", "transpose", "permute", "movedim", "swapaxes", "narrow", "select",
+        "unfold", "expand", "detach", "as_strided",
+    }
+)  # fmt: skip
+_VIEW_ATTRIBUTES = frozenset({"data", "T", "mT", "H", "mH"})
+
+
 def _attribute_names(node: cst.BaseExpression) -> Iterator[str]:
-    """``w`` for ``x.w``, ``x.w.data``, ``x.w[0]``, ``x.w.data[0]``."""
+    """``w`` for ``x.w``, ``x.w.data``, ``x.w[0]``, ``x.w.data[0]``, ``x.w.view(n)``,
+    ``x.w.T``."""
     while True:
-        if isinstance(node, cst.Subscript):
+        if type(node) is cst.Subscript:
             node = node.value
-        elif isinstance(node, cst.Attribute):
-            if node.attr.value != "data":
+        elif type(node) is cst.Attribute:
+            if node.attr.value not in _VIEW_ATTRIBUTES:
                 yield node.attr.value
                 return
             node = node.value
+        elif (
+            type(node) is cst.Call
+            and type(node.func) is cst.Attribute
+            and node.func.attr.value in _VIEW_METHODS
+        ):
+            node = node.func.value
         else:
             return
+
+
+def reaches_an_attribute(node: cst.Call) -> bool:
+    """Whether an argument of ``node`` could name an attribute (cheap: the types
+    :func:`_attribute_names` reads through)."""
+    return any(
+        type(arg.value) is cst.Attribute
+        or type(arg.value) is cst.Subscript
+        or type(arg.value) is cst.Call
+        for arg in node.args
+    )
+
+
+def construction_methods(owner: cst.ClassDef) -> set[cst.FunctionDef]:
+    """``__init__`` and the methods it calls as ``self.<name>(...)``, transitively:
+    code that runs while the object is built, like ``reset_parameters`` does."""
+    defined = {
+        statement.name.value: statement
+        for statement in owner.body.body
+        if type(statement) is cst.FunctionDef
+    }
+    start = defined.get("__init__")
+    reached: set[cst.FunctionDef] = set()
+    pending = [start] if start is not None else []
+    while pending:
+        method = pending.pop()
+        if method in reached:
+            continue
+        reached.add(method)
+        for node in walk(method):
+            if type(node) is cst.Call:
+                called = self_attr(node.func)
+                if called in defined:
+                    pending.append(defined[called])
+    return reached
 
 
 def _initialises(body: cst.CSTNode) -> bool:

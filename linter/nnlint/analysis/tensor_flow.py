@@ -243,12 +243,40 @@ class FlowWalker:
         args = [self.evaluate(arg.value, env) for arg in node.args]
         func = node.func
         name = self.imports.resolve(func)
+        function = _mapped_lambda(node) if name is None else None
+        if function is not None:
+            return self.mapped(function, args[1], env)
         if name is None and type(func) is cst.Attribute and not _on_self(func):
             receiver = self.evaluate(func.value, env)
             return self.on_call(node, "." + func.attr.value, [receiver, *args])
         if name is None:
             self.evaluate(func, env)
         return self.on_call(node, name, args)
+
+    def mapped(
+        self, function: cst.Lambda, items: Facts, env: dict[str, Facts]
+    ) -> Facts:
+        """``map(lambda t: body, items)``: the body's facts with ``t`` standing for
+        what the items hold (``q, k = map(lambda t: t * scale, (q, k))``)."""
+        inner = dict(env)
+        inner[function.params.params[0].name.value] = items
+        return self.evaluate(function.body, inner)
+
+
+def _mapped_lambda(node: cst.Call) -> cst.Lambda | None:
+    """The lambda of the builtin ``map`` applied with a one-parameter lambda to one
+    iterable, else None."""
+    if not (
+        type(node.func) is cst.Name
+        and node.func.value == "map"
+        and len(node.args) == 2
+        and not any(arg.star or arg.keyword for arg in node.args)
+    ):
+        return None
+    function = node.args[0].value
+    if type(function) is cst.Lambda and len(function.params.params) == 1:
+        return function
+    return None
 
 
 def _on_self(func: cst.Attribute) -> bool:

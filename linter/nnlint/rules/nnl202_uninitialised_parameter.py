@@ -9,7 +9,12 @@ import libcst as cst
 
 from nnlint.analysis.class_bases import bases_in_file
 from nnlint.analysis.cst_syntax import called_name, enclosing
-from nnlint.analysis.initialisation import InitialisationEvidence, init_like
+from nnlint.analysis.initialisation import (
+    InitialisationEvidence,
+    construction_methods,
+    init_like,
+    reaches_an_attribute,
+)
 from nnlint.analysis.method_syntax import self_attr, self_name
 from nnlint.analysis.module_model import ClassModel, file_model
 from nnlint.analysis.names import dotted_name
@@ -63,15 +68,18 @@ class UninitialisedParameter(Rule):
     method called from `__init__`): the attribute passed to a function whose name ends
     in `_` or mentions `init` (`nn.init.normal_(self.w)`, timm's
     `trunc_normal_(self.pos_embed)`); the attribute passed to *any* call inside
-    `__init__` or a function whose name mentions `init` or `reset` (`reset_parameters`,
-    `_init_weights`), which covers library helpers without a telling name
+    `__init__`, a method `__init__` calls (directly or through another), or a function
+    whose name mentions `init` or `reset` (`reset_parameters`, `_init_weights`), which
+    covers library helpers without a telling name
     (`glorot(self.weight)`, `zeros(self.bias)`, `uniform(fan_in, self.att)`,
     `kaiming_uniform(self.w, fan, a=...)`), wherever they are imported from and whether
     or not `__init__` calls the method (PyTorch modules call `reset_parameters` by
     convention); an in-place method on it (`.uniform_()`, `.data.copy_(...)`,
     `.fill_(...)`), an assignment to it, its `.data` or an element of it, or its name as
-    a string (`getattr(m, "w")`). A file that initialises parameters in a loop over
-    `.parameters()`/`.named_parameters()` is not checked, nor is a class with a base
+    a string (`getattr(m, "w")`). A view of the attribute counts as the attribute
+    (`init.orthogonal_(self.w.view(-1, d))` fills `w`). A file that initialises
+    parameters in a loop over `.parameters()`/`.named_parameters()` is not checked,
+    nor is a class with a base
     class from another file (timm's DeiT creates `pos_embed` and lets
     `VisionTransformer.init_weights` initialise it), nor a class holding checkpoint
     storage: a parameter created with `requires_grad=False` or an integer / 8-bit dtype
@@ -176,6 +184,25 @@ class UninitialisedParameter(Rule):
         "        zeros(self.bias)\n"
         "        uniform(self.weight.size(0), self.att)\n"
         "        kaiming_uniform(self.root, fan=self.root.size(1), a=5 ** 0.5)\n",
+        # A construction helper that __init__ calls (its name says nothing) fills
+        # the weights with a graph library's helpers; a stacked weight is filled
+        # through a view of it.
+        "import torch\n"
+        "from torch import nn\n"
+        "from graphlib.inits import glorot, zeros\n"
+        "class GatedGraphCell(nn.Module):\n"
+        "    def __init__(self, d_in, d_out, n):\n"
+        "        super().__init__()\n"
+        "        self._build(d_in, d_out, n)\n"
+        "        self._fill()\n"
+        "    def _build(self, d_in, d_out, n):\n"
+        "        self.w_gate = nn.Parameter(torch.Tensor(d_in, d_out))\n"
+        "        self.b_gate = nn.Parameter(torch.Tensor(1, d_out))\n"
+        "        self.stack = nn.Parameter(torch.empty(n, d_in, d_out))\n"
+        "    def _fill(self):\n"
+        "        glorot(self.w_gate)\n"
+        "        zeros(self.b_gate)\n"
+        "        nn.init.orthogonal_(self.stack.view(-1, self.stack.size(-1)))\n",
         # Built from data, initialised in a chain, or initialised generically.
         "import torch\n"
         "from torch import nn\n"
@@ -251,6 +278,23 @@ class UninitialisedParameter(Rule):
             line=7,
             column=28,
         ),
+        Invalid(
+            # Handed to a call only in a method that __init__ never calls.
+            "import torch\n"
+            "from torch import nn\n"
+            "from .logs import record\n"
+            "class Cell(nn.Module):\n"
+            "    def __init__(self, d):\n"
+            "        super().__init__()\n"
+            "        self.w = nn.Parameter(torch.Tensor(d, d))\n"
+            "        self._name()\n"
+            "    def _name(self):\n"
+            "        self.label = 'cell'\n"
+            "    def summary(self):\n"
+            "        record(self.w)\n",
+            line=7,
+            column=31,
+        ),
     ]
 
     def __init__(self, context: RuleContext) -> None:
@@ -261,16 +305,30 @@ class UninitialisedParameter(Rule):
         # Functions calling something spelled like an uninitialised constructor
         # (found during the shared walk): the only ones analysed.
         self._hot: set[cst.CSTNode] = set()
+        self._construction: dict[cst.ClassDef, set[cst.FunctionDef]] = {}
 
     def visit_Call(self, node: cst.Call) -> None:
         function = enclosing(self.context.ancestors, cst.FunctionDef)
-        self._evidence.call(
-            node,
-            isinstance(function, cst.FunctionDef) and init_like(function.name.value),
-        )
+        self._evidence.call(node, self._constructing(node, function))
         if called_name(node) in _SPELLINGS:
             if function is not None:
                 self._hot.add(function)
+
+    def _constructing(self, node: cst.Call, function: cst.CSTNode | None) -> bool:
+        """Whether ``node`` runs while the object is built: in a function named like
+        an initialiser, or in a method that ``__init__`` calls (``_set_parameters``)."""
+        if type(function) is not cst.FunctionDef:
+            return False
+        if init_like(function.name.value):
+            return True
+        if not reaches_an_attribute(node):
+            return False  # nothing it is given could be a parameter: skip the search
+        owner = enclosing(self.context.ancestors, cst.ClassDef)
+        if type(owner) is not cst.ClassDef:
+            return False
+        if owner not in self._construction:
+            self._construction[owner] = construction_methods(owner)
+        return function in self._construction[owner]
 
     def leave_Module(self, original_node: cst.Module) -> None:
         if self._hot:

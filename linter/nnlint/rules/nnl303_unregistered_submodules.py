@@ -130,8 +130,42 @@ class UnregisteredSubmodules(Rule):
         "        self.heads = [nn.Linear(4, 2), nn.Linear(4, 3)]\n"
         "        for i, head in enumerate(self.heads):\n"
         "            self.add_module(f'head{i}', head)\n",
+        # Filled in a loop, each element registered as it is added.
+        "from torch import nn\n"
+        "class Encoder(nn.Module):\n"
+        "    def __init__(self, dims):\n"
+        "        super().__init__()\n"
+        "        self.stages = []\n"
+        "        for i, d in enumerate(dims):\n"
+        "            self.stages.append(nn.Linear(d, d))\n"
+        "            self.add_module(f'stage{i}', self.stages[i])\n",
     ]
     INVALID = [
+        Invalid(
+            # The stages are registered one by one; the norms beside them are not.
+            "from torch import nn\n"
+            "class Encoder(nn.Module):\n"
+            "    def __init__(self, dims):\n"
+            "        super().__init__()\n"
+            "        self.stages = []\n"
+            "        self.norms = []\n"
+            "        for i, d in enumerate(dims):\n"
+            "            self.stages.append(nn.Linear(d, d))\n"
+            "            self.norms.append(nn.LayerNorm(d))\n"
+            "            self.add_module(f'stage{i}', self.stages[i])\n",
+            line=6,
+            column=22,
+            fixed="from torch import nn\n"
+            "class Encoder(nn.Module):\n"
+            "    def __init__(self, dims):\n"
+            "        super().__init__()\n"
+            "        self.stages = []\n"
+            "        self.norms = nn.ModuleList()\n"
+            "        for i, d in enumerate(dims):\n"
+            "            self.stages.append(nn.Linear(d, d))\n"
+            "            self.norms.append(nn.LayerNorm(d))\n"
+            "            self.add_module(f'stage{i}', self.stages[i])\n",
+        ),
         Invalid(
             "import torch.nn as nn\n"
             "class Net(nn.Module):\n"
@@ -289,14 +323,28 @@ def _registered_later(owner: ClassModel, attr: str) -> bool:
         if name.startswith("forward"):
             continue
         for node in walk(method):
-            if isinstance(node, cst.Call) and any(
-                self_attr(a.value) == attr for a in node.args
-            ):
+            if isinstance(node, cst.Call) and _hands_over(node, attr):
                 return True
             if isinstance(node, cst.For) and self_attr(node.iter) == attr:
                 calls = [n for n in walk(node.body) if isinstance(n, cst.Call)]
                 if any(called_name(call) in _REGISTERING for call in calls):
                     return True
+    return False
+
+
+def _hands_over(call: cst.Call, attr: str) -> bool:
+    """``self.<attr>`` passed to ``call``, or one of its elements passed to a
+    registering call (``self.add_module(f"stage{i}", self.<attr>[i])``)."""
+    for argument in call.args:
+        value = argument.value
+        if self_attr(value) == attr:
+            return True
+        if (
+            type(value) is cst.Subscript
+            and self_attr(value.value) == attr
+            and called_name(call) in _REGISTERING
+        ):
+            return True
     return False
 
 

@@ -170,6 +170,18 @@ class UnscaledAttentionScores(FunctionScanRule):
                     self.report(matmul)
 
     VALID: ClassVar[list[str]] = [
+        # The scale applied to q and k alike through ``map`` and a lambda.
+        """\
+import math
+import torch
+from einops import rearrange
+
+def attention(q, k, v, heads, scale):
+    q, k, v = map(lambda t: rearrange(t, "b n (h d) -> b h n d", h=heads), (q, k, v))
+    q, k = map(lambda t: t * math.sqrt(scale), (q, k))
+    sim = torch.einsum("bhid,bhjd->bhij", q, k)
+    return torch.einsum("bhij,bhjd->bhid", sim.softmax(dim=-1), v)
+""",
         # Scaled scores, scale folded into q, and a temperature.
         """\
 import torch
@@ -319,6 +331,20 @@ class Attention(nn.Module):
 """,
     ]
     INVALID: ClassVar[list[Invalid]] = [
+        Invalid(
+            # ``map`` only reshapes: no scale reaches the scores.
+            """\
+import torch
+from einops import rearrange
+
+def attention(q, k, v, heads):
+    q, k, v = map(lambda t: rearrange(t, "b n (h d) -> b h n d", h=heads), (q, k, v))
+    sim = torch.einsum("bhid,bhjd->bhij", q, k)
+    return torch.einsum("bhij,bhjd->bhid", sim.softmax(dim=-1), v)
+""",
+            line=6,
+            column=11,
+        ),
         Invalid(
             """\
 import torch

@@ -175,12 +175,49 @@ FIFTH = (
     Project("torchdyn", "1.0.6", "neural ODEs"),
     Project("lightning-bolts", "0.7.0", "self-supervised vision"),
 )
+# A sixth set, linted for the first time on 2026-12-07 (session 25) right after the
+# fifth set's fixes, to see whether they were the last of their kind: translation and
+# NLP pipelines, zoos of vision models, promptable segmentation, pitch and audio
+# front ends, source separation, chemistry, offline reinforcement learning, GANs and
+# audio diffusion, efficient-attention transformers, equivariant networks,
+# forecasting, tabular deep learning and CTR models, medical image tools. ``--set
+# sixth``.
+SIXTH = (
+    Project("opennmt-py", "3.5.1", "translation / NLP"),
+    Project("stanza", "1.15.0", "NLP pipelines"),
+    Project("pytorchcv", "0.0.74", "vision model zoo"),
+    Project("efficientnet-pytorch", "0.7.1", "vision"),
+    Project("pretrainedmodels", "0.7.4", "vision model zoo"),
+    Project("sam2", "1.1.0", "promptable segmentation"),
+    Project("openai-clip", "1.0.1", "vision-language"),
+    Project("torchcrepe", "0.0.24", "audio / pitch"),
+    Project("nnaudio", "0.3.4", "audio front ends"),
+    Project("openunmix", "1.3.0", "source separation"),
+    Project("dgllife", "0.3.2", "chemistry / graph networks"),
+    Project("deepchem", "2.8.0", "chemistry"),
+    Project("d3rlpy", "2.8.1", "offline reinforcement learning"),
+    Project("stylegan2-pytorch", "1.9.0", "GANs"),
+    Project("lightweight-gan", "1.2.1", "GANs"),
+    Project("audio-diffusion-pytorch", "0.1.3", "audio diffusion"),
+    Project("performer-pytorch", "1.1.4", "efficient attention"),
+    Project("reformer-pytorch", "1.4.4", "efficient attention"),
+    Project("se3-transformer-pytorch", "0.9.0", "equivariant networks"),
+    Project("egnn-pytorch", "0.2.8", "equivariant networks"),
+    Project("conformer", "0.3.2", "speech"),
+    Project("axial-attention", "0.6.1", "efficient attention"),
+    Project("darts", "0.41.0", "time series"),
+    Project("neuralprophet", "0.9.0", "time series"),
+    Project("rtdl", "0.0.13", "tabular"),
+    Project("deepctr-torch", "0.3.0", "recommender / CTR"),
+    Project("torchio", "1.2.1", "medical imaging"),
+)
 SETS = {
     "wide": PROJECTS,
     "unseen": UNSEEN,
     "fresh": FRESH,
     "fourth": FOURTH,
     "fifth": FIFTH,
+    "sixth": SIXTH,
 }
 
 
@@ -261,6 +298,7 @@ def fetch(root: Path, projects: tuple[Project, ...] = PROJECTS) -> int:
             with tempfile.TemporaryDirectory() as tmp:
                 archive = _pip_download(project, Path(tmp))
                 partial = root / f".{project.dist}.partial"
+                partial.mkdir(parents=True, exist_ok=True)  # a release without .py
                 _unpack_py(archive, partial)
                 partial.rename(dest)
         files, lines = _lines(dest)

@@ -81,7 +81,7 @@ class ScoreWalker(FlowWalker):
             return _softmax(first)
         if name in _MATMULS and len(args) >= 2:
             return self.product(node, args[0], args[1])
-        if name == "torch.einsum" and len(args) == 3:
+        if name == "torch.einsum" and len(args) == 3 and _contracts(node):
             return self.product(node, args[1], args[2])
         if name == "torch.einsum":
             self.consume(args[1:])
@@ -203,6 +203,21 @@ def _scaled_params(
         elif arg.keyword is None and index < len(params):
             found.append(params[index])
     return found
+
+
+def _contracts(node: cst.Call) -> bool:
+    """Whether a two-operand ``einsum`` sums over an index (a dot product). One whose
+    output keeps every index (``"bhdi,bhdj->bhdij"``) multiplies elementwise: its
+    logits are products of two scalars and do not grow with a width, so no
+    1/sqrt(d) applies. An equation that cannot be read counts as contracting."""
+    equation = node.args[0].value
+    if type(equation) is not cst.SimpleString:
+        return True
+    text = equation.evaluated_value
+    if not isinstance(text, str) or "->" not in text:
+        return True
+    inputs, _, output = text.replace(" ", "").replace("...", "").partition("->")
+    return bool(set(inputs.replace(",", "")) - set(output))
 
 
 def _softmax(facts: Facts) -> Facts:

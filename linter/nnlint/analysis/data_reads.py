@@ -32,6 +32,9 @@ _HARMLESS = frozenset(
     "new new_full new_zeros new_ones new_empty new_tensor "
     "eq ne lt le gt ge isnan isinf isfinite argmax argmin argsort nonzero".split()
 )
+# What follows a ``.data`` indexed by a string key (see ``DataReads.subscript``).
+_KEYED = "[key]"
+_STRINGS = (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)
 NO_GRAD = frozenset({"torch.no_grad", "torch.inference_mode", "torch.set_grad_enabled"})
 
 
@@ -61,6 +64,20 @@ class DataReads:
             then = self._then.get(id(node))
             self.found.append(DataRead(node, then, self.test > 0))
 
+    def subscript(self, node: cst.Subscript) -> None:
+        """``node`` is evaluated (before its value). ``x.data["h"]``: a string key
+        cannot index a tensor, so this ``.data`` is a mapping (a graph library's
+        node or edge batch), not ``Tensor.data``."""
+        inner = node.value
+        if (
+            type(inner) is cst.Attribute
+            and inner.attr.value == "data"
+            and len(node.slice) == 1
+            and type(node.slice[0].slice) is cst.Index
+            and type(node.slice[0].slice.value) in _STRINGS
+        ):
+            self._then[id(inner)] = _KEYED
+
     def disables_grad(self, statement: cst.With) -> bool:
         for item in statement.items:
             call = item.item
@@ -86,10 +103,13 @@ def writes(small: cst.CSTNode) -> bool:
 
 
 def harmless(read: DataRead) -> bool:
-    """Metadata, host copies, an in-place write, or a condition: no gradient cut."""
+    """Metadata, host copies, an in-place write, a mapping read by key, or a
+    condition: no gradient cut."""
     then = read.then
     if then is not None and (
-        then in _HARMLESS or (then.endswith("_") and not then.endswith("__"))
+        then in _HARMLESS
+        or then == _KEYED
+        or (then.endswith("_") and not then.endswith("__"))
     ):
         return True
     return read.in_test

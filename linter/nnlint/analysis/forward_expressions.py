@@ -138,6 +138,8 @@ class ExpressionFlow:
             return None
         if type(node) is cst.Attribute:
             self.data_reads.attribute(node)
+        elif type(node) is cst.Subscript:
+            self.data_reads.subscript(node)
         for child in child_expressions(node):
             self.expr(child)
         return None

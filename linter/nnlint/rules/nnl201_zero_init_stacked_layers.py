@@ -7,7 +7,7 @@ import re
 
 import libcst as cst
 
-from nnlint.analysis.cst_syntax import called_name, enclosing
+from nnlint.analysis.cst_syntax import called_name, enclosing, source_text
 from nnlint.analysis.layer_feeds import Ref, hidden_layers, normalise, ref_text
 from nnlint.analysis.layer_kinds import MIXING
 from nnlint.analysis.module_model import ClassModel, file_model
@@ -131,6 +131,25 @@ def _initialises_constant(method: Function) -> bool:
     return False
 
 
+def _one_unit_per_group(owner: ClassModel, ref: Ref) -> bool:
+    """A grouped convolution with one output channel per group (``groups`` spelled as
+    ``out_channels``, as in a depthwise convolution): each unit reads its own input
+    channel, so equal weights give no two units the same function. Constant weights
+    there are a fixed filter (an average pool), not a symmetry."""
+    layer = owner.layer(ref[0])
+    if layer is not None and ref[1] is not None:
+        elements = layer.elements or ()
+        layer = elements[ref[1]] if 0 <= ref[1] < len(elements) else None
+    if layer is None or layer.kind is None or ".Conv" not in layer.kind:
+        return False
+    groups, out = layer.arg(6, "groups"), layer.arg(1, "out_channels")
+    return groups is not None and out is not None and _spelled(groups) == _spelled(out)
+
+
+def _spelled(node: cst.CSTNode) -> str:
+    return "".join(source_text(node).split())
+
+
 def _may_report(statement: ast.stmt) -> bool:
     """Every finding is a constant init in a method other than ``forward*`` of a
     class here (of a layer of this class or of a submodule's), or in a function
@@ -141,6 +160,24 @@ def _may_report(statement: ast.stmt) -> bool:
         for method in methods(node)
         if not method.name.startswith("forward")
     )
+
+
+# A convolution set to an average filter before a key projection: with
+# ``groups=dim`` it is depthwise (a VALID example), without it dense (INVALID).
+_AVERAGE_POOL_CONV = (
+    "import torch\n"
+    "from torch import nn\n"
+    "class PooledKeys(nn.Module):\n"
+    "    def __init__(self, dim, k):\n"
+    "        super().__init__()\n"
+    "        self.pool = nn.Conv2d(dim, dim, kernel_size=k, stride=k)\n"
+    "        self.pool.weight.data.fill_(1.0 / (k * k))\n"
+    "        self.pool.bias.data.fill_(0)\n"
+    "        self.key = nn.Linear(dim, dim)\n"
+    "    def forward(self, x):\n"
+    "        y = self.pool(x).flatten(2).transpose(1, 2)\n"
+    "        return self.key(y)\n"
+)
 
 
 class ZeroInitStackedLayers(Rule):
@@ -213,6 +250,9 @@ class ZeroInitStackedLayers(Rule):
         screen=_may_report,
     )
     VALID = [
+        # A depthwise convolution (one output channel per group) set to an average
+        # pool: each unit reads its own channel, so equal weights are no symmetry.
+        _AVERAGE_POOL_CONV.replace("stride=k)", "stride=k, groups=dim)"),
         # torchvision's zero_init_residual: a BatchNorm gamma, in a loop.
         "import torch.nn as nn\n"
         "class ResNet(nn.Module):\n"
@@ -273,6 +313,13 @@ class ZeroInitStackedLayers(Rule):
         _LORA_BLOCK + "        nn.init.zeros_(self.adapter.up.weight)\n",
     ]
     INVALID = [
+        Invalid(
+            # The same average filter on a dense convolution: every output channel
+            # sums all input channels with the same weights, so all are identical.
+            _AVERAGE_POOL_CONV,
+            line=7,
+            column=9,
+        ),
         Invalid(
             "import torch.nn as nn\n"
             "class Mlp(nn.Module):\n"
@@ -404,7 +451,11 @@ class ZeroInitStackedLayers(Rule):
         constant = {ref for ref, _ in events}
         feeds = hidden_layers(owner)
         for ref, reported in events:
-            if ref in feeds and ref_text(ref) not in randomised_refs:
+            if (
+                ref in feeds
+                and ref_text(ref) not in randomised_refs
+                and not _one_unit_per_group(owner, ref)
+            ):
                 consumer = feeds[ref]
                 if consumer in constant:
                     message = (

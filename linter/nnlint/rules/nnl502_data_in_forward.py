@@ -186,8 +186,28 @@ class DataInForward(Rule):
         "class Rnn(Module):\n"
         "    def forward(self, packed):\n"
         "        return PackedSequence(self.proj(packed.data), packed.batch_sizes)\n",
+        # A graph library's node batch: ``.data`` read by a string key is a mapping
+        # of feature tensors, which no tensor can be indexed by.
+        "from torch import nn\n"
+        "class GatedUpdate(nn.Module):\n"
+        "    def forward(self, nodes):\n"
+        "        z = self.gate(nodes.data['x'] + nodes.data['h'])\n"
+        "        return {'h': z * nodes.data['h']}\n",
     ]
     INVALID = [
+        Invalid(
+            # Indexed by position, not by a key: a tensor's data.
+            "from torch import nn\n"
+            "class Head(nn.Module):\n"
+            "    def forward(self, x, idx):\n"
+            "        return self.fc(x.data[idx])\n",
+            line=4,
+            column=24,
+            fixed="from torch import nn\n"
+            "class Head(nn.Module):\n"
+            "    def forward(self, x, idx):\n"
+            "        return self.fc(x[idx])\n",
+        ),
         Invalid(
             # Saved, then computed with: not only restored.
             "from torch import nn\n"

@@ -170,6 +170,17 @@ class UnscaledAttentionScores(FunctionScanRule):
                     self.report(matmul)
 
     VALID: ClassVar[list[str]] = [
+        # Per-dimension attention: the einsum keeps d, so each logit is a product of
+        # two scalars and nothing grows with the width.
+        """\
+import torch
+import torch.nn.functional as F
+
+def per_dimension(q, k, v):
+    logits = torch.einsum("bndws,bnds->bndws", q, k)
+    weights = F.softmax(logits, dim=3)
+    return torch.einsum("bndws,bndws->bnds", weights, v)
+""",
         # The scale applied to q and k alike through ``map`` and a lambda.
         """\
 import math

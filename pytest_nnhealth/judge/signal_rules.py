@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections.abc import Callable
 
 from pytest_nnhealth.judge import quantities as Q
 from pytest_nnhealth.judge.base import (
@@ -123,6 +124,10 @@ def gradient_norms(result: RunResult, limits: Thresholds) -> list[HealthFinding]
             hit = trailing_run(ratio, bad, limits.window)
             if hit is None:
                 continue
+            if check == "vanishing_gradients" and _fed_body(
+                result, norms, owners, bad, limits.window
+            ):
+                continue
             found = finding(
                 check, owners[0], kind_of(result, owners[0]), hit[1], limit, hit[0]
             )
@@ -146,6 +151,50 @@ def gradient_norms(result: RunResult, limits: Thresholds) -> list[HealthFinding]
                 )
             )
     return out
+
+
+def _fed_body(
+    result: RunResult,
+    norms: dict[str, Values],
+    owners: list[str],
+    bad: Callable[[float], bool],
+    window: int,
+) -> bool:
+    """True when the output layer started at zero and the first owner's gradient is
+    in range against the body's best-fed hidden owner on the last ``window`` steps.
+
+    Vanishing gradients is the backward signal shrinking through depth. What the
+    output layer hands to the body is scaled by its weights: a head drawn too small
+    for its fan-in is an init to fix (the speech encoders' std-0.02 heads), but a
+    head started at zero is the recipe's choice (timm's Sequencer, MLP-Mixer and
+    ResMLP: a uniform first prediction) whose gain grows at the optimizer's pace,
+    slower under smaller rates for wide layers. Against such a head the first/last
+    ratio reads how far it has grown, not depth; the hidden owners have crossed it
+    and are the reference. Normalisations are left out as in ``_where_lost``.
+    """
+    last = owners[-1]
+    # ``grad_relative`` is None where a measured module's weights are all zero.
+    relative = result.layers[last].series.get(Q.GRAD_RELATIVE, [])
+    first_step = next((s for s, v in enumerate(norms[last]) if v is not None), None)
+    if (
+        first_step is None
+        or first_step >= len(relative)
+        or relative[first_step] is not None
+    ):
+        return False  # not measured, or the output layer had nonzero weights
+    inner = [n for n in owners[1:-1] if not NORMALISATION.search(kind_of(result, n))]
+    body = [
+        max(found) if (found := [v for n in inner if (v := _at(norms[n], s))]) else None
+        for s in range(len(norms[owners[0]]))
+    ]
+    against_body = ratios(norms[owners[0]], body)
+    if all(v is None for v in against_body):
+        return False
+    return trailing_run(against_body, bad, window) is None
+
+
+def _at(values: Values, step: int) -> float | None:
+    return values[step] if step < len(values) else None
 
 
 def _where_lost(

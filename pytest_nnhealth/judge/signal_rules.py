@@ -19,6 +19,7 @@ from pytest_nnhealth.judge.base import (
     ratios,
     series_of,
     settled,
+    started_at_zero,
     trailing_run,
 )
 from pytest_nnhealth.judge.grad_chain import largest_drop, level
@@ -138,6 +139,12 @@ def gradient_norms(result: RunResult, limits: Thresholds) -> list[HealthFinding]
         return out
     cap = limits.grad_relative_max
     for name, values in series_of(result, Q.GRAD_RELATIVE).items():
+        # A tensor started at zero has no drawn scale to compare its gradient with:
+        # its norm is the sum of the optimizer's steps so far (~k * lr * sqrt(n)
+        # after k Adam steps), so ||g||/||w|| reads how small its lr is. Its steps
+        # are judged by the update ratio, its depth by the first/last ratio.
+        if started_at_zero(result, name):
+            continue
         hit = trailing_run(values, lambda v: v > cap, limits.window)
         if hit is not None:
             out.append(
@@ -172,16 +179,8 @@ def _fed_body(
     ratio reads how far it has grown, not depth; the hidden owners have crossed it
     and are the reference. Normalisations are left out as in ``_where_lost``.
     """
-    last = owners[-1]
-    # ``grad_relative`` is None where a measured module's weights are all zero.
-    relative = result.layers[last].series.get(Q.GRAD_RELATIVE, [])
-    first_step = next((s for s, v in enumerate(norms[last]) if v is not None), None)
-    if (
-        first_step is None
-        or first_step >= len(relative)
-        or relative[first_step] is not None
-    ):
-        return False  # not measured, or the output layer had nonzero weights
+    if not started_at_zero(result, owners[-1]):
+        return False
     inner = [n for n in owners[1:-1] if not NORMALISATION.search(kind_of(result, n))]
     body = [
         max(found) if (found := [v for n in inner if (v := _at(norms[n], s))]) else None

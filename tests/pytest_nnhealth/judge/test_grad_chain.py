@@ -147,3 +147,18 @@ def test_a_body_that_loses_its_gradient_behind_a_zero_head_is_still_reported():
     assert (found.check, found.module, found.step) == ("vanishing_gradients", "stem", 0)
     assert found.value == pytest.approx(8e-8 / 5.8)
     assert found.message.endswith("between `fc` and `stem`")
+
+
+def test_the_relative_gradient_of_a_tensor_started_at_zero_is_not_judged():
+    # A zero head's norm is the optimizer's steps so far: at a small lr its
+    # ||g||/||w|| stays above the cap of 100 whatever the model.
+    run = head_run(None, [0.0, 0.5, 0.5, 0.5, 0.5, 0.5])
+    run.layers["head"].series["grad_relative"] = [None, 900.0, 450.0, 300, 225, 180]
+    assert judge(run, Thresholds()) == []
+    run.layers["head"].series["grad_relative"][0] = 900.0  # drawn, not zero
+    [found] = judge(run, Thresholds())
+    assert (found.check, found.module, found.value) == (
+        "exploding_gradients",
+        "head",
+        180,
+    )

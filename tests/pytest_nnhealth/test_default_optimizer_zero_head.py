@@ -54,4 +54,5 @@ def test_a_body_that_loses_its_gradient_behind_a_zero_head_is_reported() -> None
     report = run(body)
     found = report.by_check("vanishing_gradients")
     assert [f.module for f in found] == ["0"]
-    assert found[0].value is not None and found[0].value < 1e-5
+    assert found[0].value is not None
+    assert found[0].value < 1e-5

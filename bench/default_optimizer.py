@@ -70,14 +70,15 @@ def width_scaled(model: nn.Module, base: int) -> Factory:
     return adam_at([LR * min(1.0, base / n) if n else LR for n in scales])
 
 
-def scale_relative(model: nn.Module) -> Factory:
+def scale_relative(model: nn.Module, near_zero: float = 0.0) -> Factory:
     """The default's rates, further multiplied on each wide matrix (fan-in above the
     base) by ``min(1, rms(w0) * sqrt(3 * fan_in))``: its init's RMS over PyTorch's
     default for that fan-in (uniform at ``1/sqrt(fan_in)``, RMS ``1/sqrt(3 fan_in)``).
     Under the fan-in rate a default-drawn layer's output moves by the same share of
     itself per step at every width; a matrix drawn smaller (T5's W_q at
     ``(d_model * d_kv) ** -0.5``) would move by more, and this holds it to the same
-    share (Adafactor's relative step, capped at the default's)."""
+    share (Adafactor's relative step, capped at the default's). A matrix whose share
+    is at most ``near_zero`` keeps the default's rate, as a zero-drawn one does."""
     fan_in = dopt.fan_ins(model)
     rates = []
     for p in model.parameters():
@@ -85,8 +86,9 @@ def scale_relative(model: nn.Module) -> Factory:
         rate = LR * min(1.0, dopt.FAN_IN_BASE / n) if n else LR
         if n > dopt.FAN_IN_BASE:
             rms = p.detach().float().pow(2).mean().sqrt().item()
-            if rms > 0:
-                rate *= min(1.0, rms * (3 * n) ** 0.5)
+            share = rms * (3 * n) ** 0.5
+            if share > near_zero:  # a matrix drawn near zero grows like a zero one
+                rate *= min(1.0, share)
         rates.append(rate)
     return adam_at(rates)
 
@@ -126,6 +128,7 @@ CANDIDATES: dict[str, Callable[[nn.Module, Any], Factory]] = {
     "width128": lambda m, x: width_scaled(m, 128),
     "width256": lambda m, x: width_scaled(m, 256),
     "rms": lambda m, x: scale_relative(m),
+    "rms_nz": lambda m, x: scale_relative(m, near_zero=0.01),
     "input1e-3": base_rate_input,
     "adamw3e-4": lambda m, x: (
         lambda ps: torch.optim.AdamW(ps, lr=3e-4, weight_decay=0.05)

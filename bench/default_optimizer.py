@@ -8,7 +8,12 @@ step), every other error finding, the loss ratio (last / first) and CPU seconds.
     nice -n 19 .venv/bin/python -m bench.default_optimizer --seeds 0 1 2
     nice -n 19 .venv/bin/python -m bench.default_optimizer --only vit_base \
         --candidates adam warmup10 --seeds 0
+    nice -n 19 .venv/bin/python -m bench.default_optimizer --depth 2 \
+        --only t5_base beit_base --candidates default rms --seeds 0 1 2
     .venv/bin/python -m bench.default_optimizer --table runs.jsonl  # markdown table
+
+Candidates ``rms`` (steps follow each wide matrix's init RMS) and ``input1e-3`` (the
+input layer at the base rate) were measured in session 25: docs/check.md.
 """
 
 from __future__ import annotations
@@ -45,29 +50,89 @@ class WarmupAdam(torch.optim.Adam):
         return super().step(closure)
 
 
-def width_scaled(model: nn.Module, base: int) -> Factory:
-    """The package's width scaling (``fan_ins``) with another base: the factory gets
-    the copy's parameters in the order of the model's ``parameters()``."""
-    fan_in = dopt.fan_ins(model)
-    scales = [fan_in.get(id(p), 0) for p in model.parameters()]
+def adam_at(rates: list[float]) -> Factory:
+    """Adam with one lr per parameter, in the order of the model's ``parameters()``
+    (the factory gets the copy's parameters in that order), grouped by lr."""
 
     def factory(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
         groups: dict[float, list[nn.Parameter]] = {}
-        for p, n in zip(params, scales, strict=True):
-            groups.setdefault(LR * min(1.0, base / n) if n else LR, []).append(p)
+        for p, lr in zip(params, rates, strict=True):
+            groups.setdefault(lr, []).append(p)
         return torch.optim.Adam([{"params": ps, "lr": lr} for lr, ps in groups.items()])
 
     return factory
 
 
-CANDIDATES: dict[str, Callable[[nn.Module], Factory]] = {
-    "adam": lambda m: lambda ps: torch.optim.Adam(ps, lr=LR),  # the default until now
-    "default": lambda m: None,  # check()'s default as the package has it now
-    "warmup10": lambda m: lambda ps: WarmupAdam(ps, LR, 10),
-    "width64": lambda m: width_scaled(m, 64),
-    "width128": lambda m: width_scaled(m, 128),
-    "width256": lambda m: width_scaled(m, 256),
-    "adamw3e-4": lambda m: lambda ps: torch.optim.AdamW(ps, lr=3e-4, weight_decay=0.05),
+def width_scaled(model: nn.Module, base: int) -> Factory:
+    """The package's width scaling (``fan_ins``) with another base."""
+    fan_in = dopt.fan_ins(model)
+    scales = [fan_in.get(id(p), 0) for p in model.parameters()]
+    return adam_at([LR * min(1.0, base / n) if n else LR for n in scales])
+
+
+def scale_relative(model: nn.Module, near_zero: float = 0.0) -> Factory:
+    """The default's rates, further multiplied on each wide matrix (fan-in above the
+    base) by ``min(1, rms(w0) * sqrt(3 * fan_in))``: its init's RMS over PyTorch's
+    default for that fan-in (uniform at ``1/sqrt(fan_in)``, RMS ``1/sqrt(3 fan_in)``).
+    Under the fan-in rate a default-drawn layer's output moves by the same share of
+    itself per step at every width; a matrix drawn smaller (T5's W_q at
+    ``(d_model * d_kv) ** -0.5``) would move by more, and this holds it to the same
+    share (Adafactor's relative step, capped at the default's). A matrix whose share
+    is at most ``near_zero`` keeps the default's rate, as a zero-drawn one does."""
+    fan_in = dopt.fan_ins(model)
+    rates = []
+    for p in model.parameters():
+        n = fan_in.get(id(p), 0)
+        rate = LR * min(1.0, dopt.FAN_IN_BASE / n) if n else LR
+        if n > dopt.FAN_IN_BASE:
+            rms = p.detach().float().pow(2).mean().sqrt().item()
+            share = rms * (3 * n) ** 0.5
+            if share > near_zero:  # a matrix drawn near zero grows like a zero one
+                rate *= min(1.0, share)
+        rates.append(rate)
+    return adam_at(rates)
+
+
+def base_rate_input(model: nn.Module, inputs: Any) -> Factory:
+    """The default's rates, except the first summing layer to run (the input
+    layer) at the base rate: muP keeps the input layer's lr width-independent, as
+    its fan-in is the data's size, not a width. Found by one forward pass."""
+    fan_in = dopt.fan_ins(model)
+    ran: list[int] = []
+
+    def note(module: nn.Module, *_: Any) -> None:
+        ran.extend(id(p) for p in module.parameters(recurse=False) if id(p) in fan_in)
+
+    hooks = [m.register_forward_pre_hook(note) for m in model.modules()]
+    training = model.training
+    model.eval()  # no running statistics move before check() copies the model
+    with torch.no_grad():
+        model(**inputs) if isinstance(inputs, dict) else model(inputs)
+    model.train(training)
+    for hook in hooks:
+        hook.remove()
+    first = ran[0] if ran else None
+    rates = [
+        LR if id(p) == first else dopt.scaled_lr(fan_in.get(id(p), 0))
+        for p in model.parameters()
+    ]
+    return adam_at(rates)
+
+
+# name -> factory of the candidate, given the model and its batch's inputs
+CANDIDATES: dict[str, Callable[[nn.Module, Any], Factory]] = {
+    "adam": lambda m, x: lambda ps: torch.optim.Adam(ps, lr=LR),  # the old default
+    "default": lambda m, x: None,  # check()'s default as the package has it now
+    "warmup10": lambda m, x: lambda ps: WarmupAdam(ps, LR, 10),
+    "width64": lambda m, x: width_scaled(m, 64),
+    "width128": lambda m, x: width_scaled(m, 128),
+    "width256": lambda m, x: width_scaled(m, 256),
+    "rms": lambda m, x: scale_relative(m),
+    "rms_nz": lambda m, x: scale_relative(m, near_zero=0.01),
+    "input1e-3": base_rate_input,
+    "adamw3e-4": lambda m, x: (
+        lambda ps: torch.optim.AdamW(ps, lr=3e-4, weight_decay=0.05)
+    ),
 }
 
 
@@ -80,7 +145,7 @@ def run_one(model_key: str, candidate: str, seed: int) -> dict[str, Any]:
         model,
         batch,
         loss_fn=loss_fn,
-        optimizer=CANDIDATES[candidate](model),
+        optimizer=CANDIDATES[candidate](model, batch[0]),
         seed=seed,
         graph=False,
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
+from pytest_nnhealth.judge import quantities as Q
 from pytest_nnhealth.judge.hints import HINTS, hint
 from pytest_nnhealth.judge.records import HealthFinding, RunResult
 
@@ -79,6 +80,18 @@ def series_of(result: RunResult, quantity: str) -> dict[str, Values]:
         for name, stats in result.layers.items()
         if quantity in stats.series
     }
+
+
+def started_at_zero(result: RunResult, name: str) -> bool:
+    """True when a module's parameters were all zero at its first measured step
+    (``grad_relative`` is None there while its gradient norm is measured)."""
+    stats = result.layers.get(name)
+    if stats is None:
+        return False
+    norms = stats.series.get(Q.GRAD_NORM, [])
+    relative = stats.series.get(Q.GRAD_RELATIVE, [])
+    first = next((s for s, v in enumerate(norms) if v is not None), None)
+    return first is not None and first < len(relative) and relative[first] is None
 
 
 def settled(values: Values, window: int) -> Values:

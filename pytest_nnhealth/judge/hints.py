@@ -95,9 +95,11 @@ HINTS: dict[str, tuple[str, str, str]] = {
     "attention_entropy_collapse": (
         "normalised attention entropy (1 = uniform, 0 = one key)",
         "attention logits so large that the softmax picks one key: Q/K weights "
-        "initialised too large or grown by a too-high learning rate",
+        "initialised too large or grown by a too-high learning rate (also "
+        "relative to a small W_q that carries the 1/sqrt(head_dim), as in T5)",
         "lower the lr or the Q/K init scale, add QK-norm (LayerNorm on q and k), "
-        "and check the 1/sqrt(head_dim) scaling",
+        "and check the 1/sqrt(head_dim) scaling; with it folded into W_q's init, "
+        "take steps relative to each weight's RMS (Adafactor)",
     ),
     "attention_logit_growth": (
         "largest pre-softmax attention logit",

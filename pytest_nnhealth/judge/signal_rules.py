@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections.abc import Callable
 
 from pytest_nnhealth.judge import quantities as Q
 from pytest_nnhealth.judge.base import (
@@ -18,6 +19,7 @@ from pytest_nnhealth.judge.base import (
     ratios,
     series_of,
     settled,
+    started_at_zero,
     trailing_run,
 )
 from pytest_nnhealth.judge.grad_chain import largest_drop, level
@@ -123,6 +125,10 @@ def gradient_norms(result: RunResult, limits: Thresholds) -> list[HealthFinding]
             hit = trailing_run(ratio, bad, limits.window)
             if hit is None:
                 continue
+            if check == "vanishing_gradients" and _fed_body(
+                result, norms, owners, bad, limits.window
+            ):
+                continue
             found = finding(
                 check, owners[0], kind_of(result, owners[0]), hit[1], limit, hit[0]
             )
@@ -133,6 +139,12 @@ def gradient_norms(result: RunResult, limits: Thresholds) -> list[HealthFinding]
         return out
     cap = limits.grad_relative_max
     for name, values in series_of(result, Q.GRAD_RELATIVE).items():
+        # A tensor started at zero has no drawn scale to compare its gradient with:
+        # its norm is the sum of the optimizer's steps so far (~k * lr * sqrt(n)
+        # after k Adam steps), so ||g||/||w|| reads how small its lr is. Its steps
+        # are judged by the update ratio, its depth by the first/last ratio.
+        if started_at_zero(result, name):
+            continue
         hit = trailing_run(values, lambda v: v > cap, limits.window)
         if hit is not None:
             out.append(
@@ -146,6 +158,42 @@ def gradient_norms(result: RunResult, limits: Thresholds) -> list[HealthFinding]
                 )
             )
     return out
+
+
+def _fed_body(
+    result: RunResult,
+    norms: dict[str, Values],
+    owners: list[str],
+    bad: Callable[[float], bool],
+    window: int,
+) -> bool:
+    """True when the output layer started at zero and the first owner's gradient is
+    in range against the body's best-fed hidden owner on the last ``window`` steps.
+
+    Vanishing gradients is the backward signal shrinking through depth. What the
+    output layer hands to the body is scaled by its weights: a head drawn too small
+    for its fan-in is an init to fix (the speech encoders' std-0.02 heads), but a
+    head started at zero is the recipe's choice (timm's Sequencer, MLP-Mixer and
+    ResMLP: a uniform first prediction) whose gain grows at the optimizer's pace,
+    slower under smaller rates for wide layers. Against such a head the first/last
+    ratio reads how far it has grown, not depth; the hidden owners have crossed it
+    and are the reference. Normalisations are left out as in ``_where_lost``.
+    """
+    if not started_at_zero(result, owners[-1]):
+        return False
+    inner = [n for n in owners[1:-1] if not NORMALISATION.search(kind_of(result, n))]
+    body = [
+        max(found) if (found := [v for n in inner if (v := _at(norms[n], s))]) else None
+        for s in range(len(norms[owners[0]]))
+    ]
+    against_body = ratios(norms[owners[0]], body)
+    if all(v is None for v in against_body):
+        return False
+    return trailing_run(against_body, bad, window) is None
+
+
+def _at(values: Values, step: int) -> float | None:
+    return values[step] if step < len(values) else None
 
 
 def _where_lost(

@@ -1,5 +1,6 @@
 """check()'s default optimizer: Adam at lr 1e-3, with the lr of wide weight matrices
-scaled by ``FAN_IN_BASE / fan_in``.
+scaled by ``FAN_IN_BASE / fan_in``, and further by their init's scale when it is below
+PyTorch's default.
 
 Why Adam: it normalises each parameter's step by its gradient scale, so one learning
 rate suits models of any loss scale, where a default SGD learning rate would be too
@@ -18,6 +19,18 @@ transformers 32-64 wide); above it the product ``lr * fan_in`` is held at
 ``1e-3 * FAN_IN_BASE``. Evidence: docs/check.md
 ("Default optimizer").
 
+Why the init's scale too: under the fan-in rate a layer drawn at PyTorch's default
+(RMS ``1/sqrt(3 * fan_in)``) moves its output by the same share of itself per step at
+every width; a matrix drawn smaller moves by more. Above ``FAN_IN_BASE`` the rate is
+further multiplied by its init's share of that RMS when below 1 (Adafactor's step
+relative to the weight, capped at the default's): T5 folds its logits'
+``1/sqrt(d_kv)`` into ``W_q``'s init (a share of 0.22 at base width), and at the
+plain fan-in rate three of its heads collapse. A share within sampling noise of 1
+counts as 1 (a default-drawn layer keeps its rate bit for bit). A matrix drawn at
+``NEAR_ZERO`` or less (BEiT's head, ~1e-3) passes almost nothing on and is meant to
+grow from its start: it keeps the fan-in rate, as a zero one does. The measured inits
+sit near 1e-3 or above 0.2, so any bound from 0.005 to 0.1 gives the same rates.
+
 Scaled: the weights of layers that sum over their input (``nn.Linear``,
 ``nn.Conv1d/2d/3d``, ``nn.MultiheadAttention``'s projections, transformers' ``Conv1D``).
 Not scaled (each of their outputs reads one input, or their role is unknown):
@@ -28,6 +41,7 @@ tensor.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,6 +50,7 @@ from torch import nn
 
 DEFAULT_LR = 1e-3
 FAN_IN_BASE = 64
+NEAR_ZERO = 0.01  # share of PyTorch's default RMS: drawn to grow, like a zero init
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _EMBEDDING = (nn.Embedding, nn.EmbeddingBag)
 
@@ -47,7 +62,8 @@ def default_optimizer(model: nn.Module) -> torch.optim.Optimizer:
     groups: dict[float, list[nn.Parameter]] = {}
     for param in model.parameters():
         if param.requires_grad:
-            groups.setdefault(scaled_lr(fan_in.get(id(param), 0)), []).append(param)
+            lr = param_lr(param, fan_in.get(id(param), 0))
+            groups.setdefault(lr, []).append(param)
     param_groups: list[dict[str, Any]] = [
         {"params": params, "lr": lr} for lr, params in groups.items()
     ]
@@ -57,6 +73,26 @@ def default_optimizer(model: nn.Module) -> torch.optim.Optimizer:
 def scaled_lr(fan_in: int) -> float:
     """``DEFAULT_LR`` up to ``FAN_IN_BASE`` inputs, then ``DEFAULT_LR * base / n``."""
     return DEFAULT_LR * min(1.0, FAN_IN_BASE / fan_in) if fan_in > 0 else DEFAULT_LR
+
+
+def param_lr(param: torch.Tensor, fan_in: int) -> float:
+    """``scaled_lr``, times the init's share of PyTorch's default RMS above the base
+    when that share is below 1 and above ``NEAR_ZERO``."""
+    lr = scaled_lr(fan_in)
+    if fan_in <= FAN_IN_BASE:
+        return lr
+    share = init_share(param, fan_in)
+    # The RMS of n independent draws is within ~3 / sqrt(2 n) of its scale.
+    if share <= NEAR_ZERO or share >= 1.0 - 3.0 / math.sqrt(2 * param.numel()):
+        return lr
+    return lr * share
+
+
+def init_share(weight: torch.Tensor, fan_in: int) -> float:
+    """RMS of ``weight`` over PyTorch's default for ``fan_in``, ``1/sqrt(3 fan_in)``."""
+    with torch.no_grad():
+        rms = weight.detach().float().pow(2).mean().sqrt().item()
+    return rms * math.sqrt(3 * fan_in)
 
 
 def fan_ins(model: nn.Module) -> dict[int, int]:
@@ -109,5 +145,6 @@ def describe_default(optimizer: torch.optim.Optimizer) -> str:
     lowest = min(g["lr"] for g in scaled)
     return (
         f"Adam(lr={DEFAULT_LR}; lr={DEFAULT_LR}*{FAN_IN_BASE}/fan_in on {count} "
-        f"weight matrices with fan_in > {FAN_IN_BASE}, lowest {lowest:.3g})"
+        f"weight matrices with fan_in > {FAN_IN_BASE}, times init RMS / default "
+        f"where smaller, lowest {lowest:.3g})"
     )

@@ -133,5 +133,29 @@ def test_report_names_the_width_scaling() -> None:
     scaled = LR * BASE / 1024
     assert report.meta["optimizer"] == (
         f"Adam(lr={LR}; lr={LR}*{BASE}/fan_in on 1 weight matrices with "
-        f"fan_in > {BASE}, lowest {scaled:.3g})"
+        f"fan_in > {BASE}, times init RMS / default where smaller, lowest "
+        f"{scaled:.3g})"
     )
+
+
+def test_wide_matrices_drawn_below_the_default_step_in_proportion() -> None:
+    # T5 at base width: W_q drawn at (d_model * d_kv) ** -0.5 carries the logits'
+    # 1/sqrt(d_kv); W_k at d_model ** -0.5 does not. A head drawn at 1e-3 of a
+    # std-0.02 init is meant to grow from ~zero; a default-drawn Linear keeps its rate.
+    torch.manual_seed(0)
+    d_model, d_kv = 768, 64
+    q, k = nn.Linear(d_model, d_model), nn.Linear(d_model, d_model)
+    head, plain = nn.Linear(d_model, 10), nn.Linear(d_model, d_model)
+    nn.init.normal_(q.weight, std=(d_model * d_kv) ** -0.5)
+    nn.init.normal_(k.weight, std=d_model**-0.5)
+    nn.init.normal_(head.weight, std=0.02 * 1e-3)
+    model = nn.ModuleList([q, k, head, plain])
+    optimizer = dopt.default_optimizer(model)
+    lr_of = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}
+    fan_in_rate = LR * BASE / d_model
+    share_q = (3 / d_kv) ** 0.5  # 0.22: its RMS over 1 / sqrt(3 * d_model)
+    assert lr_of[id(q.weight)] == pytest.approx(fan_in_rate * share_q, rel=0.01)
+    assert dopt.init_share(q.weight, d_model) == pytest.approx(share_q, rel=0.01)
+    for kept in (k.weight, head.weight, plain.weight):
+        assert lr_of[id(kept)] == fan_in_rate  # above, near zero, within noise of 1
+    assert dopt.init_share(head.weight, d_model) < dopt.NEAR_ZERO

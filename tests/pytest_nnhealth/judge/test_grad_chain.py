@@ -101,3 +101,64 @@ def test_a_first_layer_without_gradient_is_where_it_is_all_lost():
     norms = {"first": 0.0, "mid": 0.3, "last": 1.0}
     [found] = judge(chain(norms), Thresholds())
     assert found.message.endswith("x0.00e+00, between `mid` and `first`")
+
+
+def head_run(head_at_init: float | None, stem: list[float]) -> RunResult:
+    """A stem, one hidden Linear, a final LayerNorm and a classifier head whose
+    gradient stays at the loss's error times its input (~6) while the body receives
+    ~1e-2 of it; ``head_at_init`` is the head's relative gradient at step 0 (None:
+    its weights were all zero)."""
+    run = chain(
+        {
+            "stem": stem,
+            "fc": [0.0, 1.0e-2, 1.1e-2, 9.8e-3, 8.8e-3, 7.9e-3],
+            "norm": [0.0, 2.9e-3, 5.6e-2, 5.7e-2, 5.7e-2, 5.8e-2],
+            "head": [2.8, 2.8, 6.3, 6.1, 6.0, 5.8],
+        }
+    )
+    run.layers["norm"].type = "LayerNorm"
+    run.layers["head"].series["grad_relative"] = [head_at_init, 250.0, 60.0, 30, 25, 23]
+    return run
+
+
+# timm's sequencer2d_s at 56 px, seed 0, under the default optimizer (steps 0-1 and
+# 21-24 of the run): the classifier starts at zero and, at its fan-in rate
+# (512 inputs: 1.25e-4), grows slowly; the stem gets ~0.5 of the last hidden
+# Linear's gradient at every step, while the loss falls 2.30 -> 0.87.
+SEQUENCER_STEM = [0.0, 7.0e-3, 5.4e-3, 4.8e-3, 4.4e-3, 4.15e-3]
+
+
+def test_a_zero_initialised_head_is_crossed_before_depth_is_judged():
+    # Against the head alone the stem gets 7.1e-4 (below 1e-3) on the last steps; the
+    # shortfall is the hop through the head's still-small weights, not depth.
+    assert judge(head_run(None, SEQUENCER_STEM), Thresholds()) == []
+    # The same gradients under a head drawn at a nonzero std: its small gain is an
+    # init to fix (the speech encoders' heads), and the finding stays.
+    [found] = judge(head_run(5.0, SEQUENCER_STEM), Thresholds())
+    assert (found.check, found.module) == ("vanishing_gradients", "stem")
+    assert found.value == pytest.approx(4.15e-3 / 5.8)
+    assert found.message.endswith("between `head` and `fc`")
+
+
+def test_a_body_that_loses_its_gradient_behind_a_zero_head_is_still_reported():
+    # The stem gets ~1e-5 of the hidden Linear's gradient: lost through depth.
+    stem = [0.0, 1e-7, 1e-7, 9e-8, 9e-8, 8e-8]
+    [found] = judge(head_run(None, stem), Thresholds())
+    assert (found.check, found.module, found.step) == ("vanishing_gradients", "stem", 0)
+    assert found.value == pytest.approx(8e-8 / 5.8)
+    assert found.message.endswith("between `fc` and `stem`")
+
+
+def test_the_relative_gradient_of_a_tensor_started_at_zero_is_not_judged():
+    # A zero head's norm is the optimizer's steps so far: at a small lr its
+    # ||g||/||w|| stays above the cap of 100 whatever the model.
+    run = head_run(None, [0.0, 0.5, 0.5, 0.5, 0.5, 0.5])
+    run.layers["head"].series["grad_relative"] = [None, 900.0, 450.0, 300, 225, 180]
+    assert judge(run, Thresholds()) == []
+    run.layers["head"].series["grad_relative"][0] = 900.0  # drawn, not zero
+    [found] = judge(run, Thresholds())
+    assert (found.check, found.module, found.value) == (
+        "exploding_gradients",
+        "head",
+        180,
+    )

@@ -1,0 +1,98 @@
+"""What the first pass's tree costs against libcst's parse, side by side.
+
+    .venv/bin/python -m bench.cst_from_ast_cost [TREE ...] [--repeat N]
+
+Takes the text each file of the trees (default timm) hands the parser in a cold run
+(the pre-filter's kept text, as in ``bench/lint_stages.py``) and, interleaved round by
+round, times in CPU seconds: ``nnlint.engine.parsing.parse_module`` (the real parse),
+``ast.parse`` alone, and ``nnlint.engine.cst_from_ast.module_from_ast`` (``ast.parse``
+and the conversion). Collections run between files only, as in a worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import gc
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "linter"))
+
+from nnlint.engine.cst_from_ast import module_from_ast  # noqa: E402
+from nnlint.engine.lint_source import _mentions, _whole  # noqa: E402
+from nnlint.engine.parsing import parse_module  # noqa: E402
+from nnlint.engine.pool import _fewer_collections  # noqa: E402
+from nnlint.engine.prefilter import select  # noqa: E402
+from nnlint.rules import all_rules  # noqa: E402
+from nnlint.rules.engine_rules import is_engine_rule  # noqa: E402
+
+
+def kept_texts(trees: list[str]) -> list[str]:
+    """The text a cold run parses, file by file (files no rule reads left out)."""
+    rules = [rule for rule in all_rules() if not is_engine_rule(rule)]
+    texts = []
+    for path in sorted(p for tree in trees for p in Path(tree).rglob("*.py")):
+        text = path.read_bytes().decode("utf-8", "replace")
+        active = [rule for rule in rules if _mentions(text, rule)]
+        if not active:
+            continue
+        if not any(map(_whole, active)):
+            pruned, _ = select(text, [rule.NEEDS for rule in active])
+            text = "" if pruned is None else pruned.text
+        if text:
+            texts.append(text)
+    return texts
+
+
+def _ast_only(text: str) -> object:
+    return ast.parse(text)
+
+
+def _timed(parse: Callable[[str], object], texts: list[str]) -> float:
+    spent = 0.0
+    for text in texts:
+        start = time.process_time()
+        try:
+            tree = parse(text)
+        except Exception:  # noqa: BLE001 - a file libcst refuses costs the same in both
+            tree = None
+        spent += time.process_time() - start
+        del tree
+        gc.collect(0)
+    return spent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("trees", nargs="*", default=["/work/corpus/timm"])
+    parser.add_argument("--repeat", type=int, default=3)
+    options = parser.parse_args()
+    texts = kept_texts(options.trees)
+    ways: dict[str, Callable[[str], object]] = {
+        "libcst (parse_module)": parse_module,
+        "ast.parse": _ast_only,
+        "ast.parse + convert (module_from_ast)": module_from_ast,
+    }
+    _fewer_collections()
+    gc.disable()
+    spent: dict[str, list[float]] = {name: [] for name in ways}
+    for _ in range(options.repeat):
+        for name, parse in ways.items():
+            spent[name].append(_timed(parse, texts))
+    built = sum(module_from_ast(text) is not None for text in texts)
+    print(f"{len(texts)} texts, {sum(map(len, texts))} characters; ", end="")
+    print(f"first-pass tree built for {built}")
+    base = statistics.median(spent["libcst (parse_module)"])
+    print("way | median CPU s | vs libcst")
+    print("---|---|---")
+    for name, seconds in spent.items():
+        median = statistics.median(seconds)
+        print(f"{name} | {median:.2f} | {median / base:.0%}")
+
+
+if __name__ == "__main__":
+    main()

@@ -41,7 +41,7 @@ def kept_texts(trees: list[str]) -> list[str]:
         if not active:
             continue
         if not any(map(_whole, active)):
-            pruned, _ = select(text, [rule.NEEDS for rule in active])
+            pruned, _ = select(text, [n for r in active if (n := r.NEEDS)])
             text = "" if pruned is None else pruned.text
         if text:
             texts.append(text)

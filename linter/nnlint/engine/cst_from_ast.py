@@ -24,57 +24,44 @@ from typing import Any
 import libcst as cst
 
 from nnlint.engine.cst_from_ast_small import SmallStatements
-from nnlint.engine.cst_from_ast_text import SourceText, Unsupported
+from nnlint.engine.cst_from_ast_text import SourceText, Unsupported, code_part
 from nnlint.engine.parsing import fast_construction
 
 
 def module_from_ast(text: str) -> cst.Module | None:
     """The libcst-shaped tree of ``text``, or None: use the real parser."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tree = ast.parse(text)
-        with fast_construction():
-            return StatementConverter(SourceText(text)).module(tree)
+        return build(text)
     except (SyntaxError, ValueError, Unsupported, RecursionError, MemoryError):
         return None
+
+
+def build(text: str) -> cst.Module:
+    """:func:`module_from_ast` that raises: ``SyntaxError`` (and what ``ast.parse``
+    raises) or :class:`Unsupported` with the reason."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tree = ast.parse(text)
+    with fast_construction():
+        return StatementConverter(SourceText(text)).module(tree)
 
 
 class StatementConverter(SmallStatements):
     """Converts a whole ``ast`` module: compound statements here, small statements
     and expressions inherited."""
 
-    def __init__(self, source: SourceText) -> None:
-        super().__init__(source)
-        self._compound: dict[type, Callable[[Any], cst.BaseCompoundStatement]] = {
-            ast.FunctionDef: self._function, ast.AsyncFunctionDef: self._function,
-            ast.ClassDef: self._class, ast.If: self._if, ast.For: self._for,
-            ast.AsyncFor: self._for, ast.While: self._while, ast.With: self._with,
-            ast.AsyncWith: self._with, ast.Try: self._try, ast.TryStar: self._try,
-        }  # fmt: skip
-        self._small: dict[type, Callable[[Any], cst.BaseSmallStatement]] = {
-            ast.Expr: self._expression, ast.Assign: self._assign,
-            ast.AugAssign: self._augmented, ast.AnnAssign: self._annotated,
-            ast.Return: self._return, ast.Delete: self._delete,
-            ast.Pass: self._keyword(cst.Pass), ast.Break: self._keyword(cst.Break),
-            ast.Continue: self._keyword(cst.Continue), ast.Raise: self._raise,
-            ast.Assert: self._assert, ast.Global: self._global,
-            ast.Nonlocal: self._nonlocal, ast.Import: self._import,
-            ast.ImportFrom: self._import_from,
-        }  # fmt: skip
-
     def module(self, tree: ast.Module) -> cst.Module:
         return cst.Module(body=self.statements(tree.body))
 
-    def statements(self, body: list[ast.stmt]) -> list[cst.BaseStatement]:
+    def statements(self, body: list[ast.stmt]) -> list[Any]:
         """Statements in order, small ones joined by ``;`` in one line node."""
-        converted: list[cst.BaseStatement] = []
+        converted: list[Any] = []
         line: list[cst.BaseSmallStatement] = []
         previous: ast.stmt | None = None
         for statement in body:
-            compound = self._compound.get(type(statement))
+            compound = _COMPOUND.get(type(statement))
             if compound is not None:
-                converted.append(compound(statement))
+                converted.append(compound(self, statement))
                 previous = None
                 continue
             small = self.small(statement)
@@ -89,15 +76,16 @@ class StatementConverter(SmallStatements):
     def _same_line(self, previous: ast.stmt, statement: ast.stmt) -> bool:
         if statement.lineno == previous.end_lineno:
             return True
-        if "\\" in self.source.between(previous, statement):
+        lines = self.source.between(previous, statement).split("\n")
+        if any(code_part(line).rstrip().endswith("\\") for line in lines):
             raise Unsupported("statements joined across a backslash")
         return False
 
     def small(self, statement: ast.stmt) -> cst.BaseSmallStatement:
-        convert = self._small.get(type(statement))
+        convert = _SMALL.get(type(statement))
         if convert is None:
             raise Unsupported(type(statement).__name__)
-        return convert(statement)
+        return convert(self, statement)
 
     def suite(self, body: list[ast.stmt]) -> cst.BaseSuite:
         if self.source.starts_line(body[0]):
@@ -186,7 +174,7 @@ class StatementConverter(SmallStatements):
     def _try(self, node: ast.Try) -> cst.Try | cst.TryStar:
         star = type(node) is ast.TryStar
         handler_class = cst.ExceptStarHandler if star else cst.ExceptHandler
-        handlers = [
+        handlers: list[Any] = [
             handler_class(
                 body=self.suite(handler.body),
                 type=self.optional(handler.type),
@@ -203,3 +191,35 @@ class StatementConverter(SmallStatements):
             orelse=self._else(node.orelse),
             finalbody=final,
         )
+
+
+_COMPOUND: dict[type, Callable[[Any, Any], cst.BaseCompoundStatement]] = {
+    ast.FunctionDef: StatementConverter._function,
+    ast.AsyncFunctionDef: StatementConverter._function,
+    ast.ClassDef: StatementConverter._class,
+    ast.If: StatementConverter._if,
+    ast.For: StatementConverter._for,
+    ast.AsyncFor: StatementConverter._for,
+    ast.While: StatementConverter._while,
+    ast.With: StatementConverter._with,
+    ast.AsyncWith: StatementConverter._with,
+    ast.Try: StatementConverter._try,
+    ast.TryStar: StatementConverter._try,
+}
+_SMALL: dict[type, Callable[[Any, Any], cst.BaseSmallStatement]] = {
+    ast.Expr: SmallStatements._expression,
+    ast.Assign: SmallStatements._assign,
+    ast.AugAssign: SmallStatements._augmented,
+    ast.AnnAssign: SmallStatements._annotated,
+    ast.Return: SmallStatements._return,
+    ast.Delete: SmallStatements._delete,
+    ast.Pass: lambda converter, node: cst.Pass(),
+    ast.Break: lambda converter, node: cst.Break(),
+    ast.Continue: lambda converter, node: cst.Continue(),
+    ast.Raise: SmallStatements._raise,
+    ast.Assert: SmallStatements._assert,
+    ast.Global: SmallStatements._global,
+    ast.Nonlocal: SmallStatements._nonlocal,
+    ast.Import: SmallStatements._import,
+    ast.ImportFrom: SmallStatements._import_from,
+}

@@ -29,7 +29,6 @@ _COMPARE: dict[type, type] = {
     ast.LtE: cst.LessThanEqual, ast.Gt: cst.GreaterThan, ast.GtE: cst.GreaterThanEqual,
     ast.Is: cst.Is, ast.IsNot: cst.IsNot, ast.In: cst.In, ast.NotIn: cst.NotIn,
 }  # fmt: skip
-_NAMED_CONSTANTS = {None: "None", True: "True", False: "False"}
 
 
 class ExpressionConverter:
@@ -37,26 +36,12 @@ class ExpressionConverter:
 
     def __init__(self, source: SourceText) -> None:
         self.source = source
-        self._convert: dict[type, Callable[[Any], Any]] = {
-            ast.Name: self._name, ast.Attribute: self._attribute, ast.Call: self._call,
-            ast.Constant: self._constant, ast.BinOp: self._binary,
-            ast.UnaryOp: self._unary, ast.BoolOp: self._boolean,
-            ast.Compare: self._compare, ast.Subscript: self._subscript,
-            ast.Tuple: self._tuple, ast.List: self._list, ast.Set: self._set,
-            ast.Dict: self._dict, ast.IfExp: self._if_expression,
-            ast.Lambda: self._lambda, ast.JoinedStr: self._string,
-            ast.ListComp: self._list_comp, ast.SetComp: self._set_comp,
-            ast.GeneratorExp: self._generator, ast.DictComp: self._dict_comp,
-            ast.NamedExpr: self._named, ast.Await: self._await,
-            ast.Yield: self._yield, ast.YieldFrom: self._yield_from,
-            ast.Starred: self._starred_alone,
-        }  # fmt: skip
 
     def expr(self, node: ast.expr) -> Any:
-        convert = self._convert.get(type(node))
+        convert = _EXPRESSIONS.get(type(node))
         if convert is None:
             raise Unsupported(type(node).__name__)
-        return convert(node)
+        return convert(self, node)
 
     def optional(self, node: ast.expr | None) -> Any:
         return None if node is None else self.expr(node)
@@ -96,7 +81,7 @@ class ExpressionConverter:
         if kind is str or kind is bytes:
             return self._string(node)
         if value is None or kind is bool:
-            return cst.Name(value=_NAMED_CONSTANTS[value])
+            return cst.Name(value=repr(value))
         if kind is int:
             return cst.Integer(value=self.source.segment(node))
         if kind is float:
@@ -129,7 +114,7 @@ class ExpressionConverter:
             result = cst.BooleanOperation(
                 left=result, operator=operator(), right=self.expr(value)
             )
-        return result  # type: ignore[no-any-return]
+        return result
 
     def _compare(self, node: ast.Compare) -> cst.Comparison:
         targets = [
@@ -306,6 +291,35 @@ class ExpressionConverter:
         )
 
 
+_EXPRESSIONS: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Name: ExpressionConverter._name,
+    ast.Attribute: ExpressionConverter._attribute,
+    ast.Call: ExpressionConverter._call,
+    ast.Constant: ExpressionConverter._constant,
+    ast.BinOp: ExpressionConverter._binary,
+    ast.UnaryOp: ExpressionConverter._unary,
+    ast.BoolOp: ExpressionConverter._boolean,
+    ast.Compare: ExpressionConverter._compare,
+    ast.Subscript: ExpressionConverter._subscript,
+    ast.Tuple: ExpressionConverter._tuple,
+    ast.List: ExpressionConverter._list,
+    ast.Set: ExpressionConverter._set,
+    ast.Dict: ExpressionConverter._dict,
+    ast.IfExp: ExpressionConverter._if_expression,
+    ast.Lambda: ExpressionConverter._lambda,
+    ast.JoinedStr: ExpressionConverter._string,
+    ast.ListComp: ExpressionConverter._list_comp,
+    ast.SetComp: ExpressionConverter._set_comp,
+    ast.GeneratorExp: ExpressionConverter._generator,
+    ast.DictComp: ExpressionConverter._dict_comp,
+    ast.NamedExpr: ExpressionConverter._named,
+    ast.Await: ExpressionConverter._await,
+    ast.Yield: ExpressionConverter._yield,
+    ast.YieldFrom: ExpressionConverter._yield_from,
+    ast.Starred: ExpressionConverter._starred_alone,
+}
+
+
 def _field_expression(text: str) -> cst.BaseExpression:
     """An f-string field's expression, parsed on its own (in parentheses, as Python
     reads it)."""
@@ -314,4 +328,4 @@ def _field_expression(text: str) -> cst.BaseExpression:
         tree = ast.parse(wrapped, mode="eval")
     except SyntaxError as error:
         raise Unsupported("f-string field") from error
-    return ExpressionConverter(SourceText(wrapped)).expr(tree.body)  # type: ignore[no-any-return]
+    return ExpressionConverter(SourceText(wrapped)).expr(tree.body)

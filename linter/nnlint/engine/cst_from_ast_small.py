@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable
 from typing import Any
 
 import libcst as cst
@@ -43,9 +42,6 @@ def _aliases(names: list[ast.alias]) -> list[cst.ImportAlias]:
 
 class SmallStatements(ExpressionConverter):
     """Statements that fit in a ``SimpleStatementLine``."""
-
-    def _keyword(self, kind: type) -> Callable[[Any], cst.BaseSmallStatement]:
-        return lambda node: kind()  # type: ignore[no-any-return]
 
     def _expression(self, node: ast.Expr) -> cst.Expr:
         return cst.Expr(value=self.expr(node.value))

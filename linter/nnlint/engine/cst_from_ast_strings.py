@@ -10,6 +10,7 @@ their own (:func:`formatted_string`).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import libcst as cst
 
@@ -22,7 +23,7 @@ Part = cst.FormattedStringText | cst.FormattedStringExpression
 def string_literal(text: str, expression: Expression) -> cst.BaseExpression:
     """The node of a string literal's ``text``, concatenated pieces nested right."""
     pieces = string_pieces(text)
-    nodes = [_piece(piece, expression) for piece in pieces]
+    nodes: list[Any] = [_piece(piece, expression) for piece in pieces]
     result = nodes[-1]
     for node in reversed(nodes[:-1]):
         result = cst.ConcatenatedString(left=node, right=result)
@@ -31,13 +32,14 @@ def string_literal(text: str, expression: Expression) -> cst.BaseExpression:
 
 def _piece(piece: str, expression: Expression) -> cst.BaseString:
     start, body, end = split_prefix(piece)
+    quote: Any = end  # one of the four quotes: the piece is a token
     if "f" not in start and "F" not in start:
         return cst.SimpleString(value=piece)
     raw = "r" in start or "R" in start
     parts, stop = _parts(body, 0, expression, raw, inside_spec=False)
     if stop != len(body):
         raise Unsupported("unbalanced f-string")
-    return cst.FormattedString(parts=parts, start=start, end=end)
+    return cst.FormattedString(parts=parts, start=start, end=quote)
 
 
 def _parts(

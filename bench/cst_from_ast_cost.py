@@ -6,7 +6,9 @@ Takes the text each file of the trees (default timm) hands the parser in a cold 
 (the pre-filter's kept text, as in ``bench/lint_stages.py``) and, interleaved round by
 round, times in CPU seconds: ``nnlint.engine.parsing.parse_module`` (the real parse),
 ``ast.parse`` alone, and ``nnlint.engine.cst_from_ast.module_from_ast`` (``ast.parse``
-and the conversion). Collections run between files only, as in a worker.
+and the conversion). Collections run between files only, as in a worker. Also counts
+the texts the real parse is still needed for (the rules report on the first pass's
+tree, or it could not be built).
 """
 
 from __future__ import annotations
@@ -23,16 +25,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "linter"))
 
 from nnlint.engine.cst_from_ast import module_from_ast  # noqa: E402
-from nnlint.engine.lint_source import _mentions, _whole  # noqa: E402
+from nnlint.engine.lint_source import _mentions, _reports, _whole  # noqa: E402
 from nnlint.engine.parsing import parse_module  # noqa: E402
 from nnlint.engine.pool import _fewer_collections  # noqa: E402
 from nnlint.engine.prefilter import select  # noqa: E402
-from nnlint.rules import all_rules  # noqa: E402
+from nnlint.rules import Rule, all_rules  # noqa: E402
 from nnlint.rules.engine_rules import is_engine_rule  # noqa: E402
 
 
-def kept_texts(trees: list[str]) -> list[str]:
-    """The text a cold run parses, file by file (files no rule reads left out)."""
+def kept_texts(trees: list[str]) -> list[tuple[str, list[type[Rule]]]]:
+    """The text a cold run parses, file by file (files no rule reads left out), with
+    the rules that run on it."""
     rules = [rule for rule in all_rules() if not is_engine_rule(rule)]
     texts = []
     for path in sorted(p for tree in trees for p in Path(tree).rglob("*.py")):
@@ -41,11 +44,17 @@ def kept_texts(trees: list[str]) -> list[str]:
         if not active:
             continue
         if not any(map(_whole, active)):
-            pruned, _ = select(text, [n for r in active if (n := r.NEEDS)])
+            pruned, hits = select(text, [n for r in active if (n := r.NEEDS)])
+            active = [rule for rule, hit in zip(active, hits, strict=True) if hit]
             text = "" if pruned is None else pruned.text
         if text:
-            texts.append(text)
+            texts.append((text, active))
     return texts
+
+
+def _reaches_libcst(text: str, rules: list[type[Rule]]) -> bool:
+    module = module_from_ast(text)
+    return module is None or bool(_reports(module, "file.py", rules))
 
 
 def _ast_only(text: str) -> object:
@@ -71,7 +80,8 @@ def main() -> None:
     parser.add_argument("trees", nargs="*", default=["/work/corpus/timm"])
     parser.add_argument("--repeat", type=int, default=3)
     options = parser.parse_args()
-    texts = kept_texts(options.trees)
+    kept = kept_texts(options.trees)
+    texts = [text for text, _ in kept]
     ways: dict[str, Callable[[str], object]] = {
         "libcst (parse_module)": parse_module,
         "ast.parse": _ast_only,
@@ -85,7 +95,8 @@ def main() -> None:
             spent[name].append(_timed(parse, texts))
     built = sum(module_from_ast(text) is not None for text in texts)
     print(f"{len(texts)} texts, {sum(map(len, texts))} characters; ", end="")
-    print(f"first-pass tree built for {built}")
+    print(f"first-pass tree built for {built}; ", end="")
+    print(f"the real parse needed for {sum(_reaches_libcst(*item) for item in kept)}")
     base = statistics.median(spent["libcst (parse_module)"])
     print("way | median CPU s | vs libcst")
     print("---|---|---")

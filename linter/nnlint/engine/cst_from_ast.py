@@ -42,7 +42,7 @@ def build(text: str) -> cst.Module:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         tree = ast.parse(text)
-    with fast_construction():
+    with fast_construction(shared_defaults=True):
         return StatementConverter(SourceText(text)).module(tree)
 
 

@@ -51,13 +51,14 @@ def parse_module(source: str) -> cst.Module:
 
 
 @contextmanager
-def fast_construction() -> Iterator[None]:
+def fast_construction(shared_defaults: bool = False) -> Iterator[None]:
     """Within it, libcst nodes are built without validation, through their slots
-    (for trees built from a parse that succeeded: the parser's, or ``ast``'s)."""
+    (for trees built from a parse that succeeded: the parser's, or ``ast``'s);
+    ``shared_defaults`` as in :func:`nnlint.engine.node_init.fast_initialisers`."""
     if not _SKIPPABLE:
         yield
         return
-    fast = fast_initialisers(_VALIDATING_HOOK)
+    fast = fast_initialisers(_VALIDATING_HOOK, shared_defaults)
     CSTNode.__post_init__ = _skip_validation  # type: ignore[method-assign]
     for node_class, initialiser in fast.items():
         node_class.__init__ = initialiser  # type: ignore[misc]
@@ -73,3 +74,4 @@ def warm_up() -> None:
     """Build the fast constructors now (they are built on the first parse anyway)."""
     if _SKIPPABLE:
         fast_initialisers(_VALIDATING_HOOK)
+        fast_initialisers(_VALIDATING_HOOK, True)

@@ -6,7 +6,9 @@ Takes the text each file of the trees (default timm) hands the parser in a cold 
 (the pre-filter's kept text, as in ``bench/lint_stages.py``) and, interleaved round by
 round, times in CPU seconds: ``nnlint.engine.parsing.parse_module`` (the real parse),
 ``ast.parse`` alone, and ``nnlint.engine.cst_from_ast.module_from_ast`` (``ast.parse``
-and the conversion). Collections run between files only, as in a worker. Also counts
+and the conversion); and the parse with the rules' walk as before (libcst, rules) and
+now (the first pass's tree and the rules; libcst and the rules again where they
+report). Collections run between files only, as in a worker. Also counts
 the texts the real parse is still needed for (the rules report on the first pass's
 tree, or it could not be built).
 """
@@ -57,20 +59,42 @@ def _reaches_libcst(text: str, rules: list[type[Rule]]) -> bool:
     return module is None or bool(_reports(module, "file.py", rules))
 
 
-def _ast_only(text: str) -> object:
+Way = Callable[[str, list[type[Rule]]], object]
+
+
+def _libcst(text: str, rules: list[type[Rule]]) -> object:
+    return parse_module(text)
+
+
+def _ast_only(text: str, rules: list[type[Rule]]) -> object:
     return ast.parse(text)
 
 
-def _timed(parse: Callable[[str], object], texts: list[str]) -> float:
+def _first_pass(text: str, rules: list[type[Rule]]) -> object:
+    return module_from_ast(text)
+
+
+def _libcst_and_rules(text: str, rules: list[type[Rule]]) -> object:
+    return _reports(parse_module(text), "file.py", rules)
+
+
+def _two_passes(text: str, rules: list[type[Rule]]) -> object:
+    """What the engine does now: the real parse and rules only where needed."""
+    if _reaches_libcst(text, rules):
+        return _libcst_and_rules(text, rules)
+    return None
+
+
+def _timed(way: Way, kept: list[tuple[str, list[type[Rule]]]]) -> float:
     spent = 0.0
-    for text in texts:
+    for text, rules in kept:
         start = time.process_time()
         try:
-            tree = parse(text)
+            result = way(text, rules)
         except Exception:  # noqa: BLE001 - a file libcst refuses costs the same in both
-            tree = None
+            result = None
         spent += time.process_time() - start
-        del tree
+        del result
         gc.collect(0)
     return spent
 
@@ -82,17 +106,19 @@ def main() -> None:
     options = parser.parse_args()
     kept = kept_texts(options.trees)
     texts = [text for text, _ in kept]
-    ways: dict[str, Callable[[str], object]] = {
-        "libcst (parse_module)": parse_module,
+    ways: dict[str, Way] = {
+        "libcst (parse_module)": _libcst,
         "ast.parse": _ast_only,
-        "ast.parse + convert (module_from_ast)": module_from_ast,
+        "ast.parse + convert (module_from_ast)": _first_pass,
+        "before: libcst + rules": _libcst_and_rules,
+        "now: first pass + rules, libcst + rules where they report": _two_passes,
     }
     _fewer_collections()
     gc.disable()
     spent: dict[str, list[float]] = {name: [] for name in ways}
     for _ in range(options.repeat):
         for name, parse in ways.items():
-            spent[name].append(_timed(parse, texts))
+            spent[name].append(_timed(parse, kept))
     built = sum(module_from_ast(text) is not None for text in texts)
     print(f"{len(texts)} texts, {sum(map(len, texts))} characters; ", end="")
     print(f"first-pass tree built for {built}; ", end="")

@@ -9,9 +9,9 @@ report something does the engine parse the text for real (positions, messages an
 fixes come from that pass, see :mod:`nnlint.engine.lint_source`).
 
 Whatever the converter is not sure of gives None (parse for real): text that ``ast``
-rejects, ``match`` statements, f-string fields with ``=``, and the rare layouts the
-helpers of :mod:`nnlint.engine.cst_from_ast_text` cannot read. That the trees agree is
-checked on every corpus file by ``bench/cst_from_ast_identical.py``.
+rejects, ``match`` statements, and the rare layouts the helpers of
+:mod:`nnlint.engine.cst_from_ast_text` cannot read. That the trees agree is checked
+on every corpus file by ``bench/cst_from_ast_identical.py``.
 """
 
 from __future__ import annotations

@@ -84,6 +84,12 @@ def _field(
     after its closing brace."""
     end = _expression_end(body, index)
     value = expression(body[index:end])
+    equal = None
+    if body[end] == "=":  # ``{x=}``: the text of the expression is printed too
+        equal = cst.AssignEqual()
+        end += 1
+        while body[end] in " \t":
+            end += 1
     conversion = None
     if body[end] == "!":
         stop = end + 1
@@ -96,7 +102,7 @@ def _field(
     if body[end] != "}":
         raise Unsupported("f-string field not closed")
     field = cst.FormattedStringExpression(
-        expression=value, conversion=conversion, format_spec=spec
+        expression=value, conversion=conversion, format_spec=spec, equal=equal
     )
     return field, end + 1
 
@@ -117,7 +123,7 @@ def _expression_end(body: str, index: int) -> int:
         elif depth == 0 and (char == ":" or (char == "!" and body[index + 1] != "=")):
             break
         elif char == "=" and depth == 0 and _self_documenting(body, index):
-            raise Unsupported("f-string field with '='")
+            break
         elif char in "#\\":
             raise Unsupported("comment or backslash in an f-string field")
         index += 1

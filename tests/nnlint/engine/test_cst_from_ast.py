@@ -16,6 +16,7 @@ CONSTRUCTS = {
     "f-strings": (
         "s = f'{a!r:>{w}.{p}f} {{lit}} {b[\"k\"]} {c(d, e=1)} {x:%H}'\n"
         "t = rf'\\d{a}' + f'\\N{EM DASH} {b}' + f'''{\n  c\n}'''\n"
+        "u = f'{a=} {b = !r:>{w}} {c.d=:.2f} {e==f} {g!=h}'\n"
     ),
     "call arguments in source order": "f(a, *b, c=1, **d, e=2)\ng(x=1, *a)\n",
     "generator argument": "f(x for x in y)\n",
@@ -81,7 +82,6 @@ def test_converted_tree_equals_libcst(source: str) -> None:
         "def f(:\n",  # a syntax error: libcst reports it
         "type X = int\n",  # newer syntax than this Python's ``ast``
         "match x:\n    case 1:\n        pass\n",
-        "print(f'{x=}')\n",  # the self-documenting field is not converted
         "x = 1; \\\ny = 2\n",  # statements joined across a backslash
         "x[*a]\n",
     ],

@@ -32,7 +32,8 @@ from nnlint.engine.parsing import parse_module  # noqa: E402
 
 CORPORA = (
     "/work/corpus/*", "/work/corpus-wide/*", "/work/corpus-unseen/*",
-    "/work/corpus-fresh/*", "/work/corpus-fourth/*",
+    "/work/corpus-fresh/*", "/work/corpus-fourth/*", "/work/corpus-fifth/*",
+    "/work/corpus-sixth/*",
 )  # fmt: skip
 
 

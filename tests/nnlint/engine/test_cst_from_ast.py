@@ -84,6 +84,8 @@ def test_converted_tree_equals_libcst(source: str) -> None:
         "match x:\n    case 1:\n        pass\n",
         "x = 1; \\\ny = 2\n",  # statements joined across a backslash
         "x[*a]\n",
+        # Python accepts this indentation, libcst's tokenizer does not (NNL001):
+        "class A:\n    def f(self):\n\t    return 1\n    x = 1\n",
     ],
 )
 def test_real_parser_is_used_where_the_converter_is_not_sure(source: str) -> None:

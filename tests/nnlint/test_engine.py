@@ -222,7 +222,8 @@ class WholeFile(CallNames):
 def test_whole_file_rules_switch_pruning_off() -> None:
     WholeFile.seen = []
     check_source(SAMPLE, "m.py", [WholeFile], prune=True)
-    assert WholeFile.seen == ["unrelated", "forward"]
+    # Twice: the first pass (tree from ``ast``) reported, so the real pass ran.
+    assert WholeFile.seen == ["unrelated", "forward"] * 2
     WholeFile.seen = []
     check_source(SAMPLE, "m.py", [WholeFile, CallNames], prune=True)
     assert "unrelated" in WholeFile.seen

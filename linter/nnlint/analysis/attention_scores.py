@@ -12,7 +12,9 @@ file pass a scaled tensor to.
 
 from __future__ import annotations
 
+import io
 import re
+import tokenize
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -291,7 +293,13 @@ def _normalising_attributes(index: FileIndex, imports: ImportMap) -> set[str]:
     return index.built_by(classes)
 
 
-_INVERSE_SQRT = re.compile(r"\*\*\s*\(?\s*-\s*0?\.5|rsqrt|/\s*(?:math\.|np\.)?sqrt")
+# Read on the call's tokens without spaces, comments and parentheses, so that the
+# layout of the call (``d ** (-0.5)``, ``/ (math.sqrt(d))``, a comment naming
+# ``sqrt``) does not decide, only its code.
+_INVERSE_SQRT = re.compile(r"\*\*-0?\.5|rsqrt|/(?:math\.|np\.)?sqrt")
+_LAYOUT_TOKENS = frozenset(
+    {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT}
+)
 
 
 def _init_scaled_attributes(module: cst.Module, index: FileIndex) -> set[str]:
@@ -300,12 +308,22 @@ def _init_scaled_attributes(module: cst.Module, index: FileIndex) -> set[str]:
     ``module.q.weight.data.normal_(std=...)`` gives ``q``."""
     found = set()
     for node in index.inits:
-        text = module.code_for_node(node)
+        text = _code_only(module.code_for_node(node))
         if not _INVERSE_SQRT.search(text):
             continue
         for match in re.finditer(r"\.(\w+)\.weight\b", text):
             found.add(match.group(1))
     return found
+
+
+def _code_only(text: str) -> str:
+    """An expression's tokens joined without layout: no spaces, comments, parens."""
+    tokens = tokenize.generate_tokens(io.StringIO("(" + text + ")").readline)
+    return "".join(
+        token.string
+        for token in tokens
+        if token.type not in _LAYOUT_TOKENS and token.string not in ("(", ")")
+    )
 
 
 def file_attributes(

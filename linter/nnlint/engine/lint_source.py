@@ -16,6 +16,7 @@ from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from nnlint.analysis.names import ImportMap
 from nnlint.engine import parse_guard
+from nnlint.engine.cst_from_ast import module_from_ast
 from nnlint.engine.parsing import parse_module
 from nnlint.engine.prefilter import select
 from nnlint.engine.rule_walk import BatchedWalker
@@ -76,6 +77,15 @@ def warm_up() -> None:
 def lint_module(
     module: cst.Module, path: str, rules: Sequence[type[Rule]]
 ) -> list[Finding]:
+    reported = _reports(module, path, rules)
+    if not reported:
+        return []
+    return _to_findings(module, path, reported)
+
+
+def _reports(
+    module: cst.Module, path: str, rules: Sequence[type[Rule]]
+) -> list[tuple[Rule, Report]]:
     rules = [rule for rule in rules if not is_engine_rule(rule)]
     context = RuleContext(
         path=path, module=module, imports=ImportMap.from_module(module)
@@ -87,9 +97,21 @@ def lint_module(
         context.close()
     reported = [(rule, report) for rule in instances for report in rule.reports]
     _forget(instances)
-    if not reported:
-        return []
-    return _to_findings(module, path, reported)
+    return reported
+
+
+def _first_pass_silent(text: str, path: str, rules: Sequence[type[Rule]]) -> bool:
+    """Whether the rules report nothing on the tree built from ``ast``
+    (:mod:`nnlint.engine.cst_from_ast`): then the real parse is not needed. False
+    when that tree cannot be built, or a rule fails on it (the real pass then
+    shows whether the rule fails on the file itself)."""
+    module = module_from_ast(text)
+    if module is None:
+        return False
+    try:
+        return not _reports(module, path, rules)
+    except Exception:  # noqa: BLE001 - decided again by the real pass
+        return False
 
 
 def _forget(instances: Sequence[Rule]) -> None:
@@ -180,6 +202,8 @@ def _check_parsed(
     refused = parse_guard.check(source)
     if refused is not None:
         return [TooComplexToLint.finding(path, refused.line, refused.reason)], None
+    if prune and rules and _first_pass_silent(source, path, rules):
+        return [], None
     try:
         module = parse_module(source)
     except (cst.ParserSyntaxError, ValueError) as error:
@@ -203,6 +227,8 @@ def _lint_pruned(
     if refused is not None:
         line = pruned.source_line(refused.line)
         return [TooComplexToLint.finding(path, line, refused.reason)]
+    if _first_pass_silent(pruned.text, path, rules):
+        return []
     try:
         module = parse_module(pruned.text)
     except (cst.ParserSyntaxError, ValueError):

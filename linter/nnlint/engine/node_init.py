@@ -35,17 +35,28 @@ def _subclasses(root: type) -> Iterator[type]:
 
 
 @cache
-def fast_initialisers(validating_hook: object) -> dict[type, Initialiser]:
-    """A constructor for each node class it is provably equivalent for."""
+def fast_initialisers(
+    validating_hook: object, shared_defaults: bool = False
+) -> dict[type, Initialiser]:
+    """A constructor for each node class it is provably equivalent for.
+
+    ``shared_defaults``: a field whose default is made by a factory for each node
+    (the whitespace of every node) gets one instance made once and shared by all
+    nodes. Only for trees that are read, never edited, and whose formatting nodes are
+    never told apart by identity: the first pass's trees
+    (:mod:`nnlint.engine.cst_from_ast`), where those factories were most of the cost.
+    """
     built: dict[type, Initialiser] = {}
     for node_class in set(_subclasses(CSTNode)):
-        initialiser = _initialiser(node_class, validating_hook)
+        initialiser = _initialiser(node_class, validating_hook, shared_defaults)
         if initialiser is not None:
             built[node_class] = initialiser
     return built
 
 
-def _initialiser(node_class: type, validating_hook: object) -> Initialiser | None:
+def _initialiser(
+    node_class: type, validating_hook: object, shared_defaults: bool
+) -> Initialiser | None:
     own = vars(node_class).get("__init__")
     if (
         not dataclasses.is_dataclass(node_class)
@@ -64,6 +75,9 @@ def _initialiser(node_class: type, validating_hook: object) -> Initialiser | Non
         namespace[f"_set_{name}"] = slot.__set__
         if field.default is not dataclasses.MISSING:
             namespace[f"_default_{name}"] = field.default
+            parameters.append(f"{name}=_default_{name}")
+        elif field.default_factory is not dataclasses.MISSING and shared_defaults:
+            namespace[f"_default_{name}"] = field.default_factory()
             parameters.append(f"{name}=_default_{name}")
         elif field.default_factory is not dataclasses.MISSING:
             namespace[f"_factory_{name}"] = field.default_factory

@@ -15,6 +15,9 @@ validated, and a fixed file is re-parsed before it is written.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import libcst as cst
 from libcst._nodes.base import CSTNode
 
@@ -43,14 +46,24 @@ _GENERATED = {
 def parse_module(source: str) -> cst.Module:
     """Like ``libcst.parse_module`` (same tree, same errors), about 20% faster:
     no validation, and node classes built by :mod:`nnlint.engine.node_init`."""
-    if not _SKIPPABLE:
+    with fast_construction():
         return cst.parse_module(source)
-    fast = fast_initialisers(_VALIDATING_HOOK)
+
+
+@contextmanager
+def fast_construction(shared_defaults: bool = False) -> Iterator[None]:
+    """Within it, libcst nodes are built without validation, through their slots
+    (for trees built from a parse that succeeded: the parser's, or ``ast``'s);
+    ``shared_defaults`` as in :func:`nnlint.engine.node_init.fast_initialisers`."""
+    if not _SKIPPABLE:
+        yield
+        return
+    fast = fast_initialisers(_VALIDATING_HOOK, shared_defaults)
     CSTNode.__post_init__ = _skip_validation  # type: ignore[method-assign]
     for node_class, initialiser in fast.items():
         node_class.__init__ = initialiser  # type: ignore[misc]
     try:
-        return cst.parse_module(source)
+        yield
     finally:
         for node_class in fast:
             node_class.__init__ = _GENERATED[node_class]  # type: ignore[misc]
@@ -61,3 +74,4 @@ def warm_up() -> None:
     """Build the fast constructors now (they are built on the first parse anyway)."""
     if _SKIPPABLE:
         fast_initialisers(_VALIDATING_HOOK)
+        fast_initialisers(_VALIDATING_HOOK, True)

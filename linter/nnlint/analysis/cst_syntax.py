@@ -126,3 +126,24 @@ def bound_call(scope: cst.CSTNode | None, name: str) -> tuple[cst.Call | None, b
     if len(values) != 1 or type(values[0]) is not cst.Call:
         return None, False
     return values[0], count == 2
+
+
+def same_expression(left: cst.CSTNode, right: cst.CSTNode) -> bool:
+    """Whether two expressions are the same whatever their layout (spaces and
+    parentheses do not count): same node types, same names and literals."""
+    pending = [(left, right)]
+    while pending:
+        one, other = pending.pop()
+        if type(one) is not type(other) or leaf_text(one) != leaf_text(other):
+            return False
+        mine, theirs = iter_children(one), iter_children(other)
+        if len(mine) != len(theirs):
+            return False
+        pending.extend(zip(mine, theirs, strict=True))
+    return True
+
+
+def leaf_text(node: cst.CSTNode) -> tuple[str | None, ...]:
+    """A leaf's text fields (``Name.value``, ``Integer.value``, ``Arg.star``)."""
+    fields = (getattr(node, "value", None), getattr(node, "star", None))
+    return tuple(text if isinstance(text, str) else None for text in fields)

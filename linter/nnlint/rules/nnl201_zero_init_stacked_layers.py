@@ -7,7 +7,7 @@ import re
 
 import libcst as cst
 
-from nnlint.analysis.cst_syntax import called_name, enclosing, source_text
+from nnlint.analysis.cst_syntax import called_name, enclosing, same_expression
 from nnlint.analysis.layer_feeds import Ref, hidden_layers, normalise, ref_text
 from nnlint.analysis.layer_kinds import MIXING
 from nnlint.analysis.module_model import ClassModel, file_model
@@ -143,11 +143,7 @@ def _one_unit_per_group(owner: ClassModel, ref: Ref) -> bool:
     if layer is None or layer.kind is None or ".Conv" not in layer.kind:
         return False
     groups, out = layer.arg(6, "groups"), layer.arg(1, "out_channels")
-    return groups is not None and out is not None and _spelled(groups) == _spelled(out)
-
-
-def _spelled(node: cst.CSTNode) -> str:
-    return "".join(source_text(node).split())
+    return groups is not None and out is not None and same_expression(groups, out)
 
 
 def _may_report(statement: ast.stmt) -> bool:

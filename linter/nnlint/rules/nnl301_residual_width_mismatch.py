@@ -14,10 +14,10 @@ from nnlint.analysis.constructions import (
     init_parameters,
     related,
 )
+from nnlint.analysis.cst_syntax import same_expression
 from nnlint.analysis.forward_records import Add
 from nnlint.analysis.layer_shapes import SIZED, chain_shape
 from nnlint.analysis.module_model import ClassModel, module_class
-from nnlint.analysis.walk import iter_children
 from nnlint.rules.base import Invalid, Rule
 from nnlint.rules.needs import Needs, construction_calls
 from nnlint.rules.nnl301_screen import may_add_a_residual
@@ -376,7 +376,7 @@ def _different(
         differ = int(left.value, 0) != int(right.value, 0)
         return "they differ unless equal" if differ else None
     names = init_parameters(left, owner) | init_parameters(right, owner)
-    if _same_expression(left, right) or not names:
+    if same_expression(left, right) or not names:
         return None
     # ``names`` are parameters of ``__init__``, so the class has one.
     if related(owner.methods["__init__"], names):
@@ -409,24 +409,3 @@ def _built_apart(
         how = "builds" if call is not None else "can build (its defaults)"
         return f"this file {how} `{name}` with {shown}: {values[0]} vs {values[1]}"
     return None
-
-
-def _same_expression(left: cst.CSTNode, right: cst.CSTNode) -> bool:
-    """Whether two expressions are the same whatever their layout (spaces and
-    parentheses do not count): same node types, same names and literals."""
-    pending = [(left, right)]
-    while pending:
-        one, other = pending.pop()
-        if type(one) is not type(other) or _leaf_text(one) != _leaf_text(other):
-            return False
-        mine, theirs = iter_children(one), iter_children(other)
-        if len(mine) != len(theirs):
-            return False
-        pending.extend(zip(mine, theirs, strict=True))
-    return True
-
-
-def _leaf_text(node: cst.CSTNode) -> tuple[str | None, ...]:
-    """A leaf's text fields (``Name.value``, ``Integer.value``, ``Arg.star``)."""
-    fields = (getattr(node, "value", None), getattr(node, "star", None))
-    return tuple(text if isinstance(text, str) else None for text in fields)

@@ -3,6 +3,8 @@ the rank probe's rows, taken by shortcuts that must give the same numbers."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -79,3 +81,103 @@ def test_a_probe_mode_does_not_see_unseen_hooks_but_a_users_mode_does():
     with Probes():
         (x + 1).sum()  # the model's own calls are still seen
     assert seen == ["Probes", "Probes"]
+
+
+def test_histogram_bins_are_histc_bins_at_and_around_every_edge():
+    """The histogram probe bins a whole step's samples with one ``bincount``: each
+    value must land in the bin ``torch.histc`` gives it, including values a few
+    float32 steps either side of every bin edge (where a different formula would
+    round the other way), the clamped ends, NaN (no bin) and -inf (a zero)."""
+    from pytest_nnhealth.probes.histograms import (
+        BINS,
+        EDGES,
+        HIGH,
+        LOW,
+        bin_index,
+        binned,
+    )
+
+    edges = torch.tensor(EDGES, dtype=torch.float32)
+    near = [edges]
+    up, down = edges.clone(), edges.clone()
+    for _ in range(64):
+        up = torch.nextafter(up, torch.full_like(up, math.inf))
+        down = torch.nextafter(down, torch.full_like(down, -math.inf))
+        near += [up.clone(), down.clone()]
+    logs = torch.cat([*near, torch.rand(20000) * 12 - 8]).clamp(LOW, HIGH)
+    each = torch.stack([torch.histc(v[None], BINS, LOW, HIGH) for v in logs])
+    assert torch.equal(bin_index(logs), each.argmax(dim=1))
+    assert torch.equal(each.sum(dim=1), torch.ones(len(logs)))
+    values = torch.tensor([0.0, 1e-9, 1.0, 1e9, math.nan, math.inf])
+    many = binned([values, values[:3]], [1, 0], 2)
+    assert many[1].sum().item() == 5  # NaN: no bin
+    assert many[0].sum().item() == 3
+    assert torch.equal(many[0], binned([values[:3]], [0], 1)[0])
+
+
+def test_a_module_called_twice_in_a_step_has_one_histogram_row_for_both():
+    """Calls of one module in one step are one row (their counts summed), as the
+    per-call ``histc`` kept them."""
+    from torch import nn
+
+    from pytest_nnhealth.probes.histograms import log_histogram
+    from pytest_nnhealth.training import runner
+
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = nn.Linear(4, 4)
+            self.head = nn.Linear(4, 1)
+
+        def forward(self, x):
+            return self.head(self.inner(self.inner(x)))
+
+    model = Twice()
+    batch = (torch.randn(8, 4), torch.randn(8, 1))
+    work, memo = runner.work_copy(model, torch.device("cpu"))
+    spec = runner.RunSpec(
+        [batch] * 3, torch.nn.functional.mse_loss, None,
+        lambda p: torch.optim.SGD(p, lr=0.0), 3, 0, torch.device("cpu"),
+    )  # fmt: skip
+    result = runner.run(work, memo, spec)
+    hist = result.layers["inner"].histograms["act_hist"]
+    assert hist.steps == [0, 1, 2]
+    with torch.no_grad():  # lr 0: the same weights at every step
+        first = model.inner(batch[0])
+        expected = log_histogram([first]) + log_histogram([model.inner(first)])
+    assert hist.counts[0] == expected.tolist()
+
+
+def test_fused_gradient_and_weight_norms_are_the_separate_norms():
+    """After backward the run context takes the gradients' and the weights' norms in
+    one fused call: the same values as one call each, a missing gradient 0."""
+    from torch import nn
+
+    from pytest_nnhealth.probes.base import RunContext
+    from pytest_nnhealth.probes.norms import norms
+
+    model = nn.Sequential(nn.Linear(5, 7), nn.ReLU(), nn.Linear(7, 2), nn.Linear(2, 2))
+    model(torch.randn(3, 5))[:, :1].sum().backward()
+    model[3].weight.grad = None  # a parameter the loss does not reach
+    ctx = RunContext.build(model, steps=1)
+    grads, weights = ctx.grad_norms(), ctx.param_norms()
+    params = ctx.trainable()
+    assert torch.equal(grads, norms([p.grad for p in params], params))
+    assert torch.equal(weights, norms(params, params))
+    missing = next(i for i, p in enumerate(params) if p is model[3].weight)
+    assert grads[missing].item() == 0.0
+    assert torch.equal(weights, torch.stack([p.detach().norm() for p in params]))
+
+
+@pytest.mark.parametrize(
+    "shape", [(8, 16), (8, 32, 64), (8, 24, 56, 56), (300, 1000), (2, 5), (4, 0)]
+)
+def test_dead_unit_counts_by_shape_are_the_counts_of_the_tensor(shape):
+    from pytest_nnhealth.probes.dead_units import (
+        samples_per_unit,
+        shape_counts,
+        units_of,
+    )
+
+    tensor = torch.zeros(shape)
+    assert shape_counts(tensor.shape) == (samples_per_unit(tensor), units_of(tensor))

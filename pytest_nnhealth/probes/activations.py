@@ -1,4 +1,4 @@
-"""Activation statistics on the statistics steps (``stat_schedule``: 10 of 25 by
+"""Activation statistics on the statistics steps (``stat_schedule``: 8 of 25 by
 default): mean and std of every module's output; at step 0 also the std across samples
 (``act_batch_std``), from which the judge takes the depth ratio at init. The hooks are
 attached on those steps only.

@@ -15,7 +15,7 @@ synchronisation.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +25,7 @@ from torch import nn
 
 from pytest_nnhealth.judge.records import RunResult
 from pytest_nnhealth.probes.forward_hub import ForwardHub
+from pytest_nnhealth.probes.norms import norms
 
 Series = dict[
     str, dict[str, list[float | None]]
@@ -40,13 +41,20 @@ class ParamModule:
     params: list[nn.Parameter]
 
 
+# Statistics steps between the two windows: every STAT_STRIDE-th step. The judge reads
+# these quantities on their last ``window`` measured values and walks back through the
+# measured steps only to date a finding's onset, so the steps between the windows
+# place an onset and draw the report's curves; every 5th cost 10 of 25 steps, each
+# ~3 ms of probes on a 4 ms BERT step (docs/performance.md, sched25).
+STAT_STRIDE = 10
+
+
 def stat_schedule(steps: int, window: int) -> frozenset[int]:
     """Steps where activation-level statistics (dead units, saturation, depth ratio) are
     measured: the first and last ``window`` steps (onset, and the judge's trailing
-    window)
-    and every 5th step between. 10 of 25 steps by default."""
+    window) and every ``STAT_STRIDE``-th step between. 8 of 25 steps by default."""
     edges = set(range(min(window, steps))) | set(range(max(0, steps - window), steps))
-    return frozenset(edges | set(range(0, steps, 5)))
+    return frozenset(edges | set(range(0, steps, STAT_STRIDE)))
 
 
 def deep_schedule(steps: int) -> frozenset[int]:
@@ -116,25 +124,44 @@ class RunContext:
         result: list[nn.Parameter] = self._static["trainable"]
         return result
 
+    def one_device(self) -> bool:
+        """Every trainable parameter on one device (so their gradients too); the
+        parameters do not move during a run."""
+        if "one_device" not in self._static:
+            devices = {p.device for p in self.trainable()}
+            self._static["one_device"] = len(devices) <= 1
+        result: bool = self._static["one_device"]
+        return result
+
     def new_step(self, step: int) -> None:
         self.step = step
         self._cache.clear()
 
     def grad_norms(self) -> torch.Tensor | None:
         """Per trainable parameter gradient norm this step (0 where grad is None);
-        computed once per step and shared by the probes that need it."""
+        computed once per step and shared by the probes that need it. The weights'
+        norms, asked for next by every probe that reads these (and still those of
+        before the update: this runs after backward), come in the same fused call."""
         if "grad_norms" not in self._cache:
-            self._cache["grad_norms"] = _norms(
-                [p.grad for p in self.trainable()], self.trainable()
-            )
+            params = self.trainable()
+            grads = [p.grad for p in params]
+            single = self.one_device()
+            if "param_norms" in self._cache:
+                self._cache["grad_norms"] = norms(grads, params, single)
+            else:
+                both = norms([*grads, *params], params + params, single)
+                count = len(params)
+                self._cache["grad_norms"] = None if both is None else both[:count]
+                self._cache["param_norms"] = None if both is None else both[count:]
         result: torch.Tensor | None = self._cache["grad_norms"]
         return result
 
     def param_norms(self) -> torch.Tensor | None:
         if "param_norms" not in self._cache:
-            # _norms runs under no_grad: the parameters need no detach() each (one
+            # norms runs under no_grad: the parameters need no detach() each (one
             # dispatched op per tensor per step).
-            self._cache["param_norms"] = _norms(self.trainable(), self.trainable())
+            params = self.trainable()
+            self._cache["param_norms"] = norms(params, params, self.one_device())
         result: torch.Tensor | None = self._cache["param_norms"]
         return result
 
@@ -148,34 +175,6 @@ class RunContext:
                 totals[position] += per_param[index] ** 2
                 index += 1
         return [math.sqrt(total) for total in totals]
-
-
-@torch.no_grad()
-def _norms(
-    tensors: Sequence[torch.Tensor | None], params: list[nn.Parameter]
-) -> torch.Tensor | None:
-    if not params:
-        return None
-    index = [i for i, t in enumerate(tensors) if t is not None]
-    if not index:
-        return torch.zeros(len(params), device=params[0].device)
-    present = [tensors[i] for i in index]
-    if any(t.is_sparse for t in present):  # type: ignore[union-attr]
-        present = [_dense(t) for t in present]  # type: ignore[arg-type]
-    # One fused launch per dtype/device group instead of one per parameter.
-    values = list(torch._foreach_norm(present))  # type: ignore[arg-type]
-    device = values[0].device
-    if any(v.device != device for v in values):
-        values = [v.to(device) for v in values]
-    stacked = torch.stack(values).float()
-    if len(index) == len(params):
-        return stacked
-    out = torch.zeros(len(params), device=device, dtype=torch.float32)
-    return out.index_copy_(0, torch.tensor(index, device=device), stacked)
-
-
-def _dense(tensor: torch.Tensor) -> torch.Tensor:
-    return tensor.coalesce().values() if tensor.is_sparse else tensor
 
 
 class Probe:

@@ -11,6 +11,7 @@ output ``(N, C, L)`` is read the same way, a known approximation); ``(N, C, H, W
 
 from __future__ import annotations
 
+import functools
 from contextlib import ExitStack
 from typing import Any
 
@@ -60,7 +61,7 @@ def unit_fractions(output: torch.Tensor) -> torch.Tensor | None:
     x = leading_samples(output.detach())
     # ReLU-family outputs are >= 0, so sign() is the "active" indicator.
     active = torch.sign(x).sum(dim=dims, dtype=torch.float32)
-    samples = samples_per_unit(x)
+    samples = shape_counts(x.shape)[0]
     dead = (active < (1 - DEAD_BATCH_FRACTION) * samples).float().mean()
     on = (active > DEAD_BATCH_FRACTION * samples).float().mean()
     return torch.stack([dead, on])
@@ -77,6 +78,15 @@ def units_of(output: torch.Tensor) -> int:
     """How many units the fractions count (features, or channels for >= 4-d)."""
     x = leading_samples(output)
     return int(x.shape[-1] if x.dim() <= 3 else x.shape[1])
+
+
+@functools.lru_cache(maxsize=1024)
+def shape_counts(shape: torch.Size) -> tuple[int, int]:
+    """(``samples_per_unit``, ``units_of``) of a tensor of this shape: functions of
+    the shape alone, and the same few shapes come back every sampled step (each
+    call walked ``leading_samples`` again, in Python)."""
+    probe = torch.empty(shape, device="meta")
+    return samples_per_unit(probe), units_of(probe)
 
 
 class DeadUnitProbe(Probe):
@@ -100,9 +110,8 @@ class DeadUnitProbe(Probe):
                     step = self.ctx.step
                     self.values.add(Q.DEAD_FRACTION, name, step, values[0])
                     self.values.add(Q.ALWAYS_ON_FRACTION, name, step, values[1])
-                    count = samples_per_unit(output)
+                    count, units = shape_counts(output.shape)
                     self.samples[name] = min(self.samples.get(name, count), count)
-                    units = units_of(output)
                     self.units[name] = min(self.units.get(name, units), units)
 
         return hook

@@ -171,8 +171,9 @@ def _run(
     losses: list[torch.Tensor] = []
     stopped = "steps"
     stopper = spec.stopper.new() if spec.stopper is not None else None
-    if spec.stopper is not None:  # fresh rank values where verdicts are compared
+    if spec.stopper is not None:  # fresh values of everything where verdicts compare
         ctx.deep_steps = ctx.deep_steps | spec.stopper.checkpoints
+        ctx.stat_steps = ctx.stat_steps | spec.stopper.checkpoints
     heap = HeapRelease()
     with ExitStack() as stack:
         for probe in probes:

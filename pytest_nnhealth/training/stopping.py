@@ -118,14 +118,15 @@ def validate(budget_s: Any, early_stop: Any) -> None:
 
 
 def checkpoints(steps: int, window: int, early_stop: bool) -> frozenset[int]:
-    """Steps where early stop compares verdicts: every 5th step (a statistics step,
-    at least ``window`` apart) from ``min_steps`` on, and only when two fit in the run
-    (one comparison needs two). The runner measures the sampled deep quantities (rank)
-    there too, so each compared verdict has fresh values of every judged quantity."""
+    """Steps where early stop compares verdicts: every 5th step (at least ``window``
+    apart) from ``min_steps`` on, and only when two fit in the run (one comparison
+    needs two). The runner makes them statistics and deep steps too (statistics
+    steps between the windows fall only every 10th step), so each compared verdict
+    has fresh values of every judged quantity."""
     if not early_stop:
         return frozenset()
     first = default_min_steps(window)
-    spacing = 5 * -(-window // 5)  # a multiple of 5: statistics steps
+    spacing = 5 * -(-window // 5)  # a multiple of 5
     found = frozenset(range(-(-first // spacing) * spacing, steps - 1, spacing))
     return found if len(found) >= 2 else frozenset()
 

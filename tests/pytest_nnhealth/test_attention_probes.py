@@ -191,7 +191,7 @@ def test_every_path_is_measured_per_head_on_sampled_steps(attention, name):
     assert measured == [owner]  # once, on the module computing it, not its parents
     entropy = report.layers[owner].series["attn_entropy"]
     measured = [step for step, value in enumerate(entropy) if value is not None]
-    assert measured == [0, 1, 2, 5, 7, 8, 9]  # the sampled steps of a 10-step run
+    assert measured == [0, 1, 2, 7, 8, 9]  # the sampled steps of a 10-step run
     assert all(0.5 < entropy[step] <= 1.0 for step in measured)
 
 

@@ -79,3 +79,72 @@ def test_a_probe_mode_does_not_see_unseen_hooks_but_a_users_mode_does():
     with Probes():
         (x + 1).sum()  # the model's own calls are still seen
     assert seen == ["Probes", "Probes"]
+
+
+@pytest.mark.parametrize("width", [4, 64])
+def test_a_module_called_twice_in_a_step_has_one_histogram_row_for_both(width):
+    """Calls of one module in one step are one row (their counts summed), as the
+    per-call ``histc`` kept them."""
+    from torch import nn
+
+    from pytest_nnhealth.probes.histograms import log_histogram
+    from pytest_nnhealth.training import runner
+
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = nn.Linear(width, width)
+            self.head = nn.Linear(width, 1)
+
+        def forward(self, x):
+            return self.head(self.inner(self.inner(x)))
+
+    model = Twice()
+    batch = (torch.randn(32, width), torch.randn(32, 1))
+    work, memo = runner.work_copy(model, torch.device("cpu"))
+    spec = runner.RunSpec(
+        [batch] * 3, torch.nn.functional.mse_loss, None,
+        lambda p: torch.optim.SGD(p, lr=0.0), 3, 0, torch.device("cpu"),
+    )  # fmt: skip
+    result = runner.run(work, memo, spec)
+    hist = result.layers["inner"].histograms["act_hist"]
+    assert hist.steps == [0, 1, 2]
+    with torch.no_grad():  # lr 0: the same weights at every step
+        first = model.inner(batch[0])
+        expected = log_histogram([first]) + log_histogram([model.inner(first)])
+    assert hist.counts[0] == expected.tolist()
+
+
+def test_fused_gradient_and_weight_norms_are_the_separate_norms():
+    """After backward the run context takes the gradients' and the weights' norms in
+    one fused call: the same values as one call each, a missing gradient 0."""
+    from torch import nn
+
+    from pytest_nnhealth.probes.base import RunContext
+    from pytest_nnhealth.probes.norms import norms
+
+    model = nn.Sequential(nn.Linear(5, 7), nn.ReLU(), nn.Linear(7, 2), nn.Linear(2, 2))
+    model(torch.randn(3, 5))[:, :1].sum().backward()
+    model[3].weight.grad = None  # a parameter the loss does not reach
+    ctx = RunContext.build(model, steps=1)
+    grads, weights = ctx.grad_norms(), ctx.param_norms()
+    params = ctx.trainable()
+    assert torch.equal(grads, norms([p.grad for p in params], params))
+    assert torch.equal(weights, norms(params, params))
+    missing = next(i for i, p in enumerate(params) if p is model[3].weight)
+    assert grads[missing].item() == 0.0
+    assert torch.equal(weights, torch.stack([p.detach().norm() for p in params]))
+
+
+@pytest.mark.parametrize(
+    "shape", [(8, 16), (8, 32, 64), (8, 24, 56, 56), (300, 1000), (2, 5), (4, 0)]
+)
+def test_dead_unit_counts_by_shape_are_the_counts_of_the_tensor(shape):
+    from pytest_nnhealth.probes.dead_units import (
+        samples_per_unit,
+        shape_counts,
+        units_of,
+    )
+
+    tensor = torch.zeros(shape)
+    assert shape_counts(tensor.shape) == (samples_per_unit(tensor), units_of(tensor))

@@ -61,6 +61,34 @@ def test_early_stop_ends_a_settled_run_after_the_minimum_steps():
     assert len(report.losses) == report.steps
 
 
+def test_early_stop_checkpoints_have_fresh_statistics_and_rank():
+    """Verdicts are compared at the checkpoints (every 5th step from 20): each must
+    have a fresh value of every sampled quantity, though statistics steps between
+    the windows fall every 10th step."""
+    from pytest_nnhealth.probes.base import stat_schedule
+    from pytest_nnhealth.training.stopping import checkpoints
+
+    points = checkpoints(60, 3, early_stop=True)
+    assert 25 in points
+    assert 25 not in stat_schedule(60, 3)
+    report = check(mlp(), data(), loss_fn=F.cross_entropy, steps=60, early_stop=True,
+                   graph=False)  # fmt: skip
+    ran = {step for step in points if step < report.steps}
+    assert 25 in ran
+    for step in ran:
+        assert report.layers["0"].series["act_mean"][step] is not None
+        assert report.layers["1"].series["dead_fraction"][step] is not None
+        assert report.layers["0"].series["rank"][step] is not None
+
+
+def test_statistics_steps_are_the_windows_and_every_tenth_step():
+    from pytest_nnhealth.probes.base import deep_schedule, stat_schedule
+
+    assert stat_schedule(25, 3) == {0, 1, 2, 10, 20, 22, 23, 24}
+    assert deep_schedule(25) == {0, 12, 24}
+    assert stat_schedule(4, 3) == {0, 1, 2, 3}
+
+
 def test_without_early_stop_every_step_runs():
     report = check(mlp(), data(), loss_fn=F.cross_entropy, steps=30, graph=False)
     assert report.meta["run"] == {

@@ -240,12 +240,12 @@ class FlowWalker:
         return inner
 
     def call(self, node: cst.Call, env: dict[str, Facts]) -> Facts:
-        args = [self.evaluate(arg.value, env) for arg in node.args]
         func = node.func
         name = self.imports.resolve(func)
         function = _mapped_lambda(node) if name is None else None
-        if function is not None:
-            return self.mapped(function, args[1], env)
+        if function is not None:  # the lambda's body is evaluated once, by ``mapped``
+            return self.mapped(function, self.evaluate(node.args[1].value, env), env)
+        args = [self.evaluate(arg.value, env) for arg in node.args]
         if name is None and type(func) is cst.Attribute and not _on_self(func):
             receiver = self.evaluate(func.value, env)
             return self.on_call(node, "." + func.attr.value, [receiver, *args])

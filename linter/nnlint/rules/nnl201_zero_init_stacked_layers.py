@@ -10,7 +10,7 @@ import libcst as cst
 from nnlint.analysis.cst_syntax import called_name, enclosing, same_expression
 from nnlint.analysis.layer_feeds import Ref, hidden_layers, normalise, ref_text
 from nnlint.analysis.layer_kinds import MIXING
-from nnlint.analysis.module_model import ClassModel, file_model
+from nnlint.analysis.module_model import ClassModel, Layer, file_model
 from nnlint.rules.base import Invalid, Rule, RuleContext
 from nnlint.rules.constant_inits import (
     CONSTANT_INITS,
@@ -136,14 +136,22 @@ def _one_unit_per_group(owner: ClassModel, ref: Ref) -> bool:
     ``out_channels``, as in a depthwise convolution): each unit reads its own input
     channel, so equal weights give no two units the same function. Constant weights
     there are a fixed filter (an average pool), not a symmetry."""
-    layer = owner.layer(ref[0])
-    if layer is not None and ref[1] is not None:
-        elements = layer.elements or ()
-        layer = elements[ref[1]] if 0 <= ref[1] < len(elements) else None
-    if layer is None or layer.kind is None or ".Conv" not in layer.kind:
+    layer = _layer_at(owner, ref)
+    if layer is None or not (layer.kind or "").startswith("torch.nn.Conv"):
         return False
     groups, out = layer.arg(6, "groups"), layer.arg(1, "out_channels")
     return groups is not None and out is not None and same_expression(groups, out)
+
+
+def _layer_at(owner: ClassModel, ref: Ref) -> Layer | None:
+    """The layer ``ref`` names: an attribute, or one literal element of a container
+    attribute (the container itself when its elements are not literal)."""
+    layer = owner.layer(ref[0])
+    if layer is not None and ref[1] is not None and layer.elements:
+        if not 0 <= ref[1] < len(layer.elements):
+            return None
+        layer = layer.elements[ref[1]]
+    return layer
 
 
 def _may_report(statement: ast.stmt) -> bool:
@@ -473,9 +481,7 @@ class ZeroInitStackedLayers(Rule):
     ) -> None:
         """``isinstance(m, nn.Linear)`` -> constant init: every Linear of the class."""
         for producer, consumer in feeds.items():
-            layer = owner.layer(producer[0])
-            if layer is not None and producer[1] is not None and layer.elements:
-                layer = layer.elements[producer[1]]
+            layer = _layer_at(owner, producer)
             if layer is not None and layer.kind in kinds:
                 kind = layer.kind.rpartition(".")[2]
                 self.report(

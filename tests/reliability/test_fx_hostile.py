@@ -16,6 +16,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -153,8 +154,12 @@ def test_timeout_kills_the_group_and_reports_once_per_file(tmp_path: Path) -> No
     assert _running_in(tmp_path) == []
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_signal_to_nnlint_kills_the_worker_group(tmp_path: Path, signum: int) -> None:
+def _blocked_graph_run(
+    tmp_path: Path, sigint: Any = signal.SIG_DFL
+) -> subprocess.Popen[bytes]:
+    """``nnlint --fx`` started with SIGINT at ``sigint`` (a process inherits its
+    parent's ignored signals: a background job of a non-interactive shell ignores
+    SIGINT), once its worker and the worker's grandchild are running."""
     _write(tmp_path, "spawner.py", SPAWNER.format(block="time.sleep(600)"))
     _write(tmp_path, "net.py", _model(imports="import spawner"))
     _write(tmp_path, "pyproject.toml", "[tool.nnlint.fx]\ntimeout = 300\n")
@@ -165,6 +170,7 @@ def test_signal_to_nnlint_kills_the_worker_group(tmp_path: Path, signum: int) ->
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, sigint),
     )
     deadline = time.monotonic() + 120
     # A pid file exists before its number is written: wait for the number.
@@ -174,11 +180,31 @@ def test_signal_to_nnlint_kills_the_worker_group(tmp_path: Path, signum: int) ->
     ):
         assert (time.monotonic() < deadline, nnlint.poll()) == (True, None)
         time.sleep(0.1)
+    return nnlint
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_to_nnlint_kills_the_worker_group(tmp_path: Path, signum: int) -> None:
+    nnlint = _blocked_graph_run(tmp_path)
     worker, child = _pids(tmp_path)
     nnlint.send_signal(signum)
     _, stderr = nnlint.communicate(timeout=20)
     assert nnlint.returncode in (-signum, 2), stderr
     assert b"Traceback" not in stderr
+    assert (_gone(worker), _gone(child)) == (True, True)
+    assert _running_in(tmp_path) == []
+
+
+def test_an_ignored_sigint_stops_nothing(tmp_path: Path) -> None:
+    """Under ``nohup`` or in a background job SIGINT is ignored: it must neither kill
+    the worker (which a crash finding would then report) nor end nnlint."""
+    nnlint = _blocked_graph_run(tmp_path, sigint=signal.SIG_IGN)
+    worker, child = _pids(tmp_path)
+    nnlint.send_signal(signal.SIGINT)
+    assert (_gone(worker, within=2.0), nnlint.poll()) == (False, None)
+    nnlint.send_signal(signal.SIGTERM)
+    _, stderr = nnlint.communicate(timeout=20)
+    assert nnlint.returncode in (-signal.SIGTERM, 2), stderr
     assert (_gone(worker), _gone(child)) == (True, True)
     assert _running_in(tmp_path) == []
 

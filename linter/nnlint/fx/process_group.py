@@ -6,7 +6,8 @@ way out of a run ends that whole group with SIGKILL:
 
 * the run finished, failed or timed out (``Worker.close``);
 * this process exits normally (``atexit``) or is told to stop (SIGTERM, SIGINT: the
-  handler kills the groups, then does what the previous handler would have done);
+  handler kills the groups, then does what the previous handler would have done; a
+  signal this process ignores stays ignored and kills nothing);
 * this process dies without running any of that (SIGKILL, a crash): the worker keeps
   the read end of a pipe whose only writer is this process; end-of-file on it makes
   the worker kill its own group.
@@ -128,7 +129,7 @@ def _forwarding(previous: Any) -> Callable[[int, FrameType | None], None]:
         kill_all()
         if callable(previous):
             previous(signum, frame)  # e.g. Python's SIGINT handler: KeyboardInterrupt
-        elif previous != signal.SIG_IGN:  # default action: die by the same signal
+        else:  # the default action: die by the same signal
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
 
@@ -144,7 +145,9 @@ def workers_killed_on_exit() -> Iterator[None]:
     if threading.current_thread() is threading.main_thread():
         for name in ("SIGTERM", "SIGINT", "SIGHUP"):
             number = getattr(signal, name, None)
-            if number is not None:
+            # An ignored signal stays ignored (``nohup``, a background job of a
+            # non-interactive shell): it asks nothing to stop, so no worker is killed.
+            if number is not None and signal.getsignal(number) != signal.SIG_IGN:
                 saved[number] = signal.signal(
                     number, _forwarding(signal.getsignal(number))
                 )

@@ -57,10 +57,6 @@ class NormFed:
         self.fed: list[nn.Module] = []
         self._stack = ExitStack()
 
-    @property
-    def watching(self) -> bool:
-        return bool(self._layers)
-
     def attach(self, stack: ExitStack) -> None:
         """Hook every module call until ``stop`` (or ``stack`` closes)."""
         if not self._layers:

@@ -143,6 +143,8 @@ def norm_free(model: nn.Module, inputs: Any) -> Factory:
 # name -> factory of the candidate, given the model and its batch's inputs
 CANDIDATES: dict[str, Callable[[nn.Module, Any], Factory]] = {
     "adam": lambda m, x: lambda ps: torch.optim.Adam(ps, lr=LR),  # the old default
+    "adam2.5e-4": lambda m, x: lambda ps: torch.optim.Adam(ps, lr=2.5e-4),
+    "adam1e-4": lambda m, x: lambda ps: torch.optim.Adam(ps, lr=1e-4),
     "default": lambda m, x: None,  # check()'s default as the package has it now
     "warmup10": lambda m, x: lambda ps: WarmupAdam(ps, LR, 10),
     "width64": lambda m, x: width_scaled(m, 64),

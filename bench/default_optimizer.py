@@ -13,7 +13,12 @@ step), every other error finding, the loss ratio (last / first) and CPU seconds.
     .venv/bin/python -m bench.default_optimizer --table runs.jsonl  # markdown table
 
 Candidates ``rms`` (steps follow each wide matrix's init RMS) and ``input1e-3`` (the
-input layer at the base rate) were measured in session 25: docs/check.md.
+input layer at the base rate) were measured in session 25, ``normfree`` (layers feeding
+a normalisation at the plain fan-in rate) in session 26: docs/check.md. ``--only``
+also takes the unseen architectures' keys (``transformers:levit_hf``).
+
+    nice -n 19 .venv/bin/python -m bench.default_optimizer \
+        --only transformers:levit_hf --candidates default normfree --seeds 0 1 2 3
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ import torch
 from torch import nn
 
 from bench import wide_attention_models as wide
+from bench.norm_fed import normalised_weights
+from bench.unseen_archs import BY_KEY
 from bench.wide_attention_models import MODELS
 from pytest_nnhealth.training import default_optimizer as dopt
 
@@ -119,9 +126,25 @@ def base_rate_input(model: nn.Module, inputs: Any) -> Factory:
     return adam_at(rates)
 
 
+def norm_free(model: nn.Module, inputs: Any) -> Factory:
+    """The default's rates, except the weights whose layer's whole output goes into a
+    normalisation (``bench/norm_fed.py``), which keep the plain fan-in rate."""
+    fan_in = dopt.fan_ins(model)
+    free = normalised_weights(model, inputs)
+    rates = [
+        dopt.scaled_lr(fan_in.get(id(p), 0))
+        if id(p) in free
+        else dopt.param_lr(p, fan_in.get(id(p), 0))
+        for p in model.parameters()
+    ]
+    return adam_at(rates)
+
+
 # name -> factory of the candidate, given the model and its batch's inputs
 CANDIDATES: dict[str, Callable[[nn.Module, Any], Factory]] = {
     "adam": lambda m, x: lambda ps: torch.optim.Adam(ps, lr=LR),  # the old default
+    "adam2.5e-4": lambda m, x: lambda ps: torch.optim.Adam(ps, lr=2.5e-4),
+    "adam1e-4": lambda m, x: lambda ps: torch.optim.Adam(ps, lr=1e-4),
     "default": lambda m, x: None,  # check()'s default as the package has it now
     "warmup10": lambda m, x: lambda ps: WarmupAdam(ps, LR, 10),
     "width64": lambda m, x: width_scaled(m, 64),
@@ -130,6 +153,7 @@ CANDIDATES: dict[str, Callable[[nn.Module, Any], Factory]] = {
     "rms": lambda m, x: scale_relative(m),
     "rms_nz": lambda m, x: scale_relative(m, near_zero=0.01),
     "input1e-3": base_rate_input,
+    "normfree": norm_free,
     "adamw3e-4": lambda m, x: (
         lambda ps: torch.optim.AdamW(ps, lr=3e-4, weight_decay=0.05)
     ),
@@ -139,7 +163,8 @@ CANDIDATES: dict[str, Callable[[nn.Module, Any], Factory]] = {
 def run_one(model_key: str, candidate: str, seed: int) -> dict[str, Any]:
     from pytest_nnhealth import check
 
-    model, batch, loss_fn, _ = MODELS[model_key][1](seed)
+    build = MODELS[model_key][1] if model_key in MODELS else BY_KEY[model_key].build
+    model, batch, loss_fn, _ = build(seed)
     started = time.process_time()
     report = check(
         model,
@@ -153,7 +178,7 @@ def run_one(model_key: str, candidate: str, seed: int) -> dict[str, Any]:
     growth = [f for f in errors if f.check == "attention_logit_growth"]
     return {
         "model": model_key,
-        "width": MODELS[model_key][0],
+        "width": MODELS[model_key][0] if model_key in MODELS else "-",
         "depth": wide.DEPTH,
         "candidate": candidate,
         "seed": seed,

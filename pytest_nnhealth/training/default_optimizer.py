@@ -30,6 +30,10 @@ counts as 1 (a default-drawn layer keeps its rate bit for bit). A matrix drawn a
 ``NEAR_ZERO`` or less (BEiT's head, ~1e-3) passes almost nothing on and is meant to
 grow from its start: it keeps the fan-in rate, as a zero one does. The measured inits
 sit near 1e-3 or above 0.2, so any bound from 0.005 to 0.1 gives the same rates.
+Layers whose output goes into a normalisation keep the factor too: the norm fixes the
+output's scale, but its direction moves with the weight's, by ``lr / rms(W)`` per step,
+so a matrix drawn smaller still moves its output by a larger share (measured on
+LeViT's Linear+BatchNorm pairs: docs/check.md, "Layers behind a normalisation").
 
 Scaled: the weights of layers that sum over their input (``nn.Linear``,
 ``nn.Conv1d/2d/3d``, ``nn.MultiheadAttention``'s projections, transformers' ``Conv1D``).

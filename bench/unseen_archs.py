@@ -33,8 +33,9 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 
 from bench.unseen_cases import CASES  # noqa: E402
 from bench.unseen_wave2 import CASES as WAVE2  # noqa: E402
+from bench.unseen_wave3 import CASES as WAVE3  # noqa: E402
 
-WAVES = {1: CASES, 2: WAVE2}
+WAVES = {1: CASES, 2: WAVE2, 3: WAVE3}
 BY_KEY = {f"{c.library}:{c.name}": c for wave in WAVES.values() for c in wave}
 
 
@@ -162,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--timeout", type=float, default=240.0, help="CPU seconds per case"
     )
-    parser.add_argument("--wave", type=int, choices=[1, 2], default=1)
+    parser.add_argument("--wave", type=int, choices=sorted(WAVES), default=1)
     parser.add_argument("--json", type=Path, default=None, help="save raw rows")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -35,8 +35,12 @@ END_OUTPUTS = 3
 
 # Normalisation layers by their class name: LayerNorm, RMSNorm, GroupNorm, BatchNorm2d,
 # InstanceNorm1d and prefixed library variants (T5LayerNorm, LayerNorm2d,
-# BatchNormAct2d); an affine layer named NoNorm does not normalise and does not match.
-NORMALISATION = re.compile(r"(Layer|RMS|Group|Batch|Instance)Norm(Act)?(\dd)?$")
+# BatchNormAct2d), and timm's own spellings: RmsNorm, SimpleNorm (an RMS norm), the
+# one-group GroupNorm1 and the float32 variants (LayerNormFp32, RmsNormAct2dFp32). An
+# affine layer named NoNorm does not normalise and does not match.
+NORMALISATION = re.compile(
+    r"(Layer|RMS|Rms|Simple|Group|Batch|Instance)Norm1?(Act)?(\dd)?(Fp32)?$"
+)
 
 
 def depth_ratio(result: RunResult, limits: Thresholds) -> list[HealthFinding]:

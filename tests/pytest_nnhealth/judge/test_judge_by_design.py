@@ -97,6 +97,16 @@ def test_the_same_jump_through_a_weight_layer_is_an_explosion():
     assert found.value > 1e3
 
 
+def test_timm_normalisations_spelt_their_own_way_restart_the_count():
+    """timm spells its RMS normalisation ``RmsNorm`` (Gemma 4 / Qwen3 vision encoders,
+    ConvNeXt-RMS), has an RMS norm called ``SimpleNorm``, float32 variants
+    (``LayerNormFp32``) and a one-group ``GroupNorm1``: each sets its output's
+    scale like the names above (found reading the third unseen wave's models)."""
+    timm = ("RmsNorm", "RmsNorm2d", "RmsNormAct2dFp32", "SimpleNorm", "LayerNormFp32")
+    for norm in (*timm, "GroupNorm1", "GroupNorm1Act"):
+        assert judge(_small_embedding(norm), Thresholds()) == [], norm
+
+
 def test_an_affine_that_does_not_normalise_is_judged_like_a_weight_layer():
     [found] = judge(_small_embedding("NoNorm"), Thresholds())
     assert (found.check, found.module) == ("exploding_activations", "ln0")

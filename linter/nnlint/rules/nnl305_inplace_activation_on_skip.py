@@ -237,24 +237,24 @@ class InplaceActivationOnSkip(Rule):
             column=9,
         ),
         Invalid(  # a shape read first, then the values
-            "import torch.nn.functional as F\n"
-            "from torch import nn\n"
-            "class Pooled(nn.Module):\n"
-            "    def forward(self, x):\n"
-            "        feats = self.body(x)\n"
-            "        out = F.relu(feats, inplace=True)\n"
-            "        out = out.view(feats.size(0), -1)\n"
-            "        return self.fc(out) + feats.mean()\n",
+            "from torch.nn import functional\n"
+            "import torch\n"
+            "class Summary(torch.nn.Module):\n"
+            "    def forward(self, image):\n"
+            "        hidden = self.encoder(image)\n"
+            "        out = functional.relu(hidden, inplace=True)\n"
+            "        out = out.flatten(1) * hidden.shape[1]\n"
+            "        return self.fc(out) + hidden.mean()\n",
             line=6,
             column=15,
-            fixed="import torch.nn.functional as F\n"
-            "from torch import nn\n"
-            "class Pooled(nn.Module):\n"
-            "    def forward(self, x):\n"
-            "        feats = self.body(x)\n"
-            "        out = F.relu(feats, inplace=False)\n"
-            "        out = out.view(feats.size(0), -1)\n"
-            "        return self.fc(out) + feats.mean()\n",
+            fixed="from torch.nn import functional\n"
+            "import torch\n"
+            "class Summary(torch.nn.Module):\n"
+            "    def forward(self, image):\n"
+            "        hidden = self.encoder(image)\n"
+            "        out = functional.relu(hidden, inplace=False)\n"
+            "        out = out.flatten(1) * hidden.shape[1]\n"
+            "        return self.fc(out) + hidden.mean()\n",
         ),
         Invalid(  # the in-place activation sits in a helper forward calls
             "import torch.nn as nn\n"

@@ -2,11 +2,13 @@
 
 A rule decides on structure, never on layout (docs/architecture.md: the first pass
 runs on a tree built from ``ast``, whose whitespace, comment and parenthesis fields
-are all defaults). Each example is rewritten three ways that Python reads as the same
-program: every call argument and assigned value wrapped in extra parentheses, a
-comment and a line break after every comma of a call, a comment line before every
-statement. The whole pipeline (pre-filter, screens, first pass, real pass) must then
-report the same number of findings of the rule as on the example as written.
+are all defaults). Each example is rewritten four ways that Python reads as the same
+program: extra parentheses around call arguments, assigned and returned values,
+operands and elements; a comment and a line break after every comma of a call; spaces
+before call parentheses and around ``=``, with a trailing comma after the last
+argument; a comment line before every statement. The whole pipeline (pre-filter,
+screens, first pass, real pass) must then report the same number of findings of the
+rule as on the example as written.
 """
 
 from __future__ import annotations
@@ -73,6 +75,39 @@ class _BrokenArguments(cst.CSTTransformer):
         return updated.with_changes(comma=cst.Comma(whitespace_after=broken))
 
 
+class _Spaced(cst.CSTTransformer):
+    """Spaces PEP 8 frowns on and Python accepts: ``f (x)``, ``f(k = 1)``, ``a  =  b``,
+    and a trailing comma after the last argument."""
+
+    _ONE = cst.SimpleWhitespace(" ")
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.Call:
+        args = list(updated.args)
+        if (
+            args
+            and not args[-1].star
+            and not isinstance(args[-1].value, cst.GeneratorExp)
+        ):
+            args[-1] = args[-1].with_changes(comma=cst.Comma())
+        return updated.with_changes(whitespace_after_func=self._ONE, args=args)
+
+    def leave_Arg(self, original: cst.Arg, updated: cst.Arg) -> cst.Arg:
+        if updated.keyword is None:
+            return updated
+        spaced = cst.AssignEqual(
+            whitespace_before=self._ONE, whitespace_after=self._ONE
+        )
+        return updated.with_changes(equal=spaced)
+
+    def leave_AssignTarget(
+        self, original: cst.AssignTarget, updated: cst.AssignTarget
+    ) -> cst.AssignTarget:
+        two = cst.SimpleWhitespace("  ")
+        return updated.with_changes(
+            whitespace_before_equal=two, whitespace_after_equal=two
+        )
+
+
 class _CommentLines(cst.CSTTransformer):
     """A comment line before every simple and compound statement."""
 
@@ -97,6 +132,7 @@ class _CommentLines(cst.CSTTransformer):
 PERTURBATIONS: dict[str, Callable[[], cst.CSTTransformer]] = {
     "parentheses": _ExtraParentheses,
     "line-breaks": _BrokenArguments,
+    "spaces": _Spaced,
     "comments": _CommentLines,
 }
 
@@ -137,3 +173,6 @@ def test_perturbations_change_the_text() -> None:
     )
     assert "# a comment between arguments\n" in perturbed(source, "line-breaks")
     assert perturbed(source, "comments").count("# (a comment line)\n") == 2
+    assert perturbed(source, "spaces") == (
+        "import torch\nx  =  torch.cat ([a, b], dim = 1,)\n"
+    )

@@ -90,6 +90,7 @@ def _rule(**attributes: object) -> type[Rule]:
         ({"NEEDS": Needs(())}, "non-empty tuple"),
         ({"NEEDS": Needs("softmax")}, "non-empty tuple"),  # type: ignore[arg-type]
         ({"NEEDS": Needs(("",))}, "empty or non-string word"),
+        ({"NEEDS": Needs(("Tensor(",))}, "word ending in '('"),
         ({"NEEDS": Needs(("x",), scope="module")}, "scope must be one of"),  # type: ignore[arg-type]
         ({"NEEDS": Needs(("x",), pattern="x+")}, "compiled pattern"),  # type: ignore[arg-type]
         ({"NEEDS": Needs(("x",), evidence="x")}, "function of the picked text"),  # type: ignore[arg-type]

@@ -11,7 +11,8 @@ malformed one fails at import with the rule's code instead of dropping findings.
 Fields, from coarse to fine:
 
 * ``words``: substrings; a file containing none of them cannot be reported on. Only
-  the top-level statements containing one are picked.
+  the top-level statements containing one are picked. No word ends in ``(``: Python
+  allows spaces before a call's parenthesis (``torch.Tensor (3)``).
 * ``scope``: ``"file"`` parses the whole file when a word occurs (evidence spans the
   file: a model class and the training function that joins it to a loss);
   ``"statements"`` picks the statements holding a word; ``"classes"`` only those that
@@ -128,6 +129,13 @@ def _field_problems(needs: Needs) -> list[str]:
         problems.append("NEEDS.words must be a non-empty tuple of strings")
     elif not all(isinstance(word, str) and word for word in words):
         problems.append("NEEDS.words holds an empty or non-string word")
+    elif any(word.endswith("(") for word in words):
+        # ``torch.Tensor (3)`` is Python too: a substring cannot allow the spaces,
+        # continuations and comments before a call's parenthesis; a pattern can.
+        problems.append(
+            "NEEDS.words holds a word ending in '(': drop it, and require the "
+            "call in the pattern, which allows a gap before the parenthesis"
+        )
     if needs.scope not in SCOPES:
         problems.append(f"NEEDS.scope must be one of {', '.join(SCOPES)}")
     if needs.pattern is not None and not callable(

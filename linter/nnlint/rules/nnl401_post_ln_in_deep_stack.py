@@ -176,14 +176,12 @@ class PostLnInDeepStack(Rule):
     NEEDS = Needs(
         (
             "ModuleList",
-            "Sequential(",
+            "Sequential",
             "LayerNorm",
             "RMSNorm",
             "layer_norm",
             "rms_norm",
-            "TransformerEncoder",
-            "TransformerDecoder",
-            "Transformer(",
+            "Transformer",  # also TransformerEncoder, TransformerDecoder
         ),
         evidence=stacks_and_depths,
         screen=_may_report,

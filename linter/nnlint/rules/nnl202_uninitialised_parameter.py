@@ -120,7 +120,7 @@ class UninitialisedParameter(Rule):
     # "Nothing initialises it": every statement naming a created parameter is read
     # (the evidence). Not scope "modules": a renamed import must stay a hit.
     NEEDS = Needs(
-        ("Tensor", "empty"),
+        ("Tensor(", "empty"),
         pattern=re.compile(
             rf"Parameter{_GAP}\({_OPEN}(?:data{_GAP}={_OPEN})?(?:\w+{_GAP}\.{_GAP})*"
             rf"(?:empty|empty_like|\w*Tensor){_GAP}\("

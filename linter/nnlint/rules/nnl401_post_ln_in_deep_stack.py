@@ -176,12 +176,14 @@ class PostLnInDeepStack(Rule):
     NEEDS = Needs(
         (
             "ModuleList",
-            "Sequential",
+            "Sequential(",
             "LayerNorm",
             "RMSNorm",
             "layer_norm",
             "rms_norm",
-            "Transformer",  # also TransformerEncoder, TransformerDecoder
+            "TransformerEncoder",
+            "TransformerDecoder",
+            "Transformer(",
         ),
         evidence=stacks_and_depths,
         screen=_may_report,

@@ -211,6 +211,43 @@ SIXTH = (
     Project("deepctr-torch", "0.3.0", "recommender / CTR"),
     Project("torchio", "1.2.1", "medical imaging"),
 )
+# A seventh set, linted for the first time on 2026-12-07 (session 26) after the sixth
+# set's fixes: audio tagging and audio-language models, audio diffusion, graph
+# toolkits, reinforcement learning, detection (2-D, 3-D) and OCR, super-resolution and
+# faces, time-series foundation models, recommenders, NER and state-space language
+# models, medical imaging, Gaussian splatting and point clouds, atomistic and physics
+# models, genomics and protein structure, masked generative transformers.
+# ``--set seventh``.
+SEVENTH = (
+    Project("torchlibrosa", "0.1.0", "audio front ends"),
+    Project("laion-clap", "1.1.7", "audio-language"),
+    Project("stable-audio-tools", "0.0.20", "audio diffusion"),
+    Project("cogdl", "0.6", "graph networks"),
+    Project("skrl", "2.1.1", "reinforcement learning"),
+    Project("rl-games", "1.6.5", "reinforcement learning"),
+    Project("rfdetr", "1.11.2", "detection/segmentation"),
+    Project("mmdet3d", "1.4.0", "3-D detection"),
+    Project("pytorch-toolbelt", "0.8.0", "detection/segmentation"),
+    Project("python-doctr", "1.1.0", "OCR"),
+    Project("basicsr", "1.4.2", "super-resolution"),
+    Project("facenet-pytorch", "2.6.0", "faces"),
+    Project("uni2ts", "2.0.0", "time series"),
+    Project("momentfm", "0.1.4", "time series"),
+    Project("torchrec", "1.9.2", "recommender"),
+    Project("transformers4rec", "23.12.0", "recommender"),
+    Project("gliner", "0.2.29", "NLP"),
+    Project("mamba-ssm", "2.3.2.post1", "language models / state space"),
+    Project("torchxrayvision", "1.5.7", "medical imaging"),
+    Project("dynamic-network-architectures", "0.4.4", "medical imaging"),
+    Project("gsplat", "1.5.3", "3-D / Gaussian splatting"),
+    Project("torch-points3d", "1.3.0", "3-D / point clouds"),
+    Project("fairchem-core", "2.24.0", "scientific ML / molecules"),
+    Project("orb-models", "0.7.0", "scientific ML / molecules"),
+    Project("nvidia-physicsnemo", "2.2.2", "scientific ML / physics"),
+    Project("enformer-pytorch", "0.8.12", "genomics"),
+    Project("alphafold3-pytorch", "0.8.3", "protein structure"),
+    Project("muse-maskgit-pytorch", "0.3.5", "generative"),
+)
 SETS = {
     "wide": PROJECTS,
     "unseen": UNSEEN,
@@ -218,6 +255,7 @@ SETS = {
     "fourth": FOURTH,
     "fifth": FIFTH,
     "sixth": SIXTH,
+    "seventh": SEVENTH,
 }
 
 

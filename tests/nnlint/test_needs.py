@@ -17,7 +17,7 @@ import pytest
 
 from nnlint.registry import RuleDeclarationError, discover
 from nnlint.rules import Rule, all_rules
-from nnlint.rules.needs import Needs, declaration_problems
+from nnlint.rules.needs import Needs, declaration_problems, find_word
 from nnlint.rules.nnl302_self_add_skip import SelfAddSkip
 from nnlint.rules.nnl304_discarded_module_output import DiscardedModuleOutput
 
@@ -161,3 +161,20 @@ def test_the_registry_refuses_a_bad_declaration_at_load_naming_the_rule(
         "NNL990 (fakerules.nnl990_bad.Bad): TRIGGERS is no longer read; "
         "declare NEEDS = Needs(...) instead"
     )
+
+
+@pytest.mark.parametrize(
+    ("source", "found"),
+    [
+        ("w = torch.Tensor(3)", 10),
+        ("w = torch.Tensor (3)", 10),
+        ("w = f(torch.Tensor  # rows\n    (3))", 12),
+        ("w = torch.Tensor \\\n(3)", 10),
+        ("def f(t: Tensor) -> Tensor: ...", -1),
+    ],
+)
+def test_a_word_ending_in_a_parenthesis_is_a_call_with_any_gap(
+    source: str, found: int
+) -> None:
+    assert find_word(source, "Tensor(") == found
+    assert find_word(source, "Tensor") == source.find("Tensor")

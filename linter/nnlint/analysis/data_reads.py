@@ -115,8 +115,9 @@ def harmless(read: DataRead) -> bool:
     return read.in_test
 
 
-# ``helper(x.data, ...)``: the name of a function a ``.data`` is handed to.
-_HANDED = re.compile(r"\b(\w+)[ \t]*\([^()]*?\.data\b")
+# ``helper(x.data, ...)``, ``helper((x.data), ...)``: the name of a function a
+# ``.data`` is handed to (a lookahead, so ``f(g(x.data))`` still finds ``g``).
+_HANDED = re.compile(r"\b(\w+)[ \t]*\((?=[\s(]*[^()]*?\.data\b)")
 
 
 def helper_definitions(hit: str) -> re.Pattern[str]:

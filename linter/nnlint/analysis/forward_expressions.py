@@ -13,6 +13,7 @@ from nnlint.analysis.forward_records import Add, Application, Binding, Flow
 from nnlint.analysis.inplace import Overwrites, inplace_call
 from nnlint.analysis.layer_kinds import FUNCTIONAL_PASSTHROUGH, RESHAPE_METHODS
 from nnlint.analysis.method_syntax import self_attr
+from nnlint.analysis.statement_reads import SHAPE_ATTRS
 from nnlint.analysis.walk import child_expressions
 
 if TYPE_CHECKING:
@@ -138,6 +139,9 @@ class ExpressionFlow:
             return None
         if type(node) is cst.Attribute:
             self.data_reads.attribute(node)
+            if node.attr.value in SHAPE_ATTRS:
+                self._metadata(node.value)
+                return None
         elif type(node) is cst.Subscript:
             self.data_reads.subscript(node)
         for child in child_expressions(node):
@@ -166,12 +170,22 @@ class ExpressionFlow:
             return None
         if type(call.func) is cst.Attribute and qualified is None:
             self.data_reads.attribute(call.func)
+            if call.func.attr.value in SHAPE_ATTRS:
+                self._metadata(call.func.value)
+                return None
             receiver = self.expr(call.func.value)
             if receiver is not None and call.func.attr.value in RESHAPE_METHODS:
                 return receiver.then("~")
             if receiver is not None and call.func.attr.value in _SAME_VALUE_METHODS:
                 return receiver
         return None
+
+    def _metadata(self, tensor: cst.BaseExpression) -> None:
+        """``tensor.shape``, ``tensor.size(0)``, ...: an in-place operation changes
+        values, never shape, dtype or device, so this is no stale read (NNL305)."""
+        self._unread += 1
+        self.expr(tensor)
+        self._unread -= 1
 
     def _inplace(self, call: cst.Call) -> None:
         """Record what ``call`` overwrites (after its arguments were read)."""

@@ -15,7 +15,7 @@ from nnlint.analysis.cst_syntax import first_arg, is_self_attr
 from nnlint.analysis.walk import iter_children
 
 # Reading only these from a tensor does not make a value depend on its contents.
-_SHAPE_ATTRS = frozenset({"shape", "device", "dtype", "ndim", "size", "dim"})
+SHAPE_ATTRS = frozenset({"shape", "device", "dtype", "ndim", "size", "dim"})
 
 
 def reads(expr: cst.CSTNode) -> tuple[set[str], bool]:
@@ -30,7 +30,7 @@ def reads(expr: cst.CSTNode) -> tuple[set[str], bool]:
             if node.value != "self":
                 names.add(node.value)
         elif isinstance(node, cst.Attribute):
-            if node.attr.value not in _SHAPE_ATTRS:
+            if node.attr.value not in SHAPE_ATTRS:
                 stack.append(node.value)
         elif isinstance(node, cst.Arg):
             stack.append(node.value)

@@ -25,6 +25,7 @@ from nnlint.findings import Finding
 from nnlint.rules import Rule, RuleContext
 from nnlint.rules.base import Report
 from nnlint.rules.engine_rules import is_engine_rule
+from nnlint.rules.needs import mentions
 from nnlint.rules.nnl001_syntax_error import SyntaxErrorInFile
 from nnlint.rules.nnl004_too_complex_to_lint import TooComplexToLint
 
@@ -45,7 +46,7 @@ def should_parse(source: str, rules: Iterable[type[Rule]]) -> bool:
         needs = rule.NEEDS
         if needs is None:
             return True
-        if any(word in source for word in needs.words):
+        if mentions(source, needs.words):
             if needs.pattern is None or needs.pattern.search(source):
                 return True
     return False
@@ -53,7 +54,7 @@ def should_parse(source: str, rules: Iterable[type[Rule]]) -> bool:
 
 def _mentions(source: str, rule: type[Rule]) -> bool:
     needs = rule.NEEDS
-    return needs is None or any(word in source for word in needs.words)
+    return needs is None or mentions(source, needs.words)
 
 
 def _whole(rule: type[Rule]) -> bool:

@@ -29,7 +29,7 @@ from typing import NamedTuple
 from nnlint.engine.possible_modules import module_statements
 from nnlint.engine.screen_gates import screens_apply
 from nnlint.engine.statement_scan import statement_starts
-from nnlint.rules.needs import EvidencePattern, Needs
+from nnlint.rules.needs import EvidencePattern, Needs, find_word
 
 _IMPORT = re.compile(r"^[ \t]*(?:import|from)[ \t]", re.MULTILINE)
 _DEFINITION = re.compile(r"(?:@|def |async |class )")
@@ -137,11 +137,11 @@ class _Statements:
         source, starts, ends = self.source, self.starts, self.ends
         hit: set[int] = set()
         for trigger in set(wanted.words):
-            position = source.find(trigger)
+            position = find_word(source, trigger)
             while position >= 0:
                 index = bisect.bisect_right(starts, position) - 1
                 hit.add(index)
-                position = source.find(trigger, ends[index])
+                position = find_word(source, trigger, ends[index])
         if wanted.classes_only or wanted.modules_only:
             hit = {index for index in hit if self._holds_class(index)}
         if wanted.modules_only and hit:

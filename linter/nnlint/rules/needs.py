@@ -11,7 +11,9 @@ malformed one fails at import with the rule's code instead of dropping findings.
 Fields, from coarse to fine:
 
 * ``words``: substrings; a file containing none of them cannot be reported on. Only
-  the top-level statements containing one are picked.
+  the top-level statements containing one are picked. A word ending in ``(`` is a
+  call, found with any gap Python allows before its parenthesis (``torch.Tensor
+  (3)``, a continuation, a comment), which a substring cannot say (:func:`find_word`).
 * ``scope``: ``"file"`` parses the whole file when a word occurs (evidence spans the
   file: a model class and the training function that joins it to a loss);
   ``"statements"`` picks the statements holding a word; ``"classes"`` only those that
@@ -51,6 +53,7 @@ import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cache
 from typing import Literal, Protocol
 
 Scope = Literal["file", "statements", "classes", "modules"]
@@ -104,6 +107,30 @@ class Needs:
     @property
     def modules_only(self) -> bool:
         return self.scope == "modules"
+
+
+# Between a called name and its parenthesis: spaces, newlines (inside brackets),
+# continuations, comments.
+_CALL_GAP = r"(?:[\s\\]|#[^\n]*+)*+\("
+
+
+@cache
+def _call_finder(word: str) -> re.Pattern[str]:
+    return re.compile(re.escape(word[:-1]) + _CALL_GAP)
+
+
+def find_word(source: str, word: str, start: int = 0) -> int:
+    """Where ``word`` first occurs in ``source`` from ``start`` (-1: nowhere); a
+    word ending in ``(`` with any gap before the parenthesis."""
+    if not word.endswith("("):
+        return source.find(word, start)
+    match = _call_finder(word).search(source, start)
+    return -1 if match is None else match.start()
+
+
+def mentions(source: str, words: Iterable[str]) -> bool:
+    """Whether any of ``words`` occurs in ``source`` (:func:`find_word`)."""
+    return any(find_word(source, word) >= 0 for word in words)
 
 
 def declaration_problems(rule: type) -> list[str]:

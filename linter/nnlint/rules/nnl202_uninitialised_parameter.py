@@ -34,12 +34,14 @@ _STRINGS = (cst.SimpleString, cst.ConcatenatedString)
 _SIZE_LIKE = (cst.Integer, cst.BinaryOperation)
 # Whatever Python allows between two tokens: spaces, newlines, continuations, comments.
 _GAP = r"(?:[\s\\]|#[^\n]*+)*+"
+# Where an expression starts, extra opening parentheses may come too: ``((x))``.
+_OPEN = r"(?:[\s\\(]|#[^\n]*+)*+"
 # ``from torch.nn import Parameter as P``, ``from torch import empty as E``, ...
 # ("FloatTensor as" ends in "Tensor as").
 _RENAMED = re.compile(r"(?:Parameter|empty|empty_like|Tensor)[ \t]+as[ \t]")
 _CREATED = re.compile(
-    rf"\.{_GAP}(\w+){_GAP}(?::[^=\n]*)?={_GAP}(?:\w+{_GAP}\.{_GAP})*Parameter{_GAP}\("
-    rf"|register_parameter{_GAP}\({_GAP}(?:name{_GAP}={_GAP})?[rbuRBU]*['\"]([^'\"]+)"
+    rf"\.{_GAP}(\w+){_GAP}(?::[^=\n]*)?={_OPEN}(?:\w+{_GAP}\.{_GAP})*Parameter{_GAP}\("
+    rf"|register_parameter{_GAP}\({_OPEN}(?:name{_GAP}={_OPEN})?[rbuRBU]*['\"]([^'\"]+)"
 )
 
 
@@ -120,7 +122,7 @@ class UninitialisedParameter(Rule):
     NEEDS = Needs(
         ("Tensor(", "empty"),
         pattern=re.compile(
-            rf"Parameter{_GAP}\({_GAP}(?:data{_GAP}={_GAP})?(?:\w+{_GAP}\.{_GAP})*"
+            rf"Parameter{_GAP}\({_OPEN}(?:data{_GAP}={_OPEN})?(?:\w+{_GAP}\.{_GAP})*"
             rf"(?:empty|empty_like|\w*Tensor){_GAP}\("
             rf"|{_RENAMED.pattern}"
         ),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import re
 
 import libcst as cst
@@ -11,14 +10,8 @@ from nnlint.analysis.inplace import Overwrite
 from nnlint.analysis.module_model import module_class
 from nnlint.rules.base import Invalid, Rule
 from nnlint.rules.needs import Needs
-from nnlint.rules.screens import (
-    any_class,
-    call_name,
-    calls,
-    forward_methods,
-    nodes,
-    passes_true,
-)
+from nnlint.rules.nnl305_screen import may_overwrite_a_skip
+from nnlint.rules.screens import any_class
 
 
 class InplaceActivationOnSkip(Rule):
@@ -40,7 +33,9 @@ class InplaceActivationOnSkip(Rule):
     ending in `_` (`x.relu_()`) and augmented assignments (`x += y`) on tensors.
     Assignment `identity = x` binds the same tensor; `self.downsample(x)`, `x.clone()`
     or any other operation makes a new one. Reading the operated-on name itself after
-    `x.relu_()` or `x += y` is intended and not reported.
+    `x.relu_()` or `x += y` is intended and not reported, and neither is reading only
+    the other name's shape, size, dimensions, dtype or device, which no in-place
+    operation changes.
 
     ## Why is this bad?
     The skip path is meant to carry the block input unchanged. After the in-place op it
@@ -92,7 +87,7 @@ class InplaceActivationOnSkip(Rule):
             r"|(?<!\w)[^\W\d_]\w*_(?:[\s)\\]|#[^\n]*+)*+\("
             r"|(?:[-+*/%@&|^]|>>|<<)="
         ),
-        screen=lambda statement: any_class(statement, _may_overwrite_a_skip),
+        screen=lambda statement: any_class(statement, may_overwrite_a_skip),
     )
     VALID = [
         # torchvision's BasicBlock: the in-place ReLUs act on fresh conv outputs.
@@ -136,6 +131,16 @@ class InplaceActivationOnSkip(Rule):
         "        h.sigmoid_()\n"
         "        F.relu(x, inplace=True)\n"
         "        return x * h\n",
+        # After the in-place activation the other name is asked only for its shape
+        # and dtype, which no in-place operation changes.
+        "import torch.nn.functional as F\n"
+        "from torch import nn\n"
+        "class Pooled(nn.Module):\n"
+        "    def forward(self, x):\n"
+        "        feats = self.body(x)\n"
+        "        out = F.relu(feats, inplace=True)\n"
+        "        out = F.adaptive_avg_pool2d(out, 1).view(feats.size(0), -1)\n"
+        "        return self.fc(out).to(feats.dtype), feats.shape[-1]\n",
         # Integers, not tensors.
         "from torch import nn\n"
         "class Cache(nn.Module):\n"
@@ -231,6 +236,26 @@ class InplaceActivationOnSkip(Rule):
             line=6,
             column=9,
         ),
+        Invalid(  # a shape read first, then the values
+            "from torch.nn import functional\n"
+            "import torch\n"
+            "class Summary(torch.nn.Module):\n"
+            "    def forward(self, image):\n"
+            "        hidden = self.encoder(image)\n"
+            "        out = functional.relu(hidden, inplace=True)\n"
+            "        out = out.flatten(1) * hidden.shape[1]\n"
+            "        return self.fc(out) + hidden.mean()\n",
+            line=6,
+            column=15,
+            fixed="from torch.nn import functional\n"
+            "import torch\n"
+            "class Summary(torch.nn.Module):\n"
+            "    def forward(self, image):\n"
+            "        hidden = self.encoder(image)\n"
+            "        out = functional.relu(hidden, inplace=False)\n"
+            "        out = out.flatten(1) * hidden.shape[1]\n"
+            "        return self.fc(out) + hidden.mean()\n",
+        ),
         Invalid(  # the in-place activation sits in a helper forward calls
             "import torch.nn as nn\n"
             "class Stage(nn.Module):\n"
@@ -276,49 +301,3 @@ class InplaceActivationOnSkip(Rule):
             f"`{alias}` is read afterwards and sees the modified values"
         )
         self.report(overwrite.node, message, replacements=overwrite.fix or None)
-
-
-# A torch.nn layer takes ``inplace`` as one of its first three arguments
-# (``nnlint.analysis.inplace``); a torch function only by keyword.
-_INPLACE_POSITIONS = 3
-
-
-def _may_overwrite_a_skip(node: ast.ClassDef) -> bool:
-    """The screen. An in-place operation the rule reports either is passed a literal
-    ``True`` (``inplace=True`` in the call, or in the ``__init__`` layer it applies)
-    or is explicit (``x += y``, ``x.relu_()``); an explicit one only overwrites a
-    tensor another name still holds after ``a = b``, ``a = b = ...`` or ``a =
-    <in-place call>``."""
-    forwards = forward_methods(node)
-    if not forwards:
-        return False
-    if passes_true(node, "inplace", _INPLACE_POSITIONS):
-        return True
-    return any(_explicit_inplace(f) and _aliases(f) for f in forwards)
-
-
-def _inplace_named(call: ast.Call) -> bool:
-    """Named like an in-place torch function or tensor method (``relu_``, ``add_``);
-    a bare name is spelled as torch spells it where screens are asked."""
-    name = call_name(call)
-    return name is not None and name.endswith("_") and not name.startswith("_")
-
-
-def _explicit_inplace(function: ast.AST) -> bool:
-    return any(
-        isinstance(child, ast.AugAssign) and isinstance(child.target, ast.Name)
-        for child in nodes(function)
-    ) or any(map(_inplace_named, calls(function)))
-
-
-def _aliases(function: ast.AST) -> bool:
-    for child in nodes(function):
-        if isinstance(child, ast.Assign) and len(child.targets) > 1:
-            return True
-        if isinstance(child, ast.Assign | ast.AnnAssign):
-            value = child.value
-            if isinstance(value, ast.Name) or (
-                isinstance(value, ast.Call) and _inplace_named(value)
-            ):
-                return True
-    return False

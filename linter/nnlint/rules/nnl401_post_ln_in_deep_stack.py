@@ -28,7 +28,7 @@ MAX_POST_LN_DEPTH = 6
 
 # A module-level integer constant (``N_LAYERS = 16``, also ``A = B = 16``).
 _DEPTH_CONSTANT = re.compile(
-    r"^\w+(?:[ \t]*=[ \t]*\w+)*[ \t]*(?::[^=\n]*)?=[ \t]*\d", re.MULTILINE
+    r"^\w+(?:[ \t]*=[ \t]*\w+)*[ \t]*(?::[^=\n]*)?=[ \t(]*\d", re.MULTILINE
 )
 _TOP_LEVEL_CLASS = re.compile(r"^class[ \t]+(\w+)", re.MULTILINE)
 _NORM_SPELLINGS = frozenset({"LayerNorm", "RMSNorm", "layer_norm", "rms_norm"})

@@ -14,6 +14,7 @@ from nnlint.analysis.cst_syntax import (
     is_self_attr,
     keyword,
     only_statement,
+    same_expression,
     source_text,
 )
 from nnlint.analysis.module_model import class_model
@@ -62,18 +63,18 @@ def _normalized_size(norm: cst.Call, kind: str) -> cst.BaseExpression | None:
     return shape
 
 
-def _token_axes(norm: cst.Call, kind: str) -> str | None:
+def _token_axes(norm: cst.Call, kind: str) -> cst.BaseExpression | bool:
     """How a norm's shape reaches past the last axis: ``[fields, dim]`` (several
-    sizes) or ``x.shape[1:]`` / ``x.size()[1:]`` (every axis after the batch); the
-    source of its last size (or "") when it does, else None."""
+    sizes: its last size) or ``x.shape[1:]`` / ``x.size()[1:]`` (every axis after
+    the batch: True); False when it does not."""
     shape = argument(norm, 1 if kind in _FUNCTIONAL else 0, "normalized_shape")
     if isinstance(shape, cst.Tuple | cst.List):
         elements = shape.elements
         if len(elements) < 2 or any(
             isinstance(e, cst.StarredElement) for e in elements
         ):
-            return None
-        return source_text(elements[-1].value)
+            return False
+        return elements[-1].value
     if isinstance(shape, cst.Subscript) and len(shape.slice) == 1:
         part = shape.slice[0].slice
         base = shape.value
@@ -85,8 +86,8 @@ def _token_axes(norm: cst.Call, kind: str) -> str | None:
         if sized and isinstance(part, cst.Slice) and part.upper is None:
             lower = part.lower
             if isinstance(lower, cst.Integer) and int(lower.value) >= 1:
-                return ""
-    return None
+                return True
+    return False
 
 
 def _rnn_output(expr: cst.BaseExpression | None, table: ClassTable) -> str | None:
@@ -414,9 +415,9 @@ class NormOverWrongAxes(ContainerLinkRule):
             return
         last = _token_axes(norm, norm_kind)
         dim = argument(embedding, 1, "embedding_dim")
-        if last is None or dim is None or id(where) in self.flagged:
+        if last is False or dim is None or id(where) in self.flagged:
             return
-        if last and last != source_text(dim):
+        if last is not True and not same_expression(last, dim):
             return  # sized for something else: the layout is not what we think
         self.flagged.add(id(where))
         norm_name = norm_kind.rsplit(".", 1)[-1]
@@ -444,7 +445,7 @@ class NormOverWrongAxes(ContainerLinkRule):
         channels = _out_channels(conv, conv_kind)
         if size is None or channels is None or id(where) in self.flagged:
             return
-        if source_text(size) != source_text(channels):
+        if not same_expression(size, channels):
             return
         self.flagged.add(id(where))
         conv_name = conv_kind.rsplit(".", 1)[-1]

@@ -25,8 +25,11 @@ class RegisterBackwardHook(Rule):
     `nn.Module` API) and to the global
     `torch.nn.modules.module.register_module_backward_hook(...)`. A file that defines
     its own `register_backward_hook` function or method is skipped, since its calls
-    may be to that. So is a call inside an `if` or `try` statement that also calls
-    the full hook: a fallback for torch releases older than 1.8, which lack it.
+    may be to that. So is a method call whose arguments cannot be the module API's
+    one `hook` (none, or two and more, with no `*`/`**` unpacking): it calls another
+    class's method of the same name, defined elsewhere. So is a call inside an `if`
+    or `try` statement that also calls the full hook: a fallback for torch releases
+    older than 1.8, which lack it.
 
     ## Why is this bad?
     The old backward hook is deprecated because it is wrong for most modules: it is
@@ -84,6 +87,12 @@ class RegisterBackwardHook(Rule):
         "        self.fns.append(fn)\n"
         "events = Events()\n"
         "events.register_backward_hook(print)\n",
+        # A method of the same name on another object, defined in another file: the
+        # module API takes exactly one hook, so a call with two arguments is not it.
+        "from pipelines import BasePipeline\n"
+        "class Pipeline(BasePipeline):\n"
+        "    def attach(self, site, step):\n"
+        "        self.register_backward_hook(site, step)\n",
         # Tensor hooks are a different, current API.
         "import torch\n"
         "x = torch.ones(2, requires_grad=True)\n"
@@ -124,6 +133,18 @@ class RegisterBackwardHook(Rule):
             "    )\n",
         ),
         Invalid(
+            "from pipelines import BasePipeline\n"
+            "class Pipeline(BasePipeline):\n"
+            "    def attach(self, step):\n"
+            "        self.register_backward_hook(hook=step)\n",
+            line=4,
+            column=14,
+            fixed="from pipelines import BasePipeline\n"
+            "class Pipeline(BasePipeline):\n"
+            "    def attach(self, step):\n"
+            "        self.register_full_backward_hook(hook=step)\n",
+        ),
+        Invalid(
             "import torch.nn.modules.module as mm\n"
             "mm.register_module_backward_hook(trace)\n",
             line=2,
@@ -154,7 +175,11 @@ class RegisterBackwardHook(Rule):
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
         if isinstance(func, cst.Attribute) and func.attr.value == _METHOD:
-            if not self._user_defines_method() and not self._fallback():
+            if (
+                _one_hook(node)
+                and not self._user_defines_method()
+                and not self._fallback()
+            ):
                 self._flag(func.attr)
         elif self.qualified_name(func) == _GLOBAL:
             target = func.attr if isinstance(func, cst.Attribute) else func
@@ -176,3 +201,9 @@ class RegisterBackwardHook(Rule):
             return
         new = cst.Name(_REPLACEMENT[name.value])
         self.report(name, replacements={name: new} if fixable else None)
+
+
+def _one_hook(call: cst.Call) -> bool:
+    """The arguments can be ``Module.register_backward_hook``'s one ``hook``: exactly
+    one, or an unpacking that may hold one."""
+    return len(call.args) == 1 or any(arg.star for arg in call.args)

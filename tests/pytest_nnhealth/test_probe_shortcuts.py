@@ -105,6 +105,7 @@ def test_a_module_called_twice_in_a_step_has_one_histogram_row_for_both(width):
     spec = runner.RunSpec(
         [batch] * 3, torch.nn.functional.mse_loss, None,
         lambda p: torch.optim.SGD(p, lr=0.0), 3, 0, torch.device("cpu"),
+        histograms=True,
     )  # fmt: skip
     result = runner.run(work, memo, spec)
     hist = result.layers["inner"].histograms["act_hist"]

@@ -318,8 +318,9 @@ def test_probes_hand_their_non_series_results_over_as_typed_fields():
     torch.manual_seed(0)
     batch = (torch.randn(16, 4), torch.randint(0, 2, (16,)))
     spec = runner.RunSpec(
-        [batch] * 3, F.cross_entropy, None, None, 3, 0, torch.device("cpu")
-    )
+        [batch] * 3, F.cross_entropy, None, None, 3, 0, torch.device("cpu"),
+        histograms=True,
+    )  # fmt: skip
     work, memo, spec = runner.wired_copy(Wired(), spec)
     result = runner.run(work, memo, spec)
     assert result.dead_samples == {"body.1": 16}

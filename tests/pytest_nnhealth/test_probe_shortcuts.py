@@ -109,7 +109,7 @@ def test_a_module_called_twice_in_a_step_has_one_histogram_row_for_both(width):
     )  # fmt: skip
     result = runner.run(work, memo, spec)
     hist = result.layers["inner"].histograms["act_hist"]
-    assert hist.steps == [0, 1, 2]
+    assert hist.steps == [0, 2]
     with torch.no_grad():  # lr 0: the same weights at every step
         first = model.inner(batch[0])
         expected = log_histogram([first]) + log_histogram([model.inner(first)])

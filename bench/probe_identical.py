@@ -38,11 +38,15 @@ STEPS = 25
 CPU = torch.device("cpu")
 
 
-def dump(built: Any) -> dict[str, Any]:
+def dump(built: Any, histograms: bool = True) -> dict[str, Any]:
     """Flat ``key -> value`` of one seeded run: series, record fields, findings."""
     model, batch, loss_fn, optimizer = built
     work, memo = runner.work_copy(model, CPU)
     spec = runner.RunSpec([batch] * STEPS, loss_fn, None, optimizer, STEPS, 0, CPU)
+    if "histograms" in {f.name for f in dataclasses.fields(spec)}:
+        # Measured only when asked since speed26: asked, to compare them too (runs
+        # on older code, which always measured them, as well).
+        spec = dataclasses.replace(spec, histograms=histograms)
     result = runner.run(work, memo, spec)
     flat: dict[str, Any] = {
         "losses": result.losses,
@@ -110,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--arch", nargs="+", help="substrings of real-zoo keys")
     parser.add_argument("--save", type=Path)
     parser.add_argument("--compare", nargs=2, type=Path)
+    parser.add_argument(
+        "--no-histograms", action="store_true", help="check()'s default: none"
+    )
     args = parser.parse_args(argv)
     if args.compare:
         first, second = (json.loads(path.read_text()) for path in args.compare)
@@ -118,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     speed_models.define_torchvision_ops()
     dumps = {
-        f"{c.library}:{c.name}": dump(c.build(0))
+        f"{c.library}:{c.name}": dump(c.build(0), not args.no_histograms)
         for c in HEALTHY
         if any(a in f"{c.library}:{c.name}" for a in args.arch or [])
     }

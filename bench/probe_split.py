@@ -6,12 +6,12 @@ baseline), each default probe alone, and the whole default set; modes interleave
 repeat, the fastest repeat of each step. Every step's CPU time is recorded (the
 process clock: the machine is shared) and grouped by what the schedule measures on it:
 
-* ``plain``: neither a statistics nor a deep step (14 of 25 by default): what every
+* ``plain``: neither a statistics nor a deep step (17 of 25 by default): what every
   step pays (gradient and update norms, the logit hook's dispatch, ...);
-* ``stat``: statistics steps that are not deep (7 of 25): activation statistics,
+* ``stat``: statistics steps that are not deep (6 of 25): activation statistics,
   dead units, saturation, plumbing, logits, attention;
-* ``deep``: the deep steps (0, 12, 24), which are also statistics steps except 12:
-  rank and histograms on top.
+* ``deep``: the deep steps (0 and 24 since speed26), also statistics steps: rank
+  on top (and histograms, which the default probes measure only when asked).
 
 The excess of a mode over the baseline, summed over the steps of each kind, is
 printed as CPU seconds.

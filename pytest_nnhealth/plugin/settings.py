@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -246,7 +246,16 @@ def from_pytest_config(config: pytest.Config) -> Settings:
             settings = settings.merged({key: value}, f"option {option}")
     lines = config.getoption("nnhealth_threshold", None) or []
     source = "option --nnhealth-threshold"
-    return settings.merged(parse_assignments(lines, source), source)
+    settings = settings.merged(parse_assignments(lines, source), source)
+    return _with_histograms(settings, config.getoption("nnhealth_report", None) or [])
+
+
+def _with_histograms(settings: Settings, reports: list[str]) -> Settings:
+    """An HTML report draws the histograms, which check() measures only when asked
+    (no rule reads them): ask for them when one is to be written."""
+    if not any(Path(path).suffix.lower() == ".html" for path in reports):
+        return settings
+    return replace(settings, check={**settings.check, "histograms": True})
 
 
 def _checked_keys(values: dict[str, Any], source: str) -> dict[str, Any]:

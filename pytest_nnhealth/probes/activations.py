@@ -13,6 +13,8 @@ children).
 from __future__ import annotations
 
 import math
+import weakref
+from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any, NamedTuple
 
@@ -157,17 +159,42 @@ def batch_std(output: Any) -> torch.Tensor | None:
     return torch.linalg.vector_norm(centred) / math.sqrt(first.numel())
 
 
+Memo = dict[tuple[int, int], tuple["weakref.ref[torch.Tensor]", Any]]
+
+
+def single_leaf(output: Any) -> torch.Tensor | None:
+    """The one tensor ``output_sums`` would reduce in a tuple/dict output, if one."""
+    parts = [t for t in leaves(output) if t.numel() > 0 and not t.is_complex()]
+    return parts[0] if len(parts) == 1 else None
+
+
+def remembered(
+    memo: Memo, tensor: torch.Tensor, compute: Callable[[torch.Tensor], Any]
+) -> Any:
+    """``compute(tensor)``, or what it gave for this very tensor, unchanged since."""
+    key = (id(tensor), tensor._version)
+    known = memo.get(key)
+    if known is not None and known[0]() is tensor:
+        return known[1]
+    value = compute(tensor)
+    memo[key] = (weakref.ref(tensor), value)
+    return value
+
+
 class ActivationProbe(Probe):
     def __init__(self) -> None:
         self.values = StepValues()
         self._sums: list[tuple[str, int, Sums]] = []
-        # The last output measured, its version counter and its (count, moments): a
-        # container returning its last child's output (Sequential, a stage, a block
-        # ending in its activation) and an identity module hand the hook the very
-        # tensor just measured. Same object, same version -> the same values, so they
-        # are reused instead of reduced again. Cleared at every step's end, so no
-        # activation outlives its step.
-        self._last: tuple[torch.Tensor, int, Sums] | None = None
+        # What was measured of a tensor this step, by (id, version counter): a
+        # container returning a child's output (Sequential, a stage, a block ending in
+        # its activation, a transformers layer returning ``(hidden,)``) and an identity
+        # module hand the hook a tensor already measured. Same object, same version ->
+        # the same values, reused instead of reduced again. An in-place activation
+        # returns the same object with a new version: measured again. The weak
+        # reference tells a new tensor at a freed one's id apart without keeping any
+        # activation alive; both tables are emptied at every step's end.
+        self._seen_sums: Memo = {}
+        self._seen_spread: Memo = {}
 
     def attach(self, ctx: RunContext, stack: ExitStack) -> None:
         super().attach(ctx, stack)
@@ -195,27 +222,28 @@ class ActivationProbe(Probe):
                 self._sums.append((name, ctx.step, measured))
             # The depth ratio is judged at init (judge.signal_rules.depth_ratio).
             if ctx.step == 0:
-                spread = batch_std(output)
+                spread = self._spread(output)
                 if spread is not None:
                     self.values.add(Q.ACT_BATCH_STD, name, ctx.step, spread)
 
         return hook
 
     def _measure(self, output: Any) -> Sums | None:
-        if not isinstance(output, torch.Tensor):
+        single = output if isinstance(output, torch.Tensor) else single_leaf(output)
+        if single is None:  # several tensors (or none): measured as a whole
             return output_sums(output)
-        last = self._last
-        # _version counts in-place writes: an in-place activation (ReLU(inplace=True))
-        # returns the tensor its predecessor returned, with other values.
-        if last is not None and last[0] is output and last[1] == output._version:
-            return last[2]
-        measured = output_sums(output)
-        if measured is not None:
-            self._last = (output, output._version, measured)
-        return measured
+        # output_sums of a one-tensor output is that of its tensor.
+        return remembered(self._seen_sums, single, output_sums)
+
+    def _spread(self, output: Any) -> torch.Tensor | None:
+        first = next(leaves(output), None)  # what batch_std reads of an output
+        if first is None:
+            return None
+        return remembered(self._seen_spread, first, batch_std)
 
     def end_step(self) -> None:
-        self._last = None
+        self._seen_sums.clear()
+        self._seen_spread.clear()
 
     def series(self) -> Series:
         series = self.values.to_series(self.ctx.steps)

@@ -69,6 +69,7 @@ def check(
     budget_s: float | None = None,
     early_stop: bool = DEFAULT_EARLY_STOP,
     routers: Sequence[Router] = (),
+    histograms: bool = False,
 ) -> HealthReport:
     """Train a copy of ``model`` for ``steps`` seeded steps and judge its dynamics.
 
@@ -98,6 +99,7 @@ def check(
                 update_scale_floor=limits.update_scale_floor,
                 stopper=stopping.factory(budget_s, early_stop, steps, seeds, limits),
                 routers=arguments.routers_of(model, routers),
+                histograms=bool(histograms),
             )  # fmt: skip
             report = _guarded_runs(model, spec, limits, seeds)
             report.meta["run"].update(budget_s=budget_s, early_stop=early_stop)

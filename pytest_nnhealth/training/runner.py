@@ -66,6 +66,9 @@ class RunSpec:
     stopper: StopRule | None = None
     # Custom MoE routers to read (check(routers=...)); others are found automatically.
     routers: tuple[Router, ...] = ()
+    # The log-magnitude histograms the HTML report draws (check(histograms=...)); no
+    # rule reads them, so a run that renders no plot does not measure them.
+    histograms: bool = False
 
 
 def work_copy(
@@ -122,12 +125,16 @@ def seed_everything(seed: int, device: torch.device) -> None:
 
 
 def default_probes(
-    loss_fn: Any, scale_floor: float = SCALE_FLOOR, routers: tuple[Router, ...] = ()
+    loss_fn: Any,
+    scale_floor: float = SCALE_FLOOR,
+    routers: tuple[Router, ...] = (),
+    histograms: bool = False,
 ) -> list[Probe]:
     """Every probe except the non-finite locator, which only runs in a replay (see
-    ``first_nonfinite_step``): healthy runs do not pay for it."""
+    ``first_nonfinite_step``): healthy runs do not pay for it. The histogram probe
+    only when asked (``histograms``): its values are plots, never a verdict."""
     ignore = (loss_fn,) if isinstance(loss_fn, nn.Module) else ()
-    return [
+    probes: list[Probe] = [
         ActivationProbe(),
         GradientProbe(),
         UpdateProbe(scale_floor=scale_floor),
@@ -135,11 +142,13 @@ def default_probes(
         SaturationProbe(),
         PlumbingProbe(ignore),
         RankProbe(),
-        HistogramProbe(),
         AttentionProbe(),
         LogitProbe(),
         RoutingProbe(routers),
     ]
+    if histograms:
+        probes.insert(7, HistogramProbe())  # where it ran before: the same hook order
+    return probes
 
 
 def run(
@@ -166,7 +175,9 @@ def _run(
     seed_everything(spec.seed, spec.device)
     ctx = RunContext.build(model, spec.steps, spec.window)
     if probes is None:
-        probes = default_probes(spec.loss_fn, spec.update_scale_floor, spec.routers)
+        probes = default_probes(
+            spec.loss_fn, spec.update_scale_floor, spec.routers, spec.histograms
+        )
     rng_at_start = _rng_state(spec.device)
     losses: list[torch.Tensor] = []
     stopped = "steps"

@@ -207,10 +207,10 @@ def test_seeds_three_real_run():
 
 
 def test_json_round_trip_of_a_real_report():
-    report = check(small(), xy(), loss_fn=F.cross_entropy, steps=4)
+    report = check(small(), xy(), loss_fn=F.cross_entropy, steps=4, histograms=True)
     again = HealthReport.from_json(report.to_json())
     assert again.to_dict() == report.to_dict()
-    assert again.layers["0"].histograms["act_hist"].steps == [0, 2, 3]
+    assert again.layers["0"].histograms["act_hist"].steps == [0, 3]
 
 
 def _fake_fx(monkeypatch, analyze):

@@ -134,6 +134,10 @@ def test_plugin_writes_both_reports(pytester: pytest.Pytester):
     ]
     page = (pytester.path / "out/health.html").read_text()
     assert len(re.findall(r'<section class="model ', page)) == 4
+    # The HTML report draws histograms, so they were measured (check() skips them
+    # unless asked); the JSON report written alongside carries them too.
+    assert len(re.findall(r'<img class="histograms"', page)) == 4
+    assert all(_histogram_kinds(model) for model in document["models"])
 
 
 def test_reports_without_nnhealth_hold_fixture_runs_only(pytester: pytest.Pytester):
@@ -144,6 +148,13 @@ def test_reports_without_nnhealth_hold_fixture_runs_only(pytester: pytest.Pytest
     assert "nnhealth summary" not in result.stdout.str()
     document = json.loads((pytester.path / "r.json").read_text())
     assert [m["model"] for m in document["models"]] == ["TinyNet"]
+    assert _histogram_kinds(document["models"][0]) == set()  # no HTML: not measured
+
+
+def _histogram_kinds(model: dict) -> set[str]:
+    """Histogram kinds over every layer of one model of a JSON report."""
+    layers = model["report"]["layers"]
+    return {kind for layer in layers.values() for kind in layer["histograms"]}
 
 
 def test_unknown_report_suffix_is_a_usage_error(pytester: pytest.Pytester):

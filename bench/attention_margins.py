@@ -15,6 +15,7 @@ attention). Per run, the statistic each rule compares with its threshold on the 
   softmax outputs (fires above ``logit_shift_max``).
 
     .venv/bin/python -m bench.attention_margins [--seeds 5] [--real-seeds 3]
+        [--no-real] [--unseen KEY ...] [--unseen-seeds 3]
 """
 
 from __future__ import annotations
@@ -224,13 +225,18 @@ The statistic each attention/logit rule compares with its threshold on the last
 `window` sampled steps, per run (only the two probes attached, 25 steps, the case's
 optimizer; `check()` judges exactly these statistics). *entropy*: the lowest head's
 highest normalised entropy over the window (collapse below 0.25); *growth score*: the
-highest head's lowest `min(logit / 20, logit / (4 x its step-0 logit))` (growth above
-1); *drift*: the smallest `|mean logit - its step-0 value|` over the window, for
+highest head's lowest `min(logit / 20, logit / (4 x its step-0 logit), spread / (4 x
+its step-0 spread))` (growth above 1), where the spread is the head's typical logit
+spread (`attn_logit_spread`); *largest-logit score*: the same without the spread (the
+rule before 2026-12-07); *spread growth*: the highest head's lowest spread over its
+start; *drift*: the smallest `|mean logit - its step-0 value|` over the window, for
 softmax outputs (drift above 6 nats). Zoo transformer cases at 5 seeds, every healthy
 real architecture at 3 seeds, transformers models in both `eager` and `sdpa`
-attention. Reproduce:
+attention, and the two LeViTs of the unseen waves (BatchNorm'd q and k) at 5 seeds.
+Reproduce:
 
-    .venv/bin/python -m bench.attention_margins --seeds 5 --real-seeds 3 --write
+    .venv/bin/python -m bench.attention_margins --seeds 5 --real-seeds 3 \\
+        --unseen transformers:levit_hf timm:levit_128s --unseen-seeds 5 --write
 
 With every probe and the whole judge (`check()` defaults), the zoo's transformer cases
 at 5 seeds: 0/15 false alarms on the three healthy ones (hand-written softmax,

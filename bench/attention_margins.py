@@ -15,6 +15,7 @@ attention). Per run, the statistic each rule compares with its threshold on the 
   softmax outputs (fires above ``logit_shift_max``).
 
     .venv/bin/python -m bench.attention_margins [--seeds 5] [--real-seeds 3]
+        [--no-real] [--unseen KEY ...] [--unseen-seeds 3]
 """
 
 from __future__ import annotations
@@ -61,20 +62,39 @@ def _tail(values: list[float | None]) -> list[float]:
 
 
 def statistics(layers: dict[str, Any]) -> dict[str, float | None]:
-    entropy, growth = None, None
+    entropy, growth, largest, spread = None, None, None, None
     for stats in layers.values():
         for values in heads_of(stats.series, "attn_entropy").values():
             value = max(_tail(values))
             entropy = value if entropy is None else min(entropy, value)
-        for values in heads_of(stats.series, "attn_logit_max").values():
+        spreads = heads_of(stats.series, "attn_logit_spread")
+        for head, values in heads_of(stats.series, "attn_logit_max").items():
             start = next(v for v in values if v is not None)
             score = min(
                 min(v / LIMITS.attention_logit_max,
                     v / (LIMITS.attention_logit_growth * max(start, 1e-12)))
                 for v in _tail(values)
             )  # fmt: skip
+            largest = score if largest is None else max(largest, score)
+            widened = _widening(spreads.get(head, []))
+            spread = widened if spread is None else max(spread, widened)
+            score = min(score, widened / LIMITS.attention_logit_growth)
             growth = score if growth is None else max(growth, score)
-    return {"entropy": entropy, "growth": growth, "drift": _drift(layers.get(""))}
+    return {
+        "entropy": entropy,
+        "growth": growth,
+        "largest": largest,
+        "spread": spread,
+        "drift": _drift(layers.get("")),
+    }
+
+
+def _widening(values: list[float | None]) -> float:
+    """A head's lowest typical logit spread over the window, over its start."""
+    measured = [v for v in values if v is not None]
+    if not measured or measured[0] <= 0:
+        return float("inf")
+    return min(measured[-LIMITS.window :]) / measured[0]
 
 
 def _drift(stats: Any) -> float | None:
@@ -120,6 +140,15 @@ def real_runs(seeds: int):
                 yield key, True, measure(model, batch, loss_fn, optimizer, seed)
 
 
+def unseen_runs(keys: list[str], seeds: int):
+    from bench.unseen_archs import BY_KEY
+
+    for key in keys:
+        for seed in range(seeds):
+            model, batch, loss_fn, optimizer = BY_KEY[key].build(seed)
+            yield key, True, measure(model, batch, loss_fn, optimizer, seed)
+
+
 def fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3g}"
 
@@ -143,12 +172,17 @@ RULES = {
 def render(rows: dict[tuple[str, bool], list[dict[str, float | None]]]) -> str:
     lines = [
         "| case | runs | entropy (lowest) | growth score (highest) "
+        "| largest-logit score (highest) | spread growth (highest) "
         "| drift nats (highest) | rules firing |",
-        "|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
+    columns = (
+        ("entropy", min), ("growth", max), ("largest", max), ("spread", max),
+        ("drift", max),
+    )  # fmt: skip
     for (key, healthy), runs in rows.items():
         cells = []
-        for name, worst in (("entropy", min), ("growth", max), ("drift", max)):
+        for name, worst in columns:
             values = [r[name] for r in runs if r[name] is not None]
             cells.append(fmt(worst(values)) if values else "-")
         fired = []
@@ -191,13 +225,18 @@ The statistic each attention/logit rule compares with its threshold on the last
 `window` sampled steps, per run (only the two probes attached, 25 steps, the case's
 optimizer; `check()` judges exactly these statistics). *entropy*: the lowest head's
 highest normalised entropy over the window (collapse below 0.25); *growth score*: the
-highest head's lowest `min(logit / 20, logit / (4 x its step-0 logit))` (growth above
-1); *drift*: the smallest `|mean logit - its step-0 value|` over the window, for
+highest head's lowest `min(logit / 20, logit / (4 x its step-0 logit), spread / (4 x
+its step-0 spread))` (growth above 1), where the spread is the head's typical logit
+spread (`attn_logit_spread`); *largest-logit score*: the same without the spread (the
+rule before 2026-12-07); *spread growth*: the highest head's lowest spread over its
+start; *drift*: the smallest `|mean logit - its step-0 value|` over the window, for
 softmax outputs (drift above 6 nats). Zoo transformer cases at 5 seeds, every healthy
 real architecture at 3 seeds, transformers models in both `eager` and `sdpa`
-attention. Reproduce:
+attention, and the two LeViTs of the unseen waves (BatchNorm'd q and k) at 5 seeds.
+Reproduce:
 
-    .venv/bin/python -m bench.attention_margins --seeds 5 --real-seeds 3 --write
+    .venv/bin/python -m bench.attention_margins --seeds 5 --real-seeds 3 \\
+        --unseen transformers:levit_hf timm:levit_128s --unseen-seeds 5 --write
 
 With every probe and the whole judge (`check()` defaults), the zoo's transformer cases
 at 5 seeds: 0/15 false alarms on the three healthy ones (hand-written softmax,
@@ -235,10 +274,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--real-seeds", type=int, default=3)
     parser.add_argument("--write", action="store_true", help="update the docs")
+    parser.add_argument(
+        "--unseen", nargs="*", default=[], help="unseen-architecture keys too"
+    )
+    parser.add_argument("--unseen-seeds", type=int, default=3)
+    parser.add_argument("--no-real", action="store_true", help="skip the real zoo")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     rows: dict[tuple[str, bool], list[dict[str, float | None]]] = {}
-    for key, healthy, stats in [*zoo_runs(args.seeds), *real_runs(args.real_seeds)]:
+    runs = [
+        *zoo_runs(args.seeds),
+        *([] if args.no_real else real_runs(args.real_seeds)),
+        *unseen_runs(args.unseen, args.unseen_seeds),
+    ]
+    for key, healthy, stats in runs:
         rows.setdefault((key, healthy), []).append(stats)
     text = render(rows)
     print(text)

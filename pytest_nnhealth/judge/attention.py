@@ -10,6 +10,9 @@ drifting. Each finding names the worst head.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
 from pytest_nnhealth.judge import quantities as Q
 from pytest_nnhealth.judge.base import Values, finding, fmt, kind_of, trailing_run
 from pytest_nnhealth.judge.records import HealthFinding, RunResult
@@ -78,27 +81,25 @@ def _collapse(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
 
 
 def _growth(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
-    cap, factor = limits.attention_logit_max, limits.attention_logit_growth
     found = []
     for name, stats in result.layers.items():
-        grown = {}
-        for head, values in heads_of(stats.series, Q.ATTN_LOGIT_MAX).items():
-            points = _measured(values)
-            if len(points) < 2 or points[0][1] <= 0:
-                continue
-            start = points[0][1]
-            tail = points[-min(limits.window, len(points)) :]
-            if all(v > cap and v > factor * start for _, v in tail):
-                onset = next(s for s, v in points if v > cap and v > factor * start)
-                grown[head] = (onset, start, tail[-1][1])
+        spreads = heads_of(stats.series, Q.ATTN_LOGIT_SPREAD)
+        grown = {
+            head: run
+            for head, values in heads_of(stats.series, Q.ATTN_LOGIT_MAX).items()
+            if (run := _grown(values, spreads.get(head), limits))
+        }
         if not grown:
             continue
         head = max(grown, key=lambda h: (grown[h][2], -h))
-        step, start, value = grown[head]
+        step, start, value, widening = grown[head]
         detail = (
             f"head {head}: largest attention logit {fmt(start)} -> {fmt(value)} "
             f"({fmt(value / start)}x)"
         )
+        if widening is not None:
+            detail += f", typical logit spread {fmt(widening)}x"
+        cap, factor = limits.attention_logit_max, limits.attention_logit_growth
         limit = f"< {cap:g}, or < {factor:g}x its start"
         found.append(
             finding(
@@ -112,6 +113,44 @@ def _growth(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
             )
         )
     return found
+
+
+def _grown(
+    largest: Values, spread: Values | None, limits: Thresholds
+) -> tuple[int, float, float, float | None] | None:
+    """``(onset, start, last, spread growth)`` of a head whose largest logit is above
+    the cap and above ``attention_logit_growth`` times its start, with its typical
+    spread grown by as much, on each of the last ``window`` measured steps; else
+    None. The spread's growth is None for a run recorded without it."""
+    cap, factor = limits.attention_logit_max, limits.attention_logit_growth
+    points = _measured(largest)
+    if len(points) < 2 or points[0][1] <= 0:
+        return None
+    start = points[0][1]
+    widened = _widened(spread, factor)
+
+    def growing(step: int, value: float) -> bool:
+        return value > cap and value > factor * start and widened(step)
+
+    tail = points[-min(limits.window, len(points)) :]
+    if not all(growing(s, v) for s, v in tail):
+        return None
+    onset = next(s for s, v in points if growing(s, v))
+    spreads = _measured(spread or [])
+    widening = spreads[-1][1] / spreads[0][1] if spreads and spreads[0][1] > 0 else None
+    return onset, start, tail[-1][1], widening
+
+
+def _widened(spread: Values | None, factor: float) -> Callable[[int], bool]:
+    """Whether the head's typical logit spread at a step is above ``factor`` times
+    its start: the head's logits grew as a whole, not one query's. A run recorded
+    without the spread (an older report) is judged on the largest logit alone."""
+    points = _measured(spread or [])
+    if not points or points[0][1] <= 0:
+        return lambda step: True
+    start = points[0][1]
+    values = dict(points)
+    return lambda step: values.get(step, math.inf) > factor * start
 
 
 def _drift(result: RunResult, limits: Thresholds) -> list[HealthFinding]:

@@ -78,7 +78,15 @@ CORE_SERIES: tuple[str, ...] = (
 ATTN_ENTROPY = "attn_entropy"  # entropy of the attention weights / log(keys)
 ATTN_ONE_KEY_FRACTION = "attn_one_key_fraction"  # queries attending to ~one key
 ATTN_LOGIT_MAX = "attn_logit_max"  # largest pre-softmax attention logit
-PER_HEAD: tuple[str, ...] = (ATTN_ENTROPY, ATTN_ONE_KEY_FRACTION, ATTN_LOGIT_MAX)
+# Median over queries of the standard deviation of a query's logits over its keys:
+# the head's typical logit scale, blind to a shift per query as the softmax is.
+ATTN_LOGIT_SPREAD = "attn_logit_spread"
+PER_HEAD: tuple[str, ...] = (
+    ATTN_ENTROPY,
+    ATTN_ONE_KEY_FRACTION,
+    ATTN_LOGIT_MAX,
+    ATTN_LOGIT_SPREAD,
+)
 # The model's output logits, on the model's own row (module name "").
 LOGIT_MAX = "logit_max"  # largest |logit|
 LOGIT_LSE = "logit_lse"  # log-partition, logsumexp over the class axis

@@ -110,7 +110,11 @@ class Thresholds:
     # above `attention_logit_growth` times its step-0 value on each of the last
     # `window` sampled steps. Healthy: <= 9 at the end, up to ~5x growth from small
     # starts (CaiT 0.06 -> 3.1 is 50x, so the absolute bound is what guards it); Adam
-    # lr 3e-2 without QK-norm: 1 -> 25-37.
+    # lr 3e-2 without QK-norm: 1 -> 25-37. The head's typical logit spread (median
+    # over queries of the std of a query's logits) must have grown by the same factor
+    # on those steps: the logits grew as a whole, not one token's. Adam lr 3e-2: the
+    # growing heads' spread 18-105x; HF LeViT (BatchNorm'd q/k, one outlier token's
+    # self-logit 6 -> 50): at most 1.06x (docs/health/attention.md).
     attention_logit_max: float = 20.0
     attention_logit_growth: float = 4.0
     # Drift of the mean output logit from step 0, in nats, on each of the last

@@ -47,8 +47,14 @@ from pytest_nnhealth.probes.quiet import ProbeMode
 
 NEAR_ZERO = 0.1  # nats: the head puts > ~98% of the weight on one key
 MARK = "_nnhealth_attention_heads"
-# The order head_stats stacks them in: entropy, one-key fraction, largest logit.
-QUANTITIES = (Q.ATTN_ENTROPY, Q.ATTN_ONE_KEY_FRACTION, Q.ATTN_LOGIT_MAX)
+# The order head_stats stacks them in: entropy, one-key fraction, largest logit,
+# typical logit spread.
+QUANTITIES = (
+    Q.ATTN_ENTROPY,
+    Q.ATTN_ONE_KEY_FRACTION,
+    Q.ATTN_LOGIT_MAX,
+    Q.ATTN_LOGIT_SPREAD,
+)
 _SOFTMAX = {F.softmax, torch.softmax, torch.Tensor.softmax}
 _WRAPPERS = (nn.Softmax, nn.Dropout)
 _FLOOR = torch.finfo(torch.float32).min / 2  # below: a masked position
@@ -64,7 +70,8 @@ def mark_attention(module: nn.Module, heads: int) -> nn.Module:
 def head_stats(
     logits: torch.Tensor, probs: torch.Tensor | None = None
 ) -> torch.Tensor | None:
-    """``(3, heads)``: normalised entropy, near-zero fraction, largest logit, for
+    """``(4, heads)``: normalised entropy, near-zero fraction, largest logit and
+    typical logit spread (``logit_spread``), for
     logits ``(batch, heads, queries, keys)`` where masked positions are -inf or
     very negative (transformers adds ``finfo.min``). ``probs``: the model's own
     softmax of these logits when it computed one (reused, not recomputed)."""
@@ -85,7 +92,24 @@ def head_stats(
     mean = (normalised * weight).sum(dim=(0, 2)) / count
     near = ((entropy < NEAR_ZERO).float() * weight).sum(dim=(0, 2)) / count
     top = logits.amax(dim=(0, 2, 3))
-    return torch.stack([mean, near, top])
+    return torch.stack([mean, near, top, logit_spread(logits, allowed, choice)])
+
+
+def logit_spread(
+    logits: torch.Tensor, allowed: torch.Tensor, choice: torch.Tensor
+) -> torch.Tensor:
+    """Per head, the median over queries (with a choice) of the standard deviation of
+    the query's allowed logits. The softmax reads only differences within a query, so
+    a shift per query does not count; the median is what the head does typically,
+    where the largest logit can be one token's (a BatchNorm'd query and key put an
+    outlier token's self-logit far above the rest, docs/health/attention.md)."""
+    count = allowed.sum(-1).clamp_min(1)
+    values = logits.masked_fill(~allowed, 0.0)
+    mean = values.sum(-1) / count
+    centred = (logits - mean.unsqueeze(-1)).masked_fill(~allowed, 0.0)
+    spread = (centred.pow(2).sum(-1) / count).sqrt()  # (batch, heads, queries)
+    spread = spread.masked_fill(~choice, math.nan).transpose(0, 1).flatten(1)
+    return spread.nanmedian(dim=1).values.nan_to_num(0.0)  # 0: no query chose
 
 
 def sdpa_logits(args: tuple[Any, ...], kwargs: dict[str, Any]) -> torch.Tensor | None:

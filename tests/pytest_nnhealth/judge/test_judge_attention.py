@@ -70,6 +70,24 @@ def test_logit_growth_needs_both_the_absolute_bound_and_growth():
         assert judge(result({"a": ("Attention", rows)}), Thresholds()) == []
 
 
+def test_logit_growth_of_one_token_is_not_the_heads_growth():
+    # BatchNorm'd q and k (LeViT): one outlier token's self-logit grows 6 -> 50
+    # while the typical query's spread stays put; the head has not grown.
+    largest = [6.0, 10.0, 19.0, 31.0, 42.0, 44.0, 50.0]
+    one_token = attention({0: [0.88] * 7}, {0: largest})
+    one_token["attn_logit_spread_h0"] = sampled(
+        [1.0, 1.0, 1.02, 1.05, 1.04, 1.06, 1.05]
+    )
+    assert judge(result({"a": ("LevitAttention", one_token)}), Thresholds()) == []
+    # The same largest logits with every query's spread grown 18x: reported, and
+    # only from the first step where both grew.
+    whole = attention({0: [0.88] * 7}, {0: largest})
+    whole["attn_logit_spread_h0"] = sampled([1.0, 2.0, 3.0, 3.5, 4.5, 9.0, 18.0])
+    [found] = judge(result({"a": ("LevitAttention", whole)}), Thresholds())
+    assert (found.check, found.value, found.step) == ("attention_logit_growth", 50.0, 7)
+    assert "6.00 -> 50.00 (8.33x), typical logit spread 18.00x" in found.message
+
+
 def output(means: list[float], shift_grad: float) -> dict:
     return {
         "logit_mean": means,

@@ -51,8 +51,11 @@ class ShapeFailure:
 
 @dataclass
 class GraphView:
-    gm: fx.GraphModule
+    graph: fx.Graph
     model: nn.Module
+    # Symbolic tracing only: the module shape propagation interprets. A recording has
+    # no module: building one generates the graph's Python code, which no rule reads.
+    module: fx.GraphModule | None = None
     exported: bool = False
     # export: placeholder name -> parameter/buffer qualified name
     lifted: dict[str, str] = field(default_factory=dict)
@@ -69,11 +72,11 @@ class GraphView:
 
     @property
     def nodes(self) -> list[fx.Node]:
-        return list(self.gm.graph.nodes)
+        return list(self.graph.nodes)
 
     @property
     def output(self) -> fx.Node:
-        return next(n for n in reversed(self.gm.graph.nodes) if n.op == "output")
+        return next(n for n in reversed(self.graph.nodes) if n.op == "output")
 
     def module_of(self, node: fx.Node) -> tuple[str, nn.Module] | None:
         """The ``nn.Module`` (qualified name, instance) this node is a call of."""
@@ -145,7 +148,7 @@ class GraphView:
     def parameter_users(self) -> dict[str, list[fx.Node]]:
         """Parameter qualified name -> the nodes that consume it directly."""
         users: dict[str, list[fx.Node]] = {}
-        for node in self.gm.graph.nodes:
+        for node in self.graph.nodes:
             for name in self._parameters_read(node):
                 users.setdefault(name, []).append(node)
         return users

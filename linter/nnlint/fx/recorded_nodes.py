@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
-from torch import fx, nn
+from torch import fx
 
 from nnlint.fx.tracing import user_caller
 
@@ -133,35 +133,9 @@ def unused_getitems(graph: fx.Graph) -> list[fx.Node]:
     return unused
 
 
-class Constants:
-    """Tensors read by the forward that are neither inputs, results of recorded ops
-    nor parameters/buffers (a plain tensor attribute, a tensor made inside a leaf
-    module): ``get_attr`` nodes named ``_tensor_constant<n>`` as in symbolic tracing,
-    held as meta tensors."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, torch.Tensor] = {}
-
-    def add(self, tensor: torch.Tensor) -> str:
-        name = f"_tensor_constant{len(self.values)}"
-        self.values[name] = meta_of(tensor)
-        return name
-
-    def root(self, model: nn.Module) -> nn.Module:
-        """The module ``fx.GraphModule`` copies targets from: the model, plus the
-        constants (read-only: nothing is set on the model)."""
-        return _Root(model, self.values) if self.values else model
-
-
-class _Root(nn.Module):
-    def __init__(self, model: nn.Module, constants: dict[str, torch.Tensor]) -> None:
-        super().__init__()
-        self.training = model.training
-        self.__dict__["_model"] = model
-        self.__dict__["_constants"] = constants
-
-    def __getattr__(self, name: str) -> Any:
-        constants = self.__dict__["_constants"]
-        if name in constants:
-            return constants[name]
-        return getattr(self.__dict__["_model"], name)
+def constant_name(index: int) -> str:
+    """The ``get_attr`` target of the ``index``-th tensor the forward reads that is
+    neither an input, the result of a recorded op nor a parameter or buffer (a plain
+    tensor attribute, a tensor made inside a leaf module), as in symbolic tracing.
+    Nothing is fetched by it: the node's ``meta["val"]`` holds the value."""
+    return f"_tensor_constant{index}"

@@ -34,8 +34,10 @@ def fake_state(model: nn.Module, mode: FakeTensorMode) -> dict[str, torch.Tensor
 
 
 class _FakeInterpreter(fx.Interpreter):
-    def __init__(self, view: GraphView, mode: FakeTensorMode) -> None:
-        super().__init__(view.gm)
+    def __init__(
+        self, view: GraphView, module: fx.GraphModule, mode: FakeTensorMode
+    ) -> None:
+        super().__init__(module)
         self.mode = mode
         self.model = view.model
         self.current: fx.Node | None = None
@@ -99,16 +101,16 @@ def _same_shape(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 def propagate(view: GraphView, example_inputs: tuple[Any, ...]) -> ShapeFailure | None:
     """Record ``node.meta["val"]`` for every node of a symbolically traced graph."""
-    if view.exported or view.recorded:
+    if view.module is None:
         return None  # torch.export propagated fake values; a recording has real ones
     mode = FakeTensorMode(allow_non_fake_inputs=False)
-    interpreter = _FakeInterpreter(view, mode)
+    interpreter = _FakeInterpreter(view, view.module, mode)
     try:
         with quiet(), mode:
             inputs = [_fake_input(interpreter, value) for value in example_inputs]
             interpreter.run(*inputs)
     except Exception as error:  # user code and shape errors alike
-        node = interpreter.current or next(iter(view.gm.graph.nodes))
+        node = interpreter.current or next(iter(view.graph.nodes))
         return ShapeFailure(node, _message(error))
     return None
 

@@ -102,7 +102,8 @@ def trace(
         warnings.simplefilter("ignore")
         try:
             graph = StackTracer().trace(model, example_inputs.concrete or None)
-            return TraceResult(GraphView(fx.GraphModule(model, graph), model))
+            module = fx.GraphModule(model, graph)
+            return TraceResult(GraphView(module.graph, model, module=module))
         except Exception as symbolic_error:  # any user code may raise anything
             first = _reason(symbolic_error)
             where = _where(symbolic_error)
@@ -131,7 +132,7 @@ def _export(model: nn.Module, example_inputs: ExampleInputs) -> GraphView:
     program = torch.export.export(model, args, kwargs, strict=False)
     signature = program.graph_signature
     return GraphView(
-        program.graph_module,
+        program.graph_module.graph,
         model,
         exported=True,
         lifted=dict(signature.inputs_to_parameters),

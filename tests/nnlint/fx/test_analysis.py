@@ -140,7 +140,7 @@ def test_shapes_propagate_on_fake_tensors_without_touching_the_model() -> None:
     result = trace(model, (torch.randn(2, 3, 8, 8),))
     assert result.view is not None
     assert propagate(result.view, (torch.randn(2, 3, 8, 8),)) is None
-    nodes = {n.name: n for n in result.view.gm.graph.nodes}
+    nodes = {n.name: n for n in result.view.graph.nodes}
     assert result.view.shape(nodes["_1"]) == (2, 4, 6, 6)
     assert result.view.shape(nodes["_2"]) == (2, 144)
     assert type(nodes["_1"].meta["val"]).__name__ == "FakeTensor"

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from pytest_nnhealth.judge import quantities as Q
+from pytest_nnhealth.judge.rank import UNJUDGED_KINDS
 from pytest_nnhealth.probes.base import (
     Probe,
     Series,
@@ -198,6 +199,10 @@ class RankProbe(Probe):
         if not self.ctx.deep_step:
             return
         for name, module in self.ctx.named_modules:
+            # The rule reads neither the output nor the input of an unjudged kind: no
+            # hooks, Gram matrices or eigensolves for them.
+            if type(module).__name__ in UNJUDGED_KINDS:
+                continue
             if name and not any(True for _ in module.children()):
                 self.ctx.hub.watch(module, self._hook(name))
 

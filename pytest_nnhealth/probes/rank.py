@@ -2,8 +2,9 @@
 effective rank ``exp(entropy(sigma / sum(sigma)))`` of the (samples x units) matrix.
 
 An SVD per module per step costs ~4.5x a bare step, so this runs only on the three
-deep-statistics steps, on leaf modules whose output has at least 8 units, with at most
-64 rows (evenly strided) per matrix.
+deep-statistics steps, on leaf modules whose output has at least 8 units and whose
+kind the rank rule judges (``UNJUDGED_KINDS``), with at most 64 rows (evenly strided)
+per matrix.
 """
 
 from __future__ import annotations

@@ -31,6 +31,10 @@ PASS_THROUGH_KINDS = frozenset(
     {"Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "Identity",
      "DropPath"}
 )  # fmt: skip
+# The kinds whose rank the rule never reads, neither as a starter's output nor as a
+# later module's input (the "passed on" test reads judged modules only): the rank
+# probe does not measure them (issue 10: 9 Identity + 9 Dropout of MLP-Mixer's 37).
+UNJUDGED_KINDS = DISTRIBUTION_KINDS | PASS_THROUGH_KINDS | OFFSET_KINDS
 
 
 def _above(values: list[float | None] | None, step: int, cap: float) -> bool:
@@ -40,8 +44,10 @@ def _above(values: list[float | None] | None, step: int, cap: float) -> bool:
 def _passed_on(
     later: list[str], received: dict[str, Values], step: int, cap: float
 ) -> bool:
-    """Whether a collapse reaches the rest of the net: a later module receives rows
-    that point one way (or no later input was measured, so it cannot be told). Rows
+    """Whether a collapse reaches the rest of the net: a later judged module (``later``
+    holds no unjudged kind) receives rows that point one way (or no later input was
+    measured, so it cannot be told). A pass-through's or a gate's input is not read:
+    the module after it receives what it passes on. Rows
     that point one way on a side path and nowhere after it (a gate that starts as a
     constant 1, gMLP's spatial gating; a modulation) multiply or add to a path that
     still tells the samples apart: the model's representation did not collapse."""
@@ -58,9 +64,7 @@ def rank_collapse(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     hidden = [
         n
         for n in result.leaves[:-1]
-        if n in tops
-        and kind_of(result, n)
-        not in DISTRIBUTION_KINDS | PASS_THROUGH_KINDS | OFFSET_KINDS
+        if n in tops and kind_of(result, n) not in UNJUDGED_KINDS
     ]
     cap = limits.rank_top_fraction_max
     received = series_of(result, Q.INPUT_TOP_SV_FRACTION)
@@ -70,7 +74,8 @@ def rank_collapse(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     # one way (CaiT's class token: a learned constant behind a 1e-5 layer scale) only
     # passes a collapse on; where the collapse starts may move between steps.
     data_fed = set(result.order[:1])
-    index = {n: i for i, n in enumerate(result.leaves)}
+    judged = [n for n in result.leaves if kind_of(result, n) not in UNJUDGED_KINDS]
+    index = {n: i for i, n in enumerate(judged)}
 
     def starters(step: int) -> list[str]:
         return [
@@ -79,7 +84,7 @@ def rank_collapse(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
             if (v := tops[n][step]) is not None
             and v > cap
             and (n in data_fed or not _above(received.get(n), step, cap))
-            and _passed_on(result.leaves[index[n] + 1 :], received, step, cap)
+            and _passed_on(judged[index[n] + 1 :], received, step, cap)
         ]
 
     tail = steps[-limits.window :]

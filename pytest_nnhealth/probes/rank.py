@@ -2,8 +2,9 @@
 effective rank ``exp(entropy(sigma / sum(sigma)))`` of the (samples x units) matrix.
 
 An SVD per module per step costs ~4.5x a bare step, so this runs only on the three
-deep-statistics steps, on leaf modules whose output has at least 8 units, with at most
-64 rows (evenly strided) per matrix.
+deep-statistics steps, on leaf modules whose output has at least 8 units and whose
+kind the rank rule judges (``UNJUDGED_KINDS``), with at most 64 rows (evenly strided)
+per matrix.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 from torch import nn
 
 from pytest_nnhealth.judge import quantities as Q
+from pytest_nnhealth.judge.rank import UNJUDGED_KINDS
 from pytest_nnhealth.probes.base import (
     Probe,
     Series,
@@ -198,6 +200,10 @@ class RankProbe(Probe):
         if not self.ctx.deep_step:
             return
         for name, module in self.ctx.named_modules:
+            # The rule reads neither the output nor the input of an unjudged kind: no
+            # hooks, Gram matrices or eigensolves for them.
+            if type(module).__name__ in UNJUDGED_KINDS:
+                continue
             if name and not any(True for _ in module.children()):
                 self.ctx.hub.watch(module, self._hook(name))
 

@@ -11,7 +11,6 @@ drifting. Each finding names the worst head.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 from pytest_nnhealth.judge import quantities as Q
 from pytest_nnhealth.judge.base import Values, finding, fmt, kind_of, trailing_run
@@ -120,37 +119,31 @@ def _grown(
 ) -> tuple[int, float, float, float | None] | None:
     """``(onset, start, last, spread growth)`` of a head whose largest logit is above
     the cap and above ``attention_logit_growth`` times its start, with its typical
-    spread grown by as much, on each of the last ``window`` measured steps; else
-    None. The spread's growth is None for a run recorded without it."""
+    spread grown by as much (the head's logits grew as a whole, not one query's), on
+    each of the last ``window`` measured steps; else None. A run recorded without the
+    spread (an older report) is judged on the largest logit alone; its spread growth
+    is None."""
     cap, factor = limits.attention_logit_max, limits.attention_logit_growth
     points = _measured(largest)
     if len(points) < 2 or points[0][1] <= 0:
         return None
     start = points[0][1]
-    widened = _widened(spread, factor)
+    spreads = dict(_measured(spread or []))
+    spread_start = next(iter(spreads.values()), 0.0)
 
     def growing(step: int, value: float) -> bool:
-        return value > cap and value > factor * start and widened(step)
+        widened = (
+            spread_start <= 0 or spreads.get(step, math.inf) > factor * spread_start
+        )
+        return value > cap and value > factor * start and widened
 
     tail = points[-min(limits.window, len(points)) :]
     if not all(growing(s, v) for s, v in tail):
         return None
     onset = next(s for s, v in points if growing(s, v))
-    spreads = _measured(spread or [])
-    widening = spreads[-1][1] / spreads[0][1] if spreads and spreads[0][1] > 0 else None
+    last_spread = list(spreads.values())[-1] if spreads else 0.0
+    widening = last_spread / spread_start if spread_start > 0 else None
     return onset, start, tail[-1][1], widening
-
-
-def _widened(spread: Values | None, factor: float) -> Callable[[int], bool]:
-    """Whether the head's typical logit spread at a step is above ``factor`` times
-    its start: the head's logits grew as a whole, not one query's. A run recorded
-    without the spread (an older report) is judged on the largest logit alone."""
-    points = _measured(spread or [])
-    if not points or points[0][1] <= 0:
-        return lambda step: True
-    start = points[0][1]
-    values = dict(points)
-    return lambda step: values.get(step, math.inf) > factor * start
 
 
 def _drift(result: RunResult, limits: Thresholds) -> list[HealthFinding]:

@@ -71,8 +71,8 @@ def head_stats(
     logits: torch.Tensor, probs: torch.Tensor | None = None
 ) -> torch.Tensor | None:
     """``(4, heads)``: normalised entropy, near-zero fraction, largest logit and
-    typical logit spread (``logit_spread``), for
-    logits ``(batch, heads, queries, keys)`` where masked positions are -inf or
+    typical logit spread (``logit_spread``), for logits ``(batch, heads, queries,
+    keys)`` where masked positions are -inf or
     very negative (transformers adds ``finfo.min``). ``probs``: the model's own
     softmax of these logits when it computed one (reused, not recomputed)."""
     logits = logits.detach().float()
@@ -106,7 +106,7 @@ def logit_spread(
     count = allowed.sum(-1).clamp_min(1)
     values = logits.masked_fill(~allowed, 0.0)
     mean = values.sum(-1) / count
-    centred = (logits - mean.unsqueeze(-1)).masked_fill(~allowed, 0.0)
+    centred = (values - mean.unsqueeze(-1)).masked_fill(~allowed, 0.0)
     spread = (centred.pow(2).sum(-1) / count).sqrt()  # (batch, heads, queries)
     spread = spread.masked_fill(~choice, math.nan).transpose(0, 1).flatten(1)
     return spread.nanmedian(dim=1).values.nan_to_num(0.0)  # 0: no query chose

@@ -1,10 +1,10 @@
 """Rank of hidden outputs on the deep-statistics steps: ``sigma_1 / sum(sigma)`` and the
 effective rank ``exp(entropy(sigma / sum(sigma)))`` of the (samples x units) matrix.
 
-An SVD per module per step costs ~4.5x a bare step, so this runs only on the three
-deep-statistics steps, on leaf modules whose output has at least 8 units and whose
-kind the rank rule judges (``UNJUDGED_KINDS``), with at most 64 rows (evenly strided)
-per matrix.
+An SVD per module per step costs ~4.5x a bare step, so this runs only on the
+deep-statistics steps (``deep_schedule``), on leaf modules whose output has at least 8
+units and whose kind the rank rule reads (not in ``UNJUDGED_KINDS``), with at most 64
+rows (evenly strided) per matrix.
 """
 
 from __future__ import annotations

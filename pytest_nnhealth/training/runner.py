@@ -134,7 +134,7 @@ def default_probes(
     ``first_nonfinite_step``): healthy runs do not pay for it. The histogram probe
     only when asked (``histograms``): its values are plots, never a verdict."""
     ignore = (loss_fn,) if isinstance(loss_fn, nn.Module) else ()
-    probes: list[Probe] = [
+    return [
         ActivationProbe(),
         GradientProbe(),
         UpdateProbe(scale_floor=scale_floor),
@@ -142,13 +142,11 @@ def default_probes(
         SaturationProbe(),
         PlumbingProbe(ignore),
         RankProbe(),
+        *([HistogramProbe()] if histograms else []),
         AttentionProbe(),
         LogitProbe(),
         RoutingProbe(routers),
     ]
-    if histograms:
-        probes.insert(7, HistogramProbe())  # where it ran before: the same hook order
-    return probes
 
 
 def run(

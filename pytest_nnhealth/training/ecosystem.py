@@ -3,7 +3,9 @@ batches, and Lightning modules.
 
 * ``loss_fn=None``: the loss is the model output's own (``output.loss`` as in a
   transformers ``ModelOutput``, or ``output["loss"]``), computed by the model from the
-  ``labels`` inside a keyword batch.
+  ``labels`` inside a keyword batch; or the sum of the named loss terms of a dict
+  without a ``"loss"`` (``loss_classifier``, ``loss_box_reg``, ...), as torchvision's
+  detection and segmentation models return them in training mode.
 * ``check(lightning_module, dataloader_or_datamodule)``: trained by its own
   ``training_step`` with the optimizer of its own ``configure_optimizers`` (see
   ``lightning_adapter``).
@@ -24,11 +26,36 @@ from torch import nn
 
 def loss_of(output: Any) -> torch.Tensor | None:
     """The loss a model returned with its output, if any: ``output.loss`` (transformers
-    ``ModelOutput`` and any object with a ``loss`` attribute) or ``output["loss"]``."""
+    ``ModelOutput`` and any object with a ``loss`` attribute), ``output["loss"]``, or
+    the sum of a dict's loss terms (``summed_loss_terms``)."""
     loss = getattr(output, "loss", None)
     if loss is None and isinstance(output, Mapping):
         loss = output.get("loss")
+        if loss is None:
+            loss = summed_loss_terms(output)
     return loss if isinstance(loss, torch.Tensor) else None
+
+
+def summed_loss_terms(output: Mapping[Any, Any]) -> torch.Tensor | None:
+    """The sum of the scalar tensors under keys starting with ``loss``, or None.
+
+    A model that returns its loss in named terms leaves their sum to the training loop
+    (torchvision's detection models: ``loss_classifier``, ``loss_box_reg``,
+    ``loss_objectness``, ``loss_rpn_box_reg``). Only when every such term is a scalar
+    tensor: a term in another form (a list per feature level) is not ours to reduce."""
+    terms = [
+        value
+        for key, value in output.items()
+        if isinstance(key, str) and key.startswith("loss")
+    ]
+    if not terms or not all(
+        isinstance(term, torch.Tensor) and term.dim() == 0 for term in terms
+    ):
+        return None
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total
 
 
 def output_loss(output: Any) -> torch.Tensor:
@@ -38,7 +65,8 @@ def output_loss(output: Any) -> torch.Tensor:
         raise TypeError(
             "check(): loss_fn=None takes the loss from the model's output (its "
             "`.loss` or a 'loss' key, as transformers models return when the batch "
-            f"holds `labels`), but the model returned {_describe(output)}; pass "
+            "holds `labels`, or the sum of scalar 'loss...' terms), but the model "
+            f"returned {_describe(output)}; pass "
             "loss_fn=(output, target) -> loss, or labels in the batch"
         )
     return loss

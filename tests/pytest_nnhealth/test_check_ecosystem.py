@@ -73,6 +73,69 @@ def test_loss_fn_none_without_a_loss_in_the_output_is_a_clear_error() -> None:
         check(SelfLossNet(True), batch, steps=2, graph=False)
 
 
+class LossTermsNet(nn.Module):
+    """Returns its loss in named terms and leaves the sum to the caller, as
+    torchvision's detection models do in training mode."""
+
+    def __init__(self, extra: dict[str, Any]) -> None:
+        super().__init__()
+        self.extra = extra
+        self.body = nn.Linear(6, 8)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> dict[str, Any]:
+        logits = self.head(torch.relu(self.body(x)))
+        terms = {
+            "loss_classifier": F.cross_entropy(logits, labels),
+            "loss_size": logits.pow(2).mean(),
+        }
+        return {**terms, **self.extra}
+
+
+def terms_batch() -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(32, 6, generator=generator)
+    return {"x": x, "labels": (x[:, 0] > 0).long()}
+
+
+def test_loss_fn_none_sums_a_dict_of_named_loss_terms() -> None:
+    model, batch = LossTermsNet({"accuracy": torch.tensor(0.5)}), terms_batch()
+    with torch.no_grad():
+        terms = model(**batch)
+    expected = terms["loss_classifier"] + terms["loss_size"]
+    report = check(model, batch, steps=8)
+    assert report.losses[0] == pytest.approx(float(expected), rel=1e-5)
+    assert report.losses[-1] < report.losses[0]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"loss_per_level": [torch.tensor(1.0), torch.tensor(2.0)]},  # not a scalar
+        {"loss_map": torch.ones(3)},  # a tensor, not a scalar
+    ],
+)
+def test_loss_terms_not_all_scalar_tensors_are_a_clear_error(
+    extra: dict[str, Any],
+) -> None:
+    with pytest.raises(TypeError, match=r"keys: loss_classifier, loss_size, loss_"):
+        check(LossTermsNet(extra), terms_batch(), steps=2, graph=False)
+
+
+def test_an_auxiliary_loss_alone_is_not_taken_for_the_loss() -> None:
+    class AuxOnly(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.head = nn.Linear(6, 3)
+
+        def forward(self, x: torch.Tensor, labels: torch.Tensor) -> dict[str, Any]:
+            logits = self.head(x)
+            return {"logits": logits, "aux_loss": logits.pow(2).mean()}
+
+    with pytest.raises(TypeError, match="loss_fn=None takes the loss from the model"):
+        check(AuxOnly(), terms_batch(), steps=2, graph=False)
+
+
 def test_keyword_batch_with_a_loss_fn_gets_the_batch_as_target() -> None:
     def loss_fn(output: dict[str, Any], batch: dict[str, torch.Tensor]) -> Any:
         return F.cross_entropy(output["logits"], batch["labels"])

@@ -5,7 +5,7 @@ batches, and Lightning modules.
   transformers ``ModelOutput``, or ``output["loss"]``), computed by the model from the
   ``labels`` inside a keyword batch; or the sum of the named loss terms of a dict
   without a ``"loss"`` (``loss_classifier``, ``loss_box_reg``, ...), as torchvision's
-  detection and segmentation models return them in training mode.
+  detection models return them in training mode (``summed_loss_terms``).
 * ``check(lightning_module, dataloader_or_datamodule)``: trained by its own
   ``training_step`` with the optimizer of its own ``configure_optimizers`` (see
   ``lightning_adapter``).
@@ -37,25 +37,30 @@ def loss_of(output: Any) -> torch.Tensor | None:
 
 
 def summed_loss_terms(output: Mapping[Any, Any]) -> torch.Tensor | None:
-    """The sum of the scalar tensors under keys starting with ``loss``, or None.
+    """The sum of a dict's loss terms, or None: the scalar tensors under keys starting
+    with ``loss`` when there are such keys, else every value when all are scalar
+    tensors.
 
-    A model that returns its loss in named terms leaves their sum to the training loop
-    (torchvision's detection models: ``loss_classifier``, ``loss_box_reg``,
-    ``loss_objectness``, ``loss_rpn_box_reg``). Only when every such term is a scalar
-    tensor: a term in another form (a list per feature level) is not ours to reduce."""
-    terms = [
-        value
-        for key, value in output.items()
-        if isinstance(key, str) and key.startswith("loss")
+    A model that returns its loss in named terms leaves their sum to the training loop:
+    torchvision's R-CNN models name them ``loss_classifier``, ``loss_box_reg``, ...
+    (and detection toolkits put an ``acc`` beside them, which is not a loss); its
+    RetinaNet, FCOS and SSD return only terms, named ``classification``,
+    ``bbox_regression``. A term in another form (a list per feature level) is not
+    ours to reduce, so then there is no loss here at all."""
+    named = [
+        v for k, v in output.items() if isinstance(k, str) and k.startswith("loss")
     ]
-    if not terms or not all(
-        isinstance(term, torch.Tensor) and term.dim() == 0 for term in terms
-    ):
+    terms = named or list(output.values())
+    if not terms or not all(_is_scalar(term) for term in terms):
         return None
     total = terms[0]
     for term in terms[1:]:
         total = total + term
     return total
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, torch.Tensor) and value.dim() == 0
 
 
 def output_loss(output: Any) -> torch.Tensor:
@@ -65,7 +70,7 @@ def output_loss(output: Any) -> torch.Tensor:
         raise TypeError(
             "check(): loss_fn=None takes the loss from the model's output (its "
             "`.loss` or a 'loss' key, as transformers models return when the batch "
-            "holds `labels`, or the sum of scalar 'loss...' terms), but the model "
+            "holds `labels`, or the sum of a dict of scalar loss terms), but the model "
             f"returned {_describe(output)}; pass "
             "loss_fn=(output, target) -> loss, or labels in the batch"
         )

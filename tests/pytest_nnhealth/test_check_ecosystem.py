@@ -99,6 +99,7 @@ def terms_batch() -> dict[str, torch.Tensor]:
 
 
 def test_loss_fn_none_sums_a_dict_of_named_loss_terms() -> None:
+    # The accuracy beside the terms is not a loss: only keys starting with "loss".
     model, batch = LossTermsNet({"accuracy": torch.tensor(0.5)}), terms_batch()
     with torch.no_grad():
         terms = model(**batch)
@@ -106,6 +107,24 @@ def test_loss_fn_none_sums_a_dict_of_named_loss_terms() -> None:
     report = check(model, batch, steps=8)
     assert report.losses[0] == pytest.approx(float(expected), rel=1e-5)
     assert report.losses[-1] < report.losses[0]
+
+
+def test_loss_fn_none_sums_a_dict_made_only_of_scalar_terms() -> None:
+    """RetinaNet/FCOS/SSD in torchvision name their terms without a "loss" prefix."""
+
+    class TermsOnly(LossTermsNet):
+        def forward(self, x: torch.Tensor, labels: torch.Tensor) -> dict[str, Any]:
+            terms = super().forward(x, labels)
+            return {
+                "classification": terms["loss_classifier"],
+                "size": terms["loss_size"],
+            }
+
+    model, batch = TermsOnly({}), terms_batch()
+    with torch.no_grad():
+        expected = sum(model(**batch).values())
+    report = check(model, batch, steps=8)
+    assert report.losses[0] == pytest.approx(float(expected), rel=1e-5)
 
 
 @pytest.mark.parametrize(

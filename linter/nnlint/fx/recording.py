@@ -197,7 +197,7 @@ def record(
         example_inputs = ExampleInputs(tuple(example_inputs))
     recorder = Recorder(model)
     try:
-        with _unchanged(model), torch.no_grad(), _hooks(recorder):
+        with _unchanged(model), torch.no_grad(), _eager(), _hooks(recorder):
             args, kwargs = _placeholders(recorder, model, example_inputs)
             with recorder:
                 out = model(*args, **kwargs)
@@ -210,6 +210,21 @@ def record(
     # graph's Python code (~20% of the graph step on a small Llama), which no rule
     # reads, and a recording's shapes are real, so nothing interprets the graph.
     return TraceResult(GraphView(recorder.graph, model, recorded=True))
+
+
+@contextmanager
+def _eager() -> Iterator[None]:
+    """Functions compiled with ``torch.compile`` inside ``forward`` (a user's helper,
+    torchvision's pure-Python RoIAlign) run eagerly while recording: compiled, dynamo
+    traces into the recorder's own mode and hooks, recompiles on every op it meets
+    there, and the recording fails (measured: 1.3 s, then a wrong-shaped value, on a
+    two-layer model with one compiled helper)."""
+    set_stance = getattr(torch.compiler, "set_stance", None)
+    if set_stance is None or torch.compiler.is_compiling():
+        yield
+        return
+    with set_stance("force_eager"):
+        yield
 
 
 @contextmanager

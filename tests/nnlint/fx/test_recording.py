@@ -315,3 +315,41 @@ def test_modules_run_by_another_thread_are_not_recorded() -> None:
     assert result.view is not None
     calls = [str(n.target) for n in result.view.nodes if n.op == "call_module"]
     assert calls == ["fc"]
+
+
+class CompiledHelper(nn.Module):
+    """A forward that calls a ``torch.compile``d function (the backend that runs the
+    captured graph as it is: no C compiler needed, dynamo still traces)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+        self.gain = nn.Parameter(torch.ones(6, 6))
+        self.mix = torch.compile(_mix, backend="eager", dynamic=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mix(self.fc(x), self.gain)
+
+
+def _mix(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    return torch.relu(x @ w) * 2 + x.mean()
+
+
+# dynamo's own compile of ``_mix`` reads ``.grad`` of a non-leaf internally and warns.
+@pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor that is not a leaf")
+def test_a_compiled_function_inside_forward_is_recorded_op_by_op() -> None:
+    model = CompiledHelper()
+    x = torch.randn(5, 6)
+    model(x)  # compiled before the recording, as in a check after training steps
+    result = record(model, (x,))
+    assert result.view is not None, result.reason
+    nodes = [
+        (n.op, getattr(n.target, "__name__", str(n.target))) for n in result.view.nodes
+    ]
+    assert nodes == [
+        ("placeholder", "x"), ("call_module", "fc"), ("get_attr", "gain"),
+        ("call_method", "matmul"), ("call_function", "relu"),
+        ("call_method", "mul"), ("call_method", "mean"), ("call_method", "add"),
+        ("output", "output"),
+    ]  # fmt: skip
+    assert result.view.shape(result.view.output.args[0]) == (5, 6)

@@ -13,7 +13,10 @@ class SubmoduleNeverCalled(GraphRule):
     Reports registered submodules with trainable parameters that the traced `forward`
     never uses (none of their parameters is read, so tied weights count as used), and
     whose attribute is not referenced anywhere in the class outside `__init__` (a head
-    used only in `predict()` or a branch behind a config flag is not flagged).
+    used only in `predict()` or a branch behind a config flag is not flagged). Children
+    that a method reaches by a computed name or by iterating (`self[f"expert_{i}"]`,
+    `getattr(self, name)`, `for block in self`) are not flagged either: which of them
+    run can depend on the input, as the experts of a mixture hit by one batch do.
 
     ## Why is this bad?
     A layer built and never called is usually a wiring mistake: `self.norm` created but
@@ -79,6 +82,31 @@ class SubmoduleNeverCalled(GraphRule):
         "    def forward(self, idx):\n"
         "        return F.linear(self.embed(idx), self.embed.weight)\n\n"
         "model = LM()\nexample_inputs = (torch.zeros(2, 3, dtype=torch.long),)\n",
+        # Experts registered and called by computed names: which ones run is decided
+        # per input, here by a configured list (by the router in a real mixture).
+        "import torch\nfrom torch import nn\n\n"
+        "class Experts(nn.ModuleDict):\n"
+        "    def __init__(self, count):\n"
+        "        super().__init__()\n"
+        "        for i in range(count):\n"
+        "            self[f'expert_{i}'] = nn.Linear(4, 4)\n"
+        "        self.active = [0, 1]\n\n"
+        "    def forward(self, x):\n"
+        "        for i in self.active:\n"
+        "            x = x + self[f'expert_{i}'](x)\n"
+        "        return x\n\n"
+        "model = Experts(3)\nexample_inputs = (torch.randn(3, 4),)\n",
+        "import torch\nfrom torch import nn\n\n"
+        "class Stages(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        for i in range(3):\n"
+        "            setattr(self, f'stage{i}', nn.Linear(4, 4))\n\n"
+        "    def forward(self, x, depth=2):\n"
+        "        for i in range(depth):\n"
+        "            x = getattr(self, f'stage{i}')(x)\n"
+        "        return x\n\n"
+        "model = Stages()\nexample_inputs = (torch.randn(3, 4),)\n",
     ]
     INVALID = [
         GraphInvalid(_NET.format(body="self.proj(x)", extra=""), line=8),
@@ -116,16 +144,15 @@ class SubmoduleNeverCalled(GraphRule):
 
     def run(self, graph: Any) -> None:
         model = graph.model
-        used = {id(model.get_parameter(name)) for name in graph.parameter_users()}
+        holding = _trainable_holders(model, set(graph.parameter_users()))
         unused: list[str] = []
         for name, module in model.named_modules():
-            params = [p for p in module.parameters() if p.requires_grad]
-            if not name or not params or any(id(p) in used for p in params):
-                continue
+            if not name or holding.get(name) is not False:
+                continue  # the root, no trainable parameter, or one of them read
             if any(name.startswith(f"{outer}.") for outer in unused):
                 continue  # reported through its unused parent
             parent, attribute = _user_owner(model, name)
-            if _referenced_outside_init(type(parent), attribute):
+            if _maybe_called(type(parent), attribute):
                 continue
             unused.append(name)
             where = _assignment(type(parent), attribute)
@@ -135,6 +162,26 @@ class SubmoduleNeverCalled(GraphRule):
                 "`forward` never calls it",
                 location=where or graph_location(parent),
             )
+
+
+def _trainable_holders(model: Any, read: set[str]) -> dict[str, bool]:
+    """Module name -> whether any trainable parameter under it is read, for every
+    module that holds one. One pass over the parameters by every name they have (a
+    tied weight has two), where asking each module for its parameters walks the
+    subtree once per module."""
+    names: dict[int, list[str]] = {}
+    for name, param in model.named_parameters(remove_duplicate=False):
+        if param.requires_grad:
+            names.setdefault(id(param), []).append(name)
+    holders: dict[str, bool] = {}
+    for paths in names.values():
+        is_read = any(path in read for path in paths)
+        for path in paths:
+            parts = path.split(".")[:-1]
+            for depth in range(1, len(parts) + 1):
+                owner = ".".join(parts[:depth])
+                holders[owner] = holders.get(owner, False) or is_read
+    return holders
 
 
 def _user_owner(model: Any, name: str) -> tuple[Any, str]:
@@ -156,9 +203,20 @@ def _class_source(cls: type) -> tuple[str, str, int] | None:
         return None
 
 
-def _referenced_outside_init(cls: type, attribute: str) -> bool:
-    """``self.<attribute>`` appears in a method other than ``__init__`` (MRO too)."""
-    pattern = re.compile(rf"self\.{re.escape(attribute)}\b")
+# Children reached by a computed name or by iteration (``self[f"expert_{i}"]``,
+# ``getattr(self, name)``, ``for block in self``, ``self.values()``): which ones a
+# forward calls can depend on the data (a mixture's experts hit by this batch), so the
+# one recorded forward proves nothing about the others.
+_COMPUTED_CHILD = re.compile(
+    r"self\s*\[|getattr\(\s*self\s*,|\bin\s+self\s*[:)]"
+    r"|self\.(?:values|items|children|named_children|_modules)\b"
+)
+
+
+def _maybe_called(cls: type, attribute: str) -> bool:
+    """A method other than ``__init__`` (MRO too) names ``self.<attribute>`` or
+    reaches the children by a computed name."""
+    pattern = re.compile(rf"self\.{re.escape(attribute)}\b|{_COMPUTED_CHILD.pattern}")
     for klass in cls.__mro__:
         if klass.__module__.startswith("torch."):
             break

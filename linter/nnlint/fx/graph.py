@@ -69,6 +69,11 @@ class GraphView:
     _kinds: dict[fx.Node, tuple[str | None, bool]] = field(
         default_factory=dict, repr=False, compare=False
     )
+    # Submodules by qualified name, looked up once: rules ask for the module of the
+    # same node many times, and ``get_submodule`` walks the path on every call.
+    _submodules: dict[str, nn.Module] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @property
     def nodes(self) -> list[fx.Node]:
@@ -81,16 +86,23 @@ class GraphView:
     def module_of(self, node: fx.Node) -> tuple[str, nn.Module] | None:
         """The ``nn.Module`` (qualified name, instance) this node is a call of."""
         if node.op == "call_module":
-            return str(node.target), self.model.get_submodule(str(node.target))
+            return str(node.target), self.submodule(str(node.target))
         if self.exported and node.op == "call_function":
             stack = node.meta.get("nn_module_stack") or {}
             if stack:
                 path = list(stack.values())[-1][0]
                 try:
-                    return path, self.model.get_submodule(path)
+                    return path, self.submodule(path)
                 except AttributeError:
                     return None
         return None
+
+    def submodule(self, path: str) -> nn.Module:
+        """``model.get_submodule(path)``, remembered (raises AttributeError alike)."""
+        found = self._submodules.get(path)
+        if found is None:
+            found = self._submodules[path] = self.model.get_submodule(path)
+        return found
 
     def kind(self, node: fx.Node) -> tuple[str | None, bool]:
         """Canonical ``(kind, inplace)`` of ``node``; kind None for unknown ops."""
@@ -101,7 +113,7 @@ class GraphView:
 
     def _kind(self, node: fx.Node) -> tuple[str | None, bool]:
         if node.op == "call_module":
-            module = self.model.get_submodule(str(node.target))
+            module = self.submodule(str(node.target))
             inplace = bool(getattr(module, "inplace", False))
             for cls, kind in _MODULE_KINDS:
                 if isinstance(module, cls):
@@ -146,7 +158,12 @@ class GraphView:
         return [a for a in inputs if self.shape(a) is not None] or inputs
 
     def parameter_users(self) -> dict[str, list[fx.Node]]:
-        """Parameter qualified name -> the nodes that consume it directly."""
+        """Parameter qualified name -> the nodes that consume it directly. Worked out
+        once per graph (rules never edit it); callers must not change the result."""
+        return self._parameter_users
+
+    @functools.cached_property
+    def _parameter_users(self) -> dict[str, list[fx.Node]]:
         users: dict[str, list[fx.Node]] = {}
         for node in self.graph.nodes:
             for name in self._parameters_read(node):
@@ -160,7 +177,7 @@ class GraphView:
 
     def _parameters_read(self, node: fx.Node) -> Iterator[str]:
         if node.op == "call_module":
-            module = self.model.get_submodule(str(node.target))
+            module = self.submodule(str(node.target))
             for name, _ in module.named_parameters(prefix=str(node.target)):
                 yield name
         elif node.op == "get_attr" and str(node.target) in self._parameter_names:

@@ -124,6 +124,9 @@ class RunResult:
     modules with parameters that ran without being registered submodules;
     ``routers`` the mixture-of-experts routers read; ``update_memory`` what the
     update-ratio probe held. Each is written by its probe's ``record`` (no string keys).
+    ``quasi_newton``: the optimizer was L-BFGS (set by the runner), whose ``step()``
+    runs up to ``max_iter`` iterations along curvature-scaled directions: its update
+    ratios are not judged.
     """
 
     layers: dict[str, LayerStats]
@@ -140,6 +143,7 @@ class RunResult:
     unregistered: list[tuple[str, str]] = field(default_factory=list)
     routers: list[RouterInfo] = field(default_factory=list)
     update_memory: UpdateMemory | None = None
+    quasi_newton: bool = False
     meta: dict[str, Any] = field(default_factory=dict)
 
 

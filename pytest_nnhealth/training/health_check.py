@@ -202,6 +202,8 @@ def _report(
     # Documented report.meta keys (docs/health/), generated from the typed records.
     if result.update_memory is not None:
         meta["update_ratio_memory"] = result.update_memory.to_dict()
+    if result.quasi_newton:
+        meta["update_ratio"] = "not judged: L-BFGS steps follow the curvature"
     if result.routers:
         meta["routers"] = routers_meta(result.routers)
     return HealthReport(

@@ -201,6 +201,7 @@ def _run(
     held_after = _held_loss(model, spec, rng_at_start) if spec.held else math.nan
     loss_values = to_floats(losses)
     result = collect(model, ctx, probes, loss_values, (loss_values[0], held_after))
+    result.quasi_newton = isinstance(optimizer, torch.optim.LBFGS)
     result.meta.update(
         optimizer=description,
         timings={"steps_s": steps_done - started},

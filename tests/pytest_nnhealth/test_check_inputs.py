@@ -161,6 +161,24 @@ def test_optimizer_factory_and_instance():
     assert report.meta["optimizer"].startswith("AdamW(lr=0.003")
 
 
+def test_lbfgs_fits_a_batch_without_update_ratio_findings():
+    # Healthy: the loss falls to ~0 in a few steps. Each step() is up to max_iter
+    # curvature-scaled iterations, which moved the head by 0.5-1.9x its norm.
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Linear(16, 64), nn.GELU(), nn.LayerNorm(64), nn.Linear(64, 4)
+    )
+    batch = (torch.randn(32, 16), torch.randint(0, 4, (32,)))
+    report = check(
+        model, batch, loss_fn=F.cross_entropy, steps=8, graph=False,
+        optimizer=lambda params: torch.optim.LBFGS(params, lr=0.5, max_iter=3),
+    )  # fmt: skip
+    assert report.losses[-1] < 0.05 * report.losses[0]
+    assert report.healthy, [f.message for f in report.findings]
+    assert report.meta["update_ratio"].startswith("not judged: L-BFGS")
+    assert max(v for v in report.layers["3"].series["update_ratio"] if v) > 0.5
+
+
 def test_same_seed_same_findings_and_values():
     model = small()
     nn.init.constant_(model[0].bias, -3.0)

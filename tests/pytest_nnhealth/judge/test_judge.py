@@ -125,6 +125,14 @@ def test_update_ratio_high_is_judged_on_the_worst_single_step():
     assert (found.check, found.step, found.value) == ("update_ratio_high", 2, 3.0)
 
 
+def test_update_ratios_of_an_lbfgs_run_are_not_judged():
+    ratios = {"a": ("Linear", {"update_ratio": [1.9, 0.6, 3.0, 1e-9, 1e-9, 1e-9]})}
+    assert [f.check for f in judge(result(ratios), Thresholds())] == [
+        "update_ratio_high"
+    ]
+    assert judge(result(ratios, quasi_newton=True), Thresholds()) == []
+
+
 def test_zero_initialised_module_update_ratio_settles_first():
     settling = [None, 1.0, 0.5, 0.33, 0.25, 0.2, 0.17, 0.14, 0.12, 0.11]
     losses = [1.0 - 0.05 * i for i in range(10)]

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import sys
 from typing import Any
 
 from nnlint.fx.rules.base import GraphInvalid, GraphRule
@@ -13,10 +14,12 @@ class SubmoduleNeverCalled(GraphRule):
     Reports registered submodules with trainable parameters that the traced `forward`
     never uses (none of their parameters is read, so tied weights count as used), and
     whose attribute is not referenced anywhere in the class outside `__init__` (a head
-    used only in `predict()` or a branch behind a config flag is not flagged). Children
-    that a method reaches by a computed name or by iterating (`self[f"expert_{i}"]`,
-    `getattr(self, name)`, `for block in self`) are not flagged either: which of them
-    run can depend on the input, as the experts of a mixture hit by one batch do.
+    used only in `predict()`, a branch behind a config flag, or a module read by a
+    helper function of the same file, as in `module.linear_pos(x)`, is not flagged).
+    Children that a method reaches by a computed name or by iterating
+    (`self[f"expert_{i}"]`, `getattr(self, name)`, `for block in self`) are not
+    flagged either: which of them run can depend on the input, as the experts of a
+    mixture hit by one batch do.
 
     ## Why is this bad?
     A layer built and never called is usually a wiring mistake: `self.norm` created but
@@ -107,6 +110,20 @@ class SubmoduleNeverCalled(GraphRule):
         "            x = getattr(self, f'stage{i}')(x)\n"
         "        return x\n\n"
         "model = Stages()\nexample_inputs = (torch.randn(3, 4),)\n",
+        # Called only through a helper that takes the module, on a configured path.
+        "import torch\nfrom torch import nn\n\n"
+        "def _project(module, x):\n"
+        "    return module.proj(x)\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self, relative=False):\n"
+        "        super().__init__()\n"
+        "        self.fc = nn.Linear(4, 4)\n"
+        "        self.proj = nn.Linear(4, 4)\n"
+        "        self.relative = relative\n\n"
+        "    def forward(self, x):\n"
+        "        h = self.fc(x)\n"
+        "        return _project(self, h) if self.relative else h\n\n"
+        "model = Net()\nexample_inputs = (torch.randn(3, 4),)\n",
     ]
     INVALID = [
         GraphInvalid(_NET.format(body="self.proj(x)", extra=""), line=8),
@@ -215,20 +232,35 @@ _COMPUTED_CHILD = re.compile(
 
 def _maybe_called(cls: type, attribute: str) -> bool:
     """A method other than ``__init__`` (MRO too) names ``self.<attribute>`` or
-    reaches the children by a computed name."""
+    reaches the children by a computed name, or a function at the top level of the
+    class's module reads ``<anything>.<attribute>``: a helper that takes the module
+    as an argument (``def _apply_relative(module, q): module.linear_pos(...)``, the
+    transformers pattern) calls it on the paths that reach the helper."""
     pattern = re.compile(rf"self\.{re.escape(attribute)}\b|{_COMPUTED_CHILD.pattern}")
+    helper = re.compile(rf"\w\.{re.escape(attribute)}\b")
     for klass in cls.__mro__:
         if klass.__module__.startswith("torch."):
             break
-        for method_name, method in vars(klass).items():
-            if method_name == "__init__" or not inspect.isfunction(method):
-                continue
-            try:
-                if pattern.search(inspect.getsource(method)):
-                    return True
-            except (OSError, TypeError):
-                continue
+        methods = [m for n, m in vars(klass).items() if n != "__init__"]
+        if any(_source_matches(m, pattern) for m in methods):
+            return True
+        helpers = vars(sys.modules.get(klass.__module__, object())).values()
+        if any(_source_matches(f, helper) for f in helpers if _defined_in(f, klass)):
+            return True
     return False
+
+
+def _defined_in(function: Any, cls: type) -> bool:
+    return inspect.isfunction(function) and function.__module__ == cls.__module__
+
+
+def _source_matches(function: Any, pattern: re.Pattern[str]) -> bool:
+    if not inspect.isfunction(function):
+        return False
+    try:
+        return pattern.search(inspect.getsource(function)) is not None
+    except (OSError, TypeError):
+        return False
 
 
 def _assignment(cls: type, attribute: str) -> tuple[str, int] | None:

@@ -25,8 +25,10 @@ class BroadcastMismatch(GraphRule):
 
     Same-rank broadcasting (`(B, C, 1, 1)` time embeddings, `(B, T, 1)` gates, `(B, 1,
     1, T)` attention masks) and bias vectors `(D,)` are not flagged, nor is an operand
-    given its size-1 axis explicitly (`pos[..., None] * inv_freq`, `x.unsqueeze(-1)`):
-    that broadcast is written on purpose (an outer product such as rotary frequencies).
+    given its size-1 axis explicitly (`pos[..., None] * inv_freq`, `x.unsqueeze(-1)`,
+    `x.view(n, -1, 1, 1)`): that broadcast is written on purpose (an outer product such
+    as rotary frequencies). A `(C, 1)` operand on a convolution's `(B, C, L)` output
+    is a per-channel bias or scale (channels come first there), not flagged either.
 
     ## Why is this bad?
     Broadcasting never raises: a tensor of the wrong shape is quietly repeated, the
@@ -92,6 +94,24 @@ class BroadcastMismatch(GraphRule):
         "        return positions[..., None].float() * self.inv_freq\n\n"
         "model = Rotary()\n"
         "example_inputs = (torch.arange(6).repeat(2, 1),)\n",
+        # Singleton axes made by a view, for a block-diagonal expansion.
+        "import torch\nfrom torch import nn\n\n"
+        "class Expand(nn.Module):\n"
+        "    def forward(self, x):\n"
+        "        n, c = x.shape[:2]\n"
+        "        x = x.view(n * c, -1, 1, 1)\n"
+        "        return x * torch.eye(2)\n\n"
+        "model = Expand()\nexample_inputs = (torch.randn(2, 3, 4),)\n",
+        # A per-channel bias on a Conv1d's (B, C, L) output.
+        "import torch\nfrom torch import nn\n\n"
+        "class SepConv(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.conv = nn.Conv1d(4, 6, 1, bias=False)\n"
+        "        self.bias = nn.Parameter(torch.zeros(6, 1))\n\n"
+        "    def forward(self, x):\n"
+        "        return self.conv(x) + self.bias\n\n"
+        "model = SepConv()\nexample_inputs = (torch.randn(2, 4, 5),)\n",
     ]
     INVALID = [
         GraphInvalid(
@@ -145,17 +165,69 @@ class BroadcastMismatch(GraphRule):
                 self.report(node, message + "the shapes cannot be broadcast together")
                 continue
             problem = _silent_broadcast(left, right)
-            if problem and not any(_new_axis(graph, a) for a in node.args[:2]):
+            if problem and _on_purpose(graph, node.args[:2], (left, right)):
+                continue
+            if problem:
                 message = f"{kind} of shapes {_fmt(left)} and {_fmt(right)}: {problem}"
                 self.report(node, message, severity="warning")
 
 
+def _on_purpose(
+    graph: Any, operands: tuple[Any, ...], shapes: tuple[tuple[int, ...], ...]
+) -> bool:
+    """An explicit new axis on either operand, or a per-channel operand of a
+    channels-first tensor."""
+    if any(_new_axis(graph, operand) for operand in operands):
+        return True
+    (left, right), (left_shape, right_shape) = operands, shapes
+    return _per_channel(graph, left, right_shape) or _per_channel(
+        graph, right, left_shape
+    )
+
+
 def _new_axis(graph: Any, node: Any) -> bool:
-    """``node`` got a size-1 axis explicitly (``x[..., None]``, ``x.unsqueeze(d)``),
-    through casts and other pass-through ops: a broadcast written on purpose."""
+    """``node`` got a size-1 axis explicitly (``x[..., None]``, ``x.unsqueeze(d)``, a
+    ``view``/``reshape`` to more size-1 axes than its input had, as in
+    ``x.view(n, -1, 1, 1)``), through casts and other pass-through ops: a broadcast
+    written on purpose."""
     while hasattr(node, "op"):
         kind = graph.op(node)
         if kind == "unsqueeze" or (kind == "getitem" and _indexes_none(node)):
+            return True
+        if not node.all_input_nodes:
+            return False
+        source = node.all_input_nodes[0]
+        if kind in ("view", "reshape") and _ones(graph.shape(node)) > _ones(
+            graph.shape(source)
+        ):
+            return True
+        if kind not in PASS_THROUGH:
+            return False
+        node = source
+    return False
+
+
+def _ones(shape: tuple[int, ...] | None) -> int:
+    return -1 if shape is None else sum(1 for size in shape if size == 1)
+
+
+# Producers of channels-first tensors, (N, C, ...): a (C, 1) operand is per channel.
+_CHANNELS_FIRST = frozenset({"conv", "batch_norm", "group_norm", "instance_norm"})
+
+
+def _per_channel(graph: Any, node: Any, small: tuple[int, ...]) -> bool:
+    """``small`` lines up with the channel axis of ``node``, the output of a
+    convolution or a channel norm (through pass-through ops): a per-channel bias or
+    scale such as ``nn.Parameter(torch.zeros(channels, 1))`` on a Conv1d output."""
+    big = graph.shape(node)
+    if big is None or len(big) < 3 or len(small) >= len(big):
+        return False
+    aligned = (1,) * (len(big) - len(small)) + tuple(small)
+    if [i for i, size in enumerate(aligned) if size != 1] != [1]:
+        return False
+    while hasattr(node, "op"):
+        kind = graph.op(node)
+        if kind in _CHANNELS_FIRST:
             return True
         if kind not in PASS_THROUGH or not node.all_input_nodes:
             return False

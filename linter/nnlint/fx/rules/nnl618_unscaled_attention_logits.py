@@ -77,6 +77,18 @@ class UnscaledAttentionLogits(GraphRule):
         _NET.format(
             body="        return torch.softmax(q @ k.transpose(-2, -1), -1)\n\n"
         ),
+        # Landmark attention: means of queries and keys scaled by d ** -0.25 each.
+        _NET.format(
+            body="        q, k = q * 8 ** -0.25, k * 8 ** -0.25\n"
+            "        qm, km = q.view(2, 5, 1, 8).mean(2), k.view(2, 5, 1, 8).mean(2)\n"
+            "        return torch.softmax(qm @ km.transpose(-2, -1), -1) @ v\n\n"
+        ),
+        # Scaled queries stacked, then attended with.
+        _NET.format(
+            body="        q = torch.stack([q * 8 ** -0.5, q * 8 ** -0.5], 1)\n"
+            "        w = torch.softmax(q @ k[:, None].transpose(-2, -1), -1)\n"
+            "        return w @ v[:, None]\n\n"
+        ),
         # Width-1 "heads": the product is a plain outer product.
         _NET.format(
             body="        q, k = q[..., :1], k[..., :1]\n"
@@ -146,15 +158,20 @@ def _product_before(graph: Any, softmax: Any) -> Any:
     return None
 
 
+# Ops an operand passes through keeping its scale: reshapes, slicing, splitting and
+# joining (ProphetNet stacks its scaled n-gram queries), and means (Nystromformer's
+# landmarks are means of the scaled queries and keys).
+_KEEP_SCALE = PASS_THROUGH | {
+    "chunk", "split", "unbind", "_to_copy", "stack", "cat", "mean"
+}  # fmt: skip
+
+
 def _scaled_operands(graph: Any, product: Any) -> bool:
     """A multiplication, division or normalisation on an operand's way to the
-    product (through reshapes, transposes and slicing only)."""
+    product (through ops that keep the scale: ``_KEEP_SCALE``)."""
 
     def inputs(node: Any) -> list[Any]:
-        op = graph.op(node)
-        if op in PASS_THROUGH or op in ("chunk", "split", "unbind", "_to_copy"):
-            return graph.tensor_inputs(node)
-        return []
+        return graph.tensor_inputs(node) if graph.op(node) in _KEEP_SCALE else []
 
     nodes = walk(graph.tensor_inputs(product), inputs)
     return any(graph.op(node) in _SCALES for node in nodes)

@@ -166,10 +166,21 @@ def _optimizer_tensors(
 
 
 def _same(tensor: torch.Tensor, saved: torch.Tensor | None) -> bool:
-    """Bitwise equality (NaN equals NaN), also across devices."""
+    """Bitwise equality (NaN equals NaN), also across devices and for sparse tensors
+    (Whisper's sparse ``alignment_heads`` buffer, an embedding's sparse gradient),
+    which ``torch.equal`` and ``==`` do not take."""
     if saved is None or tensor.shape != saved.shape or tensor.dtype != saved.dtype:
         return False
+    if tensor.layout != saved.layout:
+        return False
     now = tensor.detach().to("cpu")
+    if now.layout == torch.sparse_coo:  # equal when their coalesced entries are
+        now, saved = now.coalesce(), saved.coalesce()
+        return _same(now.indices(), saved.indices()) and _same(
+            now.values(), saved.values()
+        )
+    if now.layout != torch.strided:  # CSR, CSC, BSR, BSC: rare, and small in practice
+        return _same(now.to_dense(), saved.to_dense())
     if now.is_floating_point() or now.is_complex():
         return bool(((now == saved) | (now.isnan() & saved.isnan())).all())
     return torch.equal(now, saved)

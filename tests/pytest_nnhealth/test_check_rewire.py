@@ -329,3 +329,40 @@ def test_objects_that_refuse_attribute_access_are_leaves():
     memo: dict = {}
     copy.deepcopy(model, memo)
     assert rewire({"loss_fn": proxy}, model, memo)["loss_fn"] is proxy
+
+
+class SparseBuffered(nn.Module):
+    """A sparse buffer beside dense layers (Whisper keeps its ``alignment_heads`` as
+    a sparse boolean mask)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 3))
+        heads = torch.zeros(2, 4, dtype=torch.bool)
+        heads[1, 2:] = True
+        self.register_buffer("heads", heads.to_sparse(), persistent=False)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def test_a_sparse_buffer_is_compared_and_left_as_it_was():
+    model = SparseBuffered()
+    before = model.heads.clone()
+    report = check(model, data(), loss_fn=CRIT, steps=STEPS, graph=False)
+    assert report.healthy, report.findings
+    assert model.heads.is_sparse
+    assert torch.equal(model.heads.to_dense(), before.to_dense())
+
+
+def test_the_guard_restores_a_sparse_buffer_changed_in_place():
+    from pytest_nnhealth.training.caller_guard import CallerGuard
+
+    model = SparseBuffered()
+    before = model.heads.clone()
+    guard = CallerGuard.capture(model, None)
+    assert guard.restore() == []  # unchanged: compared without raising
+    model.heads.copy_(torch.ones(2, 4, dtype=torch.bool).to_sparse())
+    assert guard.restore() == ["`heads` (changed)"]
+    assert torch.equal(model.heads.to_dense(), before.to_dense())

@@ -15,7 +15,8 @@ code could reach, whatever object it is reached through:
 * an in-place method on it (``.uniform_()``, ``.data.copy_(...)``);
 * an assignment to it, its ``.data`` or an element of it (unless the assigned value
   is itself an uninitialised creation: the caller says which ones are);
-* its name in a string (``getattr(m, "w")``; not ``register_parameter``'s own name);
+* its name in a string (``getattr(m, "w")``; not the name a ``register_parameter``,
+  ``register_buffer`` or ``add_module`` call gives what it creates);
 * a loop initialising every element of a literal list of attributes; and a loop
   initialising ``.parameters()`` / ``.named_parameters()`` covers every name.
 
@@ -49,6 +50,14 @@ def init_like(function: str) -> bool:
     return "init" in lowered or "reset" in lowered
 
 
+# Calls whose first argument names the attribute they create: that string is a name
+# being made, not a reference to an attribute something fills (Whisper registers an
+# audio ``positional_embedding`` buffer beside a text one left uninitialised).
+_REGISTERING = frozenset(
+    {"register_parameter", "register_buffer", "add_module", "register_module"}
+)
+
+
 class InitialisationEvidence:
     """Attribute names something in the file may initialise, fed node by node."""
 
@@ -60,9 +69,10 @@ class InitialisationEvidence:
 
     def call(self, node: cst.Call, in_init_method: bool) -> None:
         called = called_name(node)
-        if called == "register_parameter" and node.args:
+        if called in _REGISTERING and node.args:
             self.naming.add(node.args[0].value)
-            return
+            if called == "register_parameter":
+                return
         if isinstance(node.func, cst.Attribute) and called.endswith("_"):
             self.names.update(_attribute_names(node.func.value))
         if in_init_method or initialiser(called):

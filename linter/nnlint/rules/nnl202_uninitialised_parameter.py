@@ -219,6 +219,23 @@ class UninitialisedParameter(Rule):
     ]
     INVALID = [
         Invalid(
+            # A buffer of the same name in another class initialises nothing here.
+            "import torch\n"
+            "from torch import nn\n"
+            "class AudioEncoder(nn.Module):\n"
+            "    def __init__(self, n, d):\n"
+            "        super().__init__()\n"
+            "        self.register_buffer('positional_embedding', torch.zeros(n, d))\n"
+            "class TextDecoder(nn.Module):\n"
+            "    def __init__(self, n, d):\n"
+            "        super().__init__()\n"
+            "        self.positional_embedding = nn.Parameter(torch.empty(n, d))\n"
+            "    def forward(self, x):\n"
+            "        return x + self.positional_embedding\n",
+            line=10,
+            column=50,
+        ),
+        Invalid(
             "import torch\n"
             "import torch.nn.functional as F\n"
             "from torch import nn\n"

@@ -57,9 +57,11 @@ HINTS: dict[str, tuple[str, str, str]] = {
     ),
     "zero_gradients": (
         "parameters with exactly-zero gradient on every step",
-        "the output does not depend on them (dead path, multiplied by zero, "
-        "detached use)",
-        "check the forward path through this module and its initialisation",
+        "the loss does not depend on them (dead path, multiplied by zero, "
+        "detached use), or ignores their outputs on this batch (a detection level "
+        "with no matched anchor)",
+        "check the forward path through this module and its initialisation, and "
+        "that the batch exercises it",
     ),
     "params_without_grad": (
         "trainable parameters whose .grad stayed None",

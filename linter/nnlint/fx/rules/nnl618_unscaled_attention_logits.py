@@ -89,6 +89,13 @@ class UnscaledAttentionLogits(GraphRule):
             "        w = torch.softmax(q @ k[:, None].transpose(-2, -1), -1)\n"
             "        return w @ v[:, None]\n\n"
         ),
+        # A relative-position bias (a product of the unscaled query) added to the
+        # scaled scores.
+        _NET.format(
+            body="        s = (q * 8 ** -0.5) @ k.transpose(-2, -1)\n"
+            "        rel = torch.einsum('btc,sc->bts', q, self.qkv.weight[:5, :8])\n"
+            "        return (s + rel).softmax(-1) @ v\n\n"
+        ),
         # Width-1 "heads": the product is a plain outer product.
         _NET.format(
             body="        q, k = q[..., :1], k[..., :1]\n"
@@ -132,30 +139,34 @@ class UnscaledAttentionLogits(GraphRule):
         for node in graph.nodes:
             if graph.op(node) != "softmax" or not _weights_values(graph, node):
                 continue
-            product = _product_before(graph, node)
-            if product is None or _scaled_operands(graph, product):
+            products = _products_before(graph, node)
+            if not products or any(_scaled_operands(graph, p) for p in products):
                 continue
-            operands = graph.tensor_inputs(product)
+            operands = graph.tensor_inputs(products[0])
             shape = graph.shape(operands[0]) if operands else None
             if shape and shape[-1] <= 1:
                 continue
-            self.report(product)
+            self.report(products[0])
 
 
-def _product_before(graph: Any, softmax: Any) -> Any:
-    """The product feeding ``softmax`` through masks, biases and casts only; None
-    when a scale (or anything else) stands in between."""
+def _products_before(graph: Any, softmax: Any) -> list[Any]:
+    """The products feeding ``softmax`` through masks, biases and casts only; none
+    when a scale stands on one of those paths. Several when biases are products
+    too: SAM's and MViTv2's relative-position terms (``einsum`` of the unscaled query
+    with position tables) are added to the scaled ``q @ k``, whose scale is the one
+    that counts."""
 
     def inputs(node: Any) -> list[Any]:
         return graph.tensor_inputs(node) if graph.op(node) in _TO_SOFTMAX else []
 
+    products = []
     for node in walk(graph.tensor_inputs(softmax)[:1], inputs):
         op = graph.op(node)
-        if op in _PRODUCTS:
-            return node
         if op in _SCALES:
-            return None
-    return None
+            return []
+        if op in _PRODUCTS:
+            products.append(node)
+    return products
 
 
 # Ops an operand passes through keeping its scale: reshapes, slicing, splitting and

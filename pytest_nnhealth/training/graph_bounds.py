@@ -31,6 +31,8 @@ from typing import Any
 from torch import nn
 from torch.nn.modules import module as module_globals
 
+from pytest_nnhealth.training.rewire import rewire_attributes
+
 # Per-module dicts of forward/backward (pre-)hooks. State-dict hooks stay: they are
 # not run by a forward pass.
 _HOOK_DICTS = (
@@ -144,7 +146,10 @@ def hookless_copy(model: nn.Module) -> tuple[nn.Module, int]:
             if isinstance(hooks, dict) and hooks:
                 memo[id(hooks)] = type(hooks)()
                 removed += len(hooks) if name in _COUNTED else 0
-    return copy.deepcopy(model, memo), removed
+    clone = copy.deepcopy(model, memo)
+    # A closure kept as an attribute would run the caller's modules (see rewire).
+    rewire_attributes(model, clone, memo)
+    return clone, removed
 
 
 @contextmanager

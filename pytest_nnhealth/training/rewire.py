@@ -45,6 +45,12 @@ _ADVICE = {
     "step_fn": "use the `model` argument step_fn receives instead",
     "optimizer": "build the optimizer from the `params` the factory receives",
 }
+# For a function the model keeps as an attribute (``rewire_attributes``).
+_ATTRIBUTE_ADVICE = "call the submodules in a method of the module instead"
+
+
+def _advice(argument: str) -> str:
+    return _ADVICE.get(argument, _ATTRIBUTE_ADVICE)
 
 
 def owned_names(model: nn.Module, memo: dict[int, Any]) -> dict[int, str | None]:
@@ -87,6 +93,28 @@ def rewire(
     return out
 
 
+def rewire_attributes(model: nn.Module, clone: nn.Module, memo: dict[int, Any]) -> None:
+    """Point functions kept as attributes of ``clone``'s modules at ``clone``.
+
+    ``copy.deepcopy`` shares functions, so a closure a module keeps over its own
+    submodules (minGPT's ``self.mlpf = lambda x: m.dropout(m.c_proj(...))``) would
+    make the copy's forward run the caller's modules. Each function attribute that
+    reaches ``model`` is rebuilt on the copy, as the loss is; the others stay shared."""
+    found = {
+        (path, name): value
+        for path, module in clone.named_modules()
+        for name, value in vars(module).items()
+        if isinstance(value, types.FunctionType)
+    }
+    if not found:
+        return
+    labels = {key: f"{key[0]}.{key[1]}" if key[0] else key[1] for key in found}
+    wired = rewire({labels[key]: fn for key, fn in found.items()}, model, memo)
+    for (path, name), fn in found.items():
+        if wired[labels[path, name]] is not fn:
+            vars(clone.get_submodule(path))[name] = wired[labels[path, name]]
+
+
 def _refuse_global_writes(argument: str, reach: Reach) -> None:
     for function_id, name in reach.globals_reaching:
         function = reach.nodes[function_id]
@@ -98,7 +126,7 @@ def _refuse_global_writes(argument: str, reach: Reach) -> None:
                 f"global `{name}` and assigns module-level globals "
                 f"({', '.join(f'`{w}`' for w in sorted(written))}) in "
                 f"`{function.__qualname__}`, so it cannot run on a private copy of its "
-                f"module's globals; {_ADVICE[argument]}"
+                f"module's globals; {_advice(argument)}"
             )
 
 
@@ -127,7 +155,7 @@ def _copied(argument: str, value: Any, reach: Reach, work: dict[int, Any]) -> An
         part = _part(reach.reaching[id(value)])
         raise RewireError(
             f"check(): `{argument}` refers to {part} and cannot be copied "
-            f"({type(error).__name__}: {error}); {_ADVICE[argument]}"
+            f"({type(error).__name__}: {error}); {_advice(argument)}"
         ) from error
 
 

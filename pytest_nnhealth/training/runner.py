@@ -43,7 +43,7 @@ from pytest_nnhealth.training.optimizers import (
     build_optimizer,
     needs_closure,
 )
-from pytest_nnhealth.training.rewire import rewire
+from pytest_nnhealth.training.rewire import rewire, rewire_attributes
 from pytest_nnhealth.training.run_results import collect
 from pytest_nnhealth.training.stopping import Stopper, StopRule
 from pytest_nnhealth.training.train_step import one_step, phase
@@ -77,6 +77,7 @@ def work_copy(
     """A deep copy on ``device`` and the deepcopy memo (original id -> copy)."""
     memo: dict[int, Any] = {}
     clone = copy.deepcopy(model, memo)
+    rewire_attributes(model, clone, memo)
     return clone.to(device), memo
 
 

@@ -366,3 +366,43 @@ def test_the_guard_restores_a_sparse_buffer_changed_in_place():
     model.heads.copy_(torch.ones(2, 4, dtype=torch.bool).to_sparse())
     assert guard.restore() == ["`heads` (changed)"]
     assert torch.equal(model.heads.to_dense(), before.to_dense())
+
+
+class LambdaBlock(nn.Module):
+    """Keeps its MLP as a lambda over its own submodules (minGPT's ``self.mlpf``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.mlp = nn.ModuleDict(
+            {"fc": nn.Linear(10, 32), "norm": nn.BatchNorm1d(32), "out": nn.Linear(32, 3)}
+        )
+        m = self.mlp
+        self.mlpf = lambda x: m["out"](torch.relu(m["norm"](m["fc"](x))))
+
+    def forward(self, x):
+        return self.mlpf(x)
+
+
+class MethodBlock(LambdaBlock):
+    def forward(self, x):
+        m = self.mlp
+        return m["out"](torch.relu(m["norm"](m["fc"](x))))
+
+
+def test_a_closure_kept_as_an_attribute_runs_the_copys_modules():
+    model = LambdaBlock()
+    report = run(model, loss_fn=CRIT)  # the caller's state is compared inside
+    assert report.healthy, report.findings
+    # The same training as the model written with a method.
+    assert report.losses == run(MethodBlock(), loss_fn=CRIT).losses
+    assert model.mlp["norm"].num_batches_tracked.item() == 0
+
+
+def test_the_graph_step_runs_the_closures_on_its_own_copy():
+    model = LambdaBlock()
+    before = copy.deepcopy(model.state_dict())
+    report = check(model, data(), loss_fn=CRIT, steps=2)
+    assert report.meta["graph"].startswith("ran")
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]), key

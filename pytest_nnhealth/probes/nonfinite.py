@@ -1,13 +1,13 @@
 """Non-finite values: the first module, in execution order, whose output is NaN/Inf
-while
-its inputs are finite, in forward and in backward, with the step.
+while its inputs are finite, in forward and in backward, with the step.
 
-Forward: a hook on every module sums each output in float32 (one kernel; a NaN or Inf
-anywhere makes the sum non-finite) and looks its inputs up among the outputs already
-checked this step (by identity, through weak references), so a chain of modules checks
-each tensor once. Backward: a tensor hook on each output records whether the gradient
-arriving at it is finite; the culprit is the module whose own parameters' gradients, or
-whose input gradient, turned non-finite while its output gradient was finite.
+Forward: a hook on every module sums each output in float64 (one kernel; a NaN or Inf
+anywhere makes the sum non-finite, and finite values cannot overflow it) and looks its
+inputs up among the outputs already checked this step (by identity, through weak
+references), so a chain of modules checks each tensor once. Backward: a tensor hook on
+each output records whether the gradient arriving at it is finite; the culprit is the
+module whose own parameters' gradients, or whose input gradient, turned non-finite
+while its output gradient was finite.
 """
 
 from __future__ import annotations
@@ -24,7 +24,15 @@ from pytest_nnhealth.probes.base import Probe, RunContext, tensor_leaves, to_flo
 
 
 def _bad(tensor: torch.Tensor) -> torch.Tensor:
-    return ~torch.isfinite(tensor.detach().sum(dtype=torch.float32))
+    """Whether ``tensor`` holds a NaN or an Inf, as a device bool: its sum is
+    non-finite exactly then when taken in float64 (float32 values cannot overflow
+    it). In float32, finite masks of ``-finfo.max`` (x-transformers' pre-softmax
+    scores, returned as an output) summed to -inf. A float64 tensor is tested
+    value by value."""
+    tensor = tensor.detach()
+    if tensor.dtype == torch.float64 or tensor.is_complex():
+        return ~torch.isfinite(tensor).all()
+    return ~torch.isfinite(tensor.sum(dtype=torch.float64))
 
 
 class NonFiniteProbe(Probe):

@@ -148,6 +148,35 @@ def test_nan_after_some_steps_is_reported_at_that_step():
     assert [(f.module, f.step) for f in found] == [("1", 3)]
 
 
+def test_finite_masks_at_the_float_limit_are_not_nonfinite():
+    # Scores masked with -finfo.max (finite) returned beside the output, as
+    # x-transformers' attention returns its pre-softmax scores: a float32 sum of
+    # them overflows to -inf, which the locator once took for an Inf in the output.
+    class MaskedScores(nn.Module):
+        def forward(self, x):
+            scores = x @ x.transpose(0, 1)
+            mask = torch.ones_like(scores, dtype=torch.bool).triu(1)
+            masked = scores.masked_fill(mask, -torch.finfo(scores.dtype).max)
+            return x, masked
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inp, self.scores, self.out = (
+                nn.Linear(10, 16),
+                MaskedScores(),
+                nn.Linear(16, 3),
+            )
+
+        def forward(self, x):
+            return self.out(self.scores(self.inp(x))[0])
+
+    torch.manual_seed(0)
+    report = run(Net())
+    assert report.by_check("nonfinite") == []
+    assert report.healthy, report.findings
+
+
 def test_nan_born_in_backward_names_the_module():
     class SqrtAtZero(nn.Module):
         def __init__(self):

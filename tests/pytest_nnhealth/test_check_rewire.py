@@ -375,7 +375,11 @@ class LambdaBlock(nn.Module):
         super().__init__()
         torch.manual_seed(0)
         self.mlp = nn.ModuleDict(
-            {"fc": nn.Linear(10, 32), "norm": nn.BatchNorm1d(32), "out": nn.Linear(32, 3)}
+            {
+                "fc": nn.Linear(10, 32),
+                "norm": nn.BatchNorm1d(32),
+                "out": nn.Linear(32, 3),
+            }
         )
         m = self.mlp
         self.mlpf = lambda x: m["out"](torch.relu(m["norm"](m["fc"](x))))

@@ -12,6 +12,7 @@ output ``(N, C, L)`` is read the same way, a known approximation); ``(N, C, H, W
 from __future__ import annotations
 
 import functools
+import math
 from contextlib import ExitStack
 from typing import Any
 
@@ -89,9 +90,36 @@ def shape_counts(shape: torch.Size) -> tuple[int, int]:
     return samples_per_unit(probe), units_of(probe)
 
 
+def same_for_every_sample(output: torch.Tensor) -> torch.Tensor:
+    """Whether every sample's output is the same and not all zero (a device bool, no
+    sync): then the input was the same for every sample, as RAFT's first refinement
+    reads a zero flow, and each unit sits in one region by design. An all-zero output,
+    every unit dead, is not this: it is measured."""
+    if output.dim() < 2 or output.shape[0] < 2:
+        return torch.zeros((), dtype=torch.bool, device=output.device)
+    rows = output.detach().reshape(output.shape[0], -1)
+    return (rows == rows[:1]).all() & rows[0].ne(0).any()
+
+
+def measured_fractions(output: torch.Tensor) -> torch.Tensor | None:
+    """``unit_fractions``, NaN (not measured) where ``same_for_every_sample``."""
+    values = unit_fractions(output)
+    if values is None:
+        return None
+    return torch.where(same_for_every_sample(output), math.nan, values)
+
+
+def _worst_measured(previous: float, value: float) -> float:
+    """A module called several times in a step: its worst measured call (NaN marks a
+    call that was not measured)."""
+    if math.isnan(value):
+        return previous
+    return value if math.isnan(previous) else max(previous, value)
+
+
 class DeadUnitProbe(Probe):
     def __init__(self) -> None:
-        self.values = StepValues(combine=max)  # a reused module: its worst call
+        self.values = StepValues(combine=_worst_measured)
         self.samples: dict[str, int] = {}  # fewest samples per unit seen, per module
         self.units: dict[str, int] = {}  # fewest units counted, per module
 
@@ -105,7 +133,7 @@ class DeadUnitProbe(Probe):
     def _hook(self, name: str) -> Any:
         def hook(module: nn.Module, inputs: Any, output: Any) -> None:
             if isinstance(output, torch.Tensor):
-                values = unit_fractions(output)
+                values = measured_fractions(output)
                 if values is not None:
                     step = self.ctx.step
                     self.values.add(Q.DEAD_FRACTION, name, step, values[0])
@@ -117,7 +145,15 @@ class DeadUnitProbe(Probe):
         return hook
 
     def series(self) -> Series:
-        return self.values.to_series(self.ctx.steps)
+        series = self.values.to_series(self.ctx.steps)
+        for rows in series.values():  # NaN: no call of that step was measured
+            for name, row in list(rows.items()):
+                cleaned = [None if v is None or math.isnan(v) else v for v in row]
+                if all(v is None for v in cleaned):
+                    del rows[name]
+                else:
+                    rows[name] = cleaned
+        return series
 
     def record(self, result: RunResult) -> None:
         result.dead_samples = dict(self.samples)

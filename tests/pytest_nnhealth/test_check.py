@@ -177,6 +177,37 @@ def test_finite_masks_at_the_float_limit_are_not_nonfinite():
     assert report.healthy, report.findings
 
 
+def test_a_call_on_input_the_same_for_every_sample_is_not_measured():
+    # RAFT refines its flow estimate several times per step with one encoder, whose
+    # first call reads a zero flow: every unit is then on or off for every sample by
+    # design. That call is left out of the dead-unit statistics; the others count.
+    class Refine(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inp, self.enc, self.act = (
+                nn.Linear(10, 16),
+                nn.Linear(4, 16),
+                nn.ReLU(),
+            )
+            self.to_flow, self.out = nn.Linear(16, 4), nn.Linear(16, 3)
+
+        def forward(self, x):
+            h, flow = self.inp(x), x.new_zeros(x.shape[0], 4)
+            for _ in range(3):
+                h = h + self.act(self.enc(flow))
+                flow = flow + self.to_flow(h)
+            return self.out(h)
+
+    torch.manual_seed(0)
+    report = run(Refine())
+    assert report.by_check("rank_collapse") == []
+    assert report.healthy, report.findings
+    dead = report.layers["act"].series["dead_fraction"]
+    assert all(v is not None and v < 0.4 for v in dead if v is not None)
+    stat_steps = sum(v is not None for v in report.layers["inp"].series["act_mean"])
+    assert sum(v is not None for v in dead) == stat_steps  # every one measured
+
+
 def test_nan_born_in_backward_names_the_module():
     class SqrtAtZero(nn.Module):
         def __init__(self):

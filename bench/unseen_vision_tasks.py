@@ -15,7 +15,8 @@ Each task is trained the way its own reference scripts train it:
 * video: R(2+1)D-18 on 4 clips of 8 frames at 32 px, S3D on 2 clips of 16 frames at
   224 px (its smallest input), cross-entropy;
 * optical flow (RAFT small): the sequence loss over the model's refinement iterations
-  (later iterations weighted more, 0.8 decay), 2 frame pairs of 128 px (its smallest).
+  (later iterations weighted more, 0.8 decay), 2 frame pairs of 128 px (its smallest)
+  in [-1, 1], the range its preset transform maps images to.
 
 torchvision's compiled ops do not load here (bench/torchvision_shim.py): RoIAlign
 falls back to its Python implementation by itself (run eagerly here, see ``main``);
@@ -182,7 +183,8 @@ def _raft(seed: int) -> Built:
     model = optical_flow.raft_small(weights=None)
     gen = torch.Generator().manual_seed(seed)
     # Its correlation pyramid needs feature maps of 16 at 1/8 scale: 128 px at least.
-    first = torch.rand(2, 3, 128, 128, generator=gen)
+    # In [-1, 1], as its weights' preset transform (OpticalFlow) maps images.
+    first = torch.rand(2, 3, 128, 128, generator=gen) * 2 - 1
     second = torch.roll(first, shifts=(2, 3), dims=(2, 3))  # a known translation
     flow = torch.zeros(2, 2, 128, 128)
     flow[:, 0], flow[:, 1] = 3.0, 2.0

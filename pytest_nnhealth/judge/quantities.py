@@ -81,11 +81,13 @@ ATTN_LOGIT_MAX = "attn_logit_max"  # largest pre-softmax attention logit
 # Median over queries of the standard deviation of a query's logits over its keys:
 # the head's typical logit scale, blind to a shift per query as the softmax is.
 ATTN_LOGIT_SPREAD = "attn_logit_spread"
+ATTN_KEYS = "attn_keys"  # the most keys a query of the head may attend to
 PER_HEAD: tuple[str, ...] = (
     ATTN_ENTROPY,
     ATTN_ONE_KEY_FRACTION,
     ATTN_LOGIT_MAX,
     ATTN_LOGIT_SPREAD,
+    ATTN_KEYS,
 )
 # The model's output logits, on the model's own row (module name "").
 LOGIT_MAX = "logit_max"  # largest |logit|

@@ -48,12 +48,13 @@ from pytest_nnhealth.probes.quiet import ProbeMode
 NEAR_ZERO = 0.1  # nats: the head puts > ~98% of the weight on one key
 MARK = "_nnhealth_attention_heads"
 # The order head_stats stacks them in: entropy, one-key fraction, largest logit,
-# typical logit spread.
+# typical logit spread, most keys a query may attend to.
 QUANTITIES = (
     Q.ATTN_ENTROPY,
     Q.ATTN_ONE_KEY_FRACTION,
     Q.ATTN_LOGIT_MAX,
     Q.ATTN_LOGIT_SPREAD,
+    Q.ATTN_KEYS,
 )
 _SOFTMAX = {F.softmax, torch.softmax, torch.Tensor.softmax}
 _WRAPPERS = (nn.Softmax, nn.Dropout)
@@ -70,8 +71,9 @@ def mark_attention(module: nn.Module, heads: int) -> nn.Module:
 def head_stats(
     logits: torch.Tensor, probs: torch.Tensor | None = None
 ) -> torch.Tensor | None:
-    """``(4, heads)``: normalised entropy, near-zero fraction, largest logit and
-    typical logit spread (``logit_spread``), for logits ``(batch, heads, queries,
+    """``(5, heads)``: normalised entropy, near-zero fraction, largest logit,
+    typical logit spread (``logit_spread``) and the most keys a query may attend to,
+    for logits ``(batch, heads, queries,
     keys)`` where masked positions are -inf or
     very negative (transformers adds ``finfo.min``). ``probs``: the model's own
     softmax of these logits when it computed one (reused, not recomputed)."""
@@ -92,7 +94,8 @@ def head_stats(
     mean = (normalised * weight).sum(dim=(0, 2)) / count
     near = ((entropy < NEAR_ZERO).float() * weight).sum(dim=(0, 2)) / count
     top = logits.amax(dim=(0, 2, 3))
-    return torch.stack([mean, near, top, logit_spread(logits, allowed, choice)])
+    most = keys.amax(dim=(0, 2)).float()
+    return torch.stack([mean, near, top, logit_spread(logits, allowed, choice), most])
 
 
 def logit_spread(
@@ -389,7 +392,7 @@ class AttentionProbe(Probe):
     def _put(
         self, series: Series, quantity: str, name: str, step: int, row: list[float]
     ) -> None:
-        # A module run twice in a step keeps the worst value per head.
+        # A module run twice in a step keeps the worst value per head (the most keys).
         worst = max if quantity != Q.ATTN_ENTROPY else min
         for head, value in enumerate(row):
             key = Q.head_key(quantity, head)

@@ -26,8 +26,9 @@ def test_head_stats_uniform_and_one_hot_heads():
     logits = torch.zeros(2, 2, 5, 4)
     logits[:, 1] = -100.0
     logits[:, 1, :, 2] = 100.0  # head 1 puts everything on key 2
-    entropy, near, top, spread = head_stats(logits)
+    entropy, near, top, spread, keys = head_stats(logits)
     assert entropy.tolist() == pytest.approx([1.0, 0.0], abs=1e-6)
+    assert keys.tolist() == [4.0, 4.0]
     assert near.tolist() == [0.0, 1.0]
     assert top.tolist() == [0.0, 100.0]
     # Head 1's rows: one 100 and three -100 (std over 4 keys: 200 * sqrt(3) / 4).
@@ -39,7 +40,8 @@ def test_head_stats_leaves_out_queries_without_a_choice_and_masked_keys():
     causal = torch.ones(3, 3, dtype=torch.bool).tril()
     masked = logits.masked_fill(~causal, torch.finfo(torch.float32).min)
     masked[0, 0, 2, 0] = 7.0  # largest unmasked logit; -inf/finfo.min are not logits
-    entropy, near, top, spread = head_stats(masked)
+    entropy, near, top, spread, keys = head_stats(masked)
+    assert keys.tolist() == [3.0]  # the last query sees all three
     # Query 0 sees 1 key (left out); query 1 is uniform over 2 keys (1.0); query 2
     # is nearly one-hot over 3 keys.
     p = torch.softmax(torch.tensor([7.0, 0.0, 0.0]), 0)
@@ -57,7 +59,7 @@ def test_head_stats_leaves_out_queries_without_a_choice_and_masked_keys():
 def test_logit_spread_reads_what_the_softmax_reads_and_what_most_queries_do():
     torch.manual_seed(0)
     logits = torch.randn(4, 2, 8, 8)
-    _, _, top, spread = head_stats(logits)
+    _, _, top, spread, _ = head_stats(logits)
     # A shift per query changes neither the softmax nor the spread.
     shifted = head_stats(logits + 50 * torch.randn(4, 2, 8, 1))
     assert shifted is not None
@@ -66,7 +68,7 @@ def test_logit_spread_reads_what_the_softmax_reads_and_what_most_queries_do():
     # the median query's spread.
     outlier = logits.clone()
     outlier[0, :, 3] *= 40
-    _, _, top_out, spread_out = head_stats(outlier)
+    _, _, top_out, spread_out, _ = head_stats(outlier)
     assert (top_out > 5 * top).all()
     assert spread_out.tolist() == pytest.approx(spread.tolist(), rel=0.1)
     # Every query's logits scaled: the spread follows.

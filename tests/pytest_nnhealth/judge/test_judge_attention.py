@@ -54,6 +54,20 @@ def test_collapse_names_the_worst_head_and_where_its_run_began():
     assert "QK-norm" in found.hint
 
 
+def test_heads_over_few_keys_are_not_judged_for_collapse():
+    # A cross-attention over a 2 x 2 feature map learning to look at one position.
+    focusing = [0.99, 0.98, 0.9, 0.5, 0.2, 0.19, 0.18]
+    rows = attention({0: focusing, 1: focusing}, {0: [2.0] * 7})
+    rows["attn_keys_h0"] = sampled([4.0] * 7)
+    rows["attn_keys_h1"] = sampled([16.0] * 7)
+    [found] = judge(result({"cross": ("MultiheadAttention", rows)}), Thresholds())
+    assert found.message.startswith(
+        "attention_entropy_collapse in `cross` (MultiheadAttention): head 1: "
+    )
+    rows["attn_keys_h1"] = sampled([7.0] * 7)
+    assert judge(result({"cross": ("MultiheadAttention", rows)}), Thresholds()) == []
+
+
 def test_recovered_or_healthy_heads_are_not_collapsed():
     rows = attention({0: [0.1, 0.1, 0.1, 0.1, 0.3, 0.5, 0.6]}, {0: [1.0] * 7})
     assert judge(result({"attn": ("MultiheadAttention", rows)}), Thresholds()) == []

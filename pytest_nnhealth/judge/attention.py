@@ -49,8 +49,8 @@ def _measured(values: Values) -> list[tuple[int, float]]:
 # cross-attention to a 2 x 2 feature map of a 64 px image: 0.99 -> 0.18 in 25 steps
 # with its largest logit at 5, while the loss fell): 0.93 of the weight on one of 4
 # keys is normalised entropy 0.24 and takes a logit gap of 3.7; over 16 keys the
-# same entropy takes 4.8. The calibration's heads see 8-17 keys
-# (docs/health/attention.md).
+# same entropy takes 4.8. The real zoo's heads see 12-42 keys, but CoAtNet's last
+# stage (4); both calibration zoos' findings are unchanged (docs/health/attention.md).
 MIN_KEYS = 8
 
 

@@ -14,8 +14,9 @@ class SubmoduleNeverCalled(GraphRule):
     Reports registered submodules with trainable parameters that the traced `forward`
     never uses (none of their parameters is read, so tied weights count as used), and
     whose attribute is not referenced anywhere in the class outside `__init__` (a head
-    used only in `predict()`, a branch behind a config flag, or a module read by a
-    helper function of the same file, as in `module.linear_pos(x)`, is not flagged).
+    used only in `predict()`, a branch behind a config flag, or a module the class
+    hands to a helper of the same file that reads it, as in `module.linear_pos(x)`,
+    is not flagged).
     Children that a method reaches by a computed name or by iterating
     (`self[f"expert_{i}"]`, `getattr(self, name)`, `for block in self`) are not
     flagged either: which of them run can depend on the input, as the experts of a
@@ -127,6 +128,21 @@ class SubmoduleNeverCalled(GraphRule):
     ]
     INVALID = [
         GraphInvalid(_NET.format(body="self.proj(x)", extra=""), line=8),
+        # A helper of the file reads `.norm` of a tensor, not of this module.
+        GraphInvalid(
+            "import torch\nfrom torch import nn\n\n"
+            "def unit(x):\n"
+            "    return x / x.norm(dim=-1, keepdim=True)\n\n"
+            "class Net(nn.Module):\n"
+            "    def __init__(self):\n"
+            "        super().__init__()\n"
+            "        self.proj = nn.Linear(4, 4)\n"
+            "        self.norm = nn.LayerNorm(4)\n\n"
+            "    def forward(self, x):\n"
+            "        return unit(self.proj(x))\n\n"
+            "model = Net()\nexample_inputs = (torch.randn(3, 4),)\n",
+            line=11,
+        ),
         GraphInvalid(
             "import torch\nfrom torch import nn\n\n"
             "class Net(nn.Module):\n"
@@ -232,20 +248,31 @@ _COMPUTED_CHILD = re.compile(
 
 def _maybe_called(cls: type, attribute: str) -> bool:
     """A method other than ``__init__`` (MRO too) names ``self.<attribute>`` or
-    reaches the children by a computed name, or a function at the top level of the
-    class's module reads ``<anything>.<attribute>``: a helper that takes the module
-    as an argument (``def _apply_relative(module, q): module.linear_pos(...)``, the
-    transformers pattern) calls it on the paths that reach the helper."""
+    reaches the children by a computed name, or hands ``self`` to a function at the
+    top level of the class's module that reads ``<name>.<attribute>`` (the
+    transformers pattern: ``_apply_relative(self, q)``, which calls
+    ``module.linear_pos(...)``)."""
     pattern = re.compile(rf"self\.{re.escape(attribute)}\b|{_COMPUTED_CHILD.pattern}")
-    helper = re.compile(rf"\w\.{re.escape(attribute)}\b")
     for klass in cls.__mro__:
         if klass.__module__.startswith("torch."):
             break
         methods = [m for n, m in vars(klass).items() if n != "__init__"]
         if any(_source_matches(m, pattern) for m in methods):
             return True
-        helpers = vars(sys.modules.get(klass.__module__, object())).values()
-        if any(_source_matches(f, helper) for f in helpers if _defined_in(f, klass)):
+        if _handed_to_a_reader(klass, methods, attribute):
+            return True
+    return False
+
+
+def _handed_to_a_reader(klass: type, methods: list[Any], attribute: str) -> bool:
+    """A method passes ``self`` whole to a top-level function of the class's module
+    that reads ``<name>.<attribute>``."""
+    reads = re.compile(rf"\w\.{re.escape(attribute)}\b")
+    for function in vars(sys.modules.get(klass.__module__, object())).values():
+        if not _defined_in(function, klass) or not _source_matches(function, reads):
+            continue
+        call = re.compile(rf"\b{re.escape(function.__name__)}\s*\(\s*self\s*[,)]")
+        if any(_source_matches(method, call) for method in methods):
             return True
     return False
 

@@ -98,11 +98,23 @@ class LayerStats:
 @dataclass(frozen=True)
 class NonfiniteEvent:
     """Where the first NaN/Inf appeared: ``module`` produced it in ``phase``
-    (``"forward"`` or ``"backward"``) at ``step``, its inputs still finite."""
+    (``"forward"`` or ``"backward"``) at ``step``, its inputs still finite.
+    ``huge_at_init``: trainable parameters that held non-finite values or values of
+    at least ``HUGE_AT_INIT`` before the first step, with their largest magnitude
+    (memory never initialised, as from ``torch.empty``)."""
 
     step: int
     module: str
     phase: Literal["forward", "backward"]
+    huge_at_init: tuple[tuple[str, float], ...] = ()
+
+
+# No initialisation draws a value this large (default and standard inits stay within
+# ~10 of their scale); float32 squares overflow from 1.8e19, so a LayerNorm or a
+# variance over such values is already Inf. Read only to explain a NaN/Inf that
+# occurred: what uninitialised memory held in a Whisper decoder's positional table
+# (up to 2.4e24) before its first LayerNorm overflowed.
+HUGE_AT_INIT = 1e15
 
 
 # A parameter by its owner module and its own name: ("encoder.0", "weight").

@@ -24,6 +24,12 @@ def nonfinite(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
         return []
     module = event.module
     detail = f"first NaN/Inf in {event.phase} (inputs finite)"
+    if event.huge_at_init:
+        held = ", ".join(f"`{n}` {v:.2g}" for n, v in event.huge_at_init[:3])
+        detail += (
+            f"; before the first step, parameters held values up to {held}: memory "
+            "never initialised (torch.empty, torch.Tensor(n, m))? see NNL202"
+        )
     return [
         finding(
             "nonfinite",

@@ -14,10 +14,11 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import torch
 from torch import nn
 
 from pytest_nnhealth.judge import quantities as Q
-from pytest_nnhealth.judge.records import NonfiniteEvent, RunResult
+from pytest_nnhealth.judge.records import HUGE_AT_INIT, NonfiniteEvent, RunResult
 from pytest_nnhealth.probes.nonfinite import NonFiniteProbe
 from pytest_nnhealth.training import runner
 from pytest_nnhealth.training.runner import RunSpec
@@ -60,7 +61,26 @@ def locate_nonfinite(
     """Replay steps 0..``step`` (same seed, so the same trajectory on CPU) with the
     non-finite locator attached to every module."""
     replay = dataclasses.replace(spec, steps=step + 1, held=False, stopper=None)
+    huge = huge_at_init(model)  # the copy has not been trained yet
     try:
-        return runner.run(model, memo, replay, [NonFiniteProbe()]).nonfinite
+        event = runner.run(model, memo, replay, [NonFiniteProbe()]).nonfinite
     except Exception:  # noqa: BLE001 - the first run got past this step; do not mask it
         return None
+    return dataclasses.replace(event, huge_at_init=huge) if event else None
+
+
+@torch.no_grad()
+def huge_at_init(model: nn.Module) -> tuple[tuple[str, float], ...]:
+    """Trainable parameters holding NaN/Inf or values of at least ``HUGE_AT_INIT``,
+    with their largest magnitude, largest first (only run when a NaN/Inf occurred)."""
+    found = []
+    for name, param in model.named_parameters():
+        if param.requires_grad and param.numel() and param.is_floating_point():
+            largest = float(param.detach().abs().max())
+            if not largest < HUGE_AT_INIT:  # NaN compares False
+                found.append((name, largest))
+    return tuple(sorted(found, key=_magnitude, reverse=True))
+
+
+def _magnitude(item: tuple[str, float]) -> float:
+    return math.inf if math.isnan(item[1]) else item[1]

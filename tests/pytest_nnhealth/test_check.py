@@ -208,6 +208,30 @@ def test_a_call_on_input_the_same_for_every_sample_is_not_measured():
     assert sum(v is not None for v in dead) == stat_steps  # every one measured
 
 
+def test_a_nan_from_garbage_parameters_names_them():
+    # A positional table from torch.empty, never initialised: what the memory held
+    # (Whisper's decoder once held up to 2.4e24) overflows the LayerNorm after it.
+    class Decoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Linear(10, 16)
+            self.positions = nn.Parameter(torch.empty(16))
+            self.norm, self.out = nn.LayerNorm(16), nn.Linear(16, 3)
+
+        def forward(self, x):
+            return self.out(self.norm(self.embed(x) + self.positions))
+
+    torch.manual_seed(0)
+    model = Decoder()
+    with torch.no_grad():
+        model.positions.copy_(torch.randn(16) * 1e24)
+    largest = float(model.positions.detach().abs().max())
+    [found] = run(model).by_check("nonfinite")
+    assert (found.module, found.step) == ("norm", 0)
+    assert f"parameters held values up to `positions` {largest:.2g}" in found.message
+    assert "NNL202" in found.message
+
+
 def test_nan_born_in_backward_names_the_module():
     class SqrtAtZero(nn.Module):
         def __init__(self):

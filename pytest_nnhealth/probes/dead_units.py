@@ -91,14 +91,19 @@ def shape_counts(shape: torch.Size) -> tuple[int, int]:
 
 
 def same_for_every_sample(output: torch.Tensor) -> torch.Tensor:
-    """Whether every sample's output is the same and not all zero (a device bool, no
-    sync): then the input was the same for every sample, as RAFT's first refinement
-    reads a zero flow, and each unit sits in one region by design. An all-zero output,
-    every unit dead, is not this: it is measured."""
-    if output.dim() < 2 or output.shape[0] < 2:
+    """Whether each unit has one value at every sample (and position) the fractions
+    count, not all zero (a device bool, no sync): then the input was the same
+    everywhere, as RAFT's first refinement reads a zero flow, and each unit sits in
+    one region by design. An all-zero output, every unit dead, is measured; so is a
+    conv output of a batch of identical images, which still varies over space."""
+    x = leading_samples(output.detach())
+    dims = unit_dims(x)
+    if dims is None or x.shape[0] < 2:
         return torch.zeros((), dtype=torch.bool, device=output.device)
-    rows = output.detach().reshape(output.shape[0], -1)
-    return (rows == rows[:1]).all() & rows[0].ne(0).any()
+    first = x
+    for dim in dims:
+        first = first.narrow(dim, 0, 1)
+    return (x == first).all() & first.ne(0).any()
 
 
 def measured_fractions(output: torch.Tensor) -> torch.Tensor | None:

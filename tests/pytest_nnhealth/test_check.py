@@ -232,6 +232,20 @@ def test_a_nan_from_garbage_parameters_names_them():
     assert "NNL202" in found.message
 
 
+def test_dead_units_are_measured_on_a_batch_of_identical_images():
+    # One image repeated: every sample is the same, but a convolution's output still
+    # varies over space, and a ReLU behind a very negative bias is still dead.
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 64, 3)
+    )
+    with torch.no_grad():
+        model[0].bias[:6] = -10.0  # 6 of 8 channels dead, 2 alive
+    image = torch.randn(1, 3, 8, 8).repeat(8, 1, 1, 1)
+    report = check(model, (image, torch.randint(0, 3, (8,))), loss_fn=F.cross_entropy)
+    assert [f.module for f in report.by_check("dead_units")] == ["1"]
+
+
 def test_nan_born_in_backward_names_the_module():
     class SqrtAtZero(nn.Module):
         def __init__(self):

@@ -54,6 +54,12 @@ def _measured(values: Values) -> list[tuple[int, float]]:
 MIN_KEYS = 8
 
 
+def _enough_keys(keys: float | None) -> bool:
+    """Judged when the head's queries see at least MIN_KEYS keys, or when that was not
+    measured (records made before ``attn_keys``)."""
+    return keys is None or keys >= MIN_KEYS
+
+
 def _collapse(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
     floor = limits.attention_entropy_min
     found = []
@@ -62,7 +68,7 @@ def _collapse(result: RunResult, limits: Thresholds) -> list[HealthFinding]:
         heads = {
             head: values
             for head, values in heads_of(stats.series, Q.ATTN_ENTROPY).items()
-            if (_last(keys.get(head)) or MIN_KEYS) >= MIN_KEYS
+            if _enough_keys(_last(keys.get(head)))
         }
         runs = {
             head: run

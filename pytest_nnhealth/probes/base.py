@@ -252,6 +252,19 @@ class StepValues:
         return series
 
 
+def without_unmeasured(series: Series) -> Series:
+    """``series`` with NaN (a call that was not measured) as None, and no row for a
+    module never measured (as if its hook had returned early). Changes it in place."""
+    for rows in series.values():
+        for name, row in list(rows.items()):
+            cleaned = [None if v is None or math.isnan(v) else v for v in row]
+            if all(v is None for v in cleaned):
+                del rows[name]
+            else:
+                rows[name] = cleaned
+    return series
+
+
 def vectors_to_floats(values: list[torch.Tensor]) -> list[list[float]]:
     """1-d tensors to lists of floats with one concatenation and transfer per device."""
     result: list[list[float]] = [[] for _ in values]

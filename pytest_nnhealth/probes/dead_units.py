@@ -22,7 +22,12 @@ from torch import nn
 from pytest_nnhealth.judge import quantities as Q
 from pytest_nnhealth.judge.records import RunResult
 from pytest_nnhealth.probes.activations import leading_samples, unit_dims
-from pytest_nnhealth.probes.base import Probe, Series, StepValues
+from pytest_nnhealth.probes.base import (
+    Probe,
+    Series,
+    StepValues,
+    without_unmeasured,
+)
 
 RELU_FAMILY: tuple[type[nn.Module], ...] = (nn.ReLU, nn.ReLU6)
 DEAD_BATCH_FRACTION = 0.95
@@ -150,15 +155,8 @@ class DeadUnitProbe(Probe):
         return hook
 
     def series(self) -> Series:
-        series = self.values.to_series(self.ctx.steps)
-        for rows in series.values():  # NaN: no call of that step was measured
-            for name, row in list(rows.items()):
-                cleaned = [None if v is None or math.isnan(v) else v for v in row]
-                if all(v is None for v in cleaned):
-                    del rows[name]
-                else:
-                    rows[name] = cleaned
-        return series
+        # NaN: no call of that step was measured (same_for_every_sample).
+        return without_unmeasured(self.values.to_series(self.ctx.steps))
 
     def record(self, result: RunResult) -> None:
         result.dead_samples = dict(self.samples)

@@ -25,6 +25,7 @@ from pytest_nnhealth.probes.base import (
     Series,
     StepValues,
     tensor_leaves,
+    without_unmeasured,
 )
 from pytest_nnhealth.probes.dead_units import pooled, units_matrix
 
@@ -265,14 +266,5 @@ class RankProbe(Probe):
         ]
 
     def series(self) -> Series:
-        series = self.values.to_series(self.ctx.steps)
-        # NaN marks a call that was not measurable: no value, and no row for a module
-        # never measured (as if its hook had returned early).
-        for rows in series.values():
-            for name, row in list(rows.items()):
-                cleaned = [None if v is None or math.isnan(v) else v for v in row]
-                if all(v is None for v in cleaned):
-                    del rows[name]
-                else:
-                    rows[name] = cleaned
-        return series
+        # NaN marks a call that was not measurable.
+        return without_unmeasured(self.values.to_series(self.ctx.steps))

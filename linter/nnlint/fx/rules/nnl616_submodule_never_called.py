@@ -130,18 +130,11 @@ class SubmoduleNeverCalled(GraphRule):
         GraphInvalid(_NET.format(body="self.proj(x)", extra=""), line=8),
         # A helper of the file reads `.norm` of a tensor, not of this module.
         GraphInvalid(
-            "import torch\nfrom torch import nn\n\n"
-            "def unit(x):\n"
-            "    return x / x.norm(dim=-1, keepdim=True)\n\n"
-            "class Net(nn.Module):\n"
-            "    def __init__(self):\n"
-            "        super().__init__()\n"
-            "        self.proj = nn.Linear(4, 4)\n"
-            "        self.norm = nn.LayerNorm(4)\n\n"
-            "    def forward(self, x):\n"
-            "        return unit(self.proj(x))\n\n"
-            "model = Net()\nexample_inputs = (torch.randn(3, 4),)\n",
-            line=11,
+            _NET.format(
+                body="unit(self.proj(x))",
+                extra="def unit(x):\n    return x / x.norm(dim=-1, keepdim=True)\n\n",
+            ),
+            line=8,
         ),
         GraphInvalid(
             "import torch\nfrom torch import nn\n\n"

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from typing import Any
 
 from nnlint.fx.ops import PASS_THROUGH
@@ -190,21 +191,25 @@ def _new_axis(graph: Any, node: Any) -> bool:
     ``view``/``reshape`` to more size-1 axes than its input had, as in
     ``x.view(n, -1, 1, 1)``), through casts and other pass-through ops: a broadcast
     written on purpose."""
-    while hasattr(node, "op"):
-        kind = graph.op(node)
-        if kind == "unsqueeze" or (kind == "getitem" and _indexes_none(node)):
+    for step in _produced_by(graph, node):
+        kind = graph.op(step)
+        if kind == "unsqueeze" or (kind == "getitem" and _indexes_none(step)):
             return True
-        if not node.all_input_nodes:
-            return False
-        source = node.all_input_nodes[0]
-        if kind in ("view", "reshape") and _ones(graph.shape(node)) > _ones(
-            graph.shape(source)
-        ):
-            return True
-        if kind not in PASS_THROUGH:
-            return False
-        node = source
+        inputs = step.all_input_nodes
+        if kind in ("view", "reshape") and inputs:
+            if _ones(graph.shape(step)) > _ones(graph.shape(inputs[0])):
+                return True
     return False
+
+
+def _produced_by(graph: Any, node: Any) -> Iterator[Any]:
+    """``node``, then its first input and so on while the op is a pass-through
+    (casts, views, slicing): the ops that made the value, nearest first."""
+    while hasattr(node, "op"):
+        yield node
+        if graph.op(node) not in PASS_THROUGH or not node.all_input_nodes:
+            return
+        node = node.all_input_nodes[0]
 
 
 def _ones(shape: tuple[int, ...] | None) -> int:
@@ -225,14 +230,7 @@ def _per_channel(graph: Any, node: Any, small: tuple[int, ...]) -> bool:
     aligned = (1,) * (len(big) - len(small)) + tuple(small)
     if [i for i, size in enumerate(aligned) if size != 1] != [1]:
         return False
-    while hasattr(node, "op"):
-        kind = graph.op(node)
-        if kind in _CHANNELS_FIRST:
-            return True
-        if kind not in PASS_THROUGH or not node.all_input_nodes:
-            return False
-        node = node.all_input_nodes[0]
-    return False
+    return any(graph.op(step) in _CHANNELS_FIRST for step in _produced_by(graph, node))
 
 
 def _indexes_none(node: Any) -> bool:
